@@ -1,0 +1,65 @@
+//! Errors of the cache crate: every I/O failure names the path and what was being done.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {op} {}: {err}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: io::Error,
+    },
+    #[error("{}: {msg}", path.display())]
+    Invalid { path: PathBuf, msg: String },
+    #[error("cache object {digest} is corrupt: its content hashes to {actual}")]
+    Corrupt { digest: Digest, actual: Digest },
+    #[error("cache object {0} is missing from the cache")]
+    Missing(Digest),
+}
+
+impl Error {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, err: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            err,
+        }
+    }
+
+    pub fn invalid(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Invalid {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// The underlying I/O error kind, when this is an I/O error.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io { err, .. } => Some(err.kind()),
+            _ => None,
+        }
+    }
+
+    /// True when the path this error is about does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.io_kind() == Some(io::ErrorKind::NotFound)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `.at("read", path)` on any `io::Result`.
+pub trait IoContext<T> {
+    fn at(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|err| Error::io(op, path, err))
+    }
+}

@@ -1,0 +1,31 @@
+//! pipe-cache: content hashing, the content-addressed store, checkout, and the state db.
+//!
+//! This crate knows nothing about pipelines: it hashes paths, stores and restores bytes
+//! by digest, and keeps small records by key. The engine decides what to hash and when.
+//!
+//! - [`digest`]: the blake3 `Digest` that names everything.
+//! - [`hash`]: hashing one file (mmap + rayon for big ones).
+//! - [`walk`]: listing a tree, honouring `.pipeignore`.
+//! - [`manifest`]: the canonical listing of a directory, whose digest is the directory's.
+//! - [`state`]: (path, inode, size, mtime) -> digest, with racy-entry protection.
+//! - [`tree`]: hashing a file or directory through the state db.
+//! - [`store`]: objects and run-cache records on disk, link/copy checkout.
+//! - [`remote`]: directory and object-store remotes, and parallel verified transfers.
+
+pub mod digest;
+pub mod error;
+pub mod fsutil;
+pub mod hash;
+pub mod manifest;
+pub mod remote;
+pub mod state;
+pub mod store;
+pub mod tree;
+pub mod walk;
+
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use manifest::Manifest;
+pub use state::StateDb;
+pub use store::{LinkKind, Store, StoreOptions};
+pub use tree::{Hashed, Summary, digest_path, hash_path};

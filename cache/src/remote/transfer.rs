@@ -1,0 +1,326 @@
+//! Moving many objects: `jobs` transfers in flight on tokio, each retried by the remote's
+//! policy, progress reported as bytes and objects.
+//!
+//! Upload: the caller passes what the remote lacks (see `Remote::existing`). To a
+//! directory remote each object is copied to the remote's `tmp/` on the blocking pool and
+//! the copies are made durable and renamed into place in groups (`GROUP_FILES` /
+//! `GROUP_BYTES`, one `syncfs` a group); to an object store each is one atomic PUT or
+//! multipart upload. A failure stops new transfers, places what was already whole, and is
+//! returned: a second push sends only the rest.
+//!
+//! Download: each object is written to a temp file under the store's `tmp/`, hashed as it
+//! arrives, and compared with its name. A mismatch removes the temp file and is reported
+//! (naming the object and the remote); nothing corrupt enters the cache. Verified temps are
+//! flushed in groups (one `syncfs`) and placed with `Store::place_verified`, so an object in
+//! the cache is always whole, as when a run stores it. Missing and corrupt objects do not
+//! stop the others; an error that will hit every transfer (unreachable, refused, no
+//! bucket, a full disk) does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::error::RemoteError;
+use super::layout::Kind;
+use super::{Backend, Remote};
+use crate::store::Store;
+use crate::{Digest, fsutil};
+
+/// Progress callback: (bytes, objects) done since the last call.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// No progress reporting.
+pub fn quiet() -> Progress {
+    Arc::new(|_, _| {})
+}
+
+const GROUP_FILES: usize = 4096;
+/// A directory remote's temp files older than this are a killed upload's leftovers.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const GROUP_BYTES: u64 = 1 << 30;
+
+/// Something to upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub kind: Kind,
+    pub digest: Digest,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file (a cache object) and its size.
+    File(PathBuf, u64),
+    /// Small bytes (a run-cache record).
+    Bytes(Bytes),
+}
+
+impl Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::File(_, n) => *n,
+            Source::Bytes(b) => b.len() as u64,
+        }
+    }
+}
+
+/// Uploads `items`, `remote.jobs()` at a time. Returns the objects and bytes sent.
+pub async fn upload(
+    remote: &Remote,
+    items: Vec<Upload>,
+    progress: &Progress,
+) -> Result<(usize, u64), RemoteError> {
+    match remote.backend() {
+        Backend::Dir(d) => upload_dir(remote, d, items, progress).await,
+        Backend::Cloud(c) => {
+            let mut sent = (0usize, 0u64);
+            let mut results = futures::stream::iter(items)
+                .map(|it| async move {
+                    let n = it.source.len();
+                    remote
+                        .retry()
+                        .run(|| async {
+                            match &it.source {
+                                Source::File(p, size) => {
+                                    let pg = progress.clone();
+                                    c.upload_file(&it.digest, p.clone(), *size, &move |b| pg(b, 0))
+                                        .await
+                                }
+                                Source::Bytes(b) => {
+                                    c.put_bytes(it.kind, &it.digest, b.clone()).await?;
+                                    progress(b.len() as u64, 0);
+                                    Ok(())
+                                }
+                            }
+                        })
+                        .await?;
+                    progress(0, 1);
+                    Ok::<u64, RemoteError>(n)
+                })
+                .buffer_unordered(remote.jobs());
+            while let Some(r) = results.next().await {
+                let n = r?;
+                sent.0 += 1;
+                sent.1 += n;
+            }
+            Ok(sent)
+        }
+    }
+}
+
+async fn upload_dir(
+    remote: &Remote,
+    d: &super::dir::DirRemote,
+    items: Vec<Upload>,
+    progress: &Progress,
+) -> Result<(usize, u64), RemoteError> {
+    if items.is_empty() {
+        return Ok((0, 0));
+    }
+    let sweeper = d.clone();
+    let _ = tokio::task::spawn_blocking(move || sweeper.remove_stale_temps(STALE_TEMP)).await;
+    let mut staged: Vec<(PathBuf, Kind, Digest)> = Vec::new();
+    let mut staged_bytes = 0u64;
+    let mut sent = (0usize, 0u64);
+    let mut failure = None;
+    {
+        let mut results = futures::stream::iter(items)
+            .map(|it| {
+                let d = d.clone();
+                let progress = progress.clone();
+                async move {
+                    let n = it.source.len();
+                    let tmp = remote
+                        .retry()
+                        .run(|| {
+                            let (d, src) = (d.clone(), it.source.clone());
+                            async move {
+                                tokio::task::spawn_blocking(move || match &src {
+                                    Source::File(p, _) => d.stage_file(p),
+                                    Source::Bytes(b) => d.stage_bytes(b),
+                                })
+                                .await
+                                .map_err(|e| remote.internal(e))?
+                            }
+                        })
+                        .await?;
+                    progress(n, 1);
+                    Ok::<_, RemoteError>((tmp, it.kind, it.digest, n))
+                }
+            })
+            .buffer_unordered(remote.jobs());
+        while let Some(r) = results.next().await {
+            match r {
+                Ok((tmp, kind, digest, n)) => {
+                    staged.push((tmp, kind, digest));
+                    staged_bytes += n;
+                    sent.0 += 1;
+                    sent.1 += n;
+                    if staged.len() >= GROUP_FILES || staged_bytes >= GROUP_BYTES {
+                        commit_dir(remote, d, std::mem::take(&mut staged)).await?;
+                        staged_bytes = 0;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    // Whatever is whole is placed even after a failure: the next push resumes from there.
+    let committed = commit_dir(remote, d, staged).await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    committed.map(|()| sent)
+}
+
+async fn commit_dir(
+    remote: &Remote,
+    d: &super::dir::DirRemote,
+    staged: Vec<(PathBuf, Kind, Digest)>,
+) -> Result<(), RemoteError> {
+    let d = d.clone();
+    tokio::task::spawn_blocking(move || d.commit(&staged))
+        .await
+        .map_err(|e| remote.internal(e))?
+}
+
+/// What a download did.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub objects: usize,
+    pub bytes: u64,
+    /// Not on the remote.
+    pub missing: Vec<Digest>,
+    /// On the remote, but not what their names say; not stored.
+    pub corrupt: Vec<RemoteError>,
+}
+
+/// Downloads `digests` into `store`, verified, `remote.jobs()` at a time.
+pub async fn download(
+    remote: &Remote,
+    store: &Store,
+    digests: Vec<Digest>,
+    progress: &Progress,
+) -> Result<Fetched, RemoteError> {
+    let mut out = Fetched::default();
+    if digests.is_empty() {
+        return Ok(out);
+    }
+    let tmp_dir = store.tmp_dir();
+    std::fs::create_dir_all(&tmp_dir)
+        .map_err(|e| RemoteError::Local(crate::Error::io("create directory", &tmp_dir, e)))?;
+    let store = Arc::new(Store::open(store.root(), store.options().clone()));
+    let mut staged: Vec<(PathBuf, Digest)> = Vec::new();
+    let mut staged_bytes = 0u64;
+    let mut failure = None;
+    {
+        let mut results = futures::stream::iter(digests)
+            .map(|dg| {
+                let tmp_dir = tmp_dir.clone();
+                let progress = progress.clone();
+                async move {
+                    let r = remote
+                        .retry()
+                        .run(|| fetch_one(remote, dg, &tmp_dir, &progress))
+                        .await;
+                    (dg, r)
+                }
+            })
+            .buffer_unordered(remote.jobs());
+        while let Some((dg, r)) = results.next().await {
+            match r {
+                Ok((tmp, n)) => {
+                    progress(0, 1);
+                    staged.push((tmp, dg));
+                    staged_bytes += n;
+                    out.objects += 1;
+                    out.bytes += n;
+                    if staged.len() >= GROUP_FILES || staged_bytes >= GROUP_BYTES {
+                        place(remote, &store, std::mem::take(&mut staged)).await?;
+                        staged_bytes = 0;
+                    }
+                }
+                Err(RemoteError::Missing { .. }) => out.missing.push(dg),
+                Err(e @ RemoteError::Corrupt { .. }) => out.corrupt.push(e),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    let placed = place(remote, &store, staged).await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    placed.map(|()| out)
+}
+
+/// One object to a verified temp file: (its path, its size).
+async fn fetch_one(
+    remote: &Remote,
+    dg: Digest,
+    tmp_dir: &std::path::Path,
+    progress: &Progress,
+) -> Result<(PathBuf, u64), RemoteError> {
+    let tmp = fsutil::unique_path(tmp_dir, &dg.short());
+    let got = match remote.backend() {
+        Backend::Dir(d) => {
+            let (d, t, pg) = (d.clone(), tmp.clone(), progress.clone());
+            tokio::task::spawn_blocking(move || d.download_to(&dg, &t, &|b| pg(b, 0)))
+                .await
+                .map_err(|e| remote.internal(e))?
+        }
+        Backend::Cloud(c) => {
+            let pg = progress.clone();
+            c.download(&dg, Some(&tmp), &move |b| pg(b, 0)).await
+        }
+    };
+    match got {
+        Ok((actual, n)) if actual == dg => Ok((tmp, n)),
+        Ok((actual, _)) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(RemoteError::Corrupt {
+                remote: remote.name().to_string(),
+                digest: dg,
+                actual,
+            })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Makes verified temps durable (one `syncfs`) and places them in the store.
+async fn place(
+    remote: &Remote,
+    store: &Arc<Store>,
+    staged: Vec<(PathBuf, Digest)>,
+) -> Result<(), RemoteError> {
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), RemoteError> {
+        let r = fsutil::syncfs(&store.tmp_dir()).and_then(|()| {
+            staged
+                .iter()
+                .try_for_each(|(tmp, d)| store.place_verified(tmp, d))
+        });
+        if r.is_err() {
+            for (tmp, _) in &staged {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+        Ok(r?)
+    })
+    .await
+    .map_err(|e| remote.internal(e))?
+}

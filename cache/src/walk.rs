@@ -1,0 +1,311 @@
+//! Walking a directory tree: every regular file below a root, with the stat fields that
+//! key the state db.
+//!
+//! The walk honours `.pipeignore` files (gitignore syntax) in the tree and in the walked
+//! directory's ancestors, never descends into `.pipe/` or `.git/`, follows symbolic links
+//! (a linked file counts as its content; a link cycle is an error), and spreads directories
+//! over rayon's pool. It reads each directory once and stats each file once, relative to
+//! its directory, which is about all the work a tree of unchanged files costs. The result is
+//! sorted by path, so that a manifest built from it is canonical.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rayon::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Name of the ignore files the walk honours.
+pub const IGNORE_FILE: &str = ".pipeignore";
+
+/// A regular file's identity as far as change detection is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub exec: bool,
+}
+
+impl Stat {
+    pub fn from_metadata(m: &fs::Metadata) -> Self {
+        Stat {
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            exec: m.mode() & 0o111 != 0,
+        }
+    }
+}
+
+/// One file found by a walk: its path relative to the walked root (`/`-separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkedFile {
+    pub rel: String,
+    pub stat: Stat,
+}
+
+/// What a path is on disk.
+#[derive(Debug, Clone)]
+pub enum PathStat {
+    Missing,
+    File(Stat),
+    Dir,
+}
+
+/// Stats a path, following symbolic links.
+pub fn stat_path(path: &Path) -> Result<PathStat> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(PathStat::Dir),
+        Ok(m) if m.is_file() => Ok(PathStat::File(Stat::from_metadata(&m))),
+        Ok(_) => Err(Error::invalid(
+            path,
+            "is neither a regular file nor a directory",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PathStat::Missing),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
+
+/// The ignore rules in force in one directory: its own `.pipeignore` and its parents'.
+#[derive(Clone, Default)]
+struct Rules(Vec<Arc<Gitignore>>);
+
+impl Rules {
+    fn with_file_in(&self, dir: &Path) -> Result<Rules> {
+        let f = dir.join(IGNORE_FILE);
+        if !f.is_file() {
+            return Ok(self.clone());
+        }
+        let mut b = GitignoreBuilder::new(dir);
+        if let Some(e) = b.add(&f) {
+            return Err(Error::invalid(&f, e.to_string()));
+        }
+        let gi = b.build().map_err(|e| Error::invalid(&f, e.to_string()))?;
+        let mut v = self.0.clone();
+        v.push(Arc::new(gi));
+        Ok(Rules(v))
+    }
+
+    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
+        // The deepest file that has an opinion decides, as in git.
+        for gi in self.0.iter().rev() {
+            let m = gi.matched(path, is_dir);
+            if m.is_ignore() {
+                return true;
+            }
+            if m.is_whitelist() {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+/// Every regular file below `root`, sorted by relative path.
+pub fn walk_dir(root: &Path) -> Result<Vec<WalkedFile>> {
+    fs::metadata(root).at("read directory", root)?;
+    let mut rules = Rules::default();
+    let ancestors: Vec<&Path> = root.ancestors().skip(1).collect();
+    for a in ancestors.into_iter().rev() {
+        rules = rules.with_file_in(a)?;
+    }
+    let mut out = Vec::new();
+    let visiting = vec![fs::canonicalize(root).at("resolve", root)?];
+    walk_into(root, "", &rules, &visiting, &mut out)?;
+    out.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(out)
+}
+
+fn walk_into(
+    dir: &Path,
+    prefix: &str,
+    parent_rules: &Rules,
+    visiting: &[PathBuf],
+    out: &mut Vec<WalkedFile>,
+) -> Result<()> {
+    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+
+    let rules = parent_rules.with_file_in(dir)?;
+    let io = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("read directory", dir, io(e)))?;
+    let entries = Dir::read_from(&fd).map_err(|e| Error::io("read directory", dir, io(e)))?;
+    let mut subdirs: Vec<(PathBuf, String, bool)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read directory", dir, io(e)))?;
+        let cname = entry.file_name();
+        let bytes = cname.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        let Ok(name) = std::str::from_utf8(bytes) else {
+            return Err(Error::invalid(
+                dir.join(String::from_utf8_lossy(bytes).as_ref()),
+                "file name is not valid UTF-8",
+            ));
+        };
+        // Stat relative to the open directory: no path to resolve, no allocation. A link
+        // is followed (its target's kind and content count).
+        let ft = entry.file_type();
+        let follow = ft == FileType::Symlink || ft == FileType::Unknown;
+        let flags = if follow {
+            AtFlags::empty()
+        } else {
+            AtFlags::SYMLINK_NOFOLLOW
+        };
+        let st = if ft == FileType::Directory {
+            None
+        } else {
+            Some(rustix::fs::statat(&fd, cname, flags).map_err(|e| {
+                let what = if ft == FileType::Symlink {
+                    "follow symbolic link"
+                } else {
+                    "stat"
+                };
+                Error::io(what, dir.join(name), io(e))
+            })?)
+        };
+        let is_dir = match &st {
+            None => true,
+            Some(st) => FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+        };
+        if is_dir && (name == ".pipe" || name == ".git") {
+            continue;
+        }
+        if !rules.0.is_empty() && rules.ignored(&dir.join(name), is_dir) {
+            continue;
+        }
+        let rel = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            let mut r = String::with_capacity(prefix.len() + 1 + name.len());
+            r.push_str(prefix);
+            r.push('/');
+            r.push_str(name);
+            r
+        };
+        if is_dir {
+            subdirs.push((dir.join(name), rel, follow));
+            continue;
+        }
+        let Some(st) = st else { continue };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Error::invalid(
+                dir.join(name),
+                "is neither a regular file nor a directory",
+            ));
+        }
+        out.push(WalkedFile {
+            rel,
+            stat: Stat {
+                ino: st.st_ino,
+                size: st.st_size as u64,
+                mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64,
+                exec: st.st_mode & 0o111 != 0,
+            },
+        });
+    }
+    drop(fd);
+    if subdirs.is_empty() {
+        return Ok(());
+    }
+    let results: Vec<Result<Vec<WalkedFile>>> = subdirs
+        .into_par_iter()
+        .map(|(path, rel, linked)| {
+            // `visiting` holds the real paths of the directories above: a directory reached
+            // through a link that is one of them is a cycle. Only links cost a syscall.
+            let mut seen = visiting.to_vec();
+            let real = if linked {
+                fs::canonicalize(&path).at("resolve", &path)?
+            } else {
+                let parent = seen.last().cloned().unwrap_or_default();
+                parent.join(path.file_name().unwrap_or_default())
+            };
+            if linked && seen.contains(&real) {
+                return Err(Error::invalid(&path, "symbolic link cycle"));
+            }
+            seen.push(real);
+            let mut found = Vec::new();
+            walk_into(&path, &rel, &rules, &seen, &mut found)?;
+            Ok(found)
+        })
+        .collect();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_is_sorted_and_honours_pipeignore() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("b/c")).unwrap();
+        fs::create_dir_all(r.join(".git")).unwrap();
+        fs::create_dir_all(r.join("logs")).unwrap();
+        fs::write(r.join("b/c/z.txt"), "z").unwrap();
+        fs::write(r.join("b/c/keep.log"), "z").unwrap();
+        fs::write(r.join("b/c/.pipeignore"), "!keep.log\n").unwrap();
+        fs::write(r.join("a.txt"), "a").unwrap();
+        fs::write(r.join("skip.log"), "x").unwrap();
+        fs::write(r.join("logs/x"), "x").unwrap();
+        fs::write(r.join(".git/HEAD"), "x").unwrap();
+        fs::write(r.join(IGNORE_FILE), "*.log\nlogs/\n").unwrap();
+        let files: Vec<String> = walk_dir(r).unwrap().into_iter().map(|f| f.rel).collect();
+        assert_eq!(
+            files,
+            vec![
+                IGNORE_FILE,
+                "a.txt",
+                "b/c/.pipeignore",
+                "b/c/keep.log",
+                "b/c/z.txt"
+            ]
+        );
+    }
+
+    #[test]
+    fn follows_links_and_refuses_cycles() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("t/real")).unwrap();
+        fs::write(r.join("t/real/f"), "f").unwrap();
+        std::os::unix::fs::symlink(r.join("t/real"), r.join("t/link")).unwrap();
+        let files: Vec<String> = walk_dir(&r.join("t"))
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        assert_eq!(files, vec!["link/f", "real/f"]);
+        std::os::unix::fs::symlink(r.join("t"), r.join("t/real/up")).unwrap();
+        let err = walk_dir(&r.join("t")).unwrap_err();
+        assert!(err.to_string().contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn stat_kinds() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            stat_path(&d.path().join("nope")).unwrap(),
+            PathStat::Missing
+        ));
+        assert!(matches!(stat_path(d.path()).unwrap(), PathStat::Dir));
+        fs::write(d.path().join("f"), "12345").unwrap();
+        match stat_path(&d.path().join("f")).unwrap() {
+            PathStat::File(s) => assert_eq!(s.size, 5),
+            other => panic!("{other:?}"),
+        }
+    }
+}
