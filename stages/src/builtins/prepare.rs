@@ -1,0 +1,112 @@
+//! `prepare`: writes the synthetic dataset, or imports an existing one (`prepare.source`),
+//! into the raw layout. See `synth` for what the generator draws.
+
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+
+use crate::Invocation;
+use crate::error::StageError;
+use crate::files::fresh_dir;
+use crate::params::Section;
+use crate::raw::copy::copy_sequences;
+use crate::raw::layout;
+use crate::synth::{self, SynthParams};
+
+pub struct PrepareParams {
+    /// An existing dataset to import instead of generating one; empty for synthetic.
+    pub source: String,
+    pub synth: SynthParams,
+}
+
+impl PrepareParams {
+    pub fn from_params(params: &toml::Table) -> Result<Self, StageError> {
+        let s = Section::new(params, "prepare")?;
+        let source = s.string("source", "")?;
+        let min_frames = s.count("min_frames", 12, 1)?;
+        let max_frames = s.count("max_frames", 24, 1)?;
+        if max_frames < min_frames {
+            return Err(s
+                .invalid(
+                    "max_frames",
+                    max_frames,
+                    format!("is less than min_frames = {min_frames}"),
+                )
+                .into());
+        }
+        let synth = SynthParams {
+            seed: s.u64("seed", 0)?,
+            dataset: s.string("dataset", "synthetic")?,
+            train_per_class: s.count("train_per_class", 200, 1)?,
+            val_per_class: s.count("val_per_class", 60, 1)?,
+            width: s.count("width", 160, 32)?,
+            height: s.count("height", 120, 32)?,
+            min_frames,
+            max_frames,
+            jitter: s.f64_in("jitter", 0.05, 0.0, 0.5)?,
+            miss_rate: s.f64_in("miss_rate", 0.1, 0.0, 0.9)?,
+            distractor_rate: s.f64_in("distractor_rate", 0.3, 0.0, 1.0)?,
+            jpeg_quality: s.count("jpeg_quality", 90, 1)?.min(100) as u8,
+        };
+        if synth.dataset.is_empty()
+            || synth.dataset.contains(['/', '\\'])
+            || synth.dataset.starts_with('.')
+        {
+            return Err(s
+                .invalid(
+                    "dataset",
+                    format!("{:?}", synth.dataset),
+                    "must be a plain directory name",
+                )
+                .into());
+        }
+        s.finish()?;
+        Ok(PrepareParams { source, synth })
+    }
+}
+
+/// Imports the dataset(s) under `source` into `out`, validating the layout and every label
+/// file; a single dataset directory (holding train/, val/) lands in `out/<its name>`.
+pub fn import(source: &Path, out: &Path) -> Result<(), StageError> {
+    let seqs = layout::scan(source)?;
+    let single = seqs
+        .first()
+        .is_some_and(|s| s.rel.components().count() == 3);
+    let prefix = if single {
+        PathBuf::from(source.file_name().unwrap_or_else(|| "dataset".as_ref()))
+    } else {
+        PathBuf::new()
+    };
+    fresh_dir(out)?;
+    let frames = copy_sequences(&seqs, out, |s| prefix.join(&s.rel), None)?;
+    println!(
+        "imported {} sequences ({frames} frames) from {}",
+        seqs.len(),
+        source.display()
+    );
+    Ok(())
+}
+
+pub fn run(inv: &Invocation) -> Result<(), StageError> {
+    let p = PrepareParams::from_params(&inv.params)?;
+    let out = &inv.outs[0];
+    if !p.source.is_empty() {
+        return import(Path::new(&p.source), out);
+    }
+    fresh_dir(out)?;
+    let summary = synth::generate(&p.synth, out)?;
+    println!(
+        "generated {} synthetic sequences ({} frames, {}x{}) in {}",
+        summary.sequences,
+        summary.frames,
+        p.synth.width,
+        p.synth.height,
+        out.join(&p.synth.dataset).display()
+    );
+    Ok(())
+}
+
+/// `import`: the same import, with the source as a declared dep so the engine tracks it.
+pub fn run_import(inv: &Invocation) -> Result<(), StageError> {
+    import(&inv.deps[0], &inv.outs[0])
+}
