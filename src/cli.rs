@@ -1,0 +1,523 @@
+//! Command-line parsing and dispatch. Each command is a few lines ending in an `ops` call.
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pipe::error::{Error, Result};
+use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
+use pipe::report::printer::{self, ColorChoice};
+use pipe::report::table::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "pipe",
+    version,
+    about = "A declarative experiment-pipeline runner: a DAG of stages, content hashing, a cache, a lock file",
+    propagate_version = true
+)]
+struct Cli {
+    /// The pipeline file [default: pipe.toml]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Run as if started in DIR
+    #[arg(short = 'C', value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// More output (-v: every reason and fresh stage)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors and warnings
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true)]
+    color: ColorArg,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set up .pipe/ (and, in a git repository, the lock merge driver and ignored outs)
+    Init,
+    /// Run stale stages (and only those) in dependency order
+    Repro(ReproArgs),
+    /// List stale stages and why (exit 0)
+    Status {
+        /// Stages (with what they depend on); default: all, sweep cells included
+        targets: Vec<String>,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+        /// Where each out's content is: local cache, remote, both, neither [default remote; --remote=NAME]
+        #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        remote: Option<String>,
+    },
+    /// Print the stage graph
+    Dag {
+        targets: Vec<String>,
+        /// Graphviz dot
+        #[arg(long, conflicts_with = "mermaid")]
+        dot: bool,
+        /// Mermaid flowchart
+        #[arg(long)]
+        mermaid: bool,
+    },
+    /// Show why a stage would run and its run-cache key, part by part
+    Explain { stage: String },
+    /// Restore outs from the cache to match the lock
+    Checkout { targets: Vec<String> },
+    /// Delete cache objects no lock or run-cache record refers to
+    Gc {
+        /// Only report what would be removed
+        #[arg(long)]
+        dry: bool,
+        /// Keep only what the lock files refer to (drop run-cache records of other runs)
+        #[arg(short, long)]
+        workspace: bool,
+    },
+    /// The local cache: `pipe cache verify [--remote[=NAME]]`
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Configure remotes: add, list, remove, default
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Upload the outs' objects and run-cache records to a remote
+    Push(TransferArgs),
+    /// Download the outs' objects from a remote into the local cache
+    Fetch(TransferArgs),
+    /// Fetch, then check the outs out
+    Pull(TransferArgs),
+    /// Run a sweep's cells side by side and tabulate their metrics
+    Sweep(SweepArgs),
+    /// List the built-in stages
+    Stages,
+    /// Merge lock files by stage (a git merge driver: pipe merge-lock %O %A %B)
+    #[command(name = "merge-lock", hide = true)]
+    MergeLock {
+        base: PathBuf,
+        ours: PathBuf,
+        theirs: PathBuf,
+    },
+    /// Run a built-in stage from an invocation file (used by pipe itself)
+    #[command(hide = true)]
+    Builtin { invocation: PathBuf },
+    /// Score a sequence directory with a packaged model
+    Predict {
+        package: PathBuf,
+        seq_dir: PathBuf,
+        /// auto, cpu or cuda
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Rehash every object; report corrupt and missing ones (exit 3 if any)
+    Verify {
+        /// Verify a remote instead of the local cache [default remote; --remote=NAME]
+        #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        remote: Option<String>,
+        /// Objects hashed at once on a remote
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RemoteCommand {
+    /// Add a remote: a directory (shared filesystem) or s3://, gs://, az:// BUCKET/PREFIX
+    Add {
+        name: String,
+        url: String,
+        /// Make it the default remote
+        #[arg(short, long)]
+        default: bool,
+        /// Write to .pipe/config.local.toml (git-ignored) instead of .pipe/config.toml
+        #[arg(long)]
+        local: bool,
+        /// Replace a remote of the same name
+        #[arg(short, long)]
+        force: bool,
+        /// A setting: endpoint, region, profile, allow_http, jobs, shared (credentials: --local only)
+        #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
+    /// List the remotes
+    List,
+    /// Remove a remote (from both config files)
+    Remove { name: String },
+    /// Set the default remote
+    Default {
+        name: String,
+        /// Write to .pipe/config.local.toml
+        #[arg(long)]
+        local: bool,
+    },
+}
+
+#[derive(Args)]
+struct TransferArgs {
+    /// Stages or outs (default: every stage in the lock, sweep cells included)
+    targets: Vec<String>,
+    /// The remote [default: core.remote]
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Transfers in flight [default: 8 for a directory, 32 for an object store]
+    #[arg(short, long)]
+    jobs: Option<usize>,
+}
+
+#[derive(Args)]
+struct ReproArgs {
+    /// Stages or outs to reproduce (with what they depend on); default: the whole pipeline
+    targets: Vec<String>,
+    /// Run even stages that are up to date
+    #[arg(short, long)]
+    force: bool,
+    /// Only the targets, not what they depend on
+    #[arg(short, long)]
+    single: bool,
+    /// The targets and every stage that depends on them
+    #[arg(long, conflicts_with = "single")]
+    downstream: bool,
+    /// Print what would run and why; run nothing
+    #[arg(long)]
+    dry: bool,
+    /// Stages run at once [default: cores]
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Keep running independent stages after one fails
+    #[arg(short, long)]
+    keep_going: bool,
+    /// Never restore from the run cache
+    #[arg(long)]
+    no_run_cache: bool,
+    /// CPUs to schedule against [default: cores]
+    #[arg(long)]
+    cpus: Option<u32>,
+    /// GPUs to schedule against [default: nvidia-smi -L]
+    #[arg(long)]
+    gpus: Option<u32>,
+    /// Restore stages whose run-cache record is on the remote instead of running them
+    #[arg(long)]
+    pull: bool,
+    /// The remote for --pull [default: core.remote]
+    #[arg(long, value_name = "NAME", requires = "pull")]
+    remote: Option<String>,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// The sweep (`[sweep.NAME]`); without one, list the sweeps
+    name: Option<String>,
+    /// List the cells and which would run, and why; run nothing
+    #[arg(long)]
+    dry: bool,
+    /// Print the table from the results at hand; run nothing
+    #[arg(long)]
+    show: bool,
+    /// Sort rows by a metric (best first) or a param
+    #[arg(long, value_name = "COLUMN")]
+    sort: Option<String>,
+    /// Markdown table
+    #[arg(long, group = "format")]
+    md: bool,
+    /// CSV (mean, std, n per metric)
+    #[arg(long, group = "format")]
+    csv: bool,
+    /// JSON
+    #[arg(long, group = "format")]
+    json: bool,
+    /// Params and metrics of two cells side by side
+    #[arg(long, num_args = 2, value_names = ["CELL_A", "CELL_B"])]
+    diff: Option<Vec<String>>,
+    /// Stop at the first failed cell
+    #[arg(long)]
+    fail_fast: bool,
+    /// Run even cells that are up to date
+    #[arg(short, long)]
+    force: bool,
+    /// Stages run at once [default: cores]
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Never restore from the run cache
+    #[arg(long)]
+    no_run_cache: bool,
+    /// CPUs to schedule against [default: cores]
+    #[arg(long)]
+    cpus: Option<u32>,
+    /// GPUs to schedule against [default: nvidia-smi -L]
+    #[arg(long)]
+    gpus: Option<u32>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    printer::init(
+        match cli.color {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        },
+        cli.verbose,
+        cli.quiet,
+    );
+    if let Ok(filter) = std::env::var("PIPE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn report_error(e: &Error) {
+    match e {
+        Error::Spec(d) => {
+            let theme = if printer::get_color() {
+                miette::GraphicalTheme::unicode()
+            } else {
+                miette::GraphicalTheme::unicode_nocolor()
+            };
+            let mut out = String::new();
+            let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+            if handler.render_report(&mut out, d).is_ok() {
+                eprintln!("error: {}", d.message());
+                if let Some(loc) = d.location() {
+                    eprintln!("  --> {loc}");
+                }
+                // miette repeats the message on its first line; the line above has it.
+                let body = out.split_once('\n').map_or("", |(_, rest)| rest);
+                eprint!("{body}");
+            } else {
+                eprintln!("error: {d}");
+            }
+        }
+        Error::Interrupted => eprintln!("error: interrupted"),
+        other => printer::get().error(&other.to_string()),
+    }
+}
+
+fn pipeline_path(cli: &Cli) -> PathBuf {
+    let f = cli
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("pipe.toml"));
+    std::path::absolute(&f).unwrap_or(f)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(d) = &cli.dir {
+        std::env::set_current_dir(d)
+            .map_err(|e| Error::User(format!("cannot enter {}: {e}", d.display())))?;
+    }
+    let file = pipeline_path(&cli);
+    match cli.command {
+        Command::Init => {
+            let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let outs = if file.exists() {
+                let s = Session::open(&file)?;
+                cached_outs(&s)
+            } else {
+                Vec::new()
+            };
+            ops::init::init(&root, &outs)
+        }
+        Command::Repro(a) => {
+            let s = Session::open(&file)?;
+            let o = ReproOptions {
+                targets: a.targets,
+                force: a.force,
+                single: a.single,
+                downstream: a.downstream,
+                dry: a.dry,
+                jobs: a.jobs,
+                keep_going: a.keep_going,
+                no_run_cache: a.no_run_cache,
+                cpus: a.cpus,
+                gpus: a.gpus,
+            };
+            let r = if a.pull {
+                let remote = pipe::remote::open(&s.ws, a.remote.as_deref(), None)?;
+                ops::repro::repro_with(&s, &o, Some(pipe::remote::RunRemote::new(remote)))
+            } else {
+                ops::repro::repro(&s, &o)
+            };
+            ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
+            r.map(|_| ())
+        }
+        Command::Status {
+            targets,
+            json,
+            remote: Some(r),
+        } => {
+            let s = Session::open(&file)?;
+            ops::remote_status::status(&s, &targets, named(&r), json).map(|_| ())
+        }
+        Command::Status { targets, json, .. } => {
+            let s = Session::open(&file)?;
+            ops::status::status(&s, &targets, json).map(|_| ())
+        }
+        Command::Dag {
+            targets,
+            dot,
+            mermaid,
+        } => {
+            let s = Session::open(&file)?;
+            let format = if dot {
+                DagFormat::Dot
+            } else if mermaid {
+                DagFormat::Mermaid
+            } else {
+                DagFormat::Text
+            };
+            ops::dag::dag(&s, &targets, format)
+        }
+        Command::Explain { stage } => {
+            let s = Session::open(&file)?;
+            ops::explain::explain(&s, &stage).map(|_| ())
+        }
+        Command::Checkout { targets } => {
+            let s = Session::open(&file)?;
+            ops::checkout::checkout(&s, &targets).map(|_| ())
+        }
+        Command::Gc { dry, workspace } => {
+            let s = Session::open(&file)?;
+            ops::gc::gc(&s, dry, workspace).map(|_| ())
+        }
+        Command::Cache(CacheCommand::Verify { remote, jobs }) => {
+            let s = Session::open(&file)?;
+            ops::cache_verify::verify(&s, remote.as_deref().map(named), jobs).map(|_| ())
+        }
+        Command::Remote(c) => {
+            let ws = pipe::workspace::Workspace::open(&file)?;
+            match c {
+                RemoteCommand::Add {
+                    name,
+                    url,
+                    default,
+                    local,
+                    force,
+                    options,
+                } => ops::remote::add(
+                    &ws,
+                    &name,
+                    &url,
+                    &ops::remote::AddOptions {
+                        default,
+                        local,
+                        force,
+                        options,
+                    },
+                ),
+                RemoteCommand::List => ops::remote::list(&ws),
+                RemoteCommand::Remove { name } => ops::remote::remove(&ws, &name),
+                RemoteCommand::Default { name, local } => {
+                    ops::remote::set_default(&ws, &name, local)
+                }
+            }
+        }
+        Command::Push(a) => {
+            let s = Session::open(&file)?;
+            ops::push::push(&s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
+        }
+        Command::Fetch(a) => {
+            let s = Session::open(&file)?;
+            ops::pull::fetch(&s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
+        }
+        Command::Pull(a) => {
+            let s = Session::open(&file)?;
+            ops::pull::pull(&s, &a.targets, a.remote.as_deref(), a.jobs)
+        }
+        Command::Sweep(a) => {
+            let s = Session::open(&file)?;
+            let Some(name) = a.name else {
+                return ops::sweep::list(&s);
+            };
+            let format = if a.md {
+                Some(Format::Markdown)
+            } else if a.csv {
+                Some(Format::Csv)
+            } else if a.json {
+                Some(Format::Json)
+            } else {
+                None
+            };
+            let o = SweepOptions {
+                dry: a.dry,
+                show: a.show,
+                sort: a.sort,
+                format,
+                diff: a.diff.and_then(|d| match d.as_slice() {
+                    [x, y] => Some((x.clone(), y.clone())),
+                    _ => None,
+                }),
+                fail_fast: a.fail_fast,
+                run: ReproOptions {
+                    force: a.force,
+                    jobs: a.jobs,
+                    no_run_cache: a.no_run_cache,
+                    cpus: a.cpus,
+                    gpus: a.gpus,
+                    ..ReproOptions::default()
+                },
+            };
+            let r = ops::sweep::sweep(&s, &name, &o);
+            ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
+            r.map(|_| ())
+        }
+        Command::Stages => {
+            ops::stages::list();
+            Ok(())
+        }
+        Command::MergeLock { base, ours, theirs } => {
+            ops::merge_lock::merge_lock(&base, &ours, &theirs)
+        }
+        Command::Builtin { invocation } => ops::stages::run_builtin(&invocation),
+        Command::Predict {
+            package,
+            seq_dir,
+            device,
+        } => ops::stages::predict(&package, &seq_dir, &device),
+    }
+}
+
+/// `--remote` alone means the default remote.
+fn named(r: &str) -> Option<&str> {
+    Some(r).filter(|r| !r.is_empty())
+}
+
+/// Every cached out of the pipeline, for the managed block of `.gitignore`.
+fn cached_outs(s: &Session) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .graph
+        .stages
+        .iter()
+        .filter(|st| st.cell.is_none())
+        .flat_map(|st| {
+            st.outs
+                .iter()
+                .filter(|o| o.cache)
+                .map(|o| o.path.to_string())
+        })
+        .collect();
+    v.extend(s.graph.sweeps.iter().map(|sw| sw.dir.to_string()));
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,93 @@
+//! Committing a successful run: only after the stage exited 0 and every declared out
+//! exists are its outs stored, its run-cache record written and its lock entry recorded,
+//! in that order (a crash in between leaves at worst unreferenced objects).
+
+use std::collections::BTreeMap;
+
+use pipe_cache::{Hashed, LinkKind};
+
+use crate::error::{Error, Result};
+use crate::graph::Stage;
+use crate::lock::{HashInfo, LockEntry};
+use crate::observe::hash_all;
+use crate::restore::OutRef;
+use crate::runcache::{KeyParts, RunRecord};
+use crate::workspace::Workspace;
+use crate::wspath::WsPath;
+
+/// `deps`: the dep hashes taken before the run (so a dep modified during the run leaves the
+/// stage stale next time).
+pub fn commit(
+    ws: &Workspace,
+    stage: &Stage,
+    deps: &BTreeMap<String, HashInfo>,
+    env: &BTreeMap<String, String>,
+) -> Result<LockEntry> {
+    let paths: Vec<&WsPath> = stage.outs.iter().map(|o| &o.path).collect();
+    let hashed = hash_all(ws, &paths)?;
+    let mut outs = BTreeMap::new();
+    let mut batch = ws.store.batch();
+    for (o, h) in stage.outs.iter().zip(&hashed) {
+        let Some(h) = h else {
+            return Err(Error::StageFailed(format!(
+                "stage `{}` did not produce its declared {} `{}`",
+                stage.id,
+                o.role.key().trim_end_matches('s'),
+                o.path
+            )));
+        };
+        // Uncached outs stay plain files where they are; a copy of their content goes to the
+        // store for the run cache, unless the stage cannot be restored anyway.
+        if o.cache || stage.restorable() {
+            let abs = o.path.to_abs(&ws.root);
+            let mut add = |p: &std::path::Path, d| {
+                if o.cache {
+                    batch.add_file(p, d)
+                } else {
+                    batch.add_file_copy(p, d)
+                }
+            };
+            match h {
+                Hashed::File { digest, .. } => add(&abs, *digest),
+                Hashed::Dir { digest, manifest } => {
+                    for e in manifest.entries() {
+                        add(&abs.join(&e.path), e.digest);
+                    }
+                    batch.add_bytes(manifest.encode(), *digest);
+                }
+            }
+        }
+        outs.insert(o.path.as_str().to_string(), HashInfo::of(h));
+    }
+    batch.commit()?;
+    if ws.store.options().links.first() == Some(&LinkKind::Symlink) {
+        let cached: Vec<OutRef> = stage
+            .outs
+            .iter()
+            .filter(|o| o.cache)
+            .map(|o| OutRef {
+                path: o.path.clone(),
+                hash: outs[o.path.as_str()].clone(),
+                copy: false,
+            })
+            .collect();
+        crate::restore::checkout(ws, &cached)?;
+    }
+    let entry = LockEntry {
+        cmd: stage.kind.describe(),
+        params: stage.params.clone(),
+        env: env.clone(),
+        deps: deps.clone(),
+        outs: outs.clone(),
+    };
+    if stage.restorable() {
+        let key = KeyParts::of(stage, deps).key();
+        let record = RunRecord {
+            stage: stage.id.to_string(),
+            outs,
+        };
+        ws.store.put_record(&key, &record.encode())?;
+    }
+    ws.lock.record(stage.id.as_str(), Some(&entry))?;
+    Ok(entry)
+}

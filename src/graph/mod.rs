@@ -1,0 +1,532 @@
+//! The DAG of stage instances.
+//!
+//! `Graph::build` instantiates every stage of the base pipeline and of every sweep cell,
+//! then links producers to consumers: stage B depends on stage A when one of B's deps is
+//! one of A's outs, lies inside one (a file of a directory out), or contains one. Built
+//! (sealed) only when the outs don't collide, every dep exists or is made by a stage, and
+//! there is no cycle; each failure is a `SpecError` pointing into the pipeline file.
+
+pub mod instance;
+pub mod render;
+pub mod stage;
+pub mod sweep;
+
+use std::collections::{BTreeMap, HashMap};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+pub use stage::{CellInfo, Out, Stage, StageId, StageKind};
+
+use crate::spec::{Spec, SpecError, View};
+use crate::wspath::WsPath;
+use instance::{Instance, NoRemap};
+use sweep::SweepPlan;
+
+#[derive(Debug)]
+pub struct Graph {
+    pub stages: Vec<Stage>,
+    index: HashMap<StageId, usize>,
+    dag: DiGraph<usize, ()>,
+    /// Every stage in an order where producers come before consumers.
+    topo: Vec<usize>,
+    /// Position of each stage in `topo`.
+    rank: Vec<usize>,
+    /// out path -> (stage, out index)
+    producers: BTreeMap<WsPath, (usize, usize)>,
+    pub sweeps: Vec<SweepPlan>,
+}
+
+impl Graph {
+    pub fn build(spec: &Spec) -> Result<Graph, SpecError> {
+        let none = BTreeMap::new();
+        let view = View {
+            params: &spec.params,
+            overrides: &none,
+        };
+        let mut stages = Vec::with_capacity(spec.stages.len());
+        for (i, def) in spec.stages.iter().enumerate() {
+            let inst = Instance {
+                spec,
+                def_index: i,
+                view,
+                id: StageId::new(&def.name, None),
+            };
+            stages.push(inst.build(&NoRemap)?);
+        }
+        let (cells, sweeps) = sweep::expand(spec, &stages)?;
+        stages.extend(cells);
+        Graph::link(spec, stages, sweeps)
+    }
+
+    fn link(spec: &Spec, stages: Vec<Stage>, sweeps: Vec<SweepPlan>) -> Result<Graph, SpecError> {
+        let mut index = HashMap::with_capacity(stages.len());
+        for (i, s) in stages.iter().enumerate() {
+            if index.insert(s.id.clone(), i).is_some() {
+                return Err(spec
+                    .file
+                    .error(s.span.clone(), format!("stage `{}` is defined twice", s.id)));
+            }
+        }
+
+        // Outs: no two the same, none inside another.
+        let mut producers: BTreeMap<WsPath, (usize, usize)> = BTreeMap::new();
+        for (si, s) in stages.iter().enumerate() {
+            for (oi, o) in s.outs.iter().enumerate() {
+                if let Some(&(pj, po)) = producers.get(&o.path) {
+                    let other = &stages[pj];
+                    let what = if pj == si {
+                        format!("stage `{}` declares out `{}` twice", s.id, o.path)
+                    } else {
+                        format!(
+                            "stages `{}` and `{}` both write `{}`",
+                            other.id, s.id, o.path
+                        )
+                    };
+                    return Err(spec.file.error(o.span.clone(), what).at(
+                        &spec.file,
+                        other.outs[po].span.clone(),
+                        "also written here",
+                    ));
+                }
+                producers.insert(o.path.clone(), (si, oi));
+            }
+        }
+        for (path, &(si, oi)) in &producers {
+            for anc in path.ancestors() {
+                let Ok(anc) = WsPath::parse(anc) else {
+                    continue;
+                };
+                if let Some(&(pj, po)) = producers.get(&anc) {
+                    let (s, o) = (&stages[si], &stages[si].outs[oi]);
+                    let other = &stages[pj];
+                    return Err(spec
+                        .file
+                        .error(
+                            o.span.clone(),
+                            format!(
+                                "out `{}` of stage `{}` lies inside out `{}` of stage `{}`",
+                                o.path, s.id, anc, other.id
+                            ),
+                        )
+                        .at(&spec.file, other.outs[po].span.clone(), "the enclosing out"));
+                }
+            }
+        }
+
+        // Edges from producers to consumers.
+        let mut dag = DiGraph::<usize, ()>::with_capacity(stages.len(), stages.len());
+        for i in 0..stages.len() {
+            dag.add_node(i);
+        }
+        for (si, s) in stages.iter().enumerate() {
+            let mut ups: Vec<usize> = Vec::new();
+            for (di, d) in s.deps.iter().enumerate() {
+                let found = producers_of(&producers, d);
+                if found.is_empty() {
+                    if std::fs::symlink_metadata(d.to_abs(&spec.root)).is_err() {
+                        return Err(spec
+                            .file
+                            .error(
+                                s.dep_spans[di].clone(),
+                                format!(
+                                    "dep `{d}` of stage `{}` does not exist, and no stage makes it",
+                                    s.id
+                                ),
+                            )
+                            .help("create it, fix the path, or add the stage that writes it"));
+                    }
+                    continue;
+                }
+                for (pj, po) in found {
+                    if pj == si {
+                        return Err(spec
+                            .file
+                            .error(
+                                s.dep_spans[di].clone(),
+                                format!(
+                                    "stage `{}` depends on its own out `{}`",
+                                    s.id, s.outs[po].path
+                                ),
+                            )
+                            .at(&spec.file, s.outs[po].span.clone(), "the out"));
+                    }
+                    ups.push(pj);
+                }
+            }
+            ups.sort_unstable();
+            ups.dedup();
+            for u in ups {
+                dag.add_edge(NodeIndex::new(u), NodeIndex::new(si), ());
+            }
+        }
+
+        let topo: Vec<usize> = match petgraph::algo::toposort(&dag, None) {
+            Ok(_) => stable_topo(&dag),
+            Err(_) => {
+                let cycle = find_cycle(&dag);
+                let names: Vec<String> = cycle.iter().map(|&i| stages[i].id.to_string()).collect();
+                let first = &stages[cycle[0]];
+                return Err(spec
+                    .file
+                    .error(
+                        first.span.clone(),
+                        format!("the stages form a cycle: {}", names.join(" -> ")),
+                    )
+                    .help("a stage cannot depend, directly or through others, on what it writes"));
+            }
+        };
+        let mut rank = vec![0; stages.len()];
+        for (pos, &i) in topo.iter().enumerate() {
+            rank[i] = pos;
+        }
+        Ok(Graph {
+            stages,
+            index,
+            dag,
+            topo,
+            rank,
+            producers,
+            sweeps,
+        })
+    }
+
+    pub fn find(&self, id: &str) -> Option<usize> {
+        self.index.get(&StageId::from_lock(id)).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.stages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Direct upstream stages of `i`.
+    pub fn upstream(&self, i: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .dag
+            .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
+            .map(|n| n.index())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Direct downstream stages of `i`.
+    pub fn downstream(&self, i: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .dag
+            .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing)
+            .map(|n| n.index())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// `seeds` and everything they depend on (or, `down`, everything depending on them),
+    /// in dependency order.
+    pub fn closure(&self, seeds: &[usize], down: bool) -> Vec<usize> {
+        let mut seen = vec![false; self.stages.len()];
+        let mut stack: Vec<usize> = seeds.to_vec();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            stack.extend(if down {
+                self.downstream(i)
+            } else {
+                self.upstream(i)
+            });
+        }
+        self.in_order((0..self.stages.len()).filter(|&i| seen[i]))
+    }
+
+    /// Sorts stage indices into dependency order.
+    pub fn in_order(&self, set: impl IntoIterator<Item = usize>) -> Vec<usize> {
+        let mut v: Vec<usize> = set.into_iter().collect();
+        v.sort_unstable_by_key(|&i| self.rank[i]);
+        v.dedup();
+        v
+    }
+
+    /// Every stage in dependency order.
+    pub fn topo(&self) -> &[usize] {
+        &self.topo
+    }
+
+    /// Base-pipeline stages (not sweep cells), in dependency order.
+    pub fn base_stages(&self) -> Vec<usize> {
+        self.in_order((0..self.stages.len()).filter(|&i| self.stages[i].cell.is_none()))
+    }
+
+    /// The stage writing `path` (or the out containing it).
+    pub fn producer_of(&self, path: &WsPath) -> Option<usize> {
+        producers_of(&self.producers, path)
+            .into_iter()
+            .map(|(s, _)| s)
+            .find(|&s| self.stages[s].outs.iter().any(|o| path.is_within(&o.path)))
+    }
+
+    /// Resolves command-line targets: stage ids, base stage names, or out paths.
+    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, String> {
+        let mut out = Vec::new();
+        for t in targets {
+            if let Some(i) = self.find(t) {
+                out.push(i);
+                continue;
+            }
+            if let Ok(p) = WsPath::parse(t.trim_end_matches('/'))
+                && let Some(i) = self.producer_of(&p)
+            {
+                out.push(i);
+                continue;
+            }
+            let mut msg = format!("no stage `{t}` in the pipeline");
+            if let Some(near) = self.nearest(t) {
+                msg.push_str(&format!(" (did you mean `{near}`?)"));
+            }
+            return Err(msg);
+        }
+        Ok(out)
+    }
+
+    fn nearest(&self, t: &str) -> Option<&str> {
+        self.stages
+            .iter()
+            .filter(|s| s.cell.is_none())
+            .map(|s| s.id.as_str())
+            .find(|id| id.starts_with(t) || t.starts_with(id) || id.contains(t))
+    }
+}
+
+/// Producers whose out equals, contains, or lies inside `path`.
+fn producers_of(
+    producers: &BTreeMap<WsPath, (usize, usize)>,
+    path: &WsPath,
+) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    if path.is_root() {
+        return producers.values().copied().collect();
+    }
+    if let Some(&p) = producers.get(path) {
+        found.push(p);
+    }
+    for anc in path.ancestors() {
+        if let Ok(a) = WsPath::parse(anc)
+            && let Some(&p) = producers.get(&a)
+        {
+            found.push(p);
+        }
+    }
+    // Outs inside `path`: keys in [path/, path0) ('0' follows '/').
+    let lo = WsPath::range_bound(format!("{path}/"));
+    let hi = WsPath::range_bound(format!("{path}0"));
+    for (_, &p) in producers.range(lo..hi) {
+        found.push(p);
+    }
+    found
+}
+
+/// Dependency order that otherwise keeps definition order (base stages as written, then
+/// sweep cells as expanded): Kahn's algorithm taking the lowest ready index first.
+fn stable_topo(dag: &DiGraph<usize, ()>) -> Vec<usize> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = dag.node_count();
+    let mut indeg: Vec<usize> = (0..n)
+        .map(|i| {
+            dag.neighbors_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for d in dag.neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing) {
+            let d = d.index();
+            indeg[d] -= 1;
+            if indeg[d] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    order
+}
+
+/// One cycle of a cyclic graph, as stage indices in order (the first repeated last
+/// implicitly).
+fn find_cycle(dag: &DiGraph<usize, ()>) -> Vec<usize> {
+    for scc in petgraph::algo::tarjan_scc(dag) {
+        let self_loop = scc.len() == 1 && dag.find_edge(scc[0], scc[0]).is_some();
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        let members: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
+        // Walk inside the component until a node repeats.
+        let mut path = vec![scc[0]];
+        let mut pos: HashMap<NodeIndex, usize> = HashMap::from([(scc[0], 0)]);
+        loop {
+            let cur = *path.last().unwrap_or(&scc[0]);
+            let Some(next) = dag
+                .neighbors(cur)
+                .filter(|n| members.contains(n))
+                .min_by_key(|n| n.index())
+            else {
+                break;
+            };
+            if let Some(&start) = pos.get(&next) {
+                // Start the cycle at the stage defined first, so the message is stable.
+                let mut cycle: Vec<usize> = path[start..].iter().map(|n| dag[*n]).collect();
+                if let Some(first) = cycle
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| **s)
+                    .map(|(k, _)| k)
+                {
+                    cycle.rotate_left(first);
+                }
+                return cycle;
+            }
+            pos.insert(next, path.len());
+            path.push(next);
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads a pipeline from text in a temp dir (with `files` created there).
+    fn graph(spec: &str, files: &[&str]) -> Result<Graph, SpecError> {
+        let d = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(d.path().join("params.toml"), "[m]\ng = 1\n").unwrap();
+        std::fs::write(d.path().join("pipe.toml"), spec).unwrap();
+        let s = crate::spec::load(&d.path().join("pipe.toml"))?;
+        Graph::build(&s)
+    }
+
+    /// `a -> b, c` style edges: every stage with the stages it reads from.
+    fn edges(g: &Graph) -> Vec<String> {
+        g.topo()
+            .iter()
+            .map(|&i| {
+                let ups: Vec<&str> = g
+                    .upstream(i)
+                    .iter()
+                    .map(|&u| g.stages[u].id.as_str())
+                    .collect();
+                format!("{} <- [{}]", g.stages[i].id, ups.join(", "))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deps_link_to_outs_they_equal_contain_or_lie_in() {
+        let g = graph(
+            r#"
+[stage.raw]
+cmd = "x"
+outs = ["data/raw"]
+[stage.feat]
+cmd = "x"
+deps = ["data/raw/part1"]
+outs = ["data/feat.bin"]
+[stage.all]
+cmd = "x"
+deps = ["data"]
+outs = ["report.txt"]
+[stage.solo]
+cmd = "x"
+deps = ["src/main.py"]
+"#,
+            &["src/main.py"],
+        )
+        .unwrap();
+        assert_eq!(
+            edges(&g),
+            [
+                "raw <- []",
+                "feat <- [raw]",
+                "all <- [raw, feat]",
+                "solo <- []",
+            ]
+        );
+        assert_eq!(g.closure(&[g.find("all").unwrap()], false).len(), 3);
+        assert_eq!(g.closure(&[g.find("raw").unwrap()], true).len(), 3);
+        assert_eq!(
+            g.resolve_targets(&["data/feat.bin".into()]).unwrap(),
+            vec![g.find("feat").unwrap()]
+        );
+    }
+
+    #[test]
+    fn sweep_cells_share_upstream_and_link_within_the_cell() {
+        let g = graph(
+            r#"
+[stage.prep]
+cmd = "x"
+outs = ["d"]
+[stage.train]
+cmd = "x ${m.g} ${outs[0]}"
+deps = ["d"]
+outs = ["m.bin"]
+[stage.eval]
+cmd = "x ${deps[0]} ${metrics[0]}"
+deps = ["m.bin"]
+metrics = ["e.json"]
+[sweep.s]
+stages = ["train", "eval"]
+matrix = { "m.g" = [1, 2] }
+"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            edges(&g),
+            [
+                "prep <- []",
+                "train <- [prep]",
+                "eval <- [train]",
+                "train@g=1 <- [prep]",
+                "eval@g=1 <- [train@g=1]",
+                "train@g=2 <- [prep]",
+                "eval@g=2 <- [train@g=2]",
+            ]
+        );
+        let e = &g.stages[g.find("eval@g=2").unwrap()];
+        assert_eq!(e.deps[0].as_str(), "sweeps/s/g=2/m.bin");
+        assert_eq!(e.outs[0].path.as_str(), "sweeps/s/g=2/e.json");
+        match &g.stages[g.find("train@g=1").unwrap()].kind {
+            StageKind::Cmd(c) => assert_eq!(c[0], "x 1 sweeps/s/g=1/m.bin"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn loading_arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = graph(&text, &[]);
+        }
+
+        #[test]
+        fn loading_stage_shaped_text_never_panics(
+            name in "[a-z@. ]{0,6}",
+            cmd in "[a-z${}\\[\\]0-9. ]{0,20}",
+            dep in "[a-z./]{0,10}",
+            out in "[a-z./]{0,10}",
+        ) {
+            let spec = format!("[stage.\"{name}\"]\ncmd = \"{cmd}\"\ndeps = [\"{dep}\"]\nouts = [\"{out}\"]\n");
+            let _ = graph(&spec, &[]);
+        }
+    }
+}

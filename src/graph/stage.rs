@@ -1,0 +1,136 @@
+//! A stage instance: one stage of the base pipeline, or one stage of one sweep cell, with
+//! every template resolved and every path a `WsPath`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{OutRole, Resources};
+use crate::wspath::WsPath;
+
+/// `train` for the base pipeline, `train@grid=4,window=8` for a sweep cell's instance.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StageId(String);
+
+impl StageId {
+    pub fn new(name: &str, cell: Option<&str>) -> Self {
+        match cell {
+            Some(c) => StageId(format!("{name}@{c}")),
+            None => StageId(name.to_string()),
+        }
+    }
+
+    pub fn from_lock(s: &str) -> Self {
+        StageId(s.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The stage's name without its cell.
+    pub fn name(&self) -> &str {
+        self.0.split_once('@').map_or(&self.0, |(n, _)| n)
+    }
+
+    pub fn cell(&self) -> Option<&str> {
+        self.0.split_once('@').map(|(_, c)| c)
+    }
+
+    /// A form safe as a file name (logs).
+    pub fn file_name(&self) -> String {
+        self.0
+            .chars()
+            .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+            .collect()
+    }
+}
+
+impl fmt::Display for StageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum StageKind {
+    /// Shell commands, run in order with `sh -c`.
+    Cmd(Vec<String>),
+    /// A built-in stage, run as `pipe builtin`.
+    Builtin(String),
+}
+
+impl StageKind {
+    /// What the lock records as the stage's command.
+    pub fn describe(&self) -> String {
+        match self {
+            StageKind::Cmd(c) => c.join("\n"),
+            StageKind::Builtin(b) => format!("uses {b}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub path: WsPath,
+    pub role: OutRole,
+    pub cache: bool,
+    pub persist: bool,
+    /// Where it is declared in the pipeline file.
+    pub span: Range<usize>,
+}
+
+/// The sweep cell a stage instance belongs to.
+#[derive(Debug, Clone)]
+pub struct CellInfo {
+    pub sweep: String,
+    pub cell: String,
+    pub overrides: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub id: StageId,
+    /// Index of its definition in `Spec::stages`.
+    pub def: usize,
+    pub cell: Option<CellInfo>,
+    pub desc: Option<String>,
+    pub kind: StageKind,
+    pub wdir: WsPath,
+    pub deps: Vec<WsPath>,
+    pub dep_spans: Vec<Range<usize>>,
+    pub outs: Vec<Out>,
+    /// Every param value the stage reads, flattened to leaf keys (`train.lr`).
+    pub params: BTreeMap<String, toml::Value>,
+    /// The same values nested as in the params file, for built-ins and `PIPE_PARAMS`.
+    pub param_tables: toml::Table,
+    pub resources: Resources,
+    pub frozen: bool,
+    pub always_changed: bool,
+    pub retries: u32,
+    pub env: Vec<String>,
+    /// Span of the stage's name in the pipeline file.
+    pub span: Range<usize>,
+}
+
+impl Stage {
+    pub fn outs_of(&self, role: OutRole) -> impl Iterator<Item = &Out> {
+        self.outs.iter().filter(move |o| o.role == role)
+    }
+
+    /// Whether a run can be replayed from the run cache: not `always_changed`, and no out
+    /// persists (a persisted out's content depends on its previous content). Outs with
+    /// `cache = false` are stored too (as copies), for the run cache alone.
+    pub fn restorable(&self) -> bool {
+        !self.always_changed && self.outs.iter().all(|o| !o.persist)
+    }
+}

@@ -1,0 +1,250 @@
+//! `pipe.lock`: per stage instance, what it last ran with (command, params, env, the hash
+//! of every dep and out). Committed by users; the base of every staleness decision.
+//!
+//! Cheap at thousands of stage instances. A finished stage does not rewrite the lock: it
+//! appends one JSON line to a journal (`.pipe/journal/<lock name>.jsonl`) under a short
+//! flock. Readers see the lock with the journal replayed on top. At the end of a command
+//! (or at the start of the next one, after a crash) the journal is folded into the lock in
+//! one atomic rewrite. So a run of N stages costs O(N) appends and one O(N) rewrite,
+//! never N rewrites, and two `pipe repro` in one workspace interleave their appends
+//! safely.
+//!
+//! Merge-friendly: see `format` (one line per fact, sorted) and `merge` (a git merge driver
+//! that merges by stage).
+
+pub mod entry;
+pub mod format;
+pub mod merge;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use entry::{HashInfo, LockEntry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot {op} {}: {err}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    #[error("{}: {msg}", path.display())]
+    Parse { path: PathBuf, msg: String },
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LockError {
+    let path = path.to_path_buf();
+    move |err| LockError::Io { op, path, err }
+}
+
+#[derive(Serialize, Deserialize)]
+struct JournalLine {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entry: Option<LockEntry>,
+}
+
+/// The lock file of one pipeline, with its journal.
+#[derive(Debug, Clone)]
+pub struct LockStore {
+    path: PathBuf,
+    journal: PathBuf,
+    guard: PathBuf,
+}
+
+pub type Entries = BTreeMap<String, LockEntry>;
+
+impl LockStore {
+    /// `lock_path`: e.g. `<root>/pipe.lock`; `journal_dir`: `<root>/.pipe/journal`.
+    pub fn new(lock_path: &Path, journal_dir: &Path) -> Self {
+        let name = lock_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pipe.lock".into());
+        LockStore {
+            path: lock_path.to_path_buf(),
+            journal: journal_dir.join(format!("{name}.jsonl")),
+            guard: journal_dir.join(format!("{name}.lk")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The lock as it stands: the file, with any journal replayed on top. Takes no lock.
+    pub fn read(&self) -> Result<Entries, LockError> {
+        let mut entries = self.read_file()?;
+        self.replay(&mut entries)?;
+        Ok(entries)
+    }
+
+    fn read_file(&self) -> Result<Entries, LockError> {
+        match fs::read_to_string(&self.path) {
+            Ok(text) => format::parse(&text).map_err(|msg| LockError::Parse {
+                path: self.path.clone(),
+                msg,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Entries::new()),
+            Err(e) => Err(io("read", &self.path)(e)),
+        }
+    }
+
+    fn replay(&self, entries: &mut Entries) -> Result<bool, LockError> {
+        let text = match fs::read_to_string(&self.journal) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io("read", &self.journal)(e)),
+        };
+        let mut any = false;
+        // A torn last line (a crash mid-append) is skipped: its stage simply reruns.
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(j) = serde_json::from_str::<JournalLine>(line) else {
+                continue;
+            };
+            any = true;
+            match j.entry {
+                Some(e) => entries.insert(j.id, e),
+                None => entries.remove(&j.id),
+            };
+        }
+        Ok(any)
+    }
+
+    fn lock_guard(&self) -> Result<File, LockError> {
+        if let Some(dir) = self.guard.parent() {
+            fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+        }
+        let f = File::create(&self.guard).map_err(io("create", &self.guard))?;
+        f.lock().map_err(io("lock", &self.guard))?;
+        Ok(f)
+    }
+
+    /// Records a stage's successful run (or, with `None`, forgets the stage).
+    pub fn record(&self, id: &str, entry: Option<&LockEntry>) -> Result<(), LockError> {
+        let line = serde_json::to_string(&JournalLine {
+            id: id.to_string(),
+            entry: entry.cloned(),
+        })
+        .map_err(|e| LockError::Parse {
+            path: self.journal.clone(),
+            msg: e.to_string(),
+        })?;
+        let _guard = self.lock_guard()?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.journal)
+            .map_err(io("open", &self.journal))?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .map_err(io("append to", &self.journal))?;
+        Ok(())
+    }
+
+    /// Folds the journal into the lock file: one atomic rewrite. `keep` filters which
+    /// stage ids survive (stages no longer in the pipeline are dropped); `None` keeps all.
+    pub fn fold(&self, keep: Option<&dyn Fn(&str) -> bool>) -> Result<(), LockError> {
+        let _guard = self.lock_guard()?;
+        let mut entries = self.read_file()?;
+        let replayed = self.replay(&mut entries)?;
+        let before = entries.len();
+        if let Some(keep) = keep {
+            entries.retain(|id, _| keep(id));
+        }
+        if !replayed && entries.len() == before {
+            return Ok(());
+        }
+        let text = format::render(&entries);
+        let unchanged = fs::read_to_string(&self.path).is_ok_and(|old| old == text);
+        if !unchanged && (!entries.is_empty() || self.path.exists()) {
+            pipe_cache::fsutil::write_atomic(&self.path, text.as_bytes(), true).map_err(|e| {
+                LockError::Parse {
+                    path: self.path.clone(),
+                    msg: e.to_string(),
+                }
+            })?;
+        }
+        if replayed {
+            File::create(&self.journal).map_err(io("truncate", &self.journal))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipe_cache::Digest;
+
+    fn entry(cmd: &str) -> LockEntry {
+        let mut e = LockEntry {
+            cmd: cmd.into(),
+            params: BTreeMap::new(),
+            env: BTreeMap::new(),
+            deps: BTreeMap::new(),
+            outs: BTreeMap::new(),
+        };
+        e.outs.insert(
+            "o".into(),
+            HashInfo {
+                digest: Digest::of_bytes(cmd.as_bytes()),
+                size: 1,
+                files: 0,
+                dir: false,
+                exec: false,
+            },
+        );
+        e
+    }
+
+    #[test]
+    fn journal_is_visible_before_and_after_folding() {
+        let d = tempfile::tempdir().unwrap();
+        let store = LockStore::new(&d.path().join("pipe.lock"), &d.path().join(".pipe/journal"));
+        assert!(store.read().unwrap().is_empty());
+        store.record("a", Some(&entry("1"))).unwrap();
+        store.record("b", Some(&entry("2"))).unwrap();
+        store.record("a", Some(&entry("3"))).unwrap();
+        assert!(
+            !d.path().join("pipe.lock").exists(),
+            "appends do not rewrite the lock"
+        );
+        let seen = store.read().unwrap();
+        assert_eq!(seen["a"].cmd, "3");
+        store.fold(None).unwrap();
+        assert_eq!(store.read().unwrap(), seen);
+        assert_eq!(fs::read_to_string(&store.journal).unwrap(), "");
+        store.record("b", None).unwrap();
+        store.fold(Some(&|id| id != "zzz")).unwrap();
+        assert_eq!(store.read().unwrap().keys().collect::<Vec<_>>(), vec!["a"]);
+    }
+
+    #[test]
+    fn a_torn_journal_line_is_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let store = LockStore::new(&d.path().join("pipe.lock"), &d.path().join("j"));
+        store.record("a", Some(&entry("1"))).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&store.journal)
+            .unwrap();
+        f.write_all(b"{\"id\":\"b\",\"ent").unwrap();
+        let seen = store.read().unwrap();
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn fold_drops_stages_no_longer_in_the_pipeline() {
+        let d = tempfile::tempdir().unwrap();
+        let store = LockStore::new(&d.path().join("pipe.lock"), &d.path().join("j"));
+        store.record("a", Some(&entry("1"))).unwrap();
+        store.record("gone", Some(&entry("2"))).unwrap();
+        store.fold(Some(&|id| id == "a")).unwrap();
+        assert_eq!(store.read().unwrap().keys().collect::<Vec<_>>(), vec!["a"]);
+    }
+}

@@ -1,0 +1,199 @@
+//! `pipe cache verify [--remote[=NAME]]`: rehash every object of the local cache (or of a
+//! remote) and compare it with its name; check that every object the lock refers to is
+//! there. Reports each corrupt or missing object (with the out it belongs to, when known)
+//! and exits 3 if there is any.
+//!
+//! For a remote, a directory remote's objects are hashed where they are; an object store's
+//! are streamed through and hashed, `jobs` at once, storing nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
+use pipe_cache::remote::{Kind, Remote, RemoteError};
+use pipe_cache::{Digest, Manifest};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::remote as glue;
+use crate::report::printer::{self, Tone};
+
+use super::Session;
+
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub checked: usize,
+    /// (object, what it hashes to)
+    pub corrupt: Vec<(Digest, Digest)>,
+    /// (out path or `dir/file`, object)
+    pub missing: Vec<(String, Digest)>,
+}
+
+/// `remote`: `None` for the local cache; `Some(name)` for a remote (`Some(None)`: the
+/// default one).
+pub fn verify(
+    s: &Session,
+    remote: Option<Option<&str>>,
+    jobs: Option<usize>,
+) -> Result<VerifyReport> {
+    s.fold_lock()?;
+    let lock = s.ws.lock.read()?;
+    let stages: Vec<&crate::graph::Stage> = s.graph.stages.iter().collect();
+    let outs: Vec<glue::LockedOut> = glue::locked_outs(&stages, &lock)
+        .into_iter()
+        .filter(|o| o.cached)
+        .collect();
+    let (report, whr) = match remote {
+        None => (verify_local(s, &outs)?, "the local cache".to_string()),
+        Some(name) => {
+            let r = glue::open(&s.ws, name, jobs)?;
+            let rt = Session::runtime()?;
+            let rep = rt
+                .block_on(verify_remote(s, &r, &outs))
+                .map_err(glue::error)?;
+            (rep, format!("remote `{}`", r.name()))
+        }
+    };
+    let p = printer::get();
+    let owners = owners(&outs, s);
+    for (d, actual) in &report.corrupt {
+        let of = owners.get(d).map(|o| format!(" ({o})")).unwrap_or_default();
+        p.verb(
+            "Corrupt",
+            Tone::Bad,
+            &format!("object {d}{of} in {whr}: its content hashes to {actual}"),
+        );
+    }
+    for (path, d) in &report.missing {
+        p.verb(
+            "Missing",
+            Tone::Bad,
+            &format!("{path}: object {d} is not in {whr}"),
+        );
+    }
+    let summary = format!(
+        "{} object(s) in {whr}: {} corrupt, {} missing",
+        report.checked,
+        report.corrupt.len(),
+        report.missing.len()
+    );
+    if report.corrupt.is_empty() && report.missing.is_empty() {
+        p.verb("Verified", Tone::Good, &summary);
+        return Ok(report);
+    }
+    Err(Error::Env(format!("verification failed: {summary}")))
+}
+
+fn owners(outs: &[glue::LockedOut], s: &Session) -> HashMap<Digest, String> {
+    let mut m = HashMap::new();
+    for o in outs {
+        m.entry(o.hash.digest).or_insert_with(|| o.path.clone());
+        if o.hash.dir
+            && let Ok(man) = s.ws.store.read_manifest(&o.hash.digest)
+        {
+            for e in man.entries() {
+                m.entry(e.digest)
+                    .or_insert_with(|| format!("{}/{}", o.path, e.path));
+            }
+        }
+    }
+    m
+}
+
+fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
+    let store = &s.ws.store;
+    let all = store.list_objects()?;
+    let corrupt: Vec<(Digest, Digest)> = all
+        .par_iter()
+        .filter_map(|d| match store.verify(d) {
+            Err(pipe_cache::Error::Corrupt { digest, actual }) => Some(Ok((digest, actual))),
+            Err(pipe_cache::Error::Missing(_)) | Ok(()) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let have: HashSet<Digest> = all.iter().copied().collect();
+    let bad: HashSet<Digest> = corrupt.iter().map(|(d, _)| *d).collect();
+    let mut missing = Vec::new();
+    for o in outs {
+        if !have.contains(&o.hash.digest) {
+            missing.push((o.path.clone(), o.hash.digest));
+            continue;
+        }
+        if o.hash.dir && !bad.contains(&o.hash.digest) {
+            let m = store.read_manifest(&o.hash.digest)?;
+            missing.extend(
+                m.entries()
+                    .iter()
+                    .filter(|e| !have.contains(&e.digest))
+                    .map(|e| (format!("{}/{}", o.path, e.path), e.digest)),
+            );
+        }
+    }
+    dedup(&mut missing);
+    Ok(VerifyReport {
+        checked: all.len(),
+        corrupt,
+        missing,
+    })
+}
+
+async fn verify_remote(
+    s: &Session,
+    remote: &Remote,
+    outs: &[glue::LockedOut],
+) -> std::result::Result<VerifyReport, RemoteError> {
+    let all = remote.list_all(Kind::Object).await?;
+    let have: HashSet<Digest> = all.iter().copied().collect();
+    let mut corrupt = Vec::new();
+    let mut hashed = futures::stream::iter(all.iter().copied())
+        .map(|d| async move { (d, remote.rehash(&d).await) })
+        .buffer_unordered(remote.jobs());
+    while let Some((d, r)) = hashed.next().await {
+        match r? {
+            Some(actual) if actual != d => corrupt.push((d, actual)),
+            _ => {}
+        }
+    }
+    drop(hashed);
+    corrupt.sort();
+    let bad: HashSet<Digest> = corrupt.iter().map(|(d, _)| *d).collect();
+    let mut missing = Vec::new();
+    for o in outs {
+        if !have.contains(&o.hash.digest) {
+            missing.push((o.path.clone(), o.hash.digest));
+            continue;
+        }
+        if !o.hash.dir || bad.contains(&o.hash.digest) {
+            continue;
+        }
+        let manifest = match s.ws.store.read_manifest(&o.hash.digest) {
+            Ok(m) => m,
+            Err(_) => match remote.read_object(&o.hash.digest).await? {
+                Some(b) => Manifest::decode(&b).map_err(|e| RemoteError::Failed {
+                    remote: remote.name().to_string(),
+                    detail: format!("manifest {}: {e}", o.hash.digest),
+                    transient: false,
+                    attempts: 1,
+                })?,
+                None => continue,
+            },
+        };
+        missing.extend(
+            manifest
+                .entries()
+                .iter()
+                .filter(|e| !have.contains(&e.digest))
+                .map(|e| (format!("{}/{}", o.path, e.path), e.digest)),
+        );
+    }
+    dedup(&mut missing);
+    Ok(VerifyReport {
+        checked: all.len(),
+        corrupt,
+        missing,
+    })
+}
+
+fn dedup(v: &mut Vec<(String, Digest)>) {
+    v.sort();
+    v.dedup();
+}

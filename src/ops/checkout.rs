@@ -1,0 +1,81 @@
+//! `pipe checkout`: make the outs match the lock, from the cache.
+
+use crate::error::{Error, Result};
+use crate::lock::HashInfo;
+use crate::observe::digest_all_at;
+use crate::report::printer::{self, Tone};
+use crate::restore;
+use crate::wspath::WsPath;
+
+use super::Session;
+
+#[derive(Debug, Default)]
+pub struct CheckoutReport {
+    pub restored: Vec<WsPath>,
+    pub missing: Vec<WsPath>,
+}
+
+/// `targets`: stages (default: every stage with a lock entry). Outs that already match
+/// are left alone; outs whose objects are not in the cache are reported.
+pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
+    let order = if targets.is_empty() {
+        s.graph.topo().to_vec()
+    } else {
+        s.select(targets)?
+    };
+    s.fold_lock()?;
+    let lock = s.ws.lock.read()?;
+    let p = printer::get();
+    let mut report = CheckoutReport::default();
+    for i in order {
+        let st = &s.graph.stages[i];
+        let Some(entry) = lock.get(st.id.as_str()) else {
+            continue;
+        };
+        let cached: Vec<(WsPath, HashInfo)> = st
+            .outs
+            .iter()
+            .filter(|o| o.cache)
+            .filter_map(|o| {
+                entry
+                    .outs
+                    .get(o.path.as_str())
+                    .map(|h| (o.path.clone(), h.clone()))
+            })
+            .collect();
+        let paths: Vec<&WsPath> = cached.iter().map(|(p, _)| p).collect();
+        let now = digest_all_at(&s.ws, &paths, s.ws.state.clock()?)?;
+        for ((path, h), cur) in cached.iter().zip(now) {
+            if cur.is_some_and(|c| c.digest == h.digest) {
+                continue;
+            }
+            let one = [restore::OutRef {
+                path: path.clone(),
+                hash: h.clone(),
+                copy: false,
+            }];
+            if !restore::objects_present(&s.ws.store, &one) {
+                p.warn(&format!(
+                    "{path}: not in the cache (run `pipe pull` or `pipe repro {}`)",
+                    st.id
+                ));
+                report.missing.push(path.clone());
+                continue;
+            }
+            restore::checkout(&s.ws, &one)?;
+            p.verb("Restored", Tone::Good, &path.to_string());
+            report.restored.push(path.clone());
+        }
+    }
+    s.ws.state.save()?;
+    if !report.missing.is_empty() {
+        return Err(Error::User(format!(
+            "{} out(s) could not be restored: their content is not in the cache",
+            report.missing.len()
+        )));
+    }
+    if report.restored.is_empty() {
+        p.verb("Done", Tone::Good, "every out already matches the lock");
+    }
+    Ok(report)
+}

@@ -1,0 +1,70 @@
+//! The commands, as library calls: the CLI parses arguments and calls one of these.
+
+pub mod cache_verify;
+pub mod checkout;
+pub mod dag;
+pub mod explain;
+pub mod gc;
+pub mod init;
+pub mod merge_lock;
+pub mod pull;
+pub mod push;
+pub mod remote;
+pub mod remote_status;
+pub mod repro;
+pub mod stages;
+pub mod status;
+pub mod sweep;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::spec::{self, Spec};
+use crate::workspace::Workspace;
+
+/// A pipeline loaded and validated, with its workspace.
+pub struct Session {
+    pub spec: Spec,
+    pub graph: Arc<Graph>,
+    pub ws: Arc<Workspace>,
+}
+
+impl Session {
+    pub fn open(pipeline: &Path) -> Result<Session> {
+        let spec = spec::load(pipeline)?;
+        let graph = Graph::build(&spec)?;
+        let ws = Workspace::open(&spec.path)?;
+        Ok(Session {
+            spec,
+            graph: Arc::new(graph),
+            ws: Arc::new(ws),
+        })
+    }
+
+    /// Targets to stage indices; no targets: every base-pipeline stage.
+    pub fn select(&self, targets: &[String]) -> Result<Vec<usize>> {
+        if targets.is_empty() {
+            return Ok(self.graph.base_stages());
+        }
+        self.graph.resolve_targets(targets).map_err(Error::User)
+    }
+
+    /// Folds the lock journal, dropping stages that are no longer in the pipeline.
+    pub fn fold_lock(&self) -> Result<()> {
+        let g = self.graph.clone();
+        self.ws
+            .lock
+            .fold(Some(&move |id: &str| g.find(id).is_some()))?;
+        Ok(())
+    }
+
+    /// A multi-threaded runtime for commands that run stages or transfers.
+    pub fn runtime() -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Env(format!("cannot start the async runtime: {e}")))
+    }
+}

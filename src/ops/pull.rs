@@ -1,0 +1,157 @@
+//! `pipe fetch [TARGETS]`: bring the objects the lock refers to from a remote into the
+//! local cache; `pipe pull [TARGETS]`: fetch, then check the outs out.
+//!
+//! Only what the local cache lacks is asked for: missing directory manifests first
+//! (verified, then read for the files they list), then the files. Every object is verified
+//! against its name before it enters the cache (see `pipe_cache::remote::transfer`).
+//! Objects the remote lacks or holds corrupt are reported by out path; the rest still
+//! arrive, and the command fails at the end (exit 3).
+
+use std::collections::HashMap;
+
+use pipe_cache::Digest;
+
+use crate::error::{Error, Result};
+use crate::remote as glue;
+use crate::report::printer::{self, Tone, bytes};
+
+use super::Session;
+
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    pub objects: usize,
+    pub bytes: u64,
+    /// Outs (paths) some of whose objects the remote does not have.
+    pub missing: Vec<String>,
+    /// Corrupt objects, one message each.
+    pub corrupt: Vec<String>,
+}
+
+pub fn fetch(
+    s: &Session,
+    targets: &[String],
+    remote: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<FetchReport> {
+    let r = fetch_report(s, targets, remote, jobs)?;
+    r.failure().map_or(Ok(r), Err)
+}
+
+impl FetchReport {
+    fn failure(&self) -> Option<Error> {
+        if self.corrupt.is_empty() && self.missing.is_empty() {
+            return None;
+        }
+        Some(Error::Env(format!(
+            "{} out(s) missing on the remote, {} corrupt object(s) refused",
+            self.missing.len(),
+            self.corrupt.len()
+        )))
+    }
+}
+
+/// Fetches; what is missing or corrupt is in the report (and printed), not an error.
+fn fetch_report(
+    s: &Session,
+    targets: &[String],
+    remote: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<FetchReport> {
+    s.fold_lock()?;
+    let lock = s.ws.lock.read()?;
+    let order = glue::stages_for(s, targets)?;
+    let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
+    let outs: Vec<glue::LockedOut> = glue::locked_outs(&stages, &lock)
+        .into_iter()
+        .filter(|o| o.cached)
+        .collect();
+    let remote = glue::open(&s.ws, remote, jobs)?;
+    let hashes: Vec<_> = outs.iter().map(|o| o.hash.clone()).collect();
+    let rt = Session::runtime()?;
+    let mut bar = None;
+    let got = rt.block_on(glue::fetch_missing(&remote, &s.ws, &hashes, |total, n| {
+        let (p, b) = glue::progress(total, n, "Fetching");
+        bar = b;
+        p
+    }));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let got = got.map_err(glue::error)?;
+    let p = printer::get();
+    let mut report = FetchReport {
+        objects: got.objects,
+        bytes: got.bytes,
+        ..FetchReport::default()
+    };
+    if !got.missing.is_empty() {
+        let owners = owners(s, &outs);
+        let mut paths: Vec<String> = got
+            .missing
+            .iter()
+            .map(|d| {
+                owners
+                    .get(d)
+                    .cloned()
+                    .unwrap_or_else(|| format!("object {d}"))
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        for path in &paths {
+            p.warn(&format!(
+                "{path}: not on remote `{}` (push it from where it was built)",
+                remote.name()
+            ));
+        }
+        report.missing = paths;
+    }
+    for e in &got.corrupt {
+        p.verb("Corrupt", Tone::Bad, &e.to_string());
+        report.corrupt.push(e.to_string());
+    }
+    p.verb(
+        "Fetched",
+        Tone::Good,
+        &format!(
+            "{} object(s), {} from `{}`",
+            report.objects,
+            bytes(report.bytes),
+            remote.name()
+        ),
+    );
+    Ok(report)
+}
+
+/// Which out each object belongs to (a directory's files: `dir/file`), for messages.
+fn owners(s: &Session, outs: &[glue::LockedOut]) -> HashMap<Digest, String> {
+    let mut m = HashMap::new();
+    for o in outs {
+        m.entry(o.hash.digest).or_insert_with(|| o.path.clone());
+        if o.hash.dir
+            && let Ok(man) = s.ws.store.read_manifest(&o.hash.digest)
+        {
+            for e in man.entries() {
+                m.entry(e.digest)
+                    .or_insert_with(|| format!("{}/{}", o.path, e.path));
+            }
+        }
+    }
+    m
+}
+
+/// Fetch, then check out: the outs match the lock afterwards. What could be fetched is
+/// checked out even when something could not; the fetch's failure is returned after.
+pub fn pull(
+    s: &Session,
+    targets: &[String],
+    remote: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<()> {
+    let fetched = fetch_report(s, targets, remote, jobs)?;
+    let checked = super::checkout::checkout(s, targets);
+    if let Some(e) = fetched.failure() {
+        return Err(e);
+    }
+    checked.map(|_| ())
+}

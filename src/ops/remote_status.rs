@@ -1,0 +1,144 @@
+//! `pipe status --remote[=NAME]`: for every cached out in the lock, whether its content is
+//! in the local cache, on the remote, both, or neither (a directory counts as present only
+//! with its manifest and every file). The remote is asked with one listing per fan-out
+//! prefix the objects fall in, never a request per object.
+
+use std::collections::HashSet;
+
+use pipe_cache::remote::Kind;
+use pipe_cache::{Digest, Manifest};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::remote as glue;
+use crate::report::printer;
+
+use super::Session;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Where {
+    Both,
+    LocalOnly,
+    RemoteOnly,
+    Missing,
+}
+
+impl Where {
+    fn label(self) -> &'static str {
+        match self {
+            Where::Both => "both",
+            Where::LocalOnly => "local only",
+            Where::RemoteOnly => "remote only",
+            Where::Missing => "missing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutState {
+    pub stage: String,
+    pub path: String,
+    #[serde(rename = "where")]
+    pub place: Where,
+}
+
+pub fn status(
+    s: &Session,
+    targets: &[String],
+    remote: Option<&str>,
+    json: bool,
+) -> Result<Vec<OutState>> {
+    s.fold_lock()?;
+    let lock = s.ws.lock.read()?;
+    let order = glue::stages_for(s, targets)?;
+    let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
+    let outs: Vec<glue::LockedOut> = glue::locked_outs(&stages, &lock)
+        .into_iter()
+        .filter(|o| o.cached)
+        .collect();
+    let remote = glue::open(&s.ws, remote, None)?;
+    let store = &s.ws.store;
+    let rt = Session::runtime()?;
+    let states: Vec<OutState> = rt
+        .block_on(async {
+            // Each out's objects: its own, and a directory's files (manifest from the local
+            // cache, else from the remote).
+            let mut needs: Vec<Option<Vec<Digest>>> = Vec::with_capacity(outs.len());
+            for o in &outs {
+                let mut v = vec![o.hash.digest];
+                if o.hash.dir {
+                    let m: Option<Manifest> = match store.read_manifest(&o.hash.digest) {
+                        Ok(m) => Some(m),
+                        Err(_) => remote
+                            .read_object(&o.hash.digest)
+                            .await?
+                            .and_then(|b| Manifest::decode(&b).ok()),
+                    };
+                    match m {
+                        Some(m) => v.extend(m.entries().iter().map(|e| e.digest)),
+                        // Neither side can say what the directory holds.
+                        None => {
+                            needs.push(None);
+                            continue;
+                        }
+                    }
+                }
+                needs.push(Some(v));
+            }
+            let all: Vec<Digest> = needs
+                .iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let on_remote = remote.existing(Kind::Object, &all).await?;
+            Ok(outs
+                .iter()
+                .zip(&needs)
+                .map(|(o, need)| {
+                    let (local, remote) = match need {
+                        Some(need) => (
+                            need.iter().all(|d| store.has(d)),
+                            need.iter().all(|d| on_remote.contains(d)),
+                        ),
+                        None => (false, false),
+                    };
+                    OutState {
+                        stage: o.stage.clone(),
+                        path: o.path.clone(),
+                        place: match (local, remote) {
+                            (true, true) => Where::Both,
+                            (true, false) => Where::LocalOnly,
+                            (false, true) => Where::RemoteOnly,
+                            (false, false) => Where::Missing,
+                        },
+                    }
+                })
+                .collect())
+        })
+        .map_err(glue::error)?;
+    let p = printer::get();
+    if json {
+        p.data(&serde_json::to_string_pretty(&states).unwrap_or_default());
+        return Ok(states);
+    }
+    let mut text = String::new();
+    for st in &states {
+        text.push_str(&format!("{:<12} {}\n", st.place.label(), st.path));
+    }
+    let count = |w: Where| states.iter().filter(|s| s.place == w).count();
+    text.push_str(&format!(
+        "{} out(s) against remote `{}`: {} in both, {} local only, {} remote only, {} missing on both",
+        states.len(),
+        remote.name(),
+        count(Where::Both),
+        count(Where::LocalOnly),
+        count(Where::RemoteOnly),
+        count(Where::Missing)
+    ));
+    p.data(&text);
+    Ok(states)
+}

@@ -1,0 +1,520 @@
+//! `pipe sweep NAME`: run every cell of a sweep (and the shared upstream stages once)
+//! through the scheduler, then tabulate the cells' metrics.
+//!
+//! Cells run side by side within `--jobs` and their stages' resources; an unchanged cell is
+//! a cache hit; a failed cell does not stop the others unless `--fail-fast`, and shows as
+//! failed in the table with its log. Which replicates failed in the last run is kept in
+//! `.pipe/sweeps/<name>.json` so that `--show` can say so later.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fresh::Freshness;
+use crate::graph::StageId;
+use crate::graph::sweep::{Better, ReportCol, SweepPlan};
+use crate::plan::{self, PlanOptions};
+use crate::report::printer::{self, Tone};
+use crate::report::table::{self, Format, Row, RowState, Stat, Table};
+use crate::sched::Outcome;
+use crate::spec::{OutRole, params};
+
+use super::Session;
+use super::repro::{ReproOptions, run_stages};
+
+#[derive(Debug, Clone, Default)]
+pub struct SweepOptions {
+    pub dry: bool,
+    pub show: bool,
+    pub sort: Option<String>,
+    pub format: Option<Format>,
+    pub diff: Option<(String, String)>,
+    pub fail_fast: bool,
+    pub run: ReproOptions,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LastRun {
+    /// Failed stage instance -> its log.
+    failed: BTreeMap<String, String>,
+}
+
+/// `pipe sweep` without a name: the sweeps of the pipeline.
+pub fn list(s: &Session) -> Result<()> {
+    let p = printer::get();
+    if s.graph.sweeps.is_empty() {
+        p.data("The pipeline defines no sweeps.");
+        return Ok(());
+    }
+    let mut out = String::new();
+    for sw in &s.graph.sweeps {
+        let reps = sw.cells.first().map_or(0, |c| c.replicates.len());
+        out.push_str(&format!(
+            "{}: {} cell(s){} over {}{}\n",
+            sw.name,
+            sw.cells.len(),
+            if reps > 1 {
+                format!(" x {reps} seeds")
+            } else {
+                String::new()
+            },
+            sw.stages.join(", "),
+            sw.desc
+                .as_ref()
+                .map(|d| format!(" - {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    p.data(out.trim_end());
+    Ok(())
+}
+
+fn find<'a>(s: &'a Session, name: &str) -> Result<&'a SweepPlan> {
+    s.graph
+        .sweeps
+        .iter()
+        .find(|sw| sw.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = s.graph.sweeps.iter().map(|w| w.name.as_str()).collect();
+            Error::User(if names.is_empty() {
+                format!("no sweep `{name}`: the pipeline defines no sweeps")
+            } else {
+                format!("no sweep `{name}` (sweeps: {})", names.join(", "))
+            })
+        })
+}
+
+fn instances(s: &Session, sw: &SweepPlan) -> Vec<usize> {
+    sw.cells
+        .iter()
+        .flat_map(|c| c.replicates.iter().flat_map(|r| r.stages.iter()))
+        .filter_map(|id| s.graph.find(id.as_str()))
+        .collect()
+}
+
+pub fn sweep(s: &Session, name: &str, o: &SweepOptions) -> Result<Option<Table>> {
+    let sw = find(s, name)?;
+    if let Some((a, b)) = &o.diff {
+        diff(s, sw, a, b)?;
+        return Ok(None);
+    }
+    let cells = instances(s, sw);
+    let selection = s.graph.closure(&cells, false);
+    if o.dry {
+        dry(s, sw, &selection, o)?;
+        return Ok(None);
+    }
+    let mut run_err = None;
+    if o.format.is_some_and(|f| f != Format::Text) {
+        printer::get().stage_output_to_stderr();
+    }
+    if !o.show {
+        let mut ro = o.run.clone();
+        ro.keep_going = !o.fail_fast;
+        let summary = run_stages(s, &selection, &ro)?;
+        record_last_run(s, sw, &summary.outcomes)?;
+        if let Err(e) = super::repro::failure(s, &summary) {
+            run_err = Some(e);
+        }
+    }
+    let mut t = build_table(s, sw)?;
+    if let Some(key) = &o.sort {
+        t.sort_by(key).map_err(Error::User)?;
+    }
+    let format = o.format.unwrap_or(Format::Text);
+    printer::get().data(&t.render(format));
+    if !o.show
+        && let Some(f) = &sw.report_file
+    {
+        let path = f.to_abs(&s.ws.root);
+        let mut md = format!("# Sweep `{}`\n\n", sw.name);
+        if let Some(d) = &sw.desc {
+            md.push_str(&format!("{d}\n\n"));
+        }
+        md.push_str(&t.render(Format::Markdown));
+        pipe_cache::fsutil::write_atomic(&path, md.as_bytes(), false)?;
+        printer::get().verb("Wrote", Tone::Good, &format!("{f}"));
+    }
+    match run_err {
+        Some(e) => Err(e),
+        None => Ok(Some(t)),
+    }
+}
+
+fn last_run_path(s: &Session, sw: &SweepPlan) -> std::path::PathBuf {
+    s.ws.dot.join("sweeps").join(format!("{}.json", sw.name))
+}
+
+fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -> Result<()> {
+    let path = last_run_path(s, sw);
+    let mut last: LastRun = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for (i, o) in outcomes {
+        let id = s.graph.stages[*i].id.to_string();
+        match o {
+            Outcome::Failed { log, msg, .. } => {
+                let shown = log
+                    .as_ref()
+                    .map(|l| crate::spec::diag::display_path(l))
+                    .unwrap_or_else(|| msg.clone());
+                last.failed.insert(id, shown);
+            }
+            Outcome::Skipped(_) | Outcome::Cancelled => {}
+            _ => {
+                last.failed.remove(&id);
+            }
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&last).map_err(|e| Error::Env(e.to_string()))?;
+    pipe_cache::fsutil::write_atomic(&path, &bytes, false)?;
+    Ok(())
+}
+
+fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Result<()> {
+    let lock = s.ws.lock.read()?;
+    let planned = plan::evaluate(
+        &s.ws,
+        &s.graph,
+        &lock,
+        selection,
+        &PlanOptions {
+            force: o.run.force,
+            no_run_cache: o.run.no_run_cache,
+        },
+    )?;
+    s.ws.state.save()?;
+    let by_id: HashMap<&str, &plan::Planned> =
+        planned.iter().map(|p| (p.stage.as_str(), p)).collect();
+    let mut out = String::new();
+    let in_cells: HashSet<usize> = instances(s, sw).into_iter().collect();
+    let shared: Vec<&plan::Planned> = planned
+        .iter()
+        .filter(|p| !in_cells.contains(&p.index) && p.freshness.is_dirty())
+        .collect();
+    for p in shared {
+        out.push_str(&format!("shared stage {}: would {}\n", p.stage, verdict(p)));
+    }
+    let (mut run, mut restore, mut fresh) = (0, 0, 0);
+    for c in &sw.cells {
+        for r in &c.replicates {
+            let ps: Vec<&&plan::Planned> = r
+                .stages
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()))
+                .collect();
+            let dirty: Vec<&&plan::Planned> = ps
+                .iter()
+                .copied()
+                .filter(|p| p.freshness.is_dirty())
+                .collect();
+            if dirty.is_empty() {
+                fresh += 1;
+                out.push_str(&format!("{}: up to date\n", r.key));
+                continue;
+            }
+            if dirty.iter().all(|p| p.restore) {
+                restore += 1;
+            } else {
+                run += 1;
+            }
+            let what: Vec<String> = dirty
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} ({})",
+                        p.stage.split('@').next().unwrap_or(""),
+                        verdict(p)
+                    )
+                })
+                .collect();
+            out.push_str(&format!("{}: would run {}\n", r.key, what.join(", ")));
+        }
+    }
+    out.push_str(&format!(
+        "{run} to run, {restore} to restore from the run cache, {fresh} up to date\n"
+    ));
+    printer::get().data(out.trim_end());
+    Ok(())
+}
+
+fn verdict(p: &plan::Planned) -> String {
+    match &p.freshness {
+        Freshness::Dirty(r) => {
+            let first = r.first().map(ToString::to_string).unwrap_or_default();
+            if p.restore {
+                format!("restore: {first}")
+            } else {
+                first
+            }
+        }
+        _ => "nothing".into(),
+    }
+}
+
+/// Reads every metrics file of a replicate's stages, flattened to `a.b` keys.
+fn replicate_metrics(s: &Session, stages: &[StageId]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for id in stages {
+        let Some(i) = s.graph.find(id.as_str()) else {
+            continue;
+        };
+        for o in s.graph.stages[i].outs_of(OutRole::Metric) {
+            let path = o.path.to_abs(&s.ws.root);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let value: Option<toml::Value> = if o.path.as_str().ends_with(".toml") {
+                toml::from_str::<toml::Table>(&text)
+                    .ok()
+                    .map(toml::Value::Table)
+            } else {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(json_to_toml)
+            };
+            if let Some(v) = value {
+                let mut flat = BTreeMap::new();
+                if let toml::Value::Table(t) = &v {
+                    for (k, v) in t {
+                        params::flatten_into(k, v, &mut flat);
+                    }
+                }
+                for (k, v) in flat {
+                    let n = match v {
+                        toml::Value::Float(f) => Some(f),
+                        toml::Value::Integer(i) => Some(i as f64),
+                        toml::Value::Boolean(b) => Some(f64::from(u8::from(b))),
+                        _ => None,
+                    };
+                    if let Some(n) = n {
+                        out.insert(k, n);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn json_to_toml(v: serde_json::Value) -> Option<toml::Value> {
+    Some(match v {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => toml::Value::Boolean(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        serde_json::Value::String(s) => toml::Value::String(s),
+        serde_json::Value::Array(a) => {
+            toml::Value::Array(a.into_iter().filter_map(json_to_toml).collect())
+        }
+        serde_json::Value::Object(o) => toml::Value::Table(
+            o.into_iter()
+                .filter_map(|(k, v)| json_to_toml(v).map(|v| (k, v)))
+                .collect(),
+        ),
+    })
+}
+
+/// A metric by name: the exact key, else the one key ending in `.name`.
+fn metric(m: &BTreeMap<String, f64>, name: &str) -> Option<f64> {
+    if let Some(v) = m.get(name) {
+        return Some(*v);
+    }
+    let suffix = format!(".{name}");
+    let mut found = m.iter().filter(|(k, _)| k.ends_with(&suffix));
+    match (found.next(), found.next()) {
+        (Some((_, v)), None) => Some(*v),
+        _ => None,
+    }
+}
+
+pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
+    let lock = s.ws.lock.read()?;
+    let last: LastRun = std::fs::read(last_run_path(s, sw))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let cells = instances(s, sw);
+    let with_lock: Vec<usize> = cells
+        .iter()
+        .copied()
+        .filter(|&i| lock.contains_key(s.graph.stages[i].id.as_str()))
+        .collect();
+    let order = s.graph.in_order(with_lock);
+    let planned = plan::evaluate(
+        &s.ws,
+        &s.graph,
+        &lock,
+        &order,
+        &PlanOptions {
+            force: false,
+            no_run_cache: true,
+        },
+    )?;
+    s.ws.state.save()?;
+    let stale: HashSet<&str> = planned
+        .iter()
+        .filter(|p| p.freshness.is_dirty())
+        .map(|p| p.stage.as_str())
+        .collect();
+
+    let metrics: Vec<Vec<BTreeMap<String, f64>>> = sw
+        .cells
+        .iter()
+        .map(|c| {
+            c.replicates
+                .iter()
+                .map(|r| replicate_metrics(s, &r.stages))
+                .collect()
+        })
+        .collect();
+    let report: Vec<ReportCol> = if sw.report.is_empty() {
+        let mut keys: Vec<String> = metrics
+            .iter()
+            .flatten()
+            .flat_map(|m| m.keys().cloned())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .map(|metric| ReportCol {
+                metric,
+                better: Better::Max,
+            })
+            .collect()
+    } else {
+        sw.report.clone()
+    };
+    let short_map = crate::graph::sweep::short_names(&sw.keys);
+    let mut rows = Vec::with_capacity(sw.cells.len());
+    for (c, ms) in sw.cells.iter().zip(&metrics) {
+        let params: Vec<String> = sw
+            .keys
+            .iter()
+            .map(|k| {
+                c.overrides
+                    .iter()
+                    .find(|(ok, _)| ok == k)
+                    .map(|(_, v)| match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => params::render(other),
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut state = RowState::Ok;
+        let mut log = None;
+        for r in &c.replicates {
+            for id in &r.stages {
+                if let Some(l) = last.failed.get(id.as_str()) {
+                    state = RowState::Failed;
+                    log.get_or_insert_with(|| l.clone());
+                } else if !lock.contains_key(id.as_str()) && state != RowState::Failed {
+                    state = RowState::NotRun;
+                } else if stale.contains(id.as_str()) && state == RowState::Ok {
+                    state = RowState::Stale;
+                }
+            }
+        }
+        let stats: Vec<Option<Stat>> = report
+            .iter()
+            .map(|col| Stat::of(ms.iter().filter_map(|m| metric(m, &col.metric)).collect()))
+            .collect();
+        rows.push(Row {
+            cell: c.name.clone(),
+            params,
+            metrics: stats,
+            state,
+            log,
+        });
+    }
+    Ok(Table {
+        sweep: sw.name.clone(),
+        short: sw.keys.iter().map(|k| short_map[k].clone()).collect(),
+        keys: sw.keys.clone(),
+        report,
+        seeds: sw.seed_key.is_some(),
+        rows,
+    })
+}
+
+/// `pipe sweep NAME --diff A B`: params that differ and every metric, side by side.
+fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
+    let cell = |name: &str| {
+        sw.cells.iter().find(|c| c.name == name).ok_or_else(|| {
+            let names: Vec<&str> = sw.cells.iter().map(|c| c.name.as_str()).take(8).collect();
+            Error::User(format!(
+                "sweep `{}` has no cell `{name}` (cells: {}…)",
+                sw.name,
+                names.join(", ")
+            ))
+        })
+    };
+    let (ca, cb) = (cell(a)?, cell(b)?);
+    let params_of = |c: &crate::graph::sweep::CellPlan| -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        if let Some(r) = c.replicates.first() {
+            for id in &r.stages {
+                if let Some(i) = s.graph.find(id.as_str()) {
+                    for (k, v) in &s.graph.stages[i].params {
+                        m.insert(k.clone(), params::render(v));
+                    }
+                }
+            }
+        }
+        m
+    };
+    let (pa, pb) = (params_of(ca), params_of(cb));
+    let t = build_table(s, sw)?;
+    let row = |name: &str| t.rows.iter().find(|r| r.cell == name);
+    let mut lines: Vec<[String; 4]> = vec![["".into(), a.into(), b.into(), "delta".into()]];
+    let keys: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+    for k in keys {
+        let (x, y) = (
+            pa.get(k).cloned().unwrap_or_default(),
+            pb.get(k).cloned().unwrap_or_default(),
+        );
+        if x != y {
+            lines.push([k.clone(), x, y, String::new()]);
+        }
+    }
+    for (m, col) in t.report.iter().enumerate() {
+        let get = |name: &str| row(name).and_then(|r| r.metrics[m].clone());
+        let (x, y) = (get(a), get(b));
+        let delta = match (&x, &y) {
+            (Some(x), Some(y)) => {
+                let d = y.mean - x.mean;
+                format!("{}{}", if d >= 0.0 { "+" } else { "" }, table::num(d))
+            }
+            _ => String::new(),
+        };
+        let show = |v: &Option<Stat>| {
+            v.as_ref()
+                .map_or("-".to_string(), |s| table::fmt_stat(s, t.seeds))
+        };
+        lines.push([col.metric.clone(), show(&x), show(&y), delta]);
+    }
+    let w: Vec<usize> = (0..4)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in &lines {
+        let cells: Vec<String> = (0..4)
+            .map(|i| format!("{}{}", l[i], " ".repeat(w[i] - l[i].chars().count())))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    printer::get().data(&out);
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The engine's side of remotes: which remote a command talks to, what it moves, how its
+//! errors map to exit codes, and how its progress shows.
+//!
+//! - Which: `-r NAME`, else `[core] remote` in `.pipe/config.toml` / `config.local.toml`.
+//! - What: for the selected stages' lock entries, every out's object (a directory out: its
+//!   manifest and every file it lists) and the stage's run-cache record, keyed as the run
+//!   that produced the entry keyed it.
+//! - Errors: a remote's configuration problem exits 2, anything else about a remote 3.
+//! - `repro --pull` ([`RunRemote`]): local first, the remote behind it; a remote failure is
+//!   one warning that switches the remote off for the rest of the run, never a failed build.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::ProgressBar;
+use pipe_cache::Digest;
+use pipe_cache::remote::transfer::{self, Progress};
+use pipe_cache::remote::{Credentials, Remote, RemoteError, RemoteSpec};
+
+use crate::config::RemoteToml;
+use crate::error::{Error, Result};
+use crate::graph::Stage;
+use crate::lock::{Entries, HashInfo};
+use crate::report::printer::{self, Tone, bytes};
+use crate::restore::OutRef;
+use crate::runcache::{KeyParts, RunRecord};
+use crate::workspace::Workspace;
+
+/// A remote's error as the engine's: configuration -> exit 2, the rest -> exit 3.
+pub fn error(e: RemoteError) -> Error {
+    if e.is_config() {
+        Error::User(e.to_string())
+    } else {
+        Error::Env(e.to_string())
+    }
+}
+
+/// The spec of remote `name` (default: the configured default) of `ws`.
+pub fn spec(ws: &Workspace, name: Option<&str>) -> Result<RemoteSpec> {
+    let cfg = &ws.config;
+    let name = match name.or(cfg.default_remote.as_deref()) {
+        Some(n) => n,
+        None if cfg.remotes.is_empty() => {
+            return Err(Error::User(
+                "no remote is configured: add one with `pipe remote add NAME URL --default`".into(),
+            ));
+        }
+        None => {
+            let names: Vec<&str> = cfg.remotes.keys().map(String::as_str).collect();
+            return Err(Error::User(format!(
+                "no default remote: pass `-r NAME` ({}) or set one with `pipe remote default NAME`",
+                names.join(", ")
+            )));
+        }
+    };
+    let Some(r) = cfg.remotes.get(name) else {
+        let names: Vec<&str> = cfg.remotes.keys().map(String::as_str).collect();
+        return Err(Error::User(format!(
+            "no remote named `{name}` (configured: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    };
+    spec_of(ws, name, r)
+}
+
+fn spec_of(ws: &Workspace, name: &str, r: &RemoteToml) -> Result<RemoteSpec> {
+    let bad = |m: String| Error::User(format!("remote `{name}`: {m}"));
+    let url = r
+        .url
+        .as_deref()
+        .ok_or_else(|| bad("no `url` is configured".into()))?;
+    let mut spec = RemoteSpec::new(name, url, &ws.root).map_err(bad)?;
+    spec.endpoint = r.endpoint.clone();
+    spec.region = r.region.clone();
+    spec.profile = r.profile.clone();
+    spec.allow_http = r.allow_http.unwrap_or(false);
+    spec.jobs = r.jobs;
+    spec.shared_group = match r.shared.as_deref() {
+        None | Some("none") | Some("") => false,
+        Some("group") => true,
+        Some(other) => return Err(bad(format!("`shared` is `group` or `none`, not `{other}`"))),
+    };
+    spec.credentials = match (&r.access_key_id, &r.secret_access_key) {
+        (Some(id), Some(secret)) => Some(Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: None,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "set both access_key_id and secret_access_key, or neither".into(),
+            ));
+        }
+    };
+    Ok(spec)
+}
+
+/// Opens remote `name` (default: the configured default) with `jobs` transfers at once.
+pub fn open(ws: &Workspace, name: Option<&str>, jobs: Option<usize>) -> Result<Remote> {
+    let spec = spec(ws, name)?;
+    Remote::open(&spec, jobs).map_err(error)
+}
+
+/// A progress callback and, on a terminal, the bar it drives (bytes; objects as prefix).
+pub fn progress(
+    total_bytes: u64,
+    total_objects: usize,
+    what: &str,
+) -> (Progress, Option<ProgressBar>) {
+    let Some(bar) = printer::get().transfer_bar(total_bytes, what) else {
+        return (transfer::quiet(), None);
+    };
+    let b = bar.clone();
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    bar.set_prefix(format!("0/{total_objects} objects"));
+    let cb: Progress = Arc::new(move |n, objects| {
+        if n > 0 {
+            b.inc(n);
+        }
+        if objects > 0 {
+            let d = done.fetch_add(objects, Ordering::Relaxed) + objects;
+            b.set_prefix(format!("{d}/{total_objects} objects"));
+        }
+    });
+    (cb, Some(bar))
+}
+
+/// An out of a stage's lock entry, as a push or fetch sees it.
+#[derive(Debug, Clone)]
+pub struct LockedOut {
+    pub stage: String,
+    pub path: String,
+    pub hash: HashInfo,
+    /// Kept in the cache (false: a plain file whose copy the run cache holds).
+    pub cached: bool,
+}
+
+/// The stages `targets` name (default: every stage, sweep cells included).
+pub fn stages_for(s: &crate::ops::Session, targets: &[String]) -> Result<Vec<usize>> {
+    if targets.is_empty() {
+        Ok(s.graph.topo().to_vec())
+    } else {
+        s.select(targets)
+    }
+}
+
+/// The outs recorded in the lock for `stages`, in order.
+pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
+    let mut v = Vec::new();
+    for st in stages {
+        let Some(e) = lock.get(st.id.as_str()) else {
+            continue;
+        };
+        for o in &st.outs {
+            if let Some(h) = e.outs.get(o.path.as_str()) {
+                v.push(LockedOut {
+                    stage: st.id.to_string(),
+                    path: o.path.to_string(),
+                    hash: h.clone(),
+                    cached: o.cache,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// The run-cache key the run recorded in a lock entry was stored under.
+pub fn record_key(stage: &Stage, deps: &BTreeMap<String, HashInfo>) -> Digest {
+    KeyParts::of(stage, deps).key()
+}
+
+/// The remote behind the local cache during `repro --pull`.
+#[derive(Debug)]
+pub struct RunRemote {
+    remote: Remote,
+    off: AtomicBool,
+    /// Stages fetching at once (each runs up to the remote's `jobs` transfers).
+    fetching: tokio::sync::Semaphore,
+    /// Record lookups at once.
+    asking: tokio::sync::Semaphore,
+}
+
+/// Stages that fetch objects from the remote at the same time during `repro --pull`.
+const STAGES_FETCHING: usize = 4;
+
+impl RunRemote {
+    pub fn new(remote: Remote) -> Arc<RunRemote> {
+        let jobs = remote.jobs();
+        Arc::new(RunRemote {
+            remote,
+            off: AtomicBool::new(false),
+            fetching: tokio::sync::Semaphore::new(STAGES_FETCHING),
+            asking: tokio::sync::Semaphore::new(jobs),
+        })
+    }
+
+    fn usable(&self) -> bool {
+        !self.off.load(Ordering::Relaxed)
+    }
+
+    /// A failure: warn once and stop using the remote for this run.
+    fn give_up(&self, e: &RemoteError) {
+        if !self.off.swap(true, Ordering::Relaxed) {
+            printer::get().warn(&format!(
+                "{e}; not using remote `{}` for the rest of this run",
+                self.remote.name()
+            ));
+        }
+    }
+
+    fn note(&self, e: &RemoteError) {
+        if e.is_fatal() {
+            self.give_up(e);
+        } else {
+            printer::get().warn(&e.to_string());
+        }
+    }
+
+    /// The record under `key` from the remote, stored in the local run cache too.
+    pub async fn record(&self, ws: &Workspace, key: &Digest) -> Option<RunRecord> {
+        let _permit = self.asking.acquire().await.ok()?;
+        if !self.usable() {
+            return None;
+        }
+        let bytes = match self.remote.get_record(key).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
+            Err(e) => {
+                self.note(&e);
+                return None;
+            }
+        };
+        let rec = RunRecord::decode(&bytes)?;
+        if let Err(e) = ws.store.put_record(key, &bytes) {
+            tracing::debug!("cannot keep the pulled record {key}: {e}");
+        }
+        Some(rec)
+    }
+
+    /// Fetches whatever `outs` need that the local cache lacks. True when everything is
+    /// local afterwards.
+    pub async fn fetch(&self, ws: &Arc<Workspace>, stage: &str, outs: &[OutRef]) -> bool {
+        let Ok(_permit) = self.fetching.acquire().await else {
+            return false;
+        };
+        if !self.usable() {
+            return false;
+        }
+        let hashes: Vec<HashInfo> = outs.iter().map(|o| o.hash.clone()).collect();
+        match fetch_missing(&self.remote, ws, &hashes, |_, _| transfer::quiet()).await {
+            Ok(f) if f.missing.is_empty() && f.corrupt.is_empty() => {
+                if f.objects > 0 {
+                    printer::get().verb(
+                        "Pulled",
+                        Tone::Good,
+                        &format!(
+                            "{stage}: {} object(s), {} from `{}`",
+                            f.objects,
+                            bytes(f.bytes),
+                            self.remote.name()
+                        ),
+                    );
+                }
+                true
+            }
+            Ok(f) => {
+                for e in &f.corrupt {
+                    printer::get().warn(&e.to_string());
+                }
+                false
+            }
+            Err(e) => {
+                self.note(&e);
+                false
+            }
+        }
+    }
+}
+
+/// What `fetch_missing` did.
+#[derive(Debug, Default)]
+pub struct FetchOutcome {
+    pub objects: usize,
+    pub bytes: u64,
+    pub missing: Vec<Digest>,
+    pub corrupt: Vec<RemoteError>,
+}
+
+/// Fetches every object the given outs need that the local store lacks: first missing
+/// directory manifests (verified, then read), then the files they list. `progress` is
+/// made once the bytes and objects still to come are known.
+pub async fn fetch_missing(
+    remote: &Remote,
+    ws: &Arc<Workspace>,
+    outs: &[HashInfo],
+    progress: impl FnOnce(u64, usize) -> Progress,
+) -> std::result::Result<FetchOutcome, RemoteError> {
+    let store = &ws.store;
+    let mut out = FetchOutcome::default();
+    let mut seen = HashSet::new();
+    let mut manifests = Vec::new();
+    let mut files: Vec<(Digest, u64)> = Vec::new();
+    for h in outs {
+        if seen.insert(h.digest) && !store.has(&h.digest) {
+            if h.dir {
+                manifests.push(h.digest);
+            } else {
+                files.push((h.digest, h.size));
+            }
+        }
+    }
+    let got = transfer::download(remote, store, manifests, &transfer::quiet()).await?;
+    out.absorb(got);
+    for h in outs.iter().filter(|h| h.dir) {
+        if !store.has(&h.digest) {
+            continue;
+        }
+        let m = store.read_manifest(&h.digest).map_err(RemoteError::Local)?;
+        for e in m.entries() {
+            if seen.insert(e.digest) && !store.has(&e.digest) {
+                files.push((e.digest, e.size));
+            }
+        }
+    }
+    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    let progress = progress(total, files.len());
+    let digests = files.into_iter().map(|(d, _)| d).collect();
+    let got = transfer::download(remote, store, digests, &progress).await?;
+    out.absorb(got);
+    Ok(out)
+}
+
+impl FetchOutcome {
+    fn absorb(&mut self, f: transfer::Fetched) {
+        self.objects += f.objects;
+        self.bytes += f.bytes;
+        self.missing.extend(f.missing);
+        self.corrupt.extend(f.corrupt);
+    }
+}

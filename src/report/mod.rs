@@ -1,0 +1,3 @@
+//! What pipe shows: the printer, status listings, sweep tables.
+pub mod printer;
+pub mod table;

@@ -1,0 +1,260 @@
+//! The scheduler: the one owner of running stages.
+//!
+//! 1. The selection (targets and what they need) is walked in dependency order; a stage is
+//!    ready when every selected upstream stage is done.
+//! 2. Every ready stage starts at once as a task: it takes its path locks, observes itself
+//!    (hashing on the blocking pool, never on the async runtime), and is fresh, restored
+//!    from the run cache, or waits for a job slot and its resources and runs.
+//! 3. A finished stage readies its dependents; a failed one skips them and, without
+//!    `--keep-going`, stops new stages from starting (running ones finish and commit).
+//! 4. Ctrl-C / SIGTERM cancels: running stages' process groups are terminated, their outs
+//!    restored, nothing of theirs committed; finished stages stay committed.
+
+pub mod resources;
+pub mod task;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
+
+use crate::exec::{Cancel, Executor};
+use crate::graph::Graph;
+use crate::lock::Entries;
+use crate::pathlock::PathLocks;
+use crate::report::printer::{self, Tone, elapsed};
+use crate::workspace::Workspace;
+use resources::Pool;
+pub use task::Outcome;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub force: bool,
+    pub no_run_cache: bool,
+    pub keep_going: bool,
+    /// `repro --pull`: the remote behind the local run cache.
+    pub pull: Option<Arc<crate::remote::RunRemote>>,
+}
+
+pub struct Ctx {
+    pub ws: Arc<Workspace>,
+    pub graph: Arc<Graph>,
+    /// The lock as it was when the run started.
+    pub lock: Entries,
+    pub pool: Arc<Pool>,
+    pub exec: Executor,
+    pub cancel: Cancel,
+    pub locks: PathLocks,
+    pub opts: RunOptions,
+    /// This binary, for running built-in stages.
+    pub exe: PathBuf,
+    /// Set when the run stops starting stages (a failure without --keep-going): stages
+    /// already spawned but still waiting for a slot do not start.
+    pub stopping: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub outcomes: Vec<(usize, Outcome)>,
+    pub interrupted: bool,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
+        self.outcomes.iter().filter(|(_, o)| f(o)).count()
+    }
+
+    pub fn failures(&self) -> Vec<&(usize, Outcome)> {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
+            .collect()
+    }
+}
+
+pub async fn run(
+    ctx: Arc<Ctx>,
+    cancel_tx: tokio::sync::watch::Sender<bool>,
+    selection: &[usize],
+) -> Summary {
+    let started = Instant::now();
+    let g = &ctx.graph;
+    let in_sel: HashMap<usize, usize> =
+        selection.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let mut indeg: HashMap<usize, usize> = selection
+        .iter()
+        .map(|&i| {
+            (
+                i,
+                g.upstream(i)
+                    .iter()
+                    .filter(|u| in_sel.contains_key(u))
+                    .count(),
+            )
+        })
+        .collect();
+    let mut ready: VecDeque<usize> = selection
+        .iter()
+        .copied()
+        .filter(|i| indeg[i] == 0)
+        .collect();
+    let mut outcomes: HashMap<usize, Outcome> = HashMap::new();
+    let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut names: HashMap<usize, String> = HashMap::new();
+    let mut stop = false;
+    let mut interrupted = false;
+    let (mut sigint, mut sigterm) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(a), Ok(b)) => (Some(a), Some(b)),
+        _ => (None, None),
+    };
+    let p = printer::get();
+    p.status_start();
+
+    loop {
+        while !stop && let Some(i) = ready.pop_front() {
+            let c = ctx.clone();
+            names.insert(i, g.stages[i].id.to_string());
+            running.spawn(async move { (i, task::process(c, i).await) });
+        }
+        if running.is_empty() {
+            break;
+        }
+        p.status_set(status_line(&names, outcomes.len(), selection.len()));
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { break };
+                let (i, outcome) = match joined {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // A panicking task is a bug; keep the run's bookkeeping intact.
+                        p.error(&format!("internal error in a stage task: {e}"));
+                        stop = true;
+                        continue;
+                    }
+                };
+                names.remove(&i);
+                announce(&ctx, i, &outcome);
+                if outcome.failed() {
+                    if !ctx.opts.keep_going {
+                        stop = true;
+                        ctx.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    for d in g.closure(&[i], true).into_iter().filter(|d| *d != i && in_sel.contains_key(d)) {
+                        if let std::collections::hash_map::Entry::Vacant(v) = outcomes.entry(d) {
+                            let o = Outcome::Skipped(format!("upstream stage {} failed", g.stages[i].id));
+                            announce(&ctx, d, &o);
+                            v.insert(o);
+                        }
+                    }
+                } else {
+                    for d in g.downstream(i) {
+                        if let Some(n) = indeg.get_mut(&d) {
+                            *n -= 1;
+                            if *n == 0 && !outcomes.contains_key(&d) {
+                                ready.push_back(d);
+                            }
+                        }
+                    }
+                }
+                outcomes.insert(i, outcome);
+            }
+            _ = recv(&mut sigint), if !interrupted => {
+                interrupted = true;
+                stop = true;
+                let _ = cancel_tx.send(true);
+                p.warn(&format!("interrupted: stopping {} running stage(s); nothing of theirs is committed", running.len()));
+            }
+            _ = recv(&mut sigterm), if !interrupted => {
+                interrupted = true;
+                stop = true;
+                let _ = cancel_tx.send(true);
+                p.warn("terminated: stopping running stages");
+            }
+        }
+    }
+    p.status_end();
+    let mut ordered: Vec<(usize, Outcome)> = outcomes.into_iter().collect();
+    ordered.sort_by_key(|(i, _)| in_sel.get(i).copied().unwrap_or(usize::MAX));
+    Summary {
+        outcomes: ordered,
+        interrupted,
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn status_line(running: &HashMap<usize, String>, done: usize, total: usize) -> String {
+    let mut names: Vec<&str> = running.values().map(String::as_str).collect();
+    names.sort_unstable();
+    let shown: Vec<&str> = names.iter().take(4).copied().collect();
+    let more = names.len().saturating_sub(shown.len());
+    let mut s = format!("[{done}/{total}] running {}", shown.join(", "));
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
+}
+
+fn announce(ctx: &Ctx, i: usize, o: &Outcome) {
+    let p = printer::get();
+    let id = ctx.graph.stages[i].id.as_str();
+    match o {
+        Outcome::Fresh => p.detail("Fresh", id),
+        Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),
+        Outcome::Restored => p.verb("Restored", Tone::Good, &format!("{id} from the run cache")),
+        Outcome::Ran(d) => p.verb("Finished", Tone::Good, &format!("{id} in {}", elapsed(*d))),
+        Outcome::Failed { msg, log, .. } => {
+            let mut m = msg.clone();
+            if let Some(l) = log {
+                m.push_str(&format!(" (log: {})", crate::spec::diag::display_path(l)));
+            }
+            p.verb("Failed", Tone::Bad, &m);
+        }
+        Outcome::Skipped(why) => p.verb("Skipped", Tone::Warn, &format!("{id}: {why}")),
+        Outcome::Cancelled => p.verb("Cancelled", Tone::Warn, id),
+    }
+}
+
+/// The executor and the pieces of a context, for a run in `ws`.
+pub fn context(
+    ws: Arc<Workspace>,
+    graph: Arc<Graph>,
+    pool: Arc<Pool>,
+    opts: RunOptions,
+) -> crate::error::Result<(Arc<Ctx>, tokio::sync::watch::Sender<bool>)> {
+    let lock = ws.lock.read()?;
+    let (tx, cancel) = Cancel::new();
+    let exe = std::env::current_exe()
+        .map_err(|e| crate::error::Error::Env(format!("cannot locate the pipe binary: {e}")))?;
+    let locks = PathLocks::new(&ws.locks());
+    Ok((
+        Arc::new(Ctx {
+            ws,
+            graph,
+            lock,
+            pool,
+            exec: Executor::Local,
+            cancel,
+            locks,
+            opts,
+            exe,
+            stopping: std::sync::atomic::AtomicBool::new(false),
+        }),
+        tx,
+    ))
+}

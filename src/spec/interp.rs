@@ -1,0 +1,95 @@
+//! `${...}` interpolation in `cmd`, `deps`, `outs` and `wdir`.
+//!
+//! `${train.lr}` is a param (which the stage then depends on), `${data_dir}` a `[vars]`
+//! entry, `${deps[0]}` / `${outs[1]}` / `${metrics[0]}` / `${plots[0]}` a path of the stage
+//! (in `cmd` only, relative to the stage's wdir). `$${` writes a literal `${`.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterpError {
+    /// Byte range within the interpolated string.
+    pub range: Range<usize>,
+    pub msg: String,
+}
+
+/// Replaces every `${name}` in `s` by `resolve(name)`.
+pub fn interpolate(
+    s: &str,
+    mut resolve: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String, InterpError> {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let bytes = s.as_bytes();
+    while i < s.len() {
+        if bytes[i] == b'$' && s[i..].starts_with("$${") {
+            out.push_str("${");
+            i += 3;
+            continue;
+        }
+        if bytes[i] == b'$' && s[i..].starts_with("${") {
+            let Some(close) = s[i + 2..].find('}') else {
+                return Err(InterpError {
+                    range: i..s.len(),
+                    msg: "unclosed `${`".into(),
+                });
+            };
+            let name = s[i + 2..i + 2 + close].trim();
+            let range = i..i + 3 + close;
+            if name.is_empty() {
+                return Err(InterpError {
+                    range,
+                    msg: "empty `${}`".into(),
+                });
+            }
+            let v = resolve(name).map_err(|msg| InterpError {
+                range: range.clone(),
+                msg,
+            })?;
+            out.push_str(&v);
+            i = range.end;
+            continue;
+        }
+        let ch = s[i..].chars().next().unwrap_or('\0');
+        out.push(ch);
+        i += ch.len_utf8().max(1);
+    }
+    Ok(out)
+}
+
+/// `deps[3]` -> ("deps", 3).
+pub fn indexed(name: &str) -> Option<(&str, usize)> {
+    let (head, rest) = name.split_once('[')?;
+    let idx = rest.strip_suffix(']')?.trim().parse().ok()?;
+    Some((head.trim(), idx))
+}
+
+/// Whether `s` contains any `${`.
+pub fn has_vars(s: &str) -> bool {
+    s.replace("$${", "").contains("${")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn replaces_and_escapes() {
+        let r = interpolate("a ${x} $${y} ${ z }é", |n| Ok(format!("<{n}>"))).unwrap();
+        assert_eq!(r, "a <x> ${y} <z>é");
+        let e = interpolate("run ${nope", |_| Ok(String::new())).unwrap_err();
+        assert_eq!(e.range, 4..10);
+        let e = interpolate("x ${bad}", |n| Err(format!("unknown {n}"))).unwrap_err();
+        assert_eq!((e.range, e.msg.as_str()), (2..8, "unknown bad"));
+        assert_eq!(indexed("deps[2]"), Some(("deps", 2)));
+        assert_eq!(indexed("deps"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = interpolate(&s, |n| Ok(n.to_string()));
+        }
+    }
+}

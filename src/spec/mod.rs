@@ -1,0 +1,396 @@
+//! The pipeline spec: reading `pipe.toml` (and its params files) into validated stage and
+//! sweep definitions. Templates (`${...}`) stay unresolved here: a stage is instantiated
+//! once for the base pipeline and once per sweep cell, with different params, by `graph`.
+//!
+//! Errors are [`SpecError`]s pointing at the file, line and column.
+
+pub mod diag;
+pub mod interp;
+pub mod params;
+pub mod schema;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+pub use diag::{SourceFile, SpecError};
+pub use params::{Params, View};
+use schema::{OutToml, ParamRefToml, PipelineToml, StageToml, SweepToml};
+
+use crate::builtin;
+use crate::wspath::WsPath;
+
+/// A loaded, statically validated pipeline.
+#[derive(Debug)]
+pub struct Spec {
+    /// The workspace root: the directory holding the pipeline file.
+    pub root: PathBuf,
+    /// The pipeline file.
+    pub path: PathBuf,
+    pub file: SourceFile,
+    pub name: Option<String>,
+    pub vars: toml::Table,
+    pub params: Params,
+    pub stages: Vec<StageDef>,
+    pub sweeps: Vec<SweepSrc>,
+}
+
+/// A sweep table as written; expanded by `graph::sweep`.
+#[derive(Debug)]
+pub struct SweepSrc {
+    pub name: Spanned<String>,
+    pub body: Spanned<SweepToml>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutRole {
+    Out,
+    Metric,
+    Plot,
+}
+
+impl OutRole {
+    pub fn key(self) -> &'static str {
+        match self {
+            OutRole::Out => "outs",
+            OutRole::Metric => "metrics",
+            OutRole::Plot => "plots",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutDef {
+    pub path: Spanned<String>,
+    pub role: OutRole,
+    pub cache: bool,
+    pub persist: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParamRef {
+    pub key: String,
+    pub file: Option<WsPath>,
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Cmd(Spanned<Vec<String>>),
+    Uses(Spanned<String>, builtin::BuiltinSig),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cpus: u32,
+    pub gpus: u32,
+    pub mem: u64,
+}
+
+/// One `[stage.NAME]` table, validated but not yet instantiated.
+#[derive(Debug, Clone)]
+pub struct StageDef {
+    pub name: String,
+    /// Span of the name in `[stage.NAME]`.
+    pub span: Range<usize>,
+    pub desc: Option<String>,
+    pub body: Body,
+    pub wdir: Option<Spanned<String>>,
+    pub deps: Vec<Spanned<String>>,
+    pub params: Vec<ParamRef>,
+    pub outs: Vec<OutDef>,
+    pub resources: Resources,
+    pub resources_span: Option<Range<usize>>,
+    pub frozen: bool,
+    pub always_changed: bool,
+    pub retries: u32,
+    pub env: Vec<Spanned<String>>,
+}
+
+impl StageDef {
+    pub fn outs_of(&self, role: OutRole) -> impl Iterator<Item = &OutDef> {
+        self.outs.iter().filter(move |o| o.role == role)
+    }
+}
+
+/// Reads and validates the pipeline file at `path`.
+pub fn load(path: &Path) -> Result<Spec, SpecError> {
+    let abs = std::path::absolute(path)
+        .map_err(|e| SpecError::new(format!("cannot resolve {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&abs).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            "no pipeline file".to_string()
+        } else {
+            format!("cannot read pipeline file: {e}")
+        };
+        SpecError::new(format!("{what} at {}", diag::display_path(&abs))).help(
+            "run pipe in the directory holding pipe.toml, or name the file with `pipe -f FILE`",
+        )
+    })?;
+    let root = abs
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let file = SourceFile::new(&abs, text);
+    let doc: PipelineToml = toml::from_str(&file.text).map_err(|e| diag::from_toml(&file, &e))?;
+
+    let meta = doc.pipeline;
+    let mut params = Params::default();
+    let param_files: Vec<Spanned<String>> = meta
+        .as_ref()
+        .and_then(|m| m.params.clone())
+        .unwrap_or_else(|| vec![Spanned::new(0..0, "params.toml".to_string())]);
+    for p in &param_files {
+        let wp = WsPath::parse(p.get_ref()).map_err(|e| file.error(p.span(), e.to_string()))?;
+        let slot = match Params::load_file(&root, &wp)? {
+            Some(f) => params::Slot::Loaded(f),
+            None => params::Slot::Missing(wp),
+        };
+        params.defaults.push(slot);
+    }
+
+    let mut stages = Vec::with_capacity(doc.stage.len());
+    for (name, body) in doc.stage {
+        let def = stage_def(&file, name, body)?;
+        for p in &def.params {
+            if let Some(f) = &p.file
+                && !params.others.contains_key(f)
+            {
+                let slot = match Params::load_file(&root, f)? {
+                    Some(pf) => params::Slot::Loaded(pf),
+                    None => params::Slot::Missing(f.clone()),
+                };
+                params.others.insert(f.clone(), slot);
+            }
+        }
+        stages.push(def);
+    }
+    let sweeps = doc
+        .sweep
+        .into_iter()
+        .map(|(name, body)| SweepSrc { name, body })
+        .collect();
+    Ok(Spec {
+        root,
+        path: abs,
+        file,
+        name: meta.as_ref().and_then(|m| m.name.clone()),
+        vars: doc.vars,
+        params,
+        stages,
+        sweeps,
+    })
+}
+
+/// Stage names: letters, digits, `_`, `-`, `.`; `@` is reserved for sweep cells.
+pub fn valid_stage_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn stage_def(
+    file: &SourceFile,
+    name: Spanned<String>,
+    body: Spanned<StageToml>,
+) -> Result<StageDef, SpecError> {
+    let span = name.span();
+    let name = name.into_inner();
+    if !valid_stage_name(&name) {
+        return Err(file.error(
+            span,
+            format!("stage name `{name}` may hold only letters, digits, `_`, `-` and `.`"),
+        ));
+    }
+    let header = body.span();
+    let t = body.into_inner();
+    let body = match (t.cmd, t.uses) {
+        (Some(_), Some(u)) => {
+            return Err(file
+                .error(
+                    u.span(),
+                    format!("stage `{name}` has both `cmd` and `uses`"),
+                )
+                .help("a stage runs either a shell command (`cmd`) or a built-in (`uses`)"));
+        }
+        (None, None) => {
+            return Err(file
+                .error(
+                    header,
+                    format!("stage `{name}` has neither `cmd` nor `uses`"),
+                )
+                .help("add `cmd = \"...\"` (a shell command) or `uses = \"NAME\"` (a built-in)"));
+        }
+        (Some(cmd), None) => {
+            let s = cmd.span();
+            let cmds = cmd.into_inner().0;
+            if cmds.is_empty() || cmds.iter().any(|c| c.trim().is_empty()) {
+                return Err(file.error(s, format!("stage `{name}` has an empty command")));
+            }
+            Body::Cmd(Spanned::new(s, cmds))
+        }
+        (None, Some(uses)) => {
+            let sig =
+                builtin::signature(uses.get_ref()).map_err(|msg| file.error(uses.span(), msg))?;
+            Body::Uses(uses, sig)
+        }
+    };
+
+    let mut outs = Vec::new();
+    for (role, list) in [
+        (OutRole::Out, t.outs),
+        (OutRole::Metric, t.metrics),
+        (OutRole::Plot, t.plots),
+    ] {
+        for o in list {
+            let s = o.span();
+            let OutToml {
+                path,
+                cache,
+                persist,
+                ..
+            } = o.into_inner();
+            outs.push(OutDef {
+                path: Spanned::new(s, path),
+                role,
+                cache,
+                persist: persist || t.persist,
+            });
+        }
+    }
+
+    let mut params = Vec::new();
+    for p in t.params {
+        let s = p.span();
+        match p.into_inner() {
+            ParamRefToml::Key(key) => {
+                check_key(file, &key, s.clone())?;
+                params.push(ParamRef {
+                    key,
+                    file: None,
+                    span: s,
+                });
+            }
+            ParamRefToml::File(f) => {
+                let wp =
+                    WsPath::parse(&f.file).map_err(|e| file.error(s.clone(), e.to_string()))?;
+                for key in f.keys {
+                    check_key(file, &key, s.clone())?;
+                    params.push(ParamRef {
+                        key,
+                        file: Some(wp.clone()),
+                        span: s.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    let (resources, resources_span) = match t.resources {
+        Some(r) => {
+            let s = r.span();
+            let r = r.into_inner();
+            (
+                Resources {
+                    cpus: r.cpus.unwrap_or(1),
+                    gpus: r.gpus.unwrap_or(0),
+                    mem: r.mem.map(|m| m.into_inner().0).unwrap_or(0),
+                },
+                Some(s),
+            )
+        }
+        None => (
+            Resources {
+                cpus: 1,
+                gpus: 0,
+                mem: 0,
+            },
+            None,
+        ),
+    };
+    if resources.cpus == 0 {
+        return Err(file.error(
+            resources_span.clone().unwrap_or(header),
+            format!("stage `{name}` asks for 0 cpus; a stage needs at least 1"),
+        ));
+    }
+    for e in &t.env {
+        let v = e.get_ref();
+        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(file.error(
+                e.span(),
+                format!("`{v}` is not an environment variable name"),
+            ));
+        }
+    }
+    if let Body::Uses(u, sig) = &body {
+        check_builtin_arity(file, &name, u, sig, &t.deps, &outs)?;
+    }
+
+    Ok(StageDef {
+        name,
+        span,
+        desc: t.desc,
+        body,
+        wdir: t.wdir,
+        deps: t.deps,
+        params,
+        outs,
+        resources,
+        resources_span,
+        frozen: t.frozen,
+        always_changed: t.always_changed,
+        retries: t.retries,
+        env: t.env,
+    })
+}
+
+fn check_key(file: &SourceFile, key: &str, span: Range<usize>) -> Result<(), SpecError> {
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(file.error(span, format!("`{key}` is not a param key like `train.lr`")));
+    }
+    Ok(())
+}
+
+fn check_builtin_arity(
+    file: &SourceFile,
+    name: &str,
+    uses: &Spanned<String>,
+    sig: &builtin::BuiltinSig,
+    deps: &[Spanned<String>],
+    outs: &[OutDef],
+) -> Result<(), SpecError> {
+    let count = |role| outs.iter().filter(|o| o.role == role).count();
+    for (what, want, got) in [
+        ("deps", sig.deps, deps.len()),
+        ("outs", sig.outs, count(OutRole::Out)),
+        ("metrics", sig.metrics, count(OutRole::Metric)),
+        ("plots", sig.plots, count(OutRole::Plot)),
+    ] {
+        if want.len() != got {
+            let listing = if want.is_empty() {
+                "none".to_string()
+            } else {
+                want.iter()
+                    .enumerate()
+                    .map(|(i, d)| format!("{what}[{i}]: {d}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            return Err(file
+                .error(
+                    uses.span(),
+                    format!(
+                        "stage `{name}` uses built-in `{}`, which takes {} {what}, but the stage declares {got}",
+                        sig.name,
+                        want.len()
+                    ),
+                )
+                .help(format!("`{}` {what}: {listing}", sig.name)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! A workspace: the directory holding a pipeline file, and its `.pipe/` state.
+//!
+//! ```text
+//! <root>/
+//!   pipe.toml              the pipeline (or any file named with -f)
+//!   pipe.lock              what each stage last ran with (committed)
+//!   params.toml
+//!   .pipe/
+//!     .gitignore           ignores everything here but the config
+//!     config.toml          committed settings; config.local.toml for this machine
+//!     cache/               the content-addressed store (unless cache.dir moves it)
+//!     state                the state db: stat -> digest
+//!     journal/             lock journals, folded into the lock at the end of a run
+//!     locks/               per-path locks of running stages
+//!     logs/<stage>.log     the last run's output of each stage
+//!     tmp/                 backups of outs during a run, invocation files
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pipe_cache::{StateDb, Store, StoreOptions};
+
+use crate::config::Config;
+use crate::lock::LockStore;
+use crate::spec::SpecError;
+
+pub const DOT: &str = ".pipe";
+
+pub struct Workspace {
+    pub root: PathBuf,
+    pub dot: PathBuf,
+    pub config: Config,
+    pub store: Store,
+    pub state: StateDb,
+    pub lock: LockStore,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(transparent)]
+    Config(#[from] SpecError),
+    #[error(transparent)]
+    Cache(#[from] pipe_cache::Error),
+    #[error("cannot create {}: {err}", path.display())]
+    Create { path: PathBuf, err: std::io::Error },
+}
+
+const DOT_GITIGNORE: &str =
+    "# pipe's state; only the shared config is committed.\n/*\n!/.gitignore\n!/config.toml\n";
+
+impl Workspace {
+    /// Opens the workspace of `pipeline` (a pipeline file), creating `.pipe/` if needed.
+    pub fn open(pipeline: &Path) -> Result<Workspace, WorkspaceError> {
+        let root = pipeline
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dot = root.join(DOT);
+        ensure_dot(&dot)?;
+        let config = Config::load(&dot)?;
+        let cache_dir = config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| dot.join("cache"));
+        let store = Store::open(
+            &cache_dir,
+            StoreOptions {
+                links: config.links.clone(),
+                shared_group: config.shared_group,
+            },
+        );
+        let state = StateDb::open(&dot.join("state"), &dot.join("tmp"))?;
+        let lock = LockStore::new(&lock_path_for(pipeline), &dot.join("journal"));
+        Ok(Workspace {
+            root,
+            dot,
+            config,
+            store,
+            state,
+            lock,
+        })
+    }
+
+    pub fn tmp(&self) -> PathBuf {
+        self.dot.join("tmp")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dot.join("logs")
+    }
+
+    pub fn locks(&self) -> PathBuf {
+        self.dot.join("locks")
+    }
+}
+
+/// `pipe.toml` -> `pipe.lock`; `other.toml` -> `other.lock`.
+pub fn lock_path_for(pipeline: &Path) -> PathBuf {
+    pipeline.with_extension("lock")
+}
+
+fn ensure_dot(dot: &Path) -> Result<(), WorkspaceError> {
+    if dot.join(".gitignore").is_file() {
+        return Ok(());
+    }
+    let create = |p: &Path| WorkspaceError::Create {
+        path: p.to_path_buf(),
+        err: std::io::Error::last_os_error(),
+    };
+    fs::create_dir_all(dot).map_err(|err| WorkspaceError::Create {
+        path: dot.to_path_buf(),
+        err,
+    })?;
+    let gi = dot.join(".gitignore");
+    fs::write(&gi, DOT_GITIGNORE).map_err(|_| create(&gi))?;
+    Ok(())
+}

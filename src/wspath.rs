@@ -1,0 +1,198 @@
+//! `WsPath`: a path relative to the workspace root that cannot escape it.
+//!
+//! Pipelines name deps and outs relative to their stage's `wdir`; everything after the spec
+//! parser works with these normalised, `/`-separated, workspace-relative paths, so two
+//! spellings of one file (`data/./x`, `sub/../data/x`) are one path, and nothing can point
+//! outside the workspace.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WsPath(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WsPathError {
+    #[error("`{0}` is absolute; paths in a pipeline are relative to it")]
+    Absolute(String),
+    #[error("`{0}` leaves the workspace")]
+    Escapes(String),
+    #[error("the path is empty")]
+    Empty,
+}
+
+impl WsPath {
+    /// The workspace root itself.
+    pub fn root() -> Self {
+        WsPath(String::new())
+    }
+
+    /// Joins `rel` (as written in a pipeline) onto `base` and normalises it.
+    pub fn join(base: &WsPath, rel: &str) -> Result<WsPath, WsPathError> {
+        if rel.is_empty() {
+            return Err(WsPathError::Empty);
+        }
+        if rel.starts_with('/') {
+            return Err(WsPathError::Absolute(rel.to_string()));
+        }
+        let mut parts: Vec<&str> = base.components().collect();
+        for c in rel.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Err(WsPathError::Escapes(rel.to_string()));
+                    }
+                }
+                c => parts.push(c),
+            }
+        }
+        Ok(WsPath(parts.join("/")))
+    }
+
+    /// Parses a path already relative to the workspace root.
+    pub fn parse(rel: &str) -> Result<WsPath, WsPathError> {
+        WsPath::join(&WsPath::root(), rel)
+    }
+
+    /// A value for range queries over ordered `WsPath` keys only (`data/` .. `data0`): it
+    /// is not a normalised path.
+    pub(crate) fn range_bound(s: String) -> WsPath {
+        WsPath(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|c| !c.is_empty())
+    }
+
+    /// True when `self` is `other` or lies inside it.
+    pub fn is_within(&self, other: &WsPath) -> bool {
+        other.is_root()
+            || self.0 == other.0
+            || (self.0.len() > other.0.len()
+                && self.0.starts_with(&other.0)
+                && self.0.as_bytes()[other.0.len()] == b'/')
+    }
+
+    /// `self` and `other` are the same path or one contains the other.
+    pub fn overlaps(&self, other: &WsPath) -> bool {
+        self.is_within(other) || other.is_within(self)
+    }
+
+    /// Every proper ancestor, nearest first (not the root).
+    pub fn ancestors(&self) -> impl Iterator<Item = &str> {
+        let s = self.0.as_str();
+        s.match_indices('/').rev().map(move |(i, _)| &s[..i])
+    }
+
+    pub fn to_abs(&self, root: &Path) -> PathBuf {
+        if self.0.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&self.0)
+        }
+    }
+
+    /// The path of `self` relative to directory `base` (for commands run in a wdir).
+    pub fn relative_to(&self, base: &WsPath) -> String {
+        let a: Vec<&str> = self.components().collect();
+        let b: Vec<&str> = base.components().collect();
+        let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let mut out: Vec<&str> = std::iter::repeat_n("..", b.len() - common).collect();
+        out.extend(&a[common..]);
+        if out.is_empty() {
+            ".".into()
+        } else {
+            out.join("/")
+        }
+    }
+}
+
+impl fmt::Display for WsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str(".")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+impl fmt::Debug for WsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WsPath({})", self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn normalises_and_refuses_escapes() {
+        let sub = WsPath::parse("sub").unwrap();
+        assert_eq!(
+            WsPath::join(&sub, "./a/../b//c").unwrap().as_str(),
+            "sub/b/c"
+        );
+        assert_eq!(WsPath::join(&sub, "../x").unwrap().as_str(), "x");
+        assert_eq!(
+            WsPath::join(&sub, "../../x"),
+            Err(WsPathError::Escapes("../../x".into()))
+        );
+        assert_eq!(
+            WsPath::parse("/etc"),
+            Err(WsPathError::Absolute("/etc".into()))
+        );
+        assert_eq!(WsPath::parse(""), Err(WsPathError::Empty));
+        assert!(WsPath::parse(".").unwrap().is_root());
+    }
+
+    #[test]
+    fn containment() {
+        let d = WsPath::parse("data").unwrap();
+        let f = WsPath::parse("data/x").unwrap();
+        let g = WsPath::parse("data2").unwrap();
+        assert!(f.is_within(&d));
+        assert!(!g.is_within(&d));
+        assert!(d.overlaps(&f) && f.overlaps(&d));
+        assert!(!d.overlaps(&g));
+        assert!(f.is_within(&WsPath::root()));
+        let abc = WsPath::parse("a/b/c").unwrap();
+        let a: Vec<&str> = abc.ancestors().collect();
+        assert_eq!(a, vec!["a/b", "a"]);
+    }
+
+    #[test]
+    fn relative_paths_for_wdirs() {
+        let p = WsPath::parse("data/x").unwrap();
+        assert_eq!(
+            p.relative_to(&WsPath::parse("src/sub").unwrap()),
+            "../../data/x"
+        );
+        assert_eq!(p.relative_to(&WsPath::parse("data").unwrap()), "x");
+        assert_eq!(p.relative_to(&WsPath::root()), "data/x");
+    }
+
+    proptest! {
+        #[test]
+        fn never_escapes(s in "[a-z./]{0,20}") {
+            if let Ok(p) = WsPath::parse(&s) {
+                prop_assert!(!p.as_str().starts_with('/'));
+                prop_assert!(p.components().all(|c| c != ".." && c != "."));
+            }
+        }
+    }
+}
