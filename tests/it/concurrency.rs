@@ -1,0 +1,80 @@
+//! Two pipe processes in one workspace.
+
+use std::process::Stdio;
+
+use crate::support::Project;
+
+#[test]
+fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
+    let p = Project::new().file("v.txt", "1").file(
+        "pipe.toml",
+        "[stage.slow]\ncmd = \"touch started; sleep 2; cat v.txt > out.txt; echo ran >> runs.log\"\ndeps = [\"v.txt\"]\nouts = [\"out.txt\"]\n",
+    );
+    let first = p
+        .cmd(&["repro"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The second process starts once the first holds the stage, and has to wait for it
+    // longer than the half second after which a waiter says what it waits for.
+    p.wait_for("started");
+    let second = p.pipe(&["repro"]).ok();
+    second
+        .err_has("Waiting")
+        .err_has("out.txt")
+        .err_has("stage slow");
+    let first = first.wait_with_output().expect("wait");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(p.read("runs.log"), "ran\n", "the stage ran once");
+    assert!(second.ran().is_empty(), "{second}");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+    // Read-only commands never wait.
+    let spec = p.read("pipe.toml").replace("touch started; sleep 2", "touch bg; sleep 6");
+    p.write("pipe.toml", &spec);
+    let bg = p
+        .cmd(&["repro"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut bg = bg;
+    p.wait_for("bg");
+    p.pipe(&["status"]).ok().out_has("slow: stale");
+    p.pipe(&["dag"]).ok();
+    // Both returned while the other process still holds the stage's locks.
+    assert!(
+        bg.try_wait().expect("poll").is_none(),
+        "status waited for the running stage"
+    );
+    let _ = bg.wait_with_output();
+}
+
+#[test]
+fn independent_stages_in_two_processes_do_not_wait() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"touch started; sleep 5; echo a > a.txt\"\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"echo b > b.txt\"\nouts = [\"b.txt\"]\n",
+    );
+    let mut first = p
+        .cmd(&["repro", "a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    p.wait_for("started");
+    p.pipe(&["repro", "b"]).ok().err_lacks("Waiting");
+    assert!(p.exists("b.txt"));
+    assert!(first.try_wait().expect("poll").is_none(), "b waited for a");
+    assert!(first.wait_with_output().expect("wait").status.success());
+    // Both processes' lock entries survived each other.
+    let lock = p.read("pipe.lock");
+    assert!(
+        lock.contains("[stage.a]") && lock.contains("[stage.b]"),
+        "{lock}"
+    );
+}

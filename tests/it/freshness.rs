@@ -1,0 +1,258 @@
+//! Staleness of each kind, with the reasons pipe gives, and only-what-changed reruns.
+
+use crate::support::Project;
+
+/// a: params + a source file -> data/a.txt ; b: data/a.txt -> b.txt ; c: src/c.txt -> c.txt
+fn project() -> Project {
+    Project::new()
+        .file("params.toml", "[train]\nlr = 0.001\nepochs = 3\n")
+        .file("src/a.txt", "alpha\n")
+        .file("src/c.txt", "gamma\n")
+        .file(
+            "pipe.toml",
+            r#"
+[stage.a]
+cmd = "mkdir -p data && cat src/a.txt > data/a.txt && echo lr=${train.lr} >> data/a.txt"
+deps = ["src/a.txt"]
+outs = ["data/a.txt"]
+
+[stage.b]
+cmd = "cat ${deps[0]} > ${outs[0]} && echo epochs=${train.epochs} >> ${outs[0]}"
+deps = ["data/a.txt"]
+outs = ["b.txt"]
+
+[stage.c]
+cmd = "cp src/c.txt c.txt"
+deps = ["src/c.txt"]
+outs = ["c.txt"]
+"#,
+        )
+}
+
+#[test]
+fn second_run_runs_nothing() {
+    let p = project();
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["a", "b", "c"]);
+    assert_eq!(p.read("b.txt"), "alpha\nlr=0.001\nepochs=3\n");
+    let r = p.pipe(&["repro"]).ok();
+    assert!(r.ran().is_empty(), "{r}");
+    r.err_has("everything is up to date");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("Everything is up to date (3 stages).");
+}
+
+#[test]
+fn a_changed_dep_reruns_only_what_reads_it() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    p.write("src/c.txt", "gamma 2\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("c: stale\n    dep src/c.txt changed");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["c"]);
+    assert_eq!(p.read("c.txt"), "gamma 2\n");
+}
+
+#[test]
+fn a_param_change_names_the_key_and_values() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    p.write("params.toml", "[train]\nlr = 0.01\nepochs = 3\n");
+    let s = p.pipe(&["status"]).ok();
+    s.out_has("a: stale\n    param train.lr 0.001 -> 0.01\n");
+    s.out_has("b: stale\n    upstream stage a will run");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["a", "b"]);
+    r.err_has("Running a: param train.lr 0.001 -> 0.01");
+    // An unrelated key changing does not touch a stage that reads only another key.
+    p.write("params.toml", "[train]\nlr = 0.01\nepochs = 4\n");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["b"]);
+}
+
+#[test]
+fn a_reverted_param_is_restored_from_the_run_cache() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    let first = p.read("b.txt");
+    p.write("params.toml", "[train]\nlr = 0.5\nepochs = 3\n");
+    p.pipe(&["repro"]).ok();
+    assert_ne!(p.read("b.txt"), first);
+    p.write("params.toml", "[train]\nlr = 0.001\nepochs = 3\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("a: stale (restorable from the run cache)");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.restored(), ["a", "b"], "{r}");
+    assert!(r.ran().is_empty(), "{r}");
+    assert_eq!(p.read("b.txt"), first);
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+}
+
+#[test]
+fn a_deleted_or_edited_out_is_reported_and_restored() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    p.remove("c.txt");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("c: stale (restorable from the run cache)\n    out c.txt missing");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.restored(), ["c"]);
+    assert_eq!(p.read("c.txt"), "gamma\n");
+    p.write("c.txt", "edited by hand\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("c: stale (restorable from the run cache)\n    out c.txt modified");
+}
+
+#[test]
+fn a_command_change_is_a_reason() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    let spec = p
+        .read("pipe.toml")
+        .replace("cp src/c.txt c.txt", "cat src/c.txt > c.txt");
+    p.write("pipe.toml", &spec);
+    p.pipe(&["status"])
+        .ok()
+        .out_has("c: stale\n    command changed");
+    let r = p.pipe(&["repro", "--no-run-cache"]).ok();
+    assert_eq!(r.ran(), ["c"]);
+}
+
+#[test]
+fn identical_upstream_output_stops_the_cascade() {
+    // b reads data/a.txt; when a reruns but writes the same bytes, b stays fresh.
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    let spec = p.read("pipe.toml").replace(
+        "echo lr=${train.lr} >> data/a.txt",
+        "echo lr=${train.lr} >> data/a.txt; true",
+    );
+    p.write("pipe.toml", &spec);
+    let r = p.pipe(&["repro", "--no-run-cache"]).ok();
+    assert_eq!(r.ran(), ["a"], "{r}");
+}
+
+#[test]
+fn force_single_and_downstream_select_stages() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.pipe(&["repro", "-f", "b"]).ok().ran(), ["a", "b"]);
+    assert_eq!(p.pipe(&["repro", "-f", "-s", "b"]).ok().ran(), ["b"]);
+    assert_eq!(
+        p.pipe(&["repro", "-f", "--downstream", "a"]).ok().ran(),
+        ["a", "b"]
+    );
+    // An out path names its stage.
+    assert_eq!(p.pipe(&["repro", "-f", "-s", "c.txt"]).ok().ran(), ["c"]);
+    p.pipe(&["repro", "nope"])
+        .code(2)
+        .err_has("no stage `nope`");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let p = project();
+    let r = p.pipe(&["repro", "--dry"]).ok();
+    r.out_has("Would run a: never run")
+        .out_has("Would run b: never run");
+    assert!(!p.exists("b.txt"));
+    assert!(!p.exists("pipe.lock"));
+}
+
+#[test]
+fn status_json_carries_tagged_reasons() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    p.write("params.toml", "[train]\nlr = 0.02\nepochs = 3\n");
+    let r = p.pipe(&["status", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let stale = v["stale"].as_array().expect("stale");
+    assert_eq!(stale[0]["stage"], "a");
+    assert_eq!(stale[0]["state"], "dirty");
+    let reason = &stale[0]["reasons"][0];
+    assert_eq!(reason["reason"], "param_changed");
+    assert_eq!(reason["key"], "train.lr");
+    assert_eq!(reason["old"], "0.001");
+    assert_eq!(reason["new"], "0.02");
+    assert_eq!(v["fresh"], 1);
+}
+
+#[test]
+fn a_dep_modified_while_its_stage_runs_leaves_it_stale() {
+    let p = Project::new().file("in.txt", "one\n").file(
+        "pipe.toml",
+        r#"
+[stage.s]
+cmd = "cat in.txt > out.txt; sleep 0.2; echo two > in.txt"
+deps = ["in.txt"]
+outs = ["out.txt"]
+"#,
+    );
+    p.pipe(&["repro"])
+        .ok()
+        .err_has("dep in.txt changed while stage s ran");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("s: stale\n    dep in.txt changed");
+}
+
+#[test]
+fn frozen_and_always_changed() {
+    let p = Project::new().file(
+        "pipe.toml",
+        r#"
+[stage.f]
+cmd = "date +%N > f.txt"
+outs = ["f.txt"]
+frozen = true
+
+[stage.a]
+cmd = "date +%N > a.txt"
+outs = ["a.txt"]
+always_changed = true
+"#,
+    );
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["a"]);
+    assert!(!p.exists("f.txt"), "a frozen stage never runs");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(
+        r.ran(),
+        ["a"],
+        "always_changed runs every time, never restored"
+    );
+}
+
+#[test]
+fn directory_deps_and_pipeignore() {
+    let p = Project::new()
+        .file("data/x.txt", "x")
+        .file("data/sub/y.txt", "y")
+        .file("data/.pipeignore", "*.tmp\n")
+        .file("pipe.toml", "[stage.s]\ncmd = \"ls -R data > listing.txt\"\ndeps = [\"data\"]\nouts = [\"listing.txt\"]\n");
+    p.pipe(&["repro"]).ok();
+    p.write("data/scratch.tmp", "ignored");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+    p.write("data/sub/y.txt", "y2");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("s: stale\n    dep data changed");
+}
+
+#[test]
+fn wdir_runs_the_command_there_and_paths_stay_relative() {
+    let p = Project::new().file("sub/in.txt", "hello").file(
+        "pipe.toml",
+        "[stage.s]\nwdir = \"sub\"\ncmd = \"pwd > where.txt && cat ${deps[0]} > ${outs[0]}\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n",
+    );
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("sub/out.txt"), "hello");
+    assert!(p.read("sub/where.txt").trim_end().ends_with("/sub"));
+    p.pipe(&["dag"]).ok().out_has("s");
+}

@@ -1,0 +1,237 @@
+//! Running stages: parallelism, resources, failures, interruption, retries.
+
+use std::time::{Duration, Instant};
+
+use crate::support::Project;
+
+/// Reads `start end` pairs (seconds, as floats) that stages wrote.
+fn interval(p: &Project, f: &str) -> (f64, f64) {
+    let t = p.read(f);
+    let mut it = t
+        .split_whitespace()
+        .map(|x| x.parse::<f64>().expect("time"));
+    (it.next().expect("start"), it.next().expect("end"))
+}
+
+fn overlaps(a: (f64, f64), b: (f64, f64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+const TIMED: &str = "s=$(date +%s.%N); sleep 0.6; e=$(date +%s.%N); echo $s $e > ${outs[0]}";
+
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    let p = Project::new().file(
+        "pipe.toml",
+        &format!("[stage.a]\ncmd = \"{TIMED}\"\nouts = [\"a.t\"]\n\n[stage.b]\ncmd = \"{TIMED}\"\nouts = [\"b.t\"]\n"),
+    );
+    p.pipe(&["repro", "-j", "2", "--cpus", "2"]).ok();
+    // The stages' own clocks: both were sleeping at the same time.
+    assert!(
+        overlaps(interval(&p, "a.t"), interval(&p, "b.t")),
+        "a and b should overlap"
+    );
+}
+
+#[test]
+fn jobs_and_cpus_limit_what_runs_at_once() {
+    let spec = format!(
+        "[stage.a]\ncmd = \"{TIMED}\"\nouts = [\"a.t\"]\nresources = {{ cpus = 2 }}\n\n[stage.b]\ncmd = \"{TIMED}\"\nouts = [\"b.t\"]\nresources = {{ cpus = 2 }}\n"
+    );
+    let p = Project::new().file("pipe.toml", &spec);
+    p.pipe(&["repro", "-j", "4", "--cpus", "2"]).ok();
+    assert!(
+        !overlaps(interval(&p, "a.t"), interval(&p, "b.t")),
+        "two 2-cpu stages on 2 cpus overlap"
+    );
+    let q = Project::new().file("pipe.toml", &spec.replace("cpus = 2", "cpus = 1"));
+    q.pipe(&["repro", "-j", "1", "--cpus", "4"]).ok();
+    assert!(
+        !overlaps(interval(&q, "a.t"), interval(&q, "b.t")),
+        "-j 1 runs one at a time"
+    );
+}
+
+#[test]
+fn gpu_stages_get_distinct_devices() {
+    let mut spec = String::new();
+    for s in ["a", "b", "c"] {
+        spec.push_str(&format!(
+            "[stage.{s}]\ncmd = \"s=$(date +%s.%N); sleep 0.5; e=$(date +%s.%N); echo $s $e $CUDA_VISIBLE_DEVICES > {s}.t\"\nouts = [\"{s}.t\"]\nresources = {{ gpus = 1 }}\n\n"
+        ));
+    }
+    let p = Project::new().file("pipe.toml", &spec);
+    p.pipe(&["repro", "--gpus", "2", "--cpus", "8"]).ok();
+    let read = |s: &str| {
+        let t = p.read(&format!("{s}.t"));
+        let v: Vec<String> = t.split_whitespace().map(String::from).collect();
+        (
+            (v[0].parse::<f64>().unwrap(), v[1].parse::<f64>().unwrap()),
+            v[2].clone(),
+        )
+    };
+    let all = [read("a"), read("b"), read("c")];
+    for (i, x) in all.iter().enumerate() {
+        assert!(x.1 == "0" || x.1 == "1", "device {}", x.1);
+        for y in &all[i + 1..] {
+            if overlaps(x.0, y.0) {
+                assert_ne!(x.1, y.1, "two stages at once on one GPU");
+            }
+        }
+    }
+    // At any stage's start, at most two stages are running.
+    for x in &all {
+        let at = x.0.0 + 1e-6;
+        let running = all.iter().filter(|y| y.0.0 <= at && at < y.0.1).count();
+        assert!(running <= 2, "three 1-GPU stages ran at once on 2 GPUs");
+    }
+    // More GPUs than exist is refused before anything runs.
+    let q = Project::new().file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"true\"\nresources = { gpus = 4 }\n",
+    );
+    q.pipe(&["repro", "--gpus", "2"])
+        .code(2)
+        .err_has("stage `a` asks for 4 GPUs, but this machine has 2");
+}
+
+#[test]
+fn a_failing_stage_leaves_outs_lock_and_cache_as_they_were() {
+    let p = Project::new()
+        .file("v.txt", "1")
+        .file(
+            "pipe.toml",
+            "[stage.s]\ncmd = \"cp v.txt out.txt && mkdir -p d && cp v.txt d/f\"\ndeps = [\"v.txt\"]\nouts = [\"out.txt\", \"d\"]\n\n[stage.after]\ncmd = \"cat out.txt > after.txt\"\ndeps = [\"out.txt\"]\nouts = [\"after.txt\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    let lock = p.read("pipe.lock");
+    let objects = p.cache_objects();
+    p.write("v.txt", "2");
+    let spec = p.read("pipe.toml").replace(
+        "cp v.txt out.txt && mkdir -p d && cp v.txt d/f",
+        "echo partial > out.txt; mkdir -p d; echo partial > d/f; echo boom >&2; exit 3",
+    );
+    p.write("pipe.toml", &spec);
+    let r = p.pipe(&["repro"]).code(1);
+    r.err_has("stage `s` exited with code 3")
+        .err_has(".pipe/logs/s.log");
+    r.err_has("Skipped after: upstream stage s failed")
+        .out_has("[s] boom");
+    assert_eq!(p.read("out.txt"), "1", "the old out is back");
+    assert_eq!(p.read("d/f"), "1");
+    assert_eq!(p.read("pipe.lock"), lock);
+    assert_eq!(p.cache_objects(), objects);
+    assert!(p.read(".pipe/logs/s.log").contains("boom"));
+}
+
+#[test]
+fn keep_going_runs_independent_stages() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.bad]\ncmd = \"exit 1\"\n\n[stage.good]\ncmd = \"sleep 0.3; echo ok > good.txt\"\nouts = [\"good.txt\"]\n",
+    );
+    p.pipe(&["repro", "-j", "1", "--keep-going"]).code(1);
+    assert!(p.exists("good.txt"));
+}
+
+#[test]
+fn a_missing_declared_out_fails_the_stage() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"true\"\nouts = [\"never.txt\"]\n",
+    );
+    p.pipe(&["repro"])
+        .code(1)
+        .err_has("stage `s` did not produce its declared out `never.txt`");
+    assert!(!p.exists("pipe.lock"));
+}
+
+#[test]
+fn retries_rerun_a_flaky_stage_with_the_attempt_number() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"echo $PIPE_ATTEMPT >> attempts.log; test $PIPE_ATTEMPT -ge 3 && echo done > out.txt\"\nouts = [\"out.txt\"]\nretries = 2\n",
+    );
+    p.pipe(&["repro"])
+        .ok()
+        .err_has("Retrying s (attempt 2 of 3)");
+    assert_eq!(p.read("attempts.log"), "1\n2\n3\n");
+}
+
+#[test]
+fn ctrl_c_stops_the_children_and_commits_nothing() {
+    let p = Project::new().file("v.txt", "1").file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"cp v.txt out.txt\"\ndeps = [\"v.txt\"]\nouts = [\"out.txt\"]\n",
+    );
+    p.pipe(&["repro"]).ok();
+    let lock = p.read("pipe.lock");
+    p.write("v.txt", "2");
+    let spec = p.read("pipe.toml").replace(
+        "cp v.txt out.txt",
+        "echo $$ > pid.txt; echo half > out.txt; sleep 30; cp v.txt out.txt",
+    );
+    p.write("pipe.toml", &spec);
+    let child = p
+        .cmd(&["repro"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    p.wait_for("pid.txt");
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "pipe took {:?} to stop",
+        t.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stage_pid: i32 = p.read("pid.txt").trim().parse().expect("pid");
+    // SAFETY: signal 0 only probes whether the process exists.
+    assert_ne!(
+        unsafe { libc::kill(stage_pid, 0) },
+        0,
+        "the stage's shell is still alive"
+    );
+    assert_eq!(p.read("out.txt"), "1", "the old out is back");
+    assert_eq!(p.read("pipe.lock"), lock);
+    // The next run resumes: the stage is still stale and runs.
+    let spec = p.read("pipe.toml").replace("sleep 30; ", "");
+    p.write("pipe.toml", &spec);
+    assert_eq!(p.pipe(&["repro"]).ok().ran(), ["s"]);
+    assert_eq!(p.read("out.txt"), "2");
+}
+
+#[test]
+fn stage_environment() {
+    let p = Project::new().file("params.toml", "[t]\nlr = 0.5\n").file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"echo $PIPE_STAGE $PIPE_ATTEMPT $PIPE_CPUS > env.txt; cat $PIPE_PARAMS > params.json\"\nparams = [\"t\"]\nouts = [\"env.txt\", \"params.json\"]\nresources = { cpus = 2 }\n",
+    );
+    p.pipe(&["repro", "--cpus", "2"]).ok();
+    assert_eq!(p.read("env.txt"), "s 1 2\n");
+    let v: serde_json::Value = serde_json::from_str(&p.read("params.json")).expect("json");
+    assert_eq!(v["t"]["lr"], 0.5);
+}
+
+#[test]
+fn outs_are_read_only_hard_links_into_the_cache() {
+    use std::os::unix::fs::MetadataExt;
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"echo data > out.txt\"\nouts = [\"out.txt\"]\n",
+    );
+    p.pipe(&["repro"]).ok();
+    let m = std::fs::metadata(p.path("out.txt")).expect("stat");
+    assert_eq!(m.mode() & 0o222, 0, "read-only");
+    assert_eq!(m.nlink(), 2, "linked into the cache");
+}

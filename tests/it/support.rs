@@ -1,0 +1,193 @@
+//! A fixture builder for integration tests: a temporary workspace, files, and runs of the
+//! real `pipe` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn err_has(&self, s: &str) -> &Run {
+        assert!(self.stderr.contains(s), "stderr lacks {s:?}\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn out_has(&self, s: &str) -> &Run {
+        assert!(self.stdout.contains(s), "stdout lacks {s:?}\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn err_lacks(&self, s: &str) -> &Run {
+        assert!(!self.stderr.contains(s), "stderr has {s:?}\n{self}");
+        self
+    }
+
+    /// Stage ids that ran (`Running <id>:` lines).
+    pub fn ran(&self) -> Vec<String> {
+        self.verb_ids("Running")
+    }
+
+    /// Stage ids restored from the run cache.
+    pub fn restored(&self) -> Vec<String> {
+        self.verb_ids("Restored")
+    }
+
+    fn verb_ids(&self, verb: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .stderr
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix(verb).map(str::trim))
+            .filter_map(|rest| rest.split([':', ' ']).next().map(String::from))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pipe"))
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project {
+            dir: tempfile::Builder::new()
+                .prefix("pipe-it-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn file(self, path: &str, content: &str) -> Project {
+        self.write(path, content);
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let p = self.path(path);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        // Outs may be read-only hard links into the cache: replace, don't write through.
+        let _ = std::fs::remove_file(&p);
+        std::fs::write(&p, content).expect("write");
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.path(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        self.path(path).exists()
+    }
+
+    /// Waits (up to a minute, for busy CI machines) until a stage has written `path`.
+    #[track_caller]
+    pub fn wait_for(&self, path: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.exists(path) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn remove(&self, path: &str) {
+        let p = self.path(path);
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).expect("rm -r");
+        } else {
+            std::fs::remove_file(p).expect("rm");
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(self.root())
+            .env_remove("PIPE_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn pipe(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().expect("run pipe"))
+    }
+
+    /// Object files in the local cache.
+    pub fn cache_objects(&self) -> usize {
+        count_files(&self.path(".pipe/cache/objects"))
+    }
+}
+
+pub fn count_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}

@@ -1,0 +1,350 @@
+//! `pipe sweep`: expansion, isolation, caching, failures, the table, validation.
+
+use crate::support::Project;
+
+const PARAMS: &str =
+    "[model]\ngrid = 2\nwindow = 4\nfusion = \"attn\"\n\n[train]\nseed = 0\nlr = 0.1\n";
+
+/// prep (shared) -> train -> evaluate; f1 = grid / 10 + seed / 100, loss = 1 / window.
+fn project(sweep: &str) -> Project {
+    Project::new().file("params.toml", PARAMS).file(
+        "pipe.toml",
+        &format!(
+            r#"
+[stage.prep]
+cmd = "echo data > data.txt; echo ran >> prep.log"
+outs = ["data.txt"]
+
+[stage.train]
+cmd = "echo grid=${{model.grid}} window=${{model.window}} fusion=${{model.fusion}} seed=${{train.seed}} > ${{outs[0]}}; echo ran >> train.log"
+deps = ["data.txt"]
+outs = ["model.txt"]
+
+[stage.evaluate]
+cmd = "python3 -c \"import json; print(json.dumps({{'f1': ${{model.grid}} / 10 + ${{train.seed}} / 100, 'loss': 1 / ${{model.window}}}}))\" > ${{metrics[0]}}"
+deps = ["model.txt"]
+params = ["model.grid", "model.window", "train.seed"]
+metrics = ["eval.json"]
+
+{sweep}
+"#
+        ),
+    )
+}
+
+const RES: &str = r#"
+[sweep.res]
+stages = ["train", "evaluate"]
+matrix = { "model.grid" = [2, 4], "model.window" = [4, 8] }
+seeds = [0, 1, 2]
+report = ["f1", "loss:min"]
+report_file = "reports/res.md"
+"#;
+
+#[test]
+fn cells_are_named_after_their_overrides_and_appear_in_the_dag() {
+    let p = project(RES);
+    let dag = p.pipe(&["dag"]).ok();
+    let edge = |from: &str, to: &str| {
+        assert!(
+            dag.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{to} ")) && l.ends_with(&format!("<- {from}"))),
+            "no edge {from} -> {to}\n{}",
+            dag.stdout
+        );
+    };
+    edge("prep", "train@grid=2,window=4,seed=0");
+    edge(
+        "train@grid=4,window=8,seed=2",
+        "evaluate@grid=4,window=8,seed=2",
+    );
+    let first_cell = dag
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("train@grid=2,window=4,seed=0"));
+    let last_cell = dag
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("train@grid=4,window=8,seed=2"));
+    assert!(
+        first_cell < last_cell,
+        "cells are listed in expansion order"
+    );
+    let n = dag
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("train@"))
+        .count();
+    assert_eq!(n, 12, "2 x 2 cells x 3 seeds");
+    p.pipe(&["sweep"])
+        .ok()
+        .out_has("res: 4 cell(s) x 3 seeds over train, evaluate");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("sweep res: 24 stage instance(s) never run");
+}
+
+#[test]
+fn shared_stages_run_once_cells_are_isolated_and_a_rerun_is_all_hits() {
+    let p = project(RES);
+    let r = p.pipe(&["sweep", "res"]).ok();
+    assert_eq!(
+        p.read("prep.log"),
+        "ran\n",
+        "the shared upstream stage ran once"
+    );
+    assert_eq!(p.read("train.log").lines().count(), 12);
+    assert_eq!(
+        p.read("sweeps/res/grid=4,window=8,seed=1/model.txt"),
+        "grid=4 window=8 fusion=attn seed=1\n"
+    );
+    assert_eq!(
+        p.read("sweeps/res/grid=2,window=4,seed=0/model.txt"),
+        "grid=2 window=4 fusion=attn seed=0\n"
+    );
+    assert!(
+        !p.exists("model.txt"),
+        "cells never write the base pipeline's outs"
+    );
+    r.out_has("sweep res: 4 cell(s)");
+    let again = p.pipe(&["sweep", "res"]).ok();
+    again.err_has("everything is up to date (25 stages)");
+    assert_eq!(p.read("train.log").lines().count(), 12);
+}
+
+#[test]
+fn adding_a_matrix_value_runs_only_the_new_cells() {
+    let p = project(RES);
+    p.pipe(&["sweep", "res"]).ok();
+    let spec = p
+        .read("pipe.toml")
+        .replace("\"model.grid\" = [2, 4]", "\"model.grid\" = [2, 4, 8]");
+    p.write("pipe.toml", &spec);
+    let dry = p.pipe(&["sweep", "res", "--dry"]).ok();
+    dry.out_has("grid=8,window=4,seed=0: would run train (never run), evaluate (never run)");
+    dry.out_has("grid=2,window=4,seed=0: up to date");
+    dry.out_has("6 to run, 0 to restore from the run cache, 12 up to date");
+    let r = p.pipe(&["sweep", "res"]).ok();
+    let ran = r.ran();
+    assert_eq!(ran.len(), 12, "6 replicates x (train, evaluate): {ran:?}");
+    assert!(ran.iter().all(|id| id.contains("grid=8")), "{ran:?}");
+}
+
+#[test]
+fn table_values_are_mean_and_sample_std_over_seeds() {
+    let p = project(RES);
+    p.pipe(&["sweep", "res", "-q"]).ok();
+    let r = p.pipe(&["sweep", "res", "--show", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let grid: f64 = row["params"][0]
+            .as_str()
+            .expect("grid")
+            .parse()
+            .expect("number");
+        let window: f64 = row["params"][1]
+            .as_str()
+            .expect("window")
+            .parse()
+            .expect("number");
+        let f1 = &row["metrics"][0];
+        // Hand-computed: seeds 0, 1, 2 add 0, 0.01, 0.02 -> mean grid/10 + 0.01, std 0.01.
+        assert!(
+            (f1["mean"].as_f64().unwrap() - (grid / 10.0 + 0.01)).abs() < 1e-9,
+            "{row}"
+        );
+        assert!((f1["std"].as_f64().unwrap() - 0.01).abs() < 1e-9, "{row}");
+        assert_eq!(f1["n"], 3);
+        let loss = &row["metrics"][1];
+        assert!((loss["mean"].as_f64().unwrap() - 1.0 / window).abs() < 1e-9);
+        assert!(loss["std"].as_f64().unwrap().abs() < 1e-12);
+        assert_eq!(row["state"], "ok");
+    }
+    // Best marks follow each column's direction; the markdown is written where the sweep says.
+    let md = p.read("reports/res.md");
+    assert!(
+        md.contains("| grid=4,window=4 | 4 | 4 | **0.4100 ± 0.0100 (n=3)** |"),
+        "{md}"
+    );
+    assert!(md.contains("**0.1250 ± 0.0000 (n=3)**"), "{md}");
+    let sorted = p
+        .pipe(&["sweep", "res", "--show", "--sort", "f1", "--csv"])
+        .ok();
+    let first = sorted.stdout.lines().nth(1).expect("row");
+    assert!(first.starts_with("\"grid=4,"), "{first}");
+    let diff = p
+        .pipe(&[
+            "sweep",
+            "res",
+            "--diff",
+            "grid=2,window=4",
+            "grid=4,window=4",
+        ])
+        .ok();
+    diff.out_has("model.grid").out_has("+0.2000");
+}
+
+#[test]
+fn a_failing_cell_is_reported_while_the_others_finish() {
+    let p = project(RES);
+    let spec = p.read("pipe.toml").replace(
+        "echo ran >> train.log\"",
+        "echo ran >> train.log; test ${model.grid} -ne 4 -o ${model.window} -ne 8\"",
+    );
+    p.write("pipe.toml", &spec);
+    let r = p.pipe(&["sweep", "res"]).code(1);
+    r.out_has("failed (log: .pipe/logs/train@grid=4,window=8,seed=0.log)");
+    assert_eq!(
+        p.read("train.log").lines().count(),
+        12,
+        "every replicate tried"
+    );
+    assert!(p.exists("sweeps/res/grid=2,window=8,seed=2/eval.json"));
+    let shown = p.pipe(&["sweep", "res", "--show"]).ok();
+    shown.out_has("failed (log:");
+    // --fail-fast stops starting new cells after the first failure (here the first cell's).
+    let q = project(RES);
+    q.write(
+        "pipe.toml",
+        &spec
+            .replace("-ne 4 -o", "-ne 2 -o")
+            .replace("-ne 8\"", "-ne 4\""),
+    );
+    q.pipe(&["sweep", "res", "--fail-fast", "-j", "1"]).code(1);
+    assert!(q.read("train.log").lines().count() < 12);
+}
+
+#[test]
+fn explicit_cells_include_exclude_and_crossing() {
+    let sweep = r#"
+[sweep.ablation]
+stages = ["train", "evaluate"]
+cells = [ { name = "full" }, { name = "small", "model.window" = 2 } ]
+matrix = { "model.grid" = [2, 4] }
+exclude = [ { "model.grid" = 4, "model.window" = 2 } ]
+include = [ { name = "wide", "model.grid" = 16 } ]
+"#;
+    let p = project(sweep);
+    let dry = p.pipe(&["sweep", "ablation", "--dry"]).ok();
+    for cell in ["full,grid=2", "full,grid=4", "small,grid=2", "wide"] {
+        dry.out_has(&format!("{cell}: would run"));
+    }
+    assert!(
+        !dry.stdout.contains("small,grid=4"),
+        "excluded\n{}",
+        dry.stdout
+    );
+    p.pipe(&["sweep", "ablation", "-q"]).ok();
+    assert_eq!(
+        p.read("sweeps/ablation/wide/model.txt"),
+        "grid=16 window=4 fusion=attn seed=0\n"
+    );
+}
+
+#[test]
+fn set_overrides_every_cell_without_naming_it() {
+    let p = project(
+        "[sweep.q]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2] }\nset = { \"model.fusion\" = \"wm\" }\n",
+    );
+    p.pipe(&["sweep", "q", "-q"]).ok();
+    assert_eq!(
+        p.read("sweeps/q/grid=2/model.txt"),
+        "grid=2 window=4 fusion=wm seed=0\n"
+    );
+    let bad = project(
+        "[sweep.q]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1] }\nset = { \"model.fusion\" = 3 }\n",
+    );
+    bad.pipe(&["sweep"])
+        .code(2)
+        .err_has("`model.fusion` is a string in the params, but this value is an integer");
+}
+
+#[test]
+fn gpu_cells_run_side_by_side_on_their_own_devices() {
+    let p =
+        project("[sweep.g]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2, 3, 4] }\n");
+    let spec = p.read("pipe.toml").replace(
+        "outs = [\"model.txt\"]\n",
+        "outs = [\"model.txt\"]\nresources = { gpus = 1 }\n",
+    ).replace(
+        "echo ran >> train.log",
+        "echo ran >> train.log; s=$(date +%s.%N); sleep 1.5; echo $s $(date +%s.%N) > dev.$CUDA_VISIBLE_DEVICES",
+    );
+    p.write("pipe.toml", &spec);
+    p.pipe(&["sweep", "g", "--gpus", "4", "--cpus", "8", "-j", "8"])
+        .ok();
+    // One cell per device, and all four were running at one moment.
+    let (mut last_start, mut first_end) = (f64::MIN, f64::MAX);
+    for d in 0..4 {
+        let t = p.read(&format!("dev.{d}"));
+        let v: Vec<f64> = t
+            .split_whitespace()
+            .map(|x| x.parse().expect("time"))
+            .collect();
+        last_start = last_start.max(v[0]);
+        first_end = first_end.min(v[1]);
+    }
+    assert!(last_start < first_end, "the four cells did not overlap");
+}
+
+#[track_caller]
+fn rejects(sweep: &str, message: &str, location: &str) {
+    let p = project(sweep);
+    let r = p.pipe(&["sweep"]).code(2);
+    r.err_has(message).err_has(location);
+}
+
+#[test]
+fn validation_errors_point_at_the_sweep() {
+    // The sweep table starts at line 17 of the generated pipe.toml.
+    rejects(
+        "[sweep.s]\nstages = [\"train\"]\nmatrix = { \"model.gird\" = [1] }\n",
+        "sweep `s`: override key `model.gird`: no param `model.gird` in params.toml (did you mean `model.grid`?)",
+        "pipe.toml:19:",
+    );
+    rejects(
+        "[sweep.s]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [\"big\"] }\n",
+        "`model.grid` is an integer in the params, but the matrix gives a string",
+        "pipe.toml:19:",
+    );
+    rejects(
+        "[sweep.s]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [] }\n",
+        "matrix key `model.grid` has no values",
+        "pipe.toml:19:",
+    );
+    rejects(
+        "[sweep.s]\nstages = [\"trian\"]\nmatrix = { \"model.grid\" = [1] }\n",
+        "no stage `trian` in the pipeline",
+        "pipe.toml:18:",
+    );
+    rejects(
+        "[sweep.s]\nstages = [\"train\"]\ncells = [ { name = \"a\", \"model.grid\" = 1 }, { name = \"a\", \"model.grid\" = 1 } ]\n",
+        "two cells are both named `a`",
+        "pipe.toml:19:",
+    );
+    rejects(
+        "[sweep.s]\nstages = [\"train\"]\nmatrix = { \"train.lr\" = [0.1, 0.2] }\n",
+        "no stage of the sweep reads `train.lr`",
+        "pipe.toml:19:",
+    );
+    rejects(
+        "[sweep.s]\nstages = [\"train\"]\n",
+        "has no cells",
+        "pipe.toml:17:",
+    );
+}
+
+#[test]
+fn a_swept_command_that_names_its_out_literally_is_refused() {
+    let p = Project::new().file("params.toml", PARAMS).file(
+        "pipe.toml",
+        "[stage.t]\ncmd = \"echo ${model.grid} > m.txt\"\nouts = [\"m.txt\"]\n\n[sweep.s]\nstages = [\"t\"]\nmatrix = { \"model.grid\" = [1, 2] }\n",
+    );
+    p.pipe(&["sweep", "s"])
+        .code(2)
+        .err_has("its cmd names `m.txt` literally");
+    p.pipe(&["sweep", "nope"]).code(2);
+}

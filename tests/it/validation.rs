@@ -1,0 +1,204 @@
+//! Every kind of bad pipeline gets one clear error naming the file, line and column, exit
+//! code 2, and touches nothing.
+
+use crate::support::Project;
+
+#[track_caller]
+fn rejects(spec: &str, message: &str, location: &str) {
+    let p = Project::new()
+        .file("params.toml", "[train]\nlr = 0.1\n")
+        .file("in.txt", "x")
+        .file("pipe.toml", spec);
+    let r = p.pipe(&["status"]);
+    let r = r.code(2);
+    r.err_has(message).err_has(location);
+    assert_eq!(r.stderr.matches("error:").count(), 1, "one error\n{r}");
+    assert!(!p.exists("pipe.lock"));
+}
+
+#[test]
+fn malformed_toml() {
+    rejects(
+        "[stage.a]\ncmd = \"x\nouts = []\n",
+        "invalid",
+        "pipe.toml:2:",
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_types() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\ndepz = [\"x\"]\n",
+        "unknown field `depz`",
+        "pipe.toml:3:1",
+    );
+    rejects(
+        "[stage.a]\ncmd = 3\n",
+        "a command string or an array of command strings",
+        "pipe.toml:2:7",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nretries = \"x\"\n",
+        "invalid type",
+        "pipe.toml:3:11",
+    );
+    rejects(
+        "[stages.a]\ncmd = \"true\"\n",
+        "unknown field `stages`",
+        "pipe.toml:1:2",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nouts = [{ path = \"o\", cahce = false }]\n",
+        "unknown field `cahce`",
+        "pipe.toml:3:",
+    );
+}
+
+#[test]
+fn cmd_and_uses() {
+    rejects(
+        "[stage.a]\ndeps = []\n",
+        "stage `a` has neither `cmd` nor `uses`",
+        "pipe.toml:1:",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"x\"\nuses = \"train\"\n",
+        "stage `a` has both `cmd` and `uses`",
+        "pipe.toml:3:8",
+    );
+}
+
+#[test]
+fn unknown_param_key() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nparams = [\"train.lrr\"]\n",
+        "stage `a` reads param `train.lrr`: no param `train.lrr` in params.toml (did you mean `train.lr`?)",
+        "pipe.toml:3:11",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"echo ${train.momentum}\"\n",
+        "unknown variable `train.momentum`",
+        "pipe.toml:2:13",
+    );
+}
+
+#[test]
+fn a_dep_nobody_makes() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\ndeps = [\"in.txt\", \"missing.csv\"]\n",
+        "dep `missing.csv` of stage `a` does not exist, and no stage makes it",
+        "pipe.toml:3:19",
+    );
+}
+
+#[test]
+fn two_stages_writing_one_out() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nouts = [\"o\"]\n\n[stage.b]\ncmd = \"true\"\nouts = [\"o\"]\n",
+        "stages `a` and `b` both write `o`",
+        "pipe.toml:7:9",
+    );
+}
+
+#[test]
+fn an_out_inside_another_out() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nouts = [\"data\"]\n\n[stage.b]\ncmd = \"true\"\nouts = [\"data/x\"]\n",
+        "out `data/x` of stage `b` lies inside out `data` of stage `a`",
+        "pipe.toml:7:9",
+    );
+}
+
+#[test]
+fn outs_that_escape_the_workspace() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nouts = [\"../x\"]\n",
+        "outs of stage `a`: `../x` leaves the workspace",
+        "pipe.toml:3:9",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nouts = [\"/etc/x\"]\n",
+        "`/etc/x` is absolute",
+        "pipe.toml:3:9",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nouts = [\".pipe/x\"]\n",
+        "cannot write `.pipe/x`",
+        "pipe.toml:3:9",
+    );
+}
+
+#[test]
+fn cycles_are_printed_in_order() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\ndeps = [\"c.txt\"]\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"true\"\ndeps = [\"a.txt\"]\nouts = [\"b.txt\"]\n\n[stage.c]\ncmd = \"true\"\ndeps = [\"b.txt\"]\nouts = [\"c.txt\"]\n",
+        "the stages form a cycle: a -> b -> c",
+        "pipe.toml:1:8",
+    );
+}
+
+#[test]
+fn a_stage_depending_on_its_own_out() {
+    rejects(
+        "[stage.a]\ncmd = \"true\"\ndeps = [\"o/x\"]\nouts = [\"o\"]\n",
+        "stage `a` depends on its own out `o`",
+        "pipe.toml:3:9",
+    );
+}
+
+#[test]
+fn bad_names_and_sizes() {
+    rejects(
+        "[stage.\"a b\"]\ncmd = \"true\"\n",
+        "stage name `a b` may hold only",
+        "pipe.toml:1:8",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nresources = { mem = \"4Q\" }\n",
+        "unknown unit",
+        "pipe.toml:3:21",
+    );
+    rejects(
+        "[stage.a]\ncmd = \"true\"\nenv = [\"NOT-A-NAME\"]\n",
+        "is not an environment variable name",
+        "pipe.toml:3:8",
+    );
+}
+
+#[test]
+fn a_missing_pipeline_file_says_where_it_looked() {
+    let p = Project::new();
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("no pipeline file at")
+        .err_has("pipe.toml");
+    p.pipe(&["-f", "other.toml", "status"])
+        .code(2)
+        .err_has("other.toml");
+}
+
+#[test]
+fn a_missing_params_file_is_named() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"true\"\nparams = [\"train.lr\"]\n",
+    );
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("params file params.toml does not exist");
+}
+
+#[test]
+fn an_unreadable_dep_names_the_file_and_keeps_state() {
+    let p = Project::new().file("data/ok.txt", "x").file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"ls data > o.txt\"\ndeps = [\"data\"]\nouts = [\"o.txt\"]\n",
+    );
+    p.pipe(&["repro"]).ok();
+    let lock = p.read("pipe.lock");
+    std::os::unix::fs::symlink(p.path("nowhere"), p.path("data/dangling")).expect("symlink");
+    let r = p.pipe(&["repro"]);
+    assert_ne!(r.code, 0, "{r}");
+    r.err_has("data/dangling");
+    assert_eq!(p.read("pipe.lock"), lock);
+}
