@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: set-up, a release build, then the smoke-classifier study end to end
+# (prepare -> truncate -> build_tubes -> build_model_input -> train -> evaluate -> package
+# -> benchmark) on this machine. A second run is a no-op; see README for what to change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo build --release
+./target/release/pipe -C pipelines/smoke repro "$@"
+./target/release/pipe -C pipelines/smoke status

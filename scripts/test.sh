@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test suite, as CI runs it: set-up, a local S3 server for the remote tests, then
+# every crate's tests, formatting and lints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+# S3-compatible servers on loopback for the remote tests (real servers, not mocks): one
+# that takes any credentials, and one that checks them (for the bad-credentials test).
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >/tmp/pipe-moto-$port.log 2>&1 &
+moto=$!
+auth_port=$(free_port)
+INITIAL_NO_AUTH_ACTION_COUNT=0 .venv/bin/moto_server -H 127.0.0.1 -p "$auth_port" >/tmp/pipe-moto-$auth_port.log 2>&1 &
+moto_auth=$!
+trap 'kill $moto $moto_auth 2>/dev/null || true' EXIT
+for p in "$port" "$auth_port"; do
+  for _ in $(seq 1 100); do
+    if .venv/bin/python -c "import socket; socket.create_connection(('127.0.0.1', $p), 1)" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+done
+export PIPE_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+export PIPE_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --no-default-features
+cargo test --workspace
