@@ -126,6 +126,30 @@ pub fn score(
     Ok((probs, loss_sum / data.len().max(1) as f64))
 }
 
+/// Scales the gradients of `params` so that their global L2 norm is at most `max`, as
+/// `torch.nn.utils.clip_grad_norm_` does: the scale stays on the device (no host sync per
+/// step, unlike reading the norm back), and is 1 when the norm is already within bounds.
+fn clip_grad_norm(params: &[Tensor], max: f64) {
+    let _guard = tch::no_grad_guard();
+    let grads: Vec<Tensor> = params
+        .iter()
+        .map(Tensor::grad)
+        .filter(Tensor::defined)
+        .collect();
+    if grads.is_empty() {
+        return;
+    }
+    let norms: Vec<Tensor> = grads.iter().map(Tensor::norm).collect();
+    let total = Tensor::stack(&norms, 0).norm();
+    let scale = (total + 1e-6)
+        .reciprocal()
+        .multiply_scalar(max)
+        .clamp_max(1.0);
+    for mut g in grads {
+        let _ = g.g_mul_(&scale);
+    }
+}
+
 fn lr_at(p: &TrainParams, step: usize, steps_per_epoch: usize) -> f64 {
     let total = (p.epochs * steps_per_epoch).max(1) as f64;
     let warm = (p.warmup_epochs * steps_per_epoch) as f64;
@@ -152,6 +176,7 @@ pub fn fit(
     }
     .build(vs, p.lr)
     .map_err(StageError::torch("building AdamW"))?;
+    let trainable = vs.trainable_variables();
     let steps_per_epoch = train.len().div_ceil(p.batch_size);
     let mut history: Vec<EpochLog> = Vec::new();
     let mut best: Option<(usize, f64, f64)> = None; // (epoch, f1, loss) by val F1
@@ -167,7 +192,8 @@ pub fn fit(
             .augment
             .then(|| (0..train.len()).map(|_| rng.chance(0.5)).collect());
         let started = Instant::now();
-        let (mut loss_sum, mut n) = (0.0, 0usize);
+        let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
+        let mut n = 0usize;
         let mut lr = p.lr;
         for b in Loader::new(train, order, flips, p.batch_size, device) {
             lr = lr_at(p, step, steps_per_epoch);
@@ -182,14 +208,16 @@ pub fn fit(
             opt.zero_grad();
             loss.backward();
             if p.grad_clip > 0.0 {
-                opt.clip_grad_norm(p.grad_clip);
+                clip_grad_norm(&trainable, p.grad_clip);
             }
             opt.step();
             let bs = b.labels.size()[0] as usize;
-            loss_sum += scalar(&loss)? * bs as f64;
+            // Summed on the device and read once per epoch: no host sync per step.
+            loss_sum = loss_sum + loss.detach() * bs as f64;
             n += bs;
             step += 1;
         }
+        let loss_sum = scalar(&loss_sum)?;
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }
@@ -267,5 +295,40 @@ pub fn precision(p: &TrainParams) -> Precision {
         Precision::Bf16
     } else {
         Precision::F32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_grad(values: &[f32]) -> Tensor {
+        let t = Tensor::from_slice(values).set_requires_grad(true);
+        // d(sum(t * g))/dt = g: the gradient is the tensor's own initial values.
+        let g = Tensor::from_slice(values);
+        (&t * &g).sum(Kind::Float).backward();
+        t
+    }
+
+    fn grad(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(&t.grad()).unwrap_or_default()
+    }
+
+    #[test]
+    fn gradients_over_the_norm_are_scaled_to_it() {
+        let (a, b) = (with_grad(&[3.0, 0.0]), with_grad(&[4.0]));
+        // Global norm 5; clipped to 1 every gradient is scaled by 1/5.
+        clip_grad_norm(&[a.shallow_clone(), b.shallow_clone()], 1.0);
+        let (ga, gb) = (grad(&a), grad(&b));
+        assert!((ga[0] - 0.6).abs() < 1e-6 && ga[1] == 0.0, "{ga:?}");
+        assert!((gb[0] - 0.8).abs() < 1e-6, "{gb:?}");
+    }
+
+    #[test]
+    fn gradients_within_the_norm_are_left_alone() {
+        let (a, b) = (with_grad(&[3.0, 0.0]), with_grad(&[4.0]));
+        clip_grad_norm(&[a.shallow_clone(), b.shallow_clone()], 10.0);
+        assert_eq!(grad(&a), vec![3.0, 0.0]);
+        assert_eq!(grad(&b), vec![4.0]);
     }
 }

@@ -34,7 +34,9 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
     assert!(second.ran().is_empty(), "{second}");
     p.pipe(&["status"]).ok().out_has("Everything is up to date");
     // Read-only commands never wait.
-    let spec = p.read("pipe.toml").replace("touch started; sleep 2", "touch bg; sleep 6");
+    let spec = p
+        .read("pipe.toml")
+        .replace("touch started; sleep 2", "touch bg; sleep 6");
     p.write("pipe.toml", &spec);
     let bg = p
         .cmd(&["repro"])
