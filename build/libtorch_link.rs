@@ -7,13 +7,19 @@
 // binary runs without LD_LIBRARY_PATH on the machine that built it. Another machine with
 // the same libtorch (torch 2.11 from PyPI) runs it with LD_LIBRARY_PATH=<torch>/lib.
 
-fn link_libtorch() {
+/// `bin`: the one binary target that links libtorch (`pipe-torch` in the `pipe` package: the
+/// engine's own binary must not load it); `None` for every target of the package.
+fn link_libtorch(bin: Option<&str>) {
+    let arg = |a: &str| match bin {
+        Some(b) => println!("cargo:rustc-link-arg-bin={b}={a}"),
+        None => println!("cargo:rustc-link-arg={a}"),
+    };
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    arg(&format!("-Wl,-rpath,{lib}"));
     if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        arg("-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
 }

@@ -106,9 +106,6 @@ enum Command {
         ours: PathBuf,
         theirs: PathBuf,
     },
-    /// Run a built-in stage from an invocation file (used by pipe itself)
-    #[command(hide = true)]
-    Builtin { invocation: PathBuf },
     /// Score a sequence directory with a packaged model
     Predict {
         package: PathBuf,
@@ -488,7 +485,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::MergeLock { base, ours, theirs } => {
             ops::merge_lock::merge_lock(&base, &ours, &theirs)
         }
-        Command::Builtin { invocation } => ops::stages::run_builtin(&invocation),
         Command::Predict {
             package,
             seq_dir,

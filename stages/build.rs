@@ -1,5 +1,5 @@
 include!("../build/libtorch_link.rs");
 
 fn main() {
-    link_libtorch();
+    link_libtorch(None);
 }

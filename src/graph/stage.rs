@@ -65,7 +65,7 @@ impl fmt::Debug for StageId {
 pub enum StageKind {
     /// Shell commands, run in order with `sh -c`.
     Cmd(Vec<String>),
-    /// A built-in stage, run as `pipe builtin`.
+    /// A built-in stage, run as `pipe-torch builtin`.
     Builtin(String),
 }
 

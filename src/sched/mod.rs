@@ -14,7 +14,6 @@ pub mod resources;
 pub mod task;
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,8 +48,6 @@ pub struct Ctx {
     pub cancel: Cancel,
     pub locks: PathLocks,
     pub opts: RunOptions,
-    /// This binary, for running built-in stages.
-    pub exe: PathBuf,
     /// Set when the run stops starting stages (a failure without --keep-going): stages
     /// already spawned but still waiting for a slot do not start.
     pub stopping: std::sync::atomic::AtomicBool,
@@ -239,8 +236,6 @@ pub fn context(
 ) -> crate::error::Result<(Arc<Ctx>, tokio::sync::watch::Sender<bool>)> {
     let lock = ws.lock.read()?;
     let (tx, cancel) = Cancel::new();
-    let exe = std::env::current_exe()
-        .map_err(|e| crate::error::Error::Env(format!("cannot locate the pipe binary: {e}")))?;
     let locks = PathLocks::new(&ws.locks());
     Ok((
         Arc::new(Ctx {
@@ -252,7 +247,6 @@ pub fn context(
             cancel,
             locks,
             opts,
-            exe,
             stopping: std::sync::atomic::AtomicBool::new(false),
         }),
         tx,

@@ -465,7 +465,7 @@ fn build_job(
             let bytes = serde_json::to_vec_pretty(&inv).map_err(|e| e.to_string())?;
             pipe_cache::fsutil::write_atomic(&path, &bytes, false).map_err(|e| e.to_string())?;
             Program::Exec {
-                program: ctx.exe.clone(),
+                program: crate::builtin::runner()?,
                 args: vec!["builtin".into(), path.into_os_string()],
             }
         }

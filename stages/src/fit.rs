@@ -213,7 +213,7 @@ pub fn fit(
             opt.step();
             let bs = b.labels.size()[0] as usize;
             // Summed on the device and read once per epoch: no host sync per step.
-            loss_sum = loss_sum + loss.detach() * bs as f64;
+            loss_sum += loss.detach() * bs as f64;
             n += bs;
             step += 1;
         }

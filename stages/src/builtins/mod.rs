@@ -13,8 +13,7 @@ pub mod truncate;
 
 use crate::{Invocation, StageError};
 
-pub const TCH_VERSION: &str = "0.24.0";
-pub const LIBTORCH_VERSION: &str = "2.11.0";
+pub use pipe_stage_api::{LIBTORCH_VERSION, TCH_VERSION};
 
 /// Reads every params table `uses` reads, as the run would, without running it: an unknown
 /// key, a wrong type or an impossible value is reported up front (for a pipeline check, or

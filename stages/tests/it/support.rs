@@ -169,7 +169,7 @@ pub fn data() -> &'static Data {
 }
 
 /// Held by whatever seeds libtorch's generator and draws from it (building or training a
-/// model). The generator is process-global: in `pipe builtin` one stage owns the process,
+/// model). The generator is process-global: in `pipe-torch builtin` one stage owns the process,
 /// but tests run side by side, and interleaved draws would break reproducibility.
 pub fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
