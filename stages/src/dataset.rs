@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 use crate::crop::{CropParams, Window};
 use crate::error::StageError;
@@ -89,21 +89,22 @@ impl SplitData {
     }
 }
 
-fn read_stack(path: &Path, patch: usize) -> Result<Tensor, StageError> {
-    let t = Tensor::read_npy(path)
-        .map_err(|e| StageError::data(path, format!("cannot read the patch stack: {e}")))?;
-    let s = t.size();
-    let p = patch as i64;
-    if t.kind() != Kind::Uint8 || s.len() != 4 || s[1] != 3 || s[2] != p || s[3] != p || s[0] < 1 {
+/// Reads a stack (u8 `[T, 3, P, P]`) into `out` (room for `max_frames` frames, zeros after
+/// the stack's own), returning the frames it holds. No libtorch here: this runs on rayon's
+/// threads (see `npy`).
+fn read_stack(path: &Path, patch: usize, out: &mut [u8]) -> Result<i64, StageError> {
+    let a = crate::npy::read_u8(path)?;
+    let s = &a.shape;
+    if s.len() != 4 || s[1] != 3 || s[2] != patch || s[3] != patch || s[0] < 1 {
         return Err(StageError::data(
             path,
-            format!(
-                "patch stack is {:?} {s:?}, expected uint8 [T, 3, {p}, {p}]",
-                t.kind()
-            ),
+            format!("patch stack is uint8 {s:?}, expected [T, 3, {patch}, {patch}]"),
         ));
     }
-    Ok(t)
+    let frame = 3 * patch * patch;
+    let len = s[0].min(out.len() / frame);
+    out[..len * frame].copy_from_slice(&a.data[..len * frame]);
+    Ok(len as i64)
 }
 
 /// Loads `split` of the model input at `dir`, cut or padded to `frames` frames (reading the
@@ -115,24 +116,18 @@ pub fn load_split(
     frames: usize,
 ) -> Result<SplitData, StageError> {
     let items: Vec<&Item> = index.items.iter().filter(|i| i.split == split).collect();
-    let stacks = items
-        .par_iter()
-        .map(|i| read_stack(&stack_path(dir, i), index.crop.patch_size))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (n, t, p) = (
-        items.len() as i64,
-        frames as i64,
-        index.crop.patch_size as i64,
-    );
-    let all = Tensor::zeros([n, t, 3, p, p], (Kind::Uint8, Device::Cpu));
-    let mut lengths = Vec::with_capacity(items.len());
-    for (k, stack) in stacks.iter().enumerate() {
-        let len = stack.size()[0].min(t);
-        all.get(k as i64)
-            .narrow(0, 0, len)
-            .copy_(&stack.narrow(0, 0, len));
-        lengths.push(len);
-    }
+    let p = index.crop.patch_size;
+    let per_item = (frames * 3 * p * p).max(1);
+    let mut buf = vec![0u8; items.len() * per_item];
+    let lengths = buf
+        .par_chunks_mut(per_item)
+        .zip(items.par_iter())
+        .map(|(out, i)| read_stack(&stack_path(dir, i), p, out))
+        .collect::<Result<Vec<i64>, _>>()?;
+    // The one libtorch op, on this thread.
+    let all =
+        Tensor::from_slice(&buf).view([items.len() as i64, frames as i64, 3, p as i64, p as i64]);
+    drop(buf);
     let label_list: Vec<u8> = items.iter().map(|i| i.label).collect();
     let labels: Vec<f32> = label_list.iter().map(|&l| f32::from(l)).collect();
     Ok(SplitData {

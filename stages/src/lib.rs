@@ -35,6 +35,7 @@ pub mod geometry;
 pub mod loader;
 pub mod metrics;
 pub mod model;
+pub mod npy;
 pub mod package;
 pub mod params;
 pub mod predict;

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use tch::Tensor;
 
 use crate::Invocation;
 use crate::crop::{self, CropParams};
@@ -66,12 +65,9 @@ fn build_one(
     let images = raw.join(&r.path).join("images");
     let (bytes, window) = crop::tube_patches(&images, &r.frames, tube, (r.width, r.height), p)?;
     let file = format!("{}/{}.npy", r.split.name(), r.sequence);
-    let size = p.patch_size as i64;
-    let stack = Tensor::from_slice(&bytes).view([tube.len() as i64, 3, size, size]);
-    let path = out.join(&file);
-    stack
-        .write_npy(&path)
-        .map_err(StageError::torch(format!("writing {}", path.display())))?;
+    let size = p.patch_size;
+    // Written without libtorch: this runs on rayon's threads (see `npy`).
+    crate::npy::write_u8(&out.join(&file), &[tube.len(), 3, size, size], &bytes)?;
     Ok(Some(Item {
         name: r.sequence.clone(),
         split: r.split,
