@@ -6,31 +6,13 @@
 
 use std::path::PathBuf;
 
-#[derive(Debug, Clone)]
-pub struct BuiltinSig {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub params: &'static [&'static str],
-    pub deps: &'static [&'static str],
-    pub outs: &'static [&'static str],
-    pub metrics: &'static [&'static str],
-    pub plots: &'static [&'static str],
-}
+/// What a built-in reads and writes (the table lives in `pipe-stage-api`, which links no
+/// libtorch).
+pub use pipe_stage_api::Signature as BuiltinSig;
 
-/// Every built-in, in pipeline order (from `pipe-stage-api`, which links no libtorch).
+/// Every built-in, in pipeline order.
 pub fn all() -> Vec<BuiltinSig> {
-    pipe_stage_api::signatures()
-        .iter()
-        .map(|s| BuiltinSig {
-            name: s.name,
-            summary: s.summary,
-            params: s.params,
-            deps: s.deps,
-            outs: s.outs,
-            metrics: s.metrics,
-            plots: s.plots,
-        })
-        .collect()
+    pipe_stage_api::signatures().to_vec()
 }
 
 /// The built-ins' versions, part of a built-in stage's run-cache key.
@@ -56,7 +38,7 @@ pub fn signature(name: &str) -> Result<BuiltinSig, String> {
     }
     let all = all();
     match all.iter().find(|s| s.name == name) {
-        Some(s) => Ok(s.clone()),
+        Some(s) => Ok(*s),
         None => {
             let names: Vec<&str> = all.iter().map(|s| s.name).collect();
             Err(format!(
