@@ -255,6 +255,13 @@ struct SweepArgs {
     /// GPUs to schedule against [default: nvidia-smi -L]
     #[arg(long)]
     gpus: Option<u32>,
+    /// Restore cells whose run-cache record is on the remote (a teammate ran them) instead
+    /// of running them
+    #[arg(long)]
+    pull: bool,
+    /// The remote for --pull [default: core.remote]
+    #[arg(long, value_name = "NAME", requires = "pull")]
+    remote: Option<String>,
 }
 
 pub fn main() -> ExitCode {
@@ -474,7 +481,13 @@ fn run(cli: Cli) -> Result<()> {
                     ..ReproOptions::default()
                 },
             };
-            let r = ops::sweep::sweep(&s, &name, &o);
+            let pull = if a.pull {
+                let remote = pipe::remote::open(&s.ws, a.remote.as_deref(), None)?;
+                Some(pipe::remote::RunRemote::new(remote))
+            } else {
+                None
+            };
+            let r = ops::sweep::sweep(&s, &name, &o, pull);
             ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
             r.map(|_| ())
         }

@@ -7,6 +7,7 @@
 //! `.pipe/sweeps/<name>.json` so that `--show` can say so later.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,13 +16,14 @@ use crate::fresh::Freshness;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::plan::{self, PlanOptions};
+use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
 use crate::sched::Outcome;
 use crate::spec::{OutRole, params};
 
 use super::Session;
-use super::repro::{ReproOptions, run_stages};
+use super::repro::{ReproOptions, run_stages_with};
 
 #[derive(Debug, Clone, Default)]
 pub struct SweepOptions {
@@ -93,7 +95,14 @@ fn instances(s: &Session, sw: &SweepPlan) -> Vec<usize> {
         .collect()
 }
 
-pub fn sweep(s: &Session, name: &str, o: &SweepOptions) -> Result<Option<Table>> {
+/// Runs sweep `name` (restoring from `pull` what a teammate pushed, as `repro --pull`) and
+/// prints its table.
+pub fn sweep(
+    s: &Session,
+    name: &str,
+    o: &SweepOptions,
+    pull: Option<Arc<RunRemote>>,
+) -> Result<Option<Table>> {
     let sw = find(s, name)?;
     if let Some((a, b)) = &o.diff {
         diff(s, sw, a, b)?;
@@ -112,7 +121,7 @@ pub fn sweep(s: &Session, name: &str, o: &SweepOptions) -> Result<Option<Table>>
     if !o.show {
         let mut ro = o.run.clone();
         ro.keep_going = !o.fail_fast;
-        let summary = run_stages(s, &selection, &ro)?;
+        let summary = run_stages_with(s, &selection, &ro, pull)?;
         record_last_run(s, sw, &summary.outcomes)?;
         if let Err(e) = super::repro::failure(s, &summary) {
             run_err = Some(e);

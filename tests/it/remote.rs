@@ -433,6 +433,29 @@ fn repro_pull_runs_nothing_a_teammate_pushed(b: Backend) {
     );
 }
 
+fn sweep_pull_restores_a_teammates_cells(b: Backend) {
+    let remote = Remote::new(b);
+    let p = built(&remote);
+    pipe_clean(&p, &["push"]).ok();
+    let q = clone_of(&p);
+    std::fs::remove_file(q.path("pipe.lock")).expect("rm lock");
+    let r = pipe_clean(&q, &["sweep", "lr", "--pull"]).ok();
+    assert!(r.ran().is_empty(), "nothing runs\n{r}");
+    let mut want = vec!["prepare"];
+    want.extend(CELLS);
+    assert_eq!(r.restored(), want, "{r}");
+    for cell in ["lr=0.2", "lr=0.3"] {
+        let f = format!("sweeps/lr/{cell}/model.txt");
+        assert_eq!(bytes(&p, &f), bytes(&q, &f), "{f}");
+        r.out_has(cell);
+    }
+    // Without --pull a fresh clone has to run the cells itself.
+    let fresh = clone_of(&p);
+    std::fs::remove_file(fresh.path("pipe.lock")).expect("rm lock");
+    let ran = pipe_clean(&fresh, &["sweep", "lr"]).ok();
+    assert_eq!(ran.ran().len(), 3, "{ran}");
+}
+
 fn fetch_fills_only_the_cache(b: Backend) {
     let remote = Remote::new(b);
     let p = built(&remote);
@@ -566,6 +589,7 @@ macro_rules! round_trips {
 round_trips!(
     push_then_pull_in_a_fresh_clone,
     repro_pull_runs_nothing_a_teammate_pushed,
+    sweep_pull_restores_a_teammates_cells,
     fetch_fills_only_the_cache,
     a_second_push_sends_only_what_is_missing,
     a_corrupt_remote_object_never_enters_the_cache,
