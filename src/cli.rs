@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
@@ -177,9 +178,6 @@ struct TransferArgs {
 struct ReproArgs {
     /// Stages or outs to reproduce (with what they depend on); default: the whole pipeline
     targets: Vec<String>,
-    /// Run even stages that are up to date
-    #[arg(short, long)]
-    force: bool,
     /// Only the targets, not what they depend on
     #[arg(short, long)]
     single: bool,
@@ -189,12 +187,22 @@ struct ReproArgs {
     /// Print what would run and why; run nothing
     #[arg(long)]
     dry: bool,
-    /// Stages run at once [default: cores]
-    #[arg(short, long)]
-    jobs: Option<usize>,
     /// Keep running independent stages after one fails
     #[arg(short, long)]
     keep_going: bool,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// How stages run: shared by `repro` and `sweep`.
+#[derive(Args)]
+struct RunArgs {
+    /// Run even stages that are up to date
+    #[arg(short, long)]
+    force: bool,
+    /// Stages run at once [default: cores]
+    #[arg(short, long)]
+    jobs: Option<usize>,
     /// Never restore from the run cache
     #[arg(long)]
     no_run_cache: bool,
@@ -204,12 +212,35 @@ struct ReproArgs {
     /// GPUs to schedule against [default: nvidia-smi -L]
     #[arg(long)]
     gpus: Option<u32>,
-    /// Restore stages whose run-cache record is on the remote instead of running them
+    /// Restore stages whose run-cache record is on the remote (a teammate ran them)
+    /// instead of running them
     #[arg(long)]
     pull: bool,
     /// The remote for --pull [default: core.remote]
     #[arg(long, value_name = "NAME", requires = "pull")]
     remote: Option<String>,
+}
+
+impl RunArgs {
+    fn options(&self) -> ReproOptions {
+        ReproOptions {
+            force: self.force,
+            jobs: self.jobs,
+            no_run_cache: self.no_run_cache,
+            cpus: self.cpus,
+            gpus: self.gpus,
+            ..ReproOptions::default()
+        }
+    }
+
+    /// The remote behind the run cache, with --pull.
+    fn pull_remote(&self, s: &Session) -> Result<Option<Arc<pipe::remote::RunRemote>>> {
+        if !self.pull {
+            return Ok(None);
+        }
+        let remote = pipe::remote::open(&s.ws, self.remote.as_deref(), None)?;
+        Ok(Some(pipe::remote::RunRemote::new(remote)))
+    }
 }
 
 #[derive(Args)]
@@ -240,28 +271,8 @@ struct SweepArgs {
     /// Stop at the first failed cell
     #[arg(long)]
     fail_fast: bool,
-    /// Run even cells that are up to date
-    #[arg(short, long)]
-    force: bool,
-    /// Stages run at once [default: cores]
-    #[arg(short, long)]
-    jobs: Option<usize>,
-    /// Never restore from the run cache
-    #[arg(long)]
-    no_run_cache: bool,
-    /// CPUs to schedule against [default: cores]
-    #[arg(long)]
-    cpus: Option<u32>,
-    /// GPUs to schedule against [default: nvidia-smi -L]
-    #[arg(long)]
-    gpus: Option<u32>,
-    /// Restore cells whose run-cache record is on the remote (a teammate ran them) instead
-    /// of running them
-    #[arg(long)]
-    pull: bool,
-    /// The remote for --pull [default: core.remote]
-    #[arg(long, value_name = "NAME", requires = "pull")]
-    remote: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub fn main() -> ExitCode {
@@ -346,22 +357,13 @@ fn run(cli: Cli) -> Result<()> {
             let s = Session::open(&file)?;
             let o = ReproOptions {
                 targets: a.targets,
-                force: a.force,
                 single: a.single,
                 downstream: a.downstream,
                 dry: a.dry,
-                jobs: a.jobs,
                 keep_going: a.keep_going,
-                no_run_cache: a.no_run_cache,
-                cpus: a.cpus,
-                gpus: a.gpus,
+                ..a.run.options()
             };
-            let r = if a.pull {
-                let remote = pipe::remote::open(&s.ws, a.remote.as_deref(), None)?;
-                ops::repro::repro_with(&s, &o, Some(pipe::remote::RunRemote::new(remote)))
-            } else {
-                ops::repro::repro(&s, &o)
-            };
+            let r = ops::repro::repro_with(&s, &o, a.run.pull_remote(&s)?);
             ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
             r.map(|_| ())
         }
@@ -472,22 +474,9 @@ fn run(cli: Cli) -> Result<()> {
                     _ => None,
                 }),
                 fail_fast: a.fail_fast,
-                run: ReproOptions {
-                    force: a.force,
-                    jobs: a.jobs,
-                    no_run_cache: a.no_run_cache,
-                    cpus: a.cpus,
-                    gpus: a.gpus,
-                    ..ReproOptions::default()
-                },
+                run: a.run.options(),
             };
-            let pull = if a.pull {
-                let remote = pipe::remote::open(&s.ws, a.remote.as_deref(), None)?;
-                Some(pipe::remote::RunRemote::new(remote))
-            } else {
-                None
-            };
-            let r = ops::sweep::sweep(&s, &name, &o, pull);
+            let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
             ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
             r.map(|_| ())
         }
