@@ -171,6 +171,19 @@ pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
     v
 }
 
+/// The outs kept in the cache that the lock records for the stages `targets` name (the
+/// journal folded in first): what fetch and `status --remote` work on.
+pub fn cached_outs_for(s: &crate::ops::Session, targets: &[String]) -> Result<Vec<LockedOut>> {
+    s.fold_lock()?;
+    let lock = s.ws.lock.read()?;
+    let order = stages_for(s, targets)?;
+    let stages: Vec<&Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
+    Ok(locked_outs(&stages, &lock)
+        .into_iter()
+        .filter(|o| o.cached)
+        .collect())
+}
+
 /// The run-cache key the run recorded in a lock entry was stored under.
 pub fn record_key(stage: &Stage, deps: &BTreeMap<String, HashInfo>) -> Digest {
     KeyParts::of(stage, deps).key()

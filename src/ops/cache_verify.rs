@@ -120,12 +120,7 @@ fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
         }
         if o.hash.dir && !bad.contains(&o.hash.digest) {
             let m = store.read_manifest(&o.hash.digest)?;
-            missing.extend(
-                m.entries()
-                    .iter()
-                    .filter(|e| !have.contains(&e.digest))
-                    .map(|e| (format!("{}/{}", o.path, e.path), e.digest)),
-            );
+            missing.extend(absent_files(&o.path, &m, &have));
         }
     }
     dedup(&mut missing);
@@ -134,6 +129,18 @@ fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
         corrupt,
         missing,
     })
+}
+
+/// The files of directory out `path` (listed by `m`) whose objects are not in `have`.
+fn absent_files<'a>(
+    path: &'a str,
+    m: &'a Manifest,
+    have: &'a HashSet<Digest>,
+) -> impl Iterator<Item = (String, Digest)> + 'a {
+    m.entries()
+        .iter()
+        .filter(|e| !have.contains(&e.digest))
+        .map(move |e| (format!("{path}/{}", e.path), e.digest))
 }
 
 async fn verify_remote(
@@ -177,13 +184,7 @@ async fn verify_remote(
                 None => continue,
             },
         };
-        missing.extend(
-            manifest
-                .entries()
-                .iter()
-                .filter(|e| !have.contains(&e.digest))
-                .map(|e| (format!("{}/{}", o.path, e.path), e.digest)),
-        );
+        missing.extend(absent_files(&o.path, &manifest, &have));
     }
     dedup(&mut missing);
     Ok(VerifyReport {

@@ -57,14 +57,7 @@ fn fetch_report(
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<FetchReport> {
-    s.fold_lock()?;
-    let lock = s.ws.lock.read()?;
-    let order = glue::stages_for(s, targets)?;
-    let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
-    let outs: Vec<glue::LockedOut> = glue::locked_outs(&stages, &lock)
-        .into_iter()
-        .filter(|o| o.cached)
-        .collect();
+    let outs = glue::cached_outs_for(s, targets)?;
     let remote = glue::open(&s.ws, remote, jobs)?;
     let hashes: Vec<_> = outs.iter().map(|o| o.hash.clone()).collect();
     let rt = Session::runtime()?;

@@ -49,14 +49,7 @@ pub fn status(
     remote: Option<&str>,
     json: bool,
 ) -> Result<Vec<OutState>> {
-    s.fold_lock()?;
-    let lock = s.ws.lock.read()?;
-    let order = glue::stages_for(s, targets)?;
-    let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
-    let outs: Vec<glue::LockedOut> = glue::locked_outs(&stages, &lock)
-        .into_iter()
-        .filter(|o| o.cached)
-        .collect();
+    let outs = glue::cached_outs_for(s, targets)?;
     let remote = glue::open(&s.ws, remote, None)?;
     let store = &s.ws.store;
     let rt = Session::runtime()?;
