@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
+# Build outputs outside the checkout, shared by every clone on this machine (CI's fresh clones
+# included): registry crates and libtorch's C++ glue are compiled once per machine, only this
+# checkout's own crates rebuild. LIBTORCH is the resolved path so it is the same in every clone.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pipe/cargo-target}
+LIBTORCH=$(readlink -f .libtorch)
+export LIBTORCH
+
 # S3-compatible servers on loopback for the remote tests (real servers, not mocks): one
 # that takes any credentials, and one that checks them (for the bad-credentials test).
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
