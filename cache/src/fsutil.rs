@@ -1,12 +1,22 @@
-//! Small filesystem helpers with paths in their errors: atomic writes, syncfs, unique
-//! temp names, read-only marking.
+//! Small filesystem helpers with paths in their errors: atomic writes, flushing what was
+//! written (and only that), unique temp names, read-only marking.
+//!
+//! Flushing many new files: `flush_files` runs `fdatasync` on each, `FLUSH_THREADS` at a
+//! time on threads of its own (the calls wait on the disk, not the CPU, so more of them in
+//! flight than there are cores lets the filesystem group their journal commits; never on
+//! the async runtime's threads or rayon's). `start_writeback` asks the kernel to begin
+//! writing a file's pages early, so a batch's data is in flight before its first flush
+//! waits. `sync_dirs` then makes renames durable. Nothing here flushes what other
+//! processes wrote: `syncfs` remains only as the old path a benchmark can select
+//! (`PIPE_BENCH_SYNCFS=1`), to measure against.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -29,16 +39,94 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     Ok(())
 }
 
-/// Flushes every dirty page of the filesystem holding `path` to disk: one call instead of
-/// an fsync per file when many files were written.
+/// Flushes every dirty page of the filesystem holding `path`, whoever wrote it. Not used
+/// by pipe itself (its cost is everything the machine has written); kept for
+/// `bench/commit.sh`, which measures it against `flush_files` (see `bench_syncfs`).
 pub fn syncfs(path: &Path) -> Result<()> {
     let f = File::open(path).at("open", path)?;
-    // SAFETY: syncfs takes a valid open descriptor and touches no memory of ours.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(Error::io("sync", path, std::io::Error::last_os_error()));
+    rustix::fs::syncfs(&f).map_err(|e| Error::io("sync", path, e.into()))
+}
+
+/// Whether this process was asked (by `PIPE_BENCH_SYNCFS=1`, for `bench/commit.sh` only)
+/// to flush a commit the old way: one `syncfs` of the whole filesystem before the renames,
+/// instead of a flush of each new file and directory.
+pub fn bench_syncfs() -> bool {
+    static OLD: OnceLock<bool> = OnceLock::new();
+    *OLD.get_or_init(|| std::env::var_os("PIPE_BENCH_SYNCFS").is_some_and(|v| v == "1"))
+}
+
+/// At most this many flushes in flight at once.
+const FLUSH_THREADS: usize = 64;
+
+/// Asks the kernel to start writing `file`'s dirty pages now, without waiting, so that the
+/// `fdatasync` that follows finds them written or under way. (It is `POSIX_FADV_DONTNEED`,
+/// the one safe call that starts write-back: pages that are dirty or being written stay
+/// cached; a page written back earlier may be dropped and read again from disk if needed.)
+/// Best effort: an error here only means the flush does the writing.
+pub fn start_writeback(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
+
+/// Makes the data of every file in `paths` durable (`fdatasync`: the bytes and what is
+/// needed to read them back, such as the size). Runs up to `FLUSH_THREADS` at once on
+/// threads of its own; the first error is returned after the others finished. With more
+/// files than that, write-back of all of them is started first (`start_writeback`), so
+/// the disk sees the whole batch at once instead of `FLUSH_THREADS` files at a time.
+pub fn flush_files(paths: &[PathBuf]) -> Result<()> {
+    if paths.len() > FLUSH_THREADS {
+        run_wide(paths, |p| {
+            if let Ok(f) = File::open(p) {
+                start_writeback(&f);
+            }
+            Ok(())
+        })?;
     }
-    Ok(())
+    run_wide(paths, |p| {
+        let f = File::open(p).at("open", p)?;
+        f.sync_data().at("sync", p)
+    })
+}
+
+/// Makes the entries of each directory in `dirs` durable (`fsync` on the directory): a
+/// rename into it, a file or subdirectory created in it.
+pub fn sync_dirs(dirs: &BTreeSet<PathBuf>) -> Result<()> {
+    let dirs: Vec<PathBuf> = dirs.iter().cloned().collect();
+    run_wide(&dirs, |d| {
+        let f = File::open(d).at("open", d)?;
+        f.sync_all().at("sync directory", d)
+    })
+}
+
+/// Runs `f` on every path, on up to `FLUSH_THREADS` scoped threads (one path: on this
+/// thread). Returns the first error.
+fn run_wide(paths: &[PathBuf], f: impl Fn(&Path) -> Result<()> + Sync) -> Result<()> {
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(|p| f(p));
+    }
+    let next = AtomicUsize::new(0);
+    let first_err: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(p) = paths.get(i) else { break };
+            if let Err(e) = f(p)
+                && let Ok(mut slot) = first_err.lock()
+            {
+                slot.get_or_insert(e);
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..paths.len().min(FLUSH_THREADS) {
+            s.spawn(work);
+        }
+        work();
+    });
+    match first_err.into_inner() {
+        Ok(Some(e)) => Err(e),
+        Ok(None) => Ok(()),
+        Err(poisoned) => poisoned.into_inner().map_or(Ok(()), Err),
+    }
 }
 
 /// A name no other process or thread will pick, under `dir`.
@@ -74,5 +162,33 @@ pub fn remove_path(path: &Path) -> Result<()> {
         Ok(_) => fs::remove_file(path).at("remove", path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flushing_many_files_reports_the_one_that_failed() {
+        let d = tempfile::tempdir().unwrap();
+        // More files than flush threads, so write-back is started first.
+        let mut paths: Vec<PathBuf> = (0..FLUSH_THREADS * 2 + 1)
+            .map(|i| {
+                let p = d.path().join(format!("f{i}"));
+                fs::write(&p, i.to_string()).unwrap();
+                p
+            })
+            .collect();
+        flush_files(&paths).unwrap();
+        let dirs: BTreeSet<PathBuf> = [d.path().to_path_buf()].into();
+        sync_dirs(&dirs).unwrap();
+        let gone = d.path().join("gone");
+        paths.insert(FLUSH_THREADS, gone.clone());
+        let e = flush_files(&paths).unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert!(e.to_string().contains(&*gone.to_string_lossy()), "{e}");
+        let e = sync_dirs(&[gone.clone()].into()).unwrap_err();
+        assert!(e.to_string().contains("gone"), "{e}");
     }
 }

@@ -11,10 +11,31 @@
 //!
 //! Writing: a `Batch` first creates every new object under `tmp/` (by the first of the
 //! configured link kinds that works: a hard link or reflink of the source, else a copy),
-//! then flushes the filesystem once (`syncfs`, not an fsync per file), then renames each
-//! into place. A crash leaves at worst stray files in `tmp/`, never a partial object, and an
-//! object that exists is always whole. Two processes writing the same object race
-//! harmlessly: the rename of identical content over identical content.
+//! then makes it durable and places it (`Store::place_durably`, which pulls use too):
+//!
+//! 1. `fdatasync` of each temp file, many at once on threads of their own (off the async
+//!    runtime and off rayon's per-core pool: these calls wait on the disk). For a hard
+//!    link the temp is the workspace file's inode, so the stage's own bytes are flushed;
+//!    a reflink shares extents the clone call already wrote back, and the flush makes the
+//!    new file's references to them durable.
+//! 2. `rename` of each temp to `objects/ab/cdef…`.
+//! 3. `fsync` of each directory a rename or a `mkdir` changed, once each.
+//!
+//! Only what this batch wrote is flushed: the cost of a commit does not depend on what
+//! other processes have written to the same filesystem (a `syncfs` would wait for all of
+//! it; `PIPE_BENCH_SYNCFS=1` selects that old order, for `bench/commit.sh` only). Why this
+//! order is durable, by where a crash (a kill, or a power loss) stops it:
+//!
+//! - before 1 ends: the data may be partly on disk, but it only has a `tmp/` name; no
+//!   object name points at it. Stray temps are all a crash leaves.
+//! - between 1 and 3: every rename that survives points at data already on disk, so an
+//!   object that exists is whole. A rename may be lost: the object is absent, never half.
+//! - after 3: the objects and their names are on disk before the caller goes on to write
+//!   the run-cache record and then the lock entry (the lock and its journal keep their own
+//!   `fsync` of a temp + rename), so a lock never names an object a crash could lose.
+//!
+//! Two processes writing the same object race harmlessly: the rename of identical content
+//! over identical content.
 //!
 //! Reading back (checkout): the configured link kinds in order, reflink, hardlink,
 //! symlink, copy; a kind the filesystem refuses (EXDEV, EOPNOTSUPP, …) is skipped and
@@ -492,21 +513,54 @@ impl Batch<'_> {
             cleanup(&ok);
             return Err(e);
         }
-        if let Err(e) = fsutil::syncfs(&tmp_dir) {
-            cleanup(&ok);
-            return Err(e);
-        }
-        let placed: Result<()> = ok.par_iter().try_for_each(|(tmp, d)| {
-            let dst = store.object_path(d);
-            if let Some(dir) = dst.parent() {
-                store.mkdir(dir)?;
-            }
-            fs::rename(tmp, &dst).at("store", &dst)
-        });
+        let placed = store.place_durably(&ok);
         if placed.is_err() {
             cleanup(&ok);
         }
         placed.map(|()| n)
+    }
+}
+
+impl Store {
+    /// Moves whole temp files (under this store's tmp dir) to their object names, durably:
+    /// their data first (`fsutil::flush_files`), then the renames, then each directory a
+    /// rename or `mkdir` changed (`fsutil::sync_dirs`). See the module docs for why this
+    /// order is durable. Temps not placed on an error are left to the caller.
+    pub fn place_durably(&self, staged: &[(PathBuf, Digest)]) -> Result<()> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        let old_way = fsutil::bench_syncfs();
+        if old_way {
+            fsutil::syncfs(&self.tmp_dir())?;
+        } else {
+            let temps: Vec<PathBuf> = staged.iter().map(|(t, _)| t.clone()).collect();
+            fsutil::flush_files(&temps)?;
+        }
+        // The fan-out directories, each created once; a new one is an entry of `objects/`
+        // (and a new `objects/` one of the root).
+        let mut dirs = std::collections::BTreeSet::new();
+        for (_, d) in staged {
+            if let Some(dir) = self.object_path(d).parent() {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        let mut changed = dirs.clone();
+        for dir in &dirs {
+            if !dir.is_dir() {
+                self.mkdir(dir)?;
+                changed.insert(self.root.join("objects"));
+                changed.insert(self.root.clone());
+            }
+        }
+        staged.par_iter().try_for_each(|(tmp, d)| {
+            let dst = self.object_path(d);
+            fs::rename(tmp, &dst).at("store", &dst)
+        })?;
+        if old_way {
+            return Ok(());
+        }
+        fsutil::sync_dirs(&changed)
     }
 }
 

@@ -5,9 +5,12 @@
 //! Writing is atomic and safe under concurrent writers: an upload is copied (by
 //! `copy_file_range`, so the kernel moves the bytes, and a copy-on-write filesystem may
 //! share them) to a uniquely named file under `tmp/` (created with O_EXCL, so writers on
-//! other hosts never collide), uploads are flushed to disk in groups with one `syncfs`, then
-//! each is renamed to its name. Readers see a whole object or none; two writers of one
-//! object rename identical bytes over each other. With `shared_group`, directories are
+//! other hosts never collide); a group of uploads is made durable by flushing each temp's
+//! data (`fdatasync`, many at once), then each is renamed to its name, then the directories
+//! the renames changed are flushed: an object whose name survives a crash is whole (as in
+//! the local store; see `store`), and a push that returned has everything on disk. Readers
+//! see a whole object or none; two writers of one object rename identical bytes over each
+//! other. With `shared_group`, directories are
 //! created setgid and group-writable (02775) so every member of the group can add objects;
 //! objects themselves are read-only (0444). Temp files a killed upload left behind are
 //! removed by a later upload once they are a day old.
@@ -171,8 +174,8 @@ impl DirRemote {
             .map_err(|e| self.io("keep", &path)(e.error))
     }
 
-    /// Makes staged uploads durable (one `syncfs` for the group) and renames each to its
-    /// name. On failure the temps that were not placed are removed.
+    /// Makes staged uploads durable (their data, then the renames to their names, then
+    /// the directories the renames changed). On failure the temps that were not placed are removed.
     pub fn commit(&self, staged: &[(PathBuf, Kind, Digest)]) -> Result<(), RemoteError> {
         if staged.is_empty() {
             return Ok(());
@@ -188,15 +191,34 @@ impl DirRemote {
     }
 
     fn place_all(&self, staged: &[(PathBuf, Kind, Digest)]) -> Result<(), RemoteError> {
-        crate::fsutil::syncfs(&self.root.join("tmp"))?;
+        let old_way = crate::fsutil::bench_syncfs();
+        if old_way {
+            crate::fsutil::syncfs(&self.root.join("tmp"))?;
+        } else {
+            let temps: Vec<PathBuf> = staged.iter().map(|(t, _, _)| t.clone()).collect();
+            crate::fsutil::flush_files(&temps)?;
+        }
+        let mut changed = std::collections::BTreeSet::new();
         for (from, kind, d) in staged {
             let to = self.path(*kind, d);
             if let Some(dir) = to.parent() {
-                self.mkdir(dir)?;
+                if !dir.is_dir() {
+                    self.mkdir(dir)?;
+                    // A new fan-out directory is an entry of `objects/` (or `runs/`), a new
+                    // one of those an entry of the root.
+                    if let Some(up) = dir.parent() {
+                        changed.insert(up.to_path_buf());
+                    }
+                    changed.insert(self.root.clone());
+                }
+                changed.insert(dir.to_path_buf());
             }
             fs::rename(from, &to).map_err(self.io("store", &to))?;
         }
-        Ok(())
+        if old_way {
+            return Ok(());
+        }
+        Ok(crate::fsutil::sync_dirs(&changed)?)
     }
 
     /// Copies object `d` into `dst` (a new file), hashing on the way. Returns the digest of

@@ -4,15 +4,15 @@
 //! Upload: the caller passes what the remote lacks (see `Remote::existing`). To a
 //! directory remote each object is copied to the remote's `tmp/` on the blocking pool and
 //! the copies are made durable and renamed into place in groups (`GROUP_FILES` /
-//! `GROUP_BYTES`, one `syncfs` a group); to an object store each is one atomic PUT or
+//! `GROUP_BYTES`; see `DirRemote::commit`); to an object store each is one atomic PUT or
 //! multipart upload. A failure stops new transfers, places what was already whole, and is
 //! returned: a second push sends only the rest.
 //!
 //! Download: each object is written to a temp file under the store's `tmp/`, hashed as it
 //! arrives, and compared with its name. A mismatch removes the temp file and is reported
 //! (naming the object and the remote); nothing corrupt enters the cache. Verified temps are
-//! flushed in groups (one `syncfs`) and placed with `Store::place_verified`, so an object in
-//! the cache is always whole, as when a run stores it. Missing and corrupt objects do not
+//! placed in groups by `Store::place_durably` (each temp's data flushed, renamed, the
+//! directories flushed), so an object in the cache is always whole, as when a run stores it. Missing and corrupt objects do not
 //! stop the others; an error that will hit every transfer (unreachable, refused, no
 //! bucket, a full disk) does.
 
@@ -298,7 +298,8 @@ async fn fetch_one(
     }
 }
 
-/// Makes verified temps durable (one `syncfs`) and places them in the store.
+/// Places verified temps in the store, durably (`Store::place_durably`), on the blocking
+/// pool: the flushes never run on the runtime's threads.
 async fn place(
     remote: &Remote,
     store: &Arc<Store>,
@@ -309,11 +310,10 @@ async fn place(
     }
     let store = store.clone();
     tokio::task::spawn_blocking(move || -> Result<(), RemoteError> {
-        let r = fsutil::syncfs(&store.tmp_dir()).and_then(|()| {
-            staged
-                .iter()
-                .try_for_each(|(tmp, d)| store.place_verified(tmp, d))
-        });
+        let r = staged
+            .iter()
+            .try_for_each(|(tmp, _)| fsutil::make_read_only(tmp))
+            .and_then(|()| store.place_durably(&staged));
         if r.is_err() {
             for (tmp, _) in &staged {
                 let _ = std::fs::remove_file(tmp);
