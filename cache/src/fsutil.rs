@@ -29,6 +29,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to the new file `path`; a failed write (a full disk) removes what it
+/// wrote, so that a partial temp file takes no space from the next write.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|e| {
+        let _ = fs::remove_file(path);
+        Error::io("write", path, e)
+    })
+}
+
 /// Flushes every dirty page of the filesystem holding `path` to disk: one call instead of
 /// an fsync per file when many files were written.
 pub fn syncfs(path: &Path) -> Result<()> {
