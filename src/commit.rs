@@ -23,6 +23,7 @@ pub fn commit(
     deps: &BTreeMap<String, HashInfo>,
     env: &BTreeMap<String, String>,
 ) -> Result<LockEntry> {
+    crate::outlinks::refuse_links(ws, stage)?;
     let paths: Vec<&WsPath> = stage.outs.iter().map(|o| &o.path).collect();
     let hashed = hash_all(ws, &paths)?;
     let mut outs = BTreeMap::new();
@@ -41,7 +42,7 @@ pub fn commit(
         if o.cache || stage.restorable() {
             let abs = o.path.to_abs(&ws.root);
             let mut add = |p: &std::path::Path, d| {
-                if o.cache {
+                if o.linkable() {
                     batch.add_file(p, d)
                 } else {
                     batch.add_file_copy(p, d)
@@ -64,7 +65,7 @@ pub fn commit(
         let cached: Vec<OutRef> = stage
             .outs
             .iter()
-            .filter(|o| o.cache)
+            .filter(|o| o.linkable())
             .map(|o| OutRef {
                 path: o.path.clone(),
                 hash: outs[o.path.as_str()].clone(),

@@ -8,7 +8,7 @@
 //!
 //! [cache]
 //! dir = "/shared/pipe-cache"               # default .pipe/cache
-//! link = ["reflink", "hardlink", "copy"]   # checkout: first that works
+//! link = ["reflink", "copy"]   # checkout: first that works (hardlink, symlink: see README)
 //! shared = "group"                          # group-writable, for a cache several users share
 //!
 //! [remote.team]

@@ -8,7 +8,8 @@
 //! - [`fresh`]: whether a stage must run, and why; [`observe`] hashes what it reads.
 //! - [`runcache`]: run-cache keys and records; [`restore`] checks outs out of the cache.
 //! - [`sched`]: the scheduler; [`exec`]: where a stage's process runs.
-//! - [`commit`], [`backup`]: only success writes state; failures leave outs as they were.
+//! - [`commit`], [`backup`]: only success writes state; failures leave outs as they were;
+//!   [`outlinks`]: outs hold no symbolic links.
 //! - [`plan`]: status and dry runs; [`report`]: everything pipe prints.
 //! - [`workspace`], [`config`], [`pathlock`]: `.pipe/`, its settings, and cross-process locks.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
@@ -23,6 +24,7 @@ pub mod graph;
 pub mod lock;
 pub mod observe;
 pub mod ops;
+pub mod outlinks;
 pub mod pathlock;
 pub mod plan;
 pub mod remote;

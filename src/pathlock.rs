@@ -9,6 +9,12 @@
 //! all, so processes waiting for each other's sets cannot deadlock; the caller polls,
 //! working on other stages meanwhile. Only the stages run take locks: `status`, `dag` and
 //! the like never block. The kernel drops the locks of a process that dies.
+//!
+//! Lock files do not pile up (one per path ever locked): a holder that can take its lock
+//! exclusively when it releases it (nobody else holds or waits on it) removes the file
+//! first, and a process killed before it could is swept by the next one ([`sweep`]). A
+//! taker checks after locking that the name still leads to the file it locked, and opens
+//! it afresh otherwise, so a lock on a removed file never counts.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -25,10 +31,51 @@ pub enum Mode {
     Exclusive,
 }
 
-/// Held locks; released on drop.
+/// Held locks; released on drop (removing the lock files nobody else holds).
 #[derive(Debug)]
 pub struct Held {
-    _files: Vec<File>,
+    files: Vec<(File, PathBuf)>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for (f, path) in self.files.drain(..) {
+            // Exclusive now (a shared lock converts when no one else holds it): nobody is
+            // using the file, and a taker that opened it before the removal sees that the
+            // name leads elsewhere and opens it afresh.
+            if f.try_lock().is_ok() {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// Removes the lock files in `dir` that no process holds (left by killed processes).
+/// Returns how many.
+pub fn sweep(dir: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let path = e.path();
+        let Ok(f) = OpenOptions::new().read(true).write(true).open(&path) else {
+            continue;
+        };
+        if f.try_lock().is_ok() && same_file(&f, &path) && fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Whether the open file `f` is still the one named `path`.
+fn same_file(f: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Why a lock set could not be taken now.
@@ -61,19 +108,29 @@ impl PathLocks {
     /// Takes every lock in `want` or none. `who` is written into exclusive locks.
     pub fn try_acquire(&self, want: &BTreeMap<WsPath, Mode>, who: &str) -> Result<Held, Busy> {
         fs::create_dir_all(&self.dir).map_err(|e| Busy::Io(self.dir.clone(), e))?;
-        let mut files = Vec::with_capacity(want.len());
+        // Dropped on a busy path: what was taken is released (and its files removed).
+        let mut held = Held {
+            files: Vec::with_capacity(want.len()),
+        };
         for (path, mode) in want {
             let lp = self.file_of(path);
-            let mut f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lp)
-                .map_err(|e| Busy::Io(lp.clone(), e))?;
-            let r = match mode {
-                Mode::Shared => f.try_lock_shared(),
-                Mode::Exclusive => f.try_lock(),
+            let (mut f, r) = loop {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&lp)
+                    .map_err(|e| Busy::Io(lp.clone(), e))?;
+                let r = match mode {
+                    Mode::Shared => f.try_lock_shared(),
+                    Mode::Exclusive => f.try_lock(),
+                };
+                // Locked a file its last holder removed on release: open the name again.
+                if r.is_ok() && !same_file(&f, &lp) {
+                    continue;
+                }
+                break (f, r);
             };
             match r {
                 Ok(()) => {
@@ -82,7 +139,7 @@ impl PathLocks {
                         let _ = f.rewind();
                         let _ = write!(f, "pid {} ({who})", std::process::id());
                     }
-                    files.push(f);
+                    held.files.push((f, lp));
                 }
                 Err(TryLockError::WouldBlock) => {
                     let mut holder = String::new();
@@ -96,7 +153,7 @@ impl PathLocks {
                 Err(TryLockError::Error(e)) => return Err(Busy::Io(lp, e)),
             }
         }
-        Ok(Held { _files: files })
+        Ok(held)
     }
 }
 
@@ -155,5 +212,40 @@ mod tests {
         let mut only_a = BTreeMap::new();
         want(&mut only_a, &a, Mode::Exclusive);
         assert!(locks.try_acquire(&only_a, "z").is_ok());
+    }
+
+    #[test]
+    fn released_locks_leave_no_files_and_stale_ones_are_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let locks = PathLocks::new(d.path());
+        let mut set = BTreeMap::new();
+        for i in 0..20 {
+            want(
+                &mut set,
+                &WsPath::parse(&format!("f{i}")).unwrap(),
+                Mode::Shared,
+            );
+        }
+        let one = locks.try_acquire(&set, "a").unwrap();
+        let two = locks.try_acquire(&set, "b").unwrap();
+        drop(one);
+        assert_eq!(count(d.path()), 20, "still held by the other");
+        // The other still holds every lock: an exclusive taker is refused.
+        let mut ex = BTreeMap::new();
+        want(&mut ex, &WsPath::parse("f3").unwrap(), Mode::Exclusive);
+        assert!(locks.try_acquire(&ex, "c").is_err());
+        drop(two);
+        assert_eq!(count(d.path()), 0, "the last holder removes the files");
+        // Files nobody holds (a killed holder's) are swept; held ones stay.
+        let held = locks.try_acquire(&ex, "c").unwrap();
+        std::fs::write(d.path().join("stale"), "pid 1 (x)").unwrap();
+        assert_eq!(sweep(d.path()), 1);
+        assert_eq!(count(d.path()), 1);
+        drop(held);
+        assert_eq!(count(d.path()), 0);
+    }
+
+    fn count(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
     }
 }

@@ -306,7 +306,8 @@ pub struct FetchOutcome {
     pub corrupt: Vec<RemoteError>,
 }
 
-/// Fetches every object the given outs need that the local store lacks: first missing
+/// Fetches every object the given outs need that the local store lacks or holds corrupt
+/// (quarantined by the check, so the download replaces it): first missing
 /// directory manifests (verified, then read), then the files they list. `progress` is
 /// made once the bytes and objects still to come are known.
 pub async fn fetch_missing(
@@ -321,7 +322,7 @@ pub async fn fetch_missing(
     let mut manifests = Vec::new();
     let mut files: Vec<(Digest, u64)> = Vec::new();
     for h in outs {
-        if seen.insert(h.digest) && !store.has(&h.digest) {
+        if seen.insert(h.digest) && !store.intact(&h.digest) {
             if h.dir {
                 manifests.push(h.digest);
             } else {
@@ -337,7 +338,7 @@ pub async fn fetch_missing(
         }
         let m = store.read_manifest(&h.digest).map_err(RemoteError::Local)?;
         for e in m.entries() {
-            if seen.insert(e.digest) && !store.has(&e.digest) {
+            if seen.insert(e.digest) && !store.intact(&e.digest) {
                 files.push((e.digest, e.size));
             }
         }

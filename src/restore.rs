@@ -1,11 +1,17 @@
 //! Checking outs out of the cache: for a run-cache hit, `pipe checkout` and `pipe pull`.
 //! Restored files are recorded in the state db with the digest they were written from, so
 //! the next status need not hash them again.
+//!
+//! Every object is checked before it is handed out (`Store::check`): one whose stat moved
+//! since it was last hashed is hashed again, and a corrupt one is quarantined. A run-cache
+//! hit with a corrupt object is no hit (the stage runs again); `checkout` says which out
+//! is affected and what to do.
 
 use std::collections::BTreeMap;
 
 use pipe_cache::walk::Stat;
 use pipe_cache::{Digest, Store};
+use rayon::prelude::*;
 
 use crate::graph::Stage;
 use crate::lock::HashInfo;
@@ -13,7 +19,7 @@ use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
 /// An out to check out: where, what, and whether as an independent copy (an out with
-/// `cache = false`) rather than by the configured link kinds.
+/// `cache = false` or `persist = true`) rather than by the configured link kinds.
 #[derive(Debug, Clone)]
 pub struct OutRef {
     pub path: WsPath,
@@ -30,33 +36,48 @@ pub fn outs_from(stage: &Stage, listed: &BTreeMap<String, HashInfo>) -> Option<V
             listed.get(o.path.as_str()).map(|h| OutRef {
                 path: o.path.clone(),
                 hash: h.clone(),
-                copy: !o.cache,
+                copy: !o.linkable(),
             })
         })
         .collect()
 }
 
-/// Every object needed to check `outs` out is in the store (manifests read to know).
-pub fn objects_present(store: &Store, outs: &[OutRef]) -> bool {
-    outs.iter().all(|OutRef { hash: h, .. }| {
-        if !store.has(&h.digest) {
-            return false;
-        }
-        if !h.dir {
-            return true;
-        }
-        match store.read_manifest(&h.digest) {
-            Ok(m) => m.entries().iter().all(|e| store.has(&e.digest)),
-            Err(_) => false,
-        }
+/// Checks every object needed to check `out` out (see `Store::check`): the first that is
+/// missing or corrupt (and now quarantined), its error naming the out's file.
+pub fn check_objects(store: &Store, out: &OutRef) -> pipe_cache::Result<()> {
+    let h = &out.hash;
+    let path = out.path.as_str();
+    if !h.dir {
+        return store.check(&h.digest).map_err(|e| e.within(path));
+    }
+    let m = store.read_manifest(&h.digest).map_err(|e| e.within(path))?;
+    // In parallel: the first check of a big tree hashes every file.
+    m.entries().par_iter().try_for_each(|e| {
+        store
+            .check(&e.digest)
+            .map_err(|err| err.within(&format!("{path}/{}", e.path)))
     })
 }
 
-/// Objects the outs need that the store lacks (manifests it has are read to know).
+/// Every object needed to check `outs` out is in the store and whole. A corrupt one is
+/// quarantined (and said so): the caller runs the stage again instead.
+pub fn objects_present(store: &Store, outs: &[OutRef]) -> bool {
+    outs.iter().all(|o| match check_objects(store, o) {
+        Ok(()) => true,
+        Err(e @ pipe_cache::Error::Quarantined { .. }) => {
+            crate::report::printer::get().warn(&e.to_string());
+            false
+        }
+        Err(_) => false,
+    })
+}
+
+/// Objects the outs need that the store lacks or holds corrupt (a corrupt one is
+/// quarantined, so fetching it again replaces it; manifests it has are read to know).
 pub fn missing_objects(store: &Store, outs: &[&HashInfo]) -> Vec<Digest> {
     let mut missing = Vec::new();
     for h in outs {
-        if !store.has(&h.digest) {
+        if !store.intact(&h.digest) {
             missing.push(h.digest);
             continue;
         }
@@ -66,7 +87,7 @@ pub fn missing_objects(store: &Store, outs: &[&HashInfo]) -> Vec<Digest> {
             missing.extend(
                 m.entries()
                     .iter()
-                    .filter(|e| !store.has(&e.digest))
+                    .filter(|e| !store.intact(&e.digest))
                     .map(|e| e.digest),
             );
         }
@@ -84,8 +105,13 @@ pub fn checkout(ws: &Workspace, outs: &[OutRef]) -> pipe_cache::Result<()> {
     {
         let abs = path.to_abs(&ws.root);
         if h.dir {
-            let manifest = ws.store.read_manifest(&h.digest)?;
-            ws.store.checkout_tree_as(&manifest, &abs, *copy)?;
+            let manifest = ws
+                .store
+                .read_manifest(&h.digest)
+                .map_err(|e| e.within(path.as_str()))?;
+            ws.store
+                .checkout_tree_as(&manifest, &abs, *copy)
+                .map_err(|e| e.within(path.as_str()))?;
             let clock = ws.state.clock()?;
             let mut items = Vec::with_capacity(manifest.len());
             for e in manifest.entries() {
@@ -99,7 +125,9 @@ pub fn checkout(ws: &Workspace, outs: &[OutRef]) -> pipe_cache::Result<()> {
             }
             ws.state.record_many(items.into_iter(), clock);
         } else {
-            ws.store.checkout_file_as(&h.digest, &abs, h.exec, *copy)?;
+            ws.store
+                .checkout_file_as(&h.digest, &abs, h.exec, *copy)
+                .map_err(|e| e.within(path.as_str()))?;
             let clock = ws.state.clock()?;
             if let Ok(m) = std::fs::metadata(&abs) {
                 ws.state

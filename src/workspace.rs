@@ -15,10 +15,15 @@
 //!     logs/<stage>.log     the last run's output of each stage
 //!     tmp/                 backups of outs during a run, invocation files
 //! ```
+//!
+//! Opening a workspace takes this process's lease on its temp files (`pipe_cache::lease`)
+//! and removes what killed processes left: their backups, temp files and clock probes,
+//! in `.pipe/tmp/` and the cache's `tmp/`, and lock files nobody holds.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use pipe_cache::lease::{self, Lease, Swept};
 use pipe_cache::{StateDb, Store, StoreOptions};
 
 use crate::config::Config;
@@ -34,6 +39,9 @@ pub struct Workspace {
     pub store: Store,
     pub state: StateDb,
     pub lock: LockStore,
+    /// What opening swept away: leftovers of dead processes (reported by `pipe gc`).
+    pub swept: Swept,
+    _lease: Lease,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +80,15 @@ impl Workspace {
         );
         let state = StateDb::open(&dot.join("state"), &dot.join("tmp"))?;
         let lock = LockStore::new(&lock_path_for(pipeline), &dot.join("journal"));
+        let tmp = dot.join("tmp");
+        let lease = Lease::take(&tmp)?;
+        let mut swept = lease::sweep(&tmp, &[tmp.clone(), tmp.join("backup")])?;
+        // Best effort: a shared cache may be read-only to this user.
+        swept += store.sweep_tmp().unwrap_or_else(|e| {
+            tracing::debug!("cannot sweep the cache's tmp: {e}");
+            Swept::default()
+        });
+        crate::pathlock::sweep(&dot.join("locks"));
         Ok(Workspace {
             root,
             dot,
@@ -79,6 +96,8 @@ impl Workspace {
             store,
             state,
             lock,
+            swept,
+            _lease: lease,
         })
     }
 

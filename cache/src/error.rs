@@ -19,6 +19,19 @@ pub enum Error {
     Corrupt { digest: Digest, actual: Digest },
     #[error("cache object {0} is missing from the cache")]
     Missing(Digest),
+    /// An object that no longer holds what its name says, moved out of the way. `file` is
+    /// the file of a directory out it was checked out for, when the store knows it.
+    #[error(
+        "{}cache object {digest} is corrupt ({why}); it was moved to {}",
+        file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(),
+        to.display()
+    )]
+    Quarantined {
+        digest: Digest,
+        why: String,
+        to: PathBuf,
+        file: Option<String>,
+    },
 }
 
 impl Error {
@@ -42,6 +55,28 @@ impl Error {
         match self {
             Error::Io { err, .. } => Some(err.kind()),
             _ => None,
+        }
+    }
+
+    /// Puts `dir` (an out, or a directory in it) in front of the file a quarantined object
+    /// was for; other errors are returned as they are.
+    pub fn within(self, dir: &str) -> Self {
+        match self {
+            Error::Quarantined {
+                digest,
+                why,
+                to,
+                file,
+            } => Error::Quarantined {
+                digest,
+                why,
+                to,
+                file: Some(match file {
+                    Some(f) => format!("{dir}/{f}"),
+                    None => dir.to_string(),
+                }),
+            },
+            other => other,
         }
     }
 

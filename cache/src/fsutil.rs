@@ -39,6 +39,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to the new file `path`; a failed write (a full disk) removes what it
+/// wrote, so that a partial temp file takes no space from the next write.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|e| {
+        let _ = fs::remove_file(path);
+        Error::io("write", path, e)
+    })
+}
+
 /// Flushes every dirty page of the filesystem holding `path`, whoever wrote it. Not used
 /// by pipe itself (its cost is everything the machine has written); kept for
 /// `bench/commit.sh`, which measures it against `flush_files` (see `bench_syncfs`).

@@ -7,20 +7,24 @@
 //! - [`hash`]: hashing one file (mmap + rayon for big ones).
 //! - [`walk`]: listing a tree, honouring `.pipeignore`.
 //! - [`manifest`]: the canonical listing of a directory, whose digest is the directory's.
-//! - [`state`]: (path, inode, size, mtime) -> digest, with racy-entry protection.
+//! - [`state`]: (path, inode, size, mtime, ctime) -> digest, with racy-entry protection.
 //! - [`tree`]: hashing a file or directory through the state db.
 //! - [`store`]: objects and run-cache records on disk, link/copy checkout.
+//! - [`lease`]: leftovers of dead processes, swept by the next command.
+//! - [`trust`]: which objects are known whole; every restore checks through it.
 //! - [`remote`]: directory and object-store remotes, and parallel verified transfers.
 
 pub mod digest;
 pub mod error;
 pub mod fsutil;
 pub mod hash;
+pub mod lease;
 pub mod manifest;
 pub mod remote;
 pub mod state;
 pub mod store;
 pub mod tree;
+pub mod trust;
 pub mod walk;
 
 pub use digest::Digest;

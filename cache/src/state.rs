@@ -1,5 +1,7 @@
-//! The state db: (path, inode, size, mtime) -> digest, so an unchanged file is never
-//! rehashed.
+//! The state db: (path, inode, size, mtime, ctime) -> digest, so an unchanged file is never
+//! rehashed. The ctime is part of the key as in git's index: `touch -d` puts an mtime back,
+//! but nothing short of changing the system clock puts a ctime back, so a same-size rewrite
+//! is always seen.
 //!
 //! Layout: one binary file (`.pipe/state`), loaded whole at the start of a command (20,000
 //! entries load in a few milliseconds) and written back by temp file + rename when the
@@ -11,12 +13,12 @@
 //! clock after it was hashed keeps its stat; git calls such an index entry "racily clean".
 //! Every entry records `verified_before`, the filesystem's own clock read (by touching a
 //! file under `.pipe/tmp`) before the hash was taken; an entry is trusted only when the
-//! file's mtime is strictly older than that. A file modified in the same tick as its hashing
+//! file's mtime and ctime are strictly older than that. A file modified in the same tick as its hashing
 //! is therefore hashed again the next time it is looked at, and recorded with a later
 //! clock, after which it is trusted.
 //!
 //! Directories get entries too: the digest of a tree under a fingerprint of every file's
-//! (path, inode, size, mtime, exec bit). A warm status of an unchanged 20,000-file tree is
+//! (path, inode, size, mtime, ctime, exec bit). A warm status of an unchanged 20,000-file tree is
 //! then a walk (stat only) and one lookup; the per-file section of the db is not even
 //! parsed unless some file must be looked up.
 //!
@@ -33,13 +35,15 @@ use crate::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::walk::Stat;
 
-const MAGIC: &[u8; 10] = b"PIPESTATE3";
+/// Version 4 added the ctime; an older db is dropped (it is only a cache of hashes).
+const MAGIC: &[u8; 10] = b"PIPESTATE4";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     ino: u64,
     size: u64,
     mtime_ns: i64,
+    ctime_ns: i64,
     verified_before_ns: i64,
     digest: Digest,
 }
@@ -51,7 +55,7 @@ pub struct TreeEntry {
     pub digest: Digest,
     pub size: u64,
     pub files: u64,
-    /// The newest mtime among the files: the entry is racy unless it is older than
+    /// The newest mtime or ctime among the files: the entry is racy unless it is older than
     /// `verified_before_ns`.
     pub max_mtime_ns: i64,
     pub verified_before_ns: i64,
@@ -195,6 +199,7 @@ impl StateDb {
                 ino: stat.ino,
                 size: stat.size,
                 mtime_ns: stat.mtime_ns,
+                ctime_ns: stat.ctime_ns,
                 verified_before_ns,
                 digest,
             };
@@ -299,7 +304,8 @@ fn trusted(e: &Entry, s: &Stat) -> Option<Digest> {
     (e.ino == s.ino
         && e.size == s.size
         && e.mtime_ns == s.mtime_ns
-        && s.mtime_ns < e.verified_before_ns)
+        && e.ctime_ns == s.ctime_ns
+        && s.mtime_ns.max(s.ctime_ns) < e.verified_before_ns)
         .then_some(e.digest)
 }
 
@@ -324,6 +330,7 @@ fn encode(trees: &BTreeMap<String, TreeEntry>, entries: &BTreeMap<String, Entry>
         out.extend_from_slice(&e.ino.to_le_bytes());
         out.extend_from_slice(&e.size.to_le_bytes());
         out.extend_from_slice(&e.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&e.ctime_ns.to_le_bytes());
         out.extend_from_slice(&e.verified_before_ns.to_le_bytes());
         out.extend_from_slice(e.digest.as_bytes());
     }
@@ -379,6 +386,7 @@ fn decode_files(bytes: &[u8]) -> Option<BTreeMap<String, Entry>> {
             ino: u64::from_le_bytes(take(&mut r)?),
             size: u64::from_le_bytes(take(&mut r)?),
             mtime_ns: i64::from_le_bytes(take(&mut r)?),
+            ctime_ns: i64::from_le_bytes(take(&mut r)?),
             verified_before_ns: i64::from_le_bytes(take(&mut r)?),
             digest: Digest::from_bytes(take(&mut r)?),
         };
@@ -413,6 +421,7 @@ mod tests {
             ino,
             size,
             mtime_ns,
+            ctime_ns: mtime_ns,
             exec: false,
         }
     }
@@ -427,6 +436,11 @@ mod tests {
         assert_eq!(db.lookup("a", &stat(1, 11, 100)), None, "size changed");
         assert_eq!(db.lookup("a", &stat(2, 10, 100)), None, "inode changed");
         assert_eq!(db.lookup("a", &stat(1, 10, 101)), None, "mtime changed");
+        let ctime_moved = Stat {
+            ctime_ns: 150,
+            ..stat(1, 10, 100)
+        };
+        assert_eq!(db.lookup("a", &ctime_moved), None, "ctime changed");
         // Hashed in the same tick as its last write: racy, never trusted.
         db.record("b", &stat(1, 10, 200), dg, 200);
         assert_eq!(db.lookup("b", &stat(1, 10, 200)), None);
@@ -513,7 +527,7 @@ mod tests {
     fn a_garbled_db_is_ignored() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("state");
-        std::fs::write(&p, b"PIPESTATE3\xff\xff").unwrap();
+        std::fs::write(&p, b"PIPESTATE4\xff\xff").unwrap();
         let db = StateDb::open(&p, d.path()).unwrap();
         assert!(db.is_empty());
     }

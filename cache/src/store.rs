@@ -6,7 +6,10 @@
 //!   objects/ab/cdef…   a file's bytes or a manifest, named by the blake3 of its bytes;
 //!                      read-only (0444, or 0555 for an executable's content)
 //!   runs/ab/cdef…      a run-cache record, named by its key (a digest of what a run read)
-//!   tmp/               files being written; renamed into objects/ or runs/ when whole
+//!   tmp/               files being written; renamed into objects/ or runs/ when whole;
+//!                      a dead process's are swept by the next (see `lease`)
+//!   trusted            objects' stats when last hashed (see `trust`)
+//!   quarantine/        corrupt objects, moved out of the way; freed by `pipe gc`
 //! ```
 //!
 //! Writing: a `Batch` first creates every new object under `tmp/` (by the first of the
@@ -37,9 +40,11 @@
 //! Two processes writing the same object race harmlessly: the rename of identical content
 //! over identical content.
 //!
-//! Reading back (checkout): the configured link kinds in order, reflink, hardlink,
-//! symlink, copy; a kind the filesystem refuses (EXDEV, EOPNOTSUPP, …) is skipped and
-//! not tried again by this process.
+//! Reading back (checkout): every object is checked first ([`Store::check`]: rehashed
+//! unless its stat is the one it had when last hashed; a corrupt one is quarantined and
+//! never handed out), then placed by the configured link kinds in order, reflink,
+//! hardlink, symlink, copy; a kind the filesystem refuses (EXDEV, EOPNOTSUPP, …) is
+//! skipped and not tried again by this process.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -54,7 +59,10 @@ use serde::{Deserialize, Serialize};
 use crate::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::lease::{self, Lease, Swept};
 use crate::manifest::Manifest;
+use crate::trust::{self, Trust};
+use crate::walk::Stat;
 
 /// How a file gets from one place to another without (or with) copying its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,8 +75,11 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
-    pub const DEFAULT_ORDER: [LinkKind; 3] =
-        [LinkKind::Reflink, LinkKind::Hardlink, LinkKind::Copy];
+    /// Reflink, else copy: an out never shares its bytes with the cached object, so no
+    /// write to the out (a `chmod u+w` and an edit, a stage still running, a root user
+    /// ignoring read-only bits) can reach the cache. Hard links and symlinks are a choice
+    /// a user makes in the config, knowing that risk.
+    pub const DEFAULT_ORDER: [LinkKind; 2] = [LinkKind::Reflink, LinkKind::Copy];
     const ALL: [LinkKind; 4] = [
         LinkKind::Reflink,
         LinkKind::Hardlink,
@@ -125,6 +136,15 @@ pub struct Store {
     opts: StoreOptions,
     /// Link kinds this filesystem refused; not tried again.
     refused: [AtomicBool; 4],
+    trust: Trust,
+    /// This process's lease on its files in `tmp/`, taken before the first is written.
+    lease: std::sync::OnceLock<Option<Lease>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.trust.save(self.opts.shared_group);
+    }
 }
 
 impl Store {
@@ -133,6 +153,8 @@ impl Store {
             root: root.to_path_buf(),
             opts,
             refused: Default::default(),
+            trust: Trust::new(root),
+            lease: std::sync::OnceLock::new(),
         }
     }
 
@@ -154,12 +176,103 @@ impl Store {
         self.root.join("runs").join(&hex[..2]).join(&hex[2..])
     }
 
+    /// Where files are written before they are renamed into place. Asking for it takes
+    /// this process's lease there, so that no other process sweeps its files.
     pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
+        let tmp = self.root.join("tmp");
+        self.lease.get_or_init(|| {
+            Lease::take(&tmp)
+                .map_err(|e| tracing::debug!("no lease on {}: {e}", tmp.display()))
+                .ok()
+        });
+        tmp
     }
 
+    /// Removes what dead processes left in `tmp/`.
+    pub fn sweep_tmp(&self) -> Result<Swept> {
+        let tmp = self.tmp_dir();
+        lease::sweep(&tmp, std::slice::from_ref(&tmp))
+    }
+
+    /// The corrupt objects set aside by [`Store::check`]: their number and bytes, removed
+    /// unless `dry`.
+    pub fn clear_quarantine(&self, dry: bool) -> Result<Swept> {
+        let dir = self.root.join(trust::QUARANTINE);
+        let mut swept = Swept::default();
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(swept),
+            Err(e) => return Err(Error::io("list", dir, e)),
+        };
+        for e in rd {
+            let e = e.at("list", &dir)?;
+            swept.entries += 1;
+            swept.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            if !dry {
+                fsutil::remove_path(&e.path())?;
+            }
+        }
+        Ok(swept)
+    }
+
+    /// Whether the object is there (unchecked: see [`Store::check`]).
     pub fn has(&self, d: &Digest) -> bool {
         self.object_path(d).is_file()
+    }
+
+    /// Checks that object `d` is there and whole: trusted without reading when its stat is
+    /// the one recorded the last time it was hashed, hashed again otherwise. A corrupt
+    /// object is moved to `quarantine/` and reported as [`Error::Quarantined`].
+    pub fn check(&self, d: &Digest) -> Result<()> {
+        let p = self.object_path(d);
+        let meta = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::Missing(*d)),
+            Err(e) => return Err(Error::io("stat", p, e)),
+        };
+        if !meta.is_file() {
+            return Err(self.quarantine(d, "it is not a regular file".into()));
+        }
+        let stat = Stat::from_metadata(&meta);
+        if self.trust.trusted(d, &stat) {
+            return Ok(());
+        }
+        let clock = self.trust.clock()?;
+        let actual = crate::hash::hash_file(&p, meta.len())?;
+        if actual != *d {
+            return Err(self.quarantine(d, format!("its content hashes to {actual}")));
+        }
+        self.trust.record(d, &stat, clock);
+        Ok(())
+    }
+
+    /// [`Store::check`] as a yes or no: a missing, corrupt or unreadable object is no.
+    pub fn intact(&self, d: &Digest) -> bool {
+        self.check(d).is_ok()
+    }
+
+    /// Moves a corrupt object to `quarantine/` (where `pipe gc` frees it); the error that
+    /// says so, or why it could not be moved.
+    fn quarantine(&self, d: &Digest, why: String) -> Error {
+        let from = self.object_path(d);
+        let dir = self.root.join(trust::QUARANTINE);
+        let to = dir.join(d.to_hex());
+        if let Err(e) = fs::create_dir_all(&dir).at("create directory", &dir) {
+            return e;
+        }
+        if let Err(e) = fs::rename(&from, &to) {
+            return Error::io("quarantine", from, e);
+        }
+        tracing::warn!(
+            "cache object {d} is corrupt ({why}); moved to {}",
+            to.display()
+        );
+        Error::Quarantined {
+            digest: *d,
+            why,
+            to,
+            file: None,
+        }
     }
 
     pub fn read_object(&self, d: &Digest) -> Result<Vec<u8>> {
@@ -171,12 +284,12 @@ impl Store {
         }
     }
 
-    /// Loads and checks a directory manifest.
+    /// Loads and checks a directory manifest (a corrupt one is quarantined).
     pub fn read_manifest(&self, d: &Digest) -> Result<Manifest> {
         let bytes = self.read_object(d)?;
         let actual = Digest::of_bytes(&bytes);
         if actual != *d {
-            return Err(Error::Corrupt { digest: *d, actual });
+            return Err(self.quarantine(d, format!("its content hashes to {actual}")));
         }
         Manifest::decode(&bytes).map_err(|e| Error::invalid(self.object_path(d), e.to_string()))
     }
@@ -216,6 +329,13 @@ impl Store {
     /// Creates `dst` (which must not exist) holding `src`'s bytes, by the first store link
     /// kind that works (a copy when `copy`). Returns the kind used.
     fn put_one(&self, src: &Path, dst: &Path, copy: bool) -> Result<LinkKind> {
+        // A link would be stored as whatever it points at, maybe outside the workspace,
+        // and a hard link to it chmodded there: only regular files are stored.
+        match fs::symlink_metadata(src) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(Error::invalid(src, "is not a regular file; not stored")),
+            Err(e) => return Err(Error::io("stat", src, e)),
+        }
         let links: &[LinkKind] = if copy { &[] } else { &self.opts.links };
         for &k in links {
             if k == LinkKind::Symlink || k == LinkKind::Copy || self.is_refused(k) {
@@ -237,7 +357,7 @@ impl Store {
                 Err(e) => return Err(Error::io("store", src, e)),
             }
         }
-        fs::copy(src, dst).map_err(|e| copy_error(src, dst, e))?;
+        copy_file(src, dst)?;
         fsutil::make_read_only(dst)?;
         Ok(LinkKind::Copy)
     }
@@ -256,6 +376,7 @@ impl Store {
         exec: bool,
         copy: bool,
     ) -> Result<LinkKind> {
+        self.check(d)?;
         let obj = self.object_path(d);
         let meta = match fs::metadata(&obj) {
             Ok(m) => m,
@@ -277,6 +398,11 @@ impl Store {
                 return fs::rename(&tmp2, dst).at("replace", dst).map(|_| kind);
             }
             return Err(Error::io("replace", dst, e));
+        }
+        // Renaming a link over another link to the same inode does nothing: the temp
+        // name is still there.
+        if fs::symlink_metadata(&tmp).is_ok() {
+            let _ = fs::remove_file(&tmp);
         }
         Ok(kind)
     }
@@ -314,7 +440,7 @@ impl Store {
                 Err(e) => return Err(Error::io("link", tmp, e)),
             }
         }
-        fs::copy(obj, tmp).map_err(|e| copy_error(obj, tmp, e))?;
+        copy_file(obj, tmp)?;
         fsutil::set_writable_mode(tmp, exec)?;
         Ok(LinkKind::Copy)
     }
@@ -362,6 +488,7 @@ impl Store {
             fs::create_dir_all(&p).at("create directory", &p)?;
         }
         manifest.entries().par_iter().try_for_each(|e| {
+            self.check(&e.digest).map_err(|err| err.within(&e.path))?;
             let obj = self.object_path(&e.digest);
             let dst = dir.join(&e.path);
             let obj_exec = match fs::metadata(&obj) {
@@ -489,7 +616,7 @@ impl Batch<'_> {
             })
             .chain(self.blobs.par_iter().map(|(bytes, d)| {
                 let tmp = fsutil::unique_path(&tmp_dir, &d.short());
-                fs::write(&tmp, bytes).at("write", &tmp)?;
+                fsutil::write_new(&tmp, bytes)?;
                 fsutil::make_read_only(&tmp)?;
                 Ok((tmp, *d))
             }))
@@ -577,6 +704,15 @@ fn is_unsupported(e: &std::io::Error) -> bool {
                 | libc::ETXTBSY
         )
     ) || e.kind() == ErrorKind::Unsupported
+}
+
+/// Copies `src` to `dst` (a new temp name); a failed copy (a full disk) removes its
+/// partial file, so that it takes no space from the next write.
+fn copy_file(src: &Path, dst: &Path) -> Result<()> {
+    fs::copy(src, dst).map(|_| ()).map_err(|e| {
+        let _ = fs::remove_file(dst);
+        copy_error(src, dst, e)
+    })
 }
 
 fn copy_error(src: &Path, dst: &Path, e: std::io::Error) -> Error {
@@ -740,6 +876,79 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&dst).unwrap(), "new");
         assert_ne!(fs::metadata(&dst).unwrap().permissions().mode() & 0o200, 0);
+    }
+
+    #[test]
+    fn a_changed_object_is_rehashed_and_quarantined_and_a_trusted_one_is_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        let store = store_with(d.path(), vec![LinkKind::Copy]);
+        let dg = Digest::of_bytes(b"data");
+        let mut b = store.batch();
+        b.add_bytes(b"data".to_vec(), dg);
+        b.commit().unwrap();
+        // Past the filesystem clock's tick: the check's record is then trusted.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        store.check(&dg).unwrap();
+        let p = store.object_path(&dg);
+        let stat = Stat::from_metadata(&fs::symlink_metadata(&p).unwrap());
+        assert!(store.trust.trusted(&dg, &stat));
+        // Same size, new bytes: the ctime moved, so it is hashed again and set aside.
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&p, "dada").unwrap();
+        let dst = d.path().join("out");
+        match store.checkout_file(&dg, &dst, false) {
+            Err(Error::Quarantined { to, .. }) => {
+                assert_eq!(fs::read(&to).unwrap(), b"dada");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dst.exists() && !store.has(&dg));
+        assert!(matches!(store.check(&dg), Err(Error::Missing(_))));
+        assert_eq!(store.clear_quarantine(false).unwrap().entries, 1);
+        assert_eq!(store.clear_quarantine(false).unwrap().entries, 0);
+    }
+
+    #[test]
+    fn checking_out_over_the_objects_own_inode_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path().join("ws");
+        fs::create_dir_all(&ws).unwrap();
+        fs::write(ws.join("f"), "data").unwrap();
+        let store = store_with(d.path(), vec![LinkKind::Hardlink]);
+        let dg = Digest::of_bytes(b"data");
+        let mut b = store.batch();
+        b.add_file(&ws.join("f"), dg);
+        b.commit().unwrap();
+        assert_eq!(
+            store.checkout_file(&dg, &ws.join("f"), false).unwrap(),
+            LinkKind::Hardlink
+        );
+        let names: Vec<_> = fs::read_dir(&ws)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["f"]);
+    }
+
+    #[test]
+    fn a_symlink_is_never_stored() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("outside");
+        fs::write(&outside, "x").unwrap();
+        std::os::unix::fs::symlink(&outside, d.path().join("link")).unwrap();
+        let store = store_with(d.path(), vec![LinkKind::Hardlink, LinkKind::Copy]);
+        let mut b = store.batch();
+        b.add_file(&d.path().join("link"), Digest::of_bytes(b"x"));
+        let err = b.commit().unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let m = fs::metadata(&outside).unwrap();
+        assert_ne!(
+            m.permissions().mode() & 0o200,
+            0,
+            "the target is not chmodded"
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(m.nlink(), 1);
     }
 
     #[test]

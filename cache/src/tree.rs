@@ -113,7 +113,8 @@ pub fn digest_path(root: &Path, rel: &str, state: &StateDb, clock: i64) -> Resul
     hash_walked(&abs, rel, files, state, clock).map(|h| Some(h.summary()))
 }
 
-/// A digest of every file's (path, inode, size, mtime, exec bit), and the newest mtime.
+/// A digest of every file's (path, inode, size, mtime, ctime, exec bit), and the newest
+/// of their mtimes and ctimes.
 fn fingerprint(files: &[walk::WalkedFile]) -> (Digest, i64) {
     let mut buf = Vec::with_capacity(files.len() * 64);
     let mut newest = i64::MIN;
@@ -123,8 +124,9 @@ fn fingerprint(files: &[walk::WalkedFile]) -> (Digest, i64) {
         buf.extend_from_slice(&f.stat.ino.to_le_bytes());
         buf.extend_from_slice(&f.stat.size.to_le_bytes());
         buf.extend_from_slice(&f.stat.mtime_ns.to_le_bytes());
+        buf.extend_from_slice(&f.stat.ctime_ns.to_le_bytes());
         buf.push(u8::from(f.stat.exec));
-        newest = newest.max(f.stat.mtime_ns);
+        newest = newest.max(f.stat.mtime_ns).max(f.stat.ctime_ns);
     }
     (Digest::of_bytes(&buf), newest)
 }

@@ -21,12 +21,15 @@ use crate::error::{Error, IoContext, Result};
 /// Name of the ignore files the walk honours.
 pub const IGNORE_FILE: &str = ".pipeignore";
 
-/// A regular file's identity as far as change detection is concerned.
+/// A regular file's identity as far as change detection is concerned. The ctime is in it
+/// (as in git's index): `touch -d` can put an mtime back, but any write, chmod or rename
+/// moves the ctime to now, so a same-size rewrite with its old mtime is still seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
     pub ino: u64,
     pub size: u64,
     pub mtime_ns: i64,
+    pub ctime_ns: i64,
     pub exec: bool,
 }
 
@@ -36,6 +39,7 @@ impl Stat {
             ino: m.ino(),
             size: m.size(),
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
             exec: m.mode() & 0o111 != 0,
         }
     }
@@ -68,6 +72,39 @@ pub fn stat_path(path: &Path) -> Result<PathStat> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PathStat::Missing),
         Err(e) => Err(Error::io("stat", path, e)),
     }
+}
+
+/// The first symbolic link at `path` or anywhere below it (never followed), in no
+/// particular order; `None` when there is none (or `path` does not exist). Cheap: the
+/// directory entries' types tell links apart without a stat. `.pipe` and `.git` are
+/// skipped as the walk skips them.
+pub fn find_symlink(path: &Path) -> Result<Option<PathBuf>> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("stat", path, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(Some(path.to_path_buf()));
+    }
+    if !meta.is_dir() {
+        return Ok(None);
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).at("read directory", &dir)? {
+            let entry = entry.at("read directory", &dir)?;
+            let ft = entry.file_type().at("stat", &entry.path())?;
+            if ft.is_symlink() {
+                return Ok(Some(entry.path()));
+            }
+            let name = entry.file_name();
+            if ft.is_dir() && name != ".pipe" && name != ".git" {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The ignore rules in force in one directory: its own `.pipeignore` and its parents'.
@@ -209,6 +246,7 @@ fn walk_into(
                 ino: st.st_ino,
                 size: st.st_size as u64,
                 mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64,
+                ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec as i64,
                 exec: st.st_mode & 0o111 != 0,
             },
         });

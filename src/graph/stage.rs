@@ -89,6 +89,16 @@ pub struct Out {
     pub span: Range<usize>,
 }
 
+impl Out {
+    /// Whether the out may share its bytes with the cached object (be stored and checked
+    /// out by the configured link kinds): only a cached out that is not `persist`. A
+    /// persisted out is written in place on the next run, which through a hard link or
+    /// symlink would rewrite the object, so it is always stored and restored as a copy.
+    pub fn linkable(&self) -> bool {
+        self.cache && !self.persist
+    }
+}
+
 /// The sweep cell a stage instance belongs to.
 #[derive(Debug, Clone)]
 pub struct CellInfo {

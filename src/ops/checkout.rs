@@ -1,4 +1,5 @@
-//! `pipe checkout`: make the outs match the lock, from the cache.
+//! `pipe checkout`: make the outs match the lock, from the cache. Every object is checked
+//! before it is handed out; a corrupt one is quarantined and its out left as it is.
 
 use crate::error::{Error, Result};
 use crate::lock::HashInfo;
@@ -13,6 +14,8 @@ use super::Session;
 pub struct CheckoutReport {
     pub restored: Vec<WsPath>,
     pub missing: Vec<WsPath>,
+    /// Outs whose cached content was corrupt (and is now quarantined).
+    pub corrupt: Vec<WsPath>,
 }
 
 /// `targets`: stages (default: every stage with a lock entry). Outs that already match
@@ -32,7 +35,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
         let Some(entry) = lock.get(st.id.as_str()) else {
             continue;
         };
-        let cached: Vec<(WsPath, HashInfo)> = st
+        let cached: Vec<(WsPath, HashInfo, bool)> = st
             .outs
             .iter()
             .filter(|o| o.cache)
@@ -40,27 +43,38 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
                 entry
                     .outs
                     .get(o.path.as_str())
-                    .map(|h| (o.path.clone(), h.clone()))
+                    .map(|h| (o.path.clone(), h.clone(), !o.linkable()))
             })
             .collect();
-        let paths: Vec<&WsPath> = cached.iter().map(|(p, _)| p).collect();
+        let paths: Vec<&WsPath> = cached.iter().map(|(p, _, _)| p).collect();
         let now = digest_all_at(&s.ws, &paths, s.ws.state.clock()?)?;
-        for ((path, h), cur) in cached.iter().zip(now) {
+        for ((path, h, copy), cur) in cached.iter().zip(now) {
             if cur.is_some_and(|c| c.digest == h.digest) {
                 continue;
             }
             let one = [restore::OutRef {
                 path: path.clone(),
                 hash: h.clone(),
-                copy: false,
+                copy: *copy,
             }];
-            if !restore::objects_present(&s.ws.store, &one) {
-                p.warn(&format!(
-                    "{path}: not in the cache (run `pipe pull` or `pipe repro {}`)",
-                    st.id
-                ));
-                report.missing.push(path.clone());
-                continue;
+            match restore::check_objects(&s.ws.store, &one[0]) {
+                Ok(()) => {}
+                Err(e @ pipe_cache::Error::Quarantined { .. }) => {
+                    p.warn(&format!(
+                        "{e}; `{path}` is left as it is: run `pipe repro {}` to make it again (or `pipe pull` to fetch it)",
+                        st.id
+                    ));
+                    report.corrupt.push(path.clone());
+                    continue;
+                }
+                Err(_) => {
+                    p.warn(&format!(
+                        "{path}: not in the cache (run `pipe pull` or `pipe repro {}`)",
+                        st.id
+                    ));
+                    report.missing.push(path.clone());
+                    continue;
+                }
             }
             restore::checkout(&s.ws, &one)?;
             p.verb("Restored", Tone::Good, &path.to_string());
@@ -68,6 +82,12 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
         }
     }
     s.ws.state.save()?;
+    if !report.corrupt.is_empty() {
+        return Err(Error::Env(format!(
+            "{} out(s) not restored: their cached content was corrupt (quarantined)",
+            report.corrupt.len()
+        )));
+    }
     if !report.missing.is_empty() {
         return Err(Error::User(format!(
             "{} out(s) could not be restored: their content is not in the cache",

@@ -5,6 +5,10 @@
 //! objects) and, unless `--workspace`, everything a run-cache record refers to (so reverting
 //! a param still restores instead of rerunning). With `--workspace`, run-cache records
 //! whose outs are not all kept go too.
+//!
+//! Freed as well, and counted: quarantined (corrupt) objects, and what killed processes
+//! left (swept when the workspace was opened, see `Workspace::open`). A live process's
+//! temp files are never touched.
 
 use std::collections::HashSet;
 
@@ -22,6 +26,8 @@ pub struct GcReport {
     pub objects: usize,
     pub bytes: u64,
     pub records: usize,
+    /// Leftovers of dead processes and quarantined objects.
+    pub leftovers: u64,
 }
 
 pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
@@ -79,18 +85,21 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         for k in &drop_records {
             store.remove_record(k)?;
         }
-        let _ = std::fs::remove_dir_all(store.tmp_dir());
-        let _ = std::fs::remove_dir_all(s.ws.tmp().join("backup"));
     }
+    let mut left = s.ws.swept;
+    left += store.clear_quarantine(dry)?;
+    report.leftovers = left.entries;
+    report.bytes += left.bytes;
     let verb = if dry { "Would remove" } else { "Removed" };
     printer::get().verb(
         verb,
         Tone::Good,
         &format!(
-            "{} object(s), {}, and {} run-cache record(s); {} object(s) kept",
+            "{} object(s), {} run-cache record(s) and {} leftover(s) of interrupted runs or corrupt objects: {}; {} object(s) kept",
             report.objects,
-            bytes(report.bytes),
             report.records,
+            report.leftovers,
+            bytes(report.bytes),
             keep.len()
         ),
     );

@@ -5,6 +5,7 @@ mod support;
 mod cache;
 mod concurrency;
 mod freshness;
+mod integrity;
 mod remote;
 mod running;
 mod smoke;

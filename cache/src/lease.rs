@@ -1,0 +1,259 @@
+//! Leftovers of dead processes, and how a live process keeps its own from being swept.
+//!
+//! pipe names its temp files by its pid: `<cache>/tmp/.pipe-tmp-<pid>-…` (objects being
+//! written), `.pipe/tmp/backup/<pid>-<n>/` (outs moved aside during a run),
+//! `<dir>/clock-<pid>` (the filesystem-clock probe). A process killed with `kill -9`
+//! leaves them behind; the next command removes them, and must never remove a live
+//! process's, even one whose pid is a dead one's reused.
+//!
+//! Every process holds a *lease* in each directory it leaves such files in: a shared
+//! `flock` on `<dir>/live-<pid>`, taken before its first temp file and held until it exits
+//! (the kernel drops it however the process ends). A sweep lists the entries that carry a
+//! pid and, per pid, tries an exclusive lock on that pid's lease file without waiting. It
+//! gets the lock only when no process holds the lease: the files' owner is gone. Holding
+//! that lock it removes the files listed and the lease file. A new process that got the
+//! dead one's pid waits for the sweep (its shared lock blocks), then finds its lease file
+//! gone and takes a fresh one; a live process, whatever its pid's history, is never swept.
+//! flock works across machines on NFS, so a cache shared over NFS is swept safely too.
+//!
+//! ```text
+//! <dir>/live-<pid>     a lease (empty file), held by a shared flock
+//! ```
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+const LEASE_PREFIX: &str = "live-";
+
+/// This process's lease on the temp files it names by its pid in one directory; dropped,
+/// it removes its file (unless a process on another machine sharing the directory holds
+/// the same name).
+#[derive(Debug)]
+pub struct Lease {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.file.try_lock().is_ok() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Lease {
+    /// Takes this process's lease in `dir` (created if needed).
+    pub fn take(dir: &Path) -> Result<Lease> {
+        fs::create_dir_all(dir).at("create directory", dir)?;
+        let path = lease_path(dir, std::process::id());
+        loop {
+            let f = open(&path)?;
+            f.lock_shared().at("lock", &path)?;
+            // A sweep may have removed the name between our open and our lock: the lock
+            // is then on a file no one else will find. Take a fresh one.
+            if same_file(&f, &path) {
+                return Ok(Lease { file: f, path });
+            }
+        }
+    }
+}
+
+/// What a sweep removed: entries (files or directories) and their bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Swept {
+    fn add_assign(&mut self, o: Swept) {
+        self.entries += o.entries;
+        self.bytes += o.bytes;
+    }
+}
+
+/// Removes from each of `dirs` the entries named by the pid of a process that holds no
+/// lease in `lease_dir` (see the module docs), and the stale lease files themselves.
+pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
+    let own = std::process::id();
+    let mut by_pid: std::collections::BTreeMap<u32, Vec<PathBuf>> = Default::default();
+    let swept_too = dirs.iter().any(|d| d == lease_dir);
+    let others = dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .filter(|d| *d != lease_dir);
+    for dir in std::iter::once(lease_dir).chain(others) {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("list", dir, e)),
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let is_lease = dir == lease_dir && name.starts_with(LEASE_PREFIX);
+            let pid = if is_lease {
+                name[LEASE_PREFIX.len()..].parse().ok()
+            } else if dir == lease_dir && !swept_too {
+                None
+            } else {
+                pid_of(name)
+            };
+            if let Some(pid) = pid.filter(|&p| p != own) {
+                let files = by_pid.entry(pid).or_default();
+                if !is_lease {
+                    files.push(e.path());
+                }
+            }
+        }
+    }
+    let mut swept = Swept::default();
+    for (pid, files) in by_pid {
+        let path = lease_path(lease_dir, pid);
+        let f = open(&path)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => continue,
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+        }
+        if !same_file(&f, &path) {
+            continue;
+        }
+        for p in files {
+            let bytes = size_of(&p);
+            match crate::fsutil::remove_path(&p) {
+                Ok(()) => {
+                    swept.entries += 1;
+                    swept.bytes += bytes;
+                }
+                Err(e) => tracing::debug!("cannot remove a dead process's leftover: {e}"),
+            }
+        }
+        let _ = fs::remove_file(&path);
+    }
+    if swept.entries > 0 {
+        tracing::debug!(
+            entries = swept.entries,
+            bytes = swept.bytes,
+            "removed leftovers of dead processes"
+        );
+    }
+    Ok(swept)
+}
+
+/// The pid a leftover's name carries: `<pid>-…`, `.pipe-tmp-<pid>-…` or `clock-<pid>`.
+fn pid_of(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix(".pipe-tmp-")
+        .or_else(|| name.strip_prefix("clock-"))
+        .unwrap_or(name);
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let after = &rest[digits..];
+    if digits == 0 || !(after.is_empty() || after.starts_with('-')) {
+        return None;
+    }
+    rest[..digits].parse().ok()
+}
+
+fn lease_path(dir: &Path, pid: u32) -> PathBuf {
+    dir.join(format!("{LEASE_PREFIX}{pid}"))
+}
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at("open", path)
+}
+
+/// Whether the open file `f` is still the one named `path`.
+fn same_file(f: &File, path: &Path) -> bool {
+    match (f.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Bytes held by a file or a tree (not following links).
+fn size_of(p: &Path) -> u64 {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| size_of(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_pids() {
+        assert_eq!(pid_of(".pipe-tmp-123-4-abcd"), Some(123));
+        assert_eq!(pid_of("clock-77"), Some(77));
+        assert_eq!(pid_of("4567-0"), Some(4567));
+        assert_eq!(pid_of(".pipe-tmp-12ab34"), None, "a random temp name");
+        assert_eq!(pid_of("params"), None);
+        assert_eq!(pid_of("live"), None);
+    }
+
+    #[test]
+    fn a_dead_pid_is_swept_and_a_leased_one_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        // A pid that no process holds a lease for: its files go.
+        fs::write(dir.join(".pipe-tmp-999999999-0-x"), "12345").unwrap();
+        fs::create_dir_all(dir.join("999999999-1")).unwrap();
+        fs::write(dir.join("999999999-1/f"), "abc").unwrap();
+        fs::write(dir.join("live-999999998"), "").unwrap();
+        // This process's own files stay, and so do a leased pid's.
+        let _own = Lease::take(dir).unwrap();
+        let own = std::process::id();
+        fs::write(dir.join(format!(".pipe-tmp-{own}-0-y")), "1").unwrap();
+        let other = lease_path(dir, 999999997);
+        let held = open(&other).unwrap();
+        held.lock_shared().unwrap();
+        fs::write(dir.join("clock-999999997"), "c").unwrap();
+        fs::write(dir.join("unrelated"), "u").unwrap();
+        let swept = sweep(dir, &[dir.to_path_buf()]).unwrap();
+        assert_eq!(
+            swept,
+            Swept {
+                entries: 2,
+                bytes: 8
+            }
+        );
+        let mut left: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!(".pipe-tmp-{own}-0-y"),
+            "clock-999999997".to_string(),
+            format!("live-{own}"),
+            "live-999999997".to_string(),
+            "unrelated".to_string(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+        drop(held);
+        let swept = sweep(dir, &[dir.to_path_buf()]).unwrap();
+        assert_eq!(
+            swept.entries, 1,
+            "the clock file of a pid whose lease was dropped"
+        );
+        assert!(!other.exists());
+    }
+}
