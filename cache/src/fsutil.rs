@@ -3,7 +3,6 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,12 +32,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
 /// an fsync per file when many files were written.
 pub fn syncfs(path: &Path) -> Result<()> {
     let f = File::open(path).at("open", path)?;
-    // SAFETY: syncfs takes a valid open descriptor and touches no memory of ours.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(Error::io("sync", path, std::io::Error::last_os_error()));
-    }
-    Ok(())
+    rustix::fs::syncfs(&f).map_err(|e| Error::io("sync", path, e.into()))
 }
 
 /// A name no other process or thread will pick, under `dir`.
