@@ -15,13 +15,16 @@ use crate::runcache::{KeyParts, RunRecord};
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
-/// `deps`: the dep hashes taken before the run (so a dep modified during the run leaves the
-/// stage stale next time).
+/// `deps`: the dep hashes taken before the run. `changed_during_run`: deps whose content
+/// differed after the run: the outs are stored (so they can be checked out and inspected)
+/// but no run-cache record is written, and the lock entry names those deps, which keeps the
+/// stage stale until it runs on stable inputs.
 pub fn commit(
     ws: &Workspace,
     stage: &Stage,
     deps: &BTreeMap<String, HashInfo>,
     env: &BTreeMap<String, String>,
+    changed_during_run: Vec<String>,
 ) -> Result<LockEntry> {
     crate::outlinks::refuse_links(ws, stage)?;
     let paths: Vec<&WsPath> = stage.outs.iter().map(|o| &o.path).collect();
@@ -74,14 +77,9 @@ pub fn commit(
             .collect();
         crate::restore::checkout(ws, &cached)?;
     }
-    let entry = LockEntry {
-        cmd: stage.kind.describe(),
-        params: stage.params.clone(),
-        env: env.clone(),
-        deps: deps.clone(),
-        outs: outs.clone(),
-    };
-    if stage.restorable() {
+    let mut entry = LockEntry::new(stage, env.clone(), deps.clone(), outs.clone());
+    entry.changed_during_run = changed_during_run;
+    if stage.restorable() && entry.changed_during_run.is_empty() {
         let key = KeyParts::of(stage, deps).key();
         let record = RunRecord {
             stage: stage.id.to_string(),

@@ -12,6 +12,7 @@
 //! | params | any leaf value read differs, appears or disappears | `ParamChanged` |
 //! | env | a declared variable's value digest differs | `EnvChanged` |
 //! | deps | the set of paths or any content digest differs | `DepChanged`, `DepMissing` |
+//! | deps during the run | the last run saw a dep change while it ran | `DepChangedDuringRun` |
 //! | outs | the set of paths differs, one is missing, or its content differs from the lock | `OutsChanged`, `OutMissing`, `OutChanged` |
 //! | upstream | (planning only) a stage this one reads from will run first | `UpstreamStale` |
 //!
@@ -19,8 +20,11 @@
 //! workspace keeps everything fresh), the stage's description and resources (they change
 //! how a stage runs, not what it computes).
 //!
-//! A dep modified while its stage ran is caught without extra machinery: the lock records
-//! the dep hashes taken before the run, so the next check sees the new content.
+//! A dep modified while its stage ran: the outs may hold what either version gave, so they
+//! are the result of no known inputs. The deps are observed again after the stage exits;
+//! when one changed, the run-cache record is not written and the lock entry names the dep
+//! in `changed_during_run`, which keeps the stage stale (even after the dep is put back)
+//! until a run on stable inputs replaces the entry.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +59,9 @@ pub enum DirtyReason {
     DepMissing {
         path: String,
     },
+    DepChangedDuringRun {
+        path: String,
+    },
     OutsChanged,
     OutMissing {
         path: String,
@@ -87,6 +94,9 @@ impl fmt::Display for DirtyReason {
                 _ => write!(f, "dep {path} changed"),
             },
             DirtyReason::DepMissing { path } => write!(f, "dep {path} missing"),
+            DirtyReason::DepChangedDuringRun { path } => {
+                write!(f, "dep {path} changed while the stage last ran")
+            }
             DirtyReason::OutsChanged => f.write_str("outs changed"),
             DirtyReason::OutMissing { path } => write!(f, "out {path} missing"),
             DirtyReason::OutChanged { path } => write!(f, "out {path} modified"),
@@ -134,6 +144,7 @@ impl Observed {
             env: self.env.clone(),
             deps: all(&self.deps)?,
             outs: all(&self.outs)?,
+            changed_during_run: Vec::new(),
         })
     }
 }
@@ -201,6 +212,9 @@ pub fn check(c: &Check) -> Freshness {
                 }
             }
         }
+    }
+    for path in &lock.changed_during_run {
+        why.push(DirtyReason::DepChangedDuringRun { path: path.clone() });
     }
     for path in lock.deps.keys().filter(|p| !o.deps.contains_key(*p)) {
         why.push(DirtyReason::DepChanged {
@@ -357,6 +371,14 @@ mod tests {
         let mut x = o.clone();
         x.outs.insert("out".into(), Some(h("edited")));
         assert_eq!(reasons(run(Some(&lock), &x)), vec!["out out modified"]);
+
+        // Everything matches, but the dep changed under the last run: still stale.
+        let mut unstable = lock.clone();
+        unstable.changed_during_run = vec!["in".into()];
+        assert_eq!(
+            reasons(run(Some(&unstable), &o)),
+            vec!["dep in changed while the stage last ran"]
+        );
     }
 
     #[test]

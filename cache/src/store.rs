@@ -692,16 +692,17 @@ impl Store {
 }
 
 fn is_unsupported(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
     matches!(
-        e.raw_os_error(),
+        e.raw_os_error().map(Errno::from_raw_os_error),
         Some(
-            libc::EXDEV
-                | libc::EOPNOTSUPP
-                | libc::EPERM
-                | libc::EMLINK
-                | libc::EINVAL
-                | libc::ENOSYS
-                | libc::ETXTBSY
+            Errno::XDEV
+                | Errno::OPNOTSUPP
+                | Errno::PERM
+                | Errno::MLINK
+                | Errno::INVAL
+                | Errno::NOSYS
+                | Errno::TXTBSY
         )
     ) || e.kind() == ErrorKind::Unsupported
 }

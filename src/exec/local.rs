@@ -3,8 +3,10 @@
 //! Each command runs in its own process group, so that Ctrl-C reaches pipe alone and pipe
 //! decides: on cancellation the whole group gets SIGTERM, then SIGKILL after a grace period.
 //! When a command exits, whatever it left running in its group is terminated too, so no
-//! straggler writes into an out after it was committed. stdout and stderr are read line by
-//! line, printed with the stage's prefix and appended to the stage's log file.
+//! straggler writes into an out after it was committed. Each group is registered with the
+//! [`reaper`](super::reaper) while it runs, so that it ends even when pipe is killed with
+//! SIGKILL. stdout and stderr are read line by line, printed with the stage's prefix and
+//! appended to the stage's log file.
 
 use std::fs::File;
 use std::io::Write;
@@ -12,6 +14,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
@@ -64,6 +67,7 @@ pub async fn run(job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
             .kill_on_drop(true);
         let mut child = cmd.spawn()?;
         let pgid = child.id().map(|p| p as i32);
+        let _watched = super::reaper::watch(pgid.unwrap_or(0));
         let pumps = [
             child
                 .stdout
@@ -77,21 +81,21 @@ pub async fn run(job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
         let status = tokio::select! {
             s = child.wait() => s?,
             _ = cancel.cancelled() => {
-                signal_group(pgid, libc::SIGTERM);
+                signal_group(pgid, Signal::TERM);
                 match tokio::time::timeout(GRACE, child.wait()).await {
                     Ok(_) => {}
                     Err(_) => {
-                        signal_group(pgid, libc::SIGKILL);
+                        signal_group(pgid, Signal::KILL);
                         let _ = child.wait().await;
                     }
                 }
-                signal_group(pgid, libc::SIGKILL);
+                signal_group(pgid, Signal::KILL);
                 finish_pumps(pumps).await;
                 return Ok(Exit::Cancelled);
             }
         };
         // Leftovers of the command's group must not outlive it.
-        signal_group(pgid, libc::SIGTERM);
+        signal_group(pgid, Signal::TERM);
         finish_pumps(pumps).await;
         if !status.success() {
             use std::os::unix::process::ExitStatusExt;
@@ -105,12 +109,10 @@ pub async fn run(job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn signal_group(pgid: Option<i32>, sig: i32) {
-    if let Some(p) = pgid.filter(|p| *p > 0) {
-        // SAFETY: killpg sends a signal to a process group we created; no memory involved.
-        unsafe {
-            libc::killpg(p, sig);
-        }
+fn signal_group(pgid: Option<i32>, sig: Signal) {
+    if let Some(p) = pgid.and_then(Pid::from_raw) {
+        // The group may be gone already: nothing to do then.
+        let _ = kill_process_group(p, sig);
     }
 }
 

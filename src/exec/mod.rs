@@ -6,6 +6,7 @@
 //! same enum: two backends need an enum, not a trait hierarchy.
 
 pub mod local;
+pub mod reaper;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -74,6 +74,32 @@ pub struct LockEntry {
     pub deps: BTreeMap<String, HashInfo>,
     #[serde(default)]
     pub outs: BTreeMap<String, HashInfo>,
+    /// Deps whose content changed while the stage ran: the outs may have read either
+    /// version, so they are the result of no known inputs and the stage stays stale until a
+    /// run on stable inputs replaces this entry. Empty for every trustworthy run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_during_run: Vec<String>,
+}
+
+impl LockEntry {
+    /// The one way an entry is made: the stage's command and params as declared, the env
+    /// digests and dep hashes observed before the run, the outs it left. A run whose deps
+    /// changed under it names them in `changed_during_run` (see there).
+    pub fn new(
+        stage: &crate::graph::Stage,
+        env: BTreeMap<String, String>,
+        deps: BTreeMap<String, HashInfo>,
+        outs: BTreeMap<String, HashInfo>,
+    ) -> Self {
+        LockEntry {
+            cmd: stage.kind.describe(),
+            params: stage.params.clone(),
+            env,
+            deps,
+            outs,
+            changed_during_run: Vec::new(),
+        }
+    }
 }
 
 /// The digest recorded for an environment variable's value (unset: `-`).

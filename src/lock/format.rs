@@ -62,6 +62,10 @@ pub fn render(stages: &BTreeMap<String, LockEntry>) -> String {
         for (k, h) in &e.outs {
             let _ = writeln!(out, "outs.{} = {}", key(k), hash(h));
         }
+        if !e.changed_during_run.is_empty() {
+            let paths: Vec<String> = e.changed_during_run.iter().map(|p| string(p)).collect();
+            let _ = writeln!(out, "changed_during_run = [{}]", paths.join(", "));
+        }
     }
     out
 }
@@ -162,6 +166,7 @@ mod tests {
             env: BTreeMap::new(),
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
+            changed_during_run: vec!["data/x y".into()],
         };
         e.params
             .insert("train.lr".into(), toml::Value::Float(0.001));

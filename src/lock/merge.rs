@@ -63,6 +63,7 @@ mod tests {
             env: BTreeMap::new(),
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
+            changed_during_run: Vec::new(),
         }
     }
 

@@ -188,6 +188,7 @@ mod tests {
             env: BTreeMap::new(),
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
+            changed_during_run: Vec::new(),
         };
         e.outs.insert(
             "o".into(),

@@ -237,13 +237,7 @@ async fn try_restore(
             return Ok(false);
         }
     }
-    let entry = LockEntry {
-        cmd: stage.kind.describe(),
-        params: stage.params.clone(),
-        env: env.clone(),
-        deps: deps.clone(),
-        outs: record.outs.clone(),
-    };
+    let entry = LockEntry::new(stage, env.clone(), deps.clone(), record.outs.clone());
     let (c, o) = (ctx.clone(), outs);
     let id = stage.id.to_string();
     blocking(move || -> crate::error::Result<()> {
@@ -347,11 +341,15 @@ async fn run(
     let c = ctx.clone();
     let committed = blocking(move || {
         let st = &c.graph.stages[i];
-        let r = commit(&c.ws, st, &deps, &env);
-        if r.is_ok() {
-            warn_changed_deps(&c.ws, st, &deps);
+        let changed = changed_deps(&c.ws, st, &deps)?;
+        for p in &changed {
+            printer::get().warn(&format!(
+                "dep {p} changed while stage {} ran: its outs are kept but not recorded as \
+                 the result of any inputs; the stage stays stale until it runs again",
+                st.id
+            ));
         }
-        r
+        commit(&c.ws, st, &deps, &env, changed)
     })
     .await;
     match committed {
@@ -380,32 +378,26 @@ async fn run(
     }
 }
 
-/// A dep whose content changed while its stage ran: the lock keeps the hash from before
-/// the run, so the stage will be stale next time; say so now.
-fn warn_changed_deps(
+/// The deps whose content after the run differs from what was hashed before it (or that
+/// are gone): observed again through the state db, so an unchanged dep costs a stat.
+fn changed_deps(
     ws: &crate::workspace::Workspace,
     stage: &Stage,
     before: &BTreeMap<String, HashInfo>,
-) {
+) -> crate::error::Result<Vec<String>> {
     let paths: Vec<&WsPath> = stage.deps.iter().collect();
-    let Ok(clock) = ws.state.clock() else {
-        return;
-    };
-    let Ok(now) = crate::observe::digest_all_at(ws, &paths, clock) else {
-        return;
-    };
-    for (p, h) in stage.deps.iter().zip(now) {
-        let changed = match (before.get(p.as_str()), h) {
+    let clock = ws.state.clock()?;
+    let now = crate::observe::digest_all_at(ws, &paths, clock)?;
+    Ok(stage
+        .deps
+        .iter()
+        .zip(now)
+        .filter(|(p, n)| match (before.get(p.as_str()), n) {
             (Some(b), Some(n)) => b.digest != n.digest,
             _ => true,
-        };
-        if changed {
-            printer::get().warn(&format!(
-                "dep {p} changed while stage {} ran; the stage will be stale next time",
-                stage.id
-            ));
-        }
-    }
+        })
+        .map(|(p, _)| p.to_string())
+        .collect())
 }
 
 fn build_job(

@@ -1,6 +1,6 @@
 //! Staleness of each kind, with the reasons pipe gives, and only-what-changed reruns.
 
-use crate::support::Project;
+use crate::support::{Project, count_files};
 
 /// a: params + a source file -> data/a.txt ; b: data/a.txt -> b.txt ; c: src/c.txt -> c.txt
 fn project() -> Project {
@@ -197,9 +197,64 @@ outs = ["out.txt"]
     p.pipe(&["repro"])
         .ok()
         .err_has("dep in.txt changed while stage s ran");
+    p.pipe(&["status"]).ok().out_has(
+        "s: stale\n    dep in.txt changed\n    dep in.txt changed while the stage last ran",
+    );
+}
+
+/// Defect 4: d.txt goes from version1 to version2 while the stage runs, then back. The
+/// run's outs hold version2, so they must never be recorded as what version1 gives: no
+/// run-cache record, a lock entry that keeps the stage stale, and the next repro runs it.
+#[test]
+fn a_dep_changed_and_put_back_during_the_run_is_never_locked_as_its_input() {
+    let p = Project::new().file("d.txt", "version1\n").file(
+        "pipe.toml",
+        r#"
+[stage.s]
+cmd = "touch started; while [ ! -e go ]; do sleep 0.02; done; cat d.txt > r.txt"
+deps = ["d.txt"]
+outs = ["r.txt"]
+"#,
+    );
+    let child = p
+        .cmd(&["repro"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pipe");
+    p.wait_for("started");
+    p.write("d.txt", "version2\n");
+    p.write("go", "");
+    let out = child.wait_with_output().expect("wait for pipe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("dep d.txt changed while stage s ran"),
+        "{stderr}"
+    );
+    assert_eq!(p.read("r.txt"), "version2\n");
+    assert_eq!(
+        count_files(&p.path(".pipe/cache/runs")),
+        0,
+        "a run on changing inputs wrote a run-cache record"
+    );
+    assert!(
+        p.read("pipe.lock")
+            .contains("changed_during_run = [\"d.txt\"]"),
+        "{}",
+        p.read("pipe.lock")
+    );
+
+    p.write("d.txt", "version1\n");
     p.pipe(&["status"])
         .ok()
-        .out_has("s: stale\n    dep in.txt changed");
+        .out_has("s: stale\n    dep d.txt changed while the stage last ran\n");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["s"], "{r}");
+    assert_eq!(p.read("r.txt"), "version1\n");
+    assert!(!p.read("pipe.lock").contains("changed_during_run"));
+    assert_eq!(count_files(&p.path(".pipe/cache/runs")), 1);
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
 }
 
 #[test]

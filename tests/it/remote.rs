@@ -60,10 +60,13 @@ fn start_moto(check_credentials: bool) -> String {
             cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
         }
         use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        // SAFETY: the closure makes one prctl system call (async-signal-safe) and touches
+        // no memory shared with the parent.
         unsafe {
             cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::TERM,
+                ))?;
                 Ok(())
             });
         }

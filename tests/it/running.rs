@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal, kill_process};
+
 use crate::support::Project;
 
 /// Reads `start end` pairs (seconds, as floats) that stages wrote.
@@ -180,8 +182,7 @@ fn ctrl_c_stops_the_children_and_commits_nothing() {
         .expect("spawn");
     p.wait_for("pid.txt");
     std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    kill_process(Pid::from_child(&child), Signal::INT).expect("send SIGINT");
     let t = Instant::now();
     let out = child.wait_with_output().expect("wait");
     assert!(
@@ -196,11 +197,9 @@ fn ctrl_c_stops_the_children_and_commits_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stage_pid: i32 = p.read("pid.txt").trim().parse().expect("pid");
-    // SAFETY: signal 0 only probes whether the process exists.
-    assert_ne!(
-        unsafe { libc::kill(stage_pid, 0) },
-        0,
-        "the stage's shell is still alive"
+    assert!(
+        live_in_group(stage_pid).is_empty(),
+        "the stage's process group is still alive"
     );
     assert_eq!(p.read("out.txt"), "1", "the old out is back");
     assert_eq!(p.read("pipe.lock"), lock);
@@ -234,4 +233,64 @@ fn outs_are_read_only_hard_links_into_the_cache() {
     let m = std::fs::metadata(p.path("out.txt")).expect("stat");
     assert_eq!(m.mode() & 0o222, 0, "read-only");
     assert_eq!(m.nlink(), 2, "linked into the cache");
+}
+
+/// Processes of group `pgid` that are still running (zombies waiting for a parent to reap
+/// them do not count: they run nothing).
+fn live_in_group(pgid: i32) -> Vec<i32> {
+    let mut live = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 2 && f[0] != "Z" && f[2] == pgid.to_string() {
+            live.push(pid);
+        }
+    }
+    live
+}
+
+/// Defect 6: `kill -9` of pipe must take the stage's whole process group with it (the
+/// shell and the `sleep` it started), so nothing goes on writing into the workspace.
+#[test]
+fn kill_9_of_pipe_ends_its_running_stages() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"echo $$ > pgid.txt; sleep 30; echo late > late.txt\"\nouts = [\"late.txt\"]\n",
+    );
+    let mut child = p
+        .cmd(&["repro"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    p.wait_for("pgid.txt");
+    std::thread::sleep(Duration::from_millis(200));
+    let pgid: i32 = p.read("pgid.txt").trim().parse().expect("pgid");
+    assert!(!live_in_group(pgid).is_empty(), "the stage is not running");
+    child.kill().expect("SIGKILL pipe");
+    child.wait().expect("wait");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut live = live_in_group(pgid);
+    while !live.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        live = live_in_group(pgid);
+    }
+    // Don't leave them behind for the next test, whatever happened.
+    if let Some(g) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(g, Signal::KILL);
+    }
+    assert!(
+        live.is_empty(),
+        "processes {live:?} of the stage outlived the killed pipe"
+    );
+    assert!(!p.exists("late.txt"));
 }
