@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# DVC from PyPI, for the `pipe import-dvc` tests that compare with what `dvc repro` makes.
+PIPE_TEST_DVC=$(scripts/setup-dvc.sh | tail -n 1)
+export PIPE_TEST_DVC
 
 # S3-compatible servers on loopback for the remote tests (real servers, not mocks): one
 # that takes any credentials, and one that checks them (for the bad-credentials test).
