@@ -651,6 +651,14 @@ fn instance(
     if decl.cmd.is_empty() {
         return Err(src.err(nnode, format!("stage `{dvc_name}` has no `cmd`")));
     }
+    let text = src.file.text.get(yaml::span(src.file, body)).unwrap_or("");
+    if !src.dir.is_empty() && text.contains("${") {
+        src.note(
+            notes,
+            nnode,
+            format!("stage `{dvc_name}`: its templates are written out as values at import (pipe resolves templates from the root's params files only); re-import after changing them"),
+        );
+    }
     frozen_exprs.sort();
     frozen_exprs.dedup();
     if !frozen_exprs.is_empty() {

@@ -155,7 +155,10 @@ impl Checker {
             return Ok(*r);
         }
         let r = md5::matches(&root.join(ws), md5, legacy)?;
-        if let Ok(mut seen) = self.seen.lock() {
+        // A missing path may be brought back from DVC's cache: not remembered.
+        if r.is_some()
+            && let Ok(mut seen) = self.seen.lock()
+        {
             seen.insert(key, r);
         }
         Ok(r)

@@ -120,7 +120,7 @@ pub fn py_float(f: f64) -> String {
     } else {
         f.abs().log10().floor() as i32
     };
-    if (-5..16).contains(&exp) {
+    if (-4..16).contains(&exp) {
         let s = format!("{f:?}");
         if s.contains('.') || s.contains('e') {
             s

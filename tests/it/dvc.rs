@@ -210,7 +210,7 @@ fn dry_prints_the_pipeline_and_every_note_with_its_line() {
     }
     for s in [
         "dvc.yaml:3: vars `vars/nested.yaml:report`",
-        "dvc.yaml:20: stage `featurize` over `${seeds}` is expanded at import",
+        "dvc.yaml:18: stage `featurize` over `${seeds}` is expanded at import",
         "dvc.yaml:66: stage `summarize`: plot `loss.csv`'s `x` is not carried",
         "dvc.yaml:70: stage `summarize`: `meta` is not carried",
         "dvc.yaml:80: plot `reports/loss.csv`: its template",
