@@ -2,12 +2,12 @@
 # `pipe import-dvc` (md5 check of everything dvc.lock and the .dvc files name, blake3 hash
 # and caching of it) against `dvc status` on the same project: a DVC project of 4 stages
 # and a `dvc add`ed data directory of N files (default 20,000, 1 KiB each).
-#   bench/import_dvc.sh [N]        (needs a release build: cargo build --release)
+#   bench/import_dvc.sh [N]        (a release build, or PIPE_BIN=target/debug/pipe)
 # Prints the wall time of each, best of 3 (each import on a fresh copy of the project).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
-pipe=$PWD/target/release/pipe
+pipe=${PIPE_BIN:-$PWD/target/release/pipe}
 dvc=$(scripts/setup-dvc.sh | tail -n 1)
 export DVC_NO_ANALYTICS=1
 work=$(mktemp -d /tmp/pipe-bench-dvc.XXXXXX)
