@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# DVC from PyPI, for the `pipe import-dvc` tests that compare with what `dvc repro` makes.
+PIPE_TEST_DVC=$(scripts/setup-dvc.sh | tail -n 1)
+export PIPE_TEST_DVC
 
 # Build outputs outside the checkout, shared by every clone on this machine (CI's fresh clones
 # included): registry crates and libtorch's C++ glue are compiled once per machine, only this

@@ -48,6 +48,25 @@ enum ColorArg {
 enum Command {
     /// Set up .pipe/ (and, in a git repository, the lock merge driver and ignored outs)
     Init,
+    /// Track files or directories no stage makes (raw data): cache them, record them in
+    /// [data] and the lock, so push, pull, checkout, status and gc treat them as outs
+    Add {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Convert a DVC project (dvc.yaml, dvc.lock, .dvc files, remotes) into pipe.toml and
+    /// pipe.lock, keeping what DVC already computed
+    #[command(name = "import-dvc")]
+    ImportDvc {
+        /// The DVC project [default: .]
+        dir: Option<PathBuf>,
+        /// Print pipe.toml and what is not carried over; write nothing
+        #[arg(long)]
+        dry: bool,
+        /// Replace an existing pipe.toml
+        #[arg(long)]
+        force: bool,
+    },
     /// Run stale stages (and only those) in dependency order
     Repro(ReproArgs),
     /// List stale stages and why (exit 0)
@@ -353,6 +372,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             ops::init::init(&root, &outs)
         }
+        Command::Add { paths } => ops::add::add(&file, &paths).map(|_| ()),
+        Command::ImportDvc { dir, dry, force } => ops::import_dvc::import_dvc(
+            dir.as_deref().unwrap_or(Path::new(".")),
+            &ops::import_dvc::ImportOptions { dry, force },
+        )
+        .map(|_| ()),
         Command::Repro(a) => {
             let s = Session::open(&file)?;
             let o = ReproOptions {

@@ -13,10 +13,12 @@
 //! - [`plan`]: status and dry runs; [`report`]: everything pipe prints.
 //! - [`workspace`], [`config`], [`pathlock`]: `.pipe/`, its settings, and cross-process locks.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
+//! - [`dvc`]: reading a DVC project for `pipe import-dvc`.
 pub mod backup;
 pub mod builtin;
 pub mod commit;
 pub mod config;
+pub mod dvc;
 pub mod error;
 pub mod exec;
 pub mod fresh;

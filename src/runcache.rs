@@ -41,7 +41,7 @@ impl KeyParts {
             command: stage.kind.describe(),
             builtin: match &stage.kind {
                 StageKind::Builtin(_) => crate::builtin::version(),
-                StageKind::Cmd(_) => None,
+                StageKind::Cmd(_) | StageKind::Data => None,
             },
             wdir: stage.wdir.as_str().to_string(),
             params: stage.params.clone(),

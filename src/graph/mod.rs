@@ -55,6 +55,7 @@ impl Graph {
         }
         let (cells, sweeps) = sweep::expand(spec, &stages)?;
         stages.extend(cells);
+        stages.extend(spec.data.iter().enumerate().map(|(i, d)| data_stage(i, d)));
         Graph::link(spec, stages, sweeps)
     }
 
@@ -297,6 +298,39 @@ impl Graph {
             .filter(|s| s.cell.is_none())
             .map(|s| s.id.as_str())
             .find(|id| id.starts_with(t) || t.starts_with(id) || id.contains(t))
+    }
+}
+
+/// Tracked data as a stage that is never run: one cached out, frozen for `repro`.
+fn data_stage(i: usize, d: &crate::spec::DataDef) -> Stage {
+    Stage {
+        id: StageId::from_lock(&crate::spec::DataDef::lock_id(&d.path)),
+        def: i,
+        cell: None,
+        desc: d.desc.clone(),
+        kind: StageKind::Data,
+        wdir: WsPath::root(),
+        deps: Vec::new(),
+        dep_spans: Vec::new(),
+        outs: vec![Out {
+            path: d.path.clone(),
+            role: crate::spec::OutRole::Out,
+            cache: true,
+            persist: false,
+            span: d.span.clone(),
+        }],
+        params: BTreeMap::new(),
+        param_tables: toml::Table::new(),
+        resources: crate::spec::Resources {
+            cpus: 1,
+            gpus: 0,
+            mem: 0,
+        },
+        frozen: true,
+        always_changed: false,
+        retries: 0,
+        env: Vec::new(),
+        span: d.span.clone(),
     }
 }
 

@@ -67,6 +67,8 @@ pub enum StageKind {
     Cmd(Vec<String>),
     /// A built-in stage, run as `pipe-torch builtin`.
     Builtin(String),
+    /// Tracked data (`[data]`): never run; `pipe add` records its one out.
+    Data,
 }
 
 impl StageKind {
@@ -75,6 +77,7 @@ impl StageKind {
         match self {
             StageKind::Cmd(c) => c.join("\n"),
             StageKind::Builtin(b) => format!("uses {b}"),
+            StageKind::Data => "pipe add".to_string(),
         }
     }
 }
@@ -110,7 +113,7 @@ pub struct CellInfo {
 #[derive(Debug, Clone)]
 pub struct Stage {
     pub id: StageId,
-    /// Index of its definition in `Spec::stages`.
+    /// Index of its definition in `Spec::stages` (in `Spec::data` for tracked data).
     pub def: usize,
     pub cell: Option<CellInfo>,
     pub desc: Option<String>,
@@ -137,10 +140,15 @@ impl Stage {
         self.outs.iter().filter(move |o| o.role == role)
     }
 
+    /// Tracked data rather than a stage.
+    pub fn is_data(&self) -> bool {
+        matches!(self.kind, StageKind::Data)
+    }
+
     /// Whether a run can be replayed from the run cache: not `always_changed`, and no out
     /// persists (a persisted out's content depends on its previous content). Outs with
     /// `cache = false` are stored too (as copies), for the run cache alone.
     pub fn restorable(&self) -> bool {
-        !self.always_changed && self.outs.iter().all(|o| !o.persist)
+        !self.is_data() && !self.always_changed && self.outs.iter().all(|o| !o.persist)
     }
 }

@@ -1,10 +1,12 @@
 //! The commands, as library calls: the CLI parses arguments and calls one of these.
 
+pub mod add;
 pub mod cache_verify;
 pub mod checkout;
 pub mod dag;
 pub mod explain;
 pub mod gc;
+pub mod import_dvc;
 pub mod init;
 pub mod merge_lock;
 pub mod pull;
@@ -67,4 +69,25 @@ impl Session {
             .build()
             .map_err(|e| Error::Env(format!("cannot start the async runtime: {e}")))
     }
+}
+
+/// Every cached out of the base pipeline (tracked data included) and every sweep's
+/// directory: the managed block of `.gitignore`.
+pub fn cached_outs(s: &Session) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .graph
+        .stages
+        .iter()
+        .filter(|st| st.cell.is_none())
+        .flat_map(|st| {
+            st.outs
+                .iter()
+                .filter(|o| o.cache)
+                .map(|o| o.path.to_string())
+        })
+        .collect();
+    v.extend(s.graph.sweeps.iter().map(|sw| sw.dir.to_string()));
+    v.sort();
+    v.dedup();
+    v
 }

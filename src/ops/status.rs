@@ -26,7 +26,7 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
         s.graph.closure(&s.select(targets)?, false)
     };
     let lock = s.ws.lock.read()?;
-    let planned = plan::evaluate(
+    let mut planned = plan::evaluate(
         &s.ws,
         &s.graph,
         &lock,
@@ -36,6 +36,22 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
             no_run_cache: false,
         },
     )?;
+    // Tracked data is frozen for repro, but status says when the workspace differs from
+    // what `pipe add` recorded (edited, missing, or never added).
+    for pl in planned.iter_mut() {
+        let st = &s.graph.stages[pl.index];
+        if st.is_data() {
+            let observed = crate::observe::observe(&s.ws, st)?;
+            pl.freshness = crate::fresh::check(&crate::fresh::Check {
+                frozen: false,
+                forced: false,
+                always_changed: false,
+                lock: lock.get(st.id.as_str()),
+                observed: &observed,
+                upstream: &[],
+            });
+        }
+    }
     s.ws.state.save()?;
     let p = printer::get();
     let fresh = planned

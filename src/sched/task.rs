@@ -435,6 +435,12 @@ fn build_job(
     let cwd = stage.wdir.to_abs(&ws.root);
     let program = match &stage.kind {
         StageKind::Cmd(cmds) => Program::Shell(cmds.clone()),
+        StageKind::Data => {
+            return Err(format!(
+                "`{}` is tracked data: record it with `pipe add`, it is never run",
+                stage.id
+            ));
+        }
         StageKind::Builtin(name) => {
             let abs = |role: OutRole| -> Vec<String> {
                 stage

@@ -8,6 +8,7 @@ pub mod diag;
 pub mod interp;
 pub mod params;
 pub mod schema;
+pub mod yaml;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,30 @@ pub struct Spec {
     pub params: Params,
     pub stages: Vec<StageDef>,
     pub sweeps: Vec<SweepSrc>,
+    /// Tracked data (`[data]`, written by `pipe add`).
+    pub data: Vec<DataDef>,
 }
+
+/// A tracked file or directory (`[data]`): its content is recorded in the lock under
+/// [`DataDef::lock_id`] and cached, so push, pull, checkout, status and gc treat it as an
+/// out, but no stage makes it and `repro` never touches it.
+#[derive(Debug, Clone)]
+pub struct DataDef {
+    pub path: WsPath,
+    /// Span of the path key in `[data]`.
+    pub span: Range<usize>,
+    pub desc: Option<String>,
+}
+
+impl DataDef {
+    /// The lock entry's id: `data:PATH` (a stage name cannot hold `:`).
+    pub fn lock_id(path: &WsPath) -> String {
+        format!("{DATA_PREFIX}{path}")
+    }
+}
+
+/// The prefix of tracked data's ids in the lock and the graph.
+pub const DATA_PREFIX: &str = "data:";
 
 /// A sweep table as written; expanded by `graph::sweep`.
 #[derive(Debug)]
@@ -141,7 +165,7 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
     let param_files: Vec<Spanned<String>> = meta
         .as_ref()
         .and_then(|m| m.params.clone())
-        .unwrap_or_else(|| vec![Spanned::new(0..0, "params.toml".to_string())]);
+        .unwrap_or_else(|| vec![Spanned::new(0..0, params::default_file(&root).to_string())]);
     for p in &param_files {
         let wp = WsPath::parse(p.get_ref()).map_err(|e| file.error(p.span(), e.to_string()))?;
         let slot = match Params::load_file(&root, &wp)? {
@@ -172,6 +196,28 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         .into_iter()
         .map(|(name, body)| SweepSrc { name, body })
         .collect();
+    let mut data = Vec::with_capacity(doc.data.len());
+    for (path, body) in doc.data {
+        let span = path.span();
+        let wp = WsPath::parse(path.get_ref())
+            .map_err(|e| file.error(span.clone(), format!("tracked data: {e}")))?;
+        if wp.is_root()
+            || wp
+                .components()
+                .next()
+                .is_some_and(|c| c == ".pipe" || c == ".git")
+        {
+            return Err(file.error(
+                span,
+                format!("`{wp}` cannot be tracked data: it belongs to the workspace"),
+            ));
+        }
+        data.push(DataDef {
+            path: wp,
+            span,
+            desc: body.into_inner().desc,
+        });
+    }
     Ok(Spec {
         root,
         path: abs,
@@ -181,6 +227,7 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         params,
         stages,
         sweeps,
+        data,
     })
 }
 

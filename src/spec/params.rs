@@ -1,7 +1,7 @@
 //! Params files and looking keys up in them.
 //!
-//! A pipeline names its params files (`[pipeline] params`, default `params.toml`; TOML or
-//! JSON). A stage reads keys (`train.lr`) or whole tables (`train`) from them; the values it
+//! A pipeline names its params files (`[pipeline] params`, default `params.toml`, or
+//! `params.yaml` when only that exists, as in DVC; TOML, YAML or JSON). A stage reads keys (`train.lr`) or whole tables (`train`) from them; the values it
 //! read are recorded in the lock flattened to leaf keys, so a change is reported as
 //! `param train.lr 0.001 -> 0.01`. Sweep cells override keys through a [`View`].
 
@@ -61,9 +61,11 @@ impl Params {
         } else if path.as_str().ends_with(".toml") {
             toml::from_str::<Table>(&source.text)
                 .map_err(|e| super::diag::from_toml(&source, &e))?
+        } else if is_yaml(path.as_str()) {
+            super::yaml::params_table(&source)?
         } else {
             return Err(SpecError::new(format!(
-                "params file {path} must be .toml or .json"
+                "params file {path} must be .toml, .yaml, .yml or .json"
             )));
         };
         Ok(Some(ParamsFile {
@@ -139,6 +141,21 @@ impl Params {
             Slot::Loaded(f) if lookup(&f.table, key).is_some() => Some(f),
             _ => None,
         })
+    }
+}
+
+/// Whether a params file is YAML, by its name.
+pub fn is_yaml(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+/// The default params file of a pipeline rooted at `root`: `params.toml`, or `params.yaml`
+/// when only that exists (DVC's default, so a DVC project's scripts keep reading theirs).
+pub fn default_file(root: &Path) -> &'static str {
+    if !root.join("params.toml").exists() && root.join("params.yaml").exists() {
+        "params.yaml"
+    } else {
+        "params.toml"
     }
 }
 

@@ -20,6 +20,16 @@ pub struct PipelineToml {
     pub stage: IndexMap<Spanned<String>, Spanned<StageToml>>,
     #[serde(default)]
     pub sweep: IndexMap<Spanned<String>, Spanned<SweepToml>>,
+    /// Tracked data (`pipe add`): path -> `{ desc = "..." }`.
+    #[serde(default)]
+    pub data: IndexMap<Spanned<String>, Spanned<DataToml>>,
+}
+
+/// One tracked file or directory: no stage makes it; `pipe add` records its content.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataToml {
+    pub desc: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

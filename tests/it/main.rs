@@ -4,6 +4,8 @@ mod support;
 
 mod cache;
 mod concurrency;
+mod data;
+mod dvc;
 mod freshness;
 mod integrity;
 mod remote;

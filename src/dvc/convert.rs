@@ -1,0 +1,842 @@
+//! `dvc.yaml` -> pipe stages.
+//!
+//! | DVC | pipe |
+//! |---|---|
+//! | `cmd` (string or list) | `cmd` (string or list) |
+//! | `wdir` (relative to the dvc.yaml) | `wdir` (relative to pipe.toml) |
+//! | `deps`, `outs`, `metrics`, `plots` | the same lists; `cache`, `persist`, `desc` kept |
+//! | `params: [key]` | `params = ["key"]` (`{ file, keys }` outside the root directory) |
+//! | `params: [{other.yaml: [keys]}]` | `{ file = "other.yaml", keys = [...] }` |
+//! | `params: [{other.yaml: }]` (whole file) | `{ file, keys = [every top-level key] }` |
+//! | `frozen`, `always_changed`, `desc` | the same |
+//! | `vars` inline | `[vars]` (root dvc.yaml), resolved at import elsewhere |
+//! | `vars` files, `params.yaml` | `[pipeline] params` (templates keep reading them) |
+//! | `foreach` (list, dict, `${...}`) | one stage per item, `NAME@KEY` named `NAME.KEY` |
+//! | `matrix` | one stage per combination, named `NAME.KEY` as DVC's `NAME@KEY` |
+//! | top-level `metrics`, `plots` | the stage's out becomes a metric / plot |
+//!
+//! Matrix and foreach become plain stages, not a pipe sweep: a sweep moves its cells' outs
+//! under `sweeps/NAME/`, and a DVC project's scripts and later stages read the paths the
+//! dvc.yaml names. `@` is reserved for sweep cells in pipe, so `train@us` is `train.us`;
+//! any other character a stage name cannot hold becomes `_`. Stages of a `dvc.yaml` in a
+//! subdirectory are prefixed with the directory (`sub/dir` -> `sub.dir.`), their `wdir` is
+//! that directory, and their templates are resolved at import (pipe resolves templates
+//! from the root's params files only).
+//!
+//! Everything else (`meta`, plot templates and axes, `push: false`, per-out `remote`,
+//! `artifacts`, ...) is listed as a note with its file:line and why.
+
+use std::path::Path;
+
+use toml::{Table, Value};
+
+use super::template::{self, Scope};
+use super::{Note, Notes};
+use crate::spec::yaml::{self, Node};
+use crate::spec::{SourceFile, SpecError};
+
+/// An out, metric or plot.
+#[derive(Debug, Clone)]
+pub struct OutDecl {
+    pub path: String,
+    pub cache: bool,
+    pub persist: bool,
+    pub desc: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ParamDecl {
+    /// A key in the pipeline's params files.
+    Key(String),
+    /// Keys in a named file (workspace-relative).
+    File { file: String, keys: Vec<String> },
+}
+
+/// One pipe stage made from a DVC stage (or one of its foreach/matrix instances).
+#[derive(Debug, Clone)]
+pub struct StageDecl {
+    pub name: String,
+    /// Its name in `dvc.lock` (`train@us`).
+    pub dvc_name: String,
+    /// The directory of its dvc.yaml (workspace-relative, "" for the root).
+    pub dir: String,
+    pub desc: Option<String>,
+    pub cmd: Vec<String>,
+    pub cmd_list: bool,
+    /// Workspace-relative; "" for the root.
+    pub wdir: String,
+    pub deps: Vec<String>,
+    pub params: Vec<ParamDecl>,
+    pub outs: Vec<OutDecl>,
+    pub metrics: Vec<OutDecl>,
+    pub plots: Vec<OutDecl>,
+    pub frozen: bool,
+    pub always_changed: bool,
+    /// `dvc.yaml:LINE` of the stage, for messages.
+    pub at: String,
+}
+
+/// What one dvc.yaml gives.
+#[derive(Debug, Default)]
+pub struct Converted {
+    pub stages: Vec<StageDecl>,
+    /// Inline vars of the root dvc.yaml.
+    pub vars: Table,
+    /// Params and vars files pipe must read (workspace-relative), in order.
+    pub params_files: Vec<String>,
+}
+
+/// Where a dvc.yaml is, and what it reads.
+pub struct Source<'a> {
+    pub root: &'a Path,
+    /// Workspace-relative directory of the dvc.yaml ("" for the root).
+    pub dir: &'a str,
+    pub file: &'a SourceFile,
+}
+
+impl Source<'_> {
+    fn at(&self, node: &Node) -> String {
+        format!("{}:{}", self.file.name, node.span.start.line())
+    }
+
+    fn note(&self, notes: &mut Notes, node: &Node, what: impl Into<String>) {
+        notes.push(Note {
+            at: self.at(node),
+            what: what.into(),
+        });
+    }
+
+    fn err(&self, node: &Node, msg: impl Into<String>) -> SpecError {
+        self.file.error(yaml::span(self.file, node), msg)
+    }
+
+    fn ws(&self, rel: &str) -> String {
+        join(self.dir, rel)
+    }
+}
+
+/// `a/b` + `c` -> `a/b/c`, with `.` and `..` resolved lexically ("" is the root).
+pub fn join(base: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = base
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    for p in rel.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The mapping entries of a node, keys as strings.
+pub fn entries<'n>(
+    src: &SourceFile,
+    node: &'n Node,
+) -> Result<Vec<(String, &'n Node, &'n Node)>, SpecError> {
+    match &node.data {
+        saphyr::YamlDataOwned::Mapping(m) => m
+            .iter()
+            .map(|(k, v)| Ok((yaml::key_str(src, k)?, k, v)))
+            .collect(),
+        _ => Err(src.error(yaml::span(src, node), "expected a mapping here")),
+    }
+}
+
+fn null() -> Value {
+    Value::Array(Vec::new())
+}
+
+fn is_null(node: &Node) -> bool {
+    matches!(
+        node.data,
+        saphyr::YamlDataOwned::Value(saphyr::ScalarOwned::Null)
+    )
+}
+
+/// Loads a YAML/JSON/TOML file's table, for vars and whole-file params.
+pub fn load_table(root: &Path, ws_rel: &str) -> Result<Option<Table>, SpecError> {
+    let wp = crate::wspath::WsPath::parse(ws_rel).map_err(|e| SpecError::new(e.to_string()))?;
+    Ok(crate::spec::Params::load_file(root, &wp)?.map(|f| f.table))
+}
+
+/// Merges `b` into `a`, tables recursively.
+pub fn merge(a: &mut Table, b: &Table) {
+    for (k, v) in b {
+        match (a.get_mut(k), v) {
+            (Some(Value::Table(x)), Value::Table(y)) => merge(x, y),
+            _ => {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Converts one dvc.yaml.
+pub fn convert(src: &Source, notes: &mut Notes) -> Result<Converted, SpecError> {
+    let mut out = Converted::default();
+    let Some(doc) = yaml::parse(src.file)? else {
+        return Ok(out);
+    };
+    let root_file = src.dir.is_empty();
+    // The context templates read: params.yaml, then vars (files and inline) in order.
+    let mut global = Table::new();
+    let default_params = src.ws("params.yaml");
+    if let Some(t) = load_table(src.root, &default_params)? {
+        merge(&mut global, &t);
+        out.params_files.push(default_params);
+    }
+    let top = entries(src.file, &doc)?;
+    if let Some((_, _, vars)) = top.iter().find(|(k, _, _)| k == "vars") {
+        let items = match &vars.data {
+            saphyr::YamlDataOwned::Sequence(s) => s.iter().collect::<Vec<_>>(),
+            _ => vec![*vars],
+        };
+        for it in items {
+            match &it.data {
+                saphyr::YamlDataOwned::Mapping(_) => {
+                    let v = yaml::to_value_or(src.file, it, &Value::String(String::new()))?;
+                    if let Value::Table(t) = v {
+                        merge(&mut global, &t);
+                        if root_file {
+                            merge(&mut out.vars, &t);
+                        }
+                    }
+                }
+                _ => {
+                    let Some(Value::String(spec)) = yaml::to_value(src.file, it)? else {
+                        return Err(src.err(it, "a vars entry is a file name or a mapping"));
+                    };
+                    let (file, keys) = match spec.split_once(':') {
+                        Some((f, k)) => (f.to_string(), Some(k.to_string())),
+                        None => (spec.clone(), None),
+                    };
+                    let ws = src.ws(&file);
+                    let Some(t) = load_table(src.root, &ws)? else {
+                        return Err(src.err(it, format!("vars file `{ws}` does not exist")));
+                    };
+                    let t = match &keys {
+                        Some(k) => {
+                            let mut sub = Table::new();
+                            for key in k.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                                if let Some(v) = template::lookup(&t, key) {
+                                    crate::spec::params::set(&mut sub, key, v.clone());
+                                }
+                            }
+                            src.note(
+                                notes,
+                                it,
+                                format!("vars `{spec}`: pipe reads all of `{ws}`, not only the keys named"),
+                            );
+                            sub
+                        }
+                        None => t,
+                    };
+                    merge(&mut global, &t);
+                    if !out.params_files.contains(&ws) {
+                        out.params_files.push(ws);
+                    }
+                }
+            }
+        }
+    }
+    for (key, knode, value) in &top {
+        match key.as_str() {
+            "vars" => {}
+            "stages" => {
+                for (name, nnode, body) in entries(src.file, value)? {
+                    stage(src, &name, nnode, body, &global, &mut out, notes)?;
+                }
+            }
+            "metrics" | "plots" => {} // applied by `apply_top_level` once every file is read
+            "params" => src.note(
+                notes,
+                knode,
+                "top-level `params` (files for `dvc params diff`) has no pipe equivalent; \
+                 stages' params are imported",
+            ),
+            "artifacts" | "datasets" => src.note(
+                notes,
+                knode,
+                format!(
+                    "`{key}` (DVC's model registry / dataset declarations) has no pipe equivalent"
+                ),
+            ),
+            other => src.note(
+                notes,
+                knode,
+                format!("unknown top-level key `{other}` ignored"),
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Top-level `metrics` and `plots`: the path becomes the producing stage's metric or plot.
+pub fn apply_top_level(
+    src: &Source,
+    stages: &mut [StageDecl],
+    notes: &mut Notes,
+) -> Result<(), SpecError> {
+    let Some(doc) = yaml::parse(src.file)? else {
+        return Ok(());
+    };
+    for (key, _, value) in entries(src.file, &doc)? {
+        let plot = match key.as_str() {
+            "metrics" => false,
+            "plots" => true,
+            _ => continue,
+        };
+        let saphyr::YamlDataOwned::Sequence(items) = &value.data else {
+            return Err(src.err(value, format!("`{key}` must be a list")));
+        };
+        for it in items {
+            let (path, opts) = match &it.data {
+                saphyr::YamlDataOwned::Mapping(_) => {
+                    let e = entries(src.file, it)?;
+                    let Some((p, _, o)) = e.into_iter().next() else {
+                        continue;
+                    };
+                    (p, Some(o))
+                }
+                _ => match yaml::to_value(src.file, it)? {
+                    Some(Value::String(s)) => (s, None),
+                    _ => return Err(src.err(it, format!("a `{key}` entry is a path"))),
+                },
+            };
+            if let Some(o) = opts
+                && !is_null(o)
+            {
+                src.note(
+                    notes,
+                    it,
+                    format!("plot `{path}`: its template, axes and titles are not carried (pipe has no plot definitions)"),
+                );
+            }
+            let ws = src.ws(&path);
+            let mut moved = false;
+            for st in stages.iter_mut() {
+                let here = |o: &OutDecl| join(&st.wdir, &o.path) == ws;
+                if let Some(i) = st.outs.iter().position(here) {
+                    let o = st.outs.remove(i);
+                    if plot {
+                        st.plots.push(o);
+                    } else {
+                        st.metrics.push(o);
+                    }
+                    moved = true;
+                } else if st.metrics.iter().any(here) || st.plots.iter().any(here) {
+                    moved = true;
+                }
+            }
+            if !moved {
+                src.note(
+                    notes,
+                    it,
+                    format!(
+                        "top-level {} `{path}`: no stage writes it, so pipe has nothing to attach it to",
+                        if plot { "plot" } else { "metric" }
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage(
+    src: &Source,
+    name: &str,
+    nnode: &Node,
+    body: &Node,
+    global: &Table,
+    out: &mut Converted,
+    notes: &mut Notes,
+) -> Result<(), SpecError> {
+    let fields = entries(src.file, body)?;
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _, _)| n == k)
+            .map(|(_, kn, v)| (*kn, *v))
+    };
+    // A stage's own vars: resolved at import.
+    let mut local = Table::new();
+    if let Some((kn, v)) = get("vars") {
+        let items = match &v.data {
+            saphyr::YamlDataOwned::Sequence(s) => s.iter().collect::<Vec<_>>(),
+            _ => vec![v],
+        };
+        for it in items {
+            match yaml::to_value(src.file, it)? {
+                Some(Value::Table(t)) => merge(&mut local, &t),
+                Some(Value::String(f)) => {
+                    let ws = src.ws(f.split(':').next().unwrap_or(&f));
+                    match load_table(src.root, &ws)? {
+                        Some(t) => merge(&mut local, &t),
+                        None => return Err(src.err(it, format!("vars file `{ws}` does not exist"))),
+                    }
+                }
+                _ => return Err(src.err(it, "a vars entry is a file name or a mapping")),
+            }
+        }
+        src.note(
+            notes,
+            kn,
+            format!("stage `{name}`: its own vars are written into the stage (resolved at import)"),
+        );
+    }
+    // Outside the root dvc.yaml every template is resolved here (see the module header).
+    let (local_base, global_view) = if src.dir.is_empty() {
+        (local, global.clone())
+    } else {
+        let mut all = global.clone();
+        merge(&mut all, &local);
+        (all, Table::new())
+    };
+
+    let instances: Vec<(String, Table, &Node)> = if let Some((fk, each)) = get("foreach") {
+        let Some((_, do_body)) = get("do") else {
+            return Err(src.err(fk, format!("stage `{name}` has `foreach` without `do`")));
+        };
+        let mut ctx = global.clone();
+        merge(&mut ctx, &local_base);
+        let items = iterable(src, each, &ctx)?;
+        expanded_note(src, notes, name, each);
+        let mut v = Vec::new();
+        let is_map = matches!(items, Value::Table(_));
+        let list: Vec<(String, Value)> = match items {
+            Value::Table(t) => t.into_iter().collect(),
+            Value::Array(a) => {
+                let composite = a.iter().any(|x| x.is_table() || x.is_array());
+                a.into_iter()
+                    .enumerate()
+                    .map(|(i, x)| {
+                        let k = if composite {
+                            i.to_string()
+                        } else {
+                            template::key_str(&x)
+                        };
+                        (k, x)
+                    })
+                    .collect()
+            }
+            _ => return Err(src.err(each, "`foreach` takes a list or a mapping")),
+        };
+        for (k, item) in list {
+            let mut l = local_base.clone();
+            l.insert("item".into(), item);
+            if is_map {
+                l.insert("key".into(), Value::String(k.clone()));
+            }
+            v.push((k, l, do_body));
+        }
+        v
+    } else if let Some((_, matrix)) = get("matrix") {
+        let mut ctx = global.clone();
+        merge(&mut ctx, &local_base);
+        let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
+        for (k, _, vals) in entries(src.file, matrix)? {
+            expanded_note(src, notes, &format!("{name}` matrix `{k}"), vals);
+            match iterable(src, vals, &ctx)? {
+                Value::Array(a) => axes.push((k, a)),
+                _ => return Err(src.err(vals, format!("matrix `{k}` must be a list"))),
+            }
+        }
+        let mut combos: Vec<(Vec<String>, Table)> = vec![(Vec::new(), Table::new())];
+        for (k, vals) in &axes {
+            let mut next = Vec::new();
+            for (frags, t) in &combos {
+                for (i, v) in vals.iter().enumerate() {
+                    let mut f = frags.clone();
+                    f.push(if v.is_table() || v.is_array() {
+                        format!("{k}{i}")
+                    } else {
+                        template::key_str(v)
+                    });
+                    let mut t = t.clone();
+                    t.insert(k.clone(), v.clone());
+                    next.push((f, t));
+                }
+            }
+            combos = next;
+        }
+        combos
+            .into_iter()
+            .map(|(f, item)| {
+                let mut l = local_base.clone();
+                l.insert("item".into(), Value::Table(item));
+                (f.join("-"), l, body)
+            })
+            .collect()
+    } else {
+        vec![(String::new(), local_base, body)]
+    };
+
+    for (key, local, body) in instances {
+        let scope = Scope {
+            local: &local,
+            global: &global_view,
+        };
+        let dvc_name = if key.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}@{key}")
+        };
+        let decl = instance(src, &dvc_name, nnode, body, &scope, notes)?;
+        out.stages.push(decl);
+    }
+    Ok(())
+}
+
+/// A `foreach` or matrix axis read from vars or params is expanded now, not at each run.
+fn expanded_note(src: &Source, notes: &mut Notes, what: &str, node: &Node) {
+    if let Ok(Some(Value::String(s))) = yaml::to_value(src.file, node)
+        && let Some(expr) = template::whole(&s)
+    {
+        src.note(
+            notes,
+            node,
+            format!("stage `{what}` over `${{{expr}}}` is expanded at import into one stage per item; re-import after changing its items"),
+        );
+    }
+}
+
+/// A `foreach` / matrix axis: a list or mapping written out, or `${name}` of one.
+fn iterable(src: &Source, node: &Node, ctx: &Table) -> Result<Value, SpecError> {
+    let v = yaml::to_value_or(src.file, node, &null())?;
+    match &v {
+        Value::String(s) => {
+            let Some(expr) = template::whole(s) else {
+                return Err(src.err(node, "expected a list, a mapping or `${...}` of one"));
+            };
+            template::lookup(ctx, expr).cloned().ok_or_else(|| {
+                src.err(
+                    node,
+                    format!("`${{{expr}}}` is not defined in vars or params.yaml"),
+                )
+            })
+        }
+        _ => Ok(v),
+    }
+}
+
+/// Substitutes templates in every string of a value.
+fn subst(v: &Value, scope: &Scope, frozen: &mut Vec<String>) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => {
+            if let Some(expr) = template::whole(s) {
+                let head = expr.split(['.', '[']).next().unwrap_or_default();
+                if scope.local.contains_key(head)
+                    && let Some(x) = template::lookup(scope.local, expr)
+                    && (x.is_array() || x.is_table())
+                {
+                    return subst(x, scope, frozen);
+                }
+            }
+            let r = template::substitute(s, scope)?;
+            frozen.extend(r.frozen);
+            Value::String(r.text)
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| subst(x, scope, frozen))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Table(t) => {
+            let mut o = Table::new();
+            for (k, x) in t {
+                let k = template::substitute(k, scope)?.text;
+                o.insert(k, subst(x, scope, frozen)?);
+            }
+            Value::Table(o)
+        }
+        other => other.clone(),
+    })
+}
+
+fn instance(
+    src: &Source,
+    dvc_name: &str,
+    nnode: &Node,
+    body: &Node,
+    scope: &Scope,
+    notes: &mut Notes,
+) -> Result<StageDecl, SpecError> {
+    let mut decl = StageDecl {
+        name: pipe_name(src.dir, dvc_name),
+        dvc_name: dvc_name.to_string(),
+        dir: src.dir.to_string(),
+        desc: None,
+        cmd: Vec::new(),
+        cmd_list: false,
+        wdir: src.dir.to_string(),
+        deps: Vec::new(),
+        params: Vec::new(),
+        outs: Vec::new(),
+        metrics: Vec::new(),
+        plots: Vec::new(),
+        frozen: false,
+        always_changed: false,
+        at: src.at(nnode),
+    };
+    let mut frozen_exprs = Vec::new();
+    for (key, knode, vnode) in entries(src.file, body)? {
+        if matches!(key.as_str(), "vars" | "foreach" | "do" | "matrix") {
+            continue;
+        }
+        let raw = yaml::to_value_or(src.file, vnode, &null())?;
+        let v = subst(&raw, scope, &mut frozen_exprs)
+            .map_err(|m| src.err(vnode, format!("stage `{dvc_name}`: {m}")))?;
+        let bad =
+            |what: &str| src.err(vnode, format!("stage `{dvc_name}`: `{key}` must be {what}"));
+        match key.as_str() {
+            "cmd" => match v {
+                Value::String(s) => decl.cmd = vec![s],
+                Value::Array(a) => {
+                    decl.cmd_list = true;
+                    for x in a {
+                        match x {
+                            Value::String(s) => decl.cmd.push(s),
+                            _ => return Err(bad("a string or a list of strings")),
+                        }
+                    }
+                }
+                _ => return Err(bad("a string or a list of strings")),
+            },
+            "wdir" => match v {
+                Value::String(s) => decl.wdir = join(src.dir, &s),
+                _ => return Err(bad("a path")),
+            },
+            "desc" => decl.desc = v.as_str().map(String::from),
+            "frozen" => decl.frozen = v.as_bool().ok_or_else(|| bad("true or false"))?,
+            "always_changed" => {
+                decl.always_changed = v.as_bool().ok_or_else(|| bad("true or false"))?
+            }
+            "deps" => {
+                for d in v.as_array().ok_or_else(|| bad("a list of paths"))? {
+                    match d {
+                        Value::String(s) => decl.deps.push(s.clone()),
+                        _ => return Err(bad("a list of paths")),
+                    }
+                }
+            }
+            "outs" | "metrics" | "plots" => {
+                let list = v.as_array().ok_or_else(|| bad("a list"))?;
+                let mut got = Vec::new();
+                for o in list {
+                    got.push(out_decl(src, knode, dvc_name, &key, o, notes).map_err(|m| src.err(vnode, m))?);
+                }
+                match key.as_str() {
+                    "outs" => decl.outs = got,
+                    "metrics" => decl.metrics = got,
+                    _ => decl.plots = got,
+                }
+            }
+            "params" => {
+                for p in v.as_array().ok_or_else(|| bad("a list"))? {
+                    param_decls(src, knode, &decl.wdir, dvc_name, p, &mut decl.params, notes)
+                        .map_err(|m| src.err(vnode, m))?;
+                }
+            }
+            "meta" => src.note(notes, knode, format!("stage `{dvc_name}`: `meta` is not carried (pipe stages have no free-form metadata)")),
+            other => src.note(notes, knode, format!("stage `{dvc_name}`: unknown key `{other}` ignored")),
+        }
+    }
+    if decl.cmd.is_empty() {
+        return Err(src.err(nnode, format!("stage `{dvc_name}` has no `cmd`")));
+    }
+    let text = src.file.text.get(yaml::span(src.file, body)).unwrap_or("");
+    if !src.dir.is_empty() && text.contains("${") {
+        src.note(
+            notes,
+            nnode,
+            format!("stage `{dvc_name}`: its templates are written out as values at import (pipe resolves templates from the root's params files only); re-import after changing them"),
+        );
+    }
+    frozen_exprs.sort();
+    frozen_exprs.dedup();
+    if !frozen_exprs.is_empty() {
+        src.note(
+            notes,
+            nnode,
+            format!(
+                "stage `{dvc_name}`: {} written out as values at import (pipe has no syntax for indexing or unpacking a dictionary); re-import after changing them",
+                frozen_exprs.iter().map(|e| format!("${{{e}}}")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    Ok(decl)
+}
+
+fn out_decl(
+    src: &Source,
+    knode: &Node,
+    stage: &str,
+    role: &str,
+    v: &Value,
+    notes: &mut Notes,
+) -> Result<OutDecl, String> {
+    let (path, opts) = match v {
+        Value::String(s) => {
+            return Ok(OutDecl {
+                path: s.clone(),
+                cache: true,
+                persist: false,
+                desc: None,
+            });
+        }
+        Value::Table(t) if t.len() == 1 => {
+            let (p, o) = t.iter().next().ok_or("an empty out")?;
+            (p.clone(), o)
+        }
+        _ => {
+            return Err(format!(
+                "stage `{stage}`: a `{role}` entry is a path or `PATH: {{options}}`"
+            ));
+        }
+    };
+    // DVC caches metrics and plots too unless `cache: false`.
+    let mut d = OutDecl {
+        path: path.clone(),
+        cache: true,
+        persist: false,
+        desc: None,
+    };
+    if let Value::Table(o) = opts {
+        for (k, x) in o {
+            match (k.as_str(), x) {
+                ("cache", Value::Boolean(b)) => d.cache = *b,
+                ("persist", Value::Boolean(b)) => d.persist = *b,
+                ("desc", Value::String(s)) => d.desc = Some(s.clone()),
+                ("push", Value::Boolean(true)) => {}
+                ("push", Value::Boolean(false)) => src.note(notes, knode, format!("stage `{stage}`: `{path}` has `push: false`; pipe pushes every cached out")),
+                ("remote", _) => src.note(notes, knode, format!("stage `{stage}`: `{path}`'s own `remote` is not carried; pipe pushes every out to the remote named on the command line or the default")),
+                ("x" | "y" | "template" | "title" | "x_label" | "y_label" | "header", _) if role == "plots" => {
+                    src.note(notes, knode, format!("stage `{stage}`: plot `{path}`'s `{k}` is not carried (pipe has no plot definitions)"))
+                }
+                (other, _) => src.note(notes, knode, format!("stage `{stage}`: `{path}`: option `{other}` is not carried")),
+            }
+        }
+    }
+    Ok(d)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn param_decls(
+    src: &Source,
+    knode: &Node,
+    wdir: &str,
+    stage: &str,
+    v: &Value,
+    out: &mut Vec<ParamDecl>,
+    notes: &mut Notes,
+) -> Result<(), String> {
+    let default_file = join(wdir, "params.yaml");
+    match v {
+        Value::String(key) => {
+            if wdir.is_empty() {
+                out.push(ParamDecl::Key(key.clone()));
+            } else {
+                push_file(out, &default_file, vec![key.clone()]);
+            }
+        }
+        Value::Table(t) => {
+            for (file, keys) in t {
+                let ws = join(wdir, file);
+                let keys: Vec<String> = match keys {
+                    Value::Array(a) if a.is_empty() => {
+                        // The whole file: every top-level key it holds now.
+                        match load_table(src.root, &ws).map_err(|e| e.message().to_string())? {
+                            Some(t) => {
+                                src.note(notes, knode, format!("stage `{stage}`: params file `{file}` (whole) is imported as its top-level keys now: {}", t.keys().cloned().collect::<Vec<_>>().join(", ")));
+                                t.keys().cloned().collect()
+                            }
+                            None => {
+                                src.note(notes, knode, format!("stage `{stage}`: params file `{ws}` does not exist; dropped"));
+                                continue;
+                            }
+                        }
+                    }
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|k| {
+                            k.as_str()
+                                .map(String::from)
+                                .ok_or_else(|| format!("stage `{stage}`: params keys are strings"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(format!(
+                            "stage `{stage}`: params of `{file}` must be a list of keys"
+                        ));
+                    }
+                };
+                if ws == "params.yaml" && wdir.is_empty() {
+                    out.extend(keys.into_iter().map(ParamDecl::Key));
+                } else {
+                    push_file(out, &ws, keys);
+                }
+            }
+        }
+        _ => {
+            return Err(format!(
+                "stage `{stage}`: a params entry is a key or `FILE: [keys]`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn push_file(out: &mut Vec<ParamDecl>, file: &str, keys: Vec<String>) {
+    for p in out.iter_mut() {
+        if let ParamDecl::File { file: f, keys: k } = p
+            && f == file
+        {
+            k.extend(keys);
+            return;
+        }
+    }
+    out.push(ParamDecl::File {
+        file: file.to_string(),
+        keys,
+    });
+}
+
+/// A DVC stage name (`train@us`, in `sub/dir`) as a pipe stage name (`sub.dir.train.us`).
+pub fn pipe_name(dir: &str, dvc_name: &str) -> String {
+    let mut s = String::new();
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        s.push_str(part);
+        s.push('.');
+    }
+    s.push_str(dvc_name);
+    s.chars()
+        .map(|c| match c {
+            '@' => '.',
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(pipe_name("", "train@us"), "train.us");
+        assert_eq!(
+            pipe_name("sub/dir", "clean@raw/a b"),
+            "sub.dir.clean.raw_a_b"
+        );
+        assert_eq!(join("sub", "../data/x"), "data/x");
+        assert_eq!(join("", "./a"), "a");
+    }
+}

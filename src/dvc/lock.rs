@@ -1,0 +1,224 @@
+//! `dvc.lock`: what DVC last ran each stage with, and whether the workspace still matches.
+//!
+//! ```yaml
+//! schema: '2.0'
+//! stages:
+//!   train@us:
+//!     cmd: python train.py us
+//!     deps:
+//!     - path: data/raw          # relative to the stage's wdir
+//!       hash: md5
+//!       md5: 22c4c6b03910c42cdcb506a0c358e69e.dir
+//!     params:
+//!       params.yaml:
+//!         train.lr: 0.001
+//!     outs:
+//!     - path: model.pkl
+//!       md5: ...
+//! ```
+//! A stage matches when its command, its deps and outs (as sets), the params values and
+//! the md5 of every dep and out in the workspace are what dvc.lock says: DVC would call it
+//! up to date. Each md5 is computed once per path however many stages name it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+
+use toml::Value;
+
+use super::convert::{entries, join};
+use super::md5;
+use crate::spec::yaml;
+use crate::spec::{SourceFile, SpecError};
+
+/// A dep or out as dvc.lock records it.
+#[derive(Debug, Clone)]
+pub struct Hashed {
+    /// Relative to the stage's wdir.
+    pub path: String,
+    pub md5: Option<String>,
+    pub legacy: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LockedStage {
+    pub cmd: Vec<String>,
+    pub deps: Vec<Hashed>,
+    pub outs: Vec<Hashed>,
+    /// file (relative to the wdir) -> key -> value.
+    pub params: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+/// Reads `dir/dvc.lock` (workspace-relative dir); empty when there is none.
+pub fn read(root: &Path, dir: &str) -> Result<BTreeMap<String, LockedStage>, SpecError> {
+    let rel = join(dir, "dvc.lock");
+    let abs = root.join(&rel);
+    let text = match std::fs::read_to_string(&abs) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(SpecError::new(format!(
+                "cannot read {}: {e}",
+                abs.display()
+            )));
+        }
+    };
+    let file = SourceFile {
+        name: rel,
+        text: text.into(),
+    };
+    let Some(doc) = yaml::parse(&file)? else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (k, _, v) in entries(&file, &doc)? {
+        if k != "stages" {
+            continue;
+        }
+        for (name, _, body) in entries(&file, v)? {
+            let Value::Table(t) = yaml::to_value_or(&file, body, &Value::Array(Vec::new()))? else {
+                return Err(file.error(
+                    yaml::span(&file, body),
+                    format!("stage `{name}` is not a mapping"),
+                ));
+            };
+            out.insert(name, stage(&t));
+        }
+    }
+    Ok(out)
+}
+
+fn stage(t: &toml::Table) -> LockedStage {
+    let list = |k: &str| -> Vec<Hashed> {
+        t.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_table)
+                    .filter_map(|e| {
+                        Some(Hashed {
+                            path: e.get("path")?.as_str()?.to_string(),
+                            md5: e.get("md5").and_then(Value::as_str).map(String::from),
+                            legacy: e.get("hash").and_then(Value::as_str) != Some("md5"),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let cmd = match t.get("cmd") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut params = BTreeMap::new();
+    if let Some(Value::Table(p)) = t.get("params") {
+        for (file, keys) in p {
+            if let Value::Table(keys) = keys {
+                params.insert(
+                    file.clone(),
+                    keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                );
+            }
+        }
+    }
+    LockedStage {
+        cmd,
+        deps: list("deps"),
+        outs: list("outs"),
+        params,
+    }
+}
+
+/// md5 checks, each path hashed once.
+#[derive(Default)]
+pub struct Checker {
+    seen: Mutex<HashMap<(String, String), Option<bool>>>,
+}
+
+impl Checker {
+    /// Whether workspace path `ws` matches `md5` (`None`: it does not exist).
+    pub fn matches(
+        &self,
+        root: &Path,
+        ws: &str,
+        md5: &str,
+        legacy: bool,
+    ) -> std::io::Result<Option<bool>> {
+        let key = (ws.to_string(), md5.to_string());
+        if let Ok(seen) = self.seen.lock()
+            && let Some(r) = seen.get(&key)
+        {
+            return Ok(*r);
+        }
+        let r = md5::matches(&root.join(ws), md5, legacy)?;
+        // A missing path may be brought back from DVC's cache: not remembered.
+        if r.is_some()
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            seen.insert(key, r);
+        }
+        Ok(r)
+    }
+}
+
+/// Why a stage does not match dvc.lock, or `None` when it does. `wdir` is workspace-
+/// relative; `deps`/`outs` are the stage's paths (workspace-relative) as pipe builds it;
+/// `cmd` its resolved command; `param` looks a key up in a (workspace-relative) file.
+#[allow(clippy::too_many_arguments)]
+pub fn mismatch(
+    root: &Path,
+    checker: &Checker,
+    locked: &LockedStage,
+    wdir: &str,
+    cmd: &[String],
+    deps: &[String],
+    outs: &[String],
+    param: &dyn Fn(&str, &str) -> Option<Value>,
+) -> std::io::Result<Option<String>> {
+    if locked.cmd != cmd {
+        return Ok(Some(format!(
+            "its command differs from dvc.lock's ({:?})",
+            locked.cmd.join(" && ")
+        )));
+    }
+    for (what, locked_list, now) in [("deps", &locked.deps, deps), ("outs", &locked.outs, outs)] {
+        let mut a: Vec<String> = locked_list.iter().map(|h| join(wdir, &h.path)).collect();
+        let mut b: Vec<String> = now.to_vec();
+        a.sort();
+        b.sort();
+        if a != b {
+            return Ok(Some(format!("its {what} differ from dvc.lock's")));
+        }
+    }
+    for (file, keys) in &locked.params {
+        let ws = join(wdir, file);
+        for (k, v) in keys {
+            let now = param(&ws, k);
+            if now.as_ref() != Some(v) {
+                return Ok(Some(format!(
+                    "param {k} in {ws} is {} now, {} in dvc.lock",
+                    now.map_or("missing".to_string(), |n| crate::lock::format::value(&n)),
+                    crate::lock::format::value(v)
+                )));
+            }
+        }
+    }
+    for (what, list) in [("dep", &locked.deps), ("out", &locked.outs)] {
+        for h in list.iter() {
+            let ws = join(wdir, &h.path);
+            let Some(m) = &h.md5 else {
+                return Ok(Some(format!("dvc.lock has no md5 for {what} {ws}")));
+            };
+            match checker.matches(root, &ws, m, h.legacy)? {
+                Some(true) => {}
+                Some(false) => return Ok(Some(format!("{what} {ws} changed since dvc.lock"))),
+                None => return Ok(Some(format!("{what} {ws} is missing"))),
+            }
+        }
+    }
+    Ok(None)
+}

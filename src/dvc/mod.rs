@@ -1,0 +1,139 @@
+//! Reading a DVC project, for `pipe import-dvc`.
+//!
+//! ```text
+//! DIR/
+//!   dvc.yaml, sub/dvc.yaml   -> convert: pipe stages (one pipe.toml at DIR)
+//!   dvc.lock, sub/dvc.lock   -> lock: which stages still match the workspace (md5)
+//!   data/raw.dvc             -> dotdvc: tracked data ([data])
+//!   .dvc/config              -> config: remotes (no credentials)
+//!   .dvc/cache/files/md5/..  -> cache: objects for outs the workspace lacks
+//! ```
+//!
+//! Nothing here writes anything: [`read`] gives an [`Import`] (the stages, the tracked
+//! data, the remotes and the notes on what could not be carried), [`render::pipeline`]
+//! turns it into pipe.toml's text, and `ops::import_dvc` writes and records.
+
+pub mod cache;
+pub mod config;
+pub mod convert;
+pub mod dotdvc;
+pub mod lock;
+pub mod md5;
+pub mod render;
+pub mod template;
+
+use std::path::Path;
+
+use crate::spec::{SourceFile, SpecError};
+
+/// Something in the DVC project that pipe does not carry, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `dvc.yaml:12`
+    pub at: String,
+    pub what: String,
+}
+
+pub type Notes = Vec<Note>;
+
+/// Everything read from a DVC project.
+#[derive(Debug, Default)]
+pub struct Import {
+    pub stages: Vec<convert::StageDecl>,
+    pub vars: toml::Table,
+    pub params_files: Vec<String>,
+    pub data: Vec<dotdvc::Tracked>,
+    pub remotes: Vec<config::Remote>,
+    pub default_remote: Option<String>,
+    pub notes: Notes,
+    /// The dvc.yaml files read (workspace-relative directories).
+    pub dirs: Vec<String>,
+}
+
+/// Reads the DVC project at `root`.
+pub fn read(root: &Path) -> Result<Import, SpecError> {
+    let mut imp = Import::default();
+    let mut yamls = Vec::new();
+    let mut dvcs = Vec::new();
+    find(root, "", &mut yamls, &mut dvcs)
+        .map_err(|e| SpecError::new(format!("cannot list {}: {e}", root.display())))?;
+    yamls.sort();
+    dvcs.sort();
+    if yamls.is_empty() && dvcs.is_empty() {
+        return Err(SpecError::new(format!(
+            "no dvc.yaml or .dvc file under {}",
+            root.display()
+        )));
+    }
+    let mut files = Vec::new();
+    for dir in &yamls {
+        let rel = convert::join(dir, "dvc.yaml");
+        let abs = root.join(&rel);
+        let text = std::fs::read_to_string(&abs)
+            .map_err(|e| SpecError::new(format!("cannot read {}: {e}", abs.display())))?;
+        let file = SourceFile {
+            name: rel,
+            text: text.into(),
+        };
+        let src = convert::Source {
+            root,
+            dir,
+            file: &file,
+        };
+        let c = convert::convert(&src, &mut imp.notes)?;
+        imp.stages.extend(c.stages);
+        if dir.is_empty() {
+            imp.vars = c.vars;
+            imp.params_files = c.params_files;
+        }
+        imp.dirs.push(dir.clone());
+        files.push((dir.clone(), file));
+    }
+    for (dir, file) in &files {
+        let src = convert::Source { root, dir, file };
+        convert::apply_top_level(&src, &mut imp.stages, &mut imp.notes)?;
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for s in &imp.stages {
+        if let Some(prev) = seen.insert(s.name.clone(), s.at.clone()) {
+            return Err(SpecError::new(format!(
+                "stages at {prev} and {} both become pipe stage `{}`",
+                s.at, s.name
+            )));
+        }
+    }
+    for rel in &dvcs {
+        imp.data.extend(dotdvc::read(root, rel, &mut imp.notes)?);
+    }
+    let (remotes, default) = config::read(root, &mut imp.notes)?;
+    imp.remotes = remotes;
+    imp.default_remote = default;
+    Ok(imp)
+}
+
+/// Finds dvc.yaml directories and `.dvc` files, skipping `.git`, `.dvc` and `.pipe`.
+fn find(
+    root: &Path,
+    rel: &str,
+    yamls: &mut Vec<String>,
+    dvcs: &mut Vec<String>,
+) -> std::io::Result<()> {
+    let dir = root.join(rel);
+    for e in std::fs::read_dir(&dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child = convert::join(rel, &name);
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            if matches!(name.as_str(), ".git" | ".dvc" | ".pipe") {
+                continue;
+            }
+            find(root, &child, yamls, dvcs)?;
+        } else if name == "dvc.yaml" {
+            yamls.push(rel.to_string());
+        } else if name.ends_with(".dvc") && ft.is_file() {
+            dvcs.push(child);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! `pipe import-dvc [DIR] [--dry] [--force]`: a DVC project -> pipe.toml + pipe.lock,
+//! with nothing recomputed that DVC already computed.
+//!
+//! 1. Read the project (`crate::dvc::read`): every dvc.yaml, `.dvc` file and the remotes
+//!    of `.dvc/config`, with a note (file:line and why) for each construct not carried.
+//! 2. `--dry`: print pipe.toml's text and the notes; write nothing.
+//! 3. Refuse an existing pipe.toml without `--force`; write pipe.toml and load it as any
+//!    pipeline (a pipeline pipe cannot load is put back as it was, and the error shown).
+//! 4. Remotes -> `.pipe/config.toml` (no credentials).
+//! 5. Tracked data (`.dvc` files) whose workspace content matches its md5: stored in the
+//!    cache and recorded in the lock, as `pipe add` does.
+//! 6. Stages whose command, params, deps and outs still match `dvc.lock` (md5, checked once
+//!    per path): outs stored in the cache, lock entry recorded with blake3 hashes, so
+//!    `pipe status` says up to date and `pipe repro` runs nothing. The others are listed
+//!    as stale with the reason.
+
+use std::path::Path;
+
+use toml::Value;
+
+use crate::commit;
+use crate::dvc::{self, Import, lock::Checker};
+use crate::error::{Error, Result};
+use crate::graph::StageKind;
+use crate::observe::observe;
+use crate::report::printer::{self, Tone};
+use crate::spec::{DataDef, Params};
+use crate::wspath::WsPath;
+
+use super::Session;
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub dry: bool,
+    pub force: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub stages: usize,
+    /// Stages (pipe names) whose lock entry was imported.
+    pub locked: Vec<String>,
+    /// Stages left stale, with why.
+    pub stale: Vec<(String, String)>,
+    /// Tracked data recorded.
+    pub data: Vec<String>,
+    pub remotes: Vec<String>,
+    pub notes: usize,
+}
+
+pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
+    let root = std::path::absolute(dir)
+        .map_err(|e| Error::User(format!("cannot resolve {}: {e}", dir.display())))?;
+    let imp = dvc::read(&root)?;
+    let text = dvc::render::pipeline(&imp);
+    let p = printer::get();
+    let mut report = ImportReport {
+        stages: imp.stages.len(),
+        notes: imp.notes.len(),
+        ..ImportReport::default()
+    };
+    if o.dry {
+        p.data(text.trim_end());
+        p.data("");
+        p.data(&notes_text(&imp));
+        return Ok(report);
+    }
+    let pipeline = root.join("pipe.toml");
+    let old = std::fs::read_to_string(&pipeline).ok();
+    if old.is_some() && !o.force {
+        return Err(Error::User(format!(
+            "{} exists; `pipe import-dvc --force` replaces it (see the result first with --dry)",
+            pipeline.display()
+        )));
+    }
+    write(&pipeline, &text)?;
+    let s = match Session::open(&pipeline) {
+        Ok(s) => s,
+        Err(e) => {
+            match &old {
+                Some(t) => write(&pipeline, t)?,
+                None => {
+                    let _ = std::fs::remove_file(&pipeline);
+                }
+            }
+            p.warn("the imported pipeline does not load; nothing was written (see it with --dry)");
+            return Err(e);
+        }
+    };
+    p.verb(
+        "Wrote",
+        Tone::Good,
+        &format!(
+            "pipe.toml ({} stages, {} tracked paths)",
+            imp.stages.len(),
+            imp.data.len()
+        ),
+    );
+    for n in &imp.notes {
+        p.warn(&format!("{}: {}", n.at, n.what));
+    }
+
+    report.remotes = remotes(&s, &root, &imp)?;
+    let checker = Checker::default();
+    data(&s, &root, &imp, &checker, &mut report)?;
+    stages(&s, &root, &imp, &checker, &mut report)?;
+    s.ws.state.save()?;
+    s.fold_lock()?;
+    super::init::refresh_gitignore(&s.ws.root, &super::cached_outs(&s))?;
+    for (name, why) in &report.stale {
+        p.detail("Stale", &format!("{name}: {why}"));
+    }
+    p.verb(
+        "Imported",
+        Tone::Good,
+        &format!(
+            "{} of {} stages up to date from dvc.lock, {} tracked paths, {} remotes",
+            report.locked.len(),
+            report.stages,
+            report.data.len(),
+            report.remotes.len()
+        ),
+    );
+    Ok(report)
+}
+
+fn notes_text(imp: &Import) -> String {
+    if imp.notes.is_empty() {
+        return "# Everything was carried over.".into();
+    }
+    let mut s = format!("# {} construct(s) not carried over:\n", imp.notes.len());
+    for n in &imp.notes {
+        s.push_str(&format!("#   {}: {}\n", n.at, n.what));
+    }
+    s.trim_end().to_string()
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    pipe_cache::fsutil::write_atomic(path, text.as_bytes(), false)
+        .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
+}
+
+fn remotes(s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
+    let p = printer::get();
+    let mut done = Vec::new();
+    for r in &imp.remotes {
+        let url = local_url(root, &r.url);
+        let o = super::remote::AddOptions {
+            default: imp.default_remote.as_deref() == Some(r.name.as_str()),
+            local: false,
+            force: true,
+            options: r.options.clone(),
+        };
+        match super::remote::add(&s.ws, &r.name, &url, &o) {
+            Ok(()) => done.push(r.name.clone()),
+            Err(e) => p.warn(&format!(
+                "remote `{}` ({}) not imported: {e}",
+                r.name, r.url
+            )),
+        }
+    }
+    Ok(done)
+}
+
+/// A DVC local remote's path is relative to `.dvc/`; pipe's to the workspace.
+fn local_url(root: &Path, url: &str) -> String {
+    if url.contains("://") || url.starts_with('/') {
+        return url.to_string();
+    }
+    let mut abs = root.join(".dvc");
+    for part in url.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                abs.pop();
+            }
+            p => abs.push(p),
+        }
+    }
+    abs.display().to_string()
+}
+
+fn data(
+    s: &Session,
+    root: &Path,
+    imp: &Import,
+    checker: &Checker,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let lock = s.ws.lock.read()?;
+    for d in &imp.data {
+        let Ok(wp) = WsPath::parse(&d.path) else {
+            continue;
+        };
+        let id = DataDef::lock_id(&wp);
+        let Some(i) = s.graph.find(&id) else {
+            continue;
+        };
+        let Some(md5) = &d.md5 else {
+            report.stale.push((id, format!("{} has no md5", d.at)));
+            continue;
+        };
+        match checker.matches(root, &d.path, md5, d.legacy) {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => {
+                report
+                    .stale
+                    .push((id, format!("{} differs from {}", d.path, d.at)));
+                continue;
+            }
+            Ok(None) if from_dvc_cache(root, &d.path, md5)? => {}
+            Ok(None) => {
+                report.stale.push((
+                    id,
+                    format!(
+                        "{} is missing, and DVC's cache lacks it (run `dvc pull` first)",
+                        d.path
+                    ),
+                ));
+                continue;
+            }
+            Err(e) => return Err(Error::Env(format!("cannot read {}: {e}", d.path))),
+        }
+        if lock.contains_key(&id) && !stale_entry(s, i, &lock)? {
+            report.data.push(d.path.clone());
+            continue;
+        }
+        commit::commit(
+            &s.ws,
+            &s.graph.stages[i],
+            &Default::default(),
+            &Default::default(),
+        )?;
+        report.data.push(d.path.clone());
+    }
+    Ok(())
+}
+
+/// Outs dvc.lock names that the workspace lacks, brought back from DVC's cache (verified),
+/// as `dvc checkout` would.
+fn restore_missing(root: &Path, wdir: &str, outs: &[dvc::lock::Hashed]) -> Result<()> {
+    for h in outs {
+        let ws = dvc::convert::join(wdir, &h.path);
+        if let Some(m) = &h.md5
+            && std::fs::symlink_metadata(root.join(&ws)).is_err()
+        {
+            from_dvc_cache(root, &ws, m)?;
+        }
+    }
+    Ok(())
+}
+
+fn from_dvc_cache(root: &Path, ws: &str, md5: &str) -> Result<bool> {
+    let ok = dvc::cache::restore(root, md5, &root.join(ws))
+        .map_err(|e| Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")))?;
+    if ok {
+        printer::get().verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
+    }
+    Ok(ok)
+}
+
+/// Whether a lock entry pipe already has no longer matches the workspace.
+fn stale_entry(s: &Session, i: usize, lock: &crate::lock::Entries) -> Result<bool> {
+    let st = &s.graph.stages[i];
+    let obs = observe(&s.ws, st)?;
+    Ok(crate::fresh::check(&crate::fresh::Check {
+        frozen: false,
+        forced: false,
+        always_changed: false,
+        lock: lock.get(st.id.as_str()),
+        observed: &obs,
+        upstream: &[],
+    })
+    .is_dirty())
+}
+
+fn stages(
+    s: &Session,
+    root: &Path,
+    imp: &Import,
+    checker: &Checker,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let mut locks = std::collections::BTreeMap::new();
+    for dir in &imp.dirs {
+        locks.insert(dir.clone(), dvc::lock::read(root, dir)?);
+    }
+    let files: std::cell::RefCell<std::collections::BTreeMap<String, Option<toml::Table>>> =
+        Default::default();
+    let param = |file: &str, key: &str| -> Option<Value> {
+        let mut files = files.borrow_mut();
+        let t = files.entry(file.to_string()).or_insert_with(|| {
+            WsPath::parse(file)
+                .ok()
+                .and_then(|wp| Params::load_file(root, &wp).ok().flatten())
+                .map(|f| f.table)
+        });
+        crate::spec::params::lookup(t.as_ref()?, key).cloned()
+    };
+    // Stages in dependency order, so an upstream that does not match leaves its
+    // downstream stale too.
+    let mut unmatched: std::collections::HashSet<usize> = Default::default();
+    for &i in s.graph.topo() {
+        let st = &s.graph.stages[i];
+        let Some(decl) = imp.stages.iter().find(|d| d.name == st.id.as_str()) else {
+            continue;
+        };
+        let Some(locked) = locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)) else {
+            unmatched.insert(i);
+            report.stale.push((
+                decl.name.clone(),
+                "not in dvc.lock (never run by DVC)".into(),
+            ));
+            continue;
+        };
+        if let Some(u) = s
+            .graph
+            .upstream(i)
+            .into_iter()
+            .find(|u| unmatched.contains(u))
+        {
+            unmatched.insert(i);
+            report.stale.push((
+                decl.name.clone(),
+                format!(
+                    "upstream stage {} does not match dvc.lock",
+                    s.graph.stages[u].id
+                ),
+            ));
+            continue;
+        }
+        let StageKind::Cmd(cmd) = &st.kind else {
+            continue;
+        };
+        restore_missing(root, st.wdir.as_str(), &locked.outs)?;
+        let deps: Vec<String> = st.deps.iter().map(|d| d.to_string()).collect();
+        let outs: Vec<String> = st.outs.iter().map(|o| o.path.to_string()).collect();
+        let why = dvc::lock::mismatch(
+            root,
+            checker,
+            locked,
+            st.wdir.as_str(),
+            cmd,
+            &deps,
+            &outs,
+            &param,
+        )
+        .map_err(|e| Error::Env(format!("stage {}: {e}", st.id)))?;
+        if let Some(why) = why {
+            unmatched.insert(i);
+            report.stale.push((decl.name.clone(), why));
+            continue;
+        }
+        let obs = observe(&s.ws, st)?;
+        let Some(entry) = obs.to_entry() else {
+            unmatched.insert(i);
+            report.stale.push((
+                decl.name.clone(),
+                "a dep or out vanished while importing".into(),
+            ));
+            continue;
+        };
+        commit::commit(&s.ws, st, &entry.deps, &entry.env)?;
+        report.locked.push(decl.name.clone());
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! YAML params files and tracked data (`pipe add`).
+
+use crate::support::Project;
+
+#[test]
+fn params_yaml_is_the_default_when_there_is_no_params_toml() {
+    let p = Project::new()
+        .file("params.yaml", "train:\n  lr: 0.001\n  name: base\n")
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"echo ${train.lr} ${train.name} > a.txt\"\nouts = [\"a.txt\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("a.txt"), "0.001 base\n");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+    p.write("params.yaml", "train:\n  lr: 0.01\n  name: base\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("param train.lr 0.001 -> 0.01");
+    // A params.toml, when there is one, stays the default.
+    p.write("params.toml", "[train]\nlr = 1\nname = \"toml\"\n");
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("a.txt"), "1 toml\n");
+}
+
+#[test]
+fn yaml_params_named_by_file_and_in_the_pipeline() {
+    let p = Project::new()
+        .file("conf/model.yml", "model:\n  layers: [1, 2]\n  kind: cnn\n")
+        .file("base.yaml", "seed: 7\n")
+        .file(
+            "pipe.toml",
+            r#"[pipeline]
+params = ["base.yaml"]
+
+[stage.a]
+cmd = "echo ${seed} > a.txt"
+params = [{ file = "conf/model.yml", keys = ["model.kind"] }]
+outs = ["a.txt"]
+"#,
+        );
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("a.txt"), "7\n");
+    p.write("conf/model.yml", "model:\n  layers: [1, 2]\n  kind: rnn\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("param model.kind \"cnn\" -> \"rnn\"");
+}
+
+#[test]
+fn bad_yaml_params_point_at_file_line_and_column() {
+    let p = Project::new()
+        .file("params.yaml", "train:\n  lr: [0.1,\n  x: }\n")
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"echo\"\nparams = [\"train.lr\"]\n",
+        );
+    let r = p.pipe(&["status"]).code(2);
+    r.err_has("invalid YAML").err_has("params.yaml:3:");
+    let p = Project::new()
+        .file("params.yaml", "train:\n  lr: 1\n")
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"echo\"\nparams = [\"train.lrr\"]\n",
+        );
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("did you mean `train.lr`");
+}
+
+const WITH_DATA: &str = r#"[stage.count]
+cmd = "ls raw | wc -l > count.txt && cat raw/a.txt encoder.bin > joined.txt"
+deps = ["raw", "encoder.bin"]
+outs = ["count.txt", "joined.txt"]
+"#;
+
+fn with_raw_data() -> Project {
+    Project::new()
+        .file("raw/a.txt", "alpha\n")
+        .file("raw/sub/b.txt", "beta\n")
+        .file("encoder.bin", "weights\n")
+        .file("pipe.toml", WITH_DATA)
+}
+
+#[test]
+fn add_records_data_in_the_pipeline_and_the_lock() {
+    let p = with_raw_data();
+    let r = p.pipe(&["add", "raw", "encoder.bin"]).ok();
+    r.err_has("Added").err_has("raw (2 files");
+    let toml = p.read("pipe.toml");
+    assert!(toml.starts_with(WITH_DATA), "{toml}");
+    assert!(
+        toml.contains("[data]\nraw = {}\n\"encoder.bin\" = {}\n"),
+        "{toml}"
+    );
+    let lock = p.read("pipe.lock");
+    assert!(
+        lock.contains("[stage.\"data:raw\"]\ncmd = \"pipe add\"\n"),
+        "{lock}"
+    );
+    assert!(lock.contains("outs.raw = { digest"), "{lock}");
+    let r = p.pipe(&["status"]).ok();
+    r.out_has("count: stale");
+    assert!(
+        !r.stdout.contains("data:raw"),
+        "recorded data is up to date\n{r}"
+    );
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("count.txt").trim(), "2");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+
+    // An edit shows in status (the data, and the stage reading it), and add records it.
+    p.write("raw/a.txt", "ALPHA\n");
+    let r = p.pipe(&["status"]).ok();
+    r.out_has("data:raw: stale").out_has("out raw modified");
+    r.out_has("count: stale").out_has("dep raw changed");
+    p.pipe(&["add", "raw"]).ok();
+    let r = p.pipe(&["status"]).ok();
+    assert!(!r.stdout.contains("data:raw"), "{r}");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), vec!["count"]);
+    assert_eq!(p.read("joined.txt"), "ALPHA\nweights\n");
+
+    // Deleted: status says so, checkout brings it back from the cache.
+    p.remove("raw");
+    p.pipe(&["status"]).ok().out_has("out raw missing");
+    p.pipe(&["checkout"]).ok().err_has("Restored raw");
+    assert_eq!(p.read("raw/sub/b.txt"), "beta\n");
+    let r = p.pipe(&["repro"]).ok();
+    assert!(r.ran().is_empty(), "{r}");
+
+    // gc keeps the data (it is in the lock).
+    p.pipe(&["gc", "--workspace"]).ok();
+    p.remove("raw");
+    p.pipe(&["checkout"]).ok();
+    assert_eq!(p.read("raw/a.txt"), "ALPHA\n");
+}
+
+#[test]
+fn add_refuses_outs_missing_paths_and_paths_outside() {
+    let p = with_raw_data();
+    p.pipe(&["add", "raw", "encoder.bin"]).ok();
+    p.pipe(&["repro"]).ok();
+    let before = p.read("pipe.toml");
+    let lock = p.read("pipe.lock");
+    p.pipe(&["add", "count.txt"])
+        .code(2)
+        .err_has("stage `count` writes it");
+    p.pipe(&["add", "nope"]).code(2).err_has("does not exist");
+    p.pipe(&["add", "/tmp"])
+        .code(2)
+        .err_has("outside the workspace");
+    p.pipe(&["add", ".pipe"])
+        .code(2)
+        .err_has("belongs to the workspace");
+    assert_eq!(p.read("pipe.toml"), before, "nothing changed");
+    assert_eq!(p.read("pipe.lock"), lock, "nothing changed");
+}
+
+#[test]
+fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
+    let p = with_raw_data();
+    let store = tempfile::tempdir().expect("tmp");
+    p.pipe(&["add", "raw", "encoder.bin"]).ok();
+    p.pipe(&["repro"]).ok();
+    p.pipe(&[
+        "remote",
+        "add",
+        "team",
+        store.path().to_str().expect("utf-8"),
+        "--default",
+    ])
+    .ok();
+    p.pipe(&["push"]).ok().err_has("Pushed");
+
+    // A teammate's clone: the committed files, none of the data.
+    let q = Project::new();
+    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
+        q.write(f, &p.read(f));
+    }
+    q.pipe(&["status"]).ok().out_has("out raw missing");
+    q.pipe(&["pull"]).ok().err_has("Restored raw");
+    for f in [
+        "raw/a.txt",
+        "raw/sub/b.txt",
+        "encoder.bin",
+        "count.txt",
+        "joined.txt",
+    ] {
+        assert_eq!(q.read(f), p.read(f), "{f}");
+    }
+    q.pipe(&["status"]).ok().out_has("Everything is up to date");
+    let r = q.pipe(&["repro"]).ok();
+    assert!(r.ran().is_empty(), "{r}");
+
+    // fetch alone brings only objects; checkout then places them.
+    let c = Project::new();
+    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
+        c.write(f, &p.read(f));
+    }
+    c.pipe(&["fetch", "raw"]).ok();
+    assert!(!c.exists("raw"));
+    c.pipe(&["checkout", "raw"]).ok();
+    assert_eq!(c.read("raw/a.txt"), "alpha\n");
+}

@@ -1,0 +1,241 @@
+//! `pipe import-dvc` against real DVC (from PyPI; `scripts/setup-dvc.sh`, found through
+//! `PIPE_TEST_DVC`, which `scripts/test.sh` exports). Without it these tests fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::Project;
+
+fn dvc_bin() -> PathBuf {
+    let p = std::env::var_os("PIPE_TEST_DVC").unwrap_or_else(|| {
+        panic!("PIPE_TEST_DVC is not set: run scripts/setup-dvc.sh (scripts/test.sh does) and export its last line")
+    });
+    PathBuf::from(p)
+}
+
+#[track_caller]
+fn dvc(p: &Project, args: &[&str]) -> String {
+    let o = Command::new(dvc_bin())
+        .args(args)
+        .current_dir(p.root())
+        .env("DVC_NO_ANALYTICS", "1")
+        .output()
+        .expect("run dvc");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "dvc {args:?} failed:\n{all}");
+    all
+}
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dvc-corpus/full")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("read corpus") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&dst).expect("mkdir");
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
+
+/// The corpus after `dvc init`, `dvc add` of the raw data and `dvc repro -P`.
+fn dvc_project() -> Project {
+    let p = Project::new();
+    copy_tree(&corpus(), p.root());
+    dvc(&p, &["init", "-q", "--no-scm"]);
+    dvc(&p, &["add", "-q", "data/raw", "data/labels.csv"]);
+    dvc(
+        &p,
+        &["remote", "add", "-q", "-d", "store", "../shared-store"],
+    );
+    dvc(&p, &["repro", "-P"]);
+    p
+}
+
+/// Every file DVC's stages write (relative paths).
+const OUTS: [&str; 14] = [
+    "data/prepared/all.txt",
+    "data/prepared/split.txt",
+    "features/1.txt",
+    "features/2.txt",
+    "results/us.txt",
+    "results/uk.txt",
+    "models/small-0.1.txt",
+    "models/small-0.5.txt",
+    "models/big-0.1.txt",
+    "models/big-0.5.txt",
+    "reports/summary.txt",
+    "reports/metrics.json",
+    "reports/loss.csv",
+    "sub/count.txt",
+];
+
+#[test]
+fn a_migrated_project_is_up_to_date_and_runs_nothing() {
+    let p = dvc_project();
+    let r = p.pipe(&["import-dvc"]).ok();
+    r.err_has("Imported 12 of 12 stages up to date from dvc.lock, 2 tracked paths, 1 remotes");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("Everything is up to date (14 stages)");
+    let r = p.pipe(&["repro"]).ok();
+    assert!(r.ran().is_empty(), "{r}");
+    assert!(r.restored().is_empty(), "{r}");
+    // Stage names keep DVC's instance names (`@` -> `.`).
+    let toml = p.read("pipe.toml");
+    for name in [
+        "[stage.\"featurize.1\"]",
+        "[stage.\"evaluate.us\"]",
+        "[stage.\"train.model1-0.5\"]",
+        "[stage.\"sub.count\"]",
+        "[stage.frozen_one]",
+    ] {
+        assert!(toml.contains(name), "{name} in\n{toml}");
+    }
+    // The remote, without its DVC-relative path.
+    let remote = p.pipe(&["remote", "list"]).ok();
+    remote.out_has("store (default)").out_has("shared-store");
+
+    // pipe sees a change as DVC would, with the reason.
+    p.write(
+        "params.yaml",
+        &p.read("params.yaml").replace("split: 0.25", "split: 0.3"),
+    );
+    p.pipe(&["status", "prepare"])
+        .ok()
+        .out_has("param prepare.split 0.25 -> 0.3");
+    let r = p.pipe(&["repro", "prepare"]).ok();
+    assert_eq!(r.ran(), vec!["prepare"]);
+    assert_eq!(p.read("data/prepared/split.txt"), "0.3\n");
+
+    // Outs are in pipe's cache: deleted ones come back without a run.
+    p.remove("models");
+    p.pipe(&["checkout"]).ok();
+    assert_eq!(p.read("models/big-0.5.txt"), "big depth 3 lr 0.5\n");
+}
+
+#[test]
+fn pipe_repro_makes_what_dvc_repro_made() {
+    let made = dvc_project();
+    // A second copy: the sources, the tracked data and its .dvc files, no dvc.lock.
+    let p = Project::new();
+    copy_tree(&corpus(), p.root());
+    for f in ["data/raw.dvc", "data/labels.csv.dvc"] {
+        p.write(f, &made.read(f));
+    }
+    let r = p.pipe(&["import-dvc"]).ok();
+    r.err_has("Imported 0 of 12 stages up to date from dvc.lock, 2 tracked paths");
+    p.pipe(&["repro"]).ok();
+    for f in OUTS {
+        assert_eq!(p.read(f), made.read(f), "{f}");
+    }
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+}
+
+#[test]
+fn outs_missing_from_the_workspace_come_from_dvcs_cache() {
+    let p = dvc_project();
+    let want = p.read("features/2.txt");
+    p.remove("features");
+    p.remove("data/raw");
+    let r = p.pipe(&["import-dvc"]).ok();
+    r.err_has("Restored features/2.txt (from DVC's cache)");
+    r.err_has("Restored data/raw (from DVC's cache)");
+    r.err_has("Imported 12 of 12 stages");
+    assert_eq!(p.read("features/2.txt"), want);
+    assert_eq!(p.read("data/raw/b.txt"), "beta\n");
+    let r = p.pipe(&["repro"]).ok();
+    assert!(r.ran().is_empty(), "{r}");
+}
+
+#[test]
+fn stages_that_no_longer_match_dvc_lock_are_stale_with_the_reason() {
+    let p = dvc_project();
+    p.write(
+        "reports/other.yaml",
+        "eval:\n  threshold: 0.7\n  unused: 1\n",
+    );
+    p.write("sub/params.yaml", "factor: 4\n");
+    let r = p.pipe(&["-v", "import-dvc"]).ok();
+    r.err_has("summarize: param eval.threshold in reports/other.yaml is 0.7 now, 0.5 in dvc.lock");
+    r.err_has("sub.count: its command differs from dvc.lock's");
+    r.err_has("Imported 10 of 12 stages");
+
+    p.write("data/raw/b.txt", "BETA\n");
+    let r = p.pipe(&["-v", "import-dvc", "--force"]).ok();
+    r.err_has("data:data/raw: data/raw differs from data/raw.dvc");
+    r.err_has("prepare: dep data/raw changed since dvc.lock");
+    r.err_has("featurize.1: upstream stage prepare does not match dvc.lock");
+    let st = p.pipe(&["status"]).ok();
+    st.out_has("prepare: stale").out_has("data:data/raw: stale");
+    p.pipe(&["add", "data/raw"]).ok().err_has("Added data/raw");
+    let r = p.pipe(&["repro"]).ok();
+    assert!(r.ran().contains(&"prepare".to_string()), "{r}");
+    assert!(p.read("data/prepared/all.txt").contains("BETA"));
+    assert_eq!(p.read("sub/count.txt"), "2\n4\n");
+}
+
+#[test]
+fn dry_prints_the_pipeline_and_every_note_with_its_line() {
+    let p = Project::new();
+    copy_tree(&corpus(), p.root());
+    let r = p.pipe(&["import-dvc", "--dry"]).ok();
+    assert!(!p.exists("pipe.toml"), "--dry writes nothing");
+    for s in [
+        "[pipeline]\nparams = [\"params.yaml\", \"config.yaml\", \"vars/nested.yaml\"]",
+        "[vars]\nout_dir = \"results\"\nbanner = \"==\"",
+        "cmd = \"mkdir -p ${paths.prepared} && cat ${paths.raw}/a.txt",
+        "cmd = [\"mkdir -p features\", \"echo seed 1 ngrams ${featurize.ngrams} > features/1.txt\"",
+        "deps = [\"features/2.txt\"]",
+        "cmd = \"mkdir -p models && echo big depth 3 lr 0.1 > models/big-0.1.txt\"",
+        "wdir = \"reports\"",
+        "params = [{ file = \"reports/other.yaml\", keys = [\"eval.threshold\"] }, { file = \"reports/whole.yaml\", keys = [\"plot\", \"style\"] }]",
+        "outs = [{ path = \"summary.txt\", persist = true, desc = \"The summary\" }]",
+        "metrics = [{ path = \"metrics.json\", cache = false }]",
+        "plots = [\"loss.csv\"]",
+        "frozen = true",
+        "[stage.\"sub.count\"]\ncmd = \"wc -l < ../data/raw/a.txt > count.txt && echo 3 >> count.txt\"\nwdir = \"sub\"",
+        "params = [{ file = \"sub/params.yaml\", keys = [\"factor\"] }]",
+    ] {
+        r.out_has(s);
+    }
+    for s in [
+        "dvc.yaml:3: vars `vars/nested.yaml:report`",
+        "dvc.yaml:18: stage `featurize` over `${seeds}` is expanded at import",
+        "dvc.yaml:66: stage `summarize`: plot `loss.csv`'s `x` is not carried",
+        "dvc.yaml:70: stage `summarize`: `meta` is not carried",
+        "dvc.yaml:80: plot `reports/loss.csv`: its template",
+    ] {
+        r.out_has(s);
+    }
+    p.write("pipe.toml", "# mine\n");
+    p.pipe(&["import-dvc"]).code(2).err_has("--force");
+    assert_eq!(p.read("pipe.toml"), "# mine\n");
+}
+
+#[test]
+fn dvc_yaml_errors_point_at_their_line() {
+    let p = Project::new().file("params.yaml", "a: 1\n").file(
+        "dvc.yaml",
+        "stages:\n  s:\n    foreach: ${nope}\n    do:\n      cmd: echo\n",
+    );
+    p.pipe(&["import-dvc"])
+        .code(2)
+        .err_has("`${nope}` is not defined")
+        .err_has("dvc.yaml:3:");
+    let p = Project::new().file("dvc.yaml", "stages:\n  s:\n    cmd: [echo\n");
+    p.pipe(&["import-dvc"])
+        .code(2)
+        .err_has("invalid YAML")
+        .err_has("dvc.yaml:");
+    assert!(!p.exists("pipe.toml"));
+}
