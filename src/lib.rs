@@ -18,6 +18,7 @@ pub mod commit;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod exp;
 pub mod fresh;
 pub mod graph;
 pub mod lock;

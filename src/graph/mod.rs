@@ -6,6 +6,7 @@
 //! (sealed) only when the outs don't collide, every dep exists or is made by a stage, and
 //! there is no cycle; each failure is a `SpecError` pointing into the pipeline file.
 
+pub mod exp;
 pub mod instance;
 pub mod render;
 pub mod stage;
@@ -56,6 +57,13 @@ impl Graph {
         let (cells, sweeps) = sweep::expand(spec, &stages)?;
         stages.extend(cells);
         Graph::link(spec, stages, sweeps)
+    }
+
+    /// This graph with `extra` stage instances (an experiment's) linked in.
+    pub fn with_extra(self, spec: &Spec, extra: Vec<Stage>) -> Result<Graph, SpecError> {
+        let mut stages = self.stages;
+        stages.extend(extra);
+        Graph::link(spec, stages, self.sweeps)
     }
 
     fn link(spec: &Spec, stages: Vec<Stage>, sweeps: Vec<SweepPlan>) -> Result<Graph, SpecError> {

@@ -4,7 +4,8 @@
 //! pipeline that is a pipe lock, so two pipelines sharing a cache keep each other's
 //! objects) and, unless `--workspace`, everything a run-cache record refers to (so reverting
 //! a param still restores instead of rerunning). With `--workspace`, run-cache records
-//! whose outs are not all kept go too.
+//! whose outs are not all kept go too. Experiments' objects (`.pipe/exps.lock` and every
+//! experiment record) are kept until `pipe exp remove` / `pipe exp gc` drops them.
 
 use std::collections::HashSet;
 
@@ -36,7 +37,10 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
             keep.extend(m.entries().iter().map(|e| e.digest));
         }
     };
-    for lock in workspace_locks(s)? {
+    let mut locks = workspace_locks(s)?;
+    // Experiments' objects stay until the experiment is removed.
+    locks.extend(super::exp::entries_to_keep(s)?);
+    for lock in locks {
         for e in lock.values() {
             for h in e.outs.values().chain(e.deps.values()) {
                 add(h, &mut keep);

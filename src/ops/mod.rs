@@ -3,6 +3,7 @@
 pub mod cache_verify;
 pub mod checkout;
 pub mod dag;
+pub mod exp;
 pub mod explain;
 pub mod gc;
 pub mod init;

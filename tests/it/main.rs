@@ -4,6 +4,7 @@ mod support;
 
 mod cache;
 mod concurrency;
+mod exp;
 mod freshness;
 mod remote;
 mod running;
