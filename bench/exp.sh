@@ -8,7 +8,7 @@
 #   bench/exp.sh [WORKDIR]      (default /tmp/pipe-bench-exp)
 # Environment: PIPE (default target/release/pipe, built if missing), DVC (default
 # /tmp/exp-dvc-venv/bin/dvc, else dvc on PATH; SKIP_DVC=1 skips it), N (1000), N_DVC (100),
-# JOBS (--jobs for --run-all, default: cores).
+# JOBS (--jobs for --run-all, default: cores), SKIP_PIPE=1 (only the dvc part).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 pipe=${PIPE:-$root/target/release/pipe}
@@ -22,7 +22,7 @@ secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$dir/last.err" || { cat
 # The median of 5 runs of a command, in seconds.
 median5() { local v=(); for _ in 1 2 3 4 5; do v+=("$(secs "$@")"); done; printf '%s\n' "${v[@]}" | sort -n | sed -n 3p; }
 lr() { awk -v i="$1" 'BEGIN { printf "%.6f", 0.0001 * (i + 1) }'; }
-rm -rf "$dir" && mkdir -p "$dir"
+rm -rf "${dir:?}"/{pipe-$n,pipe-$n_dvc,dvc} && mkdir -p "$dir"
 echo "$(nproc) cores; figures are the median of 5 runs of each show"
 
 # --- pipe -------------------------------------------------------------------------------
@@ -58,14 +58,16 @@ pipe_exps() {
   [ "$(ls .pipe/exps/*.json | wc -l)" = "$count" ] || { echo "expected $count records" >&2; exit 1; }
 }
 
-pipe_ws "$dir/pipe-$n"
-pipe_exps "$n"
-echo "pipe: exp show, $n experiments: $(median5 "$pipe" exp show) s"
-echo "pipe: exp show --json, $n experiments: $(median5 "$pipe" exp show --json) s"
+if [ -z "${SKIP_PIPE:-}" ]; then
+  pipe_ws "$dir/pipe-$n"
+  pipe_exps "$n"
+  echo "pipe: exp show, $n experiments: $(median5 "$pipe" exp show) s"
+  echo "pipe: exp show --json, $n experiments: $(median5 "$pipe" exp show --json) s"
 
-pipe_ws "$dir/pipe-$n_dvc"
-pipe_exps "$n_dvc"
-echo "pipe: exp show, $n_dvc experiments: $(median5 "$pipe" exp show) s"
+  pipe_ws "$dir/pipe-$n_dvc"
+  pipe_exps "$n_dvc"
+  echo "pipe: exp show, $n_dvc experiments: $(median5 "$pipe" exp show) s"
+fi
 
 # --- dvc --------------------------------------------------------------------------------
 if [ -n "${SKIP_DVC:-}" ] || [ -z "$dvc" ]; then
@@ -75,19 +77,26 @@ fi
 mkdir -p "$dir/dvc" && cd "$dir/dvc"
 git init -q && git config user.email bench@pipe && git config user.name bench
 printf '[train]\nlr = 0.1\nepochs = 2\n' > params.toml
+# The same commands, reading the params file DVC rewrites (pipe passes values in ${...}).
+cat > train.sh <<'S'
+(grep -E '^(lr|epochs)' params.toml | tr -d ' ' | tr '\n' ' '; echo; cat data.txt) > model.txt
+S
+cat > evaluate.sh <<'S'
+awk -F' = ' '/^lr/ { printf "{\"acc\": %f}\n", 1 - $2 }' params.toml > eval.json
+S
 cat > dvc.yaml <<'D'
 stages:
   prep:
     cmd: seq 1 1000 > data.txt
     outs: [data.txt]
   train:
-    cmd: (grep -E '^(lr|epochs)' params.toml | tr -d ' ' | tr '\n' ' '; echo; cat data.txt) > model.txt
-    deps: [data.txt]
+    cmd: sh train.sh
+    deps: [data.txt, train.sh]
     params: [{params.toml: [train.lr, train.epochs]}]
     outs: [model.txt]
   evaluate:
-    cmd: awk -F' = ' '/^lr/ { printf "{\"acc\": %f}\n", 1 - $2 }' params.toml > eval.json
-    deps: [model.txt]
+    cmd: sh evaluate.sh
+    deps: [model.txt, evaluate.sh]
     params: [{params.toml: [train.lr]}]
     metrics: [{eval.json: {cache: false}}]
 D

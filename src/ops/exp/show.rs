@@ -169,8 +169,8 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
             };
             lines.push((
                 k.clone(),
-                x.map(shown).unwrap_or("-".into()),
-                y.map(shown).unwrap_or("-".into()),
+                x.map(shown).unwrap_or_else(|| "-".into()),
+                y.map(shown).unwrap_or_else(|| "-".into()),
                 num_delta.unwrap_or_default(),
             ));
         }
