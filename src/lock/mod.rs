@@ -57,8 +57,11 @@ pub struct LockStore {
     guard: PathBuf,
     /// A second store for the stage ids it claims (experiments keep theirs out of
     /// `pipe.lock`): reads see both, records go to the one that owns the id.
-    side: Option<(Box<LockStore>, fn(&str) -> bool)>,
+    side: Option<Side>,
 }
+
+/// A second store and which ids it owns.
+type Side = (Box<LockStore>, fn(&str) -> bool);
 
 pub type Entries = BTreeMap<String, LockEntry>;
 
