@@ -117,6 +117,9 @@ enum Command {
     Pull(TransferArgs),
     /// Run a sweep's cells side by side and tabulate their metrics
     Sweep(SweepArgs),
+    /// Experiments: run with overrides, show, diff, apply, share
+    #[command(subcommand)]
+    Exp(ExpCommand),
     /// List the built-in stages
     Stages,
     /// Merge lock files by stage (a git merge driver: pipe merge-lock %O %A %B)
@@ -292,6 +295,136 @@ struct SweepArgs {
     fail_fast: bool,
     #[command(flatten)]
     run: RunArgs,
+}
+
+// `pipe exp` (experiments): arguments.
+
+#[derive(Subcommand)]
+enum ExpCommand {
+    /// Run the pipeline with param overrides, leaving the params files and outs as they are
+    Run(ExpRunArgs),
+    /// The workspace baseline and every experiment: params, metrics, state, time
+    Show {
+        /// Sort by a metric, best first (`METRIC:min` when lower is better)
+        #[arg(long, value_name = "METRIC")]
+        sort: Option<String>,
+        /// Markdown table
+        #[arg(long, group = "format")]
+        md: bool,
+        /// CSV
+        #[arg(long, group = "format")]
+        csv: bool,
+        /// JSON
+        #[arg(long, group = "format")]
+        json: bool,
+        /// The experiments pushed to a remote [default remote; --remote=NAME]
+        #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        remote: Option<String>,
+    },
+    /// Params and metrics of two experiments (or `workspace`) side by side, with deltas
+    Diff { a: String, b: String },
+    /// Write an experiment's overrides into the params files and check its outs out
+    Apply {
+        name: String,
+        /// Overwrite unsaved params edits and modified outs
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove experiments (records and outs; `pipe gc` then frees their objects)
+    Remove { names: Vec<String> },
+    /// Remove failed experiments (every one with --all), then collect unused cache objects
+    Gc {
+        #[arg(long)]
+        all: bool,
+        /// Only report what would be removed
+        #[arg(long)]
+        dry: bool,
+    },
+    /// Send experiments (records and outs' objects) to a remote
+    Push(ExpTransferArgs),
+    /// Fetch experiments (records and outs' objects) from a remote
+    Pull(ExpTransferArgs),
+}
+
+#[derive(Args)]
+struct ExpRunArgs {
+    /// Stages or outs to run (with what they depend on); default: the whole pipeline
+    targets: Vec<String>,
+    /// A param override, KEY=VALUE (repeatable)
+    #[arg(short = 'S', long = "set-param", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// The experiment's name [default: the overrides, e.g. lr=0.01]
+    #[arg(short, long)]
+    name: Option<String>,
+    /// Record the experiment; run it later with --run-all
+    #[arg(long, conflicts_with = "run_all")]
+    queue: bool,
+    /// Run every queued experiment, side by side
+    #[arg(long)]
+    run_all: bool,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args)]
+struct ExpTransferArgs {
+    names: Vec<String>,
+    /// The remote [default: core.remote]
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Transfers in flight
+    #[arg(short, long)]
+    jobs: Option<usize>,
+}
+
+fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
+    use ops::exp;
+    let s = Session::open(file)?;
+    match c {
+        ExpCommand::Run(a) => {
+            let o = exp::run::ExpRunOptions {
+                set: a.set,
+                name: a.name,
+                queue: a.queue,
+                run_all: a.run_all,
+                run: ReproOptions {
+                    targets: a.targets,
+                    ..a.run.options()
+                },
+            };
+            exp::run::run(&s, &o, a.run.pull_remote(&s)?)
+        }
+        ExpCommand::Show {
+            sort,
+            md,
+            csv,
+            json,
+            remote,
+        } => {
+            let format = if md {
+                Some(Format::Markdown)
+            } else if csv {
+                Some(Format::Csv)
+            } else if json {
+                Some(Format::Json)
+            } else {
+                None
+            };
+            let o = exp::show::ShowOptions {
+                format,
+                sort,
+                remote: remote.map(|r| named(&r).map(String::from)),
+                jobs: None,
+            };
+            exp::show::show(&s, &o).map(|_| ())
+        }
+        ExpCommand::Diff { a, b } => exp::show::diff(&s, &a, &b),
+        ExpCommand::Apply { name, force } => exp::apply::apply(&s, &name, force),
+        ExpCommand::Remove { names } => exp::remove(&s, &names),
+        ExpCommand::Gc { all, dry } => exp::gc(&s, all, dry),
+        ExpCommand::Push(a) => exp::share::push(&s, &a.names, a.remote.as_deref(), a.jobs),
+        ExpCommand::Pull(a) => exp::share::pull(&s, &a.names, a.remote.as_deref(), a.jobs),
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -505,6 +638,7 @@ fn run(cli: Cli) -> Result<()> {
             ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
             r.map(|_| ())
         }
+        Command::Exp(c) => run_exp(&file, c),
         Command::Stages => {
             ops::stages::list();
             Ok(())

@@ -21,6 +21,7 @@ pub mod config;
 pub mod dvc;
 pub mod error;
 pub mod exec;
+pub mod exp;
 pub mod fresh;
 pub mod graph;
 pub mod lock;

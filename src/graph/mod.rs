@@ -6,6 +6,7 @@
 //! (sealed) only when the outs don't collide, every dep exists or is made by a stage, and
 //! there is no cycle; each failure is a `SpecError` pointing into the pipeline file.
 
+pub mod exp;
 pub mod instance;
 pub mod render;
 pub mod stage;
@@ -57,6 +58,13 @@ impl Graph {
         stages.extend(cells);
         stages.extend(spec.data.iter().enumerate().map(|(i, d)| data_stage(i, d)));
         Graph::link(spec, stages, sweeps)
+    }
+
+    /// This graph with `extra` stage instances (an experiment's) linked in.
+    pub fn with_extra(self, spec: &Spec, extra: Vec<Stage>) -> Result<Graph, SpecError> {
+        let mut stages = self.stages;
+        stages.extend(extra);
+        Graph::link(spec, stages, self.sweeps)
     }
 
     fn link(spec: &Spec, stages: Vec<Stage>, sweeps: Vec<SweepPlan>) -> Result<Graph, SpecError> {

@@ -142,35 +142,11 @@ fn expand_one(
 
     // Cells.
     let check_key = |key: &Spanned<String>| -> Result<Value, SpecError> {
-        spec.params
-            .get(None, key.get_ref())
-            .cloned()
-            .ok_or_else(|| {
-                err(
-                    key.span(),
-                    format!(
-                        "override key `{}`: {}",
-                        key.get_ref(),
-                        spec.params.explain_missing(None, key.get_ref())
-                    ),
-                )
-            })
+        base_value(&spec.params, key.get_ref()).map_err(|m| err(key.span(), m))
     };
     let typed = |key: &Spanned<String>, v: &Spanned<Value>| -> Result<Value, SpecError> {
         let base = check_key(key)?;
-        coerce(&base, v.get_ref()).ok_or_else(|| {
-            err(
-                v.span(),
-                format!(
-                    "`{}` is {} {} in the params, but this value is {} {}",
-                    key.get_ref(),
-                    article(type_name(&base)),
-                    type_name(&base),
-                    article(type_name(v.get_ref())),
-                    type_name(v.get_ref())
-                ),
-            )
-        })
+        typed_value(key.get_ref(), &base, v.get_ref()).map_err(|m| err(v.span(), m))
     };
 
     let mut product: Vec<CellSpec> = vec![CellSpec {
@@ -431,6 +407,30 @@ fn expand_one(
     ))
 }
 
+/// The params' value of an override key, or why there is none (with "did you mean").
+/// Sweeps and experiments check their overrides with this and [`typed_value`].
+pub(crate) fn base_value(params: &params::Params, key: &str) -> Result<Value, String> {
+    params.get(None, key).cloned().ok_or_else(|| {
+        format!(
+            "override key `{key}`: {}",
+            params.explain_missing(None, key)
+        )
+    })
+}
+
+/// An override value of `key` checked against the type of its params value `base`.
+pub(crate) fn typed_value(key: &str, base: &Value, v: &Value) -> Result<Value, String> {
+    coerce(base, v).ok_or_else(|| {
+        format!(
+            "`{key}` is {} {} in the params, but this value is {} {}",
+            article(type_name(base)),
+            type_name(base),
+            article(type_name(v)),
+            type_name(v)
+        )
+    })
+}
+
 fn row_cell(
     row: &Row,
     span: Range<usize>,
@@ -485,7 +485,7 @@ fn push_key(keys: &mut Vec<String>, k: &str) {
 }
 
 /// The override value as it should appear in names: strings bare, `/` made `_`.
-fn value_label(v: &Value) -> String {
+pub(crate) fn value_label(v: &Value) -> String {
     let s = match v {
         Value::String(s) => s.clone(),
         other => params::render(other),
@@ -603,9 +603,9 @@ fn check_no_gap(
     Ok(())
 }
 
-struct CellRemap {
-    prefix: WsPath,
-    outs: Vec<WsPath>,
+pub(crate) struct CellRemap {
+    pub(crate) prefix: WsPath,
+    pub(crate) outs: Vec<WsPath>,
 }
 
 impl Remap for CellRemap {
@@ -703,7 +703,7 @@ fn instantiate_cell(
 
 /// A cmd that names a moved path literally would write the base pipeline's file from
 /// every cell.
-fn check_literal_paths(
+pub(crate) fn check_literal_paths(
     spec: &Spec,
     def: usize,
     before: &Stage,

@@ -55,7 +55,13 @@ pub struct LockStore {
     path: PathBuf,
     journal: PathBuf,
     guard: PathBuf,
+    /// A second store for the stage ids it claims (experiments keep theirs out of
+    /// `pipe.lock`): reads see both, records go to the one that owns the id.
+    side: Option<Side>,
 }
+
+/// A second store and which ids it owns.
+type Side = (Box<LockStore>, fn(&str) -> bool);
 
 pub type Entries = BTreeMap<String, LockEntry>;
 
@@ -70,7 +76,14 @@ impl LockStore {
             path: lock_path.to_path_buf(),
             journal: journal_dir.join(format!("{name}.jsonl")),
             guard: journal_dir.join(format!("{name}.lk")),
+            side: None,
         }
+    }
+
+    /// This store, with the ids `owns` claims kept in `side` instead.
+    pub fn with_side(mut self, side: LockStore, owns: fn(&str) -> bool) -> Self {
+        self.side = Some((Box::new(side), owns));
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -81,6 +94,9 @@ impl LockStore {
     pub fn read(&self) -> Result<Entries, LockError> {
         let mut entries = self.read_file()?;
         self.replay(&mut entries)?;
+        if let Some((side, _)) = &self.side {
+            entries.extend(side.read()?);
+        }
         Ok(entries)
     }
 
@@ -127,6 +143,11 @@ impl LockStore {
 
     /// Records a stage's successful run (or, with `None`, forgets the stage).
     pub fn record(&self, id: &str, entry: Option<&LockEntry>) -> Result<(), LockError> {
+        if let Some((side, owns)) = &self.side
+            && owns(id)
+        {
+            return side.record(id, entry);
+        }
         let line = serde_json::to_string(&JournalLine {
             id: id.to_string(),
             entry: entry.cloned(),
@@ -149,6 +170,10 @@ impl LockStore {
     /// Folds the journal into the lock file: one atomic rewrite. `keep` filters which
     /// stage ids survive (stages no longer in the pipeline are dropped); `None` keeps all.
     pub fn fold(&self, keep: Option<&dyn Fn(&str) -> bool>) -> Result<(), LockError> {
+        if let Some((side, _)) = &self.side {
+            // The side store holds what other sessions own too: it keeps everything.
+            side.fold(None)?;
+        }
         let _guard = self.lock_guard()?;
         let mut entries = self.read_file()?;
         let replayed = self.replay(&mut entries)?;

@@ -8,7 +8,8 @@
 //!
 //! Freed as well, and counted: quarantined (corrupt) objects, and what killed processes
 //! left (swept when the workspace was opened, see `Workspace::open`). A live process's
-//! temp files are never touched.
+//! temp files are never touched. Experiments' objects (`.pipe/exps.lock` and every
+//! experiment record) are kept until `pipe exp remove` / `pipe exp gc` drops them.
 
 use std::collections::HashSet;
 
@@ -42,7 +43,10 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
             keep.extend(m.entries().iter().map(|e| e.digest));
         }
     };
-    for lock in workspace_locks(s)? {
+    let mut locks = workspace_locks(s)?;
+    // Experiments' objects stay until the experiment is removed.
+    locks.extend(super::exp::entries_to_keep(s)?);
+    for lock in locks {
         for e in lock.values() {
             for h in e.outs.values().chain(e.deps.values()) {
                 add(h, &mut keep);

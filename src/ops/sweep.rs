@@ -264,7 +264,7 @@ fn verdict(p: &plan::Planned) -> String {
 }
 
 /// Reads every metrics file of a replicate's stages, flattened to `a.b` keys.
-fn replicate_metrics(s: &Session, stages: &[StageId]) -> BTreeMap<String, f64> {
+pub(crate) fn replicate_metrics(s: &Session, stages: &[StageId]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for id in stages {
         let Some(i) = s.graph.find(id.as_str()) else {

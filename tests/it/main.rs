@@ -6,6 +6,7 @@ mod cache;
 mod concurrency;
 mod data;
 mod dvc;
+mod exp;
 mod freshness;
 mod integrity;
 mod remote;

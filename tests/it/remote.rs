@@ -162,7 +162,7 @@ fn new_bucket(endpoint: &str) -> String {
 
 /// Runs `pipe` with no AWS_* variables, profiles or metadata service from the developer's
 /// environment: only what the test configures.
-fn pipe_clean(p: &Project, args: &[&str]) -> Run {
+pub(crate) fn pipe_clean(p: &Project, args: &[&str]) -> Run {
     pipe_with(p, args, &[])
 }
 
@@ -202,12 +202,12 @@ fn to_run(o: std::process::Output) -> Run {
 // Remotes and workspaces
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     Dir,
     S3,
 }
 
-struct Remote {
+pub(crate) struct Remote {
     backend: Backend,
     url: String,
     endpoint: Option<String>,
@@ -215,7 +215,7 @@ struct Remote {
 }
 
 impl Remote {
-    fn new(backend: Backend) -> Remote {
+    pub(crate) fn new(backend: Backend) -> Remote {
         match backend {
             Backend::Dir => {
                 let dir = tempfile::Builder::new()
@@ -244,7 +244,7 @@ impl Remote {
 
     /// Makes this the default remote `team` of `p`: committed config through `pipe remote
     /// add`, test credentials in the git-ignored local config.
-    fn configure(&self, p: &Project) {
+    pub(crate) fn configure(&self, p: &Project) {
         let mut args = vec!["remote", "add", "team", self.url.as_str(), "--default"];
         let ep;
         if let Some(e) = &self.endpoint {

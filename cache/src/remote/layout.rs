@@ -4,6 +4,7 @@
 //! ```text
 //! objects/ab/cdef…   an object: a file's bytes or a directory manifest, named by its blake3
 //! runs/ab/cdef…      a run-cache record, named by its key
+//! exps/ab/cdef…      an experiment record, named by the blake3 of the experiment's name
 //! tmp/               (directory remotes only) uploads being written, renamed when whole
 //! ```
 //!
@@ -20,6 +21,9 @@ pub enum Kind {
     Object,
     /// Run-cache records: small JSON, named by a key, not by their content.
     Record,
+    /// Experiment records: small JSON, named by the digest of the experiment's name, so
+    /// a push of a rerun replaces the old one.
+    Exp,
 }
 
 impl Kind {
@@ -27,6 +31,7 @@ impl Kind {
         match self {
             Kind::Object => "objects",
             Kind::Record => "runs",
+            Kind::Exp => "exps",
         }
     }
 }

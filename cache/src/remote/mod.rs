@@ -230,6 +230,11 @@ impl Remote {
         self.read(Kind::Record, key).await
     }
 
+    /// An experiment record under `key` (the digest of its name); `None` when absent.
+    pub async fn get_exp(&self, key: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.read(Kind::Exp, key).await
+    }
+
     /// A small object (a manifest) read into memory and verified against its name.
     pub async fn read_object(&self, d: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
         let Some(bytes) = self.read(Kind::Object, d).await? else {

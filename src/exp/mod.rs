@@ -1,0 +1,20 @@
+//! Experiments: one-off runs of the pipeline with param overrides, kept side by side.
+//!
+//! ```text
+//! .pipe/
+//!   exps/<name>.json     the record: overrides, state, times, metrics, lock entries
+//!   exps/<name>/...      the experiment's outs (its stages' outs, moved here)
+//!   exps.lock            the lock of every experiment's stage instances
+//! ```
+//!
+//! Flow: `exp run -S k=v` checks the overrides against the params ([`overrides`]), writes
+//! a record (`queued`), expands it into stage instances (`graph::exp`), runs them through
+//! the scheduler with the sweeps' path (so `--jobs`, resources, the run cache, remotes and
+//! executors apply), then fills the record in: `done` or `failed`, the lock entries of
+//! its stages and the metrics they wrote. `exp show`, `diff` and `push` read records only;
+//! `exp apply` writes the overrides into the params files ([`params_edit`]) and checks the
+//! recorded outs out into the workspace.
+
+pub mod overrides;
+pub mod params_edit;
+pub mod record;

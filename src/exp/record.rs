@@ -1,0 +1,224 @@
+//! The experiment record, `.pipe/exps/<name>.json`: everything `exp show`, `diff`,
+//! `apply` and `push` need, so none of them re-reads the experiment's files.
+//!
+//! Written atomically at each change of state: `queued` when recorded, `running` with the
+//! pid of the process running it, then `done` (its stages' lock entries and metrics
+//! filled in) or `failed` (with the first failure). A `running` record whose process is
+//! gone reads as `failed` (interrupted).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lock::LockEntry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl ExpState {
+    pub fn label(self) -> &'static str {
+        match self {
+            ExpState::Queued => "queued",
+            ExpState::Running => "running",
+            ExpState::Done => "done",
+            ExpState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpRecord {
+    pub name: String,
+    /// The overrides, typed.
+    pub overrides: BTreeMap<String, toml::Value>,
+    /// What it was limited to (empty: the whole pipeline).
+    #[serde(default)]
+    pub targets: Vec<String>,
+    pub state: ExpState,
+    /// Unix milliseconds (as are the other times): orders the experiments.
+    pub queued_at: u64,
+    #[serde(default)]
+    pub started_at: Option<u64>,
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// The workspace's values of the overridden keys when it was recorded.
+    #[serde(default)]
+    pub baseline: BTreeMap<String, toml::Value>,
+    /// Every param its stages read (overrides applied), for `exp diff`.
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Base stage name -> the lock entry of its instance in this experiment (paths as the
+    /// experiment wrote them, under `.pipe/exps/<name>/`).
+    #[serde(default)]
+    pub stages: BTreeMap<String, LockEntry>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl ExpRecord {
+    /// The state as shown: a `running` record whose process is gone failed.
+    pub fn shown_state(&self) -> ExpState {
+        match (self.state, self.pid) {
+            (ExpState::Running, Some(pid)) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                ExpState::Failed
+            }
+            (s, _) => s,
+        }
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| Error::Env(e.to_string()))
+    }
+
+    pub fn decode(bytes: &[u8], from: &str) -> Result<ExpRecord> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Env(format!("{from}: not an experiment record: {e}")))
+    }
+}
+
+/// The records of one workspace, under `.pipe/exps/`.
+pub struct Records {
+    dir: PathBuf,
+}
+
+/// Unix milliseconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Records {
+    pub fn new(dot: &Path) -> Records {
+        Records {
+            dir: dot.join("exps"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    /// Where the experiment's outs live (on disk).
+    pub fn out_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<ExpRecord>> {
+        let p = self.path(name);
+        match std::fs::read(&p) {
+            Ok(b) => ExpRecord::decode(&b, &p.display().to_string()).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Env(format!("cannot read {}: {e}", p.display()))),
+        }
+    }
+
+    /// The record, or an error naming the experiments there are.
+    pub fn find(&self, name: &str) -> Result<ExpRecord> {
+        if let Some(r) = self.get(name)? {
+            return Ok(r);
+        }
+        let names: Vec<String> = self.list()?.into_iter().map(|r| r.name).take(10).collect();
+        Err(Error::User(if names.is_empty() {
+            format!("no experiment `{name}`: there are none (run `pipe exp run -S KEY=VALUE`)")
+        } else {
+            format!("no experiment `{name}` (experiments: {})", names.join(", "))
+        }))
+    }
+
+    pub fn save(&self, r: &ExpRecord) -> Result<()> {
+        pipe_cache::fsutil::write_atomic(&self.path(&r.name), &r.encode()?, false)?;
+        Ok(())
+    }
+
+    /// Every record, oldest first; unreadable ones are skipped with their error.
+    pub fn list(&self) -> Result<Vec<ExpRecord>> {
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::Env(format!(
+                    "cannot read {}: {e}",
+                    self.dir.display()
+                )));
+            }
+        };
+        let paths: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        let mut v: Vec<ExpRecord> = paths
+            .par_iter()
+            .filter_map(|p| {
+                let b = std::fs::read(p).ok()?;
+                ExpRecord::decode(&b, &p.display().to_string()).ok()
+            })
+            .collect();
+        v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.name.cmp(&b.name)));
+        Ok(v)
+    }
+
+    /// Deletes the record and the experiment's outs.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let p = self.path(name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Env(format!("cannot remove {}: {e}", p.display()))),
+        }
+        let d = self.out_dir(name);
+        match std::fs::remove_dir_all(&d) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Env(format!("cannot remove {}: {e}", d.display()))),
+        }
+    }
+}
+
+/// `2026-11-30 20:41` (UTC) from unix seconds.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(1_796_086_920), "2026-12-01 01:02");
+    }
+}

@@ -1,0 +1,218 @@
+//! `pipe exp apply NAME [--force]`: make the experiment the workspace's state without
+//! rerunning anything.
+//!
+//! 1. Check: the experiment finished, its outs' objects are in the local cache (else
+//!    `pipe exp pull`), the pipeline still has its stages with the same outs, and the
+//!    workspace has no unsaved work it would overwrite: a params value edited since the
+//!    lock recorded it, or an out modified since. `--force` overwrites them.
+//! 2. Write the overrides into the params files in place (comments and layout kept).
+//! 3. With the pipeline reloaded, each of the experiment's stages gets the lock entry of
+//!    its base stage (the recorded deps and outs with the experiment's paths moved back)
+//!    and its outs are checked out of the cache, so `pipe status` says up to date.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::exp::params_edit;
+use crate::exp::record::ExpState;
+use crate::fresh::{DirtyReason, Freshness};
+use crate::graph::exp::base_path;
+use crate::lock::{HashInfo, LockEntry};
+use crate::plan::{self, PlanOptions};
+use crate::report::printer::{self, Tone};
+use crate::restore::{OutRef, checkout, objects_present, outs_from};
+use crate::spec::params::{self, render};
+
+use super::{Session, records};
+
+fn moved_back(name: &str, m: &BTreeMap<String, HashInfo>) -> BTreeMap<String, HashInfo> {
+    m.iter()
+        .map(|(k, h)| (base_path(name, k), h.clone()))
+        .collect()
+}
+
+pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
+    let rec = records(s).find(name)?;
+    let state = rec.shown_state();
+    if state != ExpState::Done {
+        return Err(Error::User(format!(
+            "experiment `{name}` is {}: only a finished experiment can be applied",
+            state.label()
+        )));
+    }
+    if rec.stages.is_empty() {
+        return Err(Error::User(format!(
+            "experiment `{name}` recorded no stages to apply"
+        )));
+    }
+
+    // 1. Checks, before anything is written.
+    let mut targets = Vec::new();
+    for (stage, e) in &rec.stages {
+        let Some(i) = s.graph.find(stage) else {
+            return Err(Error::User(format!(
+                "experiment `{name}` ran stage `{stage}`, which the pipeline no longer has; rerun the experiment"
+            )));
+        };
+        let st = &s.graph.stages[i];
+        let outs = moved_back(name, &e.outs);
+        let Some(refs) = outs_from(st, &outs) else {
+            return Err(Error::User(format!(
+                "stage `{stage}` declares other outs than when experiment `{name}` ran; rerun the experiment"
+            )));
+        };
+        if !objects_present(&s.ws.store, &refs) {
+            return Err(Error::User(format!(
+                "the outs of experiment `{name}` (stage {stage}) are not in the local cache: run `pipe exp pull {name}` first"
+            )));
+        }
+        targets.push(i);
+    }
+    if !force {
+        unsaved(s, name, &rec.overrides, &targets)?;
+    }
+
+    // 2. The params files.
+    let mut by_file: BTreeMap<String, Vec<(&str, &toml::Value)>> = BTreeMap::new();
+    let mut files = BTreeMap::new();
+    for (k, v) in &rec.overrides {
+        let Some(f) = s.spec.params.source_of(None, k) else {
+            return Err(Error::User(format!(
+                "experiment `{name}` overrides `{k}`: {}",
+                s.spec.params.explain_missing(None, k)
+            )));
+        };
+        by_file
+            .entry(f.path.to_string())
+            .or_default()
+            .push((k.as_str(), v));
+        files.insert(f.path.to_string(), f);
+    }
+    for (path, edits) in &by_file {
+        let f = files[path];
+        let text = if path.ends_with(".json") {
+            params_edit::set_json(&f.source.text, edits)
+        } else {
+            params_edit::set_toml(&f.source.text, edits)
+        }
+        .map_err(|m| Error::User(format!("{}: {m}", f.source.name)))?;
+        if text != *f.source.text {
+            pipe_cache::fsutil::write_atomic(&f.path.to_abs(&s.ws.root), text.as_bytes(), true)?;
+        }
+    }
+
+    // 3. Lock entries and outs, against the pipeline as the new params make it.
+    let s2 = Session::open(&s.spec.path)?;
+    s2.fold_lock()?;
+    let mut n = 0;
+    for (stage, e) in &rec.stages {
+        let Some(i) = s2.graph.find(stage) else {
+            continue;
+        };
+        let st = &s2.graph.stages[i];
+        let outs = moved_back(name, &e.outs);
+        let refs: Vec<OutRef> = outs_from(st, &outs).unwrap_or_default();
+        checkout(&s2.ws, &refs)?;
+        n += refs.len();
+        let entry = LockEntry {
+            cmd: st.kind.describe(),
+            params: st.params.clone(),
+            env: e.env.clone(),
+            deps: moved_back(name, &e.deps),
+            outs,
+        };
+        s2.ws.lock.record(st.id.as_str(), Some(&entry))?;
+    }
+    s2.fold_lock()?;
+    s2.ws.state.save()?;
+    let written: Vec<String> = by_file
+        .iter()
+        .map(|(f, e)| {
+            let keys: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
+            format!("{} in {f}", keys.join(", "))
+        })
+        .collect();
+    printer::get().verb(
+        "Applied",
+        Tone::Good,
+        &format!(
+            "experiment {name}: set {}; checked out {n} out(s)",
+            written.join("; ")
+        ),
+    );
+    Ok(())
+}
+
+/// Work `apply` would overwrite: a param value edited since the lock recorded it (or,
+/// never run, since the experiment was recorded), or an out modified since its run.
+fn unsaved(
+    s: &Session,
+    name: &str,
+    overrides: &BTreeMap<String, toml::Value>,
+    targets: &[usize],
+) -> Result<()> {
+    let lock = s.ws.lock.read()?;
+    let rec = records(s).find(name)?;
+    let mut problems = Vec::new();
+    for k in overrides.keys() {
+        let Some(now) = s.spec.params.get(None, k) else {
+            continue;
+        };
+        let mut now_flat = BTreeMap::new();
+        params::flatten_into(k, now, &mut now_flat);
+        // Base stages only: a sweep cell's entry holds its own overrides.
+        let recorded = lock
+            .iter()
+            .filter(|(id, _)| !id.contains('@'))
+            .find_map(|(_, e)| {
+                now_flat
+                    .keys()
+                    .all(|l| e.params.contains_key(l))
+                    .then_some(e)
+            });
+        let edited = match recorded {
+            Some(e) => now_flat.iter().any(|(l, v)| e.params.get(l) != Some(v)),
+            None => rec.baseline.get(k).is_some_and(|b| b != now),
+        };
+        if edited {
+            let file = s
+                .spec
+                .params
+                .source_of(None, k)
+                .map_or("the params".to_string(), |f| f.path.to_string());
+            problems.push(format!(
+                "`{k}` is {} in {file}, but the workspace last ran with another value",
+                render(now)
+            ));
+        }
+    }
+    let planned = plan::evaluate(
+        &s.ws,
+        &s.graph,
+        &lock,
+        targets,
+        &PlanOptions {
+            force: false,
+            no_run_cache: true,
+        },
+    )?;
+    for p in &planned {
+        if let Freshness::Dirty(reasons) = &p.freshness {
+            for r in reasons {
+                if let DirtyReason::OutChanged { path } = r {
+                    problems.push(format!(
+                        "out `{path}` was modified since stage {} ran",
+                        p.stage
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::User(format!(
+        "applying experiment `{name}` would overwrite unsaved work: {}; run the pipeline first, or pass --force",
+        problems.join("; ")
+    )))
+}

@@ -1,0 +1,172 @@
+//! `pipe exp`: experiments, each an ad-hoc sweep cell of param overrides (see
+//! `crate::exp` for the records and `crate::graph::exp` for the instances).
+//!
+//! - [`run`]: `exp run -S k=v [-n NAME] [--queue] [TARGETS]`, `exp run --run-all`
+//! - [`show`]: `exp show`, `exp diff A B`
+//! - [`apply`]: `exp apply NAME [--force]`
+//! - [`share`]: `exp push NAME`, `exp pull NAME`, `exp show --remote`
+//! - here: `exp remove NAME...`, `exp gc`, and what `pipe gc` must keep.
+
+pub mod apply;
+pub mod run;
+pub mod share;
+pub mod show;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::exp::record::{ExpRecord, ExpState, Records};
+use crate::graph::Graph;
+use crate::graph::exp::{ExpCell, instantiate, is_exp_id, stage_id};
+use crate::lock::{Entries, LockStore};
+use crate::report::printer::{self, Tone};
+use crate::workspace::Workspace;
+
+use super::Session;
+
+/// The lock of every experiment's stage instances.
+pub fn exps_lock(ws: &Workspace) -> LockStore {
+    LockStore::new(&ws.dot.join("exps.lock"), &ws.dot.join("journal"))
+}
+
+pub fn records(s: &Session) -> Records {
+    Records::new(&s.ws.dot)
+}
+
+pub fn cell_of(r: &ExpRecord) -> ExpCell {
+    ExpCell {
+        name: r.name.clone(),
+        overrides: r.overrides.clone(),
+        targets: r.targets.clone(),
+    }
+}
+
+/// A session whose graph holds `cells`' stage instances too, and whose lock keeps their
+/// entries in `.pipe/exps.lock`; with the indices of each cell's instances.
+pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<usize>>)> {
+    let mut extra = Vec::new();
+    let mut ids = Vec::with_capacity(cells.len());
+    for c in cells {
+        let stages = instantiate(&s.spec, &s.graph, c)?;
+        ids.push(stages.iter().map(|st| st.id.clone()).collect::<Vec<_>>());
+        extra.extend(stages);
+    }
+    let spec = crate::spec::load(&s.spec.path)?;
+    let graph = Graph::build(&spec)?.with_extra(&spec, extra)?;
+    let mut ws = Workspace::open(&spec.path)?;
+    ws.lock = ws.lock.clone().with_side(exps_lock(&ws), is_exp_id);
+    let per: Vec<Vec<usize>> = ids
+        .iter()
+        .map(|v| v.iter().filter_map(|id| graph.find(id.as_str())).collect())
+        .collect();
+    Ok((
+        Session {
+            spec,
+            graph: Arc::new(graph),
+            ws: Arc::new(ws),
+        },
+        per,
+    ))
+}
+
+/// `pipe exp remove NAME...`: the records, the outs under `.pipe/exps/NAME/`, the lock
+/// entries. Their cache objects go at the next `pipe gc`.
+pub fn remove(s: &Session, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Err(Error::User(
+            "name the experiments to remove (see `pipe exp show`)".into(),
+        ));
+    }
+    let recs = records(s);
+    let mut found = Vec::with_capacity(names.len());
+    for n in names {
+        let r = recs.find(n)?;
+        if r.shown_state() == ExpState::Running {
+            return Err(Error::User(format!(
+                "experiment `{n}` is running (pid {}); remove it once it ends",
+                r.pid.unwrap_or(0)
+            )));
+        }
+        found.push(r);
+    }
+    for r in &found {
+        drop_one(s, &recs, r)?;
+        printer::get().verb("Removed", Tone::Good, &format!("experiment {}", r.name));
+    }
+    exps_lock(&s.ws).fold(None)?;
+    Ok(())
+}
+
+fn drop_one(s: &Session, recs: &Records, r: &ExpRecord) -> Result<()> {
+    let lock = exps_lock(&s.ws);
+    for stage in r.stages.keys() {
+        lock.record(stage_id(stage, &r.name).as_str(), None)?;
+    }
+    recs.remove(&r.name)
+}
+
+/// `pipe exp gc [--all]`: removes failed (and interrupted) experiments, or every one with
+/// `all`, and the lock entries and out directories no record owns; then collects the
+/// cache objects nothing refers to any more, as `pipe gc` does.
+pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
+    let recs = records(s);
+    let list = recs.list()?;
+    let doomed: Vec<&ExpRecord> = list
+        .iter()
+        .filter(|r| {
+            let st = r.shown_state();
+            st != ExpState::Running && (all || st == ExpState::Failed)
+        })
+        .collect();
+    let p = printer::get();
+    let verb = if dry { "Would remove" } else { "Removed" };
+    for r in &doomed {
+        if !dry {
+            drop_one(s, &recs, r)?;
+        }
+        p.verb(
+            verb,
+            Tone::Good,
+            &format!("experiment {} ({})", r.name, r.shown_state().label()),
+        );
+    }
+    if !dry {
+        // Entries and directories of experiments that no longer have a record.
+        let kept: std::collections::HashSet<&str> = list
+            .iter()
+            .filter(|r| !doomed.iter().any(|d| d.name == r.name))
+            .map(|r| r.name.as_str())
+            .collect();
+        let lock = exps_lock(&s.ws);
+        for id in lock.read()?.keys() {
+            let owner = id.split_once(crate::graph::exp::ID_MARK).map(|(_, n)| n);
+            if owner.is_some_and(|n| !kept.contains(n)) {
+                lock.record(id, None)?;
+            }
+        }
+        lock.fold(None)?;
+        if let Ok(rd) = std::fs::read_dir(s.ws.dot.join("exps")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if e.path().is_dir() && !kept.contains(name.as_str()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    super::gc::gc(s, dry, false).map(|_| ())
+}
+
+/// What experiments refer to, for `pipe gc` to keep: the experiments' lock and every
+/// record's entries (a pulled record may be the only holder).
+pub fn entries_to_keep(s: &Session) -> Result<Vec<Entries>> {
+    let mut out = vec![exps_lock(&s.ws).read()?];
+    let mut from_records = Entries::new();
+    for r in records(s).list()? {
+        for (stage, e) in r.stages {
+            from_records.insert(stage_id(&stage, &r.name).to_string(), e);
+        }
+    }
+    out.push(from_records);
+    Ok(out)
+}

@@ -1,0 +1,235 @@
+//! `pipe exp run`: record an experiment, and run it (or, `--queue`, leave it for
+//! `--run-all`). Every experiment run at once goes through one scheduler run, the path
+//! sweeps take, so queued experiments run side by side within `--jobs` and their
+//! resources, a shared upstream stage runs once, and the configured executor runs them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::exp::overrides;
+use crate::exp::record::{ExpRecord, ExpState, Records, now};
+use crate::graph::exp::ExpCell;
+use crate::ops::repro::{ReproOptions, failure, run_stages_with};
+use crate::ops::sweep::replicate_metrics;
+use crate::remote::RunRemote;
+use crate::report::printer::{self, Tone};
+use crate::report::table::num;
+use crate::sched::Outcome;
+
+use super::{Session, cell_of, records, session_with};
+
+#[derive(Debug, Clone, Default)]
+pub struct ExpRunOptions {
+    /// `-S KEY=VALUE`, as given.
+    pub set: Vec<String>,
+    pub name: Option<String>,
+    pub queue: bool,
+    pub run_all: bool,
+    pub run: ReproOptions,
+}
+
+pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Result<()> {
+    let recs = records(s);
+    if o.run_all {
+        if !o.set.is_empty() || o.name.is_some() || !o.run.targets.is_empty() {
+            return Err(Error::User(
+                "--run-all runs the queued experiments as recorded; it takes no -S, -n or targets"
+                    .into(),
+            ));
+        }
+        let queued: Vec<ExpRecord> = recs
+            .list()?
+            .into_iter()
+            .filter(|r| r.state == ExpState::Queued)
+            .collect();
+        if queued.is_empty() {
+            printer::get().verb("Done", Tone::Good, "no queued experiments");
+            return Ok(());
+        }
+        return run_records(s, &recs, queued, &o.run, pull);
+    }
+    if o.set.is_empty() {
+        return Err(Error::User(
+            "give the experiment's overrides: pipe exp run -S KEY=VALUE [-S ...]".into(),
+        ));
+    }
+    let ov = overrides::parse(&s.spec.params, &o.set)?;
+    let name = match &o.name {
+        Some(n) => n.clone(),
+        None => overrides::default_name(&ov),
+    };
+    overrides::check_name(&name)?;
+    let cell = ExpCell {
+        name: name.clone(),
+        overrides: overrides::to_map(&ov),
+        targets: o.run.targets.clone(),
+    };
+    // Everything that can be wrong with it is found now, before anything is written.
+    crate::graph::exp::instantiate(&s.spec, &s.graph, &cell)?;
+    if let Some(old) = recs.get(&name)? {
+        if old.overrides != cell.overrides || old.targets != cell.targets {
+            return Err(Error::User(format!(
+                "experiment `{name}` exists with other overrides ({}): name this one with -n, or `pipe exp remove {name}` first",
+                describe(&old.overrides)
+            )));
+        }
+        if old.shown_state() == ExpState::Running {
+            return Err(Error::User(format!(
+                "experiment `{name}` is running (pid {})",
+                old.pid.unwrap_or(0)
+            )));
+        }
+    }
+    let rec = ExpRecord {
+        name: name.clone(),
+        baseline: cell
+            .overrides
+            .keys()
+            .filter_map(|k| s.spec.params.get(None, k).map(|v| (k.clone(), v.clone())))
+            .collect(),
+        overrides: cell.overrides,
+        targets: cell.targets,
+        state: ExpState::Queued,
+        queued_at: now(),
+        started_at: None,
+        finished_at: None,
+        pid: None,
+        params: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+        stages: BTreeMap::new(),
+        error: None,
+    };
+    recs.save(&rec)?;
+    if o.queue {
+        printer::get().verb(
+            "Queued",
+            Tone::Good,
+            &format!("experiment {name} (run the queue with `pipe exp run --run-all`)"),
+        );
+        return Ok(());
+    }
+    run_records(s, &recs, vec![rec], &o.run, pull)
+}
+
+/// `k=v, k=v` for messages.
+fn describe(o: &BTreeMap<String, toml::Value>) -> String {
+    o.iter()
+        .map(|(k, v)| format!("{k}={}", crate::spec::params::render(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `list` in one scheduler run, then fills each record in.
+fn run_records(
+    s: &Session,
+    recs: &Records,
+    mut list: Vec<ExpRecord>,
+    ro: &ReproOptions,
+    pull: Option<Arc<RunRemote>>,
+) -> Result<()> {
+    let cells: Vec<ExpCell> = list.iter().map(cell_of).collect();
+    let (xs, per) = session_with(s, &cells)?;
+    let all: Vec<usize> = per.iter().flatten().copied().collect();
+    let selection = xs.graph.closure(&all, false);
+    let started = now();
+    for r in &mut list {
+        r.state = ExpState::Running;
+        r.started_at = Some(started);
+        r.finished_at = None;
+        r.pid = Some(std::process::id());
+        r.error = None;
+        recs.save(r)?;
+    }
+    let mut ro = ro.clone();
+    // One experiment failing does not stop the others.
+    ro.keep_going = true;
+    ro.targets.clear();
+    let summary = match run_stages_with(&xs, &selection, &ro, pull) {
+        Ok(sm) => sm,
+        Err(e) => {
+            for r in &mut list {
+                r.state = ExpState::Failed;
+                r.pid = None;
+                r.finished_at = Some(now());
+                r.error = Some(e.to_string());
+                recs.save(r)?;
+            }
+            return Err(e);
+        }
+    };
+    let outcome: HashMap<usize, &Outcome> = summary.outcomes.iter().map(|(i, o)| (*i, o)).collect();
+    let lock = xs.ws.lock.read()?;
+    let p = printer::get();
+    for (r, idx) in list.iter_mut().zip(&per) {
+        let closure = xs.graph.closure(idx, false);
+        let failed = closure.iter().find_map(|i| match outcome.get(i) {
+            Some(Outcome::Failed { msg, .. }) => Some(msg.clone()),
+            Some(Outcome::Skipped(why)) => Some(why.clone()),
+            Some(Outcome::Cancelled) => Some("cancelled".to_string()),
+            _ => None,
+        });
+        r.stages = BTreeMap::new();
+        r.params = BTreeMap::new();
+        for &i in idx {
+            let st = &xs.graph.stages[i];
+            if let Some(e) = lock.get(st.id.as_str()) {
+                r.stages.insert(st.id.name().to_string(), e.clone());
+            }
+            r.params
+                .extend(st.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let ids: Vec<_> = closure
+            .iter()
+            .map(|&i| xs.graph.stages[i].id.clone())
+            .collect();
+        r.metrics = replicate_metrics(&xs, &ids);
+        r.pid = None;
+        r.finished_at = Some(now());
+        let complete = idx.len() == r.stages.len();
+        match (failed, summary.interrupted, complete) {
+            (Some(m), _, _) => {
+                r.state = ExpState::Failed;
+                r.error = Some(m);
+            }
+            (None, true, _) | (None, false, false) => {
+                r.state = ExpState::Failed;
+                r.error = Some("interrupted".into());
+            }
+            (None, false, true) => r.state = ExpState::Done,
+        }
+        recs.save(r)?;
+        let metrics: Vec<String> = r
+            .metrics
+            .iter()
+            .take(6)
+            .map(|(k, v)| format!("{k}={}", num(*v)))
+            .collect();
+        if r.state == ExpState::Done {
+            p.verb(
+                "Finished",
+                Tone::Good,
+                &format!(
+                    "experiment {}{}",
+                    r.name,
+                    if metrics.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", metrics.join(", "))
+                    }
+                ),
+            );
+        } else {
+            p.verb(
+                "Failed",
+                Tone::Bad,
+                &format!(
+                    "experiment {}: {}",
+                    r.name,
+                    r.error.as_deref().unwrap_or("")
+                ),
+            );
+        }
+    }
+    failure(&xs, &summary)
+}

@@ -1,0 +1,239 @@
+//! Sharing experiments through the configured remote: `exp push NAME` sends the objects
+//! of its outs (files, then manifests) and then its record under `exps/` (keyed by the
+//! blake3 of its name), so whoever sees the record finds what it names; `exp pull NAME`
+//! fetches the record and the objects, verified as they arrive, so a teammate can show,
+//! diff and apply the experiment without rerunning it; `exp show --remote` lists every
+//! record there.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use pipe_cache::Digest;
+use pipe_cache::remote::Kind;
+use pipe_cache::remote::transfer::{self, Source, Upload};
+
+use crate::error::{Error, Result};
+use crate::exp::record::{ExpRecord, ExpState};
+use crate::lock::HashInfo;
+use crate::remote as glue;
+use crate::report::printer::{self, Tone, bytes};
+
+use super::{Session, records};
+
+fn key_of(name: &str) -> Digest {
+    Digest::of_bytes(name.as_bytes())
+}
+
+fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
+    r.stages
+        .values()
+        .flat_map(|e| e.outs.values().cloned())
+        .collect()
+}
+
+pub fn push(
+    s: &Session,
+    names: &[String],
+    remote: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<()> {
+    let recs = records(s);
+    let list: Vec<ExpRecord> = names.iter().map(|n| recs.find(n)).collect::<Result<_>>()?;
+    for r in &list {
+        if r.shown_state() != ExpState::Done {
+            return Err(Error::User(format!(
+                "experiment `{}` is {}: only a finished experiment is pushed",
+                r.name,
+                r.shown_state().label()
+            )));
+        }
+    }
+    let remote = glue::open(&s.ws, remote, jobs)?;
+    let store = &s.ws.store;
+    let mut files: Vec<Digest> = Vec::new();
+    let mut manifests: Vec<(Digest, Bytes)> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in &list {
+        for h in outs_of(r) {
+            if !seen.insert(h.digest) {
+                continue;
+            }
+            if !store.has(&h.digest) {
+                return Err(Error::User(format!(
+                    "experiment `{}`: object {} is not in the local cache",
+                    r.name,
+                    h.digest.short()
+                )));
+            }
+            if h.dir {
+                let m = store.read_manifest(&h.digest)?;
+                for e in m.entries() {
+                    if seen.insert(e.digest) {
+                        files.push(e.digest);
+                    }
+                }
+                manifests.push((h.digest, Bytes::from(m.encode())));
+            } else {
+                files.push(h.digest);
+            }
+        }
+    }
+    let mut exps = Vec::with_capacity(list.len());
+    for r in &list {
+        exps.push(Upload {
+            kind: Kind::Exp,
+            digest: key_of(&r.name),
+            source: Source::Bytes(Bytes::from(r.encode()?)),
+        });
+    }
+    let rt = Session::runtime()?;
+    let (sent, sent_bytes) = rt
+        .block_on(async {
+            let mut all: Vec<Digest> = files.clone();
+            all.extend(manifests.iter().map(|(d, _)| *d));
+            let have = remote.existing(Kind::Object, &all).await?;
+            let todo_files: Vec<Upload> = files
+                .iter()
+                .filter(|d| !have.contains(d))
+                .map(|d| {
+                    let path = store.object_path(d);
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    Upload {
+                        kind: Kind::Object,
+                        digest: *d,
+                        source: Source::File(path, size),
+                    }
+                })
+                .collect();
+            let todo_manifests: Vec<Upload> = manifests
+                .iter()
+                .filter(|(d, _)| !have.contains(d))
+                .map(|(d, b)| Upload {
+                    kind: Kind::Object,
+                    digest: *d,
+                    source: Source::Bytes(b.clone()),
+                })
+                .collect();
+            let q = transfer::quiet();
+            let (n, b) = transfer::upload(&remote, todo_files, &q).await?;
+            let (m, mb) = transfer::upload(&remote, todo_manifests, &q).await?;
+            transfer::upload(&remote, exps, &q).await?;
+            Ok::<_, pipe_cache::remote::RemoteError>((n + m, b + mb))
+        })
+        .map_err(glue::error)?;
+    let names: Vec<&str> = list.iter().map(|r| r.name.as_str()).collect();
+    printer::get().verb(
+        "Pushed",
+        Tone::Good,
+        &format!(
+            "experiment {} to `{}`: {sent} object(s), {}",
+            names.join(", "),
+            remote.name(),
+            bytes(sent_bytes)
+        ),
+    );
+    Ok(())
+}
+
+pub fn pull(
+    s: &Session,
+    names: &[String],
+    remote: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<()> {
+    let remote = glue::open(&s.ws, remote, jobs)?;
+    let recs = records(s);
+    let rt = Session::runtime()?;
+    for name in names {
+        let got = rt
+            .block_on(remote.get_exp(&key_of(name)))
+            .map_err(glue::error)?;
+        let Some(bytes_) = got else {
+            return Err(Error::User(format!(
+                "remote `{}` has no experiment `{name}` (see `pipe exp show --remote`)",
+                remote.name()
+            )));
+        };
+        let rec = ExpRecord::decode(
+            &bytes_,
+            &format!("experiment `{name}` on `{}`", remote.name()),
+        )?;
+        if rec.name != *name {
+            return Err(Error::Env(format!(
+                "remote `{}` holds experiment `{}` under the key of `{name}`",
+                remote.name(),
+                rec.name
+            )));
+        }
+        if let Some(local) = recs.get(name)?
+            && local.overrides != rec.overrides
+        {
+            return Err(Error::User(format!(
+                "a local experiment `{name}` has other overrides: `pipe exp remove {name}` first"
+            )));
+        }
+        let outs = outs_of(&rec);
+        let ws = Arc::clone(&s.ws);
+        let f = rt
+            .block_on(glue::fetch_missing(&remote, &ws, &outs, |_, _| {
+                transfer::quiet()
+            }))
+            .map_err(glue::error)?;
+        if let Some(e) = f.corrupt.first() {
+            return Err(Error::Env(e.to_string()));
+        }
+        if !f.missing.is_empty() {
+            return Err(Error::Env(format!(
+                "remote `{}` lacks {} object(s) of experiment `{name}` (first {})",
+                remote.name(),
+                f.missing.len(),
+                f.missing[0].short()
+            )));
+        }
+        recs.save(&rec)?;
+        printer::get().verb(
+            "Pulled",
+            Tone::Good,
+            &format!(
+                "experiment {name} from `{}`: {} object(s), {}",
+                remote.name(),
+                f.objects,
+                bytes(f.bytes)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Every experiment record on the remote, oldest first.
+pub fn remote_records(
+    s: &Session,
+    remote: Option<&str>,
+    jobs: Option<usize>,
+) -> Result<(Vec<ExpRecord>, String)> {
+    let remote = glue::open(&s.ws, remote, jobs)?;
+    let rt = Session::runtime()?;
+    let jobs = remote.jobs();
+    let raw: Vec<Option<Vec<u8>>> = rt
+        .block_on(async {
+            let keys = remote.list_all(Kind::Exp).await?;
+            futures::stream::iter(keys)
+                .map(|k| {
+                    let r = &remote;
+                    async move { r.get_exp(&k).await }
+                })
+                .buffer_unordered(jobs)
+                .try_collect()
+                .await
+        })
+        .map_err(glue::error)?;
+    let mut list: Vec<ExpRecord> = raw
+        .into_iter()
+        .flatten()
+        .filter_map(|b| ExpRecord::decode(&b, "a remote experiment record").ok())
+        .collect();
+    list.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.name.cmp(&b.name)));
+    Ok((list, format!("remote {}", remote.name())))
+}

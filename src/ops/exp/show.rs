@@ -1,0 +1,206 @@
+//! `pipe exp show` and `pipe exp diff A B`: from the records alone (and the workspace's
+//! metrics files for the baseline row), so a thousand experiments show at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{Error, Result};
+use crate::exp::record::{ExpRecord, ExpState, utc};
+use crate::graph::sweep::{Better, ReportCol, short_names};
+use crate::ops::sweep::replicate_metrics;
+use crate::report::exps::{ExpRow, ExpTable, diff_text};
+use crate::report::printer;
+use crate::report::table::{Format, num};
+use crate::spec::params;
+
+use super::{Session, records};
+
+#[derive(Debug, Clone, Default)]
+pub struct ShowOptions {
+    pub format: Option<Format>,
+    pub sort: Option<String>,
+    /// `--remote[=NAME]`: the experiments pushed there (`Some(None)`: the default remote).
+    pub remote: Option<Option<String>>,
+    pub jobs: Option<usize>,
+}
+
+pub fn show(s: &Session, o: &ShowOptions) -> Result<ExpTable> {
+    let (list, source) = match &o.remote {
+        Some(r) => super::share::remote_records(s, r.as_deref(), o.jobs)?,
+        None => (records(s).list()?, "workspace".to_string()),
+    };
+    let mut t = table(s, &list, source);
+    if let Some(k) = &o.sort {
+        t.sort_by(k).map_err(Error::User)?;
+    }
+    printer::get().data(&t.render(o.format.unwrap_or(Format::Text)));
+    Ok(t)
+}
+
+/// The workspace's metrics: every base stage's metrics files as they are now.
+fn baseline_metrics(s: &Session) -> BTreeMap<String, f64> {
+    let ids: Vec<_> = s
+        .graph
+        .base_stages()
+        .into_iter()
+        .map(|i| s.graph.stages[i].id.clone())
+        .collect();
+    replicate_metrics(s, &ids)
+}
+
+fn shown(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => params::render(other),
+    }
+}
+
+pub fn table(s: &Session, list: &[ExpRecord], source: String) -> ExpTable {
+    let base = baseline_metrics(s);
+    let mut keys: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in list {
+        for k in r.overrides.keys() {
+            if seen.insert(k.clone()) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let names: BTreeSet<&String> = base
+        .keys()
+        .chain(list.iter().flat_map(|r| r.metrics.keys()))
+        .collect();
+    // A direction a sweep's report gives a metric holds here too.
+    let dir = |m: &str| {
+        s.graph
+            .sweeps
+            .iter()
+            .flat_map(|sw| sw.report.iter())
+            .find(|c| c.metric == m)
+            .map_or(Better::Max, |c| c.better)
+    };
+    let metrics: Vec<ReportCol> = names
+        .into_iter()
+        .map(|m| ReportCol {
+            metric: m.clone(),
+            better: dir(m),
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(list.len() + 1);
+    rows.push(ExpRow {
+        name: "workspace".into(),
+        params: keys
+            .iter()
+            .map(|k| s.spec.params.get(None, k).map(shown).unwrap_or_default())
+            .collect(),
+        metrics: metrics
+            .iter()
+            .map(|c| base.get(&c.metric).copied())
+            .collect(),
+        state: "baseline".into(),
+        time: String::new(),
+        error: None,
+    });
+    for r in list {
+        let state = r.shown_state();
+        let when = r.finished_at.or(r.started_at).unwrap_or(r.queued_at);
+        rows.push(ExpRow {
+            name: r.name.clone(),
+            params: keys
+                .iter()
+                .map(|k| r.overrides.get(k).map(shown).unwrap_or_default())
+                .collect(),
+            metrics: metrics
+                .iter()
+                .map(|c| r.metrics.get(&c.metric).copied())
+                .collect(),
+            state: state.label().into(),
+            time: utc(when / 1000),
+            error: match (state, &r.error) {
+                (ExpState::Failed, Some(e)) => Some(e.clone()),
+                (ExpState::Failed, None) => Some("interrupted".into()),
+                _ => None,
+            },
+        });
+    }
+    let short = short_names(&keys);
+    ExpTable {
+        source,
+        short: keys.iter().map(|k| short[k].clone()).collect(),
+        keys,
+        metrics,
+        rows,
+    }
+}
+
+/// `pipe exp diff A B`: params that differ and every metric, side by side with deltas;
+/// `workspace` (or `baseline`) names the workspace's own.
+pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
+    let recs = records(s);
+    let side = |n: &str| -> Result<(BTreeMap<String, toml::Value>, BTreeMap<String, f64>)> {
+        if n == "workspace" || n == "baseline" {
+            return Ok((BTreeMap::new(), baseline_metrics(s)));
+        }
+        let r = recs.find(n)?;
+        Ok((r.params, r.metrics))
+    };
+    let (mut pa, ma) = side(a)?;
+    let (mut pb, mb) = side(b)?;
+    // The workspace's values of the keys the other side read.
+    let fill = |other: &BTreeMap<String, toml::Value>| -> BTreeMap<String, toml::Value> {
+        other
+            .keys()
+            .filter_map(|k| s.spec.params.get(None, k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    };
+    if pa.is_empty() {
+        pa = fill(&pb);
+    }
+    if pb.is_empty() {
+        pb = fill(&pa);
+    }
+    let mut lines = Vec::new();
+    let keys: BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+    for k in keys {
+        let (x, y) = (pa.get(k), pb.get(k));
+        if x != y {
+            let num_delta = match (x, y) {
+                (Some(x), Some(y)) => as_f64(x).zip(as_f64(y)).map(|(x, y)| delta(x, y)),
+                _ => None,
+            };
+            lines.push((
+                k.clone(),
+                x.map(shown).unwrap_or_else(|| "-".into()),
+                y.map(shown).unwrap_or_else(|| "-".into()),
+                num_delta.unwrap_or_default(),
+            ));
+        }
+    }
+    let metrics: BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+    for m in metrics {
+        let (x, y) = (ma.get(m), mb.get(m));
+        lines.push((
+            m.clone(),
+            x.map_or("-".into(), |v| num(*v)),
+            y.map_or("-".into(), |v| num(*v)),
+            match (x, y) {
+                (Some(x), Some(y)) => delta(*x, *y),
+                _ => String::new(),
+            },
+        ));
+    }
+    printer::get().data(&diff_text(a, b, &lines));
+    Ok(())
+}
+
+fn as_f64(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn delta(x: f64, y: f64) -> String {
+    let d = y - x;
+    format!("{}{}", if d >= 0.0 { "+" } else { "" }, num(d))
+}
