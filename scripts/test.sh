@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A one-node Slurm cluster on this machine for the Slurm executor's tests (tests/it/slurm.rs).
+scripts/setup-slurm.sh
 
 # S3-compatible servers on loopback for the remote tests (real servers, not mocks): one
 # that takes any credentials, and one that checks them (for the bad-credentials test).

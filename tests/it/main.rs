@@ -7,6 +7,7 @@ mod concurrency;
 mod freshness;
 mod remote;
 mod running;
+mod slurm;
 mod smoke;
 mod sweep;
 mod validation;
