@@ -130,7 +130,13 @@ fn a_three_stage_pipeline_runs_as_slurm_jobs_and_is_committed() {
     let p = slurm_project(THREE);
     let r = p.pipe(&["repro"]).ok();
     assert_eq!(r.ran(), ["a", "b", "c"]);
-    r.err_has("Started").err_has("Slurm job");
+    // Progress: each instance shows as queued (with the reason) or running (with the node).
+    assert!(
+        ["a", "b", "c"]
+            .iter()
+            .all(|s| r.stderr.contains(&format!("{s} (Slurm job "))),
+        "{r}"
+    );
     assert_eq!(p.read("a.txt"), "a\n");
     let b = p.read("b.txt");
     let job_line = b.lines().nth(1).expect("second line");
