@@ -292,13 +292,14 @@ impl Slurm {
             }
             None => {
                 let (tx, reply) = oneshot::channel();
-                let sent = self.submit.get().map(|s| {
+                let sent = self.submit.get().is_some_and(|s| {
                     s.send(Pending {
                         job: job.clone(),
                         reply: tx,
                     })
+                    .is_ok()
                 });
-                if !matches!(sent, Some(Ok(()))) {
+                if !sent {
                     return Err(std::io::Error::other("the Slurm submitter stopped"));
                 }
                 let answer = tokio::select! {
