@@ -173,7 +173,11 @@ fn a_three_stage_pipeline_runs_as_slurm_jobs_and_is_committed() {
     );
     p.pipe(&["repro", "--executor", "local"]).ok();
     assert_eq!(submissions(&p).len(), 3, "nothing submitted");
-    assert_eq!(p.read("c.txt"), "A\n");
+    assert_eq!(
+        p.read("c.txt"),
+        "A\nb-\n",
+        "b ran here, with no Slurm job id"
+    );
 }
 
 #[test]
