@@ -14,6 +14,8 @@ export PIPE_TEST_DVC
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pipe/cargo-target}
 LIBTORCH=$(readlink -f .libtorch)
 export LIBTORCH
+# A one-node Slurm cluster on this machine for the Slurm executor's tests (tests/it/slurm.rs).
+scripts/setup-slurm.sh
 
 # S3-compatible servers on loopback for the remote tests (real servers, not mocks): one
 # that takes any credentials, and one that checks them (for the bad-credentials test).

@@ -55,6 +55,20 @@ impl Backup {
         Ok(b)
     }
 
+    /// For a job adopted from an earlier pipe process (it is writing the outs): nothing is
+    /// moved; a failure removes what the job left, as after any failed run.
+    pub fn adopt(ws: &Workspace, stage: &Stage) -> Backup {
+        Backup {
+            dir: ws.tmp().join("backup").join("adopted"),
+            outs: stage
+                .outs
+                .iter()
+                .filter(|o| !o.persist)
+                .map(|o| (o.path.to_abs(&ws.root), None))
+                .collect(),
+        }
+    }
+
     /// Removes whatever the run left at the outs (before a retry).
     pub fn clear_outs(&self) -> pipe_cache::Result<()> {
         for (abs, _) in &self.outs {

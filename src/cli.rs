@@ -241,6 +241,18 @@ struct RunArgs {
     /// The remote for --pull [default: core.remote]
     #[arg(long, value_name = "NAME", requires = "pull")]
     remote: Option<String>,
+    /// Where stages run [default: executor.kind in .pipe/config.toml, else local]
+    #[arg(long, value_enum, value_name = "KIND")]
+    executor: Option<ExecutorArg>,
+    /// Slurm: submit the jobs and return; a later `pipe repro` collects them
+    #[arg(long)]
+    detach: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExecutorArg {
+    Local,
+    Slurm,
 }
 
 impl RunArgs {
@@ -251,6 +263,11 @@ impl RunArgs {
             no_run_cache: self.no_run_cache,
             cpus: self.cpus,
             gpus: self.gpus,
+            executor: self.executor.map(|e| match e {
+                ExecutorArg::Local => pipe::config::ExecutorKind::Local,
+                ExecutorArg::Slurm => pipe::config::ExecutorKind::Slurm,
+            }),
+            detach: self.detach,
             ..ReproOptions::default()
         }
     }

@@ -20,6 +20,18 @@
 //! shared = "group"             # a directory remote several users write
 //! ```
 //!
+//! ```toml
+//! [executor]               # where stages run (`pipe repro --executor` overrides `kind`)
+//! kind = "slurm"           # "local" (default) or "slurm"
+//! partition = "gpu"        # sbatch -p (a stage's resources.partition wins)
+//! account = "proj42"       # sbatch -A
+//! qos = "normal"           # sbatch --qos
+//! time = "4h"              # default wall time (a stage's resources.time wins)
+//! extra = ["--constraint=a100"]   # more sbatch arguments, as they are
+//! max_jobs = 200           # jobs queued or running at once
+//! poll = 5                 # seconds between squeue calls, at most
+//! ```
+//!
 //! Credentials (`access_key_id`, `secret_access_key`) belong in `config.local.toml` only;
 //! `pipe remote add` refuses to write them anywhere else.
 
@@ -41,6 +53,105 @@ struct ConfigToml {
     cache: CacheToml,
     #[serde(default)]
     remote: IndexMap<String, RemoteToml>,
+    executor: Option<ExecutorToml>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecutorToml {
+    kind: Option<Spanned<String>>,
+    partition: Option<String>,
+    account: Option<String>,
+    qos: Option<String>,
+    time: Option<Spanned<String>>,
+    extra: Option<Vec<String>>,
+    max_jobs: Option<Spanned<usize>>,
+    poll: Option<Spanned<f64>>,
+}
+
+/// Which executor runs stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecutorKind {
+    #[default]
+    Local,
+    Slurm,
+}
+
+/// `[executor]`: the executor and the Slurm settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorConfig {
+    pub kind: ExecutorKind,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Default wall time, seconds.
+    pub time: Option<u64>,
+    pub extra: Vec<String>,
+    pub max_jobs: usize,
+    /// Longest pause between two squeue calls, seconds.
+    pub poll: f64,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            kind: ExecutorKind::Local,
+            partition: None,
+            account: None,
+            qos: None,
+            time: None,
+            extra: Vec::new(),
+            max_jobs: 200,
+            poll: 5.0,
+        }
+    }
+}
+
+impl ExecutorConfig {
+    fn overlay(&mut self, file: &SourceFile, t: ExecutorToml) -> Result<(), SpecError> {
+        if let Some(k) = t.kind {
+            self.kind = match k.get_ref().as_str() {
+                "local" => ExecutorKind::Local,
+                "slurm" => ExecutorKind::Slurm,
+                other => {
+                    return Err(file.error(
+                        k.span(),
+                        format!("`executor.kind` is `local` or `slurm`, not `{other}`"),
+                    ));
+                }
+            };
+        }
+        macro_rules! take {
+            ($($f:ident),*) => { $( if t.$f.is_some() { self.$f = t.$f; } )* };
+        }
+        take!(partition, account, qos);
+        if let Some(time) = t.time {
+            self.time = Some(
+                crate::spec::duration::parse(time.get_ref())
+                    .map_err(|m| file.error(time.span(), format!("`executor.time`: {m}")))?,
+            );
+        }
+        if let Some(e) = t.extra {
+            self.extra = e;
+        }
+        if let Some(m) = t.max_jobs {
+            if *m.get_ref() == 0 {
+                return Err(file.error(m.span(), "`executor.max_jobs` must be at least 1"));
+            }
+            self.max_jobs = m.into_inner();
+        }
+        if let Some(p) = t.poll {
+            let v = *p.get_ref();
+            if !(v.is_finite() && v > 0.0) {
+                return Err(file.error(
+                    p.span(),
+                    "`executor.poll` must be a positive number of seconds",
+                ));
+            }
+            self.poll = v;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +230,7 @@ pub struct Config {
     pub links: Vec<LinkKind>,
     pub shared_group: bool,
     pub remotes: IndexMap<String, RemoteToml>,
+    pub executor: ExecutorConfig,
 }
 
 pub const FILE: &str = "config.toml";
@@ -134,6 +246,7 @@ impl Config {
             links: LinkKind::DEFAULT_ORDER.to_vec(),
             shared_group: false,
             remotes: IndexMap::new(),
+            executor: ExecutorConfig::default(),
         };
         for name in [FILE, LOCAL_FILE] {
             let path = dot.join(name);
@@ -195,6 +308,9 @@ impl Config {
             }
             for (name, r) in t.remote {
                 cfg.remotes.entry(name).or_default().overlay(r);
+            }
+            if let Some(x) = t.executor {
+                cfg.executor.overlay(&file, x)?;
             }
         }
         if let Some(d) = &cfg.default_remote

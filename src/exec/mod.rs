@@ -1,12 +1,14 @@
 //! Executors: where a stage's process runs. The scheduler hands a [`Job`] to an
 //! [`Executor`] and gets an [`Exit`] back; it does not care where the job ran.
 //!
-//! Only the local executor exists today. A cluster executor (Slurm: `sbatch` with the
-//! stage's resources, a shared filesystem and cache, polling for state) is a variant of the
-//! same enum: two backends need an enum, not a trait hierarchy.
+//! Two backends, one enum (not a trait hierarchy): the local executor runs the job as child
+//! processes; the Slurm executor (`slurm`) submits it with `sbatch` and polls for its end,
+//! the workspace and cache being on a filesystem the cluster's nodes share. A job carries a
+//! [`Request`] that only the cluster executor reads.
 
 pub mod local;
 pub mod reaper;
+pub mod slurm;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -34,6 +36,28 @@ pub struct Job {
     pub env: Vec<(String, String)>,
     pub log: PathBuf,
     pub attempt: u32,
+    /// What a cluster executor asks its scheduler for; the local executor ignores it.
+    pub request: Request,
+}
+
+/// A job's request to a cluster scheduler, and what identifies it for re-attaching.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Request {
+    /// The stage's name (without its cell): ready instances of one stage with equal
+    /// requests go out as one job array.
+    pub group: String,
+    /// The instance's run-cache key: a job recorded by an earlier pipe process is adopted
+    /// only when it computes the same thing.
+    pub key: String,
+    pub cpus: u32,
+    /// Bytes; 0 = the cluster's default.
+    pub mem: u64,
+    pub gpus: u32,
+    /// Wall time, seconds (else the executor's default).
+    pub time: Option<u64>,
+    pub partition: Option<String>,
+    /// Run on the submitting host (`local = true`).
+    pub local: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +70,18 @@ pub enum Exit {
         signal: Option<i32>,
     },
     Cancelled,
+    /// A cluster job ended in a state of the scheduler's (FAILED with its code, TIMEOUT,
+    /// OUT_OF_MEMORY, CANCELLED, NODE_FAIL, PREEMPTED, ...); `detail` says which, whose
+    /// job and where its log is. `retry`: worth another attempt within `retries`.
+    Cluster {
+        state: String,
+        detail: String,
+        retry: bool,
+    },
+    /// Submitted and left to run (`--detach`); a later run collects it.
+    Detached {
+        job: String,
+    },
 }
 
 impl Exit {
@@ -58,6 +94,17 @@ impl Exit {
             } => format!("was killed by signal {s}"),
             Exit::Failed { .. } => "failed".into(),
             Exit::Cancelled => "was interrupted".into(),
+            Exit::Cluster { detail, .. } => detail.clone(),
+            Exit::Detached { job } => format!("was submitted as Slurm job {job}"),
+        }
+    }
+
+    /// Whether another attempt may succeed (within the stage's `retries`).
+    pub fn retryable(&self) -> bool {
+        match self {
+            Exit::Failed { .. } => true,
+            Exit::Cluster { retry, .. } => *retry,
+            _ => false,
         }
     }
 }
@@ -88,12 +135,25 @@ impl Cancel {
 
 pub enum Executor {
     Local,
+    Slurm(std::sync::Arc<slurm::Slurm>),
 }
 
 impl Executor {
     pub async fn run(&self, job: &Job, cancel: Cancel) -> std::io::Result<Exit> {
         match self {
             Executor::Local => local::run(job, cancel).await,
+            Executor::Slurm(s) => s.run(job, cancel).await,
+        }
+    }
+
+    /// Whether a job that an earlier pipe process submitted for this very instance (`key`:
+    /// its run-cache key) is still running or ended well: then the next [`Executor::run`]
+    /// for `stage` waits for that job instead of submitting one, and the stage's outs must
+    /// not be moved aside (the job is writing them).
+    pub fn adopt(&self, stage: &str, key: &str) -> bool {
+        match self {
+            Executor::Local => false,
+            Executor::Slurm(s) => s.adopt(stage, key),
         }
     }
 }

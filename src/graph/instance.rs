@@ -212,6 +212,7 @@ impl Instance<'_> {
             params: flat,
             param_tables: tables,
             resources: def.resources,
+            placement: def.placement.clone(),
             frozen: def.frozen,
             always_changed: def.always_changed,
             retries: def.retries,

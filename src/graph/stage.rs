@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{OutRole, Resources};
+use crate::spec::{OutRole, Placement, Resources};
 use crate::wspath::WsPath;
 
 /// `train` for the base pipeline, `train@grid=4,window=8` for a sweep cell's instance.
@@ -127,6 +127,8 @@ pub struct Stage {
     /// The same values nested as in the params file, for built-ins and `PIPE_PARAMS`.
     pub param_tables: toml::Table,
     pub resources: Resources,
+    /// Cluster placement (wall time, partition, `local`).
+    pub placement: Placement,
     pub frozen: bool,
     pub always_changed: bool,
     pub retries: u32,

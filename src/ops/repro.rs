@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::config::ExecutorKind;
 use crate::error::{Error, Result};
+use crate::exec::Executor;
 use crate::plan::{self, PlanOptions};
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone, elapsed};
@@ -23,6 +25,10 @@ pub struct ReproOptions {
     pub no_run_cache: bool,
     pub cpus: Option<u32>,
     pub gpus: Option<u32>,
+    /// `--executor`: overrides `[executor] kind`.
+    pub executor: Option<ExecutorKind>,
+    /// `--detach`: submit cluster jobs and return; a later run collects them.
+    pub detach: bool,
 }
 
 /// The stages a repro considers, in dependency order.
@@ -99,11 +105,21 @@ pub fn run_stages_with(
     o: &ReproOptions,
     pull: Option<Arc<RunRemote>>,
 ) -> Result<Summary> {
-    let totals = Totals::detect(o.jobs.or(s.ws.config.jobs), o.cpus, o.gpus);
+    let slurm = slurm_executor(s, o)?;
+    let totals = match &slurm {
+        // Jobs run on the cluster: only their number is limited here.
+        Some(_) => Totals {
+            jobs: o.jobs.unwrap_or(s.ws.config.executor.max_jobs).max(1),
+            cpus: u32::MAX / 4,
+            mem: u64::MAX / 4,
+            gpus: Vec::new(),
+        },
+        None => Totals::detect(o.jobs.or(s.ws.config.jobs), o.cpus, o.gpus),
+    };
     let pool = Pool::new(totals);
     let p = printer::get();
     let mut warned_gpu = false;
-    for &i in order {
+    for &i in order.iter().filter(|_| slurm.is_none()) {
         let st = &s.graph.stages[i];
         if let Err(m) = pool.fit(st.resources) {
             return Err(Error::User(format!("stage `{}` {m}", st.id)));
@@ -123,6 +139,10 @@ pub fn run_stages_with(
         s.ws.clone(),
         s.graph.clone(),
         pool,
+        match &slurm {
+            Some(x) => Executor::Slurm(x.clone()),
+            None => Executor::Local,
+        },
         RunOptions {
             force: o.force,
             no_run_cache: o.no_run_cache,
@@ -134,10 +154,33 @@ pub fn run_stages_with(
     drop(rt);
     let folded = s.fold_lock();
     let saved = s.ws.state.save();
+    if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
+        p.verb("Slurm", Tone::Info, &line);
+    }
     report(&summary);
     folded?;
     saved?;
     Ok(summary)
+}
+
+/// The Slurm executor when `--executor slurm` or `[executor] kind = "slurm"` asks for it.
+fn slurm_executor(
+    s: &Session,
+    o: &ReproOptions,
+) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
+    let cfg = &s.ws.config.executor;
+    match o.executor.unwrap_or(cfg.kind) {
+        ExecutorKind::Local if o.detach => Err(Error::User(
+            "--detach needs the Slurm executor (--executor slurm, or [executor] kind = \"slurm\")"
+                .into(),
+        )),
+        ExecutorKind::Local => Ok(None),
+        ExecutorKind::Slurm => {
+            crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach)
+                .map(Some)
+                .map_err(Error::Env)
+        }
+    }
 }
 
 /// The error a run's summary amounts to, if any: interrupted, or the first failure.
@@ -166,7 +209,19 @@ fn report(s: &Summary) {
     let ran = s.count(|o| matches!(o, Outcome::Ran(_)));
     let restored = s.count(|o| matches!(o, Outcome::Restored));
     let fresh = s.count(|o| matches!(o, Outcome::Fresh | Outcome::Frozen));
+    let detached = s.count(|o| matches!(o, Outcome::Detached(_)));
     let p = printer::get();
+    if detached > 0 {
+        p.verb(
+            "Done",
+            Tone::Good,
+            &format!(
+                "{detached} submitted to Slurm (detached), {ran} ran, {restored} restored, {fresh} up to date, {} waiting for them; `pipe repro` collects them",
+                s.count(|o| matches!(o, Outcome::Skipped(_)))
+            ),
+        );
+        return;
+    }
     if ran == 0 && restored == 0 && s.failures().is_empty() && !s.interrupted {
         p.verb(
             "Done",

@@ -171,7 +171,7 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
                     .unwrap_or_else(|| msg.clone());
                 last.failed.insert(id, shown);
             }
-            Outcome::Skipped(_) | Outcome::Cancelled => {}
+            Outcome::Skipped(_) | Outcome::Cancelled | Outcome::Detached(_) => {}
             _ => {
                 last.failed.remove(&id);
             }

@@ -138,14 +138,16 @@ pub async fn run(
                 };
                 names.remove(&i);
                 announce(&ctx, i, &outcome);
-                if outcome.failed() {
-                    if !ctx.opts.keep_going {
+                let detached = matches!(outcome, Outcome::Detached(_));
+                if outcome.failed() || detached {
+                    if !ctx.opts.keep_going && !detached {
                         stop = true;
                         ctx.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
+                    let why = if detached { "runs detached on Slurm" } else { "failed" };
                     for d in g.closure(&[i], true).into_iter().filter(|d| *d != i && in_sel.contains_key(d)) {
                         if let std::collections::hash_map::Entry::Vacant(v) = outcomes.entry(d) {
-                            let o = Outcome::Skipped(format!("upstream stage {} failed", g.stages[i].id));
+                            let o = Outcome::Skipped(format!("upstream stage {} {why}", g.stages[i].id));
                             announce(&ctx, d, &o);
                             v.insert(o);
                         }
@@ -224,6 +226,11 @@ fn announce(ctx: &Ctx, i: usize, o: &Outcome) {
         }
         Outcome::Skipped(why) => p.verb("Skipped", Tone::Warn, &format!("{id}: {why}")),
         Outcome::Cancelled => p.verb("Cancelled", Tone::Warn, id),
+        Outcome::Detached(job) => p.verb(
+            "Submitted",
+            Tone::Good,
+            &format!("{id} as Slurm job {job} (detached: a later `pipe repro` collects it)"),
+        ),
     }
 }
 
@@ -232,6 +239,7 @@ pub fn context(
     ws: Arc<Workspace>,
     graph: Arc<Graph>,
     pool: Arc<Pool>,
+    exec: Executor,
     opts: RunOptions,
 ) -> crate::error::Result<(Arc<Ctx>, tokio::sync::watch::Sender<bool>)> {
     let lock = ws.lock.read()?;
@@ -243,7 +251,7 @@ pub fn context(
             graph,
             lock,
             pool,
-            exec: Executor::Local,
+            exec,
             cancel,
             locks,
             opts,

@@ -36,6 +36,8 @@ pub enum Outcome {
     },
     Skipped(String),
     Cancelled,
+    /// Submitted to a cluster and left running (`--detach`): the job id.
+    Detached(String),
 }
 
 impl Outcome {
@@ -271,11 +273,24 @@ async fn run(
     if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
         return Outcome::Skipped("not started: the run stopped after a failure".into());
     }
+    // Hook for cluster executors: a job an earlier pipe process submitted for this very
+    // instance is adopted, and its outs are not moved aside (the job is writing them).
+    let key = KeyParts::of(stage, &deps).key().to_string();
+    let adopted = ctx.exec.adopt(stage.id.as_str(), &key);
     printer::get().verb("Running", Tone::Good, &format!("{id}: {why}"));
     let started = Instant::now();
     let backup = {
         let c = ctx.clone();
-        match blocking(move || Backup::take(&c.ws, &c.graph.stages[i])).await {
+        match blocking(move || {
+            let st = &c.graph.stages[i];
+            if adopted {
+                Ok(Backup::adopt(&c.ws, st))
+            } else {
+                Backup::take(&c.ws, st)
+            }
+        })
+        .await
+        {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return fail(e.to_string()),
             Err(o) => return o,
@@ -285,7 +300,7 @@ async fn run(
     let attempts = stage.retries + 1;
     let mut exit = Exit::Cancelled;
     for attempt in 1..=attempts {
-        let job = match build_job(ctx, stage, &grant, attempt, &log) {
+        let job = match build_job(ctx, stage, &grant, attempt, &log, &key) {
             Ok(j) => j,
             Err(e) => {
                 let _ = backup.restore();
@@ -300,7 +315,7 @@ async fn run(
             }
         };
         match &exit {
-            Exit::Failed { .. } if attempt < attempts && !ctx.cancel.is_cancelled() => {
+            _ if exit.retryable() && attempt < attempts && !ctx.cancel.is_cancelled() => {
                 printer::get().verb(
                     "Retrying",
                     Tone::Warn,
@@ -324,6 +339,11 @@ async fn run(
         Exit::Cancelled => {
             let _ = backup.restore();
             return Outcome::Cancelled;
+        }
+        Exit::Detached { job } => {
+            // The job writes the outs now; the old ones are not coming back.
+            backup.discard();
+            return Outcome::Detached(job);
         }
         failed => {
             let restored = backup.restore();
@@ -406,6 +426,7 @@ fn build_job(
     grant: &super::resources::Grant,
     attempt: u32,
     log: &std::path::Path,
+    key: &str,
 ) -> Result<Job, String> {
     let ws = &ctx.ws;
     let tmp = ws.tmp();
@@ -475,5 +496,15 @@ fn build_job(
         env,
         log: log.to_path_buf(),
         attempt,
+        request: crate::exec::Request {
+            group: stage.id.name().to_string(),
+            key: key.to_string(),
+            cpus: stage.resources.cpus,
+            mem: stage.resources.mem,
+            gpus: stage.resources.gpus,
+            time: stage.placement.time,
+            partition: stage.placement.partition.clone(),
+            local: stage.placement.local,
+        },
     })
 }

@@ -5,6 +5,7 @@
 //! Errors are [`SpecError`]s pointing at the file, line and column.
 
 pub mod diag;
+pub mod duration;
 pub mod interp;
 pub mod params;
 pub mod schema;
@@ -113,6 +114,17 @@ pub struct Resources {
     pub mem: u64,
 }
 
+/// How a stage is placed under a cluster executor (`resources.time`, `resources.partition`,
+/// `local`); the local executor ignores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Wall time in seconds.
+    pub time: Option<u64>,
+    pub partition: Option<String>,
+    /// Run on the submitting host, never as a cluster job.
+    pub local: bool,
+}
+
 /// One `[stage.NAME]` table, validated but not yet instantiated.
 #[derive(Debug, Clone)]
 pub struct StageDef {
@@ -127,6 +139,7 @@ pub struct StageDef {
     pub outs: Vec<OutDef>,
     pub resources: Resources,
     pub resources_span: Option<Range<usize>>,
+    pub placement: Placement,
     pub frozen: bool,
     pub always_changed: bool,
     pub retries: u32,
@@ -336,10 +349,26 @@ fn stage_def(
         }
     }
 
+    let mut placement = Placement {
+        local: t.local,
+        ..Placement::default()
+    };
     let (resources, resources_span) = match t.resources {
         Some(r) => {
             let s = r.span();
             let r = r.into_inner();
+            if let Some(time) = &r.time {
+                placement.time = Some(
+                    duration::parse(time.get_ref())
+                        .map_err(|m| file.error(time.span(), format!("`resources.time`: {m}")))?,
+                );
+            }
+            if let Some(p) = &r.partition {
+                if p.get_ref().trim().is_empty() {
+                    return Err(file.error(p.span(), "`resources.partition` is empty"));
+                }
+                placement.partition = Some(p.get_ref().clone());
+            }
             (
                 Resources {
                     cpus: r.cpus.unwrap_or(1),
@@ -388,6 +417,7 @@ fn stage_def(
         outs,
         resources,
         resources_span,
+        placement,
         frozen: t.frozen,
         always_changed: t.always_changed,
         retries: t.retries,

@@ -68,6 +68,9 @@ pub struct StageToml {
     pub persist: bool,
     #[serde(default)]
     pub retries: u32,
+    /// Runs on the submitting host even under a cluster executor (Snakemake's localrules).
+    #[serde(default)]
+    pub local: bool,
     /// Environment variables whose values a run depends on: they enter the run-cache key
     /// and the stage is stale when one changes.
     #[serde(default)]
@@ -198,6 +201,10 @@ pub struct ResourcesToml {
     pub cpus: Option<u32>,
     pub gpus: Option<u32>,
     pub mem: Option<Spanned<MemToml>>,
+    /// Wall time under a cluster executor: `"4h"`, `"90m"`, `"1-12:00:00"`.
+    pub time: Option<Spanned<String>>,
+    /// The cluster partition (queue) to submit to.
+    pub partition: Option<Spanned<String>>,
 }
 
 /// Memory as bytes (an integer) or a string with a unit: `"512M"`, `"4G"`, `"1.5GiB"`.

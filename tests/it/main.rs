@@ -11,6 +11,7 @@ mod freshness;
 mod integrity;
 mod remote;
 mod running;
+mod slurm;
 mod smoke;
 mod sweep;
 mod validation;
