@@ -22,6 +22,10 @@ pub enum WsPathError {
     Escapes(String),
     #[error("the path is empty")]
     Empty,
+    /// A newline would split a `.gitignore` pattern in two, a NUL cannot be a file name,
+    /// and no control character can be shown or typed back: all are refused.
+    #[error("{0:?} holds the control character {1}; paths in a pipeline must be printable")]
+    Control(String, String),
 }
 
 impl WsPath {
@@ -34,6 +38,12 @@ impl WsPath {
     pub fn join(base: &WsPath, rel: &str) -> Result<WsPath, WsPathError> {
         if rel.is_empty() {
             return Err(WsPathError::Empty);
+        }
+        if let Some(c) = rel.chars().find(|c| c.is_control()) {
+            return Err(WsPathError::Control(
+                rel.to_string(),
+                format!("U+{:04X}", u32::from(c)),
+            ));
         }
         if rel.starts_with('/') {
             return Err(WsPathError::Absolute(rel.to_string()));
@@ -157,6 +167,12 @@ mod tests {
             Err(WsPathError::Absolute("/etc".into()))
         );
         assert_eq!(WsPath::parse(""), Err(WsPathError::Empty));
+        for bad in ["a\nb", "a\0b", "a\rb", "a\u{7f}b"] {
+            assert!(
+                matches!(WsPath::parse(bad), Err(WsPathError::Control(..))),
+                "{bad:?}"
+            );
+        }
         assert!(WsPath::parse(".").unwrap().is_root());
     }
 

@@ -23,6 +23,25 @@ impl SourceFile {
         }
     }
 
+    /// A file's bytes as text; bytes that are not UTF-8 are an error pointing at the first
+    /// bad one (its line and column counted on the valid text before it).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, SpecError> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(path, text)),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let byte = e.as_bytes().get(at).copied().unwrap_or(0);
+                let file = SourceFile::new(path, String::from_utf8_lossy(e.as_bytes()).into());
+                Err(file
+                    .error(
+                        at..at + 1,
+                        format!("{} is not UTF-8 text: byte 0x{byte:02X}", file.name),
+                    )
+                    .help("pipeline and params files are UTF-8 TOML (or JSON); re-save the file as UTF-8"))
+            }
+        }
+    }
+
     /// An error pointing at `span` of this file.
     pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> SpecError {
         SpecError::new(message).at(self, span, "here")
@@ -132,10 +151,104 @@ impl Diagnostic for SpecError {
 /// A toml parse/deserialize error, placed in its file.
 pub fn from_toml(file: &SourceFile, err: &toml::de::Error) -> SpecError {
     let msg = err.message().trim().to_string();
-    match err.span() {
-        Some(span) => file.error(span, msg),
-        None => SpecError::new(format!("{}: {msg}", file.name)),
+    if let Some(span) = err.span() {
+        return file.error(span, msg);
     }
+    // The parser reports keys nested past its depth limit without a place: find the key.
+    if let Some((span, parts)) = deepest_dotted_key(&file.text)
+        && parts >= KEY_DEPTH_LIMIT
+    {
+        return file
+            .error(
+                span,
+                format!(
+                    "a key of {parts} dotted parts: keys may nest at most {} deep",
+                    KEY_DEPTH_LIMIT - 1
+                ),
+            )
+            .help(format!("the TOML parser stopped with \"{msg}\""));
+    }
+    SpecError::new(format!("{}: {msg}", file.name))
+}
+
+/// The TOML parser's nesting limit: a key path of this many parts is refused.
+const KEY_DEPTH_LIMIT: usize = 80;
+
+/// The dotted key with the most parts (`a.b."c"`), outside strings and comments: its span
+/// and part count. A lexical scan, used only to place an error the parser left unplaced.
+fn deepest_dotted_key(text: &str) -> Option<(Range<usize>, usize)> {
+    let b = text.as_bytes();
+    let bare = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    // The end of a quoted string starting at `i` (past its closing quote).
+    let string_end = |i: usize| -> usize {
+        let q = b[i];
+        let triple = b.get(i..i + 3) == Some(&[q, q, q][..]);
+        let (mut j, close) = if triple { (i + 3, 3) } else { (i + 1, 1) };
+        while j < b.len() {
+            if q == b'"' && b[j] == b'\\' {
+                j += 2;
+                continue;
+            }
+            if !triple && b[j] == b'\n' {
+                return j;
+            }
+            if b[j] == q && (close == 1 || b.get(j..j + 3) == Some(&[q, q, q][..])) {
+                return j + close;
+            }
+            j += 1;
+        }
+        b.len()
+    };
+    let mut best: Option<(Range<usize>, usize)> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'#' {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if !(bare(c) || c == b'"' || c == b'\'') {
+            i += 1;
+            continue;
+        }
+        // A run of parts joined by dots (spaces allowed around them).
+        let start = i;
+        let mut parts = 0;
+        let mut end;
+        loop {
+            if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
+                i = string_end(i);
+            } else {
+                while i < b.len() && bare(b[i]) {
+                    i += 1;
+                }
+            }
+            parts += 1;
+            end = i;
+            let mut j = i;
+            while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+                j += 1;
+            }
+            if j >= b.len() || b[j] != b'.' {
+                break;
+            }
+            j += 1;
+            while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+                j += 1;
+            }
+            if j >= b.len() || !(bare(b[j]) || b[j] == b'"' || b[j] == b'\'') {
+                break;
+            }
+            i = j;
+        }
+        if best.as_ref().is_none_or(|(_, n)| parts > *n) {
+            best = Some((start..end, parts));
+        }
+        i = i.max(start + 1);
+    }
+    best
 }
 
 pub fn display_path(path: &Path) -> String {

@@ -10,6 +10,7 @@ pub mod interp;
 pub mod params;
 pub mod schema;
 pub mod yaml;
+pub mod vars;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -156,7 +157,7 @@ impl StageDef {
 pub fn load(path: &Path) -> Result<Spec, SpecError> {
     let abs = std::path::absolute(path)
         .map_err(|e| SpecError::new(format!("cannot resolve {}: {e}", path.display())))?;
-    let text = std::fs::read_to_string(&abs).map_err(|e| {
+    let bytes = std::fs::read(&abs).map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
             "no pipeline file".to_string()
         } else {
@@ -170,8 +171,14 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
-    let file = SourceFile::new(&abs, text);
+    let file = SourceFile::from_bytes(&abs, bytes)?;
     let doc: PipelineToml = toml::from_str(&file.text).map_err(|e| diag::from_toml(&file, &e))?;
+    if doc.stage.is_empty() {
+        return Err(file
+            .error(0..0, format!("{} defines no stages", file.name))
+            .help("a pipeline needs at least one `[stage.NAME]` table with `cmd = \"...\"` or `uses = \"NAME\"`; nothing was run or changed"));
+    }
+    vars::check_literal(&file)?;
 
     let meta = doc.pipeline;
     let mut params = Params::default();

@@ -42,7 +42,7 @@ impl Params {
     /// Loads a params file; `Ok(None)` when it does not exist.
     pub fn load_file(root: &Path, path: &WsPath) -> Result<Option<ParamsFile>, SpecError> {
         let abs = path.to_abs(root);
-        let text = match std::fs::read_to_string(&abs) {
+        let bytes = match std::fs::read(&abs) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
@@ -52,7 +52,7 @@ impl Params {
                 )));
             }
         };
-        let source = SourceFile::new(&abs, text);
+        let source = SourceFile::from_bytes(&abs, bytes)?;
         let table = if path.as_str().ends_with(".json") {
             serde_json::from_str::<Table>(&source.text).map_err(|e| {
                 let offset = offset_of(&source.text, e.line(), e.column());

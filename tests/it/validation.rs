@@ -202,3 +202,148 @@ fn an_unreadable_dep_names_the_file_and_keeps_state() {
     r.err_has("data/dangling");
     assert_eq!(p.read("pipe.lock"), lock);
 }
+
+/// A workspace (git repository, `pipe init`, one run) whose files are then replaced by
+/// `bad`: `pipe repro` and `pipe status` must refuse with `message` at `location`, exit 2,
+/// and leave the lock, the `.gitignore`, the outs and the cache as they were.
+#[track_caller]
+fn refused_after_a_run(bad: &[(&str, &[u8])], message: &str, location: &str) {
+    let p = Project::new()
+        .file("params.toml", "[train]\nlr = 0.1\n")
+        .file("in.txt", "x")
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n",
+        );
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(p.root())
+        .status()
+        .expect("git");
+    assert!(git.success());
+    p.pipe(&["init"]).ok();
+    p.pipe(&["repro"]).ok();
+    let state = |p: &Project| {
+        (
+            p.read("pipe.lock"),
+            p.read(".gitignore"),
+            p.read("out.txt"),
+            p.cache_objects(),
+        )
+    };
+    let before = state(&p);
+    assert!(before.1.contains("/out.txt"), "{}", before.1);
+    for (path, bytes) in bad {
+        let _ = std::fs::remove_file(p.path(path));
+        std::fs::write(p.path(path), bytes).expect("write");
+    }
+    for cmd in ["repro", "status"] {
+        let r = p.pipe(&[cmd]).code(2);
+        r.err_has(message).err_has(location);
+        assert_eq!(r.stderr.matches("error:").count(), 1, "one error\n{r}");
+        assert!(r.ran().is_empty(), "{r}");
+    }
+    assert_eq!(state(&p), before, "nothing may change");
+}
+
+#[test]
+fn a_newline_in_an_out_is_refused() {
+    refused_after_a_run(
+        &[(
+            "pipe.toml",
+            b"[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\", \"a\\nb\"]\n",
+        )],
+        "outs of stage `a`: \"a\\nb\" holds the control character U+000A",
+        "pipe.toml:4:20",
+    );
+}
+
+#[test]
+fn a_nul_in_a_path_is_refused() {
+    refused_after_a_run(
+        &[(
+            "pipe.toml",
+            b"[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\\u0000\"]\nouts = [\"out.txt\"]\n",
+        )],
+        "dep of stage `a`: \"in.txt\\0\" holds the control character U+0000",
+        "pipe.toml:3:9",
+    );
+    refused_after_a_run(
+        &[(
+            "pipe.toml",
+            b"[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out\\u0000.txt\"]\n",
+        )],
+        "holds the control character U+0000",
+        "pipe.toml:4:9",
+    );
+}
+
+#[test]
+fn a_pipeline_without_stages_is_refused() {
+    refused_after_a_run(
+        &[("pipe.toml", b"")],
+        "pipe.toml defines no stages",
+        "pipe.toml:1:1",
+    );
+    refused_after_a_run(
+        &[("pipe.toml", b"# all stages removed\n[vars]\nx = 1\n")],
+        "pipe.toml defines no stages",
+        "pipe.toml:1:1",
+    );
+}
+
+#[test]
+fn templates_inside_vars_are_refused() {
+    refused_after_a_run(
+        &[(
+            "pipe.toml",
+            b"[vars]\nx = \"${y}\"\ny = \"${x}\"\n\n[stage.a]\ncmd = \"cp in.txt out.txt; echo ${x}\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n",
+        )],
+        "`vars.x` = \"${y}\": `${...}` is not expanded inside [vars]",
+        "pipe.toml:2:5",
+    );
+    refused_after_a_run(
+        &[(
+            "pipe.toml",
+            b"[vars]\nlit = \"$${HOME}\"\ndirs = { data = [\"d\", \"${train.lr}\"] }\n\n[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n",
+        )],
+        "`vars.dirs.data[1]` = \"${train.lr}\"",
+        "pipe.toml:3:23",
+    );
+}
+
+#[test]
+fn non_utf8_files_are_located() {
+    refused_after_a_run(
+        &[("params.toml", b"[train]\nlr = 0.1\nname = \"caf\xe9\"\n")],
+        "params.toml is not UTF-8 text: byte 0xE9",
+        "params.toml:3:12",
+    );
+    refused_after_a_run(
+        &[(
+            "pipe.toml",
+            b"[stage.a]\n# \xff\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n",
+        )],
+        "pipe.toml is not UTF-8 text: byte 0xFF",
+        "pipe.toml:2:3",
+    );
+}
+
+#[test]
+fn a_key_nested_past_the_parsers_limit_is_located() {
+    let key = vec!["a"; 20_000].join(".");
+    let params = format!("[train]\nlr = 0.1\n{key} = 1\n");
+    refused_after_a_run(
+        &[("params.toml", params.as_bytes())],
+        "a key of 20000 dotted parts: keys may nest at most 79 deep",
+        "params.toml:3:1",
+    );
+    let spec = format!(
+        "[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n[vars]\nx = 1\n  {key} = 2\n"
+    );
+    refused_after_a_run(
+        &[("pipe.toml", spec.as_bytes())],
+        "a key of 20000 dotted parts",
+        "pipe.toml:7:3",
+    );
+}
