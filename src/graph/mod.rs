@@ -327,6 +327,7 @@ fn data_stage(i: usize, d: &crate::spec::DataDef) -> Stage {
             persist: false,
             span: d.span.clone(),
         }],
+        placement: Default::default(),
         params: BTreeMap::new(),
         param_tables: toml::Table::new(),
         resources: crate::spec::Resources {

@@ -95,6 +95,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
             &s.graph.stages[i],
             &Default::default(),
             &Default::default(),
+            Vec::new(),
         )?;
         if let Some(h) = entry.outs.get(wp.as_str()) {
             let what = if h.dir {

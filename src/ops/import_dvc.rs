@@ -230,6 +230,7 @@ fn data(
             &s.graph.stages[i],
             &Default::default(),
             &Default::default(),
+            Vec::new(),
         )?;
         report.data.push(d.path.clone());
     }
@@ -360,7 +361,7 @@ fn stages(
             ));
             continue;
         };
-        commit::commit(&s.ws, st, &entry.deps, &entry.env)?;
+        commit::commit(&s.ws, st, &entry.deps, &entry.env, Vec::new())?;
         report.locked.push(decl.name.clone());
     }
     Ok(())

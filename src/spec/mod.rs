@@ -9,8 +9,8 @@ pub mod duration;
 pub mod interp;
 pub mod params;
 pub mod schema;
-pub mod yaml;
 pub mod vars;
+pub mod yaml;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

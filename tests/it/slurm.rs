@@ -320,8 +320,8 @@ resources = { cpus = 2 }
     });
     let jobs = recorded_jobs(&p);
     assert!(!active(&jobs).is_empty(), "jobs are in the queue");
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a child's pid is positive");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("signal pipe");
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

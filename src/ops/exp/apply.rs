@@ -120,6 +120,7 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
             env: e.env.clone(),
             deps: moved_back(name, &e.deps),
             outs,
+            changed_during_run: Vec::new(),
         };
         s2.ws.lock.record(st.id.as_str(), Some(&entry))?;
     }
