@@ -328,8 +328,10 @@ fn leftovers_of_a_killed_pipe_are_removed_by_the_next_command() {
     std::fs::write(p.path(format!(".pipe/tmp/clock-{pid}").as_str()), "c").expect("w");
     // The orphaned stage ends (defect 6 is not this test's).
     std::thread::sleep(std::time::Duration::from_secs(3));
-    // A live process's files are spared.
+    // A live process's files are spared. (The killed run's stage ended with it, before
+    // writing its out, and its backup was swept: give the live run an out to move aside.)
     p.remove("started");
+    p.write("out.txt", "previous");
     let mut live = p
         .cmd(&["repro"])
         .stdout(Stdio::null())

@@ -223,12 +223,17 @@ fn stage_environment() {
 }
 
 #[test]
-fn outs_are_read_only_hard_links_into_the_cache() {
+fn with_hardlinks_configured_outs_are_read_only_links_into_the_cache() {
     use std::os::unix::fs::MetadataExt;
-    let p = Project::new().file(
-        "pipe.toml",
-        "[stage.s]\ncmd = \"echo data > out.txt\"\nouts = [\"out.txt\"]\n",
-    );
+    let p = Project::new()
+        .file(
+            ".pipe/config.toml",
+            "[cache]\nlink = [\"hardlink\", \"copy\"]\n",
+        )
+        .file(
+            "pipe.toml",
+            "[stage.s]\ncmd = \"echo data > out.txt\"\nouts = [\"out.txt\"]\n",
+        );
     p.pipe(&["repro"]).ok();
     let m = std::fs::metadata(p.path("out.txt")).expect("stat");
     assert_eq!(m.mode() & 0o222, 0, "read-only");
