@@ -516,7 +516,7 @@ fn run(cli: Cli) -> Result<()> {
             let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
             let outs = if file.exists() {
                 let s = Session::open(&file)?;
-                cached_outs(&s)
+                ops::cached_outs(&s)
             } else {
                 Vec::new()
             };
@@ -539,7 +539,7 @@ fn run(cli: Cli) -> Result<()> {
                 ..a.run.options()
             };
             let r = ops::repro::repro_with(&s, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
+            ops::init::refresh_gitignore(&s.ws.root, &ops::cached_outs(&s))?;
             r.map(|_| ())
         }
         Command::Status {
@@ -652,7 +652,7 @@ fn run(cli: Cli) -> Result<()> {
                 run: a.run.options(),
             };
             let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.root, &cached_outs(&s))?;
+            ops::init::refresh_gitignore(&s.ws.root, &ops::cached_outs(&s))?;
             r.map(|_| ())
         }
         Command::Exp(c) => run_exp(&file, c),
@@ -674,24 +674,4 @@ fn run(cli: Cli) -> Result<()> {
 /// `--remote` alone means the default remote.
 fn named(r: &str) -> Option<&str> {
     Some(r).filter(|r| !r.is_empty())
-}
-
-/// Every cached out of the pipeline, for the managed block of `.gitignore`.
-fn cached_outs(s: &Session) -> Vec<String> {
-    let mut v: Vec<String> = s
-        .graph
-        .stages
-        .iter()
-        .filter(|st| st.cell.is_none())
-        .flat_map(|st| {
-            st.outs
-                .iter()
-                .filter(|o| o.cache)
-                .map(|o| o.path.to_string())
-        })
-        .collect();
-    v.extend(s.graph.sweeps.iter().map(|sw| sw.dir.to_string()));
-    v.sort();
-    v.dedup();
-    v
 }
