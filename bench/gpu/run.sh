@@ -139,6 +139,7 @@ for b in "$PIPE" "$PIPE_TORCH"; do
     [ -x "$b" ] || { echo "error: $b missing: run bench/gpu/prepare.sh first" >&2; exit 2; }
 done
 mkdir -p "$OUT/logs"
+OUT=$(cd "$OUT" && pwd)   # the steps run elsewhere
 rm -f "$OUT/steps.tsv" "$OUT/gpu.json"
 if [ -z "${WORK:-}" ]; then
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/pipe-gpu-work.XXXXXX")
@@ -211,7 +212,7 @@ step() {
         return 1
     fi
     echo "== $name (at most ${t}s)"
-    timeout -k 10 "$t" "$0" --step "$name" > "$OUT/logs/$name.log" 2>&1
+    timeout -k 10 "$t" "$kit/run.sh" --step "$name" > "$OUT/logs/$name.log" 2>&1
     rc=$?
     case $rc in
         0) status=ok ;;
