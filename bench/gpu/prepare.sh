@@ -35,7 +35,10 @@ if [ -z "${LIBTORCH:-}" ] && [ -e "$root/.libtorch" ]; then
 fi
 echo "== building pipe and pipe-torch ($profile)"
 cargo build --quiet --profile "$profile" --bin pipe --bin pipe-torch
-dir=$root/target/$([ "$profile" = dev ] && echo debug || echo release)
+# Where cargo put them: CARGO_TARGET_DIR (scripts/test.sh sets one outside the checkout) or
+# whatever the configuration says, as cargo itself reports it.
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+dir=$target/$([ "$profile" = dev ] && echo debug || echo release)
 
 # A fresh folder each time, so nothing stale travels. Only a folder this script made is
 # removed (it holds the marker file).

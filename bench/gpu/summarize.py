@@ -177,6 +177,7 @@ def main():
             "ratio_to_eager_best": ratio(p["best"], e["best"]),
             "ratio_to_compile_median": ratio(p["median"], c["median"]),
             "ratio_to_compile_best": ratio(p["best"], c["best"]),
+            "compile_backend": (load_json(os.path.join(out, "throughput", "compile.json")) or {}).get("compile_backend"),
         },
         "utilisation": {
             "source": "nvidia-smi" if args.mode == "gpu" else "/proc/stat, /proc/meminfo",

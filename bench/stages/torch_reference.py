@@ -233,6 +233,9 @@ def main():
     ap.add_argument("--precision", choices=["fp32", "bf16"], default=None,
                     help="default: train.precision of the params file")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--compile-backend", default="inductor",
+                    help="torch.compile's backend (default inductor, which generates kernels; "
+                         "aot_eager traces the same graphs without code generation, for a quick check)")
     ap.add_argument("--json", help="also write the per-epoch rates to this JSON file")
     args = ap.parse_args()
     with open(args.params, "rb") as f:
@@ -258,7 +261,7 @@ def main():
     model = SmokeNet(c).to(device)
     params_n = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
-    step_model = torch.compile(model) if args.compile else model
+    step_model = torch.compile(model, backend=args.compile_backend) if args.compile else model
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -269,7 +272,7 @@ def main():
     n, bs = x.shape[0], t["batch_size"]
     steps = (n + bs - 1) // bs
     gen = torch.Generator().manual_seed(t["seed"])
-    mode = "torch.compile" if args.compile else "eager"
+    mode = f"torch.compile ({args.compile_backend})" if args.compile else "eager"
     print(f"torch {torch.__version__} {mode} on {device} ({precision}), {torch.get_num_threads()} threads: "
           f"{n} train sequences, {c['frames']} frames of {c['patch_size']}px, {params_n / 1e6:.3f}M params, batch {bs}")
     rates, seconds_all, step = [], [], 0
@@ -310,7 +313,8 @@ def main():
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         with open(args.json, "w") as f:
             json.dump({"mode": mode, "device": str(device), "precision": precision, "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "batch_size": bs, "train_sequences": n,
+                       "threads": torch.get_num_threads(), "batch_size": bs,
+                       "compile_backend": args.compile_backend if args.compile else None, "train_sequences": n,
                        "params": params_n, "epoch_samples_per_s": rates, "epoch_seconds": seconds_all,
                        "peak_allocated_mb": peak}, f, indent=1)
 
