@@ -40,3 +40,26 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --no-default-features
 cargo test --workspace
+
+# The GPU check kit (bench/gpu/), in its short form on the CPU: staged as for a GPU machine
+# (debug build), run with tiny sizes, and every figure of gpu.json present.
+kit=target/gpu-kit-ci
+KIT=$PWD/$kit bench/gpu/prepare.sh --dev
+OUT=$PWD/$kit/out "$kit/run.sh" --cpu --short
+.venv/bin/python - "$kit/out/gpu.json" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+assert g["missing"] == [], g["missing"]
+t = g["throughput"]
+for k in ("pipe", "torch_eager", "torch_compile"):
+    assert t[k]["n"] > 0 and t[k]["median"] > 0, (k, t[k])
+assert t["ratio_to_eager_median"] > 0 and t["ratio_to_compile_median"] > 0
+assert t["params"] == t["reference_params"], "pipe and the reference train different models"
+for prec in ("bf16", "fp32"):
+    p = g["pipeline"][prec]
+    assert p["status"] == "ok" and p["precision"] == prec and p["val_f1"] is not None, p
+assert g["device"]["name"] and g["device"]["matmul_tflops_fp32"] > 0, g["device"]
+assert g["utilisation"]["pipe_train"]["n"] > 0, g["utilisation"]
+assert g["sweep"]["status"] == "ok" and g["sweep"]["cells"] == 4 and g["sweep"]["wall_s"] > 0, g["sweep"]
+print("gpu kit (cpu, short): every figure present")
+PY

@@ -5,11 +5,19 @@ The same model (the default two-branch variant: CNN frame encoder + transformer
 aggregator, tubelet-transformer local branch, cross-attention fusion), the same sizes
 (read from the same params file's [model] and [train]), the same batch size, the same data
 (the model input directory `build_model_input` wrote), the same optimiser, schedule,
-clipping and augmentation, on the same number of CPU threads. It prints samples/s per
-epoch, measured like pipe's train log: forward + backward + step over the training split,
-validation excluded.
+clipping and augmentation, on the same number of CPU threads, or on the same GPU in the
+same precision. It prints samples/s per epoch, measured like pipe's train log: forward +
+backward + step over the training split, validation excluded.
+
+On CUDA the whole training split is moved to the GPU once (u8) and batches are gathered
+there, and the loss is summed on the device and read once per epoch: the strongest eager
+baseline, with no host-to-device copies or host syncs in the step. `--precision bf16` runs
+forward and loss under `torch.autocast(dtype=torch.bfloat16)` (pipe's bf16 runs matmuls and
+convolutions in bfloat16, norms and softmax in fp32, as autocast does). `--compile` wraps the
+model in `torch.compile` (its first epoch pays the compilation).
 
     python torch_reference.py PARAMS_TOML MODEL_INPUT_DIR [--epochs N] [--threads N]
+        [--device cpu|cuda] [--precision fp32|bf16] [--compile] [--json OUT.json]
 """
 
 import argparse
@@ -26,8 +34,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 
 def read_npy(path):
@@ -160,7 +166,7 @@ class Tubelets(nn.Module):
         tok = torch.cat([self.cls.expand(n, 1, d), tok], 1) + self.pos
         vecs = self.encoder(tok, None, dropout)[:, 0]
         vecs = vecs.view(b, g * g, self.windows, d) + self.cell_pos.unsqueeze(0) + self.window_pos.unsqueeze(0)
-        starts = torch.arange(self.windows) * self.stride
+        starts = torch.arange(self.windows, device=x.device) * self.stride
         real = ((starts.unsqueeze(0) + self.window) <= lengths.unsqueeze(1)) | (starts == 0).unsqueeze(0)
         mask = real.unsqueeze(1).expand(b, g * g, self.windows).reshape(b, -1)
         return vecs.reshape(b, -1, d), mask
@@ -180,12 +186,14 @@ class SmokeNet(nn.Module):
         self.ln_q, self.cross = nn.LayerNorm(d), Attention(d, c["heads"])
         self.ln_out, self.mlp = nn.LayerNorm(d), Mlp(d, d * c["mlp_ratio"])
         self.head_norm, self.head = nn.LayerNorm(d), nn.Linear(d, 1)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1), persistent=False)
 
     def forward(self, frames, lengths):
         b, t, _, p, _ = frames.shape
         drop = self.c["dropout"]
-        mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
-        x = (frames.float() / 255.0 - MEAN) / STD
+        mask = torch.arange(t, device=frames.device).unsqueeze(0) < lengths.unsqueeze(1)
+        x = (frames.float() / 255.0 - self.mean) / self.std
         x = x * mask.float().view(b, t, 1, 1, 1)
         v = self.frame_encoder(x.view(b * t, 3, p, p)).view(b, t, -1)
         d = v.shape[2]
@@ -221,6 +229,14 @@ def main():
     ap.add_argument("model_input")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("PIPE_CPUS", "0")) or None)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                    help="default: train.precision of the params file")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--compile-backend", default="inductor",
+                    help="torch.compile's backend (default inductor, which generates kernels; "
+                         "aot_eager traces the same graphs without code generation, for a quick check)")
+    ap.add_argument("--json", help="also write the per-epoch rates to this JSON file")
     args = ap.parse_args()
     with open(args.params, "rb") as f:
         params = tomllib.load(f)
@@ -237,22 +253,35 @@ def main():
     with open(os.path.join(args.model_input, "index.json")) as f:
         index = json.load(f)
     c["frames"], c["patch_size"] = index["max_frames"], index["crop"]["patch_size"]
+    device = torch.device(args.device)
+    precision = args.precision or t.get("precision", "fp32")
     x, lengths, labels = load_split(args.model_input, index, "train", c["frames"])
+    x, lengths, labels = x.to(device), lengths.to(device), labels.to(device)
     torch.manual_seed(t["seed"])
-    model = SmokeNet(c)
+    model = SmokeNet(c).to(device)
     params_n = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+    step_model = torch.compile(model, backend=args.compile_backend) if args.compile else model
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
     n, bs = x.shape[0], t["batch_size"]
     steps = (n + bs - 1) // bs
     gen = torch.Generator().manual_seed(t["seed"])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: {n} train sequences, "
-          f"{c['frames']} frames of {c['patch_size']}px, {params_n / 1e6:.3f}M params, batch {bs}")
-    rates, step = [], 0
+    mode = f"torch.compile ({args.compile_backend})" if args.compile else "eager"
+    print(f"torch {torch.__version__} {mode} on {device} ({precision}), {torch.get_num_threads()} threads: "
+          f"{n} train sequences, {c['frames']} frames of {c['patch_size']}px, {params_n / 1e6:.3f}M params, batch {bs}")
+    rates, seconds_all, step = [], [], 0
     for epoch in range(1, t["epochs"] + 1):
         model.train()
-        order = torch.randperm(n, generator=gen)
-        flips = torch.rand(n, generator=gen) < 0.5
-        started, total = time.perf_counter(), 0.0
+        order = torch.randperm(n, generator=gen).to(device)
+        flips = (torch.rand(n, generator=gen) < 0.5).to(device)
+        sync()
+        started, total = time.perf_counter(), torch.zeros((), device=device)
         for k in range(steps):
             idx = order[k * bs:(k + 1) * bs]
             xb = x.index_select(0, idx)
@@ -261,20 +290,33 @@ def main():
                 xb = torch.where(f, xb.flip(-1), xb)
             for group in opt.param_groups:
                 group["lr"] = lr_at(t, step, steps)
-            logits = model(xb, lengths[idx])
-            loss = F.binary_cross_entropy_with_logits(logits, labels[idx])
+            with autocast():
+                logits = step_model(xb, lengths[idx])
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels[idx])
             opt.zero_grad()
             loss.backward()
             if t["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
             opt.step()
-            total += loss.item() * idx.numel()
+            total += loss.detach() * idx.numel()
             step += 1
+        total = total.item()
+        sync()
         seconds = time.perf_counter() - started
         rates.append(n / seconds)
+        seconds_all.append(seconds)
         print(f"epoch {epoch:>3}/{t['epochs']}: train_loss {total / n:.4f}  {seconds:.2f}s ({n / seconds:.1f} samples/s)")
     steady = rates[1:] or rates
-    print(f"RESULT torch_eager samples_per_s {sum(steady) / len(steady):.1f} (mean of epochs 2..{len(rates)})")
+    name = "torch_compile" if args.compile else "torch_eager"
+    print(f"RESULT {name} samples_per_s {sum(steady) / len(steady):.1f} (mean of epochs 2..{len(rates)})")
+    if args.json:
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        with open(args.json, "w") as f:
+            json.dump({"mode": mode, "device": str(device), "precision": precision, "torch": torch.__version__,
+                       "threads": torch.get_num_threads(), "batch_size": bs,
+                       "compile_backend": args.compile_backend if args.compile else None, "train_sequences": n,
+                       "params": params_n, "epoch_samples_per_s": rates, "epoch_seconds": seconds_all,
+                       "peak_allocated_mb": peak}, f, indent=1)
 
 
 if __name__ == "__main__":

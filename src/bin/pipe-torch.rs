@@ -5,6 +5,7 @@
 //!
 //!     pipe-torch builtin INVOCATION.json
 //!     pipe-torch predict PACKAGE SEQ_DIR [--device auto|cpu|cuda]
+//!     pipe-torch device [--device auto|cpu|cuda|cuda:N] [--json]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,15 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// What libtorch sees (CUDA, the device's name, capability, memory) and a matmul check
+    Device {
+        /// auto, cpu, cuda or cuda:N
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// One JSON object instead of lines
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit codes as `pipe`'s: 1 a stage failed, 2 bad input, 3 the environment.
@@ -52,6 +62,35 @@ fn predict(package: &Path, seq_dir: &Path, device: &str) -> Result<(), Failure> 
         .map_err(|e| Failure(3, format!("cannot write the prediction: {e}")))
 }
 
+/// Exit 3 when the device cannot be used: it is the machine, not the input, at fault.
+fn device(spec: &str, json: bool) -> Result<(), Failure> {
+    let r = pipe_stages::device_report(spec).map_err(|e| Failure(3, e.to_string()))?;
+    let text = if json {
+        serde_json::to_string_pretty(&r).map_err(|e| Failure(3, e.to_string()))?
+    } else {
+        format!(
+            "device      {}\nname        {}\ncapability  {}\nunits       {}\nmemory      {:.0} MB ({:.0} MB free)\ndriver      {}\ncuda        {} ({} device(s), cuDNN {})\nthreads     {}\nmatmul {}   {:.2} TFLOP/s fp32, {:.2} TFLOP/s bf16 (bf16 rel. error {:.1e})",
+            r.device,
+            r.name,
+            r.capability,
+            r.multiprocessors,
+            r.memory_total_mb,
+            r.memory_free_mb,
+            r.driver,
+            r.cuda_available,
+            r.cuda_device_count,
+            r.cudnn_available,
+            r.torch_threads,
+            r.matmul_size,
+            r.matmul_tflops_fp32,
+            r.matmul_tflops_bf16,
+            r.bf16_rel_error
+        )
+    };
+    writeln!(std::io::stdout().lock(), "{text}")
+        .map_err(|e| Failure(3, format!("cannot write the report: {e}")))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -61,6 +100,7 @@ fn main() -> ExitCode {
             seq_dir,
             device,
         } => predict(package, seq_dir, device),
+        Command::Device { device: d, json } => device(d, *json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

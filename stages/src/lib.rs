@@ -26,8 +26,10 @@
 pub mod builtins;
 pub mod checkpoint;
 pub mod crop;
+pub mod cuda_driver;
 pub mod dataset;
 pub mod device;
+pub mod device_check;
 pub mod error;
 pub mod files;
 pub mod fit;
@@ -49,6 +51,7 @@ pub mod tubes;
 
 use std::path::Path;
 
+pub use device_check::DeviceReport;
 pub use error::StageError;
 pub use params::ParamError;
 pub use pipe_stage_api::{Invocation, Signature, signature, signatures, version};
@@ -111,6 +114,13 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
 /// `pipe predict PACKAGE SEQ_DIR [--device D]` runs. See [`predict::predict`].
 pub fn predict(package: &Path, seq_dir: &Path, device: &str) -> Result<Prediction, StageError> {
     no_panic("predict", || predict::predict(package, seq_dir, device))
+}
+
+/// What libtorch sees on `device` (`auto`, `cpu`, `cuda`, `cuda:N`) and how fast it
+/// multiplies there: `pipe-torch device`. See [`device_check`].
+pub fn device_report(device: &str) -> Result<DeviceReport, StageError> {
+    threads::configure();
+    no_panic("device", || device_check::check(device))
 }
 
 /// Checks the params tables of built-in `uses` as a run would read them, without running
