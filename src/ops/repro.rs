@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::ExecutorKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StageExit};
 use crate::exec::Executor;
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone, elapsed};
@@ -185,23 +185,27 @@ fn slurm_executor(
     }
 }
 
-/// The error a run's summary amounts to, if any: interrupted, or the first failure.
+/// The error a run's summary amounts to, if any: interrupted, or the failure. One failed
+/// stage's error carries how it ended (pipe exits with its code); several exit 1.
 pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
     let failures = summary.failures();
-    if let Some((i, Outcome::Failed { msg, env, .. })) = failures.first() {
+    if let Some((i, Outcome::Failed { msg, env, exit, .. })) = failures.first() {
         let id = &s.graph.stages[*i].id;
-        let msg = if failures.len() == 1 {
-            msg.clone()
+        let (msg, exit) = if failures.len() == 1 {
+            (msg.clone(), *exit)
         } else {
-            format!("{} stages failed, the first {id}: {msg}", failures.len())
+            (
+                format!("{} stages failed, the first {id}: {msg}", failures.len()),
+                StageExit::Other,
+            )
         };
         return Err(if *env {
             Error::Env(msg)
         } else {
-            Error::StageFailed(msg)
+            Error::StageFailed { msg, exit }
         });
     }
     Ok(())

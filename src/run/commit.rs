@@ -34,7 +34,7 @@ pub fn commit(
     let mut batch = ws.store.batch();
     for (o, h) in stage.outs.iter().zip(&hashed) {
         let Some(h) = h else {
-            return Err(Error::StageFailed(format!(
+            return Err(Error::stage(format!(
                 "stage `{}` did not produce its declared {} `{}`",
                 stage.id,
                 o.role.key().trim_end_matches('s'),
@@ -86,7 +86,7 @@ pub fn commit(
             outs,
         };
         ws.store.put_record(&inputs.key, &record.encode())?;
-        tracing::debug!(stage = stage.id.as_str(), key = %inputs.key, "run-cache record written");
+        tracing::debug!(stage = %stage.id, key = %inputs.key, "run-cache record written");
     }
     ws.lock.record(stage.id.as_str(), Some(&entry))?;
     Ok(entry)

@@ -134,11 +134,11 @@ pub fn decide(
     let id = stage.id.as_str();
     let reasons = match freshness {
         Freshness::Fresh => {
-            tracing::debug!(stage = id, decision = "fresh", "lock entry matches");
+            tracing::debug!(stage = %id, decision = %"fresh", "the lock entry matches what it reads and writes");
             return Decision::Fresh;
         }
         Freshness::Frozen => {
-            tracing::debug!(stage = id, decision = "frozen", "never run by repro");
+            tracing::debug!(stage = %id, decision = %"frozen", "never run by repro");
             return Decision::Frozen;
         }
         Freshness::Dirty(r) => r,
@@ -165,7 +165,7 @@ pub fn decide(
         None
     };
     if let Some(because) = not_looked_up {
-        tracing::debug!(stage = id, decision = "run", reasons = %why, key, run_cache = because);
+        tracing::debug!(stage = %id, decision = %"run", reasons = %why, key = %key, run_cache = %because, "stale");
         return Decision::Run {
             reasons,
             inputs,
@@ -181,7 +181,7 @@ pub fn decide(
     };
     match local_record(ws, stage, &inputs.key) {
         Ok((record, outs)) => {
-            tracing::debug!(stage = id, decision = "restore", reasons = %why, key, run_cache = "hit");
+            tracing::debug!(stage = %id, decision = %"restore", reasons = %why, key = %key, run_cache = %"hit", "stale");
             Decision::Restore {
                 reasons,
                 inputs,
@@ -190,7 +190,7 @@ pub fn decide(
             }
         }
         Err(miss) => {
-            tracing::debug!(stage = id, decision = "run", reasons = %why, key, run_cache = miss);
+            tracing::debug!(stage = %id, decision = %"run", reasons = %why, key = %key, run_cache = %miss, "stale");
             Decision::Run {
                 reasons,
                 inputs: Some(inputs),

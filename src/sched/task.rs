@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::error::StageExit;
 use crate::exec::{Exit, Job, Program};
 use crate::graph::{Stage, StageKind};
 use crate::lock::{HashInfo, LockEntry};
@@ -37,6 +38,8 @@ pub enum Outcome {
         msg: String,
         log: Option<PathBuf>,
         env: bool,
+        /// How the stage ended (`Other` when pipe failed, `env`).
+        exit: StageExit,
     },
     Skipped(String),
     Cancelled,
@@ -56,6 +59,7 @@ fn fail(msg: impl Into<String>) -> Outcome {
         msg: msg.into(),
         log: None,
         env: true,
+        exit: StageExit::Other,
     }
 }
 
@@ -191,7 +195,10 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
     };
     if looked_up && let Some(remote) = &ctx.opts.pull {
         match pull(ctx, i, remote, &inputs).await {
-            Ok(true) => return Outcome::Restored,
+            Ok(true) => {
+                tracing::debug!(stage = %id, key = %inputs.key, "restored through the remote");
+                return Outcome::Restored;
+            }
             Ok(false) => {}
             Err(o) => return o,
         }
@@ -273,6 +280,9 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
     // instance is adopted, and its outs are not moved aside (the job is writing them).
     let key = inputs.key.to_string();
     let adopted = ctx.exec.adopt(stage.id.as_str(), &key);
+    if adopted {
+        tracing::debug!(stage = %id, key, "adopting the cluster job an earlier pipe submitted");
+    }
     ctx.emit(Event::Running {
         stage: &id,
         reasons: &reasons,
@@ -351,6 +361,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 msg,
                 log: Some(log),
                 env: false,
+                exit: failed.stage_exit(),
             };
         }
     }
@@ -358,6 +369,9 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
     let committed = blocking(move || {
         let st = &c.graph.stages[i];
         let changed = changed_deps(&c.ws, st, &inputs.deps)?;
+        if !changed.is_empty() {
+            tracing::debug!(stage = %st.id, ?changed, "deps changed during the run: no run-cache record");
+        }
         for p in &changed {
             c.emit(Event::DepChangedDuringRun {
                 stage: st.id.as_str(),
@@ -374,7 +388,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
         }
         Ok(Err(e)) => {
             let restored = backup.restore();
-            let env = !matches!(e, crate::error::Error::StageFailed(_));
+            let env = !matches!(e, crate::error::Error::StageFailed { .. });
             let mut msg = if env {
                 format!("stage `{id}` ran, but its outs could not be stored: {e}")
             } else {
@@ -387,6 +401,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 msg,
                 log: (!env).then_some(log),
                 env,
+                exit: StageExit::Other,
             }
         }
         Err(o) => o,
