@@ -3,7 +3,9 @@
 //! | exit | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | a stage failed (its own exit code and log are in the message) |
+//! | N | one stage failed by exiting with code N: pipe exits with the stage's own code |
+//! | 128+N | one stage was killed by signal N (as a shell reports it) |
+//! | 1 | a stage broke its contract (a declared out missing, a link out of the workspace), several stages failed, a cluster job ended in a scheduler state, or `merge-lock` left conflicts |
 //! | 2 | bad input: the pipeline, params, config, a target, a missing file |
 //! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote |
 //! | 130 | interrupted (Ctrl-C / SIGTERM) |
@@ -22,8 +24,12 @@ pub enum Error {
     Lock(#[from] LockError),
     #[error("{0}")]
     User(String),
-    #[error("{0}")]
-    StageFailed(String),
+    /// A stage failed; `exit` is what pipe's own exit status says about it.
+    #[error("{msg}")]
+    StageFailed { msg: String, exit: StageExit },
+    /// `pipe merge-lock`: stages changed on both sides (ours kept).
+    #[error("{0} stage(s) conflict in the lock")]
+    LockConflict(usize),
     #[error("interrupted")]
     Interrupted,
     #[error("{0}")]
@@ -40,10 +46,42 @@ impl From<WorkspaceError> for Error {
     }
 }
 
+/// How a failed stage ended, as far as pipe's exit status tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageExit {
+    /// Its command exited with this code (never 0).
+    Code(u8),
+    /// It was killed by this signal.
+    Signal(u8),
+    /// It broke its contract (a declared out missing, a symbolic link in an out), a
+    /// cluster job ended in a scheduler state, or several stages failed.
+    Other,
+}
+
+impl StageExit {
+    /// pipe's exit status for it: the stage's own code, 128 + a signal, else 1.
+    pub fn status(self) -> u8 {
+        match self {
+            StageExit::Code(c) => c,
+            StageExit::Signal(s) => 128u8.saturating_add(s),
+            StageExit::Other => 1,
+        }
+    }
+}
+
 impl Error {
+    /// A stage's failure that is no command's exit (a broken contract).
+    pub fn stage(msg: impl Into<String>) -> Error {
+        Error::StageFailed {
+            msg: msg.into(),
+            exit: StageExit::Other,
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::StageFailed(_) => 1,
+            Error::StageFailed { exit, .. } => exit.status(),
+            Error::LockConflict(_) => 1,
             Error::Spec(_) | Error::User(_) => 2,
             Error::Cache(_) | Error::Lock(_) | Error::Env(_) => 3,
             Error::Interrupted => 130,

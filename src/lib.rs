@@ -5,35 +5,27 @@
 //! - [`spec`]: the pipeline file and params, parsed and validated with located errors.
 //! - [`graph`]: stage instances (base pipeline and sweep cells) and the DAG between them.
 //! - [`lock`]: `pipe.lock`, its journal and merge driver.
-//! - [`fresh`]: whether a stage must run, and why; [`observe`] hashes what it reads.
-//! - [`runcache`]: run-cache keys and records; [`restore`] checks outs out of the cache.
-//! - [`sched`]: the scheduler; [`exec`]: where a stage's process runs.
-//! - [`commit`], [`backup`]: only success writes state; failures leave outs as they were;
-//!   [`outlinks`]: outs hold no symbolic links.
-//! - [`plan`]: status and dry runs; [`report`]: everything pipe prints.
+//! - [`run`]: one stage's way through a command: observe it, [`run::decide`] fresh /
+//!   frozen / restore / run (the one decision, asked by status, `--dry`, explain and the
+//!   scheduler), restore from the run cache, back up, commit.
+//! - [`sched`]: the scheduler (slots, path locks, retries, events); [`exec`]: where a
+//!   stage's process runs; [`report`]: everything pipe prints.
 //! - [`workspace`], [`config`], [`pathlock`]: `.pipe/`, its settings, and cross-process locks.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
 //! - [`dvc`]: reading a DVC project for `pipe import-dvc`.
-pub mod backup;
 pub mod builtin;
-pub mod commit;
 pub mod config;
 pub mod dvc;
 pub mod error;
 pub mod exec;
 pub mod exp;
-pub mod fresh;
 pub mod graph;
 pub mod lock;
-pub mod observe;
 pub mod ops;
-pub mod outlinks;
 pub mod pathlock;
-pub mod plan;
 pub mod remote;
 pub mod report;
-pub mod restore;
-pub mod runcache;
+pub mod run;
 pub mod sched;
 pub mod spec;
 pub mod workspace;

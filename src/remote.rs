@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::graph::Stage;
 use crate::lock::{Entries, HashInfo};
 use crate::report::printer::{self, Tone, bytes};
-use crate::restore::OutRef;
-use crate::runcache::{KeyParts, RunRecord};
+use crate::run::restore::OutRef;
+use crate::run::runcache::{KeyParts, RunRecord};
 use crate::workspace::Workspace;
 
 /// A remote's error as the engine's: configuration -> exit 2, the rest -> exit 3.

@@ -99,6 +99,21 @@ impl Exit {
         }
     }
 
+    /// What pipe's exit status says about a failed run: the command's own code, or the
+    /// signal that killed it; `Other` for a cluster state.
+    pub fn stage_exit(&self) -> crate::error::StageExit {
+        use crate::error::StageExit;
+        match self {
+            Exit::Failed { code: Some(c), .. } if (1..=255).contains(c) => {
+                StageExit::Code(*c as u8)
+            }
+            Exit::Failed {
+                signal: Some(s), ..
+            } if (1..=127).contains(s) => StageExit::Signal(*s as u8),
+            _ => StageExit::Other,
+        }
+    }
+
     /// Whether another attempt may succeed (within the stage's `retries`).
     pub fn retryable(&self) -> bool {
         match self {

@@ -17,9 +17,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::commit;
 use crate::error::{Error, Result};
 use crate::report::printer::{self, Tone, bytes};
+use crate::run::commit;
+use crate::run::decide::Inputs;
 use crate::spec::DataDef;
 use crate::wspath::WsPath;
 
@@ -90,11 +91,11 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
                 "`{wp}` is in [data] but not in the graph"
             )));
         };
+        let st = &s.graph.stages[i];
         let entry = commit::commit(
             &s.ws,
-            &s.graph.stages[i],
-            &Default::default(),
-            &Default::default(),
+            st,
+            &Inputs::new(st, Default::default(), Default::default()),
             Vec::new(),
         )?;
         if let Some(h) = entry.outs.get(wp.as_str()) {

@@ -3,9 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::lock::HashInfo;
-use crate::observe::digest_all_at;
 use crate::report::printer::{self, Tone};
-use crate::restore;
+use crate::run::observe::digest_all_at;
+use crate::run::restore;
 use crate::wspath::WsPath;
 
 use super::Session;

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::fresh::{self, Freshness};
 use crate::lock::HashInfo;
-use crate::observe::observe;
 use crate::report::printer;
-use crate::runcache::KeyParts;
+use crate::run::decide::decide;
+use crate::run::fresh::Freshness;
+use crate::run::observe::observe;
+use crate::run::runcache::KeyParts;
 
 use super::Session;
 
@@ -27,15 +28,15 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
     if let Some(d) = &st.desc {
         out.push_str(&format!("  {d}\n"));
     }
-    let freshness = fresh::check(&fresh::Check {
-        frozen: st.frozen,
-        forced: false,
-        always_changed: st.always_changed,
-        lock: lock.get(st.id.as_str()),
-        observed: &obs,
-        upstream: &[],
-    });
-    match &freshness {
+    let decision = decide(
+        &s.ws,
+        st,
+        lock.get(st.id.as_str()),
+        &obs,
+        &[],
+        Default::default(),
+    );
+    match &decision.freshness() {
         Freshness::Fresh => out.push_str("state: up to date\n"),
         Freshness::Frozen => out.push_str("state: frozen (never run by repro)\n"),
         Freshness::Dirty(r) => {

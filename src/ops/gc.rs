@@ -18,7 +18,7 @@ use pipe_cache::Digest;
 use crate::error::Result;
 use crate::lock::{HashInfo, format};
 use crate::report::printer::{self, Tone, bytes};
-use crate::runcache::RunRecord;
+use crate::run::runcache::RunRecord;
 
 use super::Session;
 

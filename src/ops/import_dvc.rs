@@ -18,12 +18,13 @@ use std::path::Path;
 
 use toml::Value;
 
-use crate::commit;
 use crate::dvc::{self, Import, lock::Checker};
 use crate::error::{Error, Result};
 use crate::graph::StageKind;
-use crate::observe::observe;
 use crate::report::printer::{self, Tone};
+use crate::run::commit;
+use crate::run::decide::Inputs;
+use crate::run::observe::observe;
 use crate::spec::{DataDef, Params};
 use crate::wspath::WsPath;
 
@@ -225,11 +226,11 @@ fn data(
             report.data.push(d.path.clone());
             continue;
         }
+        let st = &s.graph.stages[i];
         commit::commit(
             &s.ws,
-            &s.graph.stages[i],
-            &Default::default(),
-            &Default::default(),
+            st,
+            &Inputs::new(st, Default::default(), Default::default()),
             Vec::new(),
         )?;
         report.data.push(d.path.clone());
@@ -264,15 +265,11 @@ fn from_dvc_cache(root: &Path, ws: &str, md5: &str) -> Result<bool> {
 fn stale_entry(s: &Session, i: usize, lock: &crate::lock::Entries) -> Result<bool> {
     let st = &s.graph.stages[i];
     let obs = observe(&s.ws, st)?;
-    Ok(crate::fresh::check(&crate::fresh::Check {
-        frozen: false,
-        forced: false,
-        always_changed: false,
-        lock: lock.get(st.id.as_str()),
-        observed: &obs,
-        upstream: &[],
-    })
-    .is_dirty())
+    let opts = crate::run::decide::Options {
+        compare_data: true,
+        ..Default::default()
+    };
+    Ok(crate::run::decide::decide(&s.ws, st, lock.get(st.id.as_str()), &obs, &[], opts).is_stale())
 }
 
 fn stages(
@@ -353,7 +350,8 @@ fn stages(
             continue;
         }
         let obs = observe(&s.ws, st)?;
-        let Some(entry) = obs.to_entry() else {
+        let Some(inputs) = Inputs::of(st, &obs).filter(|_| obs.outs.values().all(Option::is_some))
+        else {
             unmatched.insert(i);
             report.stale.push((
                 decl.name.clone(),
@@ -361,7 +359,7 @@ fn stages(
             ));
             continue;
         };
-        commit::commit(&s.ws, st, &entry.deps, &entry.env, Vec::new())?;
+        commit::commit(&s.ws, st, &inputs, Vec::new())?;
         report.locked.push(decl.name.clone());
     }
     Ok(())

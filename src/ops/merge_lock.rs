@@ -23,8 +23,5 @@ pub fn merge_lock(base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
             "stage {c} changed on both sides; kept ours (rerun it to settle)"
         ));
     }
-    Err(Error::StageFailed(format!(
-        "{} stage(s) conflict in the lock",
-        conflicts.len()
-    )))
+    Err(Error::LockConflict(conflicts.len()))
 }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::config::ExecutorKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StageExit};
 use crate::exec::Executor;
-use crate::plan::{self, PlanOptions};
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone, elapsed};
+use crate::run::plan::{self, PlanOptions};
 use crate::sched::resources::{Pool, Totals};
 use crate::sched::{self, Outcome, RunOptions, Summary};
 
@@ -69,12 +69,13 @@ fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
         &PlanOptions {
             force: o.force,
             no_run_cache: o.no_run_cache,
+            compare_data: false,
         },
     )?;
     let p = printer::get();
     let mut any = false;
     for pl in &planned {
-        if let crate::fresh::Freshness::Dirty(reasons) = &pl.freshness {
+        if let crate::run::fresh::Freshness::Dirty(reasons) = &pl.freshness {
             any = true;
             let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
             let verb = if pl.restore {
@@ -149,6 +150,7 @@ pub fn run_stages_with(
             keep_going: o.keep_going,
             pull,
         },
+        crate::report::run::printing(),
     )?;
     let summary = rt.block_on(sched::run(ctx, cancel_tx, order));
     drop(rt);
@@ -183,23 +185,27 @@ fn slurm_executor(
     }
 }
 
-/// The error a run's summary amounts to, if any: interrupted, or the first failure.
+/// The error a run's summary amounts to, if any: interrupted, or the failure. One failed
+/// stage's error carries how it ended (pipe exits with its code); several exit 1.
 pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
     let failures = summary.failures();
-    if let Some((i, Outcome::Failed { msg, env, .. })) = failures.first() {
+    if let Some((i, Outcome::Failed { msg, env, exit, .. })) = failures.first() {
         let id = &s.graph.stages[*i].id;
-        let msg = if failures.len() == 1 {
-            msg.clone()
+        let (msg, exit) = if failures.len() == 1 {
+            (msg.clone(), *exit)
         } else {
-            format!("{} stages failed, the first {id}: {msg}", failures.len())
+            (
+                format!("{} stages failed, the first {id}: {msg}", failures.len()),
+                StageExit::Other,
+            )
         };
         return Err(if *env {
             Error::Env(msg)
         } else {
-            Error::StageFailed(msg)
+            Error::StageFailed { msg, exit }
         });
     }
     Ok(())

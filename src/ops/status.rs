@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::fresh::Freshness;
-use crate::plan::{self, PlanOptions, Planned};
 use crate::report::printer;
+use crate::run::fresh::Freshness;
+use crate::run::plan::{self, PlanOptions, Planned};
 
 use super::Session;
 
@@ -26,32 +26,18 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
         s.graph.closure(&s.select(targets)?, false)
     };
     let lock = s.ws.lock.read()?;
-    let mut planned = plan::evaluate(
+    let planned = plan::evaluate(
         &s.ws,
         &s.graph,
         &lock,
         &order,
+        // Tracked data is frozen for repro, but status says when the workspace differs
+        // from what `pipe add` recorded (edited, missing, or never added).
         &PlanOptions {
-            force: false,
-            no_run_cache: false,
+            compare_data: true,
+            ..Default::default()
         },
     )?;
-    // Tracked data is frozen for repro, but status says when the workspace differs from
-    // what `pipe add` recorded (edited, missing, or never added).
-    for pl in planned.iter_mut() {
-        let st = &s.graph.stages[pl.index];
-        if st.is_data() {
-            let observed = crate::observe::observe(&s.ws, st)?;
-            pl.freshness = crate::fresh::check(&crate::fresh::Check {
-                frozen: false,
-                forced: false,
-                always_changed: false,
-                lock: lock.get(st.id.as_str()),
-                observed: &observed,
-                upstream: &[],
-            });
-        }
-    }
     s.ws.state.save()?;
     let p = printer::get();
     let fresh = planned
@@ -87,7 +73,7 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
         let st = &s.graph.stages[pl.index];
         if let (Some(cell), Freshness::Dirty(r)) = (&st.cell, &pl.freshness)
             && r.iter()
-                .any(|x| matches!(x, crate::fresh::DirtyReason::NeverRun))
+                .any(|x| matches!(x, crate::run::fresh::DirtyReason::NeverRun))
         {
             *never.entry(cell.sweep.clone()).or_default() += 1;
             continue;

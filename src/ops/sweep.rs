@@ -12,13 +12,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fresh::Freshness;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
-use crate::plan::{self, PlanOptions};
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
+use crate::run::fresh::Freshness;
+use crate::run::plan::{self, PlanOptions};
 use crate::sched::Outcome;
 use crate::spec::{OutRole, params};
 
@@ -192,6 +192,7 @@ fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Re
         &PlanOptions {
             force: o.run.force,
             no_run_cache: o.run.no_run_cache,
+            compare_data: false,
         },
     )?;
     s.ws.state.save()?;
@@ -362,6 +363,7 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
         &PlanOptions {
             force: false,
             no_run_cache: true,
+            compare_data: false,
         },
     )?;
     s.ws.state.save()?;

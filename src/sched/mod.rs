@@ -9,7 +9,12 @@
 //!    `--keep-going`, stops new stages from starting (running ones finish and commit).
 //! 4. Ctrl-C / SIGTERM cancels: running stages' process groups are terminated, their outs
 //!    restored, nothing of theirs committed; finished stages stay committed.
+//!
+//! What a stage task does is [`task`]'s; what becomes of a stage is
+//! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`event::Event`]s that
+//! the command's sink shows (`report::run`).
 
+pub mod event;
 pub mod resources;
 pub mod task;
 
@@ -24,8 +29,8 @@ use crate::exec::{Cancel, Executor};
 use crate::graph::Graph;
 use crate::lock::Entries;
 use crate::pathlock::PathLocks;
-use crate::report::printer::{self, Tone, elapsed};
 use crate::workspace::Workspace;
+use event::Event;
 use resources::Pool;
 pub use task::Outcome;
 
@@ -51,6 +56,14 @@ pub struct Ctx {
     /// Set when the run stops starting stages (a failure without --keep-going): stages
     /// already spawned but still waiting for a slot do not start.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Where the run's events go.
+    pub events: event::Events,
+}
+
+impl Ctx {
+    pub fn emit(&self, e: Event<'_>) {
+        (self.events)(e)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -111,8 +124,7 @@ pub async fn run(
         (Ok(a), Ok(b)) => (Some(a), Some(b)),
         _ => (None, None),
     };
-    let p = printer::get();
-    p.status_start();
+    ctx.emit(Event::Started);
 
     loop {
         while !stop && let Some(i) = ready.pop_front() {
@@ -123,7 +135,11 @@ pub async fn run(
         if running.is_empty() {
             break;
         }
-        p.status_set(status_line(&names, outcomes.len(), selection.len()));
+        ctx.emit(Event::Progress {
+            running: names.values().map(String::as_str).collect(),
+            done: outcomes.len(),
+            total: selection.len(),
+        });
         tokio::select! {
             joined = running.join_next() => {
                 let Some(joined) = joined else { break };
@@ -131,7 +147,7 @@ pub async fn run(
                     Ok(x) => x,
                     Err(e) => {
                         // A panicking task is a bug; keep the run's bookkeeping intact.
-                        p.error(&format!("internal error in a stage task: {e}"));
+                        ctx.emit(Event::Panicked { error: e.to_string() });
                         stop = true;
                         continue;
                     }
@@ -168,17 +184,17 @@ pub async fn run(
                 interrupted = true;
                 stop = true;
                 let _ = cancel_tx.send(true);
-                p.warn(&format!("interrupted: stopping {} running stage(s); nothing of theirs is committed", running.len()));
+                ctx.emit(Event::Interrupted { running: running.len() });
             }
             _ = recv(&mut sigterm), if !interrupted => {
                 interrupted = true;
                 stop = true;
                 let _ = cancel_tx.send(true);
-                p.warn("terminated: stopping running stages");
+                ctx.emit(Event::Terminated);
             }
         }
     }
-    p.status_end();
+    ctx.emit(Event::Ended);
     let mut ordered: Vec<(usize, Outcome)> = outcomes.into_iter().collect();
     ordered.sort_by_key(|(i, _)| in_sel.get(i).copied().unwrap_or(usize::MAX));
     Summary {
@@ -197,41 +213,11 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-fn status_line(running: &HashMap<usize, String>, done: usize, total: usize) -> String {
-    let mut names: Vec<&str> = running.values().map(String::as_str).collect();
-    names.sort_unstable();
-    let shown: Vec<&str> = names.iter().take(4).copied().collect();
-    let more = names.len().saturating_sub(shown.len());
-    let mut s = format!("[{done}/{total}] running {}", shown.join(", "));
-    if more > 0 {
-        s.push_str(&format!(" and {more} more"));
-    }
-    s
-}
-
 fn announce(ctx: &Ctx, i: usize, o: &Outcome) {
-    let p = printer::get();
-    let id = ctx.graph.stages[i].id.as_str();
-    match o {
-        Outcome::Fresh => p.detail("Fresh", id),
-        Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),
-        Outcome::Restored => p.verb("Restored", Tone::Good, &format!("{id} from the run cache")),
-        Outcome::Ran(d) => p.verb("Finished", Tone::Good, &format!("{id} in {}", elapsed(*d))),
-        Outcome::Failed { msg, log, .. } => {
-            let mut m = msg.clone();
-            if let Some(l) = log {
-                m.push_str(&format!(" (log: {})", crate::spec::diag::display_path(l)));
-            }
-            p.verb("Failed", Tone::Bad, &m);
-        }
-        Outcome::Skipped(why) => p.verb("Skipped", Tone::Warn, &format!("{id}: {why}")),
-        Outcome::Cancelled => p.verb("Cancelled", Tone::Warn, id),
-        Outcome::Detached(job) => p.verb(
-            "Submitted",
-            Tone::Good,
-            &format!("{id} as Slurm job {job} (detached: a later `pipe repro` collects it)"),
-        ),
-    }
+    ctx.emit(Event::Done {
+        stage: ctx.graph.stages[i].id.as_str(),
+        outcome: o,
+    });
 }
 
 /// The executor and the pieces of a context, for a run in `ws`.
@@ -241,6 +227,7 @@ pub fn context(
     pool: Arc<Pool>,
     exec: Executor,
     opts: RunOptions,
+    events: event::Events,
 ) -> crate::error::Result<(Arc<Ctx>, tokio::sync::watch::Sender<bool>)> {
     let lock = ws.lock.read()?;
     let (tx, cancel) = Cancel::new();
@@ -256,6 +243,7 @@ pub fn context(
             locks,
             opts,
             stopping: std::sync::atomic::AtomicBool::new(false),
+            events,
         }),
         tx,
     ))

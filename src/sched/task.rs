@@ -1,25 +1,30 @@
-//! One stage instance through a run: lock its paths, observe it, decide, then restore it
-//! from the run cache or run it (with retries) and commit it.
+//! One stage instance through a run: lock its paths, observe it, ask
+//! [`decide`](crate::run::decide::decide), then restore it from the run cache (local, or
+//! the remote with `--pull`) or run it (with retries) and commit it under the key the
+//! decision computed. What happens is told as [`Event`]s; nothing here prints.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backup::Backup;
-use crate::commit::commit;
+use crate::error::StageExit;
 use crate::exec::{Exit, Job, Program};
-use crate::fresh::{self, DirtyReason, Freshness};
 use crate::graph::{Stage, StageKind};
 use crate::lock::{HashInfo, LockEntry};
-use crate::observe::observe;
 use crate::pathlock::{self, Busy, Held, Mode};
-use crate::report::printer::{self, Tone};
-use crate::runcache::{KeyParts, RunRecord};
+use crate::run::backup::Backup;
+use crate::run::commit::commit;
+use crate::run::decide::{self, Decision, Inputs, decide};
+use crate::run::fresh::DirtyReason;
+use crate::run::observe::observe;
+use crate::run::restore::OutRef;
+use crate::run::runcache::RunRecord;
 use crate::spec::OutRole;
 use crate::wspath::WsPath;
 
 use super::Ctx;
+use super::event::Event;
 
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -33,6 +38,8 @@ pub enum Outcome {
         msg: String,
         log: Option<PathBuf>,
         env: bool,
+        /// How the stage ended (`Other` when pipe failed, `env`).
+        exit: StageExit,
     },
     Skipped(String),
     Cancelled,
@@ -52,6 +59,7 @@ fn fail(msg: impl Into<String>) -> Outcome {
         msg: msg.into(),
         log: None,
         env: true,
+        exit: StageExit::Other,
     }
 }
 
@@ -101,15 +109,11 @@ async fn take_locks(ctx: &Ctx, i: usize) -> Result<(Held, bool), Outcome> {
                 // A lock can look busy for a moment while a child of this process is between
                 // fork and exec; only a wait that lasts is worth a message.
                 if !announced && started.elapsed() > Duration::from_millis(500) {
-                    let by = holder.map(|h| format!(", held by {h}")).unwrap_or_default();
-                    printer::get().verb(
-                        "Waiting",
-                        Tone::Warn,
-                        &format!(
-                            "for {path} (another pipe process is using it{by}) before {}",
-                            stage.id
-                        ),
-                    );
+                    ctx.emit(Event::Waiting {
+                        stage: stage.id.as_str(),
+                        path: &path.to_string(),
+                        holder: holder.as_deref(),
+                    });
                     announced = true;
                 }
                 tokio::select! {
@@ -141,124 +145,123 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
     } else {
         ctx.lock.get(&id).cloned()
     };
-    let observed = {
+    let opts = decide::Options {
+        force: ctx.opts.force,
+        no_run_cache: ctx.opts.no_run_cache,
+        compare_data: false,
+    };
+    let (observed, decision) = {
         let c = ctx.clone();
-        match blocking(move || observe(&c.ws, &c.graph.stages[i])).await {
-            Ok(Ok(o)) => o,
+        match blocking(move || -> pipe_cache::Result<_> {
+            let st = &c.graph.stages[i];
+            let observed = observe(&c.ws, st)?;
+            let d = decide(&c.ws, st, entry.as_ref(), &observed, &[], opts);
+            Ok((observed, d))
+        })
+        .await
+        {
+            Ok(Ok(x)) => x,
             Ok(Err(e)) => return fail(e.to_string()),
             Err(o) => return o,
         }
     };
-    let freshness = fresh::check(&fresh::Check {
-        frozen: stage.frozen,
-        forced: ctx.opts.force,
-        always_changed: stage.always_changed,
-        lock: entry.as_ref(),
-        observed: &observed,
-        upstream: &[],
-    });
-    let reasons = match freshness {
-        Freshness::Fresh => return Outcome::Fresh,
-        Freshness::Frozen => return Outcome::Frozen,
-        Freshness::Dirty(r) => r,
-    };
-    let mut deps = BTreeMap::new();
-    for (p, h) in &observed.deps {
-        match h {
-            Some(h) => {
-                deps.insert(p.clone(), h.clone());
-            }
-            None => {
-                return fail(format!("dep `{p}` of stage `{id}` does not exist"));
-            }
+    let (reasons, inputs, looked_up) = match decision {
+        Decision::Fresh => return Outcome::Fresh,
+        Decision::Frozen => return Outcome::Frozen,
+        Decision::Restore {
+            inputs,
+            outs,
+            record,
+            ..
+        } => {
+            return match restore(ctx, i, inputs, outs, record).await {
+                Ok(()) => Outcome::Restored,
+                Err(o) => o,
+            };
         }
-    }
-
-    if !ctx.opts.no_run_cache && !ctx.opts.force && stage.restorable() {
-        let key = KeyParts::of(stage, &deps).key();
-        match try_restore(ctx, i, key, &deps, &observed.env).await {
-            Ok(true) => return Outcome::Restored,
+        Decision::Run {
+            reasons,
+            inputs,
+            looked_up,
+        } => (reasons, inputs, looked_up),
+    };
+    let Some(inputs) = inputs else {
+        let missing = observed
+            .deps
+            .iter()
+            .find(|(_, h)| h.is_none())
+            .map_or("?", |(p, _)| p.as_str());
+        return fail(format!("dep `{missing}` of stage `{id}` does not exist"));
+    };
+    if looked_up && let Some(remote) = &ctx.opts.pull {
+        match pull(ctx, i, remote, &inputs).await {
+            Ok(true) => {
+                tracing::debug!(stage = %id, key = %inputs.key, "restored through the remote");
+                return Outcome::Restored;
+            }
             Ok(false) => {}
             Err(o) => return o,
         }
     }
-
-    let why = describe(&reasons);
-    run(ctx, i, deps, observed.env.clone(), why).await
+    run(ctx, i, inputs, reasons).await
 }
 
-fn describe(reasons: &[DirtyReason]) -> String {
-    let verbose = printer::get().verbose() > 0;
-    match reasons.split_first() {
-        None => String::new(),
-        Some((first, rest)) if rest.is_empty() || verbose => {
-            let all: Vec<String> = std::iter::once(first)
-                .chain(rest)
-                .map(ToString::to_string)
-                .collect();
-            all.join(", ")
-        }
-        Some((first, rest)) => format!("{first} (and {} more)", rest.len()),
-    }
-}
-
-async fn try_restore(
+/// Checks a run-cache hit's outs out and records the stage's lock entry.
+async fn restore(
     ctx: &Arc<Ctx>,
     i: usize,
-    key: pipe_cache::Digest,
-    deps: &BTreeMap<String, HashInfo>,
-    env: &BTreeMap<String, String>,
+    inputs: Inputs,
+    outs: Vec<OutRef>,
+    record: RunRecord,
+) -> Result<(), Outcome> {
+    let c = ctx.clone();
+    blocking(move || -> crate::error::Result<()> {
+        let st = &c.graph.stages[i];
+        let entry = LockEntry::new(st, inputs.env, inputs.deps, record.outs);
+        crate::run::restore::checkout(&c.ws, &outs)?;
+        c.ws.lock.record(st.id.as_str(), Some(&entry))?;
+        Ok(())
+    })
+    .await?
+    .map_err(|e| fail(e.to_string()))
+}
+
+/// `repro --pull`: the local run cache missed; the remote's record, or the local record's
+/// objects from the remote, may still make a hit.
+async fn pull(
+    ctx: &Arc<Ctx>,
+    i: usize,
+    remote: &Arc<crate::remote::RunRemote>,
+    inputs: &Inputs,
 ) -> Result<bool, Outcome> {
     let stage = &ctx.graph.stages[i];
-    let record = match ctx.ws.store.get_record(&key) {
+    let record = match ctx.ws.store.get_record(&inputs.key) {
         Ok(Some(bytes)) => RunRecord::decode(&bytes),
         Ok(None) => None,
         Err(e) => return Err(fail(e.to_string())),
     };
-    // Local first; with `--pull`, the remote behind it (a record, then its objects).
-    let record = match (record, &ctx.opts.pull) {
-        (Some(r), _) => r,
-        (None, Some(remote)) => match remote.record(&ctx.ws, &key).await {
+    let record = match record {
+        Some(r) => r,
+        None => match remote.record(&ctx.ws, &inputs.key).await {
             Some(r) => r,
             None => return Ok(false),
         },
-        (None, None) => return Ok(false),
     };
-    let Some(outs) = crate::restore::outs_from(stage, &record.outs) else {
+    let Some(outs) = crate::run::restore::outs_from(stage, &record.outs) else {
         return Ok(false);
     };
     let present = {
         let (c, o) = (ctx.clone(), outs.clone());
-        blocking(move || crate::restore::objects_present(&c.ws.store, &o)).await?
+        blocking(move || crate::run::restore::objects_present(&c.ws.store, &o)).await?
     };
-    if !present {
-        let Some(remote) = &ctx.opts.pull else {
-            return Ok(false);
-        };
-        if !remote.fetch(&ctx.ws, stage.id.as_str(), &outs).await {
-            return Ok(false);
-        }
+    if !present && !remote.fetch(&ctx.ws, stage.id.as_str(), &outs).await {
+        return Ok(false);
     }
-    let entry = LockEntry::new(stage, env.clone(), deps.clone(), record.outs.clone());
-    let (c, o) = (ctx.clone(), outs);
-    let id = stage.id.to_string();
-    blocking(move || -> crate::error::Result<()> {
-        crate::restore::checkout(&c.ws, &o)?;
-        c.ws.lock.record(&id, Some(&entry))?;
-        Ok(())
-    })
-    .await?
-    .map_err(|e| fail(e.to_string()))?;
+    restore(ctx, i, inputs.clone(), outs, record).await?;
     Ok(true)
 }
 
-async fn run(
-    ctx: &Arc<Ctx>,
-    i: usize,
-    deps: BTreeMap<String, HashInfo>,
-    env: BTreeMap<String, String>,
-    why: String,
-) -> Outcome {
+async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>) -> Outcome {
     let stage = &ctx.graph.stages[i];
     let id = stage.id.to_string();
     let fitted = match ctx.pool.fit(stage.resources) {
@@ -275,9 +278,15 @@ async fn run(
     }
     // Hook for cluster executors: a job an earlier pipe process submitted for this very
     // instance is adopted, and its outs are not moved aside (the job is writing them).
-    let key = KeyParts::of(stage, &deps).key().to_string();
+    let key = inputs.key.to_string();
     let adopted = ctx.exec.adopt(stage.id.as_str(), &key);
-    printer::get().verb("Running", Tone::Good, &format!("{id}: {why}"));
+    if adopted {
+        tracing::debug!(stage = %id, key, "adopting the cluster job an earlier pipe submitted");
+    }
+    ctx.emit(Event::Running {
+        stage: &id,
+        reasons: &reasons,
+    });
     let started = Instant::now();
     let backup = {
         let c = ctx.clone();
@@ -316,15 +325,12 @@ async fn run(
         };
         match &exit {
             _ if exit.retryable() && attempt < attempts && !ctx.cancel.is_cancelled() => {
-                printer::get().verb(
-                    "Retrying",
-                    Tone::Warn,
-                    &format!(
-                        "{id} (attempt {} of {attempts}): it {}",
-                        attempt + 1,
-                        exit.describe()
-                    ),
-                );
+                ctx.emit(Event::Retrying {
+                    stage: &id,
+                    attempt: attempt + 1,
+                    attempts,
+                    why: exit.describe(),
+                });
                 if let Err(e) = backup.clear_outs() {
                     let _ = backup.restore();
                     return fail(e.to_string());
@@ -355,21 +361,24 @@ async fn run(
                 msg,
                 log: Some(log),
                 env: false,
+                exit: failed.stage_exit(),
             };
         }
     }
     let c = ctx.clone();
     let committed = blocking(move || {
         let st = &c.graph.stages[i];
-        let changed = changed_deps(&c.ws, st, &deps)?;
-        for p in &changed {
-            printer::get().warn(&format!(
-                "dep {p} changed while stage {} ran: its outs are kept but not recorded as \
-                 the result of any inputs; the stage stays stale until it runs again",
-                st.id
-            ));
+        let changed = changed_deps(&c.ws, st, &inputs.deps)?;
+        if !changed.is_empty() {
+            tracing::debug!(stage = %st.id, ?changed, "deps changed during the run: no run-cache record");
         }
-        commit(&c.ws, st, &deps, &env, changed)
+        for p in &changed {
+            c.emit(Event::DepChangedDuringRun {
+                stage: st.id.as_str(),
+                path: p,
+            });
+        }
+        commit(&c.ws, st, &inputs, changed)
     })
     .await;
     match committed {
@@ -379,7 +388,7 @@ async fn run(
         }
         Ok(Err(e)) => {
             let restored = backup.restore();
-            let env = !matches!(e, crate::error::Error::StageFailed(_));
+            let env = !matches!(e, crate::error::Error::StageFailed { .. });
             let mut msg = if env {
                 format!("stage `{id}` ran, but its outs could not be stored: {e}")
             } else {
@@ -392,6 +401,7 @@ async fn run(
                 msg,
                 log: (!env).then_some(log),
                 env,
+                exit: StageExit::Other,
             }
         }
         Err(o) => o,
@@ -407,7 +417,7 @@ fn changed_deps(
 ) -> crate::error::Result<Vec<String>> {
     let paths: Vec<&WsPath> = stage.deps.iter().collect();
     let clock = ws.state.clock()?;
-    let now = crate::observe::digest_all_at(ws, &paths, clock)?;
+    let now = crate::run::observe::digest_all_at(ws, &paths, clock)?;
     Ok(stage
         .deps
         .iter()

@@ -311,3 +311,92 @@ fn wdir_runs_the_command_there_and_paths_stay_relative() {
     assert!(p.read("sub/where.txt").trim_end().ends_with("/sub"));
     p.pipe(&["dag"]).ok().out_has("s");
 }
+
+/// The `pipe::run::decide` debug lines of `stage` in a `PIPE_LOG=pipe=debug` stderr.
+fn decision_lines<'a>(stderr: &'a str, stage: &str) -> Vec<&'a str> {
+    let tag = format!("stage={stage} ");
+    stderr
+        .lines()
+        .filter(|l| l.contains("pipe::run::decide") && l.contains(&tag))
+        .collect()
+}
+
+#[test]
+fn debug_log_explains_every_decision() {
+    let p = Project::new().file("x.txt", "1").file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"cp x.txt a.txt\"\ndeps = [\"x.txt\"]\nouts = [\"a.txt\"]\n\n\
+         [stage.b]\ncmd = \"cp a.txt b.txt\"\ndeps = [\"a.txt\"]\nouts = [\"b.txt\"]\n\n\
+         [stage.c]\ncmd = \"echo c > c.txt\"\nouts = [\"c.txt\"]\n\n\
+         [stage.f]\ncmd = \"echo f > f.txt\"\nouts = [\"f.txt\"]\nfrozen = true\n",
+    );
+    p.pipe(&["repro"]).ok();
+    p.write("x.txt", "2");
+    p.pipe(&["repro"]).ok();
+    // Back to the first input: a is a run-cache hit, b waits for it, c is fresh.
+    p.write("x.txt", "1");
+    let debug = |args: &[&str]| {
+        let out = p
+            .cmd(args)
+            .env("PIPE_LOG", "pipe=debug")
+            .output()
+            .expect("run pipe");
+        assert!(out.status.success(), "{args:?} failed");
+        String::from_utf8(out.stderr).expect("utf-8 stderr")
+    };
+    let err = debug(&["status"]);
+    let one = |stage: &str| -> String {
+        let lines = decision_lines(&err, stage);
+        assert_eq!(lines.len(), 1, "one decision for {stage} in:\n{err}");
+        lines[0].to_string()
+    };
+    let a = one("a");
+    assert!(a.contains("decision=restore"), "{a}");
+    assert!(a.contains("reasons=dep x.txt changed"), "{a}");
+    assert!(a.contains("run_cache=hit"), "{a}");
+    let key = a
+        .split("key=")
+        .nth(1)
+        .expect("a key")
+        .split(' ')
+        .next()
+        .expect("key");
+    assert_eq!(key.len(), 64, "a full digest: {a}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+    let b = one("b");
+    assert!(b.contains("decision=run"), "{b}");
+    assert!(b.contains("reasons=upstream stage a will run"), "{b}");
+    assert!(b.contains("run_cache=an upstream stage runs first"), "{b}");
+    assert!(one("c").contains("decision=fresh"));
+    assert!(one("f").contains("decision=frozen"));
+
+    // The scheduler asks the same function: a and b restored, with the key a was found under.
+    let err = debug(&["repro"]);
+    let a = decision_lines(&err, "a");
+    assert!(
+        a.iter()
+            .any(|l| l.contains("decision=restore") && l.contains(key)),
+        "{err}"
+    );
+    let b = decision_lines(&err, "b");
+    assert!(
+        b.iter()
+            .any(|l| l.contains("decision=restore") && l.contains("reasons=dep a.txt changed")),
+        "{err}"
+    );
+    assert!(
+        decision_lines(&err, "c")
+            .iter()
+            .any(|l| l.contains("decision=fresh")),
+        "{err}"
+    );
+    assert!(
+        decision_lines(&err, "f")
+            .iter()
+            .any(|l| l.contains("decision=frozen")),
+        "{err}"
+    );
+    assert_eq!(p.read("b.txt"), "1");
+    // Without PIPE_LOG there is no debug line.
+    p.pipe(&["status"]).ok().err_lacks("pipe::run::decide");
+}

@@ -49,26 +49,18 @@ fn start_moto(check_credentials: bool) -> String {
         .expect("a free loopback port");
     let (tx, rx) = std::sync::mpsc::channel();
     // The server's parent is a thread that lives as long as the test binary: it waits on
-    // the child, and the child is told to die with it (PR_SET_PDEATHSIG).
+    // the child, and the child is told to die with it (PR_SET_PDEATHSIG, set by util-linux's
+    // `setpriv` before it execs the server: no pre_exec hook, no unsafe code).
     std::thread::spawn(move || {
-        let mut cmd = Command::new(&bin);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--pdeathsig", "TERM", "--"])
+            .arg(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if check_credentials {
             cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
-        }
-        use std::os::unix::process::CommandExt;
-        // SAFETY: the closure makes one prctl system call (async-signal-safe) and touches
-        // no memory shared with the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                rustix::process::set_parent_process_death_signal(Some(
-                    rustix::process::Signal::TERM,
-                ))?;
-                Ok(())
-            });
         }
         match cmd.spawn() {
             Ok(mut child) => {
@@ -76,7 +68,10 @@ fn start_moto(check_credentials: bool) -> String {
                 let _ = child.wait();
             }
             Err(e) => {
-                let _ = tx.send(Err(format!("cannot start {}: {e}", bin.display())));
+                let _ = tx.send(Err(format!(
+                    "cannot start {} through setpriv (util-linux): {e}",
+                    bin.display()
+                )));
             }
         }
     });

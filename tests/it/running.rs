@@ -114,7 +114,8 @@ fn a_failing_stage_leaves_outs_lock_and_cache_as_they_were() {
         "echo partial > out.txt; mkdir -p d; echo partial > d/f; echo boom >&2; exit 3",
     );
     p.write("pipe.toml", &spec);
-    let r = p.pipe(&["repro"]).code(1);
+    // pipe exits with the failed stage's own code.
+    let r = p.pipe(&["repro"]).code(3);
     r.err_has("stage `s` exited with code 3")
         .err_has(".pipe/logs/s.log");
     r.err_has("Skipped after: upstream stage s failed")
@@ -124,6 +125,29 @@ fn a_failing_stage_leaves_outs_lock_and_cache_as_they_were() {
     assert_eq!(p.read("pipe.lock"), lock);
     assert_eq!(p.cache_objects(), objects);
     assert!(p.read(".pipe/logs/s.log").contains("boom"));
+}
+
+#[test]
+fn pipes_exit_status_is_the_failed_stages_own() {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.code]\ncmd = \"exit 42\"\n\n[stage.signal]\ncmd = \"kill -TERM $$\"\n\n[stage.contract]\ncmd = \"true\"\nouts = [\"never.txt\"]\n",
+    );
+    p.pipe(&["repro", "code"])
+        .code(42)
+        .err_has("stage `code` exited with code 42");
+    // Killed by SIGTERM (15): 128 + 15, as a shell says it.
+    p.pipe(&["repro", "signal"])
+        .code(143)
+        .err_has("stage `signal` was killed by signal 15");
+    // A broken contract is no exit code of the stage's: 1.
+    p.pipe(&["repro", "contract"])
+        .code(1)
+        .err_has("did not produce its declared out");
+    // Several failures: 1, and the first is named.
+    p.pipe(&["repro", "--keep-going", "-j", "1", "code", "signal"])
+        .code(1)
+        .err_has("2 stages failed");
 }
 
 #[test]

@@ -15,12 +15,12 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::exp::params_edit;
 use crate::exp::record::ExpState;
-use crate::fresh::{DirtyReason, Freshness};
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
-use crate::plan::{self, PlanOptions};
 use crate::report::printer::{self, Tone};
-use crate::restore::{OutRef, checkout, objects_present, outs_from};
+use crate::run::fresh::{DirtyReason, Freshness};
+use crate::run::plan::{self, PlanOptions};
+use crate::run::restore::{OutRef, checkout, objects_present, outs_from};
 use crate::spec::params::{self, render};
 
 use super::{Session, records};
@@ -114,14 +114,7 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
         let refs: Vec<OutRef> = outs_from(st, &outs).unwrap_or_default();
         checkout(&s2.ws, &refs)?;
         n += refs.len();
-        let entry = LockEntry {
-            cmd: st.kind.describe(),
-            params: st.params.clone(),
-            env: e.env.clone(),
-            deps: moved_back(name, &e.deps),
-            outs,
-            changed_during_run: Vec::new(),
-        };
+        let entry = LockEntry::new(st, e.env.clone(), moved_back(name, &e.deps), outs);
         s2.ws.lock.record(st.id.as_str(), Some(&entry))?;
     }
     s2.fold_lock()?;
@@ -195,6 +188,7 @@ fn unsaved(
         &PlanOptions {
             force: false,
             no_run_cache: true,
+            compare_data: false,
         },
     )?;
     for p in &planned {

@@ -24,7 +24,7 @@ pub fn refuse_links(ws: &Workspace, stage: &Stage) -> Result<()> {
             && let Ok(real) = parent.canonicalize()
             && !real.starts_with(&root)
         {
-            return Err(Error::StageFailed(format!(
+            return Err(Error::stage(format!(
                 "stage `{}`: out `{}` is reached through a symbolic link to {}, outside the workspace; pipe never stores files outside the workspace: declare an out inside it",
                 stage.id,
                 o.path,
@@ -39,7 +39,7 @@ pub fn refuse_links(ws: &Workspace, stage: &Stage) -> Result<()> {
             } else {
                 format!("out `{}` holds a symbolic link, `{}`", o.path, display(rel))
             };
-            return Err(Error::StageFailed(format!(
+            return Err(Error::stage(format!(
                 "stage `{}`: {what} -> `{}`; pipe stores regular files and directories only, and never follows a link out of an out: make the stage write the files themselves (e.g. `cp -rL` the target into the out)",
                 stage.id,
                 display(&target)

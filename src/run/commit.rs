@@ -9,31 +9,32 @@ use pipe_cache::{Hashed, LinkKind};
 use crate::error::{Error, Result};
 use crate::graph::Stage;
 use crate::lock::{HashInfo, LockEntry};
-use crate::observe::hash_all;
-use crate::restore::OutRef;
-use crate::runcache::{KeyParts, RunRecord};
+use crate::run::decide::Inputs;
+use crate::run::observe::hash_all;
+use crate::run::restore::OutRef;
+use crate::run::runcache::RunRecord;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
-/// `deps`: the dep hashes taken before the run. `changed_during_run`: deps whose content
-/// differed after the run: the outs are stored (so they can be checked out and inspected)
-/// but no run-cache record is written, and the lock entry names those deps, which keeps the
-/// stage stale until it runs on stable inputs.
+/// `inputs`: the dep hashes and env digests taken before the run, and the run-cache key
+/// the decision computed from them (the record goes under that key, not a recomputed one).
+/// `changed_during_run`: deps whose content differed after the run: the outs are stored
+/// (so they can be checked out and inspected) but no run-cache record is written, and the
+/// lock entry names those deps, which keeps the stage stale until it runs on stable inputs.
 pub fn commit(
     ws: &Workspace,
     stage: &Stage,
-    deps: &BTreeMap<String, HashInfo>,
-    env: &BTreeMap<String, String>,
+    inputs: &Inputs,
     changed_during_run: Vec<String>,
 ) -> Result<LockEntry> {
-    crate::outlinks::refuse_links(ws, stage)?;
+    super::outlinks::refuse_links(ws, stage)?;
     let paths: Vec<&WsPath> = stage.outs.iter().map(|o| &o.path).collect();
     let hashed = hash_all(ws, &paths)?;
     let mut outs = BTreeMap::new();
     let mut batch = ws.store.batch();
     for (o, h) in stage.outs.iter().zip(&hashed) {
         let Some(h) = h else {
-            return Err(Error::StageFailed(format!(
+            return Err(Error::stage(format!(
                 "stage `{}` did not produce its declared {} `{}`",
                 stage.id,
                 o.role.key().trim_end_matches('s'),
@@ -75,17 +76,17 @@ pub fn commit(
                 copy: false,
             })
             .collect();
-        crate::restore::checkout(ws, &cached)?;
+        crate::run::restore::checkout(ws, &cached)?;
     }
-    let mut entry = LockEntry::new(stage, env.clone(), deps.clone(), outs.clone());
+    let mut entry = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs.clone());
     entry.changed_during_run = changed_during_run;
     if stage.restorable() && entry.changed_during_run.is_empty() {
-        let key = KeyParts::of(stage, deps).key();
         let record = RunRecord {
             stage: stage.id.to_string(),
             outs,
         };
-        ws.store.put_record(&key, &record.encode())?;
+        ws.store.put_record(&inputs.key, &record.encode())?;
+        tracing::debug!(stage = %stage.id, key = %inputs.key, "run-cache record written");
     }
     ws.lock.record(stage.id.as_str(), Some(&entry))?;
     Ok(entry)

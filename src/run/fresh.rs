@@ -131,7 +131,9 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// The lock entry this observation would be recorded as, once every path exists.
+    /// The lock entry this observation would be recorded as, once every path exists (tests:
+    /// an entry of a run is made by `LockEntry::new`).
+    #[cfg(test)]
     pub fn to_entry(&self) -> Option<LockEntry> {
         let all = |m: &BTreeMap<String, Option<HashInfo>>| -> Option<BTreeMap<String, HashInfo>> {
             m.iter()

@@ -1,0 +1,115 @@
+//! A run's events as lines: what `repro` and `sweep` show while the scheduler works
+//! (`     Running train: param lr 0.1 -> 0.2`, `    Restored prepare from the run cache`),
+//! and the status line on a terminal.
+
+use crate::run::fresh::DirtyReason;
+use crate::sched::Outcome;
+use crate::sched::event::{Event, Events};
+
+use super::printer::{self, Tone, elapsed};
+
+/// The sink `repro` and `sweep` give the scheduler.
+pub fn printing() -> Events {
+    std::sync::Arc::new(print)
+}
+
+pub fn print(e: Event<'_>) {
+    let p = printer::get();
+    match e {
+        Event::Started => p.status_start(),
+        Event::Progress {
+            mut running,
+            done,
+            total,
+        } => {
+            running.sort_unstable();
+            let shown: Vec<&str> = running.iter().take(4).copied().collect();
+            let more = running.len().saturating_sub(shown.len());
+            let mut s = format!("[{done}/{total}] running {}", shown.join(", "));
+            if more > 0 {
+                s.push_str(&format!(" and {more} more"));
+            }
+            p.status_set(s);
+        }
+        Event::Waiting {
+            stage,
+            path,
+            holder,
+        } => {
+            let by = holder.map(|h| format!(", held by {h}")).unwrap_or_default();
+            p.verb(
+                "Waiting",
+                Tone::Warn,
+                &format!("for {path} (another pipe process is using it{by}) before {stage}"),
+            );
+        }
+        Event::Running { stage, reasons } => {
+            p.verb(
+                "Running",
+                Tone::Good,
+                &format!("{stage}: {}", describe(reasons)),
+            );
+        }
+        Event::Retrying {
+            stage,
+            attempt,
+            attempts,
+            why,
+        } => p.verb(
+            "Retrying",
+            Tone::Warn,
+            &format!("{stage} (attempt {attempt} of {attempts}): it {why}"),
+        ),
+        Event::DepChangedDuringRun { stage, path } => p.warn(&format!(
+            "dep {path} changed while stage {stage} ran: its outs are kept but not recorded as \
+             the result of any inputs; the stage stays stale until it runs again"
+        )),
+        Event::Done { stage, outcome } => done(stage, outcome),
+        Event::Panicked { error } => p.error(&format!("internal error in a stage task: {error}")),
+        Event::Interrupted { running } => p.warn(&format!(
+            "interrupted: stopping {running} running stage(s); nothing of theirs is committed"
+        )),
+        Event::Terminated => p.warn("terminated: stopping running stages"),
+        Event::Ended => p.status_end(),
+    }
+}
+
+/// Why a stage runs: the first reason (every one with `-v`).
+fn describe(reasons: &[DirtyReason]) -> String {
+    let verbose = printer::get().verbose() > 0;
+    match reasons.split_first() {
+        None => String::new(),
+        Some((first, rest)) if rest.is_empty() || verbose => {
+            let all: Vec<String> = std::iter::once(first)
+                .chain(rest)
+                .map(ToString::to_string)
+                .collect();
+            all.join(", ")
+        }
+        Some((first, rest)) => format!("{first} (and {} more)", rest.len()),
+    }
+}
+
+fn done(id: &str, o: &Outcome) {
+    let p = printer::get();
+    match o {
+        Outcome::Fresh => p.detail("Fresh", id),
+        Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),
+        Outcome::Restored => p.verb("Restored", Tone::Good, &format!("{id} from the run cache")),
+        Outcome::Ran(d) => p.verb("Finished", Tone::Good, &format!("{id} in {}", elapsed(*d))),
+        Outcome::Failed { msg, log, .. } => {
+            let mut m = msg.clone();
+            if let Some(l) = log {
+                m.push_str(&format!(" (log: {})", crate::spec::diag::display_path(l)));
+            }
+            p.verb("Failed", Tone::Bad, &m);
+        }
+        Outcome::Skipped(why) => p.verb("Skipped", Tone::Warn, &format!("{id}: {why}")),
+        Outcome::Cancelled => p.verb("Cancelled", Tone::Warn, id),
+        Outcome::Detached(job) => p.verb(
+            "Submitted",
+            Tone::Good,
+            &format!("{id} as Slurm job {job} (detached: a later `pipe repro` collects it)"),
+        ),
+    }
+}

@@ -1,0 +1,63 @@
+//! What the scheduler tells the world while it runs: events, not lines. The scheduler and
+//! its tasks never print; they hand each event to the run's [`Events`] sink, which the
+//! command that started the run chose (`report::run::print` for `repro` and `sweep`).
+
+use std::sync::Arc;
+
+use crate::run::fresh::DirtyReason;
+
+use super::Outcome;
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The run starts: a status line may show from now on.
+    Started,
+    /// What runs now, and how far the run is.
+    Progress {
+        running: Vec<&'a str>,
+        done: usize,
+        total: usize,
+    },
+    /// A stage waits for a path another pipe process holds (only a wait that lasts).
+    Waiting {
+        stage: &'a str,
+        path: &'a str,
+        holder: Option<&'a str>,
+    },
+    /// A stage starts running, for these reasons.
+    Running {
+        stage: &'a str,
+        reasons: &'a [DirtyReason],
+    },
+    /// A stage failed and runs again: `attempt` of `attempts`, because it `why`.
+    Retrying {
+        stage: &'a str,
+        attempt: u32,
+        attempts: u32,
+        why: String,
+    },
+    /// A dep changed while its stage ran: the outs are kept but not recorded as the result
+    /// of any inputs.
+    DepChangedDuringRun { stage: &'a str, path: &'a str },
+    /// A stage is done, one way or another.
+    Done {
+        stage: &'a str,
+        outcome: &'a Outcome,
+    },
+    /// A stage task panicked (a bug); the run stops starting stages.
+    Panicked { error: String },
+    /// Ctrl-C: `running` stages are being stopped.
+    Interrupted { running: usize },
+    /// SIGTERM.
+    Terminated,
+    /// The run is over: no status line any more.
+    Ended,
+}
+
+/// Where a run's events go.
+pub type Events = Arc<dyn Fn(Event<'_>) + Send + Sync>;
+
+/// A sink that drops every event (a library caller that wants no output).
+pub fn ignore() -> Events {
+    Arc::new(|_| {})
+}
