@@ -226,5 +226,5 @@ fn params_toml_states_the_defaults() {
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    serde_json::to_string(v).expect("serialize")
 }
