@@ -36,6 +36,10 @@ done
 export PIPE_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 export PIPE_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
 
+# Snapshot tests (tests/it/snapshots/): a snapshot that differs fails, and nothing is written
+# (no .snap.new beside the checkout's files), whatever INSTA_UPDATE a caller's environment has.
+export INSTA_UPDATE=no
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --no-default-features

@@ -311,7 +311,7 @@ mod tests {
     }
 
     fn grad(t: &Tensor) -> Vec<f32> {
-        Vec::<f32>::try_from(&t.grad()).unwrap_or_default()
+        Vec::<f32>::try_from(&t.grad()).expect("the gradient as f32")
     }
 
     #[test]

@@ -32,7 +32,9 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
     );
     assert_eq!(p.read("runs.log"), "ran\n", "the stage ran once");
     assert!(second.ran().is_empty(), "{second}");
-    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+    p.pipe(&["status"])
+        .ok()
+        .out_is("Everything is up to date (1 stages).\n");
     // Read-only commands never wait.
     let spec = p
         .read("pipe.toml")
@@ -46,7 +48,9 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
         .expect("spawn");
     let mut bg = bg;
     p.wait_for("bg");
-    p.pipe(&["status"]).ok().out_has("slow: stale");
+    p.pipe(&["status"])
+        .ok()
+        .out_is("slow: stale\n    command changed\n    out out.txt missing\n");
     p.pipe(&["dag"]).ok();
     // Both returned while the other process still holds the stage's locks.
     assert!(

@@ -13,5 +13,6 @@ mod remote;
 mod running;
 mod slurm;
 mod smoke;
+mod snapshots;
 mod sweep;
 mod validation;

@@ -52,6 +52,13 @@ impl Run {
         self
     }
 
+    /// The whole of stdout is `s`: nothing more, nothing less.
+    #[track_caller]
+    pub fn out_is(&self, s: &str) -> &Run {
+        assert_eq!(self.stdout, s, "stdout differs\n{self}");
+        self
+    }
+
     #[track_caller]
     pub fn err_lacks(&self, s: &str) -> &Run {
         assert!(!self.stderr.contains(s), "stderr has {s:?}\n{self}");
@@ -90,8 +97,12 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// The `pipe` binary under test: this build's, or the one `PIPE_TEST_BIN` names (to check
+/// that a test fails on an older build, e.g. one from before a defect was fixed).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pipe"))
+    std::env::var_os("PIPE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pipe")))
 }
 
 impl Project {

@@ -116,6 +116,7 @@ fn gradients_reach_every_parameter() {
             .unwrap()
             .binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean);
         loss.backward();
+        assert!(!vs.variables().is_empty(), "{v}: no parameters");
         for (name, t) in vs.variables() {
             let g = t.grad();
             assert!(g.defined(), "{v}: no gradient for {name}");
@@ -191,6 +192,7 @@ fn bf16_compute_keeps_fp32_master_weights() {
         let target = Tensor::from_slice(&[1.0f32, 0.0]);
         y.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean)
             .backward();
+        assert!(!vs.variables().is_empty(), "{v}: no parameters");
         for (name, t) in vs.variables() {
             assert_eq!(t.kind(), Kind::Float, "{v}: {name} master weight");
             let g = t.grad();

@@ -78,6 +78,7 @@ fn truncate_keeps_the_first_frames() {
     let d = data();
     let raw = layout::scan(&d.raw).unwrap();
     let cut = layout::scan(&d.truncated).unwrap();
+    assert!(!raw.is_empty(), "no sequences in {}", d.raw.display());
     assert_eq!(raw.len(), cut.len());
     for (a, b) in raw.iter().zip(&cut) {
         assert_eq!(a.name, b.name);
@@ -97,6 +98,11 @@ fn truncate_keeps_the_first_frames() {
 fn tube_records_cover_every_sequence() {
     let d = data();
     let seqs = layout::scan(&d.truncated).unwrap();
+    assert!(
+        !seqs.is_empty(),
+        "no sequences in {}",
+        d.truncated.display()
+    );
     let mut with_tube = 0;
     for s in &seqs {
         let r: TubeRecord =
@@ -128,6 +134,7 @@ fn model_input_stacks_match_the_index() {
     assert_eq!(index.crop.patch_size, 16);
     assert_eq!(index.items.len() + index.skipped.len(), 20);
     assert!(index.max_frames <= 8 && index.max_frames >= 3);
+    assert!(!index.items.is_empty(), "every sequence skipped");
     for item in &index.items {
         let x = Tensor::read_npy(d.input.join(&item.file)).unwrap();
         assert_eq!(
@@ -226,5 +233,5 @@ fn params_toml_states_the_defaults() {
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    serde_json::to_string(v).expect("serialize")
 }
