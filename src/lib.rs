@@ -12,11 +12,13 @@
 //!   [`outlinks`]: outs hold no symbolic links.
 //! - [`plan`]: status and dry runs; [`report`]: everything pipe prints.
 //! - [`workspace`], [`config`], [`pathlock`]: `.pipe/`, its settings, and cross-process locks.
+//! - [`compare`]: metrics and params across revisions, sweep statistics, plots, the report.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
 //! - [`dvc`]: reading a DVC project for `pipe import-dvc`.
 pub mod backup;
 pub mod builtin;
 pub mod commit;
+pub mod compare;
 pub mod config;
 pub mod dvc;
 pub mod error;
