@@ -7,8 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::Serialize;
+
+use crate::spec::diag::{SourceFile, SpecError};
+use crate::spec::yaml;
 
 /// One leaf of a metrics or params file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,7 +97,7 @@ pub fn parse(path: &str, text: &str) -> Result<Flat, String> {
             let t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
             serde_json::to_value(t).map_err(|e| e.to_string())?
         }
-        Kind::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string())?,
+        Kind::Yaml => yaml_tree(path, text)?,
     };
     let serde_json::Value::Object(map) = tree else {
         return Err(format!(
@@ -106,6 +110,48 @@ pub fn parse(path: &str, text: &str) -> Result<Flat, String> {
         flatten(k, v, &mut out);
     }
     Ok(out)
+}
+
+/// A YAML metrics file through the params reader (`spec::yaml`, saphyr: one YAML parser for
+/// pipe), as JSON; a parse error keeps its line and column.
+fn yaml_tree(path: &str, text: &str) -> Result<serde_json::Value, String> {
+    let file = SourceFile::new(Path::new(path), text.to_string());
+    let at = |e: SpecError| {
+        let where_ = e
+            .location()
+            .and_then(|l| l.strip_prefix(&file.name)?.strip_prefix(':'));
+        match where_.and_then(|lc| lc.split_once(':')) {
+            Some((line, col)) => format!("{} at line {line} column {col}", e.message()),
+            None => e.message().to_string(),
+        }
+    };
+    let Some(doc) = yaml::parse(&file).map_err(at)? else {
+        return Ok(serde_json::Value::Object(Default::default()));
+    };
+    let null = toml::Value::String(NULL.to_string());
+    let v = yaml::to_value_or(&file, &doc, &null).map_err(at)?;
+    Ok(from_toml_with_nulls(v))
+}
+
+/// Stands for a YAML null while the tree is a TOML value (TOML has no null).
+const NULL: &str = "\u{0}null";
+
+fn from_toml_with_nulls(v: toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) if s == NULL => J::Null,
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => J::from(f),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.into_iter().map(from_toml_with_nulls).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.into_iter()
+                .map(|(k, v)| (k, from_toml_with_nulls(v)))
+                .collect(),
+        ),
+    }
 }
 
 fn flatten(key: &str, v: &serde_json::Value, out: &mut Flat) {
@@ -160,6 +206,10 @@ mod tests {
             );
             assert!(!m.contains_key("x") && !m.contains_key("val"), "{path}");
         }
+        // YAML nulls inside a list stay nulls (no error), as in JSON.
+        let m = parse("m.yaml", "xs: [1, ~, 2]\n").unwrap();
+        assert_eq!(m.get("xs"), Some(&Value::Text("[1,null,2]".into())));
+        assert!(parse("m.yaml", "").unwrap().is_empty(), "an empty file");
     }
 
     #[test]
@@ -172,7 +222,14 @@ mod tests {
             "not a JSON table of metrics (the top level must map names to values)"
         );
         assert!(parse("m.toml", "f1 = ").is_err());
-        assert!(parse("m.yml", "a: [1,").is_err());
+        let e = parse("m.yml", "a: 1\nb: [1,\n").unwrap_err();
+        assert!(e.starts_with("invalid YAML: "), "{e}");
+        assert!(
+            e.ends_with("at line 3 column 1"),
+            "the error says where: {e}"
+        );
+        let e = parse("m.yaml", "- 1\n- 2\n").unwrap_err();
+        assert!(e.starts_with("not a YAML table"), "{e}");
     }
 
     #[test]

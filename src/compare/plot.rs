@@ -59,6 +59,9 @@ pub fn charts(path: &str, def: &ChartDef, sources: &[Source]) -> Result<Vec<Char
         return Ok(Vec::new());
     };
     let title = def.title.clone().unwrap_or_else(|| path.to_string());
+    if def.template == Template::Confusion {
+        return confusion(path, def, sources, first.records, title);
+    }
     let (x, y) = axes(first.records, def, path)?;
     let x_name = first.records.columns[x].clone();
     let y_names: Vec<String> = y
@@ -144,54 +147,67 @@ pub fn charts(path: &str, def: &ChartDef, sources: &[Source]) -> Result<Vec<Char
                 data: Data::Bars { categories, series },
             }])
         }
-        Template::Confusion => {
-            let predicted = match def.y.first() {
-                Some(p) => p.clone(),
-                None => first
-                    .records
-                    .columns
-                    .iter()
-                    .find(|c| **c != x_name)
-                    .cloned()
-                    .ok_or_else(|| {
-                        format!("plot {path}: a confusion matrix needs two columns, actual and predicted")
-                    })?,
-            };
-            let mut out = Vec::new();
-            for s in sources {
-                let r = s.records;
-                let (a, p) = (
-                    r.texts(col(r, &x_name, path)?),
-                    r.texts(col(r, &predicted, path)?),
-                );
-                let classes: Vec<String> = a
-                    .iter()
-                    .chain(&p)
-                    .map(|c| c.to_string())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let mut counts = vec![vec![0u64; classes.len()]; classes.len()];
-                for (ai, pi) in a.iter().zip(&p) {
-                    let ia = classes.iter().position(|c| c == ai).unwrap_or(0);
-                    let ip = classes.iter().position(|c| c == pi).unwrap_or(0);
-                    counts[ia][ip] += 1;
-                }
-                out.push(Chart {
-                    title: if sources.len() > 1 {
-                        format!("{title} ({})", s.label)
-                    } else {
-                        title.clone()
-                    },
-                    x_label: format!("predicted ({predicted})"),
-                    y_label: format!("actual ({x_name})"),
-                    template: Template::Confusion,
-                    data: Data::Confusion { classes, counts },
-                });
-            }
-            Ok(out)
-        }
+        Template::Confusion => unreachable!("drawn by confusion() above"),
     }
+}
+
+/// One confusion matrix per source: (`x` = actual, `y` = predicted) pairs counted; the
+/// columns may hold class names, so no numeric column is needed.
+fn confusion(
+    path: &str,
+    def: &ChartDef,
+    sources: &[Source],
+    first: &Records,
+    title: String,
+) -> Result<Vec<Chart>, String> {
+    let x_name = match &def.x {
+        Some(x) => first.columns[col(first, x, path)?].clone(),
+        None => first.columns.first().cloned().unwrap_or_default(),
+    };
+    let predicted = match def.y.first() {
+        Some(p) => p.clone(),
+        None => first
+            .columns
+            .iter()
+            .find(|c| **c != x_name)
+            .cloned()
+            .ok_or_else(|| {
+                format!("plot {path}: a confusion matrix needs two columns, actual and predicted")
+            })?,
+    };
+    let mut out = Vec::new();
+    for s in sources {
+        let r = s.records;
+        let (a, p) = (
+            r.texts(col(r, &x_name, path)?),
+            r.texts(col(r, &predicted, path)?),
+        );
+        let classes: Vec<String> = a
+            .iter()
+            .chain(&p)
+            .map(|c| c.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut counts = vec![vec![0u64; classes.len()]; classes.len()];
+        for (ai, pi) in a.iter().zip(&p) {
+            let ia = classes.iter().position(|c| c == ai).unwrap_or(0);
+            let ip = classes.iter().position(|c| c == pi).unwrap_or(0);
+            counts[ia][ip] += 1;
+        }
+        out.push(Chart {
+            title: if sources.len() > 1 {
+                format!("{title} ({})", s.label)
+            } else {
+                title.clone()
+            },
+            x_label: format!("predicted ({predicted})"),
+            y_label: format!("actual ({x_name})"),
+            template: Template::Confusion,
+            data: Data::Confusion { classes, counts },
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

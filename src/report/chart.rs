@@ -88,6 +88,32 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// plotters writes each label as `<text …>`, the text, `</text>` on three lines; one line
+/// per element keeps the page smaller and its text searchable as `>label</text>`.
+fn tidy(svg: &str) -> String {
+    let mut out = String::with_capacity(svg.len());
+    let mut lines = svg.lines();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        if line.starts_with("<text") && !line.ends_with("</text>") {
+            let mut first = true;
+            for inner in lines.by_ref() {
+                if inner == "</text>" {
+                    break;
+                }
+                if !first {
+                    out.push('\n');
+                }
+                out.push_str(inner);
+                first = false;
+            }
+            out.push_str("</text>");
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The chart as an SVG document of `size` pixels.
 pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, String> {
     let mut buf = String::new();
@@ -101,7 +127,7 @@ pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, String> {
         }
         root.present().map_err(err)?;
     }
-    Ok(buf)
+    Ok(tidy(&buf))
 }
 
 fn xy(root: &Area, c: &Chart, series: &[Series]) -> Result<(), String> {
@@ -377,7 +403,7 @@ pub fn dag(nodes: &[DagNode], edges: &[(usize, usize)]) -> Result<String, String
         }
         root.present().map_err(err)?;
     }
-    Ok(buf)
+    Ok(tidy(&buf))
 }
 
 #[cfg(test)]

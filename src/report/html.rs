@@ -49,9 +49,12 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// Strips the XML prolog plotters may write, so the SVG can sit inside HTML.
-fn inline_svg(svg: &str) -> &str {
-    svg.find("<svg").map_or(svg, |i| &svg[i..])
+/// The SVG as it sits inside HTML: without the XML prolog plotters may write, and without
+/// the `xmlns` attribute (HTML puts `<svg>` in the SVG namespace itself), so the page holds
+/// no URL at all.
+fn inline_svg(svg: &str) -> String {
+    let svg = svg.find("<svg").map_or(svg, |i| &svg[i..]);
+    svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
 }
 
 fn figure(caption: &str, svg: &str) -> String {
@@ -269,12 +272,18 @@ mod tests {
         );
         let p = plots_page(
             "t<1>",
-            &[("c".into(), "<?xml version=\"1.0\"?>\n<svg></svg>".into())],
+            &[(
+                "c".into(),
+                "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".into(),
+            )],
             &["bad".into()],
         );
         assert!(p.contains("<title>t&lt;1&gt;</title>"));
-        assert!(p.contains("<figure><svg></svg>"), "prolog stripped: {p}");
-        for banned in ["<script", "<link", "@import", "url(", "src="] {
+        assert!(
+            p.contains("<figure><svg></svg>"),
+            "prolog and namespace stripped: {p}"
+        );
+        for banned in ["<script", "<link", "@import", "url(", "src=", "http"] {
             assert!(!p.contains(banned), "{banned}");
         }
     }

@@ -1,7 +1,7 @@
 //! What pipe shows: the printer, status listings, sweep tables.
-pub mod exps;
 pub mod chart;
 pub mod compare;
+pub mod exps;
 pub mod html;
 pub mod printer;
 pub mod table;
