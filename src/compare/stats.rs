@@ -37,8 +37,9 @@ pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
     let (va, vb) = (sa * sa / na as f64, sb * sb / nb as f64);
     let se2 = va + vb;
     if se2 == 0.0 {
-        // No spread at all: the same mean is no difference, another mean is a sure one.
-        let same = ma == mb;
+        // No spread at all: the same mean is no difference, another mean is a sure one
+        // ("the same" up to rounding: the means are sums over seeds divided by n).
+        let same = (ma - mb).abs() <= 1e-12 * ma.abs().max(mb.abs()).max(1.0);
         return Some(Welch {
             t: if same { 0.0 } else { f64::INFINITY },
             df: (na + nb - 2) as f64,
@@ -200,6 +201,10 @@ mod tests {
             "one seed: no test"
         );
         assert_eq!(welch((1.0, 0.0, 2), (1.0, 0.0, 2)).unwrap().p, 1.0);
+        // No spread: means equal up to rounding are no difference, others a sure one.
+        let third = (0.1 + 0.2 + 0.4) / 3.0;
+        assert_eq!(welch((third, 0.0, 3), (0.7 / 3.0, 0.0, 3)).unwrap().p, 1.0);
+        assert_eq!(welch((0.25, 0.0, 3), (0.125, 0.0, 3)).unwrap().p, 0.0);
     }
 
     #[test]

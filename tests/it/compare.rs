@@ -41,6 +41,8 @@ fn committed_then_changed() -> Project {
         .file("params.toml", "[train]\nlr = 0.1\n\n[model]\ngrid = 2\n")
         .file("pipe.toml", PIPELINE);
     git(&p, &["init", "-q"]);
+    // In a git repository `init` starts the managed block of `.gitignore` (cached outs).
+    p.pipe(&["init"]).ok();
     p.pipe(&["repro"]).ok();
     p.pipe(&["sweep", "res"]).ok();
     git(&p, &["add", "-A"]);
@@ -93,12 +95,25 @@ fn params_diff_reads_the_committed_lock_against_the_params_files() {
     assert_eq!(json["rows"][0]["old"], 0.1);
     assert_eq!(json["rows"][0]["new"], 0.2);
 
-    // Committed: HEAD and the workspace agree; HEAD~1 does not exist.
-    git(&p, &["commit", "-qam", "lr 0.2"]);
+    // The cells' lock still holds lr 0.1 until the sweep reruns: the workspace side is what
+    // the next run uses, so they differ from HEAD after a commit of the base run alone.
+    git(&p, &["commit", "-qam", "lr 0.2, base only"]);
+    let r = p.pipe(&["params", "diff"]).ok();
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("grid=4") && l.contains("train.lr")),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("(pipeline)"), "{r}");
+    // With the sweep rerun and committed, HEAD and the workspace agree.
+    p.pipe(&["sweep", "res"]).ok();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-qm", "lr 0.2"]);
     p.pipe(&["params", "diff"])
         .ok()
         .out_has("No params changed between HEAD and workspace.");
-    p.pipe(&["params", "diff", "HEAD~1", "HEAD"])
+    p.pipe(&["params", "diff", "HEAD~2", "HEAD"])
         .ok()
         .out_has("train.lr");
     p.pipe(&["params", "diff", "HEAD~5"])
@@ -153,8 +168,9 @@ fn metrics_diff_reads_cached_metrics_at_a_revision_through_the_lock() {
     r.out_has("unchanged (--all shows them)");
 
     let all = p.pipe(&["metrics", "diff", "--all", "--md"]).ok();
-    all.out_has("| reports/train.json | n | 40 | 40 |  |  |");
-    all.out_has("| reports/bench.toml | device | cpu | cpu |");
+    // Unchanged numbers show a zero change, as `dvc metrics diff --all` does; text none.
+    all.out_has("| reports/train.json | n | 40 | 40 | 0 | 0.0% |");
+    all.out_has("| reports/bench.toml | device | cpu | cpu |  |  |");
     // The sweep's cells have their own metrics files, unchanged here.
     all.out_has("grid=4");
 
