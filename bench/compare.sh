@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `pipe metrics diff` / `pipe params diff` against `dvc metrics diff` / `dvc params diff`
 # on the same files, and `pipe report` time, on a 1,000-cell sweep (10 x 10 x 10, one
-# metrics file per cell) and on a small 4-cell one. Each side: commit a run, change a
+# metrics file per cell) and on a small 8-cell one (2 x 2 x 2). Each side: commit a run, change a
 # param, rerun, then time the diffs (HEAD against the workspace). Prints figures; asserts
 # nothing.
 #   DVC=/path/to/venv/bin/dvc bench/compare.sh [WORKDIR]
@@ -33,7 +33,7 @@ bench() { # name values-per-key
   printf '[m]\na = 0\nb = 0\nc = 0\n\n[train]\nlr = 0.1\n' > params.toml
   cat > pipe.toml <<P
 [stage.eval]
-cmd = "echo '{\"f1\": '\$(echo \"\${train.lr} * 3 + \${m.a} / 100 + \${m.b} / 1000\" | bc -l)', \"loss\": \${train.lr}, \"n\": 40}' > \${metrics[0]}"
+cmd = "echo '{\"f1\": '\$(echo \"\${train.lr} * 3 + \${m.a} / 100 + \${m.b} / 1000\" | bc -l | sed 's/^[.]/0./')', \"loss\": \${train.lr}, \"n\": 40}' > \${metrics[0]}"
 params = ["train.lr", "m.a", "m.b", "m.c"]
 metrics = [{ path = "m.json", cache = false }]
 
