@@ -11,13 +11,14 @@ use crate::report::table::{self, Table, Versus};
 
 const CSS: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;margin:0;background:#fafafa}
-main{max-width:1200px;margin:0 auto;padding:24px}
+main{max-width:1560px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 h3{font-size:16px;margin:20px 0 6px}.sub{color:#666;margin:0 0 16px}
 table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:13px}
 th,td{border:1px solid #e2e2e2;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f3f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td small{color:#666}td.best{background:#e6f4ea;font-weight:600}td.noise{background:#f3f8ee}
+td small{color:#666}table.sweep td.num{white-space:nowrap}
+.params{display:flex;flex-wrap:wrap;gap:0 16px;align-items:flex-start}td.best{background:#e6f4ea;font-weight:600}td.noise{background:#f3f8ee}
 td.worse{color:#555}.state-failed{color:#b00020}.state-stale{color:#9a6700}
 figure{display:inline-block;margin:8px 12px 8px 0;background:#fff;border:1px solid #e2e2e2;padding:6px;max-width:100%}
 figure svg{max-width:100%;height:auto;display:block}figcaption{font-size:12px;color:#555;padding-top:4px;max-width:720px}
@@ -167,7 +168,8 @@ fn metric_cell(
     let small = if notes.is_empty() {
         String::new()
     } else {
-        format!("<br><small>{}</small>", esc(&notes.join(" · ")))
+        let lines: Vec<String> = notes.iter().map(|n| esc(n)).collect();
+        format!("<br><small>{}</small>", lines.join("<br>"))
     };
     format!("<td class=\"num {class}\">{main}{small}</td>")
 }
@@ -228,11 +230,25 @@ pub fn report(m: &ReportModel) -> String {
     );
     b.push_str("<h2>Pipeline</h2>\n");
     b.push_str(&figure("stages and the data they pass on", &m.dag_svg));
-    b.push_str("<h2>Params</h2>\n<table class=\"params\"><thead><tr><th>key</th><th>value</th></tr></thead><tbody>\n");
+    // One table per params table (`model`, `train`, ...), side by side: a long list of keys
+    // would push the sweeps far down the page.
+    b.push_str("<h2>Params</h2>\n<div class=\"params\">\n");
+    let mut group: Option<&str> = None;
     for (k, v) in &m.params {
+        let g = k.split_once('.').map_or("", |(g, _)| g);
+        if group != Some(g) {
+            if group.is_some() {
+                b.push_str("</tbody></table>\n");
+            }
+            b.push_str("<table class=\"params\"><thead><tr><th>key</th><th>value</th></tr></thead><tbody>\n");
+            group = Some(g);
+        }
         let _ = writeln!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
     }
-    b.push_str("</tbody></table>\n<h2>Stages</h2>\n<table class=\"stages\"><thead><tr><th>stage</th><th>last run (s)</th><th>state</th><th>what it does</th></tr></thead><tbody>\n");
+    if group.is_some() {
+        b.push_str("</tbody></table>\n");
+    }
+    b.push_str("</div>\n<h2>Stages</h2>\n<table class=\"stages\"><thead><tr><th>stage</th><th>last run (s)</th><th>state</th><th>what it does</th></tr></thead><tbody>\n");
     for s in &m.stages {
         let _ = writeln!(
             b,

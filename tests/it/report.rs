@@ -133,6 +133,11 @@ fn the_report_renders_offline_in_headless_chromium() {
         .nth(1)
         .expect("params");
     assert!(params.contains("<td>model.width</td>"));
+    assert_eq!(
+        dom.matches("<table class=\"params\">").count(),
+        2,
+        "one table per params table: model, train"
+    );
     // A real picture, not a blank page: a PNG of some size.
     let bytes = std::fs::read(&png).expect("screenshot written");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
