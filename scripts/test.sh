@@ -16,6 +16,8 @@ LIBTORCH=$(readlink -f .libtorch)
 export LIBTORCH
 # A one-node Slurm cluster on this machine for the Slurm executor's tests (tests/it/slurm.rs).
 scripts/setup-slurm.sh
+# Headless Chromium for the HTML report test.
+scripts/setup-chromium.sh
 
 # S3-compatible servers on loopback for the remote tests (real servers, not mocks): one
 # that takes any credentials, and one that checks them (for the bad-credentials test).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
+use pipe::report::compare::Style;
 use pipe::report::printer::{self, ColorChoice};
 use pipe::report::table::Format;
 
@@ -129,6 +130,25 @@ enum Command {
         ours: PathBuf,
         theirs: PathBuf,
     },
+    // --- compare: metrics, params, plots, report ---
+    /// The metrics files: show them, or diff them across git revisions
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// The params stages read: diff them across git revisions
+    #[command(subcommand)]
+    Params(ParamsCommand),
+    /// The plots outs drawn as SVG charts: show them, or overlay them across git revisions
+    #[command(subcommand)]
+    Plots(PlotsCommand),
+    /// One self-contained HTML page of the study: graph, params, sweep tables, curves
+    Report {
+        /// Sweeps to include [default: all]
+        sweeps: Vec<String>,
+        /// The page to write
+        #[arg(short, long, value_name = "FILE", default_value = "report.html")]
+        output: PathBuf,
+    },
+    // --- end compare ---
     /// Score a sequence directory with a packaged model
     Predict {
         package: PathBuf,
@@ -151,6 +171,98 @@ enum CacheCommand {
         jobs: Option<usize>,
     },
 }
+
+// --- compare: metrics, params, plots, report ---
+/// --json / --md / --csv, shared by the compare commands.
+#[derive(Args)]
+struct StyleArgs {
+    /// JSON
+    #[arg(long, group = "style")]
+    json: bool,
+    /// Markdown table
+    #[arg(long, group = "style")]
+    md: bool,
+    /// CSV
+    #[arg(long, group = "style")]
+    csv: bool,
+}
+
+impl StyleArgs {
+    fn style(&self) -> Style {
+        if self.json {
+            Style::Json
+        } else if self.md {
+            Style::Markdown
+        } else if self.csv {
+            Style::Csv
+        } else {
+            Style::Text
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum MetricsCommand {
+    /// Every metric of the metrics files (nested keys as `a.b`), per stage and sweep cell
+    Show {
+        /// Stages, sweeps or metrics files [default: all]
+        targets: Vec<String>,
+        #[command(flatten)]
+        style: StyleArgs,
+    },
+    /// Metrics at revision A against B: old, new, change and relative change
+    Diff {
+        /// Git revisions or `workspace` [default: HEAD workspace]
+        #[arg(num_args = 0..=2, value_names = ["A", "B"])]
+        revs: Vec<String>,
+        /// Only these stages, sweeps or metrics files
+        #[arg(short, long, value_name = "TARGET", num_args = 1..)]
+        targets: Vec<String>,
+        /// Include unchanged metrics
+        #[arg(short, long)]
+        all: bool,
+        #[command(flatten)]
+        style: StyleArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ParamsCommand {
+    /// Params at revision A (its pipe.lock) against B (the workspace: the params files)
+    Diff {
+        /// Git revisions or `workspace` [default: HEAD workspace]
+        #[arg(num_args = 0..=2, value_names = ["A", "B"])]
+        revs: Vec<String>,
+        /// Include unchanged params
+        #[arg(short, long)]
+        all: bool,
+        #[command(flatten)]
+        style: StyleArgs,
+    },
+}
+#[derive(Subcommand)]
+enum PlotsCommand {
+    /// Draw the plots (a sweep or stage as target: its cells overlaid)
+    Show {
+        /// Stages, sweeps or plots files [default: the base pipeline's plots]
+        targets: Vec<String>,
+        /// Where the SVGs and index.html go
+        #[arg(short, long, value_name = "DIR", default_value = "pipe_plots")]
+        output: PathBuf,
+    },
+    /// Overlay each plot at several revisions [default: HEAD workspace; one REV: it and the workspace]
+    Diff {
+        /// Git revisions or `workspace`
+        revs: Vec<String>,
+        /// Only these stages, sweeps or plots files
+        #[arg(short, long, value_name = "TARGET", num_args = 1..)]
+        targets: Vec<String>,
+        /// Where the SVGs and index.html go
+        #[arg(short, long, value_name = "DIR", default_value = "pipe_plots")]
+        output: PathBuf,
+    },
+}
+// --- end compare ---
 
 #[derive(Subcommand)]
 enum RemoteCommand {
@@ -310,6 +422,9 @@ struct SweepArgs {
     /// Stop at the first failed cell
     #[arg(long)]
     fail_fast: bool,
+    /// Also write the sweep's HTML report (as `pipe report NAME -o FILE`)
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -657,6 +772,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
             ops::init::refresh_gitignore(&s.ws.root, &ops::cached_outs(&s))?;
+            // compare: the sweep's HTML report, whether or not every cell succeeded.
+            if let Some(html) = &a.html
+                && !a.dry
+            {
+                ops::report::write(&s, std::slice::from_ref(&name), html)?;
+            }
             r.map(|_| ())
         }
         Command::Exp(c) => run_exp(&file, c),
@@ -667,6 +788,41 @@ fn run(cli: Cli) -> Result<()> {
         Command::MergeLock { base, ours, theirs } => {
             ops::merge_lock::merge_lock(&base, &ours, &theirs)
         }
+        // --- compare: metrics, params, plots, report ---
+        Command::Metrics(MetricsCommand::Show { targets, style }) => {
+            let s = Session::open(&file)?;
+            ops::metrics::show(&s, &targets, style.style())
+        }
+        Command::Metrics(MetricsCommand::Diff {
+            revs,
+            targets,
+            all,
+            style,
+        }) => {
+            let s = Session::open(&file)?;
+            ops::metrics::diff(&s, &targets, &revs, all, style.style())
+        }
+        Command::Params(ParamsCommand::Diff { revs, all, style }) => {
+            let s = Session::open(&file)?;
+            ops::params::diff(&s, &revs, all, style.style())
+        }
+        Command::Plots(PlotsCommand::Show { targets, output }) => {
+            let s = Session::open(&file)?;
+            ops::plots::show(&s, &targets, &output)
+        }
+        Command::Plots(PlotsCommand::Diff {
+            revs,
+            targets,
+            output,
+        }) => {
+            let s = Session::open(&file)?;
+            ops::plots::diff(&s, &revs, &targets, &output)
+        }
+        Command::Report { sweeps, output } => {
+            let s = Session::open(&file)?;
+            ops::report::write(&s, &sweeps, &output)
+        }
+        // --- end compare ---
         Command::Predict {
             package,
             seq_dir,

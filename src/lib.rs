@@ -11,9 +11,11 @@
 //! - [`sched`]: the scheduler (slots, path locks, retries, events); [`exec`]: where a
 //!   stage's process runs; [`report`]: everything pipe prints.
 //! - [`workspace`], [`config`], [`pathlock`]: `.pipe/`, its settings, and cross-process locks.
+//! - [`compare`]: metrics and params across revisions, sweep statistics, plots, the report.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
 //! - [`dvc`]: reading a DVC project for `pipe import-dvc`.
 pub mod builtin;
+pub mod compare;
 pub mod config;
 pub mod dvc;
 pub mod error;

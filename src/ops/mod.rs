@@ -10,10 +10,15 @@ pub mod gc;
 pub mod import_dvc;
 pub mod init;
 pub mod merge_lock;
+// compare: metrics, params, plots, report
+pub mod metrics;
+pub mod params;
+pub mod plots;
 pub mod pull;
 pub mod push;
 pub mod remote;
 pub mod remote_status;
+pub mod report;
 pub mod repro;
 pub mod stages;
 pub mod status;

@@ -159,6 +159,7 @@ pub fn run_stages_with(
     if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
         p.verb("Slurm", Tone::Info, &line);
     }
+    crate::compare::durations::record(s, &summary);
     report(&summary);
     folded?;
     saved?;

@@ -1,6 +1,9 @@
 //! Sweep comparison tables: one row per cell, a column per overridden param and per
-//! reported metric; with seeds, mean ± std (n) per metric; the best value of each column
-//! marked. Rendered as aligned text, markdown, CSV or JSON from the same model.
+//! reported metric; with seeds, mean ± std (n) and the 95% t interval of the mean per
+//! metric. The best mean of each column is marked `*`; with seeds, every other cell is
+//! tested against the best with Welch's t-test (two-sided, α = 0.05) and cells whose
+//! difference is within noise are marked `≈`: they are not ranked below the best as if
+//! the gap were real. Rendered as aligned text, markdown, CSV or JSON from the same model.
 
 use std::fmt::Write as _;
 
@@ -16,6 +19,20 @@ pub struct Stat {
     pub std: Option<f64>,
     pub n: usize,
     pub values: Vec<f64>,
+    /// 95% confidence interval of the mean (Student's t, n - 1 df); `None` for n = 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
+}
+
+/// A cell against the best cell of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Versus {
+    /// This cell's mean minus the best's.
+    pub diff: f64,
+    /// Welch's t-test, two-sided.
+    pub p: f64,
+    /// `p >= 0.05`: not distinguishable from the best.
+    pub within_noise: bool,
 }
 
 impl Stat {
@@ -29,11 +46,15 @@ impl Stat {
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
             var.sqrt()
         });
+        let ci95 = std
+            .and_then(|sd| crate::compare::stats::mean_ci(mean, sd, n))
+            .map(|(lo, hi)| [lo, hi]);
         Some(Stat {
             mean,
             std,
             n,
             values,
+            ci95,
         })
     }
 }
@@ -117,6 +138,36 @@ impl Table {
         best.map(|(i, _)| i)
     }
 
+    /// Every row against the best row of metric column `m` (Welch's t-test); `None` for
+    /// the best itself, rows without the metric, and rows with fewer than two replicates.
+    pub fn versus_best(&self, m: usize) -> Vec<Option<Versus>> {
+        let Some(b) = self.best(m) else {
+            return vec![None; self.rows.len()];
+        };
+        let Some(Some(best)) = self.rows[b].metrics.get(m) else {
+            return vec![None; self.rows.len()];
+        };
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let s = r.metrics.get(m)?.as_ref()?;
+                if i == b {
+                    return None;
+                }
+                let w = crate::compare::stats::welch(
+                    (s.mean, s.std?, s.n),
+                    (best.mean, best.std?, best.n),
+                )?;
+                Some(Versus {
+                    diff: s.mean - best.mean,
+                    p: w.p,
+                    within_noise: w.p >= crate::compare::stats::ALPHA,
+                })
+            })
+            .collect()
+    }
+
     /// Sorts rows by a metric (best first) or a param (ascending).
     pub fn sort_by(&mut self, key: &str) -> Result<(), String> {
         if let Some(m) = self.report.iter().position(|c| c.metric == key) {
@@ -163,7 +214,7 @@ impl Table {
             Format::Text => self.text(),
             Format::Markdown => self.markdown(),
             Format::Csv => self.csv(),
-            Format::Json => serde_json::to_string_pretty(self).unwrap_or_default(),
+            Format::Json => self.json(),
         }
     }
 
@@ -181,8 +232,51 @@ impl Table {
         h
     }
 
+    /// The table, plus per column the best cell and every cell's test against it.
+    fn json(&self) -> String {
+        #[derive(Serialize)]
+        struct Column<'a> {
+            metric: &'a str,
+            best: Option<&'a str>,
+            test: &'static str,
+            alpha: f64,
+            versus_best: Vec<Option<Versus>>,
+        }
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            table: &'a Table,
+            columns: Vec<Column<'a>>,
+        }
+        let columns = self
+            .report
+            .iter()
+            .enumerate()
+            .map(|(m, c)| Column {
+                metric: &c.metric,
+                best: self.best(m).map(|b| self.rows[b].cell.as_str()),
+                test: "welch_t_two_sided",
+                alpha: crate::compare::stats::ALPHA,
+                versus_best: self.versus_best(m),
+            })
+            .collect();
+        serde_json::to_string_pretty(&View {
+            table: self,
+            columns,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Whether any cell of the table is marked within noise of its column's best.
+    fn any_within_noise(&self) -> bool {
+        (0..self.report.len()).any(|m| self.versus_best(m).iter().flatten().any(|v| v.within_noise))
+    }
+
     fn cells(&self, mark: impl Fn(String) -> String) -> Vec<Vec<String>> {
         let best: Vec<Option<usize>> = (0..self.report.len()).map(|m| self.best(m)).collect();
+        let vs: Vec<Vec<Option<Versus>>> = (0..self.report.len())
+            .map(|m| self.versus_best(m))
+            .collect();
         self.rows
             .iter()
             .enumerate()
@@ -196,6 +290,8 @@ impl Table {
                     };
                     v.push(if best[m] == Some(i) && self.rows.len() > 1 {
                         mark(text)
+                    } else if vs[m][i].is_some_and(|v| v.within_noise) {
+                        format!("{text} ≈")
                     } else {
                         text
                     });
@@ -239,7 +335,24 @@ impl Table {
         if self.rows.len() > 1 && !self.report.is_empty() {
             out.push_str("* best in its column\n");
         }
+        out.push_str(&self.legend());
         out
+    }
+
+    /// What the marks mean, when the table has replicates to test.
+    fn legend(&self) -> String {
+        if !self.seeds || self.rows.len() < 2 || self.report.is_empty() {
+            return String::new();
+        }
+        let mut s = String::from(
+            "[lo, hi]: 95% interval of the mean (Student's t over seeds). Each cell is tested against \
+             its column's best with Welch's t-test (two-sided, α = 0.05)",
+        );
+        if self.any_within_noise() {
+            s.push_str("; ≈ marks a difference to the best within noise, not a real ranking");
+        }
+        s.push_str(".\n");
+        s
     }
 
     fn markdown(&self) -> String {
@@ -269,8 +382,9 @@ impl Table {
             );
         }
         if self.seeds {
-            out.push_str("\nValues are mean ± sample standard deviation over seeds (n replicates); bold is the best in its column.\n");
+            out.push_str("\nValues are mean ± sample standard deviation over seeds (n replicates) and the 95% interval of the mean; bold is the best in its column.\n");
         }
+        out.push_str(&self.legend());
         out
     }
 
@@ -281,6 +395,10 @@ impl Table {
             h.push(format!("{}_mean", c.metric));
             h.push(format!("{}_std", c.metric));
             h.push(format!("{}_n", c.metric));
+            h.push(format!("{}_ci95_low", c.metric));
+            h.push(format!("{}_ci95_high", c.metric));
+            h.push(format!("{}_diff_to_best", c.metric));
+            h.push(format!("{}_welch_p", c.metric));
         }
         h.push("state".into());
         let q = |s: &str| {
@@ -292,17 +410,34 @@ impl Table {
         };
         let mut out = h.iter().map(|x| q(x)).collect::<Vec<_>>().join(",");
         out.push('\n');
-        for r in &self.rows {
+        let vs: Vec<Vec<Option<Versus>>> = (0..self.report.len())
+            .map(|m| self.versus_best(m))
+            .collect();
+        for (i, r) in self.rows.iter().enumerate() {
             let mut v = vec![q(&r.cell)];
             v.extend(r.params.iter().map(|p| q(p)));
-            for s in &r.metrics {
+            for (m, s) in r.metrics.iter().enumerate() {
                 match s {
                     Some(s) => {
                         v.push(s.mean.to_string());
                         v.push(s.std.map(|x| x.to_string()).unwrap_or_default());
                         v.push(s.n.to_string());
+                        let [lo, hi] = s.ci95.map_or([String::new(), String::new()], |c| {
+                            [c[0].to_string(), c[1].to_string()]
+                        });
+                        v.extend([lo, hi]);
                     }
-                    None => v.extend([String::new(), String::new(), "0".into()]),
+                    None => v.extend([
+                        String::new(),
+                        String::new(),
+                        "0".into(),
+                        String::new(),
+                        String::new(),
+                    ]),
+                }
+                match vs[m][i] {
+                    Some(x) => v.extend([x.diff.to_string(), x.p.to_string()]),
+                    None => v.extend([String::new(), String::new()]),
                 }
             }
             v.push(r.state.label().into());
@@ -313,16 +448,22 @@ impl Table {
     }
 }
 
-/// `0.9312`, or `0.9312 ± 0.0120 (n=3)` with seeds (the spread with the mean's decimals).
+/// `0.9312`, or `0.9312 ± 0.0120 (n=3) [0.9014, 0.9610]` with seeds: the spread and the
+/// 95% interval of the mean with the mean's decimals.
 pub fn fmt_stat(s: &Stat, seeds: bool) -> String {
     match (s.std, seeds) {
         (Some(sd), _) => {
             let mean = num(s.mean);
             let decimals = mean.split_once('.').map_or(0, |(_, d)| d.len());
+            let ci = |c: Option<[f64; 2]>, sci: bool| match c {
+                Some([lo, hi]) if sci => format!(" [{lo:.3e}, {hi:.3e}]"),
+                Some([lo, hi]) => format!(" [{lo:.decimals$}, {hi:.decimals$}]"),
+                None => String::new(),
+            };
             if mean.contains('e') {
-                format!("{mean} ± {sd:.3e} (n={})", s.n)
+                format!("{mean} ± {sd:.3e} (n={}){}", s.n, ci(s.ci95, true))
             } else {
-                format!("{mean} ± {sd:.decimals$} (n={})", s.n)
+                format!("{mean} ± {sd:.decimals$} (n={}){}", s.n, ci(s.ci95, false))
             }
         }
         (None, true) => format!("{} (n=1)", num(s.mean)),
@@ -335,6 +476,8 @@ pub fn num(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
+    // Rounded first, so 0.09999999999999998 counts as 0.1 (one digit before, not two).
+    let x: f64 = format!("{x:.3e}").parse().unwrap_or(x);
     let mag = x.abs().log10().floor() as i32;
     if !(-4..6).contains(&mag) {
         return format!("{x:.3e}");
@@ -423,9 +566,69 @@ mod tests {
         let csv = t.render(Format::Csv);
         assert!(
             csv.starts_with(
-                "cell,model.grid,f1_mean,f1_std,f1_n,loss_mean,loss_std,loss_n,state\n"
+                "cell,model.grid,f1_mean,f1_std,f1_n,f1_ci95_low,f1_ci95_high,f1_diff_to_best,f1_welch_p,\
+                 loss_mean,loss_std,loss_n,loss_ci95_low,loss_ci95_high,loss_diff_to_best,loss_welch_p,state\n"
             ),
             "{csv}"
         );
+    }
+
+    #[test]
+    fn cells_within_noise_of_the_best_are_marked_not_ranked() {
+        let row = |cell: &str, f1: &[f64]| Row {
+            cell: cell.into(),
+            params: vec![cell.into()],
+            metrics: vec![Stat::of(f1.to_vec())],
+            state: RowState::Ok,
+            log: None,
+        };
+        let t = Table {
+            sweep: "s".into(),
+            keys: vec!["model.grid".into()],
+            short: vec!["grid".into()],
+            report: vec![ReportCol {
+                metric: "f1".into(),
+                better: Better::Max,
+            }],
+            seeds: true,
+            rows: vec![
+                row("a", &[0.90, 0.91, 0.92]),
+                row("b", &[0.89, 0.92, 0.90]),
+                row("c", &[0.70, 0.71, 0.72]),
+            ],
+        };
+        assert_eq!(t.best(0), Some(0));
+        let vs = t.versus_best(0);
+        assert_eq!(vs[0], None, "the best is not tested against itself");
+        let (b, c) = (vs[1].unwrap(), vs[2].unwrap());
+        assert!(b.within_noise && b.p > 0.3, "{b:?}");
+        assert!(!c.within_noise && c.p < 0.001, "{c:?}");
+        assert!((c.diff + 0.2).abs() < 1e-9);
+        let text = t.render(Format::Text);
+        let line = |cell: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{cell} ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            line("a").contains("0.9100 ± 0.0100 (n=3) [0.8852, 0.9348] *"),
+            "{text}"
+        );
+        assert!(line("b").ends_with("≈  ok"), "{text}");
+        assert!(!line("c").contains('≈'), "{text}");
+        assert!(text.contains("Welch's t-test"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&t.render(Format::Json)).unwrap();
+        assert_eq!(json["columns"][0]["best"], "a");
+        assert_eq!(json["columns"][0]["versus_best"][1]["within_noise"], true);
+        assert_eq!(json["columns"][0]["versus_best"][2]["within_noise"], false);
+        assert!(json["rows"][0]["metrics"][0]["ci95"][0].as_f64().unwrap() < 0.91);
+    }
+
+    #[test]
+    fn numbers_round_before_choosing_decimals() {
+        assert_eq!(num(0.9 - 0.8), "0.1000");
+        assert_eq!(num(-0.09999999999999998), "-0.1000");
+        assert_eq!(num(0.099996), "0.1000");
     }
 }

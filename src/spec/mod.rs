@@ -93,6 +93,42 @@ pub struct OutDef {
     pub role: OutRole,
     pub cache: bool,
     pub persist: bool,
+    /// How a plot is drawn (plots only).
+    pub chart: Option<ChartDef>,
+}
+
+/// The chart kinds a plot declaration may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Template {
+    #[default]
+    Line,
+    Scatter,
+    Bar,
+    Confusion,
+}
+
+impl Template {
+    pub const NAMES: [&'static str; 4] = ["line", "scatter", "bar", "confusion"];
+
+    pub fn parse(s: &str) -> Option<Template> {
+        Some(match s {
+            "line" => Template::Line,
+            "scatter" => Template::Scatter,
+            "bar" => Template::Bar,
+            "confusion" => Template::Confusion,
+            _ => return None,
+        })
+    }
+}
+
+/// A plot's `x`, `y`, `template` and `title`; unset columns are chosen from the data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartDef {
+    pub x: Option<String>,
+    pub y: Vec<String>,
+    pub template: Template,
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -318,13 +354,16 @@ fn stage_def(
                 path,
                 cache,
                 persist,
+                chart,
                 ..
             } = o.into_inner();
+            let chart = chart_def(file, &name, role, &path, chart, s.clone())?;
             outs.push(OutDef {
                 path: Spanned::new(s, path),
                 role,
                 cache,
                 persist: persist || t.persist,
+                chart,
             });
         }
     }
@@ -430,6 +469,66 @@ fn stage_def(
         retries: t.retries,
         env: t.env,
     })
+}
+
+/// Validates a plot's chart keys: only plots take them, the template is a known one, and
+/// `y` names at least one column (a confusion matrix: exactly one, the predicted class).
+fn chart_def(
+    file: &SourceFile,
+    stage: &str,
+    role: OutRole,
+    path: &str,
+    c: schema::ChartToml,
+    span: Range<usize>,
+) -> Result<Option<ChartDef>, SpecError> {
+    if role != OutRole::Plot {
+        if !c.is_empty() {
+            return Err(file
+                .error(
+                    span,
+                    format!(
+                        "stage `{stage}`: `{path}` is one of its {}, and only plots take `x`, `y`, `template` or `title`",
+                        role.key()
+                    ),
+                )
+                .help("declare it under `plots = [...]` to draw it"));
+        }
+        return Ok(None);
+    }
+    let template = match &c.template {
+        None => Template::Line,
+        Some(t) => Template::parse(t).ok_or_else(|| {
+            file.error(
+                span.clone(),
+                format!("stage `{stage}`: plot `{path}` has an unknown template `{t}`"),
+            )
+            .help(format!("templates: {}", Template::NAMES.join(", ")))
+        })?,
+    };
+    let y = c.y.map(schema::OneOrMany::into_vec).unwrap_or_default();
+    if y.iter().chain(c.x.iter()).any(|col| col.trim().is_empty()) {
+        return Err(file.error(
+            span,
+            format!("stage `{stage}`: plot `{path}` names an empty column"),
+        ));
+    }
+    if template == Template::Confusion && y.len() > 1 {
+        return Err(file
+            .error(
+                span,
+                format!(
+                    "stage `{stage}`: plot `{path}` is a confusion matrix, which takes one `y` (the predicted class), not {}",
+                    y.len()
+                ),
+            )
+            .help("x is the actual class column, y the predicted class column"));
+    }
+    Ok(Some(ChartDef {
+        x: c.x,
+        y,
+        template,
+        title: c.title,
+    }))
 }
 
 fn check_key(file: &SourceFile, key: &str, span: Range<usize>) -> Result<(), SpecError> {

@@ -105,12 +105,46 @@ impl<'de> Deserialize<'de> for CmdToml {
 }
 
 /// An out, metric or plot: `"path"` or `{ path = "...", cache = false, persist = true }`.
+/// A plot may also say how to draw it: `x`, `y` (a column or a list), `template`, `title`.
 #[derive(Debug, Clone)]
 pub struct OutToml {
     pub path: String,
     pub cache: bool,
     pub persist: bool,
     pub desc: Option<String>,
+    pub chart: ChartToml,
+}
+
+/// How a plot is drawn (plots only; checked in `spec`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChartToml {
+    pub x: Option<String>,
+    pub y: Option<OneOrMany>,
+    pub template: Option<String>,
+    pub title: Option<String>,
+}
+
+impl ChartToml {
+    pub fn is_empty(&self) -> bool {
+        self.x.is_none() && self.y.is_none() && self.template.is_none() && self.title.is_none()
+    }
+}
+
+/// `"col"` or `["a", "b"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,6 +156,10 @@ struct OutTableToml {
     #[serde(default)]
     persist: bool,
     desc: Option<String>,
+    x: Option<String>,
+    y: Option<OneOrMany>,
+    template: Option<String>,
+    title: Option<String>,
 }
 
 fn yes() -> bool {
@@ -142,6 +180,7 @@ impl<'de> Deserialize<'de> for OutToml {
                     cache: true,
                     persist: false,
                     desc: None,
+                    chart: ChartToml::default(),
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OutToml, A::Error> {
@@ -151,6 +190,12 @@ impl<'de> Deserialize<'de> for OutToml {
                     cache: t.cache,
                     persist: t.persist,
                     desc: t.desc,
+                    chart: ChartToml {
+                        x: t.x,
+                        y: t.y,
+                        template: t.template,
+                        title: t.title,
+                    },
                 })
             }
         }

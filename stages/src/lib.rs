@@ -35,6 +35,7 @@ pub mod files;
 pub mod fit;
 pub mod geometry;
 pub mod loader;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod npy;

@@ -3,6 +3,7 @@
 mod support;
 
 mod cache;
+mod compare;
 mod concurrency;
 mod data;
 mod dvc;
@@ -10,6 +11,7 @@ mod exp;
 mod freshness;
 mod integrity;
 mod remote;
+mod report;
 mod running;
 mod slurm;
 mod smoke;

@@ -146,6 +146,30 @@ fn a_sweep_of_the_study_tabulates_its_cells() {
         let f1 = row["metrics"][0]["mean"].as_f64().expect("f1");
         assert!((0.0..=1.0).contains(&f1));
     }
+    // The cost columns come from train.json: best_val_loss, seconds_per_epoch,
+    // samples_per_s, peak_cpu_mem_mb (after f1, pr_auc, params_m, gflops, latency_ms).
+    let cols: Vec<&str> = v["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["metric"].as_str())
+        .collect();
+    assert_eq!(
+        cols[5..],
+        [
+            "best_val_loss",
+            "seconds_per_epoch",
+            "samples_per_s",
+            "peak_cpu_mem_mb"
+        ],
+        "{cols:?}"
+    );
+    for row in rows {
+        for m in 5..9 {
+            let x = row["metrics"][m]["mean"].as_f64().unwrap_or(-1.0);
+            assert!(x > 0.0, "{} of {row}", cols[m]);
+        }
+    }
     // Cells differ: their checkpoints live apart and the params count differs by aggregator.
     assert!(p.exists("sweeps/aggregator/aggregator=lstm/models/model.safetensors"));
     let params: Vec<f64> = rows

@@ -164,12 +164,53 @@ fn table_values_are_mean_and_sample_std_over_seeds() {
         assert_eq!(row["state"], "ok");
     }
     // Best marks follow each column's direction; the markdown is written where the sweep says.
+    // Each value carries the 95% interval of its mean (Student's t, 2 degrees of freedom:
+    // 0.41 ± 4.303 x 0.01 / sqrt(3)).
     let md = p.read("reports/res.md");
     assert!(
-        md.contains("| grid=4,window=4 | 4 | 4 | **0.4100 ± 0.0100 (n=3)** |"),
+        md.contains("| grid=4,window=4 | 4 | 4 | **0.4100 ± 0.0100 (n=3) [0.3852, 0.4348]** |"),
         "{md}"
     );
-    assert!(md.contains("**0.1250 ± 0.0000 (n=3)**"), "{md}");
+    assert!(
+        md.contains("**0.1250 ± 0.0000 (n=3) [0.1250, 0.1250]**"),
+        "{md}"
+    );
+    // grid=4,window=8 ties the best f1 (same values over seeds): within noise, marked, not
+    // ranked below it; grid=2 is 0.2 lower, far outside the seeds' spread: not marked.
+    let row = |cell: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {cell} |")))
+            .unwrap_or_else(|| panic!("no row {cell}\n{md}"))
+            .to_string()
+    };
+    assert!(
+        row("grid=4,window=8").contains("0.4100 ± 0.0100 (n=3) [0.3852, 0.4348] ≈"),
+        "{md}"
+    );
+    assert!(
+        !row("grid=2,window=8")
+            .split('|')
+            .nth(4)
+            .unwrap_or("")
+            .contains('≈'),
+        "{md}"
+    );
+    let best_f1 = &v["columns"][0]["versus_best"];
+    let tie = rows
+        .iter()
+        .position(|r| r["cell"] == "grid=4,window=8")
+        .expect("tied row");
+    let low = rows
+        .iter()
+        .position(|r| r["cell"] == "grid=2,window=4")
+        .expect("low row");
+    assert_eq!(best_f1[tie]["within_noise"], true, "{best_f1}");
+    assert_eq!(best_f1[low]["within_noise"], false, "{best_f1}");
+    assert!(
+        (best_f1[low]["diff"].as_f64().unwrap() + 0.2).abs() < 1e-9,
+        "{best_f1}"
+    );
+    assert!(best_f1[low]["p"].as_f64().unwrap() < 0.001, "{best_f1}");
     let sorted = p
         .pipe(&["sweep", "res", "--show", "--sort", "f1", "--csv"])
         .ok();

@@ -2,10 +2,8 @@
 //! `benchmark.batch_size`, latency percentiles at batch 1, peak memory. Inputs are random
 //! full-length sequences of the model's geometry (speed does not depend on pixel values).
 //!
-//! Peak memory: on the CPU, the process's peak resident set (VmHWM, Linux), libtorch
-//! included; on CUDA, the process's device memory as nvidia-smi reports it after the runs
-//! (the caching allocator keeps its peak reservation, plus the CUDA context). libtorch's
-//! allocator statistics are not reachable through tch.
+//! Peak memory: on the CPU, the process's peak resident set; on CUDA, the process's device
+//! memory after the runs (see `memory`).
 
 #![allow(clippy::print_stdout)]
 
@@ -16,6 +14,7 @@ use crate::Invocation;
 use crate::device;
 use crate::error::StageError;
 use crate::files::write_json;
+use crate::memory::{gpu_mem_mb, peak_rss_mb};
 use crate::model::param_count;
 use crate::package::Package;
 use crate::params::Section;
@@ -38,32 +37,6 @@ pub fn bench_params(params: &toml::Table) -> Result<BenchParams, StageError> {
     };
     s.finish()?;
     Ok(p)
-}
-
-/// Peak resident memory of this process in MB (Linux), if readable.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// This process's GPU memory in MB, from nvidia-smi, if available.
-fn gpu_mem_mb() -> Option<f64> {
-    let out = std::process::Command::new("nvidia-smi")
-        .args([
-            "--query-compute-apps=pid,used_memory",
-            "--format=csv,noheader,nounits",
-        ])
-        .output()
-        .ok()?;
-    let pid = std::process::id().to_string();
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let mut cols = l.split(',').map(str::trim);
-        (cols.next()? == pid)
-            .then(|| cols.next()?.parse().ok())
-            .flatten()
-    })
 }
 
 pub fn run(inv: &Invocation) -> Result<(), StageError> {

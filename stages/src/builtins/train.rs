@@ -15,6 +15,7 @@ use crate::device;
 use crate::error::StageError;
 use crate::files::{parent_dir, write_json};
 use crate::fit::{self, EpochLog, TrainParams};
+use crate::memory;
 use crate::model::{ModelConfig, SmokeNet, param_count};
 use crate::raw::Split;
 use crate::{Invocation, version};
@@ -130,9 +131,15 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
     };
     checkpoint::save(&inv.outs[0], &result.best, &meta)?;
     let last = result.history.last();
-    write_json(
-        &inv.metrics[0],
-        &json!({
+    // What the study's cost tables hold next to the scores: peak memory of this training
+    // process (CPU resident set; device memory on CUDA), with throughput and time per epoch.
+    let peak_cpu = memory::peak_rss_mb();
+    let peak_gpu = if device.is_cuda() {
+        memory::gpu_mem_mb()
+    } else {
+        None
+    };
+    let mut summary = json!({
             "best_epoch": result.best_epoch,
             "epochs_run": result.history.len(),
             "best_val_f1": best.val_f1,
@@ -148,8 +155,14 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
             "val_sequences": val.len(),
             "device": device::describe(device),
             "precision": tp.precision,
-        }),
-    )?;
+    });
+    if let Some(mb) = peak_cpu {
+        summary["peak_cpu_mem_mb"] = json!(mb);
+    }
+    if let Some(mb) = peak_gpu {
+        summary["peak_gpu_mem_mb"] = json!(mb);
+    }
+    write_json(&inv.metrics[0], &summary)?;
     write_curve(&inv.plots[0], &result.history)?;
     println!(
         "best epoch {} (val_f1 {:.3}, val_loss {:.4}); {:.0} samples/s; checkpoint {}",

@@ -57,6 +57,21 @@ fn every_stage_runs_in_sequence() {
     let train_json = read_json(&t.dir.join("train.json"));
     assert_eq!(train_json["epochs_run"], 2);
     assert!(train_json["samples_per_s"].as_f64().unwrap() > 0.0);
+    // The cost columns of a sweep table: time per epoch, size, loss and peak memory.
+    assert!(train_json["seconds_per_epoch"].as_f64().unwrap() > 0.0);
+    assert!(train_json["params_m"].as_f64().unwrap() > 0.0);
+    assert!(train_json["best_val_loss"].as_f64().unwrap().is_finite());
+    let cpu_mb = train_json["peak_cpu_mem_mb"]
+        .as_f64()
+        .expect("peak_cpu_mem_mb");
+    assert!(cpu_mb > 10.0, "libtorch alone is bigger: {cpu_mb}");
+    let on_cuda = train_json["device"].as_str().unwrap().starts_with("cuda");
+    if !on_cuda {
+        assert!(
+            train_json.get("peak_gpu_mem_mb").is_none(),
+            "GPU memory only on CUDA: {train_json}"
+        );
+    }
     let curve = std::fs::read_to_string(t.dir.join("curve.csv")).unwrap();
     assert_eq!(curve.lines().count(), 3, "header + 2 epochs");
     assert!(curve.starts_with("epoch,train_loss,val_loss,val_f1"));

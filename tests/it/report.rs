@@ -1,0 +1,218 @@
+//! `pipe plots` and `pipe report`: charts drawn from plots outs, and the report page opened
+//! in a real headless Chromium with networking off.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::Project;
+
+/// train writes a learning curve, evaluate a PR/ROC table and metrics; both depend on the
+/// seed and `model.width`, so cells and seeds differ.
+const PIPELINE: &str = r#"
+[stage.train]
+cmd = "python3 -c \"import json\nw, s = ${model.width}, ${train.seed}\nopen('${plots[0]}', 'w').write('epoch,train_loss,val_loss\\n' + ''.join(f'{e},{1 / (e + w) + s / 100},{1.2 / (e + w)}\\n' for e in range(1, 6)))\nopen('${metrics[0]}', 'w').write(json.dumps({'best_val_loss': 1.2 / (5 + w), 'seconds_per_epoch': 0.5 + w / 10}))\""
+params = ["model.width", "train.seed"]
+metrics = ["train.json"]
+plots = [{ path = "curve.csv", x = "epoch", y = ["train_loss", "val_loss"], title = "learning curve" }]
+
+[stage.evaluate]
+cmd = "python3 -c \"import json\nw, s = ${model.width}, ${train.seed}\nopen('${plots[0]}', 'w').write('threshold,precision,recall,fpr\\n' + ''.join(f'{t / 4},{0.5 + t / 10},{1 - t / 4},{(1 - t / 4) / (w + 1)}\\n' for t in range(5)))\nopen('${metrics[0]}', 'w').write(json.dumps({'f1': 0.5 + w / 10 + s / 50, 'pr_auc': 0.6 + w / 20}))\""
+deps = ["curve.csv"]
+params = ["model.width", "train.seed"]
+metrics = ["eval.json"]
+plots = ["pr.csv"]
+
+[sweep.width]
+stages = ["train", "evaluate"]
+matrix = { "model.width" = [1, 2] }
+seeds = [0, 1]
+report = ["f1", "pr_auc"]
+"#;
+
+const PARAMS: &str = "[model]\nwidth = 1\n\n[train]\nseed = 0\n";
+
+fn project() -> Project {
+    Project::new()
+        .file("params.toml", PARAMS)
+        .file("pipe.toml", PIPELINE)
+}
+
+fn chromium() -> &'static Path {
+    let p = Path::new("/usr/bin/chromium");
+    assert!(
+        p.exists(),
+        "/usr/bin/chromium is missing: run scripts/setup-chromium.sh (scripts/test.sh does)"
+    );
+    p
+}
+
+/// Runs headless Chromium on `page` with every network route dead; returns the DOM after
+/// load, and writes a screenshot to `png`.
+fn load_offline(page: &Path, png: &Path, profile: &Path) -> String {
+    let url = format!("file://{}", page.display());
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--window-size=1280,2400",
+    ];
+    let profile_arg = format!("--user-data-dir={}", profile.display());
+    let dom = Command::new(chromium())
+        .args(common)
+        .arg(&profile_arg)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        dom.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let shot = Command::new(chromium())
+        .args(common)
+        .arg(&profile_arg)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        shot.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}
+
+#[test]
+fn the_report_renders_offline_in_headless_chromium() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    p.pipe(&["sweep", "width", "--html", "out/width.html"])
+        .ok()
+        .err_has("Wrote out/width.html");
+    let html = p.read("out/width.html");
+    for banned in [
+        "<script", "<link", "@import", "url(", "src=", "http://", "https://",
+    ] {
+        assert!(
+            !html.contains(banned),
+            "the page must fetch nothing: found {banned}"
+        );
+    }
+
+    let png = p.path("shot.png");
+    let dom = load_offline(&p.path("out/width.html"), &png, &p.path("chromium-profile"));
+    // Charts: the pipeline graph, stage durations, two learning curves (train_loss,
+    // val_loss), the PR and the ROC curves.
+    assert_eq!(dom.matches("<svg").count(), 6, "charts in the rendered DOM");
+    assert_eq!(dom.matches("<figure>").count(), 6);
+    let sweep = dom
+        .split("<table class=\"sweep\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the sweep table is in the DOM");
+    let body = sweep.split("<tbody>").nth(1).expect("tbody");
+    assert_eq!(body.matches("<tr>").count(), 2, "one row per cell");
+    assert!(
+        sweep.contains("seconds_per_epoch ↓"),
+        "the cost columns join the sweep's own"
+    );
+    assert!(sweep.contains("95% CI ["), "intervals over seeds");
+    assert!(dom.contains("Welch"), "the test is named");
+    assert!(
+        dom.contains(">width=1</text>"),
+        "the legend names the cells"
+    );
+    let params = dom
+        .split("<table class=\"params\">")
+        .nth(1)
+        .expect("params");
+    assert!(params.contains("<td>model.width</td>"));
+    assert_eq!(
+        dom.matches("<table class=\"params\">").count(),
+        2,
+        "one table per params table: model, train"
+    );
+    // A real picture, not a blank page: a PNG of some size.
+    let bytes = std::fs::read(&png).expect("screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+    assert!(bytes.len() > 20_000, "screenshot is {} bytes", bytes.len());
+}
+
+#[test]
+fn plots_show_overlays_cells_and_plots_diff_overlays_revisions() {
+    let p = project();
+    p.pipe(&["repro"]).ok();
+    let r = p.pipe(&["plots", "show", "-o", "pl"]).ok();
+    r.err_has("Wrote 2 chart(s)");
+    let index = p.read("pl/index.html");
+    assert_eq!(index.matches("<svg").count(), 2);
+    assert!(
+        index.contains(">learning curve</text>"),
+        "the declared title"
+    );
+    assert!(index.contains(">val_loss</text>"), "legend per y column");
+
+    p.pipe(&["sweep", "width"]).ok();
+    p.pipe(&["plots", "show", "width", "-o", "cells"]).ok();
+    let cells = p.read("cells/index.html");
+    assert!(
+        cells.contains(">train@width=2,seed=1: val_loss</text>"),
+        "cells overlaid"
+    );
+
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(p.root())
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "width 1"]);
+    p.write("params.toml", "[model]\nwidth = 3\n\n[train]\nseed = 0\n");
+    p.pipe(&["repro"]).ok();
+    p.pipe(&["plots", "diff", "-o", "d", "-t", "train"]).ok();
+    let d = p.read("d/index.html");
+    assert!(
+        d.contains(">HEAD: train_loss</text>") && d.contains(">workspace: val_loss</text>"),
+        "revisions overlaid"
+    );
+    assert_eq!(d.matches("<svg").count(), 1);
+
+    // A broken plot is named; the others are still drawn.
+    p.write("pr.csv", "");
+    let r = p.pipe(&["plots", "show", "-o", "broken"]).code(2);
+    r.err_has("plot pr.csv: no header row");
+    assert_eq!(p.read("broken/index.html").matches("<svg").count(), 1);
+}
+
+#[test]
+fn plot_declarations_are_checked_where_they_are_written() {
+    let bad = PIPELINE.replace("title = \"learning curve\"", "template = \"pie\"");
+    let p = Project::new()
+        .file("params.toml", PARAMS)
+        .file("pipe.toml", &bad);
+    let r = p.pipe(&["status"]).code(2);
+    r.err_has("stage `train`: plot `curve.csv` has an unknown template `pie`");
+    r.err_has("pipe.toml:");
+    r.err_has("templates: line, scatter, bar, confusion");
+    let bad = PIPELINE.replace(
+        "metrics = [\"eval.json\"]",
+        "metrics = [{ path = \"eval.json\", x = \"a\" }]",
+    );
+    let p = Project::new()
+        .file("params.toml", PARAMS)
+        .file("pipe.toml", &bad);
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("only plots take `x`, `y`, `template` or `title`");
+}
