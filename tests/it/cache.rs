@@ -143,49 +143,22 @@ fn the_merge_driver_merges_locks_by_stage() {
             "pipe.toml",
             "[stage.a]\ncmd = \"cp x.txt a.txt\"\ndeps = [\"x.txt\"]\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"cp x.txt b.txt\"\ndeps = [\"x.txt\"]\nouts = [\"b.txt\"]\n",
         );
-    let git = |args: &[&str]| {
-        let o = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .args(args)
-            .current_dir(p.root())
-            .env(
-                "PATH",
-                format!(
-                    "{}:{}",
-                    crate::support::bin().parent().expect("dir").display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
-            .output()
-            .expect("git");
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    git(&["init", "-q"]);
+
+    p.git(&["init", "-q"]);
     p.pipe(&["init"]).ok().err_has("lock merge driver");
     assert!(p.read(".gitattributes").contains("*.lock merge=pipe-lock"));
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "pipeline"]);
-    git(&["checkout", "-qb", "one"]);
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-qm", "pipeline"]);
+    p.git(&["checkout", "-qb", "one"]);
     p.pipe(&["repro", "a"]).ok();
-    git(&["add", "pipe.lock"]);
-    git(&["commit", "-qm", "ran a"]);
-    git(&["checkout", "-q", "main"]);
-    git(&["checkout", "-qb", "two"]);
+    p.git(&["add", "pipe.lock"]);
+    p.git(&["commit", "-qm", "ran a"]);
+    p.git(&["checkout", "-q", "main"]);
+    p.git(&["checkout", "-qb", "two"]);
     p.pipe(&["repro", "b"]).ok();
-    git(&["add", "pipe.lock"]);
-    git(&["commit", "-qm", "ran b"]);
-    git(&["merge", "-q", "one", "-m", "merge"]);
+    p.git(&["add", "pipe.lock"]);
+    p.git(&["commit", "-qm", "ran b"]);
+    p.git(&["merge", "-q", "one", "-m", "merge"]);
     let lock = p.read("pipe.lock");
     assert!(
         lock.contains("[stage.a]") && lock.contains("[stage.b]"),

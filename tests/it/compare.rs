@@ -1,8 +1,6 @@
 //! `pipe metrics show|diff` and `pipe params diff` against real git revisions: commit, change
 //! a param, rerun, diff.
 
-use std::process::Command;
-
 use crate::support::Project;
 
 const PIPELINE: &str = r#"
@@ -20,33 +18,18 @@ stages = ["train"]
 matrix = { "model.grid" = [2, 4] }
 "#;
 
-fn git(p: &Project, args: &[&str]) {
-    let o = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(p.root())
-        .output()
-        .expect("git");
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// A committed run at lr = 0.1, then lr = 0.2 rerun in the workspace.
 fn committed_then_changed() -> Project {
     let p = Project::new()
         .file("params.toml", "[train]\nlr = 0.1\n\n[model]\ngrid = 2\n")
         .file("pipe.toml", PIPELINE);
-    git(&p, &["init", "-q"]);
+    p.git(&["init", "-q"]);
     // In a git repository `init` starts the managed block of `.gitignore` (cached outs).
     p.pipe(&["init"]).ok();
     p.pipe(&["repro"]).ok();
     p.pipe(&["sweep", "res"]).ok();
-    git(&p, &["add", "-A"]);
-    git(&p, &["commit", "-qm", "lr 0.1"]);
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-qm", "lr 0.1"]);
     p.write("params.toml", "[train]\nlr = 0.2\n\n[model]\ngrid = 2\n");
     p.pipe(&["repro"]).ok();
     p
@@ -97,7 +80,7 @@ fn params_diff_reads_the_committed_lock_against_the_params_files() {
 
     // The cells' lock still holds lr 0.1 until the sweep reruns: the workspace side is what
     // the next run uses, so they differ from HEAD after a commit of the base run alone.
-    git(&p, &["commit", "-qam", "lr 0.2, base only"]);
+    p.git(&["commit", "-qam", "lr 0.2, base only"]);
     let r = p.pipe(&["params", "diff"]).ok();
     assert!(
         r.stdout
@@ -108,8 +91,8 @@ fn params_diff_reads_the_committed_lock_against_the_params_files() {
     assert!(!r.stdout.contains("(pipeline)"), "{r}");
     // With the sweep rerun and committed, HEAD and the workspace agree.
     p.pipe(&["sweep", "res"]).ok();
-    git(&p, &["add", "-A"]);
-    git(&p, &["commit", "-qm", "lr 0.2"]);
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-qm", "lr 0.2"]);
     p.pipe(&["params", "diff"])
         .ok()
         .out_has("No params changed between HEAD and workspace.");

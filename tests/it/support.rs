@@ -106,6 +106,31 @@ pub fn bin() -> PathBuf {
 }
 
 impl Project {
+    /// Runs git in the project (a fixed identity, `main` as the first branch, this build's
+    /// `pipe` first on PATH for the lock merge driver); fails the test if git fails.
+    pub fn git(&self, args: &[&str]) {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(["-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(self.root())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin().parent().expect("dir").display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .expect("git");
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     pub fn new() -> Project {
         Project {
             dir: tempfile::Builder::new()
