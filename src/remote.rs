@@ -141,15 +141,6 @@ pub struct LockedOut {
     pub cached: bool,
 }
 
-/// The stages `targets` name (default: every stage, sweep cells included).
-pub fn stages_for(s: &crate::ops::Session, targets: &[String]) -> Result<Vec<usize>> {
-    if targets.is_empty() {
-        Ok(s.graph.topo().to_vec())
-    } else {
-        s.select(targets)
-    }
-}
-
 /// The outs recorded in the lock for `stages`, in order.
 pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
     let mut v = Vec::new();
@@ -169,19 +160,6 @@ pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
         }
     }
     v
-}
-
-/// The outs kept in the cache that the lock records for the stages `targets` name (the
-/// journal folded in first): what fetch and `status --remote` work on.
-pub fn cached_outs_for(s: &crate::ops::Session, targets: &[String]) -> Result<Vec<LockedOut>> {
-    s.fold_lock()?;
-    let lock = s.ws.lock.read()?;
-    let order = stages_for(s, targets)?;
-    let stages: Vec<&Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
-    Ok(locked_outs(&stages, &lock)
-        .into_iter()
-        .filter(|o| o.cached)
-        .collect())
 }
 
 /// The run-cache key the run recorded in a lock entry was stored under.

@@ -28,7 +28,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{Graph, Stage};
+use crate::remote::{LockedOut, locked_outs};
 use crate::spec::{self, Spec};
 use crate::workspace::Workspace;
 
@@ -57,6 +58,29 @@ impl Session {
             return Ok(self.graph.base_stages());
         }
         self.graph.resolve_targets(targets).map_err(Error::User)
+    }
+
+    /// The stages `targets` name; no targets: every stage, sweep cells included (what
+    /// push, fetch and `status --remote` work on, unlike [`Session::select`]).
+    pub fn select_all(&self, targets: &[String]) -> Result<Vec<usize>> {
+        if targets.is_empty() {
+            Ok(self.graph.topo().to_vec())
+        } else {
+            self.select(targets)
+        }
+    }
+
+    /// The outs kept in the cache that the lock records for the stages `targets` name
+    /// (the journal folded in first): what fetch and `status --remote` work on.
+    pub fn cached_locked_outs(&self, targets: &[String]) -> Result<Vec<LockedOut>> {
+        self.fold_lock()?;
+        let lock = self.ws.lock.read()?;
+        let order = self.select_all(targets)?;
+        let stages: Vec<&Stage> = order.iter().map(|&i| &self.graph.stages[i]).collect();
+        Ok(locked_outs(&stages, &lock)
+            .into_iter()
+            .filter(|o| o.cached)
+            .collect())
     }
 
     /// Folds the lock journal, dropping stages that are no longer in the pipeline.

@@ -57,7 +57,7 @@ fn fetch_report(
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<FetchReport> {
-    let outs = glue::cached_outs_for(s, targets)?;
+    let outs = s.cached_locked_outs(targets)?;
     let remote = glue::open(&s.ws, remote, jobs)?;
     let hashes: Vec<_> = outs.iter().map(|o| o.hash.clone()).collect();
     let rt = Session::runtime()?;

@@ -44,7 +44,7 @@ pub fn push(
 ) -> Result<PushReport> {
     s.fold_lock()?;
     let lock = s.ws.lock.read()?;
-    let order = glue::stages_for(s, targets)?;
+    let order = s.select_all(targets)?;
     let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
     let outs = glue::locked_outs(&stages, &lock);
     let remote = glue::open(&s.ws, remote, jobs)?;

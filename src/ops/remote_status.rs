@@ -49,7 +49,7 @@ pub fn status(
     remote: Option<&str>,
     json: bool,
 ) -> Result<Vec<OutState>> {
-    let outs = glue::cached_outs_for(s, targets)?;
+    let outs = s.cached_locked_outs(targets)?;
     let remote = glue::open(&s.ws, remote, None)?;
     let store = &s.ws.store;
     let rt = Session::runtime()?;
