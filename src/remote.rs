@@ -22,9 +22,10 @@ use crate::config::RemoteToml;
 use crate::error::{Error, Result};
 use crate::graph::Stage;
 use crate::lock::{Entries, HashInfo};
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer;
 use crate::run::restore::OutRef;
 use crate::run::runcache::{KeyParts, RunRecord};
+use crate::sched::event::{Event, Events};
 use crate::workspace::Workspace;
 
 /// A remote's error as the engine's: configuration -> exit 2, the rest -> exit 3.
@@ -196,26 +197,22 @@ impl RunRemote {
         !self.off.load(Ordering::Relaxed)
     }
 
-    /// A failure: warn once and stop using the remote for this run.
-    fn give_up(&self, e: &RemoteError) {
-        if !self.off.swap(true, Ordering::Relaxed) {
-            printer::get().warn(&format!(
-                "{e}; not using remote `{}` for the rest of this run",
-                self.remote.name()
-            ));
+    /// A failure: told once (`events`), and the remote is not used for the rest of the
+    /// run when it is fatal.
+    fn note(&self, e: &RemoteError, events: &Events) {
+        let off = e.is_fatal();
+        if off && self.off.swap(true, Ordering::Relaxed) {
+            return;
         }
-    }
-
-    fn note(&self, e: &RemoteError) {
-        if e.is_fatal() {
-            self.give_up(e);
-        } else {
-            printer::get().warn(&e.to_string());
-        }
+        events(Event::RemoteFailed {
+            remote: self.remote.name(),
+            error: e.to_string(),
+            off,
+        });
     }
 
     /// The record under `key` from the remote, stored in the local run cache too.
-    pub async fn record(&self, ws: &Workspace, key: &Digest) -> Option<RunRecord> {
+    pub async fn record(&self, ws: &Workspace, key: &Digest, events: &Events) -> Option<RunRecord> {
         let _permit = self.asking.acquire().await.ok()?;
         if !self.usable() {
             return None;
@@ -224,7 +221,7 @@ impl RunRemote {
             Ok(Some(b)) => b,
             Ok(None) => return None,
             Err(e) => {
-                self.note(&e);
+                self.note(&e, events);
                 return None;
             }
         };
@@ -237,7 +234,13 @@ impl RunRemote {
 
     /// Fetches whatever `outs` need that the local cache lacks. True when everything is
     /// local afterwards.
-    pub async fn fetch(&self, ws: &Arc<Workspace>, stage: &str, outs: &[OutRef]) -> bool {
+    pub async fn fetch(
+        &self,
+        ws: &Arc<Workspace>,
+        stage: &str,
+        outs: &[OutRef],
+        events: &Events,
+    ) -> bool {
         let Ok(_permit) = self.fetching.acquire().await else {
             return false;
         };
@@ -248,27 +251,23 @@ impl RunRemote {
         match fetch_missing(&self.remote, ws, &hashes, |_, _| transfer::quiet()).await {
             Ok(f) if f.missing.is_empty() && f.corrupt.is_empty() => {
                 if f.objects > 0 {
-                    printer::get().verb(
-                        "Pulled",
-                        Tone::Good,
-                        &format!(
-                            "{stage}: {} object(s), {} from `{}`",
-                            f.objects,
-                            bytes(f.bytes),
-                            self.remote.name()
-                        ),
-                    );
+                    events(Event::Pulled {
+                        stage,
+                        objects: f.objects,
+                        bytes: f.bytes,
+                        remote: self.remote.name(),
+                    });
                 }
                 true
             }
             Ok(f) => {
                 for e in &f.corrupt {
-                    printer::get().warn(&e.to_string());
+                    self.note(e, events);
                 }
                 false
             }
             Err(e) => {
-                self.note(&e);
+                self.note(&e, events);
                 false
             }
         }

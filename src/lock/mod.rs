@@ -9,6 +9,10 @@
 //! never N rewrites, and two `pipe repro` in one workspace interleave their appends
 //! safely.
 //!
+//! A run that reuses what it observed earlier (see `crate::run::observe::Seen`) asks
+//! whether anyone else recorded since: [`LockStore::stamp`] is the identity, size and
+//! times of the lock's files, and [`LockStore::record`] says how its own append moved it.
+//!
 //! Merge-friendly: see `format` (one line per fact, sorted) and `merge` (a git merge driver
 //! that merges by stage).
 
@@ -19,6 +23,7 @@ pub mod merge;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +52,60 @@ struct JournalLine {
     id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     entry: Option<LockEntry>,
+}
+
+/// One of the lock's files as it stands; `None` in a [`Stamp`]: the file does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    /// `Err`: the file exists but cannot be looked at.
+    fn of(path: &Path) -> Result<Option<FileStamp>, LockError> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(FileStamp {
+                ino: m.ino(),
+                len: m.len(),
+                mtime: (m.mtime(), m.mtime_nsec()),
+                ctime: (m.ctime(), m.ctime_nsec()),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("look at", path)(e)),
+        }
+    }
+}
+
+/// The lock's files (lock file and journal, then the side store's) as they stand: two equal
+/// stamps mean no process recorded, forgot or folded in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp(Vec<Option<FileStamp>>);
+
+impl Stamp {
+    /// Takes this process's own append into account: true when the journal was as this
+    /// stamp says just before the append (nobody else wrote in between), and the stamp now
+    /// says how the append left it; false (the stamp unchanged) otherwise.
+    pub fn advance(&mut self, r: &Recorded) -> bool {
+        match self.0.get_mut(r.at) {
+            Some(part) if *part == r.before => {
+                *part = r.after;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How one [`LockStore::record`] changed the journal it appended to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Which part of a [`Stamp`] the journal is.
+    at: usize,
+    before: Option<FileStamp>,
+    after: Option<FileStamp>,
 }
 
 /// The lock file of one pipeline, with its journal.
@@ -88,6 +147,15 @@ impl LockStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The lock's files as they stand now (see [`Stamp`]).
+    pub fn stamp(&self) -> Result<Stamp, LockError> {
+        let mut parts = vec![FileStamp::of(&self.path)?, FileStamp::of(&self.journal)?];
+        if let Some((side, _)) = &self.side {
+            parts.extend(side.stamp()?.0);
+        }
+        Ok(Stamp(parts))
     }
 
     /// The lock as it stands: the file, with any journal replayed on top. Takes no lock.
@@ -141,12 +209,15 @@ impl LockStore {
         Ok(f)
     }
 
-    /// Records a stage's successful run (or, with `None`, forgets the stage).
-    pub fn record(&self, id: &str, entry: Option<&LockEntry>) -> Result<(), LockError> {
+    /// Records a stage's successful run (or, with `None`, forgets the stage). Returns how
+    /// the append moved the journal (for [`Stamp::advance`]).
+    pub fn record(&self, id: &str, entry: Option<&LockEntry>) -> Result<Recorded, LockError> {
         if let Some((side, owns)) = &self.side
             && owns(id)
         {
-            return side.record(id, entry);
+            // The side store's parts come after this store's two in a stamp.
+            let r = side.record(id, entry)?;
+            return Ok(Recorded { at: r.at + 2, ..r });
         }
         let line = serde_json::to_string(&JournalLine {
             id: id.to_string(),
@@ -157,6 +228,7 @@ impl LockStore {
             msg: e.to_string(),
         })?;
         let _guard = self.lock_guard()?;
+        let before = FileStamp::of(&self.journal)?;
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -164,7 +236,12 @@ impl LockStore {
             .map_err(io("open", &self.journal))?;
         f.write_all(format!("{line}\n").as_bytes())
             .map_err(io("append to", &self.journal))?;
-        Ok(())
+        drop(f);
+        Ok(Recorded {
+            at: 1,
+            before,
+            after: FileStamp::of(&self.journal)?,
+        })
     }
 
     /// Folds the journal into the lock file: one atomic rewrite. `keep` filters which
@@ -248,6 +325,33 @@ mod tests {
         store.record("b", None).unwrap();
         store.fold(Some(&|id| id != "zzz")).unwrap();
         assert_eq!(store.read().unwrap().keys().collect::<Vec<_>>(), vec!["a"]);
+    }
+
+    #[test]
+    fn a_stamp_follows_own_appends_and_sees_anyone_elses() {
+        let d = tempfile::tempdir().unwrap();
+        let store = LockStore::new(&d.path().join("pipe.lock"), &d.path().join("j"));
+        let mut stamp = store.stamp().unwrap();
+        let mine = store.record("a", Some(&entry("1"))).unwrap();
+        assert_ne!(store.stamp().unwrap(), stamp, "an append changes the stamp");
+        assert!(stamp.advance(&mine));
+        assert_eq!(
+            store.stamp().unwrap(),
+            stamp,
+            "advanced past its own append"
+        );
+        // Another process (here: another handle) appends, then this one does.
+        let other = LockStore::new(&d.path().join("pipe.lock"), &d.path().join("j"));
+        other.record("b", Some(&entry("2"))).unwrap();
+        let mine = store.record("a", Some(&entry("3"))).unwrap();
+        assert!(!stamp.advance(&mine), "someone else wrote in between");
+        assert_ne!(store.stamp().unwrap(), stamp);
+        // A fold rewrites the lock file and empties the journal.
+        let mut stamp = store.stamp().unwrap();
+        store.fold(None).unwrap();
+        assert_ne!(store.stamp().unwrap(), stamp);
+        let mine = store.record("a", None).unwrap();
+        assert!(!stamp.advance(&mine));
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
             )));
         };
         let st = &s.graph.stages[i];
-        let entry = commit::commit(
+        let (entry, _) = commit::commit(
             &s.ws,
             st,
             &Inputs::new(st, Default::default(), Default::default()),

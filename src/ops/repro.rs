@@ -73,6 +73,9 @@ fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
         },
     )?;
     let p = printer::get();
+    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
+        p.warn(q);
+    }
     let mut any = false;
     for pl in &planned {
         if let crate::run::fresh::Freshness::Dirty(reasons) = &pl.freshness {

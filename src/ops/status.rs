@@ -40,6 +40,9 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
     )?;
     s.ws.state.save()?;
     let p = printer::get();
+    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
+        p.warn(q);
+    }
     let fresh = planned
         .iter()
         .filter(|x| x.freshness == Freshness::Fresh)

@@ -64,6 +64,31 @@ pub fn print(e: Event<'_>) {
             "dep {path} changed while stage {stage} ran: its outs are kept but not recorded as \
              the result of any inputs; the stage stays stale until it runs again"
         )),
+        Event::Quarantined { stage, error } => {
+            p.warn(&format!("{error}; stage {stage} runs again"));
+        }
+        Event::Pulled {
+            stage,
+            objects,
+            bytes,
+            remote,
+        } => p.verb(
+            "Pulled",
+            Tone::Good,
+            &format!(
+                "{stage}: {objects} object(s), {} from `{remote}`",
+                printer::bytes(bytes)
+            ),
+        ),
+        Event::RemoteFailed { remote, error, off } => {
+            if off {
+                p.warn(&format!(
+                    "{error}; not using remote `{remote}` for the rest of this run"
+                ));
+            } else {
+                p.warn(&error);
+            }
+        }
         Event::Done { stage, outcome } => done(stage, outcome),
         Event::Panicked { error } => p.error(&format!("internal error in a stage task: {error}")),
         Event::Interrupted { running } => p.warn(&format!(

@@ -83,11 +83,14 @@ pub enum Decision {
     },
     /// Stale: it runs. `inputs` is `None` while a dep is missing (an upstream stage makes
     /// it, or the run fails saying which). `looked_up`: the run cache may be used and the
-    /// local one has nothing (a remote may, with `repro --pull`).
+    /// local one has nothing (a remote may, with `repro --pull`). `quarantined`: the local
+    /// record's object that was found corrupt (and quarantined) while deciding, which the
+    /// caller tells the user.
     Run {
         reasons: Vec<DirtyReason>,
         inputs: Option<Inputs>,
         looked_up: bool,
+        quarantined: Option<String>,
     },
 }
 
@@ -108,6 +111,14 @@ impl Decision {
 
     pub fn is_restore(&self) -> bool {
         matches!(self, Decision::Restore { .. })
+    }
+
+    /// The corrupt object quarantined while deciding, if any.
+    pub fn quarantined(&self) -> Option<&str> {
+        match self {
+            Decision::Run { quarantined, .. } => quarantined.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -170,6 +181,7 @@ pub fn decide(
             reasons,
             inputs,
             looked_up: false,
+            quarantined: None,
         };
     }
     let Some(inputs) = inputs else {
@@ -177,6 +189,7 @@ pub fn decide(
             reasons,
             inputs: None,
             looked_up: false,
+            quarantined: None,
         };
     };
     match local_record(ws, stage, &inputs.key) {
@@ -189,16 +202,21 @@ pub fn decide(
                 record,
             }
         }
-        Err(miss) => {
+        Err((miss, quarantined)) => {
             tracing::debug!(stage = %id, decision = %"run", reasons = %why, key = %key, run_cache = %miss, "stale");
             Decision::Run {
                 reasons,
                 inputs: Some(inputs),
                 looked_up: true,
+                quarantined,
             }
         }
     }
 }
+
+/// Why the local run cache cannot restore a stage, and the object found corrupt (now
+/// quarantined) if that is why.
+type Miss = (&'static str, Option<String>);
 
 /// The record under `key` in the local run cache, with the outs it names, when every
 /// object they need is present and whole; else why not.
@@ -206,15 +224,16 @@ fn local_record(
     ws: &Workspace,
     stage: &Stage,
     key: &Digest,
-) -> Result<(RunRecord, Vec<OutRef>), &'static str> {
+) -> Result<(RunRecord, Vec<OutRef>), Miss> {
     let record = match ws.store.get_record(key) {
-        Ok(Some(bytes)) => RunRecord::decode(&bytes).ok_or("record unreadable")?,
-        Ok(None) => return Err("no record"),
-        Err(_) => return Err("record unreadable"),
+        Ok(Some(bytes)) => RunRecord::decode(&bytes).ok_or(("record unreadable", None))?,
+        Ok(None) => return Err(("no record", None)),
+        Err(_) => return Err(("record unreadable", None)),
     };
-    let outs = restore::outs_from(stage, &record.outs).ok_or("record lacks an out")?;
-    if !restore::objects_present(&ws.store, &outs) {
-        return Err("an object is missing or corrupt");
+    let outs = restore::outs_from(stage, &record.outs).ok_or(("record lacks an out", None))?;
+    match restore::objects_usable(&ws.store, &outs) {
+        Ok(()) => Ok((record, outs)),
+        Err(restore::Unusable::Missing) => Err(("an object is missing", None)),
+        Err(restore::Unusable::Quarantined(e)) => Err(("an object is corrupt", Some(e))),
     }
-    Ok((record, outs))
 }

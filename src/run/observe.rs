@@ -1,80 +1,81 @@
 //! Observing a stage: hashing its deps and outs (through the state db, so unchanged files
 //! cost a stat) into the `Observed` that freshness compares with the lock.
 //!
-//! A command that only looks (status, `repro --dry`, explain) observes all its stages with
-//! [`observe_many`]: each distinct path is digested once, so a directory that is one
-//! stage's out and two stages' dep is walked once per command, not three times. A run
-//! observes each stage when it starts ([`observe`]): an upstream stage may just have
-//! rewritten what it reads.
+//! Each distinct path is observed once per command, so a directory that is one stage's
+//! out and two stages' dep is walked once, not three times:
+//! - A command that only looks (status, `repro --dry`, explain) observes all its stages at
+//!   once with [`observe_many`].
+//! - A run observes each stage when it starts, through the run's [`Seen`]: a path another
+//!   stage of the run observed before is not walked again. What the run itself writes is
+//!   forgotten when it writes it ([`Seen::forget`]: a stage's outs, before it runs or is
+//!   restored; its readers start only after it is done). What another pipe process may
+//!   have written is caught by the lock: such a process holds the path's lock while it
+//!   writes and records in the lock journal before it lets go, so every digest is dropped
+//!   when the lock's [`Stamp`] moved by anything but this run's own appends, and a stage
+//!   that had to wait for another process's path lock observes everything afresh.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use pipe_cache::{Hashed, Summary, digest_path, hash_path};
 use rayon::prelude::*;
 
 use crate::graph::Stage;
-use crate::lock::HashInfo;
 use crate::lock::entry::env_digest;
+use crate::lock::{HashInfo, Recorded, Stamp};
 use crate::run::fresh::Observed;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
-/// Hashes `paths` in parallel; `None` for a path that does not exist.
+/// Hashes `paths` in parallel (files through the state db, directories with their
+/// manifests); `None` for a path that does not exist.
 pub fn hash_all(ws: &Workspace, paths: &[&WsPath]) -> pipe_cache::Result<Vec<Option<Hashed>>> {
     let clock = ws.state.clock()?;
-    hash_all_at(ws, paths, clock)
+    each_path(paths, |p| hash_path(&ws.root, p, &ws.state, clock))
 }
 
-/// As `hash_all`, with a state-db clock read by the caller before anything was hashed.
-pub fn hash_all_at(
-    ws: &Workspace,
-    paths: &[&WsPath],
-    clock: i64,
-) -> pipe_cache::Result<Vec<Option<Hashed>>> {
-    paths
-        .par_iter()
-        .map(|p| hash_path(&ws.root, p.as_str(), &ws.state, clock))
-        .collect()
-}
-
-pub fn observe(ws: &Workspace, stage: &Stage) -> pipe_cache::Result<Observed> {
-    observe_at(ws, stage, ws.state.clock()?)
-}
-
-/// Digests of `paths` (directories from their tree entries when unchanged).
+/// Digests of `paths` (directories from their tree entries when unchanged), in parallel,
+/// under a state-db clock read by the caller before anything was looked at.
 pub fn digest_all_at(
     ws: &Workspace,
     paths: &[&WsPath],
     clock: i64,
 ) -> pipe_cache::Result<Vec<Option<Summary>>> {
-    paths
-        .par_iter()
-        .map(|p| digest_path(&ws.root, p.as_str(), &ws.state, clock))
-        .collect()
+    each_path(paths, |p| digest_path(&ws.root, p, &ws.state, clock))
 }
 
-pub fn observe_at(ws: &Workspace, stage: &Stage, clock: i64) -> pipe_cache::Result<Observed> {
-    let mut paths: Vec<&WsPath> = stage.deps.iter().collect();
-    paths.extend(stage.outs.iter().map(|o| &o.path));
-    let hashed = digest_all_at(ws, &paths, clock)?;
-    let memo: HashMap<&str, Option<Summary>> =
-        paths.iter().map(|p| p.as_str()).zip(hashed).collect();
-    Ok(assemble(stage, &memo))
+/// `f` of every path, in parallel, in order; the first error stops it.
+fn each_path<T: Send>(
+    paths: &[&WsPath],
+    f: impl Fn(&str) -> pipe_cache::Result<T> + Sync,
+) -> pipe_cache::Result<Vec<T>> {
+    paths.par_iter().map(|p| f(p.as_str())).collect()
+}
+
+/// Observes one stage on its own (`pipe explain`, imports).
+pub fn observe(ws: &Workspace, stage: &Stage) -> pipe_cache::Result<Observed> {
+    let paths = paths_of(&[stage]);
+    let digests = digest_all_at(ws, &paths, ws.state.clock()?)?;
+    Ok(assemble(stage, &paths.into_iter().zip(digests).collect()))
+}
+
+/// Every distinct path `stages` read or write, in order of first mention.
+fn paths_of<'a>(stages: &[&'a Stage]) -> Vec<&'a WsPath> {
+    let mut seen = HashSet::new();
+    stages
+        .iter()
+        .flat_map(|s| s.deps.iter().chain(s.outs.iter().map(|o| &o.path)))
+        .filter(|p| seen.insert(p.as_str()))
+        .collect()
 }
 
 /// Observes `stages` with each distinct path digested once (in parallel, one task per
 /// path), under one state-db clock.
 pub fn observe_many(ws: &Workspace, stages: &[&Stage]) -> pipe_cache::Result<Vec<Observed>> {
     let clock = ws.state.clock()?;
-    let mut seen = HashSet::new();
-    let paths: Vec<&WsPath> = stages
-        .iter()
-        .flat_map(|s| s.deps.iter().chain(s.outs.iter().map(|o| &o.path)))
-        .filter(|p| seen.insert(p.as_str()))
-        .collect();
+    let paths = paths_of(stages);
     let digests = digest_all_at(ws, &paths, clock)?;
-    let memo: HashMap<&str, Option<Summary>> =
-        paths.iter().map(|p| p.as_str()).zip(digests).collect();
+    let memo: Memo = paths.into_iter().zip(digests).collect();
     tracing::debug!(
         stages = stages.len(),
         paths = memo.len(),
@@ -83,10 +84,13 @@ pub fn observe_many(ws: &Workspace, stages: &[&Stage]) -> pipe_cache::Result<Vec
     Ok(stages.iter().map(|s| assemble(s, &memo)).collect())
 }
 
+/// Digests by path.
+type Memo<'a> = HashMap<&'a WsPath, Option<Summary>>;
+
 /// The observation of `stage` from the digests of its paths (every one in `memo`).
-fn assemble(stage: &Stage, memo: &HashMap<&str, Option<Summary>>) -> Observed {
+fn assemble(stage: &Stage, memo: &Memo) -> Observed {
     let info = |p: &WsPath| {
-        memo.get(p.as_str())
+        memo.get(p)
             .copied()
             .flatten()
             .as_ref()
@@ -110,5 +114,197 @@ fn assemble(stage: &Stage, memo: &HashMap<&str, Option<Summary>>) -> Observed {
             .iter()
             .map(|o| (o.path.as_str().to_string(), info(&o.path)))
             .collect(),
+    }
+}
+
+/// What a run has observed so far (see the module's header): each path's digest, or that
+/// a stage is observing it now (its readers wait rather than walk it too).
+#[derive(Debug, Default)]
+pub struct Seen {
+    state: Mutex<SeenState>,
+    settled: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SeenState {
+    /// The lock's stamp the digests hold under (`None`: nothing observed yet).
+    stamp: Option<Stamp>,
+    /// Bumped whenever the digests are dropped: an observation that started before does
+    /// not put its results in.
+    epoch: u64,
+    digests: HashMap<WsPath, Digested>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Digested {
+    Busy,
+    Done(Option<Summary>),
+}
+
+impl Seen {
+    fn state(&self) -> MutexGuard<'_, SeenState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Observes `stage`, walking only the paths this run has not observed yet (`afresh`:
+    /// all of them, after waiting for another process's lock).
+    pub fn observe(
+        &self,
+        ws: &Workspace,
+        stage: &Stage,
+        afresh: bool,
+    ) -> crate::error::Result<Observed> {
+        let stamp = ws.lock.stamp()?;
+        let clock = ws.state.clock()?;
+        let paths = paths_of(&[stage]);
+        let mut memo: Memo = HashMap::new();
+        let (mine, mut theirs, epoch) = {
+            let mut st = self.state();
+            if st.stamp.as_ref() != Some(&stamp) {
+                if st.stamp.is_some() {
+                    tracing::debug!(stage = %stage.id, "the lock changed under this run: observing every path again");
+                }
+                st.digests.clear();
+                st.epoch += 1;
+                st.stamp = Some(stamp);
+                self.settled.notify_all();
+            }
+            let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+            for &p in &paths {
+                match st.digests.get(p) {
+                    Some(Digested::Done(d)) if !afresh => {
+                        memo.insert(p, *d);
+                    }
+                    Some(Digested::Busy) if !afresh => theirs.push(p),
+                    _ => {
+                        st.digests.insert(p.clone(), Digested::Busy);
+                        mine.push(p);
+                    }
+                }
+            }
+            (mine, theirs, st.epoch)
+        };
+        let walked = digest_all_at(ws, &mine, clock);
+        {
+            let mut st = self.state();
+            let keep = st.epoch == epoch;
+            match &walked {
+                Ok(digests) if keep => {
+                    for (p, d) in mine.iter().zip(digests) {
+                        st.digests.insert((*p).clone(), Digested::Done(*d));
+                    }
+                }
+                _ if keep => {
+                    for p in &mine {
+                        st.digests.remove(*p);
+                    }
+                }
+                _ => {}
+            }
+            self.settled.notify_all();
+        }
+        memo.extend(mine.iter().copied().zip(walked?));
+        // Paths another stage was walking: wait for its result (or walk them after all,
+        // when it failed or the digests were dropped meanwhile).
+        if !theirs.is_empty() {
+            let mut st = self.state();
+            while !theirs.is_empty() {
+                let mut busy = false;
+                theirs.retain(|p| match st.digests.get(*p) {
+                    Some(Digested::Done(d)) => {
+                        memo.insert(p, *d);
+                        false
+                    }
+                    Some(Digested::Busy) => {
+                        busy = true;
+                        true
+                    }
+                    None => true,
+                });
+                if !busy {
+                    break;
+                }
+                st = self.settled.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        if !theirs.is_empty() {
+            let digests = digest_all_at(ws, &theirs, clock)?;
+            memo.extend(theirs.into_iter().zip(digests));
+        }
+        tracing::debug!(stage = %stage.id, paths = paths.len(), walked = mine.len(), "observed");
+        Ok(assemble(stage, &memo))
+    }
+
+    /// `written` are about to change (a stage runs or is restored): their digests, and
+    /// those of every path inside or around them, are dropped.
+    pub fn forget(&self, written: &[&WsPath]) {
+        let mut st = self.state();
+        st.digests
+            .retain(|p, d| matches!(d, Digested::Busy) || !written.iter().any(|w| w.overlaps(p)));
+    }
+
+    /// This run appended to the lock journal: digests taken before still hold, unless
+    /// someone else wrote to the lock in between.
+    pub fn recorded(&self, r: &Recorded) {
+        let mut st = self.state();
+        if let Some(stamp) = st.stamp.as_mut() {
+            stamp.advance(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Session;
+    use pipe_cache::Digest;
+
+    /// A workspace with stage `a` reading `in.txt` and writing `out.txt`.
+    fn session(dir: &std::path::Path) -> Session {
+        std::fs::write(
+            dir.join("pipe.toml"),
+            "[stage.a]\ncmd = \"cp in.txt out.txt\"\ndeps = [\"in.txt\"]\nouts = [\"out.txt\"]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("in.txt"), "one\n").unwrap();
+        Session::open(&dir.join("pipe.toml")).unwrap()
+    }
+
+    fn dep(o: &Observed) -> Digest {
+        o.deps["in.txt"].as_ref().unwrap().digest
+    }
+
+    #[test]
+    fn a_run_walks_each_path_once_until_it_or_another_process_writes() {
+        let d = tempfile::tempdir().unwrap();
+        let s = session(d.path());
+        let st = &s.graph.stages[s.graph.find("a").unwrap()];
+        let seen = Seen::default();
+        let first = seen.observe(&s.ws, st, false).unwrap();
+        // Changed behind the run's back (no pipe process, no lock): the run keeps what it
+        // saw, as a single observation of the whole run would.
+        std::fs::write(d.path().join("in.txt"), "two\n").unwrap();
+        assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&first));
+        // A stage that waited for another process's lock looks again.
+        let afresh = seen.observe(&s.ws, st, true).unwrap();
+        assert_ne!(dep(&afresh), dep(&first));
+
+        // This run's own lock appends keep what it saw.
+        std::fs::write(d.path().join("in.txt"), "three\n").unwrap();
+        let mine = s.ws.lock.record("x", None).unwrap();
+        seen.recorded(&mine);
+        assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&afresh));
+        // Another process's append drops everything.
+        let other = crate::workspace::Workspace::open(&d.path().join("pipe.toml")).unwrap();
+        other.lock.record("y", None).unwrap();
+        let now = seen.observe(&s.ws, st, false).unwrap();
+        assert_ne!(dep(&now), dep(&afresh));
+
+        // A path the run is about to write (and any path inside or around it) is forgotten.
+        std::fs::write(d.path().join("in.txt"), "four\n").unwrap();
+        seen.forget(&[&WsPath::parse("other.txt").unwrap()]);
+        assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&now));
+        seen.forget(&[&WsPath::parse("in.txt").unwrap()]);
+        assert_ne!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&now));
     }
 }

@@ -24,6 +24,9 @@ pub struct Planned {
     pub freshness: Freshness,
     /// Stale, and the run cache holds its outs: it would be restored, not run.
     pub restore: bool,
+    /// The run cache's object for it that was found corrupt and quarantined (it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
 }
 
 pub type PlanOptions = decide::Options;
@@ -63,6 +66,7 @@ pub fn evaluate(
             stage: stage.id.to_string(),
             freshness: d.freshness(),
             restore: d.is_restore(),
+            quarantined: d.quarantined().map(str::to_string),
         });
     }
     Ok(out)

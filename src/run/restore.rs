@@ -59,17 +59,29 @@ pub fn check_objects(store: &Store, out: &OutRef) -> pipe_cache::Result<()> {
     })
 }
 
-/// Every object needed to check `outs` out is in the store and whole. A corrupt one is
-/// quarantined (and said so): the caller runs the stage again instead.
-pub fn objects_present(store: &Store, outs: &[OutRef]) -> bool {
-    outs.iter().all(|o| match check_objects(store, o) {
-        Ok(()) => true,
-        Err(e @ pipe_cache::Error::Quarantined { .. }) => {
-            crate::report::printer::get().warn(&e.to_string());
-            false
+/// Why a run-cache hit's objects cannot be checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// One is not in the store (or cannot be read).
+    Missing,
+    /// One was corrupt and is now quarantined: the store's message, naming the out's file.
+    Quarantined(String),
+}
+
+/// Every object needed to check `outs` out is in the store and whole; else the first that
+/// is not. A corrupt one is quarantined: the caller runs the stage again instead, and
+/// tells the user (it is the store's damage, not the stage's).
+pub fn objects_usable(store: &Store, outs: &[OutRef]) -> Result<(), Unusable> {
+    for o in outs {
+        match check_objects(store, o) {
+            Ok(()) => {}
+            Err(e @ pipe_cache::Error::Quarantined { .. }) => {
+                return Err(Unusable::Quarantined(e.to_string()));
+            }
+            Err(_) => return Err(Unusable::Missing),
         }
-        Err(_) => false,
-    })
+    }
+    Ok(())
 }
 
 /// Objects the outs need that the store lacks or holds corrupt (a corrupt one is

@@ -39,6 +39,22 @@ pub enum Event<'a> {
     /// A dep changed while its stage ran: the outs are kept but not recorded as the result
     /// of any inputs.
     DepChangedDuringRun { stage: &'a str, path: &'a str },
+    /// The run cache's object for a stage was corrupt: quarantined, and the stage runs.
+    Quarantined { stage: &'a str, error: &'a str },
+    /// `repro --pull` fetched a stage's objects from the remote.
+    Pulled {
+        stage: &'a str,
+        objects: usize,
+        bytes: u64,
+        remote: &'a str,
+    },
+    /// `repro --pull`: the remote failed; with `off`, it is not used for the rest of the
+    /// run (otherwise only this transfer failed, e.g. a corrupt object refused).
+    RemoteFailed {
+        remote: &'a str,
+        error: String,
+        off: bool,
+    },
     /// A stage is done, one way or another.
     Done {
         stage: &'a str,

@@ -58,6 +58,8 @@ pub struct Ctx {
     pub stopping: std::sync::atomic::AtomicBool,
     /// Where the run's events go.
     pub events: event::Events,
+    /// What the run has observed so far (each path walked once per run).
+    pub seen: crate::run::observe::Seen,
 }
 
 impl Ctx {
@@ -244,6 +246,7 @@ pub fn context(
             opts,
             stopping: std::sync::atomic::AtomicBool::new(false),
             events,
+            seen: Default::default(),
         }),
         tx,
     ))

@@ -17,7 +17,6 @@ use crate::run::backup::Backup;
 use crate::run::commit::commit;
 use crate::run::decide::{self, Decision, Inputs, decide};
 use crate::run::fresh::DirtyReason;
-use crate::run::observe::observe;
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
 use crate::spec::OutRole;
@@ -152,10 +151,15 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
     };
     let (observed, decision) = {
         let c = ctx.clone();
-        match blocking(move || -> pipe_cache::Result<_> {
+        match blocking(move || -> crate::error::Result<_> {
             let st = &c.graph.stages[i];
-            let observed = observe(&c.ws, st)?;
+            let observed = c.seen.observe(&c.ws, st, waited)?;
             let d = decide(&c.ws, st, entry.as_ref(), &observed, &[], opts);
+            if d.is_stale() {
+                // It is about to be rewritten (restored or run): what the run saw is stale.
+                let outs: Vec<&WsPath> = st.outs.iter().map(|o| &o.path).collect();
+                c.seen.forget(&outs);
+            }
             Ok((observed, d))
         })
         .await
@@ -183,7 +187,13 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
             reasons,
             inputs,
             looked_up,
-        } => (reasons, inputs, looked_up),
+            quarantined,
+        } => {
+            if let Some(error) = &quarantined {
+                ctx.emit(Event::Quarantined { stage: &id, error });
+            }
+            (reasons, inputs, looked_up)
+        }
     };
     let Some(inputs) = inputs else {
         let missing = observed
@@ -219,7 +229,8 @@ async fn restore(
         let st = &c.graph.stages[i];
         let entry = LockEntry::new(st, inputs.env, inputs.deps, record.outs);
         crate::run::restore::checkout(&c.ws, &outs)?;
-        c.ws.lock.record(st.id.as_str(), Some(&entry))?;
+        let recorded = c.ws.lock.record(st.id.as_str(), Some(&entry))?;
+        c.seen.recorded(&recorded);
         Ok(())
     })
     .await?
@@ -242,7 +253,7 @@ async fn pull(
     };
     let record = match record {
         Some(r) => r,
-        None => match remote.record(&ctx.ws, &inputs.key).await {
+        None => match remote.record(&ctx.ws, &inputs.key, &ctx.events).await {
             Some(r) => r,
             None => return Ok(false),
         },
@@ -250,11 +261,21 @@ async fn pull(
     let Some(outs) = crate::run::restore::outs_from(stage, &record.outs) else {
         return Ok(false);
     };
-    let present = {
+    let usable = {
         let (c, o) = (ctx.clone(), outs.clone());
-        blocking(move || crate::run::restore::objects_present(&c.ws.store, &o)).await?
+        blocking(move || crate::run::restore::objects_usable(&c.ws.store, &o)).await?
     };
-    if !present && !remote.fetch(&ctx.ws, stage.id.as_str(), &outs).await {
+    if let Err(crate::run::restore::Unusable::Quarantined(error)) = &usable {
+        ctx.emit(Event::Quarantined {
+            stage: stage.id.as_str(),
+            error,
+        });
+    }
+    if usable.is_err()
+        && !remote
+            .fetch(&ctx.ws, stage.id.as_str(), &outs, &ctx.events)
+            .await
+    {
         return Ok(false);
     }
     restore(ctx, i, inputs.clone(), outs, record).await?;
@@ -378,7 +399,9 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 path: p,
             });
         }
-        commit(&c.ws, st, &inputs, changed)
+        let (entry, recorded) = commit(&c.ws, st, &inputs, changed)?;
+        c.seen.recorded(&recorded);
+        Ok::<_, crate::error::Error>(entry)
     })
     .await;
     match committed {

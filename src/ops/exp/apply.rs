@@ -20,7 +20,7 @@ use crate::lock::{HashInfo, LockEntry};
 use crate::report::printer::{self, Tone};
 use crate::run::fresh::{DirtyReason, Freshness};
 use crate::run::plan::{self, PlanOptions};
-use crate::run::restore::{OutRef, checkout, objects_present, outs_from};
+use crate::run::restore::{OutRef, Unusable, checkout, objects_usable, outs_from};
 use crate::spec::params::{self, render};
 
 use super::{Session, records};
@@ -61,10 +61,18 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
                 "stage `{stage}` declares other outs than when experiment `{name}` ran; rerun the experiment"
             )));
         };
-        if !objects_present(&s.ws.store, &refs) {
-            return Err(Error::User(format!(
-                "the outs of experiment `{name}` (stage {stage}) are not in the local cache: run `pipe exp pull {name}` first"
-            )));
+        match objects_usable(&s.ws.store, &refs) {
+            Ok(()) => {}
+            Err(Unusable::Missing) => {
+                return Err(Error::User(format!(
+                    "the outs of experiment `{name}` (stage {stage}) are not in the local cache: run `pipe exp pull {name}` first"
+                )));
+            }
+            Err(Unusable::Quarantined(e)) => {
+                return Err(Error::User(format!(
+                    "{e}: the outs of experiment `{name}` (stage {stage}) are not whole in the local cache; run `pipe exp pull {name}` to fetch them again"
+                )));
+            }
         }
         targets.push(i);
     }
