@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::ProgressBar;
 use pipe_cache::Digest;
 use pipe_cache::remote::transfer::{self, Progress};
 use pipe_cache::remote::{Credentials, Remote, RemoteError, RemoteSpec};
@@ -22,7 +21,6 @@ use crate::config::RemoteToml;
 use crate::error::{Error, Result};
 use crate::graph::Stage;
 use crate::lock::{Entries, HashInfo};
-use crate::report::printer;
 use crate::run::restore::OutRef;
 use crate::run::runcache::{KeyParts, RunRecord};
 use crate::sched::event::{Event, Events};
@@ -106,30 +104,6 @@ fn spec_of(ws: &Workspace, name: &str, r: &RemoteToml) -> Result<RemoteSpec> {
 pub fn open(ws: &Workspace, name: Option<&str>, jobs: Option<usize>) -> Result<Remote> {
     let spec = spec(ws, name)?;
     Remote::open(&spec, jobs).map_err(error)
-}
-
-/// A progress callback and, on a terminal, the bar it drives (bytes; objects as prefix).
-pub fn progress(
-    total_bytes: u64,
-    total_objects: usize,
-    what: &str,
-) -> (Progress, Option<ProgressBar>) {
-    let Some(bar) = printer::get().transfer_bar(total_bytes, what) else {
-        return (transfer::quiet(), None);
-    };
-    let b = bar.clone();
-    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    bar.set_prefix(format!("0/{total_objects} objects"));
-    let cb: Progress = Arc::new(move |n, objects| {
-        if n > 0 {
-            b.inc(n);
-        }
-        if objects > 0 {
-            let d = done.fetch_add(objects, Ordering::Relaxed) + objects;
-            b.set_prefix(format!("{d}/{total_objects} objects"));
-        }
-    });
-    (cb, Some(bar))
 }
 
 /// An out of a stage's lock entry, as a push or fetch sees it.

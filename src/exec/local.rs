@@ -19,11 +19,11 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
 use super::{Cancel, Exit, Job, Program};
-use crate::report::printer;
+use crate::sched::event::{Event, Events};
 
 const GRACE: Duration = Duration::from_secs(5);
 
-pub async fn run(job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
+pub async fn run(job: &Job, mut cancel: Cancel, events: &Events) -> std::io::Result<Exit> {
     if let Some(dir) = job.log.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -72,11 +72,11 @@ pub async fn run(job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
             child
                 .stdout
                 .take()
-                .map(|o| pump(o, job.stage.clone(), log.clone())),
+                .map(|o| pump(o, job.stage.clone(), log.clone(), events.clone())),
             child
                 .stderr
                 .take()
-                .map(|e| pump(e, job.stage.clone(), log.clone())),
+                .map(|e| pump(e, job.stage.clone(), log.clone(), events.clone())),
         ];
         let status = tokio::select! {
             s = child.wait() => s?,
@@ -127,6 +127,7 @@ fn pump<R: AsyncRead + Unpin + Send + 'static>(
     r: R,
     stage: String,
     log: Arc<Mutex<File>>,
+    events: Events,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut reader = BufReader::new(r);
@@ -147,7 +148,10 @@ fn pump<R: AsyncRead + Unpin + Send + 'static>(
             let text = text.trim_end_matches(['\n', '\r']);
             // A progress bar redraws with \r: show its latest state.
             let shown = text.rsplit('\r').next().unwrap_or(text);
-            printer::get().stage_line(&stage, shown);
+            events(Event::Output {
+                stage: &stage,
+                line: shown,
+            });
         }
     })
 }

@@ -4,7 +4,9 @@
 //! Two backends, one enum (not a trait hierarchy): the local executor runs the job as child
 //! processes; the Slurm executor (`slurm`) submits it with `sbatch` and polls for its end,
 //! the workspace and cache being on a filesystem the cluster's nodes share. A job carries a
-//! [`Request`] that only the cluster executor reads.
+//! [`Request`] that only the cluster executor reads. Executors print nothing: what a job
+//! prints and what becomes of a cluster job are events of the run
+//! ([`crate::sched::event`]).
 
 pub mod local;
 pub mod reaper;
@@ -14,6 +16,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use tokio::sync::watch;
+
+use crate::sched::event::Events;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -154,9 +158,10 @@ pub enum Executor {
 }
 
 impl Executor {
-    pub async fn run(&self, job: &Job, cancel: Cancel) -> std::io::Result<Exit> {
+    /// Runs `job`; what it prints and how its cluster job fares go to `events`.
+    pub async fn run(&self, job: &Job, cancel: Cancel, events: &Events) -> std::io::Result<Exit> {
         match self {
-            Executor::Local => local::run(job, cancel).await,
+            Executor::Local => local::run(job, cancel, events).await,
             Executor::Slurm(s) => s.run(job, cancel).await,
         }
     }

@@ -63,7 +63,7 @@ fn fetch_report(
     let rt = Session::runtime()?;
     let mut bar = None;
     let got = rt.block_on(glue::fetch_missing(&remote, &s.ws, &hashes, |total, n| {
-        let (p, b) = glue::progress(total, n, "Fetching");
+        let (p, b) = crate::report::transfer::progress(total, n, "Fetching");
         bar = b;
         p
     }));

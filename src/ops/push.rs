@@ -165,7 +165,7 @@ pub fn push(
             })
             .sum();
         let n_objects = todo_files.len() + todo_manifests.len();
-        let (progress, bar) = glue::progress(total, n_objects, "Pushing");
+        let (progress, bar) = crate::report::transfer::progress(total, n_objects, "Pushing");
         let sent = async {
             let (n, b) = transfer::upload(&remote, todo_files, &progress).await?;
             let (m, mb) = transfer::upload(&remote, todo_manifests, &progress).await?;

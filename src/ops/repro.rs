@@ -109,7 +109,8 @@ pub fn run_stages_with(
     o: &ReproOptions,
     pull: Option<Arc<RunRemote>>,
 ) -> Result<Summary> {
-    let slurm = slurm_executor(s, o)?;
+    let events = crate::report::run::printing();
+    let slurm = slurm_executor(s, o, &events)?;
     let totals = match &slurm {
         // Jobs run on the cluster: only their number is limited here.
         Some(_) => Totals {
@@ -153,7 +154,7 @@ pub fn run_stages_with(
             keep_going: o.keep_going,
             pull,
         },
-        crate::report::run::printing(),
+        events,
     )?;
     let summary = rt.block_on(sched::run(ctx, cancel_tx, order));
     drop(rt);
@@ -173,6 +174,7 @@ pub fn run_stages_with(
 fn slurm_executor(
     s: &Session,
     o: &ReproOptions,
+    events: &crate::sched::event::Events,
 ) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
     let cfg = &s.ws.config.executor;
     match o.executor.unwrap_or(cfg.kind) {
@@ -182,7 +184,7 @@ fn slurm_executor(
         )),
         ExecutorKind::Local => Ok(None),
         ExecutorKind::Slurm => {
-            crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach)
+            crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach, events.clone())
                 .map(Some)
                 .map_err(Error::Env)
         }

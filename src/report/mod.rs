@@ -6,3 +6,4 @@ pub mod html;
 pub mod printer;
 pub mod run;
 pub mod table;
+pub mod transfer;

@@ -4,7 +4,7 @@
 
 use crate::run::fresh::DirtyReason;
 use crate::sched::Outcome;
-use crate::sched::event::{Event, Events};
+use crate::sched::event::{Event, Events, JobState};
 
 use super::printer::{self, Tone, elapsed};
 
@@ -89,6 +89,14 @@ pub fn print(e: Event<'_>) {
                 p.warn(&error);
             }
         }
+        Event::Output { stage, line } => p.stage_line(stage, line),
+        Event::Job { stage, job, state } => job_state(stage, job, &state),
+        Event::Probing { job, why } => p.verb(
+            "Waiting",
+            Tone::Warn,
+            &format!("for probe job {job} ({why}): it checks that the nodes see the workspace"),
+        ),
+        Event::ExecProblem { message } => p.warn(&message),
         Event::Done { stage, outcome } => done(stage, outcome),
         Event::Panicked { error } => p.error(&format!("internal error in a stage task: {error}")),
         Event::Interrupted { running } => p.warn(&format!(
@@ -112,6 +120,39 @@ fn describe(reasons: &[DirtyReason]) -> String {
             all.join(", ")
         }
         Some((first, rest)) => format!("{first} (and {} more)", rest.len()),
+    }
+}
+
+fn job_state(stage: &str, job: &str, state: &JobState<'_>) {
+    let p = printer::get();
+    match state {
+        JobState::Queued { why } => {
+            p.verb(
+                "Queued",
+                Tone::Info,
+                &format!("{stage} (Slurm job {job}: {why})"),
+            );
+        }
+        JobState::Started { node } => {
+            p.verb(
+                "Started",
+                Tone::Info,
+                &format!("{stage} (Slurm job {job} on {node})"),
+            );
+        }
+        JobState::Adopted => p.verb(
+            "Adopting",
+            Tone::Good,
+            &format!("{stage}: Slurm job {job} of an earlier pipe process (not submitted again)"),
+        ),
+        JobState::Resubmitting { code } => p.detail(
+            "Resubmitting",
+            &format!("{stage}: Slurm job {job} of an earlier pipe process exited with code {code}"),
+        ),
+        JobState::Superseded => p.warn(&format!(
+            "cancelled Slurm job {job} of an earlier pipe process: it computes {stage} from \
+             inputs that have changed since"
+        )),
     }
 }
 

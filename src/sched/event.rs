@@ -55,6 +55,20 @@ pub enum Event<'a> {
         error: String,
         off: bool,
     },
+    /// A line a running stage printed (its log keeps it too).
+    Output { stage: &'a str, line: &'a str },
+    /// A cluster job of a stage changed state, as the executor sees it.
+    Job {
+        stage: &'a str,
+        job: &'a str,
+        state: JobState<'a>,
+    },
+    /// The cluster executor waits for its probe job (it checks that the nodes see the
+    /// workspace) before the run starts.
+    Probing { job: &'a str, why: &'a str },
+    /// The executor could not do something that fails no stage (a record it could not
+    /// write, a query it tries again, a cancel that may not have worked).
+    ExecProblem { message: String },
     /// A stage is done, one way or another.
     Done {
         stage: &'a str,
@@ -68,6 +82,23 @@ pub enum Event<'a> {
     Terminated,
     /// The run is over: no status line any more.
     Ended,
+}
+
+/// What became of a stage's cluster job.
+#[derive(Debug)]
+pub enum JobState<'a> {
+    /// Waiting in the cluster's queue, for `why` (Slurm's reason).
+    Queued { why: &'a str },
+    /// Running on `node`.
+    Started { node: &'a str },
+    /// An earlier pipe process submitted it for these very inputs: waited for, not
+    /// submitted again.
+    Adopted,
+    /// An earlier pipe process's job for these inputs exited with `code`: submitted again.
+    Resubmitting { code: i32 },
+    /// An earlier pipe process's job computes the stage from inputs that have changed
+    /// since: cancelled (it would write the same outs).
+    Superseded,
 }
 
 /// Where a run's events go.

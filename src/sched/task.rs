@@ -337,7 +337,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 return fail(e);
             }
         };
-        exit = match ctx.exec.run(&job, ctx.cancel.clone()).await {
+        exit = match ctx.exec.run(&job, ctx.cancel.clone(), &ctx.events).await {
             Ok(x) => x,
             Err(e) => {
                 let _ = backup.restore();

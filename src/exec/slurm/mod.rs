@@ -38,7 +38,8 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{Cancel, Exit, Job, Request};
 use crate::config::ExecutorConfig;
-use crate::report::printer::{self, Tone};
+use crate::report::printer;
+use crate::sched::event::{Event, Events, JobState};
 use record::Record;
 use script::Status;
 
@@ -118,6 +119,8 @@ pub struct Slurm {
     cancelling: AtomicBool,
     cancelled: tokio::sync::OnceCell<()>,
     started: Instant,
+    /// Where what the executor sees goes (its own tasks outlive any one job's call).
+    events: Events,
 }
 
 /// The client commands pipe calls.
@@ -143,6 +146,7 @@ impl Slurm {
         root: &Path,
         cfg: &ExecutorConfig,
         detach: bool,
+        events: Events,
     ) -> Result<Arc<Slurm>, String> {
         let missing: Vec<&str> = COMMANDS.iter().copied().filter(|c| !on_path(c)).collect();
         if !missing.is_empty() {
@@ -162,7 +166,7 @@ impl Slurm {
                 }
             ));
         }
-        probe::check(dot, root, cfg)?;
+        probe::check(dot, root, cfg, &events)?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -171,6 +175,7 @@ impl Slurm {
             root: root.to_path_buf(),
             cfg: cfg.clone(),
             detach,
+            events,
             run_id: format!("{now:x}-{}", std::process::id()),
             inner: Mutex::new(Inner::default()),
             stats: Mutex::new(Stats::default()),
@@ -230,15 +235,14 @@ impl Slurm {
             return false;
         };
         let live = inner.live_at_start.contains(&rec.job);
-        let p = printer::get();
         if rec.key != key {
             if live {
                 let _ = std::process::Command::new("scancel").arg(&rec.job).status();
-                p.warn(&format!(
-                    "cancelled Slurm job {} of an earlier pipe process: it computes {stage} \
-                     from inputs that have changed since",
-                    rec.job
-                ));
+                (self.events)(Event::Job {
+                    stage,
+                    job: &rec.job,
+                    state: JobState::Superseded,
+                });
             }
             record::remove(&self.dot, stage);
             return false;
@@ -246,13 +250,11 @@ impl Slurm {
         match Status::read(&rec.status) {
             Some(s) if s.code == 0 => {}
             Some(s) => {
-                p.detail(
-                    "Resubmitting",
-                    &format!(
-                        "{stage}: Slurm job {} of an earlier pipe process exited with code {}",
-                        rec.job, s.code
-                    ),
-                );
+                (self.events)(Event::Job {
+                    stage,
+                    job: &rec.job,
+                    state: JobState::Resubmitting { code: s.code },
+                });
                 record::remove(&self.dot, stage);
                 return false;
             }
@@ -268,7 +270,7 @@ impl Slurm {
 
     pub async fn run(self: &Arc<Self>, job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
         if job.request.local {
-            return super::local::run(job, cancel).await;
+            return super::local::run(job, cancel, &self.events).await;
         }
         self.start_tasks();
         let adopted = self.inner().adopted.remove(&job.stage);
@@ -278,14 +280,11 @@ impl Slurm {
                 return Ok(Exit::Detached { job: rec.job });
             }
             Some(rec) => {
-                printer::get().verb(
-                    "Adopting",
-                    Tone::Good,
-                    &format!(
-                        "{}: Slurm job {} of an earlier pipe process (not submitted again)",
-                        job.stage, rec.job
-                    ),
-                );
+                (self.events)(Event::Job {
+                    stage: &job.stage,
+                    job: &rec.job,
+                    state: JobState::Adopted,
+                });
                 self.stats().adopted += 1;
                 let rx = self.watch(&rec.job, &rec.stage, &rec.status, &rec.slurm_log);
                 (rec.job, Some(rx))
@@ -523,10 +522,12 @@ impl Slurm {
                 run: self.run_id.clone(),
             };
             if let Err(e) = record::write(&self.dot, &rec) {
-                printer::get().warn(&format!(
-                    "cannot record Slurm job {job_id} under {}: {e}; a later run cannot adopt it",
-                    record::dir(&self.dot).display()
-                ));
+                (self.events)(Event::ExecProblem {
+                    message: format!(
+                        "cannot record Slurm job {job_id} under {}: {e}; a later run cannot adopt it",
+                        record::dir(&self.dot).display()
+                    ),
+                });
             }
             let rx = (!self.detach).then(|| self.watch(&job_id, &p.job.stage, &status, &slurm_log));
             let _ = p.reply.send(Ok((job_id, rx)));
@@ -572,7 +573,9 @@ impl Slurm {
             let listed = match query::squeue(&ids).await {
                 Ok(m) => m,
                 Err(e) => {
-                    printer::get().warn(&format!("{e} (trying again in {:.0?})", max));
+                    (self.events)(Event::ExecProblem {
+                        message: format!("{e} (trying again in {max:.0?})"),
+                    });
                     next = Instant::now() + max;
                     continue;
                 }
@@ -632,7 +635,7 @@ impl Slurm {
         }
     }
 
-    /// Prints a job's new state; whether it changed.
+    /// Tells a job's new state; whether it changed.
     fn show(&self, id: &str, now: Shown) -> bool {
         let mut inner = self.inner();
         let Some(w) = inner.watched.get_mut(id) else {
@@ -641,19 +644,17 @@ impl Slurm {
         if w.shown == now {
             return false;
         }
-        let p = printer::get();
-        match &now {
-            Shown::Queued(why) => p.verb(
-                "Queued",
-                Tone::Info,
-                &format!("{} (Slurm job {id}: {why})", w.stage),
-            ),
-            Shown::Running(node) => p.verb(
-                "Started",
-                Tone::Info,
-                &format!("{} (Slurm job {id} on {node})", w.stage),
-            ),
-            Shown::Nothing => {}
+        let state = match &now {
+            Shown::Queued(why) => Some(JobState::Queued { why }),
+            Shown::Running(node) => Some(JobState::Started { node }),
+            Shown::Nothing => None,
+        };
+        if let Some(state) = state {
+            (self.events)(Event::Job {
+                stage: &w.stage,
+                job: id,
+                state,
+            });
         }
         w.shown = now;
         true
@@ -774,10 +775,12 @@ impl Slurm {
                     .status()
                     .await;
                 if !done.is_ok_and(|s| s.success()) {
-                    printer::get().warn(&format!(
-                        "scancel {} failed: the jobs may still run",
-                        bases.join(" ")
-                    ));
+                    (self.events)(Event::ExecProblem {
+                        message: format!(
+                            "scancel {} failed: the jobs may still run",
+                            bases.join(" ")
+                        ),
+                    });
                 }
                 for s in &stages {
                     record::remove(&self.dot, s);

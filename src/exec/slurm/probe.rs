@@ -13,13 +13,13 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::ExecutorConfig;
-use crate::report::printer::{self, Tone};
+use crate::sched::event::{Event, Events};
 
 use super::query;
 
 const REMEMBERED: Duration = Duration::from_secs(24 * 3600);
 
-pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig) -> Result<(), String> {
+pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig, events: &Events) -> Result<(), String> {
     let ok_file = dot.join("slurm").join("probe-ok");
     let remembered = std::fs::read_to_string(&ok_file)
         .is_ok_and(|t| t.trim() == root.to_string_lossy())
@@ -130,13 +130,10 @@ pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig) -> Result<(), String
                         } else {
                             l.reason
                         };
-                        printer::get().verb(
-                            "Waiting",
-                            Tone::Warn,
-                            &format!(
-                                "for probe job {id} ({why}): it checks that the nodes see the workspace"
-                            ),
-                        );
+                        events(Event::Probing {
+                            job: &id,
+                            why: &why,
+                        });
                         announced = true;
                     }
                 }
