@@ -171,9 +171,9 @@ fn a_corrupt_object_is_quarantined_and_never_checked_out() {
     assert_eq!(p.read("out.txt"), "hello");
 }
 
-// Defect 2: a run-cache hit whose object is corrupt is no hit.
-#[test]
-fn a_run_cache_restore_with_a_corrupt_object_runs_the_stage_instead() {
+/// Two stages, `a` (v.txt -> a.txt) and `b` (a.txt -> b.txt), run on v.txt = one, then
+/// two, then v.txt set back to one with the run cache's copy of a.txt = one corrupted.
+fn corrupt_run_cache_hit() -> Project {
     let p = Project::new().file("v.txt", "one").file(
         "pipe.toml",
         "[stage.a]\ncmd = \"cat v.txt > a.txt\"\ndeps = [\"v.txt\"]\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"cat a.txt > b.txt\"\ndeps = [\"a.txt\"]\nouts = [\"b.txt\"]\n",
@@ -185,8 +185,17 @@ fn a_run_cache_restore_with_a_corrupt_object_runs_the_stage_instead() {
     assert_eq!(obj.len(), 1);
     write_in_place(&obj[0], b"bad");
     p.write("v.txt", "one");
+    p
+}
+
+// Defect 2: a run-cache hit whose object is corrupt is no hit.
+#[test]
+fn a_run_cache_restore_with_a_corrupt_object_runs_the_stage_instead() {
+    let p = corrupt_run_cache_hit();
     let r = p.pipe(&["repro"]).ok();
-    r.err_has("corrupt");
+    r.err_has("a.txt")
+        .err_has("corrupt")
+        .err_has("stage a runs again");
     assert_eq!(
         r.ran(),
         ["a"],
@@ -195,6 +204,25 @@ fn a_run_cache_restore_with_a_corrupt_object_runs_the_stage_instead() {
     assert_eq!(p.read("a.txt"), "one");
     assert_eq!(p.read("b.txt"), "one");
     p.pipe(&["cache", "verify"]).ok();
+}
+
+// Defect 2: status and --dry find the corrupt object too, say so, and plan a run.
+#[test]
+fn status_and_dry_run_say_a_run_cache_object_is_corrupt_and_plan_a_run() {
+    let p = corrupt_run_cache_hit();
+    let r = p.pipe(&["repro", "--dry"]).ok();
+    r.err_has("a.txt").err_has("corrupt").err_has("quarantine");
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("Would run a:")),
+        "{r}"
+    );
+    assert_eq!(count_files(&p.path(".pipe/cache/quarantine")), 1);
+    // Quarantined now: a missing object, no longer a warning; a still runs.
+    let r = p.pipe(&["status"]).ok();
+    r.err_lacks("corrupt").out_has("a");
+    let r = p.pipe(&["repro"]).ok();
+    assert_eq!(r.ran(), ["a"], "{r}");
+    assert_eq!(p.read("b.txt"), "one");
 }
 
 // Defect 2: pull fetches again what the local cache holds corrupt.
