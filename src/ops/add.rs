@@ -92,11 +92,12 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
             )));
         };
         let st = &s.graph.stages[i];
-        let (entry, _) = commit::commit(
+        let entry = commit::commit(
             &s.ws,
             st,
             &Inputs::new(st, Default::default(), Default::default()),
             Vec::new(),
+            None,
         )?;
         if let Some(h) = entry.outs.get(wp.as_str()) {
             let what = if h.dir {

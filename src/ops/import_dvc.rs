@@ -232,6 +232,7 @@ fn data(
             st,
             &Inputs::new(st, Default::default(), Default::default()),
             Vec::new(),
+            None,
         )?;
         report.data.push(d.path.clone());
     }
@@ -359,7 +360,7 @@ fn stages(
             ));
             continue;
         };
-        commit::commit(&s.ws, st, &inputs, Vec::new())?;
+        commit::commit(&s.ws, st, &inputs, Vec::new(), None)?;
         report.locked.push(decl.name.clone());
     }
     Ok(())

@@ -8,8 +8,9 @@ use pipe_cache::{Hashed, LinkKind};
 
 use crate::error::{Error, Result};
 use crate::graph::Stage;
-use crate::lock::{HashInfo, LockEntry, Recorded};
+use crate::lock::{HashInfo, LockEntry};
 use crate::run::decide::Inputs;
+use crate::run::observe::Seen;
 use crate::run::observe::hash_all;
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
@@ -21,13 +22,15 @@ use crate::wspath::WsPath;
 /// `changed_during_run`: deps whose content differed after the run: the outs are stored
 /// (so they can be checked out and inspected) but no run-cache record is written, and the
 /// lock entry names those deps, which keeps the stage stale until it runs on stable inputs.
-/// Returns the entry and how recording it moved the lock journal.
+/// `seen`: the run's observations, when a scheduler's run commits (its own append must not
+/// look like another process's).
 pub fn commit(
     ws: &Workspace,
     stage: &Stage,
     inputs: &Inputs,
     changed_during_run: Vec<String>,
-) -> Result<(LockEntry, Recorded)> {
+    seen: Option<&Seen>,
+) -> Result<LockEntry> {
     super::outlinks::refuse_links(ws, stage)?;
     let paths: Vec<&WsPath> = stage.outs.iter().map(|o| &o.path).collect();
     let hashed = hash_all(ws, &paths)?;
@@ -89,6 +92,11 @@ pub fn commit(
         ws.store.put_record(&inputs.key, &record.encode())?;
         tracing::debug!(stage = %stage.id, key = %inputs.key, "run-cache record written");
     }
-    let recorded = ws.lock.record(stage.id.as_str(), Some(&entry))?;
-    Ok((entry, recorded))
+    match seen {
+        Some(seen) => seen.record(ws, stage.id.as_str(), &entry)?,
+        None => {
+            ws.lock.record(stage.id.as_str(), Some(&entry))?;
+        }
+    }
+    Ok(entry)
 }

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use crate::graph::Stage;
 use crate::lock::entry::env_digest;
-use crate::lock::{HashInfo, Recorded, Stamp};
+use crate::lock::{HashInfo, LockEntry, LockError, Stamp};
 use crate::run::fresh::Observed;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
@@ -154,12 +154,13 @@ impl Seen {
         stage: &Stage,
         afresh: bool,
     ) -> crate::error::Result<Observed> {
-        let stamp = ws.lock.stamp()?;
         let clock = ws.state.clock()?;
         let paths = paths_of(&[stage]);
         let mut memo: Memo = HashMap::new();
         let (mine, mut theirs, epoch) = {
             let mut st = self.state();
+            // Under the state's lock, as this run's own appends are (see `record`).
+            let stamp = ws.lock.stamp()?;
             if st.stamp.as_ref() != Some(&stamp) {
                 if st.stamp.is_some() {
                     tracing::debug!(stage = %stage.id, "the lock changed under this run: observing every path again");
@@ -243,13 +244,17 @@ impl Seen {
             .retain(|p, d| matches!(d, Digested::Busy) || !written.iter().any(|w| w.overlaps(p)));
     }
 
-    /// This run appended to the lock journal: digests taken before still hold, unless
-    /// someone else wrote to the lock in between.
-    pub fn recorded(&self, r: &Recorded) {
+    /// Records `entry` as stage `id`'s in the lock, for this run: digests taken before
+    /// still hold, unless someone else wrote to the lock in between. The append happens
+    /// under the same lock as the stamp comparisons of [`Seen::observe`], so no stage of
+    /// this run takes the run's own append for another process's.
+    pub fn record(&self, ws: &Workspace, id: &str, entry: &LockEntry) -> Result<(), LockError> {
         let mut st = self.state();
+        let r = ws.lock.record(id, Some(entry))?;
         if let Some(stamp) = st.stamp.as_mut() {
-            stamp.advance(r);
+            stamp.advance(&r);
         }
+        Ok(())
     }
 }
 
@@ -291,12 +296,13 @@ mod tests {
 
         // This run's own lock appends keep what it saw.
         std::fs::write(d.path().join("in.txt"), "three\n").unwrap();
-        let mine = s.ws.lock.record("x", None).unwrap();
-        seen.recorded(&mine);
+        let entry =
+            crate::lock::LockEntry::new(st, BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        seen.record(&s.ws, "a", &entry).unwrap();
         assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&afresh));
         // Another process's append drops everything.
         let other = crate::workspace::Workspace::open(&d.path().join("pipe.toml")).unwrap();
-        other.lock.record("y", None).unwrap();
+        other.lock.record("a", None).unwrap();
         let now = seen.observe(&s.ws, st, false).unwrap();
         assert_ne!(dep(&now), dep(&afresh));
 

@@ -229,8 +229,7 @@ async fn restore(
         let st = &c.graph.stages[i];
         let entry = LockEntry::new(st, inputs.env, inputs.deps, record.outs);
         crate::run::restore::checkout(&c.ws, &outs)?;
-        let recorded = c.ws.lock.record(st.id.as_str(), Some(&entry))?;
-        c.seen.recorded(&recorded);
+        c.seen.record(&c.ws, st.id.as_str(), &entry)?;
         Ok(())
     })
     .await?
@@ -399,9 +398,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 path: p,
             });
         }
-        let (entry, recorded) = commit(&c.ws, st, &inputs, changed)?;
-        c.seen.recorded(&recorded);
-        Ok::<_, crate::error::Error>(entry)
+        commit(&c.ws, st, &inputs, changed, Some(&c.seen))
     })
     .await;
     match committed {
