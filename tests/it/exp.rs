@@ -210,6 +210,15 @@ fn diff_shows_params_and_metrics_with_deltas() {
     );
     let d2 = p.pipe(&["exp", "diff", "lr=0.01", "lr=0.05,epochs=3"]).ok();
     assert!(d2.stdout.contains("train.epochs"), "{d2}");
+    assert_eq!(
+        d2.stdout,
+        "              lr=0.01  lr=0.05,epochs=3  delta\n\
+         train.epochs  2        3                 +1.000\n\
+         train.lr      0.01     0.05              +0.04000\n\
+         acc           0.9900   0.9500            -0.04000\n\
+         epochs        2.000    3.000             +1.000\n",
+        "the aligned layout, column for column"
+    );
 }
 
 #[test]
