@@ -316,7 +316,11 @@ mod share {
         pipe_clean(&a, &["exp", "run", "-S", "train.lr=0.01"]).ok();
         pipe_clean(&a, &["exp", "push", "lr=0.01"])
             .ok()
-            .err_has("Pushed experiment lr=0.01 to `team`");
+            .err_has("Pushed experiment lr=0.01 to `team`: 2 object(s), 50 B");
+        // data.txt went up with `pipe push`; model.txt and eval.json now, and not again.
+        pipe_clean(&a, &["exp", "push", "lr=0.01"])
+            .ok()
+            .err_has("Pushed experiment lr=0.01 to `team`: 0 object(s), 0 B");
 
         // A fresh clone: the committed files only.
         let b = Project::new();
@@ -349,6 +353,20 @@ mod share {
         pipe_clean(&b, &["exp", "pull", "nope"])
             .code(2)
             .err_has("remote `team` has no experiment `nope`");
+
+        // An experiment whose objects left the local cache is refused whole, before
+        // anything is sent.
+        pipe_clean(&a, &["exp", "run", "-S", "train.lr=0.3"]).ok();
+        a.remove(".pipe/cache/objects");
+        pipe_clean(&a, &["exp", "push", "lr=0.3"])
+            .code(2)
+            .err_has("experiment `lr=0.3`: object ")
+            .err_has("is not (wholly) in the local cache");
+        let listed = pipe_clean(&b, &["exp", "show", "--remote"]).ok();
+        assert!(
+            listed.stdout.contains("lr=0.01") && !listed.stdout.contains("lr=0.3"),
+            "{listed}"
+        );
     }
 
     #[test]
