@@ -213,6 +213,36 @@ impl Project {
     }
 }
 
+/// The three-stage pipeline of the freshness suite and the status, `repro --dry` and
+/// error snapshots: a: a param (`train.lr`) and src/a.txt -> data/a.txt; b: data/a.txt and
+/// a param (`train.epochs`) -> b.txt; c: src/c.txt -> c.txt (a chain of two, and one
+/// stage on its own). Only `a` has a `desc`.
+pub fn three_stages() -> Project {
+    Project::new()
+        .file("params.toml", "[train]\nlr = 0.001\nepochs = 3\n")
+        .file("src/a.txt", "alpha\n")
+        .file("src/c.txt", "gamma\n")
+        .file(
+            "pipe.toml",
+            r#"[stage.a]
+desc = "Prepares the data"
+cmd = "mkdir -p data && cat src/a.txt > data/a.txt && echo lr=${train.lr} >> data/a.txt"
+deps = ["src/a.txt"]
+outs = ["data/a.txt"]
+
+[stage.b]
+cmd = "cat ${deps[0]} > ${outs[0]} && echo epochs=${train.epochs} >> ${outs[0]}"
+deps = ["data/a.txt"]
+outs = ["b.txt"]
+
+[stage.c]
+cmd = "cp src/c.txt c.txt"
+deps = ["src/c.txt"]
+outs = ["c.txt"]
+"#,
+        )
+}
+
 pub fn count_files(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
