@@ -10,13 +10,16 @@
 //!
 //! Nothing is sent twice: an interrupted push leaves whole objects only, and the next one
 //! sends what is still missing.
+//!
+//! Steps 1 to 3 for objects are `Outbound`, which `exp push` uses too (it sends an
+//! experiment's outs, then its record, the same way).
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use pipe_cache::Digest;
-use pipe_cache::remote::Kind;
 use pipe_cache::remote::transfer::{self, Source, Upload};
+use pipe_cache::remote::{Kind, Remote, RemoteError};
+use pipe_cache::{Digest, Store};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -53,41 +56,16 @@ pub fn push(
     let mut report = PushReport::default();
 
     // 1. What the lock refers to and the local cache holds.
-    let mut files: Vec<Digest> = Vec::new();
-    let mut manifests: Vec<(Digest, Bytes)> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut objects = Outbound::default();
     for LockedOut {
         path, hash, cached, ..
     } in &outs
     {
-        if !store.has(&hash.digest) {
+        match objects.add(store, &hash.digest, hash.dir)? {
+            Local::Whole => {}
             // An uncached out of a stage that cannot be restored is never stored.
-            if *cached {
-                report.not_local.push(path.clone());
-            }
-            continue;
-        }
-        if !seen.insert(hash.digest) {
-            continue;
-        }
-        if hash.dir {
-            let m = store.read_manifest(&hash.digest)?;
-            let mut all = true;
-            for e in m.entries() {
-                if !store.has(&e.digest) {
-                    all = false;
-                } else if seen.insert(e.digest) {
-                    files.push(e.digest);
-                }
-            }
-            if all {
-                manifests.push((hash.digest, Bytes::from(m.encode())));
-            } else {
-                // A manifest goes up only with every file it lists.
-                report.not_local.push(path.clone());
-            }
-        } else {
-            files.push(hash.digest);
+            Local::Absent if !*cached => {}
+            Local::Absent | Local::Partly => report.not_local.push(path.clone()),
         }
     }
     let mut records: Vec<(Digest, Bytes)> = Vec::new();
@@ -110,79 +88,20 @@ pub fn push(
     }
 
     let rt = Session::runtime()?;
-    let result: Result<()> = rt.block_on(async {
-        // 2. What the remote has.
-        let mut all_objects: Vec<Digest> = files.clone();
-        all_objects.extend(manifests.iter().map(|(d, _)| *d));
-        let have = remote
-            .existing(Kind::Object, &all_objects)
-            .await
-            .map_err(glue::error)?;
+    rt.block_on(async {
+        // 2 and 3: objects (files, then manifests), then records.
+        let sent = objects.send(&remote, store, Some("Pushing")).await?;
+        report.present = sent.present;
+        report.sent = sent.objects;
+        report.bytes = sent.bytes;
         let record_keys: Vec<Digest> = records.iter().map(|(k, _)| *k).collect();
-        let have_records = remote
-            .existing(Kind::Record, &record_keys)
-            .await
-            .map_err(glue::error)?;
-        report.present = all_objects.iter().filter(|d| have.contains(d)).count();
-
-        // 3. Files, then manifests, then records.
-        let todo_files: Vec<Upload> = files
-            .par_iter()
-            .filter(|d| !have.contains(d))
-            .map(|d| {
-                let path = store.object_path(d);
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                Upload {
-                    kind: Kind::Object,
-                    digest: *d,
-                    source: Source::File(path, size),
-                }
-            })
-            .collect();
-        let todo_manifests: Vec<Upload> = manifests
-            .iter()
-            .filter(|(d, _)| !have.contains(d))
-            .map(|(d, b)| Upload {
-                kind: Kind::Object,
-                digest: *d,
-                source: Source::Bytes(b.clone()),
-            })
-            .collect();
-        let todo_records: Vec<Upload> = records
-            .iter()
-            .filter(|(k, _)| !have_records.contains(k))
-            .map(|(k, b)| Upload {
-                kind: Kind::Record,
-                digest: *k,
-                source: Source::Bytes(b.clone()),
-            })
-            .collect();
-        let total: u64 = todo_files
-            .iter()
-            .map(|u| match &u.source {
-                Source::File(_, n) => *n,
-                Source::Bytes(b) => b.len() as u64,
-            })
-            .sum();
-        let n_objects = todo_files.len() + todo_manifests.len();
-        let (progress, bar) = crate::report::transfer::progress(total, n_objects, "Pushing");
-        let sent = async {
-            let (n, b) = transfer::upload(&remote, todo_files, &progress).await?;
-            let (m, mb) = transfer::upload(&remote, todo_manifests, &progress).await?;
-            report.sent = n + m;
-            report.bytes = b + mb;
-            let (r, _) = transfer::upload(&remote, todo_records, &transfer::quiet()).await?;
-            report.records_sent = r;
-            Ok(())
-        }
-        .await
-        .map_err(glue::error);
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        sent
-    });
-    result?;
+        let have_records = remote.existing(Kind::Record, &record_keys).await?;
+        let todo_records = lacking(Kind::Record, &records, &have_records);
+        let (r, _) = transfer::upload(&remote, todo_records, &transfer::quiet()).await?;
+        report.records_sent = r;
+        Ok::<_, RemoteError>(())
+    })
+    .map_err(glue::error)?;
     p.verb(
         "Pushed",
         Tone::Good,
@@ -196,4 +115,140 @@ pub fn push(
         ),
     );
     Ok(report)
+}
+
+/// How much of an out's object the local cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// The object, and for a directory every file it lists.
+    Whole,
+    /// Not the object.
+    Absent,
+    /// A directory's manifest but not every file it lists: the files it has go up, the
+    /// manifest does not (a manifest on a remote never names a file that is not there).
+    Partly,
+}
+
+/// The cache objects of a set of outs, gathered for an upload: each file's object, and
+/// each directory's files and then its manifest. An object shared by several outs is
+/// gathered (and sent) once.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    files: Vec<Digest>,
+    manifests: Vec<(Digest, Bytes)>,
+    seen: HashSet<Digest>,
+}
+
+/// What `Outbound::send` did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sent {
+    /// Objects the remote already had.
+    pub present: usize,
+    pub objects: usize,
+    pub bytes: u64,
+}
+
+impl Outbound {
+    /// Gathers the object `digest` of an out (`dir`: a directory's manifest) from `store`,
+    /// as much of it as the local cache holds.
+    pub fn add(&mut self, store: &Store, digest: &Digest, dir: bool) -> Result<Local> {
+        if !store.has(digest) {
+            return Ok(Local::Absent);
+        }
+        if !self.seen.insert(*digest) {
+            return Ok(Local::Whole);
+        }
+        if !dir {
+            self.files.push(*digest);
+            return Ok(Local::Whole);
+        }
+        let m = store.read_manifest(digest)?;
+        let mut whole = true;
+        for e in m.entries() {
+            if !store.has(&e.digest) {
+                whole = false;
+            } else if self.seen.insert(e.digest) {
+                self.files.push(e.digest);
+            }
+        }
+        if !whole {
+            return Ok(Local::Partly);
+        }
+        self.manifests.push((*digest, Bytes::from(m.encode())));
+        Ok(Local::Whole)
+    }
+
+    /// Asks the remote which objects it has (one listing per fan-out prefix touched) and
+    /// uploads the rest: every file, then the manifests. `bar`: the verb of a progress bar
+    /// on a terminal (none: quiet).
+    pub async fn send(
+        &self,
+        remote: &Remote,
+        store: &Store,
+        bar: Option<&str>,
+    ) -> std::result::Result<Sent, RemoteError> {
+        let mut all: Vec<Digest> = self.files.clone();
+        all.extend(self.manifests.iter().map(|(d, _)| *d));
+        let have = remote.existing(Kind::Object, &all).await?;
+        let present = all.iter().filter(|d| have.contains(d)).count();
+        let todo_files: Vec<Upload> = self
+            .files
+            .par_iter()
+            .filter(|d| !have.contains(d))
+            .map(|d| {
+                let path = store.object_path(d);
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                Upload {
+                    kind: Kind::Object,
+                    digest: *d,
+                    source: Source::File(path, size),
+                }
+            })
+            .collect();
+        let todo_manifests = lacking(Kind::Object, &self.manifests, &have);
+        let (progress, shown) = match bar {
+            Some(verb) => {
+                let total: u64 = todo_files
+                    .iter()
+                    .map(|u| match &u.source {
+                        Source::File(_, n) => *n,
+                        Source::Bytes(b) => b.len() as u64,
+                    })
+                    .sum();
+                crate::report::transfer::progress(
+                    total,
+                    todo_files.len() + todo_manifests.len(),
+                    verb,
+                )
+            }
+            None => (transfer::quiet(), None),
+        };
+        let sent = async {
+            let (n, b) = transfer::upload(remote, todo_files, &progress).await?;
+            let (m, mb) = transfer::upload(remote, todo_manifests, &progress).await?;
+            Ok(Sent {
+                present,
+                objects: n + m,
+                bytes: b + mb,
+            })
+        }
+        .await;
+        if let Some(b) = shown {
+            b.finish_and_clear();
+        }
+        sent
+    }
+}
+
+/// Uploads of the in-memory `items` (manifests, records) the remote does not `have`.
+fn lacking(kind: Kind, items: &[(Digest, Bytes)], have: &HashSet<Digest>) -> Vec<Upload> {
+    items
+        .iter()
+        .filter(|(d, _)| !have.contains(d))
+        .map(|(d, b)| Upload {
+            kind,
+            digest: *d,
+            source: Source::Bytes(b.clone()),
+        })
+        .collect()
 }

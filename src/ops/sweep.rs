@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
+use crate::report::grid;
 use crate::report::printer::{self, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
 use crate::run::fresh::Freshness;
@@ -509,23 +510,6 @@ fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
         };
         lines.push([col.metric.clone(), show(&x), show(&y), delta]);
     }
-    let w: Vec<usize> = (0..4)
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for l in &lines {
-        let cells: Vec<String> = (0..4)
-            .map(|i| format!("{}{}", l[i], " ".repeat(w[i] - l[i].chars().count())))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    printer::get().data(&out);
+    printer::get().data(&grid::aligned(&lines[0], &lines[1..], false));
     Ok(())
 }

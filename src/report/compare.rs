@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::compare::diff::{Diff, Row};
 use crate::compare::flat::{Flat, Value};
+use crate::report::grid::{self, csv_field};
 
 /// Output formats of the compare commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,52 +21,10 @@ pub enum Style {
 }
 
 /// Aligned columns (text) or a pipe table (markdown).
-pub fn grid(header: &[String], rows: &[Vec<String>], style: Style) -> String {
-    let mut out = String::new();
+fn grid(header: &[String], rows: &[Vec<String>], style: Style) -> String {
     match style {
-        Style::Markdown => {
-            let esc = |s: &str| s.replace('|', "\\|");
-            let line = |cells: &[String]| {
-                format!(
-                    "| {} |\n",
-                    cells.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
-                )
-            };
-            out.push_str(&line(header));
-            let _ = writeln!(out, "|{}|", vec!["---"; header.len()].join("|"));
-            for r in rows {
-                out.push_str(&line(r));
-            }
-        }
-        _ => {
-            let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-            for r in rows {
-                for (i, c) in r.iter().enumerate() {
-                    w[i] = w[i].max(c.chars().count());
-                }
-            }
-            let line = |cells: &[String]| {
-                let parts: Vec<String> = cells
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("{c}{}", " ".repeat(w[i] - c.chars().count())))
-                    .collect();
-                format!("{}\n", parts.join("  ").trim_end())
-            };
-            out.push_str(&line(header));
-            for r in rows {
-                out.push_str(&line(r));
-            }
-        }
-    }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+        Style::Markdown => grid::markdown(header, rows),
+        _ => grid::aligned(header, rows, false),
     }
 }
 

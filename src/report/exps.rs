@@ -3,12 +3,11 @@
 //! the baseline), per metric, then state and time. The best value of each metric column
 //! is marked, as in the sweep table. Aligned text, markdown, CSV or JSON.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use crate::graph::sweep::{Better, ReportCol};
-use crate::report::table::num;
+use crate::report::table::{Format, num};
+use crate::report::{grid, rank};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpRow {
@@ -38,24 +37,7 @@ impl ExpTable {
     /// The row holding the best value of metric column `m`.
     pub fn best(&self, m: usize) -> Option<usize> {
         let better = self.metrics.get(m)?.better;
-        let mut best: Option<(usize, f64)> = None;
-        for (i, r) in self.rows.iter().enumerate() {
-            let Some(Some(v)) = r.metrics.get(m) else {
-                continue;
-            };
-            if v.is_nan() {
-                continue;
-            }
-            let wins = match (best, better) {
-                (None, _) => true,
-                (Some((_, b)), Better::Max) => *v > b,
-                (Some((_, b)), Better::Min) => *v < b,
-            };
-            if wins {
-                best = Some((i, *v));
-            }
-        }
-        best.map(|(i, _)| i)
+        rank::best(self.rows.iter().map(|r| *r.metrics.get(m)?), better)
     }
 
     /// Sorts the experiments (the baseline stays first) by a metric, best first; `m:min`
@@ -82,19 +64,7 @@ impl ExpTable {
         }
         let better = self.metrics[m].better;
         let mut rest = self.rows.split_off(1.min(self.rows.len()));
-        rest.sort_by(|a, b| match (a.metrics[m], b.metrics[m]) {
-            (Some(x), Some(y)) => {
-                let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-                if better == Better::Max {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        });
+        rest.sort_by(|a, b| rank::order(a.metrics[m], b.metrics[m], better));
         self.rows.extend(rest);
         Ok(())
     }
@@ -102,13 +72,7 @@ impl ExpTable {
     fn header(&self) -> Vec<String> {
         let mut h = vec!["experiment".to_string()];
         h.extend(self.short.iter().cloned());
-        for c in &self.metrics {
-            let arrow = match c.better {
-                Better::Max => "↑",
-                Better::Min => "↓",
-            };
-            h.push(format!("{} {arrow}", c.metric));
-        }
+        h.extend(self.metrics.iter().map(rank::title));
         h.push("state".into());
         h.push("time".into());
         h
@@ -140,8 +104,7 @@ impl ExpTable {
             .collect()
     }
 
-    pub fn render(&self, f: crate::report::table::Format) -> String {
-        use crate::report::table::Format;
+    pub fn render(&self, f: Format) -> String {
         match f {
             Format::Text => self.text(),
             Format::Markdown => self.markdown(),
@@ -151,36 +114,13 @@ impl ExpTable {
     }
 
     fn text(&self) -> String {
-        let header = self.header();
         let rows = self.cells(|t| format!("{t} *"));
-        let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                width[i] = width[i].max(c.chars().count());
-            }
-        }
-        let line = |cells: &[String]| -> String {
-            let parts: Vec<String> = cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{c}{}", " ".repeat(width[i] - c.chars().count())))
-                .collect();
-            parts.join("  ").trim_end().to_string()
-        };
         let mut out = format!(
             "experiments ({}): {}\n",
             self.source,
             self.rows.len().saturating_sub(1)
         );
-        out.push_str(&line(&header));
-        out.push('\n');
-        let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
-        out.push_str(&rule.join("  "));
-        out.push('\n');
-        for r in &rows {
-            out.push_str(&line(r));
-            out.push('\n');
-        }
+        out.push_str(&grid::aligned(&self.header(), &rows, true));
         if self.rows.len() > 1 && !self.metrics.is_empty() {
             out.push_str("* best in its column; an empty param is the baseline's value\n");
         }
@@ -188,54 +128,28 @@ impl ExpTable {
     }
 
     fn markdown(&self) -> String {
-        let header = self.header();
         let rows = self.cells(|t| format!("**{t}**"));
-        let esc = |s: &str| s.replace('|', "\\|");
-        let row = |cells: &[String]| {
-            format!(
-                "| {} |\n",
-                cells.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
-            )
-        };
-        let mut out = row(&header);
-        let _ = writeln!(
-            out,
-            "|{}|",
-            header.iter().map(|_| "---").collect::<Vec<_>>().join("|")
-        );
-        for r in &rows {
-            out.push_str(&row(r));
-        }
-        out
+        grid::markdown(&self.header(), &rows)
     }
 
     fn csv(&self) -> String {
-        let q = |s: &str| {
-            if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
         let mut h: Vec<String> = vec!["experiment".into()];
         h.extend(self.keys.iter().cloned());
         h.extend(self.metrics.iter().map(|c| c.metric.clone()));
         h.push("state".into());
         h.push("time".into());
-        let mut out = h.iter().map(|x| q(x)).collect::<Vec<_>>().join(",");
-        out.push('\n');
+        let mut out = grid::csv_record(&h);
         for r in &self.rows {
-            let mut v = vec![q(&r.name)];
-            v.extend(r.params.iter().map(|p| q(p)));
+            let mut v = vec![r.name.clone()];
+            v.extend(r.params.iter().cloned());
             v.extend(
                 r.metrics
                     .iter()
                     .map(|x| x.map(|x| x.to_string()).unwrap_or_default()),
             );
-            v.push(q(&r.state));
-            v.push(q(&r.time));
-            out.push_str(&v.join(","));
-            out.push('\n');
+            v.push(r.state.clone());
+            v.push(r.time.clone());
+            out.push_str(&grid::csv_record(&v));
         }
         out
     }
@@ -243,24 +157,12 @@ impl ExpTable {
 
 /// `exp diff`: rows of (name, a, b, delta), aligned.
 pub fn diff_text(a: &str, b: &str, lines: &[(String, String, String, String)]) -> String {
-    let mut all: Vec<[String; 4]> = vec![["".into(), a.into(), b.into(), "delta".into()]];
-    all.extend(
-        lines
-            .iter()
-            .map(|(k, x, y, d)| [k.clone(), x.clone(), y.clone(), d.clone()]),
-    );
-    let w: Vec<usize> = (0..4)
-        .map(|i| all.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+    let header = [String::new(), a.into(), b.into(), "delta".into()];
+    let rows: Vec<[String; 4]> = lines
+        .iter()
+        .map(|(k, x, y, d)| [k.clone(), x.clone(), y.clone(), d.clone()])
         .collect();
-    let mut out = String::new();
-    for l in &all {
-        let cells: Vec<String> = (0..4)
-            .map(|i| format!("{}{}", l[i], " ".repeat(w[i] - l[i].chars().count())))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    grid::aligned(&header, &rows, false)
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@
 //! difference is within noise are marked `≈`: they are not ranked below the best as if
 //! the gap were real. Rendered as aligned text, markdown, CSV or JSON from the same model.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
-use crate::graph::sweep::{Better, ReportCol};
+use crate::graph::sweep::ReportCol;
+use crate::report::{grid, rank};
 
 /// Mean and spread of one metric over a cell's replicates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,24 +117,11 @@ impl Table {
     /// The row index holding the best mean of metric column `m`.
     pub fn best(&self, m: usize) -> Option<usize> {
         let better = self.report.get(m)?.better;
-        let mut best: Option<(usize, f64)> = None;
-        for (i, r) in self.rows.iter().enumerate() {
-            let Some(Some(s)) = r.metrics.get(m) else {
-                continue;
-            };
-            if s.mean.is_nan() {
-                continue;
-            }
-            let wins = match (best, better) {
-                (None, _) => true,
-                (Some((_, b)), Better::Max) => s.mean > b,
-                (Some((_, b)), Better::Min) => s.mean < b,
-            };
-            if wins {
-                best = Some((i, s.mean));
-            }
-        }
-        best.map(|(i, _)| i)
+        let means = self
+            .rows
+            .iter()
+            .map(|r| r.metrics.get(m)?.as_ref().map(|s| s.mean));
+        rank::best(means, better)
     }
 
     /// Every row against the best row of metric column `m` (Welch's t-test); `None` for
@@ -173,22 +159,8 @@ impl Table {
         if let Some(m) = self.report.iter().position(|c| c.metric == key) {
             let better = self.report[m].better;
             let val = |r: &Row| r.metrics[m].as_ref().map(|s| s.mean);
-            self.rows.sort_by(|a, b| {
-                let (x, y) = (val(a), val(b));
-                match (x, y) {
-                    (Some(x), Some(y)) => {
-                        let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-                        if better == Better::Max {
-                            o.reverse()
-                        } else {
-                            o
-                        }
-                    }
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                }
-            });
+            self.rows
+                .sort_by(|a, b| rank::order(val(a), val(b), better));
             return Ok(());
         }
         let p = self
@@ -221,13 +193,7 @@ impl Table {
     fn header(&self) -> Vec<String> {
         let mut h = vec!["cell".to_string()];
         h.extend(self.short.iter().cloned());
-        for c in &self.report {
-            let arrow = match c.better {
-                Better::Max => "↑",
-                Better::Min => "↓",
-            };
-            h.push(format!("{} {arrow}", c.metric));
-        }
+        h.extend(self.report.iter().map(rank::title));
         h.push("state".into());
         h
     }
@@ -306,32 +272,9 @@ impl Table {
     }
 
     fn text(&self) -> String {
-        let header = self.header();
         let rows = self.cells(|t| format!("{t} *"));
-        let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                width[i] = width[i].max(c.chars().count());
-            }
-        }
-        let line = |cells: &[String]| -> String {
-            let parts: Vec<String> = cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{c}{}", " ".repeat(width[i] - c.chars().count())))
-                .collect();
-            parts.join("  ").trim_end().to_string()
-        };
         let mut out = format!("sweep {}: {} cell(s)\n", self.sweep, self.rows.len());
-        out.push_str(&line(&header));
-        out.push('\n');
-        let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
-        out.push_str(&rule.join("  "));
-        out.push('\n');
-        for r in &rows {
-            out.push_str(&line(r));
-            out.push('\n');
-        }
+        out.push_str(&grid::aligned(&self.header(), &rows, true));
         if self.rows.len() > 1 && !self.report.is_empty() {
             out.push_str("* best in its column\n");
         }
@@ -356,31 +299,8 @@ impl Table {
     }
 
     fn markdown(&self) -> String {
-        let header = self.header();
         let rows = self.cells(|t| format!("**{t}**"));
-        let esc = |s: &str| s.replace('|', "\\|");
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "| {} |",
-            header
-                .iter()
-                .map(|h| esc(h))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        let _ = writeln!(
-            out,
-            "|{}|",
-            header.iter().map(|_| "---").collect::<Vec<_>>().join("|")
-        );
-        for r in rows {
-            let _ = writeln!(
-                out,
-                "| {} |",
-                r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
-            );
-        }
+        let mut out = grid::markdown(&self.header(), &rows);
         if self.seeds {
             out.push_str("\nValues are mean ± sample standard deviation over seeds (n replicates) and the 95% interval of the mean; bold is the best in its column.\n");
         }
@@ -401,21 +321,13 @@ impl Table {
             h.push(format!("{}_welch_p", c.metric));
         }
         h.push("state".into());
-        let q = |s: &str| {
-            if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
-        let mut out = h.iter().map(|x| q(x)).collect::<Vec<_>>().join(",");
-        out.push('\n');
+        let mut out = grid::csv_record(&h);
         let vs: Vec<Vec<Option<Versus>>> = (0..self.report.len())
             .map(|m| self.versus_best(m))
             .collect();
         for (i, r) in self.rows.iter().enumerate() {
-            let mut v = vec![q(&r.cell)];
-            v.extend(r.params.iter().map(|p| q(p)));
+            let mut v = vec![r.cell.clone()];
+            v.extend(r.params.iter().cloned());
             for (m, s) in r.metrics.iter().enumerate() {
                 match s {
                     Some(s) => {
@@ -441,8 +353,7 @@ impl Table {
                 }
             }
             v.push(r.state.label().into());
-            out.push_str(&v.join(","));
-            out.push('\n');
+            out.push_str(&grid::csv_record(&v));
         }
         out
     }
@@ -497,6 +408,7 @@ fn natural(a: &str, b: &str) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::sweep::Better;
 
     #[test]
     fn mean_and_sample_std() {

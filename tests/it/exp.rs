@@ -210,6 +210,15 @@ fn diff_shows_params_and_metrics_with_deltas() {
     );
     let d2 = p.pipe(&["exp", "diff", "lr=0.01", "lr=0.05,epochs=3"]).ok();
     assert!(d2.stdout.contains("train.epochs"), "{d2}");
+    assert_eq!(
+        d2.stdout,
+        "              lr=0.01  lr=0.05,epochs=3  delta\n\
+         train.epochs  2        3                 +1.000\n\
+         train.lr      0.01     0.05              +0.04000\n\
+         acc           0.9900   0.9500            -0.04000\n\
+         epochs        2.000    3.000             +1.000\n",
+        "the aligned layout, column for column"
+    );
 }
 
 #[test]
@@ -307,7 +316,11 @@ mod share {
         pipe_clean(&a, &["exp", "run", "-S", "train.lr=0.01"]).ok();
         pipe_clean(&a, &["exp", "push", "lr=0.01"])
             .ok()
-            .err_has("Pushed experiment lr=0.01 to `team`");
+            .err_has("Pushed experiment lr=0.01 to `team`: 2 object(s), 50 B");
+        // data.txt went up with `pipe push`; model.txt and eval.json now, and not again.
+        pipe_clean(&a, &["exp", "push", "lr=0.01"])
+            .ok()
+            .err_has("Pushed experiment lr=0.01 to `team`: 0 object(s), 0 B");
 
         // A fresh clone: the committed files only.
         let b = Project::new();
@@ -340,6 +353,20 @@ mod share {
         pipe_clean(&b, &["exp", "pull", "nope"])
             .code(2)
             .err_has("remote `team` has no experiment `nope`");
+
+        // An experiment whose objects left the local cache is refused whole, before
+        // anything is sent.
+        pipe_clean(&a, &["exp", "run", "-S", "train.lr=0.3"]).ok();
+        a.remove(".pipe/cache/objects");
+        pipe_clean(&a, &["exp", "push", "lr=0.3"])
+            .code(2)
+            .err_has("experiment `lr=0.3`: object ")
+            .err_has("is not (wholly) in the local cache");
+        let listed = pipe_clean(&b, &["exp", "show", "--remote"]).ok();
+        assert!(
+            listed.stdout.contains("lr=0.01") && !listed.stdout.contains("lr=0.3"),
+            "{listed}"
+        );
     }
 
     #[test]

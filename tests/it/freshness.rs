@@ -1,37 +1,10 @@
 //! Staleness of each kind, with the reasons pipe gives, and only-what-changed reruns.
 
-use crate::support::{Project, count_files};
-
-/// a: params + a source file -> data/a.txt ; b: data/a.txt -> b.txt ; c: src/c.txt -> c.txt
-fn project() -> Project {
-    Project::new()
-        .file("params.toml", "[train]\nlr = 0.001\nepochs = 3\n")
-        .file("src/a.txt", "alpha\n")
-        .file("src/c.txt", "gamma\n")
-        .file(
-            "pipe.toml",
-            r#"
-[stage.a]
-cmd = "mkdir -p data && cat src/a.txt > data/a.txt && echo lr=${train.lr} >> data/a.txt"
-deps = ["src/a.txt"]
-outs = ["data/a.txt"]
-
-[stage.b]
-cmd = "cat ${deps[0]} > ${outs[0]} && echo epochs=${train.epochs} >> ${outs[0]}"
-deps = ["data/a.txt"]
-outs = ["b.txt"]
-
-[stage.c]
-cmd = "cp src/c.txt c.txt"
-deps = ["src/c.txt"]
-outs = ["c.txt"]
-"#,
-        )
-}
+use crate::support::{Project, count_files, three_stages};
 
 #[test]
 fn second_run_runs_nothing() {
-    let p = project();
+    let p = three_stages();
     let r = p.pipe(&["repro"]).ok();
     assert_eq!(r.ran(), ["a", "b", "c"]);
     assert_eq!(p.read("b.txt"), "alpha\nlr=0.001\nepochs=3\n");
@@ -45,7 +18,7 @@ fn second_run_runs_nothing() {
 
 #[test]
 fn a_changed_dep_reruns_only_what_reads_it() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     p.write("src/c.txt", "gamma 2\n");
     p.pipe(&["status"])
@@ -58,7 +31,7 @@ fn a_changed_dep_reruns_only_what_reads_it() {
 
 #[test]
 fn a_param_change_names_the_key_and_values() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     p.write("params.toml", "[train]\nlr = 0.01\nepochs = 3\n");
     p.pipe(&["status"]).ok().out_is(
@@ -75,7 +48,7 @@ fn a_param_change_names_the_key_and_values() {
 
 #[test]
 fn a_reverted_param_is_restored_from_the_run_cache() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     let first = p.read("b.txt");
     p.write("params.toml", "[train]\nlr = 0.5\nepochs = 3\n");
@@ -96,7 +69,7 @@ fn a_reverted_param_is_restored_from_the_run_cache() {
 
 #[test]
 fn a_deleted_or_edited_out_is_reported_and_restored() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     p.remove("c.txt");
     p.pipe(&["status"])
@@ -113,7 +86,7 @@ fn a_deleted_or_edited_out_is_reported_and_restored() {
 
 #[test]
 fn a_command_change_is_a_reason() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     let spec = p
         .read("pipe.toml")
@@ -129,7 +102,7 @@ fn a_command_change_is_a_reason() {
 #[test]
 fn identical_upstream_output_stops_the_cascade() {
     // b reads data/a.txt; when a reruns but writes the same bytes, b stays fresh.
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     let spec = p.read("pipe.toml").replace(
         "echo lr=${train.lr} >> data/a.txt",
@@ -142,7 +115,7 @@ fn identical_upstream_output_stops_the_cascade() {
 
 #[test]
 fn force_single_and_downstream_select_stages() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     assert_eq!(p.pipe(&["repro", "-f", "b"]).ok().ran(), ["a", "b"]);
     assert_eq!(p.pipe(&["repro", "-f", "-s", "b"]).ok().ran(), ["b"]);
@@ -159,7 +132,7 @@ fn force_single_and_downstream_select_stages() {
 
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro", "--dry"])
         .ok()
         .out_is("Would run a: never run\nWould run b: never run\nWould run c: never run\n");
@@ -169,7 +142,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 
 #[test]
 fn status_json_carries_tagged_reasons() {
-    let p = project();
+    let p = three_stages();
     p.pipe(&["repro"]).ok();
     p.write("params.toml", "[train]\nlr = 0.02\nepochs = 3\n");
     let r = p.pipe(&["status", "--json"]).ok();

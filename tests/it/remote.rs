@@ -486,6 +486,29 @@ fn a_second_push_sends_only_what_is_missing(b: Backend) {
         .err_has("Verified 8 object(s) in remote `team`: 0 corrupt, 0 missing");
 }
 
+fn a_push_sends_what_the_local_cache_holds_and_names_the_rest(b: Backend) {
+    let remote = Remote::new(b);
+    let p = built(&remote);
+    // One file of the `data` directory and the whole of report.txt gone from the local cache.
+    let lose = |d: &str| p.remove(&format!(".pipe/cache/objects/{}/{}", &d[..2], &d[2..]));
+    lose(&pipe_cache::Digest::of_bytes(&bytes(&p, "data/sub/b.txt")).to_hex());
+    lose(&digest_of(&p, "report.txt"));
+    let r = pipe_clean(&p, &["push"]).ok();
+    // data's two other files and the three models; not data's manifest, which names the
+    // lost file, so no manifest on the remote names a file that is not there.
+    r.err_has("data: not (wholly) in the local cache, not pushed")
+        .err_has("report.txt: not (wholly) in the local cache, not pushed")
+        .err_has("Pushed 5 object(s)")
+        .err_has("0 already there");
+    let q = clone_of(&p);
+    let pulled = pipe_clean(&q, &["pull"]);
+    assert!(
+        !q.exists("data/a.txt"),
+        "a directory comes whole or not at all\n{pulled}"
+    );
+    assert_eq!(q.read("model.txt"), p.read("model.txt"));
+}
+
 fn a_corrupt_remote_object_never_enters_the_cache(b: Backend) {
     let remote = Remote::new(b);
     let p = built(&remote);
@@ -590,6 +613,7 @@ round_trips!(
     sweep_pull_restores_a_teammates_cells,
     fetch_fills_only_the_cache,
     a_second_push_sends_only_what_is_missing,
+    a_push_sends_what_the_local_cache_holds_and_names_the_rest,
     a_corrupt_remote_object_never_enters_the_cache,
     status_says_where_each_out_is,
     a_large_object_streams_through,

@@ -6,10 +6,12 @@
 //! many times a stage really ran.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::Project;
+use rustix::process::Signal;
+
+use crate::support::{Project, Run};
 
 /// Fails the test unless the one-node cluster answers and its node can take jobs.
 #[track_caller]
@@ -97,15 +99,6 @@ fn lines(p: &Project, file: &str) -> usize {
         return 0;
     }
     p.read(file).lines().count()
-}
-
-#[track_caller]
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 const THREE: &str = r#"
@@ -266,15 +259,12 @@ fn a_job_cancelled_from_outside_fails_its_stage_saying_so() {
     let p = slurm_project(
         "[stage.long]\ncmd = \"touch started; sleep 120; echo done > x.txt\"\nouts = [\"x.txt\"]\n",
     );
-    let child = p
-        .cmd(&["repro"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    wait_until("the job to start", Duration::from_secs(120), || {
-        p.exists("started")
-    });
+    let child = p.start_until(
+        &["repro"],
+        "the job to start",
+        Duration::from_secs(120),
+        || p.exists("started"),
+    );
     let jobs = recorded_jobs(&p);
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let s = Command::new("scancel")
@@ -282,12 +272,22 @@ fn a_job_cancelled_from_outside_fails_its_stage_saying_so() {
         .status()
         .expect("scancel");
     assert!(s.success());
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("CANCELLED from outside pipe"), "{stderr}");
-    assert!(stderr.contains(&jobs[0]), "{stderr}");
+    child
+        .finish()
+        .code(1)
+        .err_has("CANCELLED from outside pipe")
+        .err_has(&jobs[0]);
     assert!(!p.exists("x.txt"));
+}
+
+/// `pipe repro` in the background, once it has submitted the three jobs of `p`.
+fn three_jobs_submitted(p: &Project) -> crate::support::Background {
+    p.start_until(
+        &["repro"],
+        "three jobs submitted",
+        Duration::from_secs(60),
+        || recorded_jobs(p).len() == 3,
+    )
 }
 
 #[test]
@@ -309,22 +309,11 @@ outs = ["three.txt"]
 resources = { cpus = 2 }
 "#,
     );
-    let child = p
-        .cmd(&["repro"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    wait_until("three jobs submitted", Duration::from_secs(60), || {
-        recorded_jobs(&p).len() == 3
-    });
+    let child = three_jobs_submitted(&p);
     let jobs = recorded_jobs(&p);
     assert!(!active(&jobs).is_empty(), "jobs are in the queue");
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a child's pid is positive");
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("signal pipe");
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    child.signal(Signal::INT);
+    child.finish().code(130);
     assert_eq!(active(&jobs), Vec::<String>::new(), "jobs left in squeue");
     assert!(
         recorded_jobs(&p).is_empty(),
@@ -342,22 +331,14 @@ fn after_kill_9_the_next_repro_adopts_the_queued_jobs() {
         )
     };
     let p = slurm_project(&format!("{}{}{}", stage("x"), stage("y"), stage("z")));
-    let mut child = p
-        .cmd(&["repro"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    wait_until("three jobs submitted", Duration::from_secs(60), || {
-        recorded_jobs(&p).len() == 3
-    });
+    let child = three_jobs_submitted(&p);
     let jobs = recorded_jobs(&p);
     assert!(
         !active(&jobs).is_empty(),
         "jobs are queued or running when pipe dies"
     );
-    child.kill().expect("kill -9");
-    let _ = child.wait();
+    child.signal(Signal::KILL);
+    child.finish().code(128 + 9);
     let before = submissions(&p).len();
     assert_eq!(before, 3);
     let r = p.pipe(&["repro"]).ok();
@@ -419,35 +400,20 @@ fn without_sbatch_the_slurm_executor_is_one_clear_error() {
         "[stage.s]\ncmd = \"echo > s.txt\"\nouts = [\"s.txt\"]\n",
     );
     let empty = tempfile::tempdir().expect("tempdir");
-    let r = Run::new(
+    let r = Run::from(
         p.cmd(&["repro", "--executor", "slurm"])
             .env("PATH", empty.path())
             .output()
             .expect("run"),
-    );
-    assert_eq!(r.0, 3, "{}", r.1);
-    assert!(
-        r.1.contains("`sbatch`") && r.1.contains("not on PATH"),
-        "{}",
-        r.1
-    );
-    assert_eq!(r.1.matches("error").count(), 1, "one error: {}", r.1);
+    )
+    .code(3);
+    r.err_has("`sbatch`").err_has("not on PATH");
+    assert_eq!(r.stderr.matches("error").count(), 1, "one error: {r}");
     assert!(!p.exists("s.txt"));
     // --detach without Slurm is a user error.
     p.pipe(&["repro", "--detach"])
         .code(2)
         .err_has("--detach needs the Slurm executor");
-}
-
-struct Run(i32, String);
-
-impl Run {
-    fn new(o: std::process::Output) -> Run {
-        Run(
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! The snapshots live in `tests/it/snapshots/`. None depends on the build's features (no
 //! built-in stage is used), so they hold with and without `torch`.
 
-use crate::support::{Project, Run};
+use crate::support::{Project, Run, three_stages};
 
 /// The replacements applied to every snapshot of this module, for the workspace `p`.
 fn settings(p: &Project) -> insta::Settings {
@@ -69,33 +69,6 @@ fn shown(args: &[&str], r: &Run) -> String {
     }
     out.push('\n');
     out
-}
-
-/// a: a param and a source file -> data/a.txt; b: data/a.txt -> b.txt; c: src/c.txt -> c.txt.
-fn three_stages() -> Project {
-    Project::new()
-        .file("params.toml", "[train]\nlr = 0.001\nepochs = 3\n")
-        .file("src/a.txt", "alpha\n")
-        .file("src/c.txt", "gamma\n")
-        .file(
-            "pipe.toml",
-            r#"[stage.a]
-desc = "Prepares the data"
-cmd = "mkdir -p data && cat src/a.txt > data/a.txt && echo lr=${train.lr} >> data/a.txt"
-deps = ["src/a.txt"]
-outs = ["data/a.txt"]
-
-[stage.b]
-cmd = "cat ${deps[0]} > ${outs[0]} && echo epochs=${train.epochs} >> ${outs[0]}"
-deps = ["data/a.txt"]
-outs = ["b.txt"]
-
-[stage.c]
-cmd = "cp src/c.txt c.txt"
-deps = ["src/c.txt"]
-outs = ["c.txt"]
-"#,
-        )
 }
 
 #[test]

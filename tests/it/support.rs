@@ -2,7 +2,8 @@
 //! real `pipe` binary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Project {
     dir: tempfile::TempDir,
@@ -16,7 +17,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Run {
+    /// A finished process's exit code (128 + the signal that killed it) and output.
+    pub fn from(o: Output) -> Run {
         use std::os::unix::process::ExitStatusExt;
         Run {
             code: o
@@ -174,14 +176,32 @@ impl Project {
     /// Waits (up to a minute, for busy CI machines) until a stage has written `path`.
     #[track_caller]
     pub fn wait_for(&self, path: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !self.exists(path) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{path} never appeared"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        wait_until(
+            &format!("{path} to appear"),
+            Duration::from_secs(60),
+            || self.exists(path),
+        );
+    }
+
+    /// Starts `pipe ARGS` in the background, its output kept for `Background::finish`, and
+    /// returns once `ready` holds (`what` it waits for: the test fails after `limit`).
+    #[track_caller]
+    pub fn start_until(
+        &self,
+        args: &[&str],
+        what: &str,
+        limit: Duration,
+        ready: impl FnMut() -> bool,
+    ) -> Background {
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn pipe {args:?}: {e}"));
+        let bg = Background(child);
+        wait_until(what, limit, ready);
+        bg
     }
 
     pub fn remove(&self, path: &str) {
@@ -210,6 +230,63 @@ impl Project {
     /// Object files in the local cache.
     pub fn cache_objects(&self) -> usize {
         count_files(&self.path(".pipe/cache/objects"))
+    }
+}
+
+/// The three-stage pipeline of the freshness suite and the status, `repro --dry` and
+/// error snapshots: a: a param (`train.lr`) and src/a.txt -> data/a.txt; b: data/a.txt and
+/// a param (`train.epochs`) -> b.txt; c: src/c.txt -> c.txt (a chain of two, and one
+/// stage on its own). Only `a` has a `desc`.
+pub fn three_stages() -> Project {
+    Project::new()
+        .file("params.toml", "[train]\nlr = 0.001\nepochs = 3\n")
+        .file("src/a.txt", "alpha\n")
+        .file("src/c.txt", "gamma\n")
+        .file(
+            "pipe.toml",
+            r#"[stage.a]
+desc = "Prepares the data"
+cmd = "mkdir -p data && cat src/a.txt > data/a.txt && echo lr=${train.lr} >> data/a.txt"
+deps = ["src/a.txt"]
+outs = ["data/a.txt"]
+
+[stage.b]
+cmd = "cat ${deps[0]} > ${outs[0]} && echo epochs=${train.epochs} >> ${outs[0]}"
+deps = ["data/a.txt"]
+outs = ["b.txt"]
+
+[stage.c]
+cmd = "cp src/c.txt c.txt"
+deps = ["src/c.txt"]
+outs = ["c.txt"]
+"#,
+        )
+}
+
+/// Polls `done` until it holds; fails the test, naming `what` it waited for, after `limit`.
+#[track_caller]
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `pipe` started by `Project::start_until`, still running.
+pub struct Background(Child);
+
+impl Background {
+    /// Sends `sig` to the process (SIGINT: as Ctrl-C would).
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid =
+            rustix::process::Pid::from_raw(self.0.id() as i32).expect("a child's pid is positive");
+        rustix::process::kill_process(pid, sig).expect("signal pipe");
+    }
+
+    /// Waits for it to exit: its exit code and output.
+    pub fn finish(self) -> Run {
+        Run::from(self.0.wait_with_output().expect("wait for pipe"))
     }
 }
 

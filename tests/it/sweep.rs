@@ -226,6 +226,29 @@ fn table_values_are_mean_and_sample_std_over_seeds() {
         ])
         .ok();
     diff.out_has("model.grid").out_has("+0.2000");
+    assert_eq!(
+        diff.stdout,
+        "            grid=2,window=4                         grid=4,window=4                         delta\n\
+         model.grid  2                                       4\n\
+         f1          0.2100 ± 0.0100 (n=3) [0.1852, 0.2348]  0.4100 ± 0.0100 (n=3) [0.3852, 0.4348]  +0.2000\n\
+         loss        0.2500 ± 0.0000 (n=3) [0.2500, 0.2500]  0.2500 ± 0.0000 (n=3) [0.2500, 0.2500]  +0\n"
+    );
+    let text = p.pipe(&["sweep", "res", "--show", "--sort", "grid"]).ok();
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "sweep res: 4 cell(s)",
+            "cell             grid  window  f1 ↑                                      loss ↓                                    state",
+            "---------------  ----  ------  ----------------------------------------  ----------------------------------------  -----",
+            "grid=2,window=4  2     4       0.2100 ± 0.0100 (n=3) [0.1852, 0.2348]    0.2500 ± 0.0000 (n=3) [0.2500, 0.2500]    ok",
+            "grid=2,window=8  2     8       0.2100 ± 0.0100 (n=3) [0.1852, 0.2348]    0.1250 ± 0.0000 (n=3) [0.1250, 0.1250] *  ok",
+            "grid=4,window=4  4     4       0.4100 ± 0.0100 (n=3) [0.3852, 0.4348] *  0.2500 ± 0.0000 (n=3) [0.2500, 0.2500]    ok",
+            "grid=4,window=8  4     8       0.4100 ± 0.0100 (n=3) [0.3852, 0.4348] ≈  0.1250 ± 0.0000 (n=3) [0.1250, 0.1250] ≈  ok",
+        ],
+        "the aligned layout, column for column\n{text}"
+    );
+    assert_eq!(lines[7], "* best in its column", "{text}");
 }
 
 #[test]

@@ -5,7 +5,6 @@
 //! diff and apply the experiment without rerunning it; `exp show --remote` lists every
 //! record there.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +16,7 @@ use pipe_cache::remote::transfer::{self, Source, Upload};
 use crate::error::{Error, Result};
 use crate::exp::record::{ExpRecord, ExpState};
 use crate::lock::HashInfo;
+use crate::ops::push::{Local, Outbound};
 use crate::remote as glue;
 use crate::report::printer::{self, Tone, bytes};
 
@@ -52,31 +52,15 @@ pub fn push(
     }
     let remote = glue::open(&s.ws, remote, jobs)?;
     let store = &s.ws.store;
-    let mut files: Vec<Digest> = Vec::new();
-    let mut manifests: Vec<(Digest, Bytes)> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut objects = Outbound::default();
     for r in &list {
         for h in outs_of(r) {
-            if !seen.insert(h.digest) {
-                continue;
-            }
-            if !store.has(&h.digest) {
+            if objects.add(store, &h.digest, h.dir)? != Local::Whole {
                 return Err(Error::User(format!(
-                    "experiment `{}`: object {} is not in the local cache",
+                    "experiment `{}`: object {} is not (wholly) in the local cache",
                     r.name,
                     h.digest.short()
                 )));
-            }
-            if h.dir {
-                let m = store.read_manifest(&h.digest)?;
-                for e in m.entries() {
-                    if seen.insert(e.digest) {
-                        files.push(e.digest);
-                    }
-                }
-                manifests.push((h.digest, Bytes::from(m.encode())));
-            } else {
-                files.push(h.digest);
             }
         }
     }
@@ -89,38 +73,11 @@ pub fn push(
         });
     }
     let rt = Session::runtime()?;
-    let (sent, sent_bytes) = rt
+    let sent = rt
         .block_on(async {
-            let mut all: Vec<Digest> = files.clone();
-            all.extend(manifests.iter().map(|(d, _)| *d));
-            let have = remote.existing(Kind::Object, &all).await?;
-            let todo_files: Vec<Upload> = files
-                .iter()
-                .filter(|d| !have.contains(d))
-                .map(|d| {
-                    let path = store.object_path(d);
-                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    Upload {
-                        kind: Kind::Object,
-                        digest: *d,
-                        source: Source::File(path, size),
-                    }
-                })
-                .collect();
-            let todo_manifests: Vec<Upload> = manifests
-                .iter()
-                .filter(|(d, _)| !have.contains(d))
-                .map(|(d, b)| Upload {
-                    kind: Kind::Object,
-                    digest: *d,
-                    source: Source::Bytes(b.clone()),
-                })
-                .collect();
-            let q = transfer::quiet();
-            let (n, b) = transfer::upload(&remote, todo_files, &q).await?;
-            let (m, mb) = transfer::upload(&remote, todo_manifests, &q).await?;
-            transfer::upload(&remote, exps, &q).await?;
-            Ok::<_, pipe_cache::remote::RemoteError>((n + m, b + mb))
+            let sent = objects.send(&remote, store, None).await?;
+            transfer::upload(&remote, exps, &transfer::quiet()).await?;
+            Ok::<_, pipe_cache::remote::RemoteError>(sent)
         })
         .map_err(glue::error)?;
     let names: Vec<&str> = list.iter().map(|r| r.name.as_str()).collect();
@@ -128,10 +85,11 @@ pub fn push(
         "Pushed",
         Tone::Good,
         &format!(
-            "experiment {} to `{}`: {sent} object(s), {}",
+            "experiment {} to `{}`: {} object(s), {}",
             names.join(", "),
             remote.name(),
-            bytes(sent_bytes)
+            sent.objects,
+            bytes(sent.bytes)
         ),
     );
     Ok(())
