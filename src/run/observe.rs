@@ -8,11 +8,14 @@
 //! - A run observes each stage when it starts, through the run's [`Seen`]: a path another
 //!   stage of the run observed before is not walked again. What the run itself writes is
 //!   forgotten when it writes it ([`Seen::forget`]: a stage's outs, before it runs or is
-//!   restored; its readers start only after it is done). What another pipe process may
-//!   have written is caught by the lock: such a process holds the path's lock while it
-//!   writes and records in the lock journal before it lets go, so every digest is dropped
-//!   when the lock's [`Stamp`] moved by anything but this run's own appends, and a stage
-//!   that had to wait for another process's path lock observes everything afresh.
+//!   restored; its readers start only after it is done). A command may write more than
+//!   its stage declares (its own deps, another stage's out), so every digest is dropped
+//!   when a command ends ([`Seen::forget_all`]); a restore writes only the outs.
+//! - What another pipe process may have written is caught by the lock: such a process
+//!   holds the path's lock while it writes and records in the lock journal before it
+//!   lets go, so every digest is dropped when the lock's [`Stamp`] moved by anything but
+//!   this run's own appends, and a stage that had to wait for another process's path lock
+//!   observes everything afresh.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -244,6 +247,18 @@ impl Seen {
             .retain(|p, d| matches!(d, Digested::Busy) || !written.iter().any(|w| w.overlaps(p)));
     }
 
+    /// A stage's command ended (however it ended): it may have written anything, not only
+    /// its declared outs (its own deps, another stage's out: a breach of its contract that
+    /// the stages deciding after it must still see, as they did when each stage observed
+    /// on its own). Every digest is dropped, and an observation under way when it ended
+    /// does not put its results in.
+    pub fn forget_all(&self) {
+        let mut st = self.state();
+        st.digests.clear();
+        st.epoch += 1;
+        self.settled.notify_all();
+    }
+
     /// Records `entry` as stage `id`'s in the lock, for this run: digests taken before
     /// still hold, unless someone else wrote to the lock in between. The append happens
     /// under the same lock as the stamp comparisons of [`Seen::observe`], so no stage of
@@ -311,6 +326,13 @@ mod tests {
         seen.forget(&[&WsPath::parse("other.txt").unwrap()]);
         assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&now));
         seen.forget(&[&WsPath::parse("in.txt").unwrap()]);
-        assert_ne!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&now));
+        let four = seen.observe(&s.ws, st, false).unwrap();
+        assert_ne!(dep(&four), dep(&now));
+
+        // A command ended: it may have written anything, so everything is looked at again.
+        std::fs::write(d.path().join("in.txt"), "five\n").unwrap();
+        assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&four));
+        seen.forget_all();
+        assert_ne!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&four));
     }
 }

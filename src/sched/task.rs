@@ -336,7 +336,10 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 return fail(e);
             }
         };
-        exit = match ctx.exec.run(&job, ctx.cancel.clone(), &ctx.events).await {
+        let ran = ctx.exec.run(&job, ctx.cancel.clone(), &ctx.events).await;
+        // Whatever the command wrote, declared or not, the stages deciding after it see.
+        ctx.seen.forget_all();
+        exit = match ran {
             Ok(x) => x,
             Err(e) => {
                 let _ = backup.restore();

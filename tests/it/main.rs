@@ -13,6 +13,7 @@ mod integrity;
 mod remote;
 mod report;
 mod running;
+mod seen;
 mod slurm;
 mod smoke;
 mod snapshots;

@@ -1,0 +1,125 @@
+//! A run reuses what its earlier stages observed (`run::observe::Seen`): these try to make
+//! a later stage decide on a digest that no longer holds: another pipe process writing
+//! (checkout, a forced stage, a stage writing inside a directory this run reads), or a
+//! stage's command writing what it does not declare. Each later stage must decide on what
+//! is there when it starts, as before the memo.
+//!
+//! Stages that must stay busy while the other process acts wait for a file the test
+//! creates (`go`), so nothing depends on how fast the machine is.
+
+use std::time::Duration;
+
+use crate::support::Project;
+
+/// Until `go` exists, a stage running this waits.
+const GATE: &str = "touch c.started; while [ ! -e go ]; do sleep 0.05; done";
+
+fn started(p: &Project, args: &[&str]) -> crate::support::Background {
+    p.start_until(args, "stage c to start", Duration::from_secs(60), || {
+        p.exists("c.started")
+    })
+}
+
+/// Stage `c` (always rerun by editing `cin.txt`) waits for `go` and writes the same
+/// `c.txt` every time; `b` reads `c.txt` and `read`, so it starts after `c` and is stale
+/// only if `read` changed.
+fn gated_pipeline(first: &str, read: &str) -> String {
+    format!(
+        r#"{first}
+[stage.c]
+cmd = "{GATE}; echo c > c.txt"
+deps = ["cin.txt"]
+outs = ["c.txt"]
+
+[stage.b]
+cmd = "cat {read} > b.txt"
+deps = ["{read}", "c.txt"]
+outs = ["b.txt"]
+"#
+    )
+}
+
+/// Reruns `c` (its dep edited) with the gate closed.
+fn close_gate(p: &Project, round: &str) {
+    p.remove("go");
+    p.remove("c.started");
+    p.write("cin.txt", round);
+}
+
+#[test]
+fn a_forced_stage_in_another_process_is_seen_by_stages_that_start_after_it() {
+    let p = Project::new().file("cin.txt", "1\n").file("go", "").file(
+        "pipe.toml",
+        &gated_pipeline(
+            "[stage.a]\ncmd = \"date +%s%N > a.txt\"\nouts = [\"a.txt\"]\n",
+            "a.txt",
+        ),
+    );
+    p.pipe(&["repro"]).ok();
+    close_gate(&p, "2\n");
+    let run = started(&p, &["repro"]);
+    let before = p.read("a.txt");
+    p.pipe(&["repro", "--force", "a"]).ok();
+    assert_ne!(p.read("a.txt"), before);
+    p.write("go", "");
+    let run = run.finish().ok();
+    assert!(run.ran().contains(&"b".to_string()), "{run}");
+    assert_eq!(p.read("b.txt"), p.read("a.txt"), "{run}");
+}
+
+#[test]
+fn a_stage_whose_command_edits_its_own_dep_makes_later_readers_look_again() {
+    // `a` rewrites in.txt (which it reads) and makes the same a.txt; `b` reads both.
+    let p = Project::new()
+        .file("in.txt", "one\n")
+        .file("ain.txt", "1\n")
+        .file(
+            "pipe.toml",
+            r#"[stage.a]
+cmd = "echo a > a.txt; if [ -e breach ]; then echo breach > in.txt; fi"
+deps = ["in.txt", "ain.txt"]
+outs = ["a.txt"]
+
+[stage.b]
+cmd = "cat in.txt > b.txt"
+deps = ["in.txt", "a.txt"]
+outs = ["b.txt"]
+"#,
+        );
+    p.pipe(&["repro"]).ok();
+    p.write("breach", "");
+    p.write("ain.txt", "2\n");
+    let run = p.pipe(&["repro"]).ok();
+    run.err_has("dep in.txt changed while stage a ran");
+    assert_eq!(run.ran(), ["a", "b"], "{run}");
+    assert_eq!(p.read("b.txt"), "breach\n");
+}
+
+#[test]
+fn a_stage_whose_command_edits_another_stages_out_makes_later_readers_look_again() {
+    // `a` rewrites z.txt, the out of `z` (observed fresh before `a` ran), and makes the
+    // same a.txt; `y` reads both.
+    let p = Project::new().file("ain.txt", "1\n").file(
+        "pipe.toml",
+        r#"[stage.z]
+cmd = "echo z > z.txt"
+outs = ["z.txt"]
+
+[stage.a]
+cmd = "echo a > a.txt; if [ -e breach ]; then rm -f z.txt; echo breach > z.txt; fi"
+deps = ["ain.txt"]
+outs = ["a.txt"]
+
+[stage.y]
+cmd = "cat z.txt > y.txt"
+deps = ["z.txt", "a.txt"]
+outs = ["y.txt"]
+"#,
+    );
+    p.pipe(&["repro"]).ok();
+    p.write("breach", "");
+    p.write("ain.txt", "2\n");
+    let run = p.pipe(&["repro"]).ok();
+    assert_eq!(run.ran(), ["a", "y"], "{run}");
+    assert_eq!(p.read("y.txt"), "breach\n");
+}
