@@ -2,7 +2,8 @@
 //! same stage or write what the other reads.
 //!
 //! A stage holds an exclusive lock on each of its outs and a shared lock on each dep
-//! (on the producing stage's out where a stage makes it), from before its freshness check
+//! (on the producing stage's out where a stage makes it, and on every out inside it: a
+//! dep `data/` is locked with `data/x.txt` that another stage writes), from before its freshness check
 //! until its lock entry is recorded. Locks are `flock`s on files under `.pipe/locks/`, one
 //! per path (named by a digest of the path); the holder of an exclusive lock writes its pid
 //! and stage into the file for the waiter's message. A set is taken all at once or not at

@@ -277,6 +277,13 @@ impl Graph {
             .find(|&s| self.stages[s].outs.iter().any(|o| path.is_within(&o.path)))
     }
 
+    /// Every out that equals `path`, contains it, or lies inside it.
+    pub fn outs_overlapping(&self, path: &WsPath) -> impl Iterator<Item = &WsPath> {
+        producers_of(&self.producers, path)
+            .into_iter()
+            .map(|(s, o)| &self.stages[s].outs[o].path)
+    }
+
     /// Resolves command-line targets: stage ids, base stage names, or out paths.
     pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, String> {
         let mut out = Vec::new();

@@ -72,7 +72,8 @@ pub async fn process(ctx: Arc<Ctx>, i: usize) -> Outcome {
     out
 }
 
-/// Exclusive locks on the stage's outs, shared ones on what it reads.
+/// Exclusive locks on the stage's outs, shared ones on what it reads (and on the outs in or
+/// around it).
 async fn take_locks(ctx: &Ctx, i: usize) -> Result<(Held, bool), Outcome> {
     let stage = &ctx.graph.stages[i];
     let mut want = BTreeMap::new();
@@ -80,18 +81,17 @@ async fn take_locks(ctx: &Ctx, i: usize) -> Result<(Held, bool), Outcome> {
         pathlock::want(&mut want, &o.path, Mode::Exclusive);
     }
     for d in &stage.deps {
-        let target = ctx
-            .graph
-            .producer_of(d)
-            .and_then(|p| {
-                ctx.graph.stages[p]
-                    .outs
-                    .iter()
-                    .find(|o| d.overlaps(&o.path))
-                    .map(|o| o.path.clone())
-            })
-            .unwrap_or_else(|| d.clone());
-        pathlock::want(&mut want, &target, Mode::Shared);
+        // Every out inside or around what it reads, so that a stage of another process
+        // writing any of them (data/x.txt, when this reads data/) is waited for; the path
+        // itself unless an out contains it.
+        let mut contained = false;
+        for o in ctx.graph.outs_overlapping(d) {
+            contained |= d.is_within(o);
+            pathlock::want(&mut want, o, Mode::Shared);
+        }
+        if !contained {
+            pathlock::want(&mut want, d, Mode::Shared);
+        }
     }
     let who = format!("stage {}", stage.id);
     let mut waited = false;

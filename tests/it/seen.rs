@@ -47,6 +47,50 @@ fn close_gate(p: &Project, round: &str) {
 }
 
 #[test]
+fn a_stage_of_another_process_writing_inside_a_directory_this_run_reads_is_waited_for() {
+    // `a` writes data/x.txt; `d` (fresh, observed first) and `b` read all of data/. In
+    // the other process `a` holds its lock (and has not recorded yet) when `b` starts.
+    let p = Project::new()
+        .file("cin.txt", "1\n")
+        .file("go", "")
+        .file("go.a", "")
+        .file(
+            "pipe.toml",
+            &gated_pipeline(
+                "[stage.a]\ncmd = \"mkdir -p data && date +%s%N > data/x.txt && touch a.wrote && while [ ! -e go.a ]; do sleep 0.05; done\"\nouts = [\"data/x.txt\"]\n\n[stage.d]\ncmd = \"ls data > d.txt\"\ndeps = [\"data\"]\nouts = [\"d.txt\"]\n",
+                "data/x.txt",
+            )
+            .replace(
+                "deps = [\"data/x.txt\", \"c.txt\"]",
+                "deps = [\"data\", \"c.txt\"]",
+            ),
+        );
+    p.pipe(&["repro"]).ok();
+    close_gate(&p, "2\n");
+    p.remove("go.a");
+    p.remove("a.wrote");
+    let run = started(&p, &["repro"]);
+    let other = p.start_until(
+        &["repro", "--force", "a"],
+        "a to write data/x.txt",
+        Duration::from_secs(60),
+        || p.exists("a.wrote"),
+    );
+    p.write("go", "");
+    // Time for `b` to start and decide while `a` still holds data/x.txt (on a slow
+    // machine it starts later, after `a` recorded, which the lock's stamp catches).
+    std::thread::sleep(Duration::from_secs(2));
+    p.write("go.a", "");
+    other.finish().ok();
+    let run = run.finish().ok();
+    // `b` waited for the other process's `a` (rather than reading data/ while `a` wrote
+    // into it), then ran on what `a` wrote.
+    run.err_has("Waiting").err_has("data/x.txt");
+    assert!(run.ran().contains(&"b".to_string()), "{run}");
+    assert_eq!(p.read("b.txt"), p.read("data/x.txt"), "{run}");
+}
+
+#[test]
 fn a_forced_stage_in_another_process_is_seen_by_stages_that_start_after_it() {
     let p = Project::new().file("cin.txt", "1\n").file("go", "").file(
         "pipe.toml",
