@@ -12,6 +12,9 @@
 //! A run that reuses what it observed earlier (see `crate::run::observe::Seen`) asks
 //! whether anyone else recorded since: [`LockStore::stamp`] is the identity, size and
 //! times of the lock's files, and [`LockStore::record`] says how its own append moved it.
+//! A command that writes tracked paths without recording anything (`pipe checkout`) calls
+//! [`LockStore::mark`] when it is done: an empty journal line, which moves the stamp and
+//! which replay skips.
 //!
 //! Merge-friendly: see `format` (one line per fact, sorted) and `merge` (a git merge driver
 //! that merges by stage).
@@ -244,6 +247,18 @@ impl LockStore {
         })
     }
 
+    /// Tells runs in progress that tracked paths were written outside any stage's record
+    /// (see the module's header): appends an empty line to the journal.
+    pub fn mark(&self) -> Result<(), LockError> {
+        let _guard = self.lock_guard()?;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.journal)
+            .and_then(|mut f| f.write_all(b"\n"))
+            .map_err(io("append to", &self.journal))
+    }
+
     /// Folds the journal into the lock file: one atomic rewrite. `keep` filters which
     /// stage ids survive (stages no longer in the pipeline are dropped); `None` keeps all.
     pub fn fold(&self, keep: Option<&dyn Fn(&str) -> bool>) -> Result<(), LockError> {
@@ -352,6 +367,11 @@ mod tests {
         assert_ne!(store.stamp().unwrap(), stamp);
         let mine = store.record("a", None).unwrap();
         assert!(!stamp.advance(&mine));
+        // A mark moves the stamp and leaves the entries as they were.
+        let (stamp, entries) = (store.stamp().unwrap(), store.read().unwrap());
+        other.mark().unwrap();
+        assert_ne!(store.stamp().unwrap(), stamp);
+        assert_eq!(store.read().unwrap(), entries);
     }
 
     #[test]

@@ -30,7 +30,43 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     let lock = s.ws.lock.read()?;
     let p = printer::get();
     let mut report = CheckoutReport::default();
-    for i in order {
+    // Whether any out was written (even in part): a run in progress may have observed it
+    // as it was, so the lock is marked (see `LockStore::mark`), also when a write failed.
+    let mut wrote = false;
+    let restored = restore_outs(s, &order, &lock, &mut report, &mut wrote);
+    if wrote {
+        s.ws.lock.mark()?;
+    }
+    restored?;
+    s.ws.state.save()?;
+    if !report.corrupt.is_empty() {
+        return Err(Error::Env(format!(
+            "{} out(s) not restored: their cached content was corrupt (quarantined)",
+            report.corrupt.len()
+        )));
+    }
+    if !report.missing.is_empty() {
+        return Err(Error::User(format!(
+            "{} out(s) could not be restored: their content is not in the cache",
+            report.missing.len()
+        )));
+    }
+    if report.restored.is_empty() {
+        p.verb("Done", Tone::Good, "every out already matches the lock");
+    }
+    Ok(report)
+}
+
+/// Checks out the cached outs of the stages `order` names that differ from `lock`.
+fn restore_outs(
+    s: &Session,
+    order: &[usize],
+    lock: &crate::lock::Entries,
+    report: &mut CheckoutReport,
+    wrote: &mut bool,
+) -> Result<()> {
+    let p = printer::get();
+    for &i in order {
         let st = &s.graph.stages[i];
         let Some(entry) = lock.get(st.id.as_str()) else {
             continue;
@@ -76,26 +112,11 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
                     continue;
                 }
             }
+            *wrote = true;
             restore::checkout(&s.ws, &one)?;
             p.verb("Restored", Tone::Good, &path.to_string());
             report.restored.push(path.clone());
         }
     }
-    s.ws.state.save()?;
-    if !report.corrupt.is_empty() {
-        return Err(Error::Env(format!(
-            "{} out(s) not restored: their cached content was corrupt (quarantined)",
-            report.corrupt.len()
-        )));
-    }
-    if !report.missing.is_empty() {
-        return Err(Error::User(format!(
-            "{} out(s) could not be restored: their content is not in the cache",
-            report.missing.len()
-        )));
-    }
-    if report.restored.is_empty() {
-        p.verb("Done", Tone::Good, "every out already matches the lock");
-    }
-    Ok(report)
+    Ok(())
 }

@@ -13,10 +13,11 @@
 //!   when a command ends ([`Seen::forget_all`]); a restore writes only the outs.
 //! - What another pipe process may have written is caught by the lock: its stages hold
 //!   the locks of what they write, and of every out inside or around what they read
-//!   (`sched::task`), and record in the lock journal before they let go. So every digest
-//!   is dropped when the lock's [`Stamp`] moved by anything but this run's own appends,
-//!   and a stage that had to wait for another process's path lock observes everything
-//!   afresh.
+//!   (`sched::task`), and record in the lock journal before they let go; its other
+//!   writers (`pipe checkout`) mark the journal when they are done
+//!   ([`crate::lock::LockStore::mark`]). So every digest is dropped when the lock's
+//!   [`Stamp`] moved by anything but this run's own appends, and a stage that had to wait
+//!   for another process's path lock observes everything afresh.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};

@@ -47,6 +47,54 @@ fn close_gate(p: &Project, round: &str) {
 }
 
 #[test]
+fn a_checkout_by_another_process_is_seen_by_stages_that_start_after_it() {
+    let p = Project::new()
+        .file("raw.txt", "orig\n")
+        .file("cin.txt", "1\n")
+        .file("go", "")
+        .file(
+            "pipe.toml",
+            &gated_pipeline(
+                "[stage.d]\ncmd = \"cat raw.txt > d.txt\"\ndeps = [\"raw.txt\"]\nouts = [\"d.txt\"]\n",
+                "raw.txt",
+            ),
+        );
+    p.pipe(&["add", "raw.txt"]).ok();
+    p.pipe(&["repro"]).ok();
+    // Edited without `pipe add`: the stages reading it run on the edit, the tracked
+    // content stays what was added.
+    p.write("raw.txt", "edited\n");
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("b.txt"), "edited\n");
+
+    // `d` observes raw.txt first; while `c` runs, another process checks the tracked
+    // content out again; `b` starts after that.
+    close_gate(&p, "2\n");
+    let run = started(&p, &["repro"]);
+    let journal =
+        || std::fs::metadata(p.path(".pipe/journal/pipe.lock.jsonl")).map_or(0, |m| m.len());
+    let before = journal();
+    p.pipe(&["checkout", "raw.txt"]).ok();
+    assert_eq!(p.read("raw.txt"), "orig\n");
+    // It records nothing, but moves the lock's stamp for runs in progress (an empty
+    // journal line): a stage deciding after it, with no command of this run ending in
+    // between (a slow restore, say), drops what the run observed.
+    assert!(
+        journal() > before,
+        "checkout left the lock's journal as it was"
+    );
+    p.write("go", "");
+    let run = run.finish().ok();
+    assert!(
+        run.ran().contains(&"b".to_string()) || run.restored().contains(&"b".to_string()),
+        "{run}"
+    );
+    assert_eq!(p.read("b.txt"), "orig\n", "{run}");
+    let status = p.pipe(&["status"]).ok();
+    assert!(!status.stdout.contains("b:"), "{status}");
+}
+
+#[test]
 fn a_stage_of_another_process_writing_inside_a_directory_this_run_reads_is_waited_for() {
     // `a` writes data/x.txt; `d` (fresh, observed first) and `b` read all of data/. In
     // the other process `a` holds its lock (and has not recorded yet) when `b` starts.
