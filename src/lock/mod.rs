@@ -375,6 +375,31 @@ mod tests {
     }
 
     #[test]
+    fn a_stamp_follows_own_appends_to_the_side_store() {
+        let d = tempfile::tempdir().unwrap();
+        let j = d.path().join("j");
+        let store = LockStore::new(&d.path().join("pipe.lock"), &j)
+            .with_side(LockStore::new(&d.path().join("exps.lock"), &j), |id| {
+                id.starts_with("exp:")
+            });
+        store.record("a", Some(&entry("1"))).unwrap();
+        let mut stamp = store.stamp().unwrap();
+        let mine = store.record("exp:a", Some(&entry("2"))).unwrap();
+        assert!(stamp.advance(&mine));
+        assert_eq!(store.stamp().unwrap(), stamp);
+        assert_eq!(store.read().unwrap()["exp:a"].cmd, "2");
+        // Another process's append to the side store moves the stamp.
+        store
+            .side
+            .as_ref()
+            .unwrap()
+            .0
+            .record("exp:b", None)
+            .unwrap();
+        assert_ne!(store.stamp().unwrap(), stamp);
+    }
+
+    #[test]
     fn a_torn_journal_line_is_skipped() {
         let d = tempfile::tempdir().unwrap();
         let store = LockStore::new(&d.path().join("pipe.lock"), &d.path().join("j"));
