@@ -279,6 +279,7 @@ impl Seen {
 mod tests {
     use super::*;
     use crate::ops::Session;
+    use crate::run::decide::Inputs;
     use pipe_cache::Digest;
 
     /// A workspace with stage `a` reading `in.txt` and writing `out.txt`.
@@ -294,6 +295,30 @@ mod tests {
 
     fn dep(o: &Observed) -> Digest {
         o.deps["in.txt"].as_ref().unwrap().digest
+    }
+
+    #[test]
+    fn a_checkout_by_another_process_drops_what_the_run_observed() {
+        let d = tempfile::tempdir().unwrap();
+        let s = session(d.path());
+        let st = &s.graph.stages[s.graph.find("a").unwrap()];
+        std::fs::write(d.path().join("out.txt"), "one\n").unwrap();
+        let inputs = Inputs::new(st, BTreeMap::new(), BTreeMap::new());
+        crate::run::commit::commit(&s.ws, st, &inputs, Vec::new(), None).unwrap();
+        s.fold_lock().unwrap();
+        let out = |o: &Observed| o.outs["out.txt"].as_ref().map(|h| h.digest);
+        std::fs::remove_file(d.path().join("out.txt")).unwrap();
+        std::fs::write(d.path().join("out.txt"), "edited\n").unwrap();
+        let seen = Seen::default();
+        let edited = seen.observe(&s.ws, st, false).unwrap();
+        // Another process puts the locked out back: it records nothing, but marks the lock.
+        let other = Session::open(&d.path().join("pipe.toml")).unwrap();
+        crate::ops::checkout::checkout(&other, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("out.txt")).unwrap(),
+            "one\n"
+        );
+        assert_ne!(out(&seen.observe(&s.ws, st, false).unwrap()), out(&edited));
     }
 
     #[test]
