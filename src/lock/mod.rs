@@ -12,9 +12,9 @@
 //! A run that reuses what it observed earlier (see `crate::run::observe::Seen`) asks
 //! whether anyone else recorded since: [`LockStore::stamp`] is the identity, size and
 //! times of the lock's files, and [`LockStore::record`] says how its own append moved it.
-//! A command that writes tracked paths without recording anything (`pipe checkout`) calls
-//! [`LockStore::mark`] when it is done: an empty journal line, which moves the stamp and
-//! which replay skips.
+//! What writes workspace paths without recording anything (`pipe checkout`, a stage whose
+//! command failed) calls [`LockStore::mark`] when it is done: an empty journal line, which
+//! moves the stamp and which replay skips.
 //!
 //! Merge-friendly: see `format` (one line per fact, sorted) and `merge` (a git merge driver
 //! that merges by stage).
@@ -230,16 +230,19 @@ impl LockStore {
             path: self.journal.clone(),
             msg: e.to_string(),
         })?;
+        self.append(format!("{line}\n").as_bytes())
+    }
+
+    /// Appends `bytes` to the journal under its guard: how that moved it.
+    fn append(&self, bytes: &[u8]) -> Result<Recorded, LockError> {
         let _guard = self.lock_guard()?;
         let before = FileStamp::of(&self.journal)?;
-        let mut f = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.journal)
-            .map_err(io("open", &self.journal))?;
-        f.write_all(format!("{line}\n").as_bytes())
+            .and_then(|mut f| f.write_all(bytes))
             .map_err(io("append to", &self.journal))?;
-        drop(f);
         Ok(Recorded {
             at: 1,
             before,
@@ -248,15 +251,10 @@ impl LockStore {
     }
 
     /// Tells runs in progress that tracked paths were written outside any stage's record
-    /// (see the module's header): appends an empty line to the journal.
-    pub fn mark(&self) -> Result<(), LockError> {
-        let _guard = self.lock_guard()?;
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.journal)
-            .and_then(|mut f| f.write_all(b"\n"))
-            .map_err(io("append to", &self.journal))
+    /// (see the module's header): appends an empty line to the journal. Returns how that
+    /// moved it (for [`Stamp::advance`]).
+    pub fn mark(&self) -> Result<Recorded, LockError> {
+        self.append(b"\n")
     }
 
     /// Folds the journal into the lock file: one atomic rewrite. `keep` filters which

@@ -13,11 +13,12 @@
 //!   when a command ends ([`Seen::forget_all`]); a restore writes only the outs.
 //! - What another pipe process may have written is caught by the lock: its stages hold
 //!   the locks of what they write, and of every out inside or around what they read
-//!   (`sched::task`), and record in the lock journal before they let go; its other
-//!   writers (`pipe checkout`) mark the journal when they are done
-//!   ([`crate::lock::LockStore::mark`]). So every digest is dropped when the lock's
-//!   [`Stamp`] moved by anything but this run's own appends, and a stage that had to wait
-//!   for another process's path lock observes everything afresh.
+//!   (`sched::task`), and record in the lock journal before they let go; what records
+//!   nothing (`pipe checkout`, a command that failed) marks the journal when it is done
+//!   ([`crate::lock::LockStore::mark`]; a run marks it when any command ends). So every
+//!   digest is dropped when the lock's [`Stamp`] moved by anything but this run's own
+//!   appends, and a stage that had to wait for another process's path lock observes
+//!   everything afresh.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -266,8 +267,25 @@ impl Seen {
     /// under the same lock as the stamp comparisons of [`Seen::observe`], so no stage of
     /// this run takes the run's own append for another process's.
     pub fn record(&self, ws: &Workspace, id: &str, entry: &LockEntry) -> Result<(), LockError> {
+        self.own(|| ws.lock.record(id, Some(entry)))
+    }
+
+    /// Marks the lock for other processes' runs (see [`crate::lock::LockStore::mark`]): a
+    /// stage's command ended and may have written what they observed, even if no record
+    /// follows (it failed, was cancelled, or left an out missing). Not another process's
+    /// change for this run.
+    pub fn mark(&self, ws: &Workspace) -> Result<(), LockError> {
+        self.own(|| ws.lock.mark())
+    }
+
+    /// This run's own append to the lock, under the lock of [`Seen::observe`]'s stamp
+    /// comparisons, with the stamp advanced past it.
+    fn own(
+        &self,
+        append: impl FnOnce() -> Result<crate::lock::Recorded, LockError>,
+    ) -> Result<(), LockError> {
         let mut st = self.state();
-        let r = ws.lock.record(id, Some(entry))?;
+        let r = append()?;
         if let Some(stamp) = st.stamp.as_mut() {
             stamp.advance(&r);
         }
@@ -336,11 +354,12 @@ mod tests {
         let afresh = seen.observe(&s.ws, st, true).unwrap();
         assert_ne!(dep(&afresh), dep(&first));
 
-        // This run's own lock appends keep what it saw.
+        // This run's own lock appends (records and marks) keep what it saw.
         std::fs::write(d.path().join("in.txt"), "three\n").unwrap();
         let entry =
             crate::lock::LockEntry::new(st, BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         seen.record(&s.ws, "a", &entry).unwrap();
+        seen.mark(&s.ws).unwrap();
         assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&afresh));
         // Another process's append drops everything.
         let other = crate::workspace::Workspace::open(&d.path().join("pipe.toml")).unwrap();

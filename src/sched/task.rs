@@ -337,8 +337,14 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
             }
         };
         let ran = ctx.exec.run(&job, ctx.cancel.clone(), &ctx.events).await;
-        // Whatever the command wrote, declared or not, the stages deciding after it see.
+        // Whatever the command wrote, declared or not, the stages deciding after it see, and
+        // so do other processes' runs: the lock is marked (a success may still fail to be
+        // recorded: an out missing).
         ctx.seen.forget_all();
+        let c = ctx.clone();
+        if let Ok(Err(e)) = blocking(move || c.seen.mark(&c.ws)).await {
+            tracing::warn!(stage = %id, "cannot mark the lock after the command ended: {e}");
+        }
         exit = match ran {
             Ok(x) => x,
             Err(e) => {

@@ -215,3 +215,50 @@ outs = ["y.txt"]
     assert_eq!(run.ran(), ["a", "y"], "{run}");
     assert_eq!(p.read("y.txt"), "breach\n");
 }
+
+#[test]
+fn a_failed_stage_of_another_process_that_wrote_a_path_this_run_observed_is_seen() {
+    // In the other process `q` (forced) writes raw.txt, which it does not declare, and
+    // fails: nothing is recorded. Here `d` observed raw.txt before; `q` waits for the other
+    // process and is then fresh, and `b` after it reads raw.txt: no command of this run
+    // ends in between.
+    let p = Project::new()
+        .file("raw.txt", "orig\n")
+        .file("go", "")
+        .file(
+            "pipe.toml",
+            r#"[stage.d]
+cmd = "cat raw.txt > d.txt"
+deps = ["raw.txt"]
+outs = ["d.txt"]
+
+[stage.q]
+cmd = "echo q > q.txt; if [ ! -e go ]; then touch q.started; while [ ! -e go.q ]; do sleep 0.05; done; echo edited > raw.txt; exit 1; fi"
+outs = ["q.txt"]
+
+[stage.b]
+cmd = "cat raw.txt > b.txt"
+deps = ["raw.txt", "q.txt"]
+outs = ["b.txt"]
+"#,
+        );
+    p.pipe(&["repro"]).ok();
+    p.remove("go");
+    let other = p.start_until(
+        &["repro", "--force", "q"],
+        "q to start",
+        Duration::from_secs(60),
+        || p.exists("q.started"),
+    );
+    let run = p.start_until(&["repro"], "", Duration::from_secs(1), || true);
+    // Time for `d` to observe raw.txt and for `q` to wait (on a slow machine `d` looks
+    // later and sees the edit itself).
+    std::thread::sleep(Duration::from_secs(1));
+    p.write("go.q", "");
+    let other = other.finish();
+    assert_ne!(other.code, 0, "{other}");
+    assert_eq!(p.read("raw.txt"), "edited\n");
+    let run = run.finish().ok();
+    assert!(run.ran().contains(&"b".to_string()), "{run}");
+    assert_eq!(p.read("b.txt"), "edited\n", "{run}");
+}
