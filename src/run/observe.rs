@@ -17,8 +17,8 @@
 //!   nothing (`pipe checkout`, a command that failed) marks the journal when it is done
 //!   ([`crate::lock::LockStore::mark`]; a run marks it when any command ends). So every
 //!   digest is dropped when the lock's [`Stamp`] moved by anything but this run's own
-//!   appends, and a stage that had to wait for another process's path lock observes
-//!   everything afresh.
+//!   appends, or when a stage had to wait for another process's path lock (that process
+//!   may have been killed before it could record or mark).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -153,7 +153,9 @@ impl Seen {
     }
 
     /// Observes `stage`, walking only the paths this run has not observed yet (`afresh`:
-    /// all of them, after waiting for another process's lock).
+    /// after waiting for another process's lock, every digest is dropped first: that
+    /// process may have written more than the waited-for path and, killed, recorded and
+    /// marked nothing).
     pub fn observe(
         &self,
         ws: &Workspace,
@@ -167,9 +169,9 @@ impl Seen {
             let mut st = self.state();
             // Under the state's lock, as this run's own appends are (see `record`).
             let stamp = ws.lock.stamp()?;
-            if st.stamp.as_ref() != Some(&stamp) {
+            if afresh || st.stamp.as_ref() != Some(&stamp) {
                 if st.stamp.is_some() {
-                    tracing::debug!(stage = %stage.id, "the lock changed under this run: observing every path again");
+                    tracing::debug!(stage = %stage.id, afresh, "the lock changed under this run, or a stage waited for another process: observing every path again");
                 }
                 st.digests.clear();
                 st.epoch += 1;
@@ -179,10 +181,10 @@ impl Seen {
             let (mut mine, mut theirs) = (Vec::new(), Vec::new());
             for &p in &paths {
                 match st.digests.get(p) {
-                    Some(Digested::Done(d)) if !afresh => {
+                    Some(Digested::Done(d)) => {
                         memo.insert(p, *d);
                     }
-                    Some(Digested::Busy) if !afresh => theirs.push(p),
+                    Some(Digested::Busy) => theirs.push(p),
                     _ => {
                         st.digests.insert(p.clone(), Digested::Busy);
                         mine.push(p);

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::support::Project;
+use crate::support::{Background, Project};
 
 /// Until `go` exists, a stage running this waits.
 const GATE: &str = "touch c.started; while [ ! -e go ]; do sleep 0.05; done";
@@ -216,13 +216,11 @@ outs = ["y.txt"]
     assert_eq!(p.read("y.txt"), "breach\n");
 }
 
-#[test]
-fn a_failed_stage_of_another_process_that_wrote_a_path_this_run_observed_is_seen() {
-    // In the other process `q` (forced) writes raw.txt, which it does not declare, and
-    // fails: nothing is recorded. Here `d` observed raw.txt before; `q` waits for the other
-    // process and is then fresh, and `b` after it reads raw.txt: no command of this run
-    // ends in between.
-    let p = Project::new()
+/// `q` (forced, in another process: `go` is missing) waits for `go.q`, writes raw.txt,
+/// which it does not declare, touches q.wrote, waits for `go.end` and fails: nothing is
+/// recorded. `d` and `b` read raw.txt, `b` after `q`.
+fn breach_in_another_process() -> Project {
+    Project::new()
         .file("raw.txt", "orig\n")
         .file("go", "")
         .file(
@@ -233,7 +231,7 @@ deps = ["raw.txt"]
 outs = ["d.txt"]
 
 [stage.q]
-cmd = "echo q > q.txt; if [ ! -e go ]; then touch q.started; while [ ! -e go.q ]; do sleep 0.05; done; echo edited > raw.txt; exit 1; fi"
+cmd = "echo q > q.txt; if [ ! -e go ]; then touch q.started; while [ ! -e go.q ]; do sleep 0.05; done; echo edited > raw.txt; touch q.wrote; while [ ! -e go.end ] && [ -e pipe.toml ]; do sleep 0.05; done; exit 1; fi"
 outs = ["q.txt"]
 
 [stage.b]
@@ -241,7 +239,14 @@ cmd = "cat raw.txt > b.txt"
 deps = ["raw.txt", "q.txt"]
 outs = ["b.txt"]
 "#,
-        );
+        )
+}
+
+/// Starts the other process, then `pipe repro` here; once this run's `d` observed
+/// raw.txt (on a slow machine it looks later and sees the edit itself), lets the other
+/// `q` write raw.txt. This run's `q` waits for the other process, then is fresh, and `b`
+/// after it decides with no command of this run ending in between.
+fn breach_under_a_run(p: &Project) -> (Background, Background) {
     p.pipe(&["repro"]).ok();
     p.remove("go");
     let other = p.start_until(
@@ -251,14 +256,34 @@ outs = ["b.txt"]
         || p.exists("q.started"),
     );
     let run = p.start_until(&["repro"], "", Duration::from_secs(1), || true);
-    // Time for `d` to observe raw.txt and for `q` to wait (on a slow machine `d` looks
-    // later and sees the edit itself).
     std::thread::sleep(Duration::from_secs(1));
     p.write("go.q", "");
+    p.wait_for("q.wrote");
+    (other, run)
+}
+
+#[test]
+fn a_failed_stage_of_another_process_that_wrote_a_path_this_run_observed_is_seen() {
+    let p = breach_in_another_process();
+    let (other, run) = breach_under_a_run(&p);
+    p.write("go.end", "");
     let other = other.finish();
     assert_ne!(other.code, 0, "{other}");
     assert_eq!(p.read("raw.txt"), "edited\n");
     let run = run.finish().ok();
+    assert!(run.ran().contains(&"b".to_string()), "{run}");
+    assert_eq!(p.read("b.txt"), "edited\n", "{run}");
+}
+
+#[test]
+fn a_killed_process_whose_stage_wrote_a_path_this_run_observed_is_seen() {
+    // Killed, it neither records nor marks anything: this run's `q` waited for it.
+    let p = breach_in_another_process();
+    let (other, run) = breach_under_a_run(&p);
+    other.signal(rustix::process::Signal::KILL);
+    other.finish().code(137);
+    let run = run.finish().ok();
+    p.write("go.end", "");
     assert!(run.ran().contains(&"b".to_string()), "{run}");
     assert_eq!(p.read("b.txt"), "edited\n", "{run}");
 }
