@@ -3,12 +3,12 @@
 //!
 //! A stage holds an exclusive lock on each of its outs and a shared lock on each dep
 //! (on the producing stage's out where a stage makes it, and on every out inside it: a
-//! dep `data/` is locked with `data/x.txt` that another stage writes), from before its freshness check
-//! until its lock entry is recorded. Locks are `flock`s on files under `.pipe/locks/`, one
-//! per path (named by a digest of the path); the holder of an exclusive lock writes its pid
-//! and stage into the file for the waiter's message. A set is taken all at once or not at
-//! all, so processes waiting for each other's sets cannot deadlock; the caller polls,
-//! working on other stages meanwhile. Only the stages run take locks: `status`, `dag` and
+//! dep `data/` is locked with the `data/x.txt` another stage writes), from before its
+//! freshness check until its lock entry is recorded. Locks are `flock`s on files under
+//! `.pipe/locks/`, one per path (named by a digest of the path); the holder of an
+//! exclusive lock writes its pid and stage into the file for the waiter's message. A set
+//! is taken all at once or not at all, so processes waiting for each other's sets cannot
+//! deadlock; the caller polls, working on other stages meanwhile. Only the stages run take locks: `status`, `dag` and
 //! the like never block. The kernel drops the locks of a process that dies.
 //!
 //! Lock files do not pile up (one per path ever locked): a holder that can take its lock
