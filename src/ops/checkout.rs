@@ -1,8 +1,16 @@
 //! `pipe checkout`: make the outs match the lock, from the cache. Every object is checked
 //! before it is handed out; a corrupt one is quarantined and its out left as it is.
+//!
+//! A running stage (of another pipe process) owns its outs: each out is written under its
+//! path lock, taken without waiting, and one a stage holds is left as it is (checked out
+//! under the stage, a hard-linked object would be what its command writes into). When
+//! anything was written the lock is marked, so runs in progress look again.
+
+use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::lock::HashInfo;
+use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{self, Tone};
 use crate::run::observe::digest_all_at;
 use crate::run::restore;
@@ -16,6 +24,8 @@ pub struct CheckoutReport {
     pub missing: Vec<WsPath>,
     /// Outs whose cached content was corrupt (and is now quarantined).
     pub corrupt: Vec<WsPath>,
+    /// Outs a running stage holds (left as they are).
+    pub busy: Vec<WsPath>,
 }
 
 /// `targets`: stages (default: every stage with a lock entry). Outs that already match
@@ -33,12 +43,21 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     // Whether any out was written (even in part): a run in progress may have observed it
     // as it was, so the lock is marked (see `LockStore::mark`), also when a write failed.
     let mut wrote = false;
-    let restored = restore_outs(s, &order, &lock, &mut report, &mut wrote);
+    // Held until the lock is marked: a stage that starts meanwhile waits, then looks again.
+    let mut held = Vec::new();
+    let restored = restore_outs(s, &order, &lock, &mut report, &mut wrote, &mut held);
     if wrote {
         s.ws.lock.mark()?;
     }
+    drop(held);
     restored?;
     s.ws.state.save()?;
+    if !report.busy.is_empty() {
+        return Err(Error::Env(format!(
+            "{} out(s) not restored: a running stage is writing them; run `pipe checkout` again when it is done",
+            report.busy.len()
+        )));
+    }
     if !report.corrupt.is_empty() {
         return Err(Error::Env(format!(
             "{} out(s) not restored: their cached content was corrupt (quarantined)",
@@ -64,8 +83,10 @@ fn restore_outs(
     lock: &crate::lock::Entries,
     report: &mut CheckoutReport,
     wrote: &mut bool,
+    held: &mut Vec<Held>,
 ) -> Result<()> {
     let p = printer::get();
+    let locks = PathLocks::new(&s.ws.locks());
     for &i in order {
         let st = &s.graph.stages[i];
         let Some(entry) = lock.get(st.id.as_str()) else {
@@ -110,6 +131,22 @@ fn restore_outs(
                     ));
                     report.missing.push(path.clone());
                     continue;
+                }
+            }
+            let mut want = BTreeMap::new();
+            pathlock::want(&mut want, path, Mode::Exclusive);
+            match locks.try_acquire(&want, "pipe checkout") {
+                Ok(h) => held.push(h),
+                Err(Busy::Held { holder, .. }) => {
+                    p.warn(&format!(
+                        "{path}: left as it is, a running stage is writing it ({})",
+                        holder.as_deref().unwrap_or("another pipe process")
+                    ));
+                    report.busy.push(path.clone());
+                    continue;
+                }
+                Err(Busy::Io(lp, e)) => {
+                    return Err(Error::Env(format!("cannot lock {}: {e}", lp.display())));
                 }
             }
             *wrote = true;

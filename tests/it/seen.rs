@@ -287,3 +287,31 @@ fn a_killed_process_whose_stage_wrote_a_path_this_run_observed_is_seen() {
     assert!(run.ran().contains(&"b".to_string()), "{run}");
     assert_eq!(p.read("b.txt"), "edited\n", "{run}");
 }
+
+#[test]
+fn a_checkout_leaves_alone_the_out_a_running_stage_of_another_process_writes() {
+    // Outs are hard links into the cache: a checkout of c.txt while `c` runs would hand
+    // `c`'s command the cache's object to write into.
+    let p = Project::new()
+        .file("cin.txt", "1\n")
+        .file("go", "")
+        .file(".pipe/config.toml", "[cache]\nlink = [\"hardlink\"]\n")
+        .file(
+            "pipe.toml",
+            &format!("[stage.c]\ncmd = \"{GATE}; cat cin.txt > c.txt\"\ndeps = [\"cin.txt\"]\nouts = [\"c.txt\"]\n"),
+        );
+    p.pipe(&["repro"]).ok();
+    close_gate(&p, "2\n");
+    let run = started(&p, &["repro"]);
+    let checkout = p.pipe(&["checkout"]);
+    assert_ne!(checkout.code, 0, "{checkout}");
+    checkout.err_has("c.txt").err_has("stage c");
+    assert!(!p.exists("c.txt"), "checked out under the running stage");
+    p.write("go", "");
+    run.finish().ok();
+    assert_eq!(p.read("c.txt"), "2\n");
+    p.pipe(&["cache", "verify"]).ok();
+    p.pipe(&["status"])
+        .ok()
+        .out_is("Everything is up to date (1 stages).\n");
+}
