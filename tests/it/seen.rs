@@ -315,3 +315,40 @@ fn a_checkout_leaves_alone_the_out_a_running_stage_of_another_process_writes() {
         .ok()
         .out_is("Everything is up to date (1 stages).\n");
 }
+
+#[test]
+fn an_experiment_is_not_applied_under_a_running_stage_of_another_process() {
+    let p = Project::new()
+        .file("params.toml", "[train]\nlr = 0.1\n")
+        .file("go", "")
+        .file(
+            "pipe.toml",
+            &format!(
+                "[stage.train]\ncmd = \"{GATE}; echo lr=${{train.lr}} > ${{outs[0]}}\"\nouts = [\"model.txt\"]\n"
+            ),
+        );
+    p.pipe(&["repro"]).ok();
+    p.pipe(&["exp", "run", "-S", "train.lr=0.01"]).ok();
+    p.remove("go");
+    p.remove("c.started");
+    p.write("params.toml", "[train]\nlr = 0.2\n");
+    let run = started(&p, &["repro"]);
+    p.pipe(&["exp", "apply", "lr=0.01", "--force"])
+        .code(3)
+        .err_has("model.txt")
+        .err_has("stage train");
+    assert_eq!(
+        p.read("params.toml"),
+        "[train]\nlr = 0.2\n",
+        "nothing written"
+    );
+    p.write("go", "");
+    run.finish().ok();
+    assert_eq!(p.read("model.txt"), "lr=0.2\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_is("Everything is up to date (1 stages).\n");
+    // Once the stage is done, the experiment applies.
+    p.pipe(&["exp", "apply", "lr=0.01"]).ok();
+    assert_eq!(p.read("model.txt"), "lr=0.01\n");
+}

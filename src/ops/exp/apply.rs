@@ -9,6 +9,9 @@
 //! 3. With the pipeline reloaded, each of the experiment's stages gets the lock entry of
 //!    its base stage (the recorded deps and outs with the experiment's paths moved back)
 //!    and its outs are checked out of the cache, so `pipe status` says up to date.
+//!
+//! The outs' path locks are taken (without waiting) before step 2 and held to the end: an
+//! out a running stage writes is never checked out under it.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +20,7 @@ use crate::exp::params_edit;
 use crate::exp::record::ExpState;
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
+use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{self, Tone};
 use crate::run::fresh::{DirtyReason, Freshness};
 use crate::run::plan::{self, PlanOptions};
@@ -79,6 +83,9 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
     if !force {
         unsaved(s, name, &rec.overrides, &targets)?;
     }
+    // A running stage owns its outs: nothing is written under it, and until the entries
+    // are recorded no stage starts on them (as `pipe checkout`).
+    let _held = lock_outs(s, &targets)?;
 
     // 2. The params files.
     let mut by_file: BTreeMap<String, Vec<(&str, &toml::Value)>> = BTreeMap::new();
@@ -143,6 +150,23 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// The path locks of the outs of the stages `targets`, taken without waiting; an error
+/// naming the running stage that holds one.
+fn lock_outs(s: &Session, targets: &[usize]) -> Result<Held> {
+    let mut want = BTreeMap::new();
+    for o in targets.iter().flat_map(|&i| &s.graph.stages[i].outs) {
+        pathlock::want(&mut want, &o.path, Mode::Exclusive);
+    }
+    match PathLocks::new(&s.ws.locks()).try_acquire(&want, "pipe exp apply") {
+        Ok(h) => Ok(h),
+        Err(Busy::Held { path, holder }) => Err(Error::Env(format!(
+            "`{path}` is being written by a running stage ({}): apply the experiment when it is done",
+            holder.as_deref().unwrap_or("another pipe process")
+        ))),
+        Err(Busy::Io(lp, e)) => Err(Error::Env(format!("cannot lock {}: {e}", lp.display()))),
+    }
 }
 
 /// Work `apply` would overwrite: a param value edited since the lock recorded it (or,
