@@ -26,7 +26,7 @@ pub mod merge;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -239,9 +239,22 @@ impl LockStore {
         let before = FileStamp::of(&self.journal)?;
         OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.journal)
-            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|mut f| {
+                // A crash mid-append leaves a torn last line: end it first, so that this
+                // line is not glued onto it (replay skips the torn one, not this one too).
+                let len = f.metadata()?.len();
+                let mut last = [b'\n'];
+                if len > 0 {
+                    f.read_exact_at(&mut last, len - 1)?;
+                }
+                if last[0] != b'\n' {
+                    f.write_all(b"\n")?;
+                }
+                f.write_all(bytes)
+            })
             .map_err(io("append to", &self.journal))?;
         Ok(Recorded {
             at: 1,
@@ -404,6 +417,10 @@ mod tests {
         f.write_all(b"{\"id\":\"b\",\"ent").unwrap();
         let seen = store.read().unwrap();
         assert_eq!(seen.len(), 1);
+        // The next append (after the crash) is not glued onto the torn line.
+        store.record("c", Some(&entry("3"))).unwrap();
+        let seen = store.read().unwrap();
+        assert_eq!(seen.keys().collect::<Vec<_>>(), vec!["a", "c"]);
     }
 
     #[test]
