@@ -76,6 +76,41 @@ impl std::ops::AddAssign for Swept {
     }
 }
 
+/// The pids of the other processes that hold a lease in `dir` now (alive, and using the
+/// directory: every pipe process that opened the store holds one in its `tmp/`).
+pub fn holders(dir: &Path) -> Result<Vec<u32>> {
+    let own = std::process::id();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    let mut live = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(LEASE_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == own {
+            continue;
+        }
+        // Held (shared) by a live process: an exclusive try fails. A dead one's lease is
+        // left for the next sweep.
+        let Ok(f) = File::open(e.path()) else {
+            continue;
+        };
+        if matches!(f.try_lock(), Err(TryLockError::WouldBlock)) {
+            live.push(pid);
+        }
+    }
+    live.sort_unstable();
+    Ok(live)
+}
+
 /// Removes from each of `dirs` the entries named by the pid of a process that holds no
 /// lease in `lease_dir` (see the module docs), and the stale lease files themselves.
 pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {

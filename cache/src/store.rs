@@ -188,6 +188,12 @@ impl Store {
         tmp
     }
 
+    /// The other processes using this store now (see [`lease::holders`]): what they are
+    /// writing may not be referenced by any lock or record yet.
+    pub fn users(&self) -> Result<Vec<u32>> {
+        lease::holders(&self.root.join("tmp"))
+    }
+
     /// Removes what dead processes left in `tmp/`.
     pub fn sweep_tmp(&self) -> Result<Swept> {
         let tmp = self.tmp_dir();

@@ -10,12 +10,21 @@
 //! left (swept when the workspace was opened, see `Workspace::open`). A live process's
 //! temp files are never touched. Experiments' objects (`.pipe/exps.lock` and every
 //! experiment record) are kept until `pipe exp remove` / `pipe exp gc` drops them.
+//!
+//! Never under another process's feet: a run stores its outs' objects before it records
+//! them (run-cache record, then lock entry), so an object a live process just wrote may be
+//! referenced by nothing yet. gc refuses while another pipe process uses the cache (every
+//! pipe process holds a lease in the cache's `tmp/`, see `pipe_cache::lease`), checked
+//! before it reads what is referenced; and it spares every object whose inode changed
+//! since it started (created, renamed or linked in by a process that started after the
+//! check).
 
 use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 
 use pipe_cache::Digest;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lock::{HashInfo, format};
 use crate::report::printer::{self, Tone, bytes};
 use crate::run::runcache::RunRecord;
@@ -32,8 +41,23 @@ pub struct GcReport {
 }
 
 pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
-    s.fold_lock()?;
     let store = &s.ws.store;
+    // In this order: what is written after `started` is spared; what was written before
+    // by a process still alive now is refused; what a process that is gone now wrote, it
+    // recorded before it ended, so the lock and records read below refer to it.
+    let started = filesystem_now(store)?;
+    let users = store.users()?;
+    if !users.is_empty() && !dry {
+        let pids: Vec<String> = users.iter().map(u32::to_string).collect();
+        return Err(Error::Env(format!(
+            "the cache {} is in use by pipe process(es) {}: what they are storing may not be \
+             recorded yet, so gc could delete it; run `pipe gc` when they are done \
+             (`pipe gc --dry` shows what it would remove)",
+            store.root().display(),
+            pids.join(", ")
+        )));
+    }
+    s.fold_lock()?;
     let mut keep: HashSet<Digest> = HashSet::new();
     let add = |h: &HashInfo, keep: &mut HashSet<Digest>| {
         keep.insert(h.digest);
@@ -76,10 +100,13 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         if keep.contains(&d) {
             continue;
         }
+        let path = store.object_path(&d);
+        if changed_since(&path, started) {
+            tracing::debug!("gc spares {d}: written since gc started");
+            continue;
+        }
         report.objects += 1;
-        report.bytes += std::fs::metadata(store.object_path(&d))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        report.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if !dry {
             store.remove_object(&d)?;
         }
@@ -108,6 +135,24 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         ),
     );
     Ok(report)
+}
+
+/// The cache filesystem's clock now (a shared cache's server may disagree with this
+/// machine's): the change time of a file created in the cache's `tmp/`.
+fn filesystem_now(store: &pipe_cache::Store) -> Result<(i64, i64)> {
+    let probe = store
+        .tmp_dir()
+        .join(format!(".pipe-tmp-{}-gc", std::process::id()));
+    let made = std::fs::write(&probe, b"").and_then(|()| std::fs::symlink_metadata(&probe));
+    let _ = std::fs::remove_file(&probe);
+    let m = made.map_err(|e| Error::Env(format!("cannot write {}: {e}", probe.display())))?;
+    Ok((m.ctime(), m.ctime_nsec()))
+}
+
+/// Whether `path`'s inode changed (was created, renamed or linked) at or after `t` (a
+/// change time of the same filesystem).
+fn changed_since(path: &std::path::Path, t: (i64, i64)) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| (m.ctime(), m.ctime_nsec()) >= t)
 }
 
 fn workspace_locks(s: &Session) -> Result<Vec<crate::lock::Entries>> {

@@ -265,3 +265,39 @@ fn a_repro_killed_at_random_points_while_committing_leaves_only_whole_objects() 
     assert!(assert_every_object_whole(&p, "at the end") >= base + 3003);
     assert!(p.read("tree/f7").starts_with("6-7-"));
 }
+
+/// gc never deletes under a live process: while a run is in progress (what it stores may
+/// be recorded by nothing yet) gc refuses, naming the process, and changes nothing; `--dry`
+/// still shows what it would remove; once the run is over gc works.
+#[test]
+fn gc_refuses_while_another_pipe_process_uses_the_cache() {
+    let p = two_stage();
+    p.pipe(&["repro"]).ok();
+    p.write("v.txt", "2");
+    p.pipe(&["repro"]).ok();
+    let objects = p.cache_objects();
+    p.write(
+        "pipe.toml",
+        &format!(
+            "{}\n[stage.slow]\ncmd = \"touch slow.started; while [ ! -e go ]; do sleep 0.05; done; echo s > s.txt\"\nouts = [\"s.txt\"]\n",
+            p.read("pipe.toml")
+        ),
+    );
+    let run = p.start_until(
+        &["repro", "slow"],
+        "stage slow to start",
+        std::time::Duration::from_secs(60),
+        || p.exists("slow.started"),
+    );
+    let r = p.pipe(&["gc", "-w"]).code(3);
+    r.err_has("in use by pipe process")
+        .err_has(&run.pid().to_string())
+        .err_has("pipe gc --dry");
+    assert_eq!(p.cache_objects(), objects, "gc removed nothing");
+    p.pipe(&["gc", "-w", "--dry"]).ok().err_has("Would remove");
+    p.write("go", "");
+    run.finish().ok();
+    p.pipe(&["gc", "-w"]).ok();
+    assert!(p.cache_objects() < objects);
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+}

@@ -284,6 +284,10 @@ impl Background {
         rustix::process::kill_process(pid, sig).expect("signal pipe");
     }
 
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// Waits for it to exit: its exit code and output.
     pub fn finish(self) -> Run {
         Run::from(self.0.wait_with_output().expect("wait for pipe"))
