@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Writing: a `Batch` first creates every new object under `tmp/` (by the first of the
-//! configured link kinds that works: a hard link or reflink of the source, else a copy),
-//! then makes it durable and places it (`Store::place_durably`, which pulls use too):
+//! configured link kinds that works: a hard link or reflink of the source, else a copy,
+//! whose write-back is started as soon as it is whole), then makes it durable and places
+//! it (`Store::place_durably`, which pulls use too):
 //!
 //! 1. `fdatasync` of each temp file, many at once on threads of their own (off the async
 //!    runtime and off rayon's per-core pool: these calls wait on the disk). For a hard
