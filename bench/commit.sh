@@ -59,15 +59,14 @@ settle() {
 run() {
   settle
   mkdir "$dir/ws" && cd "$dir/ws"
-  if [ "$1" = one ]; then
-    printf '[stage.one]\ncmd = "echo %s > one.txt"\nouts = ["one.txt"]\n' "$RANDOM-$$" > pipe.toml
-    sync
-  else
-    printf '[stage.t]\ncmd = "true"\nouts = [{ path = "tree", persist = true }]\n' > pipe.toml
-    sync
-    cp -r ../data tree   # the stage's out, just written: its write-back is pending
-  fi
+  printf '[stage.one]\ncmd = "echo %s > one.txt"\nouts = ["one.txt"]\n' "$RANDOM-$$" > pipe.toml
+  [ "$1" = tree ] && printf '[stage.t]\ncmd = "true"\nouts = [{ path = "tree", persist = true }]\n' > pipe.toml
+  sync
   if [ "$2" = dirty ]; then head -c 1500M /dev/zero > "$dir/unrelated.bin"; fi
+  # The stage's out, just written: its write-back is pending. Copied last, so that pipe
+  # starts right after it in both cases (with the unrelated data written after the copy,
+  # the copy's write-back had that much longer to drain in the dirty case than the quiet).
+  [ "$1" = tree ] && cp -r ../data tree
   if [ "$3" = old ]; then
     secs env PIPE_BENCH_SYNCFS=1 "$pipe" repro
   else
