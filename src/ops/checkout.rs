@@ -54,7 +54,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     s.ws.state.save()?;
     if !report.busy.is_empty() {
         return Err(Error::Env(format!(
-            "{} out(s) not restored: a running stage is writing them; run `pipe checkout` again when it is done",
+            "{} out(s) not restored: a running stage reads or writes them; run `pipe checkout` again when it is done",
             report.busy.len()
         )));
     }
@@ -136,10 +136,23 @@ fn restore_outs(
             let mut want = BTreeMap::new();
             pathlock::want(&mut want, path, Mode::Exclusive);
             match locks.try_acquire(&want, "pipe checkout") {
-                Ok(h) => held.push(h),
+                Ok(taken) => {
+                    // A stage of another process may have run and recorded between the read
+                    // of the lock above and this lock: what it wrote is what the lock says
+                    // now, and is left as it is.
+                    let recorded = s.ws.lock.read()?;
+                    let now = recorded
+                        .get(st.id.as_str())
+                        .and_then(|e| e.outs.get(path.as_str()));
+                    if now.map(|n| n.digest) != Some(h.digest) {
+                        tracing::debug!(%path, "recorded anew by another process meanwhile: left as it is");
+                        continue;
+                    }
+                    held.push(taken);
+                }
                 Err(Busy::Held { holder, .. }) => {
                     p.warn(&format!(
-                        "{path}: left as it is, a running stage is writing it ({})",
+                        "{path}: left as it is, a running stage reads or writes it ({})",
                         holder.as_deref().unwrap_or("another pipe process")
                     ));
                     report.busy.push(path.clone());

@@ -162,7 +162,7 @@ fn lock_outs(s: &Session, targets: &[usize]) -> Result<Held> {
     match PathLocks::new(&s.ws.locks()).try_acquire(&want, "pipe exp apply") {
         Ok(h) => Ok(h),
         Err(Busy::Held { path, holder }) => Err(Error::Env(format!(
-            "`{path}` is being written by a running stage ({}): apply the experiment when it is done",
+            "`{path}` is read or written by a running stage ({}): apply the experiment when it is done",
             holder.as_deref().unwrap_or("another pipe process")
         ))),
         Err(Busy::Io(lp, e)) => Err(Error::Env(format!("cannot lock {}: {e}", lp.display()))),
