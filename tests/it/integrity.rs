@@ -219,7 +219,7 @@ fn status_and_dry_run_say_a_run_cache_object_is_corrupt_and_plan_a_run() {
     assert_eq!(count_files(&p.path(".pipe/cache/quarantine")), 1);
     // Quarantined now: a missing object, no longer a warning; a still runs.
     let r = p.pipe(&["status"]).ok();
-    r.err_lacks("corrupt").out_has("a");
+    r.err_lacks("corrupt").out_has("a: stale\n");
     let r = p.pipe(&["repro"]).ok();
     assert_eq!(r.ran(), ["a"], "{r}");
     assert_eq!(p.read("b.txt"), "one");
