@@ -174,3 +174,40 @@ fn workspace_locks(s: &Session) -> Result<Vec<crate::lock::Entries>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Session;
+
+    /// Stores `bytes` as an object (referenced by nothing): its path.
+    fn store(s: &Session, bytes: &[u8]) -> std::path::PathBuf {
+        let d = Digest::of_bytes(bytes);
+        let mut b = s.ws.store.batch();
+        b.add_bytes(bytes.to_vec(), d);
+        b.commit().unwrap();
+        s.ws.store.object_path(&d)
+    }
+
+    #[test]
+    fn an_object_written_after_gc_started_is_spared_and_one_before_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pipe.toml"), "[stage.a]\ncmd = \"true\"\n").unwrap();
+        let s = Session::open(&d.path().join("pipe.toml")).unwrap();
+        let before = store(&s, b"before\n");
+        // Past the filesystem clock's granularity (a tick of the kernel's coarse clock).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let started = filesystem_now(&s.ws.store).unwrap();
+        let after = store(&s, b"after\n");
+        assert!(!changed_since(&before, started));
+        assert!(changed_since(&after, started));
+        assert!(
+            !s.ws
+                .store
+                .tmp_dir()
+                .join(format!(".pipe-tmp-{}-gc", std::process::id()))
+                .exists(),
+            "the probe is removed"
+        );
+    }
+}
