@@ -9,8 +9,9 @@
 //! exclusive lock writes its pid and stage into the file for the waiter's message. A set
 //! is taken all at once or not at all, so processes waiting for each other's sets cannot
 //! deadlock; the caller polls, working on other stages meanwhile. Only the stages run take
-//! locks, and `pipe checkout` (without waiting: it leaves alone what a running stage
-//! holds); `status`, `dag` and the like never block. The kernel drops the locks of a process that dies.
+//! locks, and `pipe checkout` (so `pull`) and `pipe exp apply`, which take them without
+//! waiting and leave alone or refuse what a running stage holds; `status`, `dag` and the
+//! like never block. The kernel drops the locks of a process that dies.
 //!
 //! Lock files do not pile up (one per path ever locked): a holder that can take its lock
 //! exclusively when it releases it (nobody else holds or waits on it) removes the file
