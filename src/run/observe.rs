@@ -193,7 +193,13 @@ impl Seen {
             }
             (mine, theirs, st.epoch)
         };
+        let claims = Claims {
+            seen: self,
+            paths: &mine,
+            epoch,
+        };
         let walked = digest_all_at(ws, &mine, clock);
+        drop(claims);
         {
             let mut st = self.state();
             let keep = st.epoch == epoch;
@@ -295,6 +301,32 @@ impl Seen {
     }
 }
 
+/// A stage's claims (`Busy`) on the paths it walks. Should the walk panic, they are
+/// withdrawn as it unwinds, so that the stages waiting for those paths walk them themselves
+/// instead of waiting forever (the run then ends with the panic's error, not a hang).
+struct Claims<'a> {
+    seen: &'a Seen,
+    paths: &'a [&'a WsPath],
+    epoch: u64,
+}
+
+impl Drop for Claims<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut st = self.seen.state();
+        if st.epoch == self.epoch {
+            for p in self.paths {
+                if matches!(st.digests.get(*p), Some(Digested::Busy)) {
+                    st.digests.remove(*p);
+                }
+            }
+        }
+        self.seen.settled.notify_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +371,35 @@ mod tests {
             "one\n"
         );
         assert_ne!(out(&seen.observe(&s.ws, st, false).unwrap()), out(&edited));
+    }
+
+    #[test]
+    fn a_walk_that_panics_withdraws_its_claims() {
+        let d = tempfile::tempdir().unwrap();
+        let s = session(d.path());
+        let st = &s.graph.stages[s.graph.find("a").unwrap()];
+        let seen = Seen::default();
+        let first = seen.observe(&s.ws, st, false).unwrap();
+        // A stage claims in.txt to walk it, and its walk panics.
+        let p = WsPath::parse("in.txt").unwrap();
+        let epoch = {
+            let mut g = seen.state();
+            g.digests.insert(p.clone(), Digested::Busy);
+            g.epoch
+        };
+        let paths = [&p];
+        let walk = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _claims = Claims {
+                seen: &seen,
+                paths: &paths,
+                epoch,
+            };
+            panic!("the walk failed");
+        }));
+        assert!(walk.is_err());
+        assert!(!seen.state().digests.contains_key(&p), "claim withdrawn");
+        // The next stage walks it itself instead of waiting for it forever.
+        assert_eq!(dep(&seen.observe(&s.ws, st, false).unwrap()), dep(&first));
     }
 
     #[test]
