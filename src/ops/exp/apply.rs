@@ -80,12 +80,13 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
         }
         targets.push(i);
     }
+    // A running stage owns its outs: nothing is written under it, and until the entries
+    // are recorded no stage starts on them (as `pipe checkout`). Taken before the check of
+    // unsaved work, so that it sees what a stage that just ended recorded.
+    let _held = lock_outs(s, &targets)?;
     if !force {
         unsaved(s, name, &rec.overrides, &targets)?;
     }
-    // A running stage owns its outs: nothing is written under it, and until the entries
-    // are recorded no stage starts on them (as `pipe checkout`).
-    let _held = lock_outs(s, &targets)?;
 
     // 2. The params files.
     let mut by_file: BTreeMap<String, Vec<(&str, &toml::Value)>> = BTreeMap::new();
