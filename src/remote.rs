@@ -171,8 +171,8 @@ impl RunRemote {
         !self.off.load(Ordering::Relaxed)
     }
 
-    /// A failure: told once (`events`), and the remote is not used for the rest of the
-    /// run when it is fatal.
+    /// A failure, told through `events`: a fatal one once (the remote is then not used for
+    /// the rest of the run), any other each time (only that transfer failed).
     fn note(&self, e: &RemoteError, events: &Events) {
         let off = e.is_fatal();
         if off && self.off.swap(true, Ordering::Relaxed) {
