@@ -16,8 +16,16 @@
 //! gone and takes a fresh one; a live process, whatever its pid's history, is never swept.
 //! flock works across machines on NFS, so a cache shared over NFS is swept safely too.
 //!
+//! `pipe gc` needs the opposite guarantee: that no process it did not see is storing
+//! objects. It closes a gate first (creates `<dir>/gate` and holds an exclusive flock on
+//! it), then lists the live leases. A process takes its lease, then, if the gate exists,
+//! waits for a shared flock on it: one whose lease gc listed is refused by gc, one whose
+//! lease came after the listing finds the gate (it was closed before) and waits until gc is
+//! done. gc removes the gate when it is done ([`Gate`]).
+//!
 //! ```text
 //! <dir>/live-<pid>     a lease (empty file), held by a shared flock
+//! <dir>/gate           only while gc works, held by its exclusive flock
 //! ```
 
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -27,6 +35,40 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 
 const LEASE_PREFIX: &str = "live-";
+const GATE: &str = "gate";
+
+/// The gate of a directory's leases, closed: a process that takes a lease there waits
+/// until it is dropped (see the module docs).
+#[derive(Debug)]
+pub struct Gate {
+    file: File,
+    path: PathBuf,
+}
+
+impl Gate {
+    /// Closes the gate of `dir` (waiting for another gc's).
+    pub fn close(dir: &Path) -> Result<Gate> {
+        fs::create_dir_all(dir).at("create directory", dir)?;
+        let path = dir.join(GATE);
+        loop {
+            let f = open(&path)?;
+            f.lock().at("lock", &path)?;
+            // The gc before removed it between our open and our lock: open it afresh.
+            if same_file(&f, &path) {
+                return Ok(Gate { file: f, path });
+            }
+        }
+    }
+}
+
+impl Drop for Gate {
+    /// Opens the gate: the name goes first (a process arriving now does not wait), then the
+    /// lock (the ones waiting go on).
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
 
 /// This process's lease on the temp files it names by its pid in one directory; dropped,
 /// it removes its file (unless a process on another machine sharing the directory holds
@@ -50,15 +92,23 @@ impl Lease {
     pub fn take(dir: &Path) -> Result<Lease> {
         fs::create_dir_all(dir).at("create directory", dir)?;
         let path = lease_path(dir, std::process::id());
-        loop {
+        let lease = loop {
             let f = open(&path)?;
             f.lock_shared().at("lock", &path)?;
             // A sweep may have removed the name between our open and our lock: the lock
             // is then on a file no one else will find. Take a fresh one.
             if same_file(&f, &path) {
-                return Ok(Lease { file: f, path });
+                break Lease { file: f, path };
             }
+        };
+        // gc at work (it may not have seen this lease): wait until it is done.
+        let gate = dir.join(GATE);
+        match File::open(&gate) {
+            Ok(g) => g.lock_shared().at("lock", &gate)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("open", &gate, e)),
         }
+        Ok(lease)
     }
 }
 
@@ -232,6 +282,28 @@ fn size_of(p: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_taken_while_gc_holds_the_gate_waits_for_it() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().to_path_buf();
+        let gate = Gate::close(&dir).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let taker = std::thread::spawn(move || {
+            let lease = Lease::take(&dir);
+            tx.send(lease.is_ok()).unwrap();
+            lease
+        });
+        let wait = std::time::Duration::from_millis(300);
+        assert!(rx.recv_timeout(wait).is_err(), "it waits at the gate");
+        drop(gate);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap());
+        assert!(!d.path().join(GATE).exists(), "gc removed its gate");
+        let _lease = taker.join().unwrap().unwrap();
+        // With no gc at work, a lease is taken at once, and no gate file is made.
+        let _again = Lease::take(d.path()).unwrap();
+        assert!(!d.path().join(GATE).exists());
+    }
 
     #[test]
     fn names_carry_pids() {

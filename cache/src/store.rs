@@ -195,6 +195,12 @@ impl Store {
         lease::holders(&self.root.join("tmp"))
     }
 
+    /// Keeps processes that have not used this store yet from starting to while the
+    /// returned gate is held (`pipe gc`; see `lease`).
+    pub fn close_gate(&self) -> Result<lease::Gate> {
+        lease::Gate::close(&self.root.join("tmp"))
+    }
+
     /// Removes what dead processes left in `tmp/`.
     pub fn sweep_tmp(&self) -> Result<Swept> {
         let tmp = self.tmp_dir();

@@ -13,11 +13,12 @@
 //!
 //! Never under another process's feet: a run stores its outs' objects before it records
 //! them (run-cache record, then lock entry), so an object a live process just wrote may be
-//! referenced by nothing yet. gc refuses while another pipe process uses the cache (every
-//! pipe process holds a lease in the cache's `tmp/`, see `pipe_cache::lease`), checked
-//! before it reads what is referenced; and it spares every object whose inode changed
-//! since it started (created, renamed or linked in by a process that started after the
-//! check).
+//! referenced by nothing yet, or may be about to reuse an object nothing refers to. gc
+//! closes the cache's gate (processes that have not opened the cache yet wait until gc is
+//! done) and refuses while another pipe process uses the cache (every pipe process holds a
+//! lease in the cache's `tmp/`, see `pipe_cache::lease`), before it reads what is
+//! referenced. It also spares every object whose inode changed since it started (created,
+//! renamed or linked in), which a process outside the gate's reach would have written.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -46,6 +47,8 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     // by a process still alive now is refused; what a process that is gone now wrote, it
     // recorded before it ended, so the lock and records read below refer to it.
     let started = filesystem_now(store)?;
+    // Processes that come now wait for gc at the gate; the ones before it are listed.
+    let _gate = if dry { None } else { Some(store.close_gate()?) };
     let users = store.users()?;
     if !users.is_empty() && !dry {
         let pids: Vec<String> = users.iter().map(u32::to_string).collect();
