@@ -65,7 +65,9 @@ pub fn print(e: Event<'_>) {
              the result of any inputs; the stage stays stale until it runs again"
         )),
         Event::Quarantined { stage, error } => {
-            p.warn(&format!("{error}; stage {stage} runs again"));
+            p.warn(&format!(
+                "{error}; the local run cache cannot restore stage {stage}"
+            ));
         }
         Event::Pulled {
             stage,

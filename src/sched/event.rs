@@ -39,7 +39,8 @@ pub enum Event<'a> {
     /// A dep changed while its stage ran: the outs are kept but not recorded as the result
     /// of any inputs.
     DepChangedDuringRun { stage: &'a str, path: &'a str },
-    /// The run cache's object for a stage was corrupt: quarantined, and the stage runs.
+    /// The local run cache's object for a stage was corrupt: quarantined, so the stage is
+    /// not restored from it (it runs, or `--pull` fetches the object again).
     Quarantined { stage: &'a str, error: &'a str },
     /// `repro --pull` fetched a stage's objects from the remote.
     Pulled {

@@ -343,7 +343,12 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
         ctx.seen.forget_all();
         let c = ctx.clone();
         if let Ok(Err(e)) = blocking(move || c.seen.mark(&c.ws)).await {
-            tracing::warn!(stage = %id, "cannot mark the lock after the command ended: {e}");
+            ctx.emit(Event::ExecProblem {
+                message: format!(
+                    "cannot mark the lock after stage {id}'s command ended ({e}): another pipe \
+                     process running in this workspace may not see what it wrote"
+                ),
+            });
         }
         exit = match ran {
             Ok(x) => x,

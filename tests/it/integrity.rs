@@ -195,7 +195,7 @@ fn a_run_cache_restore_with_a_corrupt_object_runs_the_stage_instead() {
     let r = p.pipe(&["repro"]).ok();
     r.err_has("a.txt")
         .err_has("corrupt")
-        .err_has("stage a runs again");
+        .err_has("the local run cache cannot restore stage a");
     assert_eq!(
         r.ran(),
         ["a"],
