@@ -46,12 +46,18 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     // Held until the lock is marked: a stage that starts meanwhile waits, then looks again.
     let mut held = Vec::new();
     let restored = restore_outs(s, &order, &lock, &mut report, &mut wrote, &mut held);
-    if wrote {
-        s.ws.lock.mark()?;
-    }
+    let marked = if wrote {
+        s.ws.lock.mark().map(drop)
+    } else {
+        Ok(())
+    };
     drop(held);
+    // What was restored is worth keeping in the state db whatever failed; a failed restore
+    // is the error to tell first.
+    let saved = s.ws.state.save();
     restored?;
-    s.ws.state.save()?;
+    marked?;
+    saved?;
     if !report.busy.is_empty() {
         return Err(Error::Env(format!(
             "{} out(s) not restored: a running stage reads or writes them; run `pipe checkout` again when it is done",
