@@ -15,8 +15,8 @@
 //!   the locks of what they write, and of every out inside or around what they read
 //!   (`sched::task`), and record in the lock journal before they let go; what records
 //!   nothing (`pipe checkout`, a command that failed) marks the journal when it is done
-//!   ([`crate::lock::LockStore::mark`]; a run marks it when any command ends). So every
-//!   digest is dropped when the lock's [`Stamp`] moved by anything but this run's own
+//!   ([`crate::lock::LockStore::mark`]; a run marks it when any command starts and when
+//!   it ends). So every digest is dropped when the lock's [`Stamp`] moved by anything but this run's own
 //!   appends, or when a stage had to wait for another process's path lock (that process
 //!   may have been killed before it could record or mark).
 

@@ -336,6 +336,17 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
                 return fail(e);
             }
         };
+        // Marked before too: a process killed while its command runs marks nothing after,
+        // yet other runs must not trust what they observed before the command started.
+        let c = ctx.clone();
+        if let Ok(Err(e)) = blocking(move || c.seen.mark(&c.ws)).await {
+            ctx.emit(Event::ExecProblem {
+                message: format!(
+                    "cannot mark the lock before stage {id}'s command starts ({e}): another \
+                     pipe process running in this workspace may not see what it writes"
+                ),
+            });
+        }
         let ran = ctx.exec.run(&job, ctx.cancel.clone(), &ctx.events).await;
         // Whatever the command wrote, declared or not, the stages deciding after it see, and
         // so do other processes' runs: the lock is marked (a success may still fail to be
