@@ -141,6 +141,14 @@ struct SeenState {
     digests: HashMap<WsPath, Digested>,
 }
 
+impl SeenState {
+    /// Every digest goes; observations under way do not put theirs in.
+    fn drop_all(&mut self) {
+        self.digests.clear();
+        self.epoch += 1;
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Digested {
     Busy,
@@ -173,8 +181,7 @@ impl Seen {
                 if st.stamp.is_some() {
                     tracing::debug!(stage = %stage.id, afresh, "the lock changed under this run, or a stage waited for another process: observing every path again");
                 }
-                st.digests.clear();
-                st.epoch += 1;
+                st.drop_all();
                 st.stamp = Some(stamp);
                 self.settled.notify_all();
             }
@@ -197,26 +204,12 @@ impl Seen {
             seen: self,
             paths: &mine,
             epoch,
+            filled: false,
         };
         let walked = digest_all_at(ws, &mine, clock);
-        drop(claims);
-        {
-            let mut st = self.state();
-            let keep = st.epoch == epoch;
-            match &walked {
-                Ok(digests) if keep => {
-                    for (p, d) in mine.iter().zip(digests) {
-                        st.digests.insert((*p).clone(), Digested::Done(*d));
-                    }
-                }
-                _ if keep => {
-                    for p in &mine {
-                        st.digests.remove(*p);
-                    }
-                }
-                _ => {}
-            }
-            self.settled.notify_all();
+        // A failed walk (or a panic) withdraws the claims as they drop.
+        if let Ok(digests) = &walked {
+            claims.fill(digests);
         }
         memo.extend(mine.iter().copied().zip(walked?));
         // Paths another stage was walking: wait for its result (or walk them after all,
@@ -264,9 +257,7 @@ impl Seen {
     /// on its own). Every digest is dropped, and an observation under way when it ended
     /// does not put its results in.
     pub fn forget_all(&self) {
-        let mut st = self.state();
-        st.digests.clear();
-        st.epoch += 1;
+        self.state().drop_all();
         self.settled.notify_all();
     }
 
@@ -301,25 +292,38 @@ impl Seen {
     }
 }
 
-/// A stage's claims (`Busy`) on the paths it walks. Should the walk panic, they are
-/// withdrawn as it unwinds, so that the stages waiting for those paths walk them themselves
-/// instead of waiting forever (the run then ends with the panic's error, not a hang).
+/// A stage's claims (`Busy`) on the paths it walks: filled with the walk's digests, or,
+/// should the walk fail or panic, withdrawn as they drop, so that the stages waiting for
+/// those paths walk them themselves instead of waiting forever. Either way the waiters are
+/// woken; nothing is put in once the digests were dropped meanwhile (`epoch`).
 struct Claims<'a> {
     seen: &'a Seen,
     paths: &'a [&'a WsPath],
     epoch: u64,
+    filled: bool,
+}
+
+impl Claims<'_> {
+    fn fill(mut self, digests: &[Option<Summary>]) {
+        let mut st = self.seen.state();
+        if st.epoch == self.epoch {
+            for (p, d) in self.paths.iter().zip(digests) {
+                st.digests.insert((*p).clone(), Digested::Done(*d));
+            }
+        }
+        self.filled = true;
+    }
 }
 
 impl Drop for Claims<'_> {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let mut st = self.seen.state();
-        if st.epoch == self.epoch {
-            for p in self.paths {
-                if matches!(st.digests.get(*p), Some(Digested::Busy)) {
-                    st.digests.remove(*p);
+        if !self.filled {
+            let mut st = self.seen.state();
+            if st.epoch == self.epoch {
+                for p in self.paths {
+                    if matches!(st.digests.get(*p), Some(Digested::Busy)) {
+                        st.digests.remove(*p);
+                    }
                 }
             }
         }
@@ -345,15 +349,25 @@ mod tests {
         Session::open(&dir.join("pipe.toml")).unwrap()
     }
 
+    /// [`session`] in a new temporary directory (kept as long as the returned handle).
+    fn workspace() -> (tempfile::TempDir, Session) {
+        let d = tempfile::tempdir().unwrap();
+        let s = session(d.path());
+        (d, s)
+    }
+
+    fn stage_a(s: &Session) -> &Stage {
+        &s.graph.stages[s.graph.find("a").unwrap()]
+    }
+
     fn dep(o: &Observed) -> Digest {
         o.deps["in.txt"].as_ref().unwrap().digest
     }
 
     #[test]
     fn a_checkout_by_another_process_drops_what_the_run_observed() {
-        let d = tempfile::tempdir().unwrap();
-        let s = session(d.path());
-        let st = &s.graph.stages[s.graph.find("a").unwrap()];
+        let (d, s) = workspace();
+        let st = stage_a(&s);
         std::fs::write(d.path().join("out.txt"), "one\n").unwrap();
         let inputs = Inputs::new(st, BTreeMap::new(), BTreeMap::new());
         crate::run::commit::commit(&s.ws, st, &inputs, Vec::new(), None).unwrap();
@@ -375,9 +389,8 @@ mod tests {
 
     #[test]
     fn a_walk_that_panics_withdraws_its_claims() {
-        let d = tempfile::tempdir().unwrap();
-        let s = session(d.path());
-        let st = &s.graph.stages[s.graph.find("a").unwrap()];
+        let (_dir, s) = workspace();
+        let st = stage_a(&s);
         let seen = Seen::default();
         let first = seen.observe(&s.ws, st, false).unwrap();
         // A stage claims in.txt to walk it, and its walk panics.
@@ -393,6 +406,7 @@ mod tests {
                 seen: &seen,
                 paths: &paths,
                 epoch,
+                filled: false,
             };
             panic!("the walk failed");
         }));
@@ -404,9 +418,8 @@ mod tests {
 
     #[test]
     fn a_run_walks_each_path_once_until_it_or_another_process_writes() {
-        let d = tempfile::tempdir().unwrap();
-        let s = session(d.path());
-        let st = &s.graph.stages[s.graph.find("a").unwrap()];
+        let (d, s) = workspace();
+        let st = stage_a(&s);
         let seen = Seen::default();
         let first = seen.observe(&s.ws, st, false).unwrap();
         // Changed behind the run's back (no pipe process, no lock): the run keeps what it
