@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::lock::HashInfo;
+use crate::lock::{Entries, HashInfo, Stamp};
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{self, Tone};
 use crate::run::observe::digest_all_at;
@@ -37,6 +37,8 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
         s.select(targets)?
     };
     s.fold_lock()?;
+    // Taken before the read: a record that lands after it moves the stamp.
+    let stamp = s.ws.lock.stamp()?;
     let lock = s.ws.lock.read()?;
     let p = printer::get();
     let mut report = CheckoutReport::default();
@@ -45,7 +47,14 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     let mut wrote = false;
     // Held until the lock is marked: a stage that starts meanwhile waits, then looks again.
     let mut held = Vec::new();
-    let restored = restore_outs(s, &order, &lock, &mut report, &mut wrote, &mut held);
+    let restored = restore_outs(
+        s,
+        &order,
+        (stamp, &lock),
+        &mut report,
+        &mut wrote,
+        &mut held,
+    );
     let marked = if wrote {
         s.ws.lock.mark().map(drop)
     } else {
@@ -86,13 +95,16 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
 fn restore_outs(
     s: &Session,
     order: &[usize],
-    lock: &crate::lock::Entries,
+    (stamp, lock): (Stamp, &Entries),
     report: &mut CheckoutReport,
     wrote: &mut bool,
     held: &mut Vec<Held>,
 ) -> Result<()> {
     let p = printer::get();
     let locks = PathLocks::new(&s.ws.locks());
+    // The lock as last read: read again only when its stamp moved (another process
+    // recorded), not once per out.
+    let mut latest: (Stamp, Option<Entries>) = (stamp, None);
     for &i in order {
         let st = &s.graph.stages[i];
         let Some(entry) = lock.get(st.id.as_str()) else {
@@ -146,8 +158,14 @@ fn restore_outs(
                     // A stage of another process may have run and recorded between the read
                     // of the lock above and this lock: what it wrote is what the lock says
                     // now, and is left as it is.
-                    let recorded = s.ws.lock.read()?;
-                    let now = recorded
+                    let stamp = s.ws.lock.stamp()?;
+                    if stamp != latest.0 {
+                        latest = (stamp, Some(s.ws.lock.read()?));
+                    }
+                    let now = latest
+                        .1
+                        .as_ref()
+                        .unwrap_or(lock)
                         .get(st.id.as_str())
                         .and_then(|e| e.outs.get(path.as_str()));
                     if now.map(|n| n.digest) != Some(h.digest) {
