@@ -1,0 +1,58 @@
+//! Records no command loses, keys carried rather than recomputed, and names and paths
+//! taken from records (run-cache records, experiment records, a DVC project) that cannot
+//! leave the workspace (issue 19, items 3, 4, 5, 11, 12, 14 and the smaller ones).
+
+use std::time::Duration;
+
+use crate::support::Project;
+
+/// A pipeline whose one stage starts (`started`), then blocks until the test creates `go`.
+fn blocking_stage() -> Project {
+    Project::new().file("raw/a.txt", "raw data\n").file(
+        "pipe.toml",
+        "[stage.slow]\ncmd = \"touch started; while [ ! -e go ]; do sleep 0.02; done; echo slow > slow.txt\"\nouts = [\"slow.txt\"]\n",
+    )
+}
+
+#[test]
+fn a_repro_keeps_what_another_terminal_added_and_ran_meanwhile() {
+    let p = blocking_stage();
+    p.git(&["init", "-q"]);
+    p.pipe(&["init"]).ok();
+    let repro = p.start_until(&["repro"], "the stage to start", Duration::from_secs(60), || {
+        p.exists("started")
+    });
+    // Meanwhile, in a second terminal: track a path, then add a stage and run it.
+    p.pipe(&["add", "raw"]).ok().err_has("Added raw");
+    let spec = p.read("pipe.toml");
+    p.write(
+        "pipe.toml",
+        &format!("{spec}\n[stage.other]\ncmd = \"echo other > other.txt\"\nouts = [\"other.txt\"]\n"),
+    );
+    p.pipe(&["repro", "other"]).ok();
+    let lock = p.read("pipe.lock");
+    assert!(lock.contains("[stage.\"data:raw\"]"), "{lock}");
+    assert!(lock.contains("[stage.other]"), "{lock}");
+    // The first repro ends now.
+    p.write("go", "");
+    repro.finish().ok();
+    let lock = p.read("pipe.lock");
+    assert!(lock.contains("[stage.slow]"), "{lock}");
+    assert!(
+        lock.contains("[stage.\"data:raw\"]"),
+        "the repro dropped what `pipe add` recorded:\n{lock}"
+    );
+    assert!(
+        lock.contains("[stage.other]"),
+        "the repro dropped the other terminal's stage:\n{lock}"
+    );
+    let ignore = p.read(".gitignore");
+    assert!(ignore.contains("/raw"), "{ignore}");
+    p.pipe(&["status"])
+        .ok()
+        .out_is("Everything is up to date (3 stages).\n");
+    // A stage really removed from the pipeline is still dropped at the next fold.
+    p.write("pipe.toml", &spec);
+    p.pipe(&["repro"]).ok();
+    assert!(!p.read("pipe.lock").contains("[stage.other]"));
+}
