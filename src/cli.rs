@@ -1,5 +1,4 @@
 //! Command-line parsing and dispatch. Each command is a few lines ending in an `ops` call.
-#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -574,19 +573,44 @@ pub fn main() -> ExitCode {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
+            // A failed write would be reported with `eprintln!`, which panics on the very
+            // stream that failed (see `report::printer`).
+            .log_internal_errors(false)
             .with_ansi(
                 std::io::IsTerminal::is_terminal(&std::io::stderr())
                     && std::env::var_os("NO_COLOR").is_none(),
             )
             .try_init();
     }
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(cli) {
+        Ok(()) => 0,
         Err(e) => {
             report_error(&e);
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
+    };
+    ExitCode::from(exit_code(code, &printer::get().lost_output()))
+}
+
+/// The exit status, once output was cut short (`lost`: which stream and why, see
+/// `report::printer`): a command that otherwise succeeded exits 3 (the environment failed
+/// pipe), saying so on the stream that still works; a command's own failure keeps its code
+/// (a stage's exit code says more than the closed pipe that followed it).
+fn exit_code(code: u8, lost: &[String]) -> u8 {
+    if lost.is_empty() {
+        return code;
     }
+    let p = printer::get();
+    let msg = format!(
+        "output was cut short ({}); the command itself went on to its end",
+        lost.join("; ")
+    );
+    if p.writable(printer::Stream::Stderr) {
+        p.error(&msg);
+    } else {
+        tracing::debug!("{msg}");
+    }
+    if code == 0 { 3 } else { code }
 }
 
 fn report_error(e: &Error) {
@@ -599,19 +623,20 @@ fn report_error(e: &Error) {
             };
             let mut out = String::new();
             let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+            let p = printer::get();
             if handler.render_report(&mut out, d).is_ok() {
-                eprintln!("error: {}", d.message());
+                let mut text = format!("error: {}\n", d.message());
                 if let Some(loc) = d.location() {
-                    eprintln!("  --> {loc}");
+                    text.push_str(&format!("  --> {loc}\n"));
                 }
                 // miette repeats the message on its first line; the line above has it.
-                let body = out.split_once('\n').map_or("", |(_, rest)| rest);
-                eprint!("{body}");
+                text.push_str(out.split_once('\n').map_or("", |(_, rest)| rest));
+                p.raw_err(&text);
             } else {
-                eprintln!("error: {d}");
+                p.raw_err(&format!("error: {d}\n"));
             }
         }
-        Error::Interrupted => eprintln!("error: interrupted"),
+        Error::Interrupted => printer::get().raw_err("error: interrupted\n"),
         other => printer::get().error(&other.to_string()),
     }
 }

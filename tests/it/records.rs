@@ -56,3 +56,68 @@ fn a_repro_keeps_what_another_terminal_added_and_ran_meanwhile() {
     p.pipe(&["repro"]).ok();
     assert!(!p.read("pipe.lock").contains("[stage.other]"));
 }
+
+/// A stage that prints, one that prints and fails with code 5 (when `FAIL` exists).
+fn printing_stages() -> Project {
+    Project::new().file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"echo hello; echo a > a.txt\"\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"echo b; if [ -e FAIL ]; then exit 5; fi; echo b > b.txt\"\nouts = [\"b.txt\"]\n",
+    )
+}
+
+#[test]
+fn output_that_cannot_be_written_stops_the_printing_not_the_commit() {
+    use std::process::Stdio;
+    let full = || std::fs::File::create("/dev/full").expect("/dev/full");
+    // stderr on a full disk.
+    let p = printing_stages();
+    let run = crate::support::Run::from(
+        p.cmd(&["repro"])
+            .stdout(Stdio::null())
+            .stderr(full())
+            .output()
+            .expect("run pipe"),
+    );
+    assert_eq!(run.code, 3, "{run}");
+    let lock = p.read("pipe.lock");
+    assert!(lock.contains("[stage.a]") && lock.contains("[stage.b]"), "{lock}");
+    p.pipe(&["status"])
+        .ok()
+        .out_is("Everything is up to date (2 stages).\n");
+    // stdout and stderr into a pipe nobody reads (`pipe repro 2>&1 | head -0`).
+    let p = printing_stages();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let status = p
+        .cmd(&["repro"])
+        .stdout(writer.try_clone().expect("dup"))
+        .stderr(writer)
+        .status()
+        .expect("run pipe");
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    let lock = p.read("pipe.lock");
+    assert!(lock.contains("[stage.a]") && lock.contains("[stage.b]"), "{lock}");
+    // Only stdout closed: pipe says so on stderr, which works.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let run = crate::support::Run::from(
+        p.cmd(&["status", "--json"])
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run pipe"),
+    );
+    assert_eq!(run.code, 3, "{run}");
+    run.err_has("output was cut short (standard output: Broken pipe");
+    // A stage's own failure keeps its exit code.
+    p.write("FAIL", "");
+    p.write("pipe.toml", &p.read("pipe.toml").replace("echo b;", "echo b2;"));
+    let run = crate::support::Run::from(
+        p.cmd(&["repro"])
+            .stdout(Stdio::null())
+            .stderr(full())
+            .output()
+            .expect("run pipe"),
+    );
+    assert_eq!(run.code, 5, "{run}");
+}
