@@ -321,6 +321,7 @@ mod tests {
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
             changed_during_run: Vec::new(),
+            key: None,
         };
         e.outs.insert(
             "o".into(),

@@ -121,3 +121,54 @@ fn output_that_cannot_be_written_stops_the_printing_not_the_commit() {
     );
     assert_eq!(run.code, 5, "{run}");
 }
+
+/// A stage that reads a param, and a directory remote `team` as the default.
+fn param_stage(remote: &std::path::Path) -> Project {
+    let p = Project::new()
+        .file("params.toml", "[train]\nlr = 1\n")
+        .file(
+            "pipe.toml",
+            "[stage.train]\ncmd = \"echo lr=${train.lr} > model.txt\"\nouts = [\"model.txt\"]\n",
+        );
+    p.pipe(&["remote", "add", "team", &remote.display().to_string(), "--default"])
+        .ok();
+    p
+}
+
+fn remote_records(remote: &std::path::Path) -> usize {
+    crate::support::count_files(&remote.join("runs"))
+}
+
+#[test]
+fn push_sends_the_record_under_the_key_the_run_carried() {
+    let remote = tempfile::tempdir().expect("tmp");
+    let p = param_stage(remote.path());
+    p.pipe(&["repro"]).ok();
+    let lock = p.read("pipe.lock");
+    assert!(lock.contains("\nkey = \""), "the entry carries its key:\n{lock}");
+    // A params edit not run yet: the entry still names the run it records.
+    p.write("params.toml", "[train]\nlr = 2\n");
+    p.pipe(&["push"]).ok().err_has("1 run-cache record(s)");
+    assert_eq!(remote_records(remote.path()), 1);
+    // A teammate with lr = 1 restores it rather than running.
+    let q = param_stage(remote.path());
+    let r = q.pipe(&["repro", "--pull"]).ok();
+    assert_eq!(r.restored(), vec!["train"], "{r}");
+    assert_eq!(q.read("model.txt"), "lr=1\n");
+    // A lock written before pipe carried keys still loads; push says what it cannot send.
+    let old: String = p
+        .read("pipe.lock")
+        .lines()
+        .filter(|l| !l.starts_with("key = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    p.write("pipe.lock", &old);
+    p.write("params.toml", "[train]\nlr = 1\n");
+    p.pipe(&["status"])
+        .ok()
+        .out_is("Everything is up to date (1 stages).\n");
+    p.pipe(&["push"])
+        .ok()
+        .err_has("0 run-cache record(s)")
+        .err_has("no run-cache record is pushed for stage(s) train: the lock names none");
+}
