@@ -180,8 +180,16 @@ impl RunRemote {
         });
     }
 
-    /// The record under `key` from the remote, stored in the local run cache too.
-    pub async fn record(&self, ws: &Workspace, key: &Digest, events: &Events) -> Option<RunRecord> {
+    /// `stage`'s record under `key` from the remote, stored in the local run cache too;
+    /// a record that is not one of `stage`'s runs (`RunRecord::decode_for`) is ignored
+    /// with a warning, and not kept.
+    pub async fn record(
+        &self,
+        ws: &Workspace,
+        stage: &Stage,
+        key: &Digest,
+        events: &Events,
+    ) -> Option<RunRecord> {
         let _permit = self.asking.acquire().await.ok()?;
         if !self.usable() {
             return None;
@@ -194,7 +202,21 @@ impl RunRemote {
                 return None;
             }
         };
-        let rec = RunRecord::decode(&bytes)?;
+        let rec = match RunRecord::decode_for(&bytes, stage) {
+            Ok(r) => r,
+            Err(why) => {
+                events(Event::RemoteFailed {
+                    remote: self.remote.name(),
+                    error: format!(
+                        "run-cache record {} on remote `{}` is corrupt and ignored: {why}",
+                        key.short(),
+                        self.remote.name()
+                    ),
+                    off: false,
+                });
+                return None;
+            }
+        };
         if let Err(e) = ws.store.put_record(key, &bytes) {
             tracing::debug!("cannot keep the pulled record {key}: {e}");
         }

@@ -246,13 +246,13 @@ async fn pull(
 ) -> Result<bool, Outcome> {
     let stage = &ctx.graph.stages[i];
     let record = match ctx.ws.store.get_record(&inputs.key) {
-        Ok(Some(bytes)) => RunRecord::decode(&bytes),
+        Ok(Some(bytes)) => RunRecord::decode_for(&bytes, stage).ok(),
         Ok(None) => None,
         Err(e) => return Err(fail(e.to_string())),
     };
     let record = match record {
         Some(r) => r,
-        None => match remote.record(&ctx.ws, &inputs.key, &ctx.events).await {
+        None => match remote.record(&ctx.ws, stage, &inputs.key, &ctx.events).await {
             Some(r) => r,
             None => return Ok(false),
         },

@@ -172,3 +172,64 @@ fn push_sends_the_record_under_the_key_the_run_carried() {
         .err_has("0 run-cache record(s)")
         .err_has("no run-cache record is pushed for stage(s) train: the lock names none");
 }
+
+/// `record` with `extra` outs added beside the ones it names (each a copy of the first).
+fn with_extra_outs(record: &str, extra: &[&str]) -> String {
+    let (head, rest) = record.split_once("\"outs\":{").expect("a record names its outs");
+    let value_at = rest.find(":{").expect("an out") + 1;
+    let value = &rest[value_at..=value_at + rest[value_at..].find('}').expect("its end")];
+    let added: String = extra
+        .iter()
+        .map(|p| format!("\"{p}\":{value},"))
+        .collect();
+    format!("{head}\"outs\":{{{added}{rest}")
+}
+
+/// Replaces the file at `path` (possibly read-only) with `text`.
+fn replace(path: &std::path::Path, text: &str) {
+    std::fs::remove_file(path).expect("rm");
+    std::fs::write(path, text).expect("write");
+}
+
+/// The key the lock entry of the only stage carries, as `ab/cdef…` below `runs/`.
+fn record_rel(p: &Project) -> String {
+    let lock = p.read("pipe.lock");
+    let key = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("key = \""))
+        .and_then(|k| k.strip_suffix('"'))
+        .expect("a key in the lock");
+    format!("runs/{}/{}", &key[..2], &key[2..])
+}
+
+#[test]
+fn a_record_naming_outs_the_stage_does_not_declare_is_ignored() {
+    let remote = tempfile::tempdir().expect("tmp");
+    let p = param_stage(remote.path());
+    p.pipe(&["repro"]).ok();
+    p.pipe(&["push"]).ok().err_has("1 run-cache record(s)");
+    let rel = record_rel(&p);
+    let on_remote = remote.path().join(&rel);
+    let text = std::fs::read_to_string(&on_remote).expect("the pushed record");
+    replace(&on_remote, &with_extra_outs(&text, &["../../x", "/tmp/y"]));
+    // A teammate's `repro --pull` ignores it, says so, and runs the stage.
+    let q = param_stage(remote.path());
+    let r = q.pipe(&["repro", "--pull"]).ok();
+    r.err_has("is corrupt and ignored: it names out `../../x`, which stage train does not declare");
+    assert_eq!(r.ran(), vec!["train"], "{r}");
+    let lock = q.read("pipe.lock");
+    assert!(!lock.contains("../../x") && !lock.contains("/tmp/y"), "{lock}");
+    let kept = std::fs::read_to_string(q.path(".pipe/cache").join(&rel)).unwrap_or_default();
+    assert!(!kept.contains("../../x"), "the corrupt record was kept: {kept}");
+    let again = q.pipe(&["repro", "--pull"]).ok();
+    assert!(again.ran().is_empty() && again.restored().is_empty(), "{again}");
+    // The same record in the local run cache.
+    let local = p.path(".pipe/cache").join(&rel);
+    let text = std::fs::read_to_string(&local).expect("the local record");
+    replace(&local, &with_extra_outs(&text, &["../../x"]));
+    p.remove("model.txt");
+    let r = p.pipe(&["repro"]).ok();
+    r.err_has("is corrupt and ignored: it names out `../../x`");
+    assert_eq!(r.ran(), vec!["train"], "{r}");
+    assert!(!p.read("pipe.lock").contains("../../x"));
+}
