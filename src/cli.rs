@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
+use pipe::exp::ExpName;
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
 use pipe::report::compare::Style;
 use pipe::report::printer::{self, ColorChoice};
@@ -456,13 +457,13 @@ enum ExpCommand {
     Diff { a: String, b: String },
     /// Write an experiment's overrides into the params files and check its outs out
     Apply {
-        name: String,
+        name: ExpName,
         /// Overwrite unsaved params edits and modified outs
         #[arg(long)]
         force: bool,
     },
     /// Remove experiments (records and outs; `pipe gc` then frees their objects)
-    Remove { names: Vec<String> },
+    Remove { names: Vec<ExpName> },
     /// Remove failed experiments (every one with --all), then collect unused cache objects
     Gc {
         #[arg(long)]
@@ -486,7 +487,7 @@ struct ExpRunArgs {
     set: Vec<String>,
     /// The experiment's name [default: the overrides, e.g. lr=0.01]
     #[arg(short, long)]
-    name: Option<String>,
+    name: Option<ExpName>,
     /// Record the experiment; run it later with --run-all
     #[arg(long, conflicts_with = "run_all")]
     queue: bool,
@@ -499,7 +500,7 @@ struct ExpRunArgs {
 
 #[derive(Args)]
 struct ExpTransferArgs {
-    names: Vec<String>,
+    names: Vec<ExpName>,
     /// The remote [default: core.remote]
     #[arg(short, long, value_name = "NAME")]
     remote: Option<String>,

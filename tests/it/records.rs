@@ -233,3 +233,64 @@ fn a_record_naming_outs_the_stage_does_not_declare_is_ignored() {
     assert_eq!(r.ran(), vec!["train"], "{r}");
     assert!(!p.read("pipe.lock").contains("../../x"));
 }
+
+#[test]
+fn experiment_names_from_records_remotes_or_the_command_line_stay_inside() {
+    // The workspace is `ws/`; `victim/` beside it is outside, where a name climbing out of
+    // `ws/.pipe/exps/` lands.
+    let p = Project::new()
+        .file("victim/keep.txt", "mine\n")
+        .file("ws/params.toml", "[train]\nlr = 1\n")
+        .file(
+            "ws/pipe.toml",
+            "[stage.train]\ncmd = \"echo lr=${train.lr} > ${outs[0]}\"\nouts = [\"model.txt\"]\n",
+        );
+    let remote = tempfile::tempdir().expect("tmp");
+    let url = remote.path().display().to_string();
+    let ws = |args: &[&str]| {
+        let mut a = vec!["-C", "ws"];
+        a.extend(args);
+        p.pipe(&a)
+    };
+    ws(&["remote", "add", "team", &url, "--default"]).ok();
+    // A local record whose name climbs out.
+    p.write(
+        "ws/.pipe/exps/evil.json",
+        r#"{"name": "../../../victim", "overrides": {}, "state": "failed", "queued_at": 1}"#,
+    );
+    ws(&["exp", "gc"]).ok();
+    assert!(p.exists("victim/keep.txt"), "exp gc removed a directory outside");
+    ws(&["exp", "show"])
+        .ok()
+        .out_has("evil")
+        .out_has("unreadable (")
+        .out_has("experiment name `../../../victim`");
+    ws(&["exp", "remove", "../../../victim"])
+        .code(2)
+        .err_has("experiment name `../../../victim`");
+    ws(&["exp", "remove", "evil"])
+        .ok()
+        .err_has("Removed experiment evil (its record was unreadable)");
+    assert!(!p.exists("ws/.pipe/exps/evil.json"));
+    assert!(p.exists("victim/keep.txt"));
+    // Names from the command line.
+    ws(&["exp", "pull", "../../../x"]).code(2);
+    ws(&["exp", "run", "-S", "train.lr=2", "-n", "../y"]).code(2);
+    // A remote record whose name climbs out, under a good name's key.
+    ws(&["exp", "run", "-S", "train.lr=2", "-n", "good"]).ok();
+    ws(&["exp", "push", "good"]).ok();
+    ws(&["exp", "remove", "good"]).ok();
+    let exps = remote.path().join("exps");
+    let fan = std::fs::read_dir(&exps).expect("exps/").next().expect("a fan-out").expect("entry");
+    let file = std::fs::read_dir(fan.path()).expect("fan-out").next().expect("a record").expect("entry");
+    let text = std::fs::read_to_string(file.path()).expect("record");
+    assert!(text.contains("\"name\": \"good\""), "{text}");
+    replace(&file.path(), &text.replace("\"name\": \"good\"", "\"name\": \"../../../x\""));
+    ws(&["exp", "pull", "good"])
+        .code(3)
+        .err_has("experiment name `../../../x`");
+    assert!(!p.exists("x.json") && !p.exists("ws/.pipe/exps/good.json"));
+    ws(&["exp", "show", "--remote"])
+        .ok()
+        .err_has("1 experiment record(s) on `team` are unreadable");
+}

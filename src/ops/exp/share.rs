@@ -17,6 +17,7 @@ use pipe_cache::remote::Kind;
 use pipe_cache::remote::transfer::{self, Source, Upload};
 
 use crate::error::{Error, Result};
+use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState};
 use crate::lock::HashInfo;
 use crate::ops::push::{Local, Outbound};
@@ -25,8 +26,8 @@ use crate::report::printer::{self, Tone, bytes};
 
 use super::{Session, records};
 
-fn key_of(name: &str) -> Digest {
-    Digest::of_bytes(name.as_bytes())
+fn key_of(name: &ExpName) -> Digest {
+    Digest::of_bytes(name.as_str().as_bytes())
 }
 
 fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
@@ -38,7 +39,7 @@ fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
 
 pub fn push(
     s: &Session,
-    names: &[String],
+    names: &[ExpName],
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
@@ -120,7 +121,7 @@ pub fn push(
 
 pub fn pull(
     s: &Session,
-    names: &[String],
+    names: &[ExpName],
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
@@ -215,11 +216,21 @@ pub fn remote_records(
                 .await
         })
         .map_err(glue::error)?;
-    let mut list: Vec<ExpRecord> = raw
-        .into_iter()
-        .flatten()
-        .filter_map(|b| ExpRecord::decode(&b, "a remote experiment record").ok())
-        .collect();
+    let mut list: Vec<ExpRecord> = Vec::with_capacity(raw.len());
+    let mut unreadable = Vec::new();
+    for b in raw.into_iter().flatten() {
+        match ExpRecord::decode(&b, "a remote experiment record") {
+            Ok(r) => list.push(r),
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    if let Some(first) = unreadable.first() {
+        printer::get().warn(&format!(
+            "{} experiment record(s) on `{}` are unreadable and not shown; the first: {first}",
+            unreadable.len(),
+            remote.name()
+        ));
+    }
     list.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.name.cmp(&b.name)));
     Ok((list, format!("remote {}", remote.name())))
 }
