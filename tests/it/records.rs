@@ -294,3 +294,46 @@ fn experiment_names_from_records_remotes_or_the_command_line_stay_inside() {
         .ok()
         .err_has("1 experiment record(s) on `team` are unreadable");
 }
+
+#[test]
+fn import_dvc_refuses_a_path_that_leaves_the_project_with_its_line() {
+    let yaml = |wdir: &str| {
+        format!("stages:\n  make:\n    cmd: echo x > x.txt\n    wdir: {wdir}\n    outs:\n    - x.txt\n")
+    };
+    for (wdir, why) in [("../..", "wdir `../..` leaves the project"), ("/tmp", "wdir `/tmp` is an absolute path")] {
+        let p = Project::new().file("dvc.yaml", &yaml(wdir));
+        p.pipe(&["import-dvc"])
+            .code(2)
+            .err_has(why)
+            .err_has("dvc.yaml:4");
+        assert!(!p.exists("pipe.toml"));
+    }
+    // An out of dvc.lock that climbs out, for a stage dvc.yaml declares in the project.
+    let p = Project::new()
+        .file("dvc.yaml", "stages:\n  make:\n    cmd: echo x > x.txt\n    outs:\n    - x.txt\n")
+        .file(
+            "dvc.lock",
+            "schema: '2.0'\nstages:\n  make:\n    cmd: echo x > x.txt\n    outs:\n    - path: ../../x.txt\n      hash: md5\n      md5: 401b30e3b8b5d629635a5c613cdb7919\n",
+        );
+    p.pipe(&["import-dvc"])
+        .code(2)
+        .err_has("dvc.lock:6: `../../x.txt` leaves the project");
+    assert!(!p.exists("pipe.toml") && !p.exists("x.txt"));
+    // A stage's out, and a `.dvc` file's, that climb out.
+    let p = Project::new().file(
+        "sub/dvc.yaml",
+        "stages:\n  make:\n    cmd: echo x > x.txt\n    outs:\n    - ../../x.txt\n",
+    );
+    p.pipe(&["import-dvc"])
+        .code(2)
+        .err_has("`../../x.txt` (from `sub`) leaves the project")
+        .err_has("sub/dvc.yaml:5");
+    let p = Project::new().file(
+        "data.dvc",
+        "outs:\n- md5: 401b30e3b8b5d629635a5c613cdb7919\n  path: ../data\n",
+    );
+    p.pipe(&["import-dvc"])
+        .code(2)
+        .err_has("`../data` leaves the project")
+        .err_has("data.dvc:2");
+}
