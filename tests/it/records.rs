@@ -337,3 +337,25 @@ fn import_dvc_refuses_a_path_that_leaves_the_project_with_its_line() {
         .err_has("`../data` leaves the project")
         .err_has("data.dvc:2");
 }
+
+#[test]
+fn a_cmd_names_a_moved_path_only_as_a_whole_word() {
+    let p = Project::new()
+        .file("params.toml", "n = 1\n")
+        .file("make_data.txt", "made\n")
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"echo ${n} > ${outs[0]}\"\nouts = [\"o\"]\n\n[stage.b]\ncmd = \"cat make_data.txt > ${outs[0]}; echo ${n} >> ${outs[0]}\"\ndeps = [\"make_data.txt\"]\nouts = [\"data\"]\n",
+        );
+    p.pipe(&["exp", "run", "-S", "n=2", "-n", "two"]).ok();
+    assert_eq!(p.read(".pipe/exps/two/o"), "2\n");
+    assert_eq!(p.read(".pipe/exps/two/data"), "made\n2\n");
+    // A literal use is still refused.
+    p.write(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"echo ${n} > o\"\nouts = [\"o\"]\n",
+    );
+    p.pipe(&["exp", "run", "-S", "n=3", "-n", "three"])
+        .code(2)
+        .err_has("its cmd names `o` literally");
+}
