@@ -359,3 +359,32 @@ fn a_cmd_names_a_moved_path_only_as_a_whole_word() {
         .code(2)
         .err_has("its cmd names `o` literally");
 }
+
+#[test]
+fn outs_naming_the_pipeline_its_lock_or_a_gitignore_are_refused_with_their_line() {
+    for (file, out, what) in [
+        ("pipe.toml", "pipe.toml", "the pipeline file"),
+        ("pipe.toml", "pipe.lock", "the pipeline's lock"),
+        ("pipe.toml", ".gitignore", "git's list of ignored files"),
+        ("pipe.toml", "sub/.gitignore", "git's list of ignored files"),
+        ("other.toml", "other.toml", "the pipeline file"),
+        ("other.toml", "other.lock", "the pipeline's lock"),
+    ] {
+        let p = Project::new().file(
+            file,
+            &format!("[stage.a]\ncmd = \"true\"\nouts = [\"{out}\"]\n"),
+        );
+        p.pipe(&["-f", file, "status"])
+            .code(2)
+            .err_has(&format!("stage `a` cannot write `{out}`: it is {what}"))
+            .err_has(&format!("{file}:3:9"));
+    }
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.a]\ncmd = \"true\"\n\n[data]\n\"pipe.lock\" = {}\n",
+    );
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("`pipe.lock` cannot be tracked data: it is the pipeline's lock")
+        .err_has("pipe.toml:5:1");
+}
