@@ -126,7 +126,9 @@ impl Source<'_> {
 /// the project's root: such a path is refused, never clamped to the root or rewritten.
 pub fn join(base: &str, rel: &str) -> Result<String, String> {
     if rel.starts_with('/') {
-        return Err(format!("`{rel}` is an absolute path: it leaves the project"));
+        return Err(format!(
+            "`{rel}` is an absolute path: it leaves the project"
+        ));
     }
     let mut parts: Vec<&str> = base
         .split('/')
@@ -787,7 +789,8 @@ fn param_decls(
         }
         Value::Table(t) => {
             for (file, keys) in t {
-                let ws = join(wdir, file).map_err(|m| format!("stage `{stage}`: params file {m}"))?;
+                let ws =
+                    join(wdir, file).map_err(|m| format!("stage `{stage}`: params file {m}"))?;
                 let keys: Vec<String> = match keys {
                     Value::Array(a) if a.is_empty() => {
                         // The whole file: every top-level key it holds now.
@@ -879,7 +882,11 @@ mod tests {
         assert_eq!(join("", "./a").unwrap(), "a");
         assert_eq!(join("a/b", "../..").unwrap(), "");
         assert!(join("", "..").is_err());
-        assert!(join("sub", "../../x.txt").unwrap_err().contains("leaves the project"));
+        assert!(
+            join("sub", "../../x.txt")
+                .unwrap_err()
+                .contains("leaves the project")
+        );
         assert!(join("", "/tmp").unwrap_err().contains("absolute"));
         assert!(join("a", "b/../../../c").is_err());
     }

@@ -87,7 +87,16 @@ mod tests {
         assert!(ExpName::parse("lr=0.01,fusion=a_b").is_ok());
         assert!(ExpName::parse("a.b+c-d").is_ok());
         for bad in [
-            "", ".", "..", "../../../x", "a/b", "/tmp/x", ".hidden", "a b", "a\0b", "baseline",
+            "",
+            ".",
+            "..",
+            "../../../x",
+            "a/b",
+            "/tmp/x",
+            ".hidden",
+            "a b",
+            "a\0b",
+            "baseline",
             "workspace",
         ] {
             assert!(ExpName::parse(bad).is_err(), "{bad:?} was accepted");
@@ -99,6 +108,9 @@ mod tests {
             #[allow(dead_code)]
             n: ExpName,
         }
-        assert!(serde_json::from_str::<T>(json).is_err(), "decoding checks too");
+        assert!(
+            serde_json::from_str::<T>(json).is_err(),
+            "decoding checks too"
+        );
     }
 }

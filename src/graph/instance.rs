@@ -117,10 +117,7 @@ impl Instance<'_> {
             if let Some(what) = crate::spec::workspace_owned(&self.spec.path, &p) {
                 return Err(self.err(
                     o.path.span(),
-                    format!(
-                        "stage `{}` cannot write `{p}`: it is {what}",
-                        def.name
-                    ),
+                    format!("stage `{}` cannot write `{p}`: it is {what}", def.name),
                 ));
             }
             let p = remap

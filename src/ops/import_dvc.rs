@@ -143,10 +143,8 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
     Ok(locks)
 }
 
-type Locks = std::collections::BTreeMap<
-    String,
-    std::collections::BTreeMap<String, dvc::lock::LockedStage>,
->;
+type Locks =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, dvc::lock::LockedStage>>;
 
 fn notes_text(imp: &Import) -> String {
     if imp.notes.is_empty() {
@@ -266,7 +264,8 @@ fn data(
 /// as `dvc checkout` would.
 fn restore_missing(root: &Path, wdir: &str, outs: &[dvc::lock::Hashed]) -> Result<()> {
     for h in outs {
-        let ws = dvc::convert::join(wdir, &h.path).map_err(|m| Error::User(format!("{}: {m}", h.at)))?;
+        let ws =
+            dvc::convert::join(wdir, &h.path).map_err(|m| Error::User(format!("{}: {m}", h.at)))?;
         if let Some(m) = &h.md5
             && std::fs::symlink_metadata(root.join(&ws)).is_err()
         {

@@ -252,7 +252,10 @@ async fn pull(
     };
     let record = match record {
         Some(r) => r,
-        None => match remote.record(&ctx.ws, stage, &inputs.key, &ctx.events).await {
+        None => match remote
+            .record(&ctx.ws, stage, &inputs.key, &ctx.events)
+            .await
+        {
             Some(r) => r,
             None => return Ok(false),
         },

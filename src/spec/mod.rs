@@ -258,10 +258,7 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         let wp = WsPath::parse(path.get_ref())
             .map_err(|e| file.error(span.clone(), format!("tracked data: {e}")))?;
         if let Some(what) = workspace_owned(&abs, &wp) {
-            return Err(file.error(
-                span,
-                format!("`{wp}` cannot be tracked data: it is {what}"),
-            ));
+            return Err(file.error(span, format!("`{wp}` cannot be tracked data: it is {what}")));
         }
         data.push(DataDef {
             path: wp,

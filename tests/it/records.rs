@@ -19,15 +19,20 @@ fn a_repro_keeps_what_another_terminal_added_and_ran_meanwhile() {
     let p = blocking_stage();
     p.git(&["init", "-q"]);
     p.pipe(&["init"]).ok();
-    let repro = p.start_until(&["repro"], "the stage to start", Duration::from_secs(60), || {
-        p.exists("started")
-    });
+    let repro = p.start_until(
+        &["repro"],
+        "the stage to start",
+        Duration::from_secs(60),
+        || p.exists("started"),
+    );
     // Meanwhile, in a second terminal: track a path, then add a stage and run it.
     p.pipe(&["add", "raw"]).ok().err_has("Added raw");
     let spec = p.read("pipe.toml");
     p.write(
         "pipe.toml",
-        &format!("{spec}\n[stage.other]\ncmd = \"echo other > other.txt\"\nouts = [\"other.txt\"]\n"),
+        &format!(
+            "{spec}\n[stage.other]\ncmd = \"echo other > other.txt\"\nouts = [\"other.txt\"]\n"
+        ),
     );
     p.pipe(&["repro", "other"]).ok();
     let lock = p.read("pipe.lock");
@@ -80,7 +85,10 @@ fn output_that_cannot_be_written_stops_the_printing_not_the_commit() {
     );
     assert_eq!(run.code, 3, "{run}");
     let lock = p.read("pipe.lock");
-    assert!(lock.contains("[stage.a]") && lock.contains("[stage.b]"), "{lock}");
+    assert!(
+        lock.contains("[stage.a]") && lock.contains("[stage.b]"),
+        "{lock}"
+    );
     p.pipe(&["status"])
         .ok()
         .out_is("Everything is up to date (2 stages).\n");
@@ -96,7 +104,10 @@ fn output_that_cannot_be_written_stops_the_printing_not_the_commit() {
         .expect("run pipe");
     assert_eq!(status.code(), Some(3), "{status:?}");
     let lock = p.read("pipe.lock");
-    assert!(lock.contains("[stage.a]") && lock.contains("[stage.b]"), "{lock}");
+    assert!(
+        lock.contains("[stage.a]") && lock.contains("[stage.b]"),
+        "{lock}"
+    );
     // Only stdout closed: pipe says so on stderr, which works.
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
@@ -111,7 +122,10 @@ fn output_that_cannot_be_written_stops_the_printing_not_the_commit() {
     run.err_has("output was cut short (standard output: Broken pipe");
     // A stage's own failure keeps its exit code.
     p.write("FAIL", "");
-    p.write("pipe.toml", &p.read("pipe.toml").replace("echo b;", "echo b2;"));
+    p.write(
+        "pipe.toml",
+        &p.read("pipe.toml").replace("echo b;", "echo b2;"),
+    );
     let run = crate::support::Run::from(
         p.cmd(&["repro"])
             .stdout(Stdio::null())
@@ -130,8 +144,14 @@ fn param_stage(remote: &std::path::Path) -> Project {
             "pipe.toml",
             "[stage.train]\ncmd = \"echo lr=${train.lr} > model.txt\"\nouts = [\"model.txt\"]\n",
         );
-    p.pipe(&["remote", "add", "team", &remote.display().to_string(), "--default"])
-        .ok();
+    p.pipe(&[
+        "remote",
+        "add",
+        "team",
+        &remote.display().to_string(),
+        "--default",
+    ])
+    .ok();
     p
 }
 
@@ -145,7 +165,10 @@ fn push_sends_the_record_under_the_key_the_run_carried() {
     let p = param_stage(remote.path());
     p.pipe(&["repro"]).ok();
     let lock = p.read("pipe.lock");
-    assert!(lock.contains("\nkey = \""), "the entry carries its key:\n{lock}");
+    assert!(
+        lock.contains("\nkey = \""),
+        "the entry carries its key:\n{lock}"
+    );
     // A params edit not run yet: the entry still names the run it records.
     p.write("params.toml", "[train]\nlr = 2\n");
     p.pipe(&["push"]).ok().err_has("1 run-cache record(s)");
@@ -175,13 +198,12 @@ fn push_sends_the_record_under_the_key_the_run_carried() {
 
 /// `record` with `extra` outs added beside the ones it names (each a copy of the first).
 fn with_extra_outs(record: &str, extra: &[&str]) -> String {
-    let (head, rest) = record.split_once("\"outs\":{").expect("a record names its outs");
+    let (head, rest) = record
+        .split_once("\"outs\":{")
+        .expect("a record names its outs");
     let value_at = rest.find(":{").expect("an out") + 1;
     let value = &rest[value_at..=value_at + rest[value_at..].find('}').expect("its end")];
-    let added: String = extra
-        .iter()
-        .map(|p| format!("\"{p}\":{value},"))
-        .collect();
+    let added: String = extra.iter().map(|p| format!("\"{p}\":{value},")).collect();
     format!("{head}\"outs\":{{{added}{rest}")
 }
 
@@ -218,11 +240,20 @@ fn a_record_naming_outs_the_stage_does_not_declare_is_ignored() {
     r.err_has("is corrupt and ignored: it names out `../../x`, which stage train does not declare");
     assert_eq!(r.ran(), vec!["train"], "{r}");
     let lock = q.read("pipe.lock");
-    assert!(!lock.contains("../../x") && !lock.contains("/tmp/y"), "{lock}");
+    assert!(
+        !lock.contains("../../x") && !lock.contains("/tmp/y"),
+        "{lock}"
+    );
     let kept = std::fs::read_to_string(q.path(".pipe/cache").join(&rel)).unwrap_or_default();
-    assert!(!kept.contains("../../x"), "the corrupt record was kept: {kept}");
+    assert!(
+        !kept.contains("../../x"),
+        "the corrupt record was kept: {kept}"
+    );
     let again = q.pipe(&["repro", "--pull"]).ok();
-    assert!(again.ran().is_empty() && again.restored().is_empty(), "{again}");
+    assert!(
+        again.ran().is_empty() && again.restored().is_empty(),
+        "{again}"
+    );
     // The same record in the local run cache.
     let local = p.path(".pipe/cache").join(&rel);
     let text = std::fs::read_to_string(&local).expect("the local record");
@@ -259,7 +290,10 @@ fn experiment_names_from_records_remotes_or_the_command_line_stay_inside() {
         r#"{"name": "../../../victim", "overrides": {}, "state": "failed", "queued_at": 1}"#,
     );
     ws(&["exp", "gc"]).ok();
-    assert!(p.exists("victim/keep.txt"), "exp gc removed a directory outside");
+    assert!(
+        p.exists("victim/keep.txt"),
+        "exp gc removed a directory outside"
+    );
     ws(&["exp", "show"])
         .ok()
         .out_has("evil")
@@ -281,11 +315,22 @@ fn experiment_names_from_records_remotes_or_the_command_line_stay_inside() {
     ws(&["exp", "push", "good"]).ok();
     ws(&["exp", "remove", "good"]).ok();
     let exps = remote.path().join("exps");
-    let fan = std::fs::read_dir(&exps).expect("exps/").next().expect("a fan-out").expect("entry");
-    let file = std::fs::read_dir(fan.path()).expect("fan-out").next().expect("a record").expect("entry");
+    let fan = std::fs::read_dir(&exps)
+        .expect("exps/")
+        .next()
+        .expect("a fan-out")
+        .expect("entry");
+    let file = std::fs::read_dir(fan.path())
+        .expect("fan-out")
+        .next()
+        .expect("a record")
+        .expect("entry");
     let text = std::fs::read_to_string(file.path()).expect("record");
     assert!(text.contains("\"name\": \"good\""), "{text}");
-    replace(&file.path(), &text.replace("\"name\": \"good\"", "\"name\": \"../../../x\""));
+    replace(
+        &file.path(),
+        &text.replace("\"name\": \"good\"", "\"name\": \"../../../x\""),
+    );
     ws(&["exp", "pull", "good"])
         .code(3)
         .err_has("experiment name `../../../x`");
@@ -298,9 +343,14 @@ fn experiment_names_from_records_remotes_or_the_command_line_stay_inside() {
 #[test]
 fn import_dvc_refuses_a_path_that_leaves_the_project_with_its_line() {
     let yaml = |wdir: &str| {
-        format!("stages:\n  make:\n    cmd: echo x > x.txt\n    wdir: {wdir}\n    outs:\n    - x.txt\n")
+        format!(
+            "stages:\n  make:\n    cmd: echo x > x.txt\n    wdir: {wdir}\n    outs:\n    - x.txt\n"
+        )
     };
-    for (wdir, why) in [("../..", "wdir `../..` leaves the project"), ("/tmp", "wdir `/tmp` is an absolute path")] {
+    for (wdir, why) in [
+        ("../..", "wdir `../..` leaves the project"),
+        ("/tmp", "wdir `/tmp` is an absolute path"),
+    ] {
         let p = Project::new().file("dvc.yaml", &yaml(wdir));
         p.pipe(&["import-dvc"])
             .code(2)

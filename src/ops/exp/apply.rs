@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::exp::{ExpName, params_edit};
 use crate::exp::record::ExpState;
+use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};

@@ -167,7 +167,12 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
             .iter()
             .filter(|r| !doomed.iter().any(|d| d.name == r.name))
             .map(|r| r.name.as_str())
-            .chain(unreadable.iter().filter_map(|u| u.name.as_ref()).map(ExpName::as_str))
+            .chain(
+                unreadable
+                    .iter()
+                    .filter_map(|u| u.name.as_ref())
+                    .map(ExpName::as_str),
+            )
             .collect();
         let lock = exps_lock(&s.ws);
         for id in lock.read()?.keys() {

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::exp::{ExpName, overrides};
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
+use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
