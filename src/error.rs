@@ -7,7 +7,7 @@
 //! | 128+N | one stage was killed by signal N (as a shell reports it) |
 //! | 1 | a stage broke its contract (a declared out missing, a link out of the workspace), several stages failed, a cluster job ended in a scheduler state, or `merge-lock` left conflicts |
 //! | 2 | bad input: the pipeline, params, config, a target, a missing file |
-//! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote |
+//! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote; or its own output could not be written (stdout/stderr on a full disk, a closed pipe: the command still ran to its end, see `report::printer`) |
 //! | 130 | interrupted (Ctrl-C / SIGTERM) |
 
 use crate::lock::LockError;

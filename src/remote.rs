@@ -3,13 +3,13 @@
 //!
 //! - Which: `-r NAME`, else `[core] remote` in `.pipe/config.toml` / `config.local.toml`.
 //! - What: for the selected stages' lock entries, every out's object (a directory out: its
-//!   manifest and every file it lists) and the stage's run-cache record, keyed as the run
-//!   that produced the entry keyed it.
+//!   manifest and every file it lists) and the stage's run-cache record, under the key the
+//!   entry carries (the one its run computed: `LockEntry::key`).
 //! - Errors: a remote's configuration problem exits 2, anything else about a remote 3.
 //! - `repro --pull` ([`RunRemote`]): local first, the remote behind it; a remote failure is
 //!   one warning that switches the remote off for the rest of the run, never a failed build.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::graph::Stage;
 use crate::lock::{Entries, HashInfo};
 use crate::run::restore::OutRef;
-use crate::run::runcache::{KeyParts, RunRecord};
+use crate::run::runcache::RunRecord;
 use crate::sched::event::{Event, Events};
 use crate::workspace::Workspace;
 
@@ -137,11 +137,6 @@ pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
     v
 }
 
-/// The run-cache key the run recorded in a lock entry was stored under.
-pub fn record_key(stage: &Stage, deps: &BTreeMap<String, HashInfo>) -> Digest {
-    KeyParts::of(stage, deps).key()
-}
-
 /// The remote behind the local cache during `repro --pull`.
 #[derive(Debug)]
 pub struct RunRemote {
@@ -185,8 +180,16 @@ impl RunRemote {
         });
     }
 
-    /// The record under `key` from the remote, stored in the local run cache too.
-    pub async fn record(&self, ws: &Workspace, key: &Digest, events: &Events) -> Option<RunRecord> {
+    /// `stage`'s record under `key` from the remote, stored in the local run cache too;
+    /// a record that is not one of `stage`'s runs (`RunRecord::decode_for`) is ignored
+    /// with a warning, and not kept.
+    pub async fn record(
+        &self,
+        ws: &Workspace,
+        stage: &Stage,
+        key: &Digest,
+        events: &Events,
+    ) -> Option<RunRecord> {
         let _permit = self.asking.acquire().await.ok()?;
         if !self.usable() {
             return None;
@@ -199,7 +202,21 @@ impl RunRemote {
                 return None;
             }
         };
-        let rec = RunRecord::decode(&bytes)?;
+        let rec = match RunRecord::decode_for(&bytes, stage) {
+            Ok(r) => r,
+            Err(why) => {
+                events(Event::RemoteFailed {
+                    remote: self.remote.name(),
+                    error: format!(
+                        "run-cache record {} on remote `{}` is corrupt and ignored: {why}",
+                        key.short(),
+                        self.remote.name()
+                    ),
+                    off: false,
+                });
+                return None;
+            }
+        };
         if let Err(e) = ws.store.put_record(key, &bytes) {
             tracing::debug!("cannot keep the pulled record {key}: {e}");
         }

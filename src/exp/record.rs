@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::lock::LockEntry;
 
+use super::ExpName;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExpState {
@@ -37,7 +39,7 @@ impl ExpState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpRecord {
-    pub name: String,
+    pub name: ExpName,
     /// The overrides, typed.
     pub overrides: BTreeMap<String, toml::Value>,
     /// What it was limited to (empty: the whole pipeline).
@@ -94,6 +96,18 @@ pub struct Records {
     dir: PathBuf,
 }
 
+/// A record file under `.pipe/exps/` that does not read as an experiment record: shown by
+/// `exp show` as such (never left out silently), removed by `exp remove NAME`.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// The experiment the file's name stands for (`None`: the file name is no
+    /// experiment name, so no command names it).
+    pub name: Option<ExpName>,
+    /// The file, as shown.
+    pub file: String,
+    pub why: String,
+}
+
 /// Unix milliseconds.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
@@ -109,30 +123,36 @@ impl Records {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &ExpName) -> PathBuf {
         self.dir.join(format!("{name}.json"))
     }
 
     /// Where the experiment's outs live (on disk).
-    pub fn out_dir(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+    pub fn out_dir(&self, name: &ExpName) -> PathBuf {
+        self.dir.join(name.as_str())
     }
 
-    pub fn get(&self, name: &str) -> Result<Option<ExpRecord>> {
+    /// The record of `name`; `Err` when it cannot be read or is not `name`'s record.
+    pub fn get(&self, name: &ExpName) -> Result<Option<ExpRecord>> {
         let p = self.path(name);
         match std::fs::read(&p) {
-            Ok(b) => ExpRecord::decode(&b, &p.display().to_string()).map(Some),
+            Ok(b) => read_record(&p, &b, name).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Env(format!("cannot read {}: {e}", p.display()))),
         }
     }
 
     /// The record, or an error naming the experiments there are.
-    pub fn find(&self, name: &str) -> Result<ExpRecord> {
+    pub fn find(&self, name: &ExpName) -> Result<ExpRecord> {
         if let Some(r) = self.get(name)? {
             return Ok(r);
         }
-        let names: Vec<String> = self.list()?.into_iter().map(|r| r.name).take(10).collect();
+        let names: Vec<String> = self
+            .list()?
+            .into_iter()
+            .map(|r| r.name.to_string())
+            .take(10)
+            .collect();
         Err(Error::User(if names.is_empty() {
             format!("no experiment `{name}`: there are none (run `pipe exp run -S KEY=VALUE`)")
         } else {
@@ -145,11 +165,18 @@ impl Records {
         Ok(())
     }
 
-    /// Every record, oldest first; unreadable ones are skipped with their error.
+    /// Every readable record, oldest first (see [`Records::list_all`] for the others).
     pub fn list(&self) -> Result<Vec<ExpRecord>> {
+        Ok(self.list_all()?.0)
+    }
+
+    /// Every record, oldest first, and the record files that do not read as one.
+    pub fn list_all(&self) -> Result<(Vec<ExpRecord>, Vec<Unreadable>)> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()));
+            }
             Err(e) => {
                 return Err(Error::Env(format!(
                     "cannot read {}: {e}",
@@ -162,19 +189,38 @@ impl Records {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
-        let mut v: Vec<ExpRecord> = paths
+        let read: Vec<std::result::Result<ExpRecord, Unreadable>> = paths
             .par_iter()
-            .filter_map(|p| {
-                let b = std::fs::read(p).ok()?;
-                ExpRecord::decode(&b, &p.display().to_string()).ok()
+            .map(|p| {
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let name = stem.as_deref().and_then(|s| ExpName::parse(s).ok());
+                let bad = |why: String| Unreadable {
+                    name: name.clone(),
+                    file: p.display().to_string(),
+                    why,
+                };
+                let Some(n) = &name else {
+                    return Err(bad("its file name is no experiment name".into()));
+                };
+                let b = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
+                read_record(p, &b, n).map_err(|e| bad(e.to_string()))
             })
             .collect();
+        let mut v = Vec::new();
+        let mut bad = Vec::new();
+        for r in read {
+            match r {
+                Ok(r) => v.push(r),
+                Err(u) => bad.push(u),
+            }
+        }
         v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.name.cmp(&b.name)));
-        Ok(v)
+        bad.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok((v, bad))
     }
 
-    /// Deletes the record and the experiment's outs.
-    pub fn remove(&self, name: &str) -> Result<()> {
+    /// Deletes the record (readable or not) and the experiment's outs.
+    pub fn remove(&self, name: &ExpName) -> Result<()> {
         let p = self.path(name);
         match std::fs::remove_file(&p) {
             Ok(()) => {}
@@ -188,6 +234,19 @@ impl Records {
             Err(e) => Err(Error::Env(format!("cannot remove {}: {e}", d.display()))),
         }
     }
+}
+
+/// The record in `bytes` (read from `path`), which must be `name`'s.
+fn read_record(path: &Path, bytes: &[u8], name: &ExpName) -> Result<ExpRecord> {
+    let r = ExpRecord::decode(bytes, &path.display().to_string())?;
+    if r.name != *name {
+        return Err(Error::Env(format!(
+            "{}: it is the record of experiment `{}`, not of `{name}`",
+            path.display(),
+            r.name
+        )));
+    }
+    Ok(r)
 }
 
 /// `2026-11-30 20:41` (UTC) from unix seconds.

@@ -4,7 +4,8 @@
 //! pipeline that is a pipe lock, so two pipelines sharing a cache keep each other's
 //! objects) and, unless `--workspace`, everything a run-cache record refers to (so reverting
 //! a param still restores instead of rerunning). With `--workspace`, run-cache records
-//! whose outs are not all kept go too.
+//! whose outs are not all kept go too, except a record a lock entry names (by the key its
+//! run carried into the lock, `LockEntry::key`): that one and its objects always stay.
 //!
 //! Freed as well, and counted: quarantined (corrupt) objects, and what killed processes
 //! left (swept when the workspace was opened, see `Workspace::open`). A live process's
@@ -73,18 +74,21 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     let mut locks = workspace_locks(s)?;
     // Experiments' objects stay until the experiment is removed.
     locks.extend(super::exp::entries_to_keep(s)?);
+    // The records lock entries name, by the key their runs carried.
+    let mut named: HashSet<Digest> = HashSet::new();
     for lock in locks {
         for e in lock.values() {
             for h in e.outs.values().chain(e.deps.values()) {
                 add(h, &mut keep);
             }
+            named.extend(e.key);
         }
     }
     let mut drop_records = Vec::new();
     for key in store.list_records()? {
         let rec = store.get_record(&key)?.and_then(|b| RunRecord::decode(&b));
         match rec {
-            Some(r) if !workspace_only => {
+            Some(r) if !workspace_only || named.contains(&key) => {
                 for h in r.outs.values() {
                     add(h, &mut keep);
                 }

@@ -18,7 +18,8 @@ use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
 /// `inputs`: the dep hashes and env digests taken before the run, and the run-cache key
-/// the decision computed from them (the record goes under that key, not a recomputed one).
+/// the decision computed from them (the record goes under that key, not a recomputed one,
+/// and the lock entry carries it for push, gc and `exp push`).
 /// `changed_during_run`: deps whose content differed after the run: the outs are stored
 /// (so they can be checked out and inspected) but no run-cache record is written, and the
 /// lock entry names those deps, which keeps the stage stale until it runs on stable inputs.
@@ -82,9 +83,13 @@ pub fn commit(
             .collect();
         crate::run::restore::checkout(ws, &cached)?;
     }
-    let mut entry = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs.clone());
+    let mut entry = LockEntry::of_run(stage, inputs, outs.clone());
     entry.changed_during_run = changed_during_run;
-    if stage.restorable() && entry.changed_during_run.is_empty() {
+    if !entry.changed_during_run.is_empty() {
+        // No record is written for it (below): the entry names none.
+        entry.key = None;
+    }
+    if entry.key.is_some() {
         let record = RunRecord {
             stage: stage.id.to_string(),
             outs,

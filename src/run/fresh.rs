@@ -147,6 +147,7 @@ impl Observed {
             deps: all(&self.deps)?,
             outs: all(&self.outs)?,
             changed_during_run: Vec::new(),
+            key: None,
         })
     }
 }

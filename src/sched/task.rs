@@ -227,7 +227,7 @@ async fn restore(
     let c = ctx.clone();
     blocking(move || -> crate::error::Result<()> {
         let st = &c.graph.stages[i];
-        let entry = LockEntry::new(st, inputs.env, inputs.deps, record.outs);
+        let entry = LockEntry::of_run(st, &inputs, record.outs);
         crate::run::restore::checkout(&c.ws, &outs)?;
         c.seen.record(&c.ws, st.id.as_str(), &entry)?;
         Ok(())
@@ -246,13 +246,16 @@ async fn pull(
 ) -> Result<bool, Outcome> {
     let stage = &ctx.graph.stages[i];
     let record = match ctx.ws.store.get_record(&inputs.key) {
-        Ok(Some(bytes)) => RunRecord::decode(&bytes),
+        Ok(Some(bytes)) => RunRecord::decode_for(&bytes, stage).ok(),
         Ok(None) => None,
         Err(e) => return Err(fail(e.to_string())),
     };
     let record = match record {
         Some(r) => r,
-        None => match remote.record(&ctx.ws, &inputs.key, &ctx.events).await {
+        None => match remote
+            .record(&ctx.ws, stage, &inputs.key, &ctx.events)
+            .await
+        {
             Some(r) => r,
             None => return Ok(false),
         },

@@ -10,6 +10,7 @@ mod dvc;
 mod exp;
 mod freshness;
 mod integrity;
+mod records;
 mod remote;
 mod report;
 mod running;

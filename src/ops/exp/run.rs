@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::exp::overrides;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
+use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
@@ -23,7 +23,7 @@ use super::{Session, cell_of, records, session_with};
 pub struct ExpRunOptions {
     /// `-S KEY=VALUE`, as given.
     pub set: Vec<String>,
-    pub name: Option<String>,
+    pub name: Option<ExpName>,
     pub queue: bool,
     pub run_all: bool,
     pub run: ReproOptions,
@@ -57,9 +57,9 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
     let ov = overrides::parse(&s.spec.params, &o.set)?;
     let name = match &o.name {
         Some(n) => n.clone(),
-        None => overrides::default_name(&ov),
+        None => ExpName::parse(&overrides::default_name(&ov))
+            .map_err(|m| Error::User(format!("{m}; name the experiment with -n NAME")))?,
     };
-    overrides::check_name(&name)?;
     let cell = ExpCell {
         name: name.clone(),
         overrides: overrides::to_map(&ov),
