@@ -216,8 +216,7 @@ fn tmp_name(n: &str) -> bool {
     n == "gate"
         || n.strip_prefix("live-").is_some_and(digits)
         || n.strip_prefix("clock-").is_some_and(digits)
-        || n
-            .strip_prefix(crate::rootdir::TEMP_PREFIX)
+        || n.strip_prefix(crate::rootdir::TEMP_PREFIX)
             .and_then(|r| r.split_once('-'))
             .is_some_and(|(pid, _)| digits(pid))
 }

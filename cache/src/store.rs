@@ -170,10 +170,7 @@ impl Store {
     /// Opens the cache at `root` after making sure it is pipe's (see `marker`): a missing
     /// or empty folder is marked, an older pipe's cache adopted, any other refused. Every
     /// command opens its cache this way, so that nothing pipe deletes there is the user's.
-    pub fn open_marked(
-        root: &Path,
-        opts: StoreOptions,
-    ) -> Result<Self, crate::marker::Refusal> {
+    pub fn open_marked(root: &Path, opts: StoreOptions) -> Result<Self, crate::marker::Refusal> {
         crate::marker::claim(root, opts.shared_group)?;
         Ok(Store::open(root, opts))
     }
@@ -415,7 +412,10 @@ impl Store {
                     // Linked is what was opened and checked, and nothing else links it: else
                     // (a file swapped or linked meanwhile) the link is undone and a copy made.
                     let linked = fs::symlink_metadata(dst).at("stat", dst)?;
-                    if linked.ino() != meta.ino() || linked.dev() != meta.dev() || linked.nlink() != 2 {
+                    if linked.ino() != meta.ino()
+                        || linked.dev() != meta.dev()
+                        || linked.nlink() != 2
+                    {
                         fs::remove_file(dst).at("remove", dst)?;
                         continue;
                     }

@@ -95,7 +95,12 @@ fn a_symlinked_parent_of_an_out_is_never_written_through() {
         "`sub/out.txt`: `sub` is a symbolic link to {}, which leads out of",
         outside.path().display()
     );
-    for args in [&["checkout"][..], &["pull"], &["repro"], &["repro", "--force"]] {
+    for args in [
+        &["checkout"][..],
+        &["pull"],
+        &["repro"],
+        &["repro", "--force"],
+    ] {
         let r = p.pipe(args);
         assert_ne!(r.code, 0, "pipe {args:?} must fail\n{r}");
         r.err_has(&said);
@@ -138,7 +143,11 @@ fn a_file_with_other_links_is_copied_never_linked_or_chmodded() {
     outside.untouched("pipe repro");
     let ino = |path: &Path| std::fs::metadata(path).expect("stat").ino();
     let links = |path: &Path| std::fs::metadata(path).expect("stat").nlink();
-    assert_eq!(links(&outside.file()), 2, "itself and the stage's link only");
+    assert_eq!(
+        links(&outside.file()),
+        2,
+        "itself and the stage's link only"
+    );
     let objects = objects(&p);
     assert!(
         objects.iter().all(|o| ino(o) != ino(&outside.file())),
@@ -151,7 +160,10 @@ fn a_file_with_other_links_is_copied_never_linked_or_chmodded() {
     p.pipe(&["checkout"]).ok();
     let f = p.path("outdir/f");
     assert_ne!(ino(&f), ino(&outside.file()));
-    assert!(objects.iter().any(|o| ino(o) == ino(&f)), "linked to the cache");
+    assert!(
+        objects.iter().any(|o| ino(o) == ino(&f)),
+        "linked to the cache"
+    );
     assert_eq!(links(&f), 2, "the object and the out, nothing else");
     assert_eq!(links(&outside.file()), 1);
     // Editing the out (as a user would: make it writable, write) cannot reach outside.
@@ -253,7 +265,10 @@ fn a_failed_directory_checkout_rolls_back_and_a_killed_ones_temp_is_swept() {
         &["checkout"],
     );
     assert_eq!(r.code, 137, "killed\n{r}");
-    assert!(!temps_in(p.root()).is_empty(), "the killed checkout left its temp");
+    assert!(
+        !temps_in(p.root()).is_empty(),
+        "the killed checkout left its temp"
+    );
     p.pipe(&["status"]).ok();
     assert_eq!(temps_in(p.root()), Vec::<String>::new(), "swept");
     p.pipe(&["checkout"]).ok();
@@ -277,7 +292,10 @@ fn a_cache_dir_of_the_users_files_is_refused_and_an_older_pipe_cache_adopted() {
             ".pipe/config.toml",
             &format!("[cache]\ndir = \"{}\"\n", f.display()),
         )
-        .file("pipe.toml", "[stage.s]\ncmd = \"echo x > o\"\nouts = [\"o\"]\n");
+        .file(
+            "pipe.toml",
+            "[stage.s]\ncmd = \"echo x > o\"\nouts = [\"o\"]\n",
+        );
     for args in [&["status"][..], &["gc", "--workspace"], &["repro"]] {
         p.pipe(args)
             .code(2)
@@ -299,7 +317,10 @@ fn a_cache_dir_of_the_users_files_is_refused_and_an_older_pipe_cache_adopted() {
     assert!(!f.join("pipe-cache-version").exists(), "not marked");
 
     // A cache as an older pipe left it: no mark. It is pipe's beyond doubt, so it is kept.
-    let q = Project::new().file("pipe.toml", "[stage.s]\ncmd = \"echo x > o\"\nouts = [\"o\"]\n");
+    let q = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"echo x > o\"\nouts = [\"o\"]\n",
+    );
     q.pipe(&["repro"]).ok();
     let cache = q.path(".pipe/cache");
     for mark in ["pipe-cache-version", "CACHEDIR.TAG"] {

@@ -64,24 +64,26 @@
 //! named `.pipe-tmp-<pid>-…` are removed (through this handle: a directory that became a
 //! link out of the root is not entered).
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 
-use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
-use crate::lease::Swept;
 
-/// The longest chain of links a walk follows (the kernel's limit, `MAXSYMLINKS`).
-const MAX_LINKS: usize = 40;
+mod journal;
+mod resolve;
+
+pub use journal::journal_name;
+use journal::{Journal, list_fd};
+use resolve::{Fail, open_beneath, openat2_works};
 
 /// Prefix of every temp name pipe makes beside a destination.
 pub const TEMP_PREFIX: &str = ".pipe-tmp-";
@@ -120,36 +122,6 @@ impl Entry {
     }
 }
 
-/// Why a path could not be resolved beneath the root.
-#[derive(Debug)]
-enum Fail {
-    Io(io::Error),
-    /// Through the link `link` (relative to the directory walked from) to `target`, the
-    /// path leads out.
-    Escape { link: String, target: PathBuf },
-}
-
-impl From<Errno> for Fail {
-    fn from(e: Errno) -> Self {
-        Fail::Io(e.into())
-    }
-}
-
-impl From<io::Error> for Fail {
-    fn from(e: io::Error) -> Self {
-        Fail::Io(e)
-    }
-}
-
-impl Fail {
-    fn errno(&self) -> Option<Errno> {
-        match self {
-            Fail::Io(e) => e.raw_os_error().map(Errno::from_raw_os_error),
-            Fail::Escape { .. } => None,
-        }
-    }
-}
-
 impl RootDir {
     /// Opens directory `path` (following links to it: the root is what the caller chose).
     pub fn open(path: &Path) -> Result<RootDir> {
@@ -182,13 +154,12 @@ impl RootDir {
     /// it, created if needed), where [`RootDir::sweep_journal`] finds them.
     pub fn with_journal(mut self, dir: &str) -> Result<RootDir> {
         let d = self.subdir(dir, true)?;
-        self.journal = Some(Arc::new(Journal {
-            root: self.fd.clone(),
-            manual: self.manual,
-            dir: d.fd,
-            path: d.path,
-            noted: Mutex::new((None, HashSet::new())),
-        }));
+        self.journal = Some(Arc::new(Journal::new(
+            self.fd.clone(),
+            self.manual,
+            d.fd,
+            d.path,
+        )));
         Ok(self)
     }
 
@@ -444,14 +415,11 @@ impl RootDir {
     /// exchange gets two renames, the first undone when the second fails. On an error
     /// `name` holds what it held and `tmp` is left to the caller.
     pub fn replace(&self, tmp: &str, name: &str) -> Result<()> {
-        check_name(tmp).and_then(|()| check_name(name)).map_err(|e| Error::io("replace", self.abs(name), e))?;
+        check_name(tmp)
+            .and_then(|()| check_name(name))
+            .map_err(|e| Error::io("replace", self.abs(name), e))?;
         let fd = self.fd.as_fd();
-        let is_dir = |n: &str| {
-            self.entry_in(n)
-                .ok()
-                .flatten()
-                .is_some_and(|e| e.is_dir())
-        };
+        let is_dir = |n: &str| self.entry_in(n).ok().flatten().is_some_and(|e| e.is_dir());
         if !is_dir(tmp) && !is_dir(name) {
             match rustix::fs::renameat(fd, tmp, fd, name) {
                 Ok(()) => return Ok(()),
@@ -571,265 +539,10 @@ impl RootDir {
         Ok(())
     }
 
-    // ---- the temps journal ----
-
-    /// Removes what the dead process `pid` left beneath this root: every entry named
-    /// `.pipe-tmp-<pid>-…` in each directory its journal names, then the journal. Call it
-    /// only while holding that pid's lease (see `lease::sweep_with`).
-    pub fn sweep_journal(&self, pid: u32) -> Swept {
-        let mut swept = Swept::default();
-        let Some(j) = &self.journal else {
-            return swept;
-        };
-        let name = journal_name(pid);
-        let mut text = String::new();
-        let read = rustix::fs::openat(
-            j.dir.as_fd(),
-            name.as_str(),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io::Error::from)
-        .and_then(|fd| File::from(fd).read_to_string(&mut text));
-        if read.is_err() {
-            return swept;
-        }
-        let prefix = format!("{TEMP_PREFIX}{pid}-");
-        let dirs: HashSet<&str> = text.lines().collect();
-        for rel in dirs {
-            let dir = if rel.is_empty() {
-                Ok(self.clone())
-            } else {
-                self.subdir(rel, false)
-            };
-            let Ok(dir) = dir else { continue };
-            let Ok(list) = dir.list() else { continue };
-            for n in list.into_iter().filter(|n| n.starts_with(&prefix)) {
-                let bytes = dir.entry_in(&n).ok().flatten().map_or(0, |e| e.meta.len());
-                match remove_at(dir.fd.as_fd(), OsStr::new(&n)) {
-                    Ok(()) => {
-                        swept.entries += 1;
-                        swept.bytes += bytes;
-                    }
-                    Err(e) => tracing::debug!(
-                        "cannot remove a dead process's temp {}: {e}",
-                        dir.abs(&n).display()
-                    ),
-                }
-            }
-        }
-        let _ = rustix::fs::unlinkat(j.dir.as_fd(), name.as_str(), AtFlags::empty());
-        swept
-    }
-
     /// The names in this directory.
     pub fn list(&self) -> io::Result<Vec<String>> {
         list_fd(self.fd.as_fd())
     }
-}
-
-/// The names in directory `dir` (lossy UTF-8).
-fn list_fd(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
-    let fd = rustix::fs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut out = Vec::new();
-    for e in rustix::fs::Dir::new(fd)? {
-        let e = e?;
-        let b = e.file_name().to_bytes();
-        if b != b"." && b != b".." {
-            out.push(String::from_utf8_lossy(b).into_owned());
-        }
-    }
-    Ok(out)
-}
-
-/// The journal file of process `pid`.
-pub fn journal_name(pid: u32) -> String {
-    format!("temps-{pid}")
-}
-
-/// This process's record of the directories it made temps in.
-#[derive(Debug)]
-struct Journal {
-    /// The root the directories it names are relative to.
-    root: Arc<OwnedFd>,
-    manual: bool,
-    /// The directory of the journal file.
-    dir: Arc<OwnedFd>,
-    path: PathBuf,
-    /// The journal file (opened on first use) and the directories written to it.
-    noted: Mutex<(Option<File>, HashSet<String>)>,
-}
-
-impl Journal {
-    /// Records `dir` (relative to the root) once, before the first temp there.
-    fn note(&self, dir: &str) -> Result<()> {
-        let mut g = self.noted.lock().unwrap_or_else(|p| p.into_inner());
-        if g.1.contains(dir) {
-            return Ok(());
-        }
-        let name = journal_name(std::process::id());
-        let path = self.path.join(&name);
-        if g.0.is_none() {
-            let fd = rustix::fs::openat(
-                self.dir.as_fd(),
-                name.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o644),
-            )
-            .map_err(|e| Error::io("open", &path, e.into()))?;
-            g.0 = Some(File::from(fd));
-        }
-        if let Some(f) = g.0.as_mut() {
-            f.write_all(format!("{dir}\n").as_bytes())
-                .map_err(|e| Error::io("write", &path, e))?;
-        }
-        g.1.insert(dir.to_string());
-        Ok(())
-    }
-}
-
-impl Drop for Journal {
-    /// A process ending with none of its temps left removes its journal; one that left some
-    /// (a removal that failed) keeps it for the next command's sweep.
-    fn drop(&mut self) {
-        let g = self.noted.get_mut().unwrap_or_else(|p| p.into_inner());
-        if g.0.is_none() {
-            return;
-        }
-        let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
-        let left = g.1.iter().any(|d| {
-            open_beneath(self.root.as_fd(), d, self.manual)
-                .ok()
-                .and_then(|fd| list_fd(fd.as_fd()).ok())
-                .is_some_and(|names| names.iter().any(|n| n.starts_with(&prefix)))
-        });
-        if !left {
-            let name = journal_name(std::process::id());
-            let _ = rustix::fs::unlinkat(self.dir.as_fd(), name.as_str(), AtFlags::empty());
-        }
-    }
-}
-
-/// Opens directory `rel` beneath `root` (see the module docs): `openat2`, or the walk.
-fn open_beneath(root: BorrowedFd<'_>, rel: &str, manual: bool) -> Result<OwnedFd, Fail> {
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    if rel.is_empty() {
-        return Ok(rustix::fs::openat(root, ".", flags, Mode::empty())?);
-    }
-    if manual {
-        return walk(root, rel, flags);
-    }
-    let mut tries = 0;
-    loop {
-        match rustix::fs::openat2(
-            root,
-            rel,
-            flags,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Ok(fd) => return Ok(fd),
-            // A rename somewhere on the machine raced the lookup: the kernel asks to look
-            // again.
-            Err(Errno::AGAIN) if tries < 8 => tries += 1,
-            // Out of the root, or a loop: the walk says through which link.
-            Err(Errno::XDEV | Errno::LOOP) => return walk(root, rel, flags),
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Whether `openat2` works here (Linux 5.6 and later, not hidden by a seccomp filter):
-/// probed once per process.
-fn openat2_works(fd: BorrowedFd<'_>) -> bool {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    *WORKS.get_or_init(|| {
-        match rustix::fs::openat2(
-            fd,
-            ".",
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::BENEATH,
-        ) {
-            Err(e @ (Errno::NOSYS | Errno::PERM)) => {
-                tracing::debug!("openat2 unavailable ({e}): paths are walked one name at a time");
-                false
-            }
-            _ => true,
-        }
-    })
-}
-
-/// Opens `rel` beneath `root` one name at a time: each name opened with `O_NOFOLLOW`
-/// relative to the directory before it; a link read and its target walked the same way (an
-/// absolute target, or a `..` above the root, is an escape); `..` goes back to the
-/// directory this walk came from, never to the kernel's parent.
-fn walk(root: BorrowedFd<'_>, rel: &str, flags: OFlags) -> Result<OwnedFd, Fail> {
-    // Names still to walk, last first; each with the link it came from, if any.
-    let mut todo: Vec<(String, Option<usize>)> =
-        rel.split('/').rev().map(|c| (c.to_string(), None)).collect();
-    // The directories walked so far (below the root), with their names.
-    let mut dirs: Vec<(OwnedFd, String)> = Vec::new();
-    // Links followed: (path relative to the root, target).
-    let mut links: Vec<(String, PathBuf)> = Vec::new();
-    let here = |dirs: &[(OwnedFd, String)]| -> String {
-        dirs.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join("/")
-    };
-    while let Some((c, from)) = todo.pop() {
-        let cur = dirs.last().map_or(root, |(fd, _)| fd.as_fd());
-        match c.as_str() {
-            "" | "." => continue,
-            ".." => {
-                if dirs.pop().is_none() {
-                    let (link, target) = from
-                        .and_then(|i| links.get(i).cloned())
-                        .unwrap_or_else(|| (rel.to_string(), PathBuf::from("..")));
-                    return Err(Fail::Escape { link, target });
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let st = rustix::fs::statat(cur, c.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
-        let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-        if kind == rustix::fs::FileType::Symlink {
-            if links.len() >= MAX_LINKS {
-                return Err(Errno::LOOP.into());
-            }
-            let target = rustix::fs::readlinkat(cur, c.as_str(), Vec::new())?;
-            let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
-            let at = join(&here(&dirs), &c);
-            if target.is_absolute() {
-                return Err(Fail::Escape { link: at, target });
-            }
-            let i = links.len();
-            let parts: Vec<String> = target
-                .to_string_lossy()
-                .split('/')
-                .map(str::to_string)
-                .collect();
-            links.push((at, target));
-            todo.extend(parts.into_iter().rev().map(|p| (p, Some(i))));
-            continue;
-        }
-        if kind != rustix::fs::FileType::Directory {
-            return Err(Errno::NOTDIR.into());
-        }
-        let fd = rustix::fs::openat(
-            cur,
-            c.as_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        dirs.push((fd, c));
-    }
-    let cur = dirs.last().map_or(root, |(fd, _)| fd.as_fd());
-    Ok(rustix::fs::openat(cur, ".", flags, Mode::empty())?)
 }
 
 /// Removes `name` in `dir`: unlinked if it is no directory, else emptied through
@@ -895,235 +608,4 @@ fn join(a: &str, b: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
-
-    /// A workspace `ws` and a directory `outside` beside it, holding `precious.txt`.
-    fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
-        let d = tempfile::tempdir().unwrap();
-        let ws = d.path().join("ws");
-        let outside = d.path().join("outside");
-        std::fs::create_dir_all(ws.join("data")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        std::fs::write(outside.join("precious.txt"), "mine").unwrap();
-        std::fs::set_permissions(
-            outside.join("precious.txt"),
-            std::fs::Permissions::from_mode(0o640),
-        )
-        .unwrap();
-        (d, ws, outside)
-    }
-
-    /// The root opened both ways: `openat2`, and the walk of a kernel without it.
-    fn both(ws: &Path) -> [RootDir; 2] {
-        [RootDir::open(ws).unwrap(), RootDir::open_walking(ws).unwrap()]
-    }
-
-    fn outside_untouched(outside: &Path) {
-        let mut names: Vec<_> = std::fs::read_dir(outside)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["precious.txt"]);
-        let p = outside.join("precious.txt");
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "mine");
-        let m = std::fs::metadata(&p).unwrap();
-        assert_eq!(m.mode() & 0o7777, 0o640);
-        assert_eq!(m.nlink(), 1);
-    }
-
-    #[track_caller]
-    fn escapes(r: Result<impl std::fmt::Debug>, path: &str, link: &str) {
-        match r {
-            Err(Error::Escapes {
-                path: p, link: l, ..
-            }) => {
-                assert_eq!((p.as_str(), l.as_str()), (path, link));
-            }
-            other => panic!("expected an escape through `{link}`, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_link_that_leads_out_is_refused_naming_it_and_nothing_outside_changes() {
-        let (_d, ws, outside) = setup();
-        symlink(&outside, ws.join("abs")).unwrap();
-        symlink("../../outside", ws.join("data/up")).unwrap();
-        symlink("data/up", ws.join("chain")).unwrap();
-        std::fs::write(ws.join("f"), "f").unwrap();
-        for root in both(&ws) {
-            escapes(
-                root.write_atomic("abs/precious.txt", b"x", false),
-                "abs/precious.txt",
-                "abs",
-            );
-            escapes(root.remove("abs/precious.txt"), "abs/precious.txt", "abs");
-            escapes(root.rename("f", "abs/f"), "abs/f", "abs");
-            escapes(root.create_dir_all("data/up/new"), "data/up/new", "data/up");
-            escapes(root.remove("chain/precious.txt"), "chain/precious.txt", "data/up");
-            let e = root.write_atomic("abs/x", b"x", false).unwrap_err().to_string();
-            assert!(
-                e.contains(&format!(
-                    "cannot write `abs/x`: `abs` is a symbolic link to {}, which leads out of {}",
-                    outside.display(),
-                    ws.display()
-                )),
-                "{e}"
-            );
-        }
-        // The link itself, at the end of a path, is the workspace's: it is removed as a
-        // link, never followed.
-        let root = RootDir::open(&ws).unwrap();
-        assert!(root.remove("abs").unwrap());
-        outside_untouched(&outside);
-        assert!(ws.join("f").exists());
-    }
-
-    #[test]
-    fn a_relative_link_inside_is_followed_and_an_absolute_one_is_not() {
-        let (_d, ws, outside) = setup();
-        symlink("data", ws.join("in")).unwrap();
-        symlink(ws.join("data"), ws.join("abs_in")).unwrap();
-        for root in both(&ws) {
-            root.write_atomic("in/sub/f", b"through", false).unwrap();
-            assert_eq!(
-                std::fs::read_to_string(ws.join("data/sub/f")).unwrap(),
-                "through"
-            );
-            assert!(root.remove("in/sub").unwrap());
-            assert!(!ws.join("data/sub").exists());
-            escapes(root.write_atomic("abs_in/f", b"x", false), "abs_in/f", "abs_in");
-        }
-        outside_untouched(&outside);
-    }
-
-    #[test]
-    fn a_tree_is_removed_without_following_the_links_in_it() {
-        let (_d, ws, outside) = setup();
-        std::fs::create_dir_all(ws.join("t/sub")).unwrap();
-        std::fs::write(ws.join("t/a"), "a").unwrap();
-        symlink(&outside, ws.join("t/dirlink")).unwrap();
-        symlink(outside.join("precious.txt"), ws.join("t/sub/filelink")).unwrap();
-        std::fs::set_permissions(ws.join("t/a"), std::fs::Permissions::from_mode(0o444)).unwrap();
-        let root = RootDir::open(&ws).unwrap();
-        assert!(root.remove("t").unwrap());
-        assert!(!root.remove("t").unwrap(), "nothing left to remove");
-        assert!(!ws.join("t").exists());
-        outside_untouched(&outside);
-    }
-
-    #[test]
-    fn replace_puts_a_file_or_a_tree_in_place_of_either() {
-        let (_d, ws, _outside) = setup();
-        let root = RootDir::open(&ws).unwrap();
-        let put = |tmp: &str, dir: bool| {
-            if dir {
-                std::fs::create_dir_all(ws.join(tmp)).unwrap();
-                std::fs::write(ws.join(tmp).join("in"), "tree").unwrap();
-            } else {
-                std::fs::write(ws.join(tmp), "file").unwrap();
-            }
-        };
-        // Each of file and tree over nothing, a file and a tree.
-        for (i, (new_dir, old)) in [
-            (false, None),
-            (false, Some(false)),
-            (false, Some(true)),
-            (true, None),
-            (true, Some(false)),
-            (true, Some(true)),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let name = format!("o{i}");
-            match old {
-                Some(true) => {
-                    std::fs::create_dir_all(ws.join(&name).join("deep")).unwrap();
-                    std::fs::write(ws.join(&name).join("deep/x"), "old").unwrap();
-                }
-                Some(false) => std::fs::write(ws.join(&name), "old").unwrap(),
-                None => {}
-            }
-            let tmp = root.temp_name("t").unwrap();
-            put(&tmp, new_dir);
-            root.replace(&tmp, &name).unwrap();
-            let got = if new_dir {
-                std::fs::read_to_string(ws.join(&name).join("in")).unwrap()
-            } else {
-                std::fs::read_to_string(ws.join(&name)).unwrap()
-            };
-            assert_eq!(got, if new_dir { "tree" } else { "file" }, "{i}");
-            assert!(!ws.join(&tmp).exists(), "{i}: the old content is gone");
-        }
-    }
-
-    #[test]
-    fn the_journal_leads_a_sweep_to_a_dead_processs_temps_and_to_nothing_else() {
-        let (_d, ws, _outside) = setup();
-        let pid = std::process::id();
-        {
-            let root = RootDir::open(&ws).unwrap().with_journal(".pipe/tmp").unwrap();
-            let (dir, _) = root.parent("data/sub/out", true, "write").unwrap();
-            let t = dir.temp_name("tree").unwrap();
-            dir.mkdir_in(&t).unwrap();
-            std::fs::write(ws.join("data/sub").join(&t).join("f"), "x").unwrap();
-            let t2 = root.temp_name("f").unwrap();
-            std::fs::write(ws.join(&t2), "yy").unwrap();
-            // Not this process's, or not pipe's: kept.
-            std::fs::write(ws.join("data/sub/.pipe-tmp-1-0-x"), "").unwrap();
-            std::fs::write(ws.join("data/sub/notes"), "").unwrap();
-            let journal = std::fs::read_to_string(ws.join(".pipe/tmp").join(journal_name(pid)))
-                .unwrap();
-            assert_eq!(journal, "data/sub\n\n");
-            // As the next process would, once this one is dead (a sweep holds its lease).
-            let next = RootDir::open(&ws).unwrap().with_journal(".pipe/tmp").unwrap();
-            let swept = next.sweep_journal(pid);
-            assert_eq!(swept.entries, 2);
-        }
-        let mut left: Vec<_> = std::fs::read_dir(ws.join("data/sub"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, [".pipe-tmp-1-0-x", "notes"]);
-        assert!(!ws.join(".pipe/tmp").join(journal_name(pid)).exists());
-        // A process that leaves none of its temps removes its journal when it ends.
-        {
-            let root = RootDir::open(&ws).unwrap().with_journal(".pipe/tmp").unwrap();
-            root.write_atomic("data/w", b"w", false).unwrap();
-            assert!(ws.join(".pipe/tmp").join(journal_name(pid)).exists());
-        }
-        assert!(!ws.join(".pipe/tmp").join(journal_name(pid)).exists());
-    }
-
-    /// The cost of opening a directory 3 deep: a plain `openat` (no confinement), `openat2`
-    /// beneath the root, and the walk one name at a time. Prints microseconds per call.
-    #[test]
-    #[ignore = "a measurement: run with --ignored --nocapture"]
-    #[allow(clippy::print_stderr)]
-    fn open_cost() {
-        let (_d, ws, _outside) = setup();
-        std::fs::create_dir_all(ws.join("a/b/c")).unwrap();
-        let root = RootDir::open(&ws).unwrap();
-        let n = 200_000;
-        let time = |f: &dyn Fn()| {
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-        };
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let plain = time(&|| {
-            drop(rustix::fs::openat(root.fd.as_fd(), "a/b/c", flags, Mode::empty()).unwrap());
-        });
-        let beneath = time(&|| drop(open_beneath(root.fd.as_fd(), "a/b/c", false).unwrap()));
-        let walked = time(&|| drop(open_beneath(root.fd.as_fd(), "a/b/c", true).unwrap()));
-        eprintln!(
-            "open a/b/c: openat {plain:.2} µs, openat2 RESOLVE_BENEATH {beneath:.2} µs, walk {walked:.2} µs"
-        );
-    }
-}
+mod tests;
