@@ -106,9 +106,19 @@ impl Workspace {
         let tmp = dot.join("tmp");
         let dir = RootDir::open(&root)?.with_journal(&format!("{DOT}/tmp"))?;
         let lease = Lease::take(&tmp)?;
-        let mut swept = lease::sweep_with(&tmp, &[tmp.clone(), tmp.join("backup")], |pid| {
-            dir.sweep_journal(pid)
-        })?;
+        // Backups are swept by path: only when `backup` is a directory of the workspace,
+        // never a link (whose target's `<pid>-<n>` names would be taken for backups).
+        let backup = format!("{DOT}/tmp/backup");
+        let mut dirs = vec![tmp.clone()];
+        if dir
+            .entry(&backup)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.is_dir())
+        {
+            dirs.push(tmp.join("backup"));
+        }
+        let mut swept = lease::sweep_with(&tmp, &dirs, |pid| dir.sweep_journal(pid))?;
         // Best effort: a shared cache may be read-only to this user.
         swept += store.sweep_tmp().unwrap_or_else(|e| {
             tracing::debug!("cannot sweep the cache's tmp: {e}");

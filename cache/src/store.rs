@@ -967,6 +967,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_with_other_links_is_stored_as_a_copy_and_keeps_its_mode() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path();
+        fs::write(ws.join("elsewhere"), "data").unwrap();
+        fs::set_permissions(ws.join("elsewhere"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::hard_link(ws.join("elsewhere"), ws.join("f")).unwrap();
+        let store = store_with(ws, vec![LinkKind::Hardlink, LinkKind::Copy]);
+        let dg = Digest::of_bytes(b"data");
+        let mut b = store.batch();
+        b.add_file(&ws.join("f"), dg);
+        assert_eq!(b.commit().unwrap(), 1);
+        let obj = fs::metadata(store.object_path(&dg)).unwrap();
+        let src = fs::metadata(ws.join("elsewhere")).unwrap();
+        assert_ne!(obj.ino(), src.ino(), "a copy");
+        assert_eq!(
+            obj.permissions().mode() & 0o777,
+            0o444,
+            "the object is read-only"
+        );
+        assert_eq!(
+            src.permissions().mode() & 0o777,
+            0o644,
+            "the file is not chmodded"
+        );
+        assert_eq!(src.nlink(), 2, "nor linked");
+    }
+
+    #[test]
     fn missing_and_corrupt_objects_are_reported() {
         let d = tempfile::tempdir().unwrap();
         let store = store_with(d.path(), vec![LinkKind::Copy]);
