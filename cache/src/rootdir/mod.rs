@@ -423,7 +423,11 @@ impl RootDir {
             .and_then(|()| check_name(name))
             .map_err(|e| Error::io("replace", self.abs(name), e))?;
         let fd = self.fd.as_fd();
-        let is_dir = |n: &str| self.entry_in(n).ok().flatten().is_some_and(|e| e.is_dir());
+        let is_dir = |n: &str| {
+            rustix::fs::statat(fd, n, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+            })
+        };
         if !is_dir(tmp) && !is_dir(name) {
             match rustix::fs::renameat(fd, tmp, fd, name) {
                 Ok(()) => return Ok(()),
