@@ -36,25 +36,28 @@
 //! Two ways give this guarantee in Rust. `cap-std` (a `Dir` type with `std::fs`'s methods)
 //! does on Linux what this module does: `openat2` with `RESOLVE_BENEATH |
 //! RESOLVE_NO_MAGICLINKS`, and on a kernel without it a walk one name at a time in user
-//! space. It is portable (macOS, Windows), but it adds seven crates (cap-std,
-//! cap-primitives, ambient-authority, fs-set-times, io-extras, io-lifetimes,
-//! rustix-linux-procfs), and lacks what pipe needs on top: reflinks (`FICLONE`) into the
-//! root, hard links from a cache outside it, `RENAME_EXCHANGE`, temp names pipe can prove
-//! it made. pipe runs on Linux only (its executors, `flock` leases and reflinks are
-//! Linux's), so this module makes the same syscalls through rustix, already a dependency.
+//! space. It is portable (macOS, Windows), but it adds nine crates (cap-std 4.0.3,
+//! cap-primitives, ambient-authority, fs-set-times, io-extras, io-lifetimes in two
+//! versions, maybe-owned, rustix-linux-procfs), and lacks what pipe needs on top: reflinks
+//! (`FICLONE`) into the root, hard links from a cache outside it, `RENAME_EXCHANGE`, temp
+//! names pipe can prove it made. pipe runs on Linux only (its executors, `flock` leases and
+//! reflinks are Linux's), so this module makes the same syscalls through rustix, already a
+//! dependency.
 //!
 //! | | `openat2` + `RESOLVE_BENEATH` (this module) | `cap-std` |
 //! |---|---|---|
 //! | this kernel (6.18) | one `openat2` per directory opened; the operation on the last name relative to it | the same |
 //! | a kernel without `openat2` (< 5.6, or a seccomp filter answering `ENOSYS`/`EPERM`; probed once per process) | a walk one name at a time: `fstatat` + `openat(O_NOFOLLOW)` per name, a link read and its target walked the same way, `..` popped from the walk's own stack | the same kind of walk |
-//! | cost of opening `a/b/c` | 4.0-5.6 µs, 4 % above a plain `openat` (3.8-5.4 µs) | the same syscall, plus its own bookkeeping |
-//! | cost, the walk | 27-32 µs (six to eight times) | the same order |
-//! | dependencies | none new (rustix's `fs` feature) | 7 crates |
+//! | opening `a/b/c` (release build, 4 runs) | 2.0-3.8 µs; a plain, unconfined `openat`: 1.8-4.4 µs | `Dir::open_dir`: 2.1-4.2 µs |
+//! | the walk (debug build) | 27-32 µs, 6-8 times `openat2` | not measured |
+//! | dependencies | none new (rustix's `fs` feature) | 9 crates |
 //!
-//! (Measured on this machine, a VM whose syscalls are slow, by
-//! `cargo test -p pipe-cache --lib rootdir::tests::open_cost -- --ignored --nocapture`.
-//! A checkout opens one directory per out (a tree: one per directory in it), so the cost
-//! is lost in the copy or link of the file itself.)
+//! (The three are one cost within the spread, which is the noise of a shared machine.
+//! Measured on it, 200 000 opens each, by
+//! `cargo test -p pipe-cache --lib rootdir::tests::open_cost -- --ignored --nocapture` and
+//! a scratch crate timing cap-std's `Dir::open_dir` the same way. A checkout opens one
+//! directory per out (a tree: one per directory in it), so the cost is lost in the copy or
+//! link of the file itself.)
 //!
 //! ## Temps and their journal
 //!
