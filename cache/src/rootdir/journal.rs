@@ -40,12 +40,10 @@ impl RootDir {
         let prefix = format!("{TEMP_PREFIX}{pid}-");
         let dirs: HashSet<&str> = text.lines().collect();
         for rel in dirs {
-            let dir = if rel.is_empty() {
-                Ok(self.clone())
-            } else {
-                self.subdir(rel, false)
+            // A directory gone, or one that became a link out of the root: nothing to do.
+            let Ok(dir) = self.subdir(rel, false) else {
+                continue;
             };
-            let Ok(dir) = dir else { continue };
             let Ok(list) = dir.list() else { continue };
             for n in list.into_iter().filter(|n| n.starts_with(&prefix)) {
                 let bytes = dir.entry_in(&n).ok().flatten().map_or(0, |e| e.meta.len());

@@ -187,27 +187,8 @@ impl RootDir {
     /// The directory `rel` beneath this one, as a root of its own (links that stay beneath
     /// this one are followed). With `create`, missing directories are made.
     pub fn subdir(&self, rel: &str, create: bool) -> Result<RootDir> {
-        self.subdir_for(rel, create, if create { "write in" } else { "open" })
-    }
-
-    /// `subdir`, for an operation `op` (named in the error when `rel` leads out).
-    fn subdir_for(&self, rel: &str, create: bool, op: &'static str) -> Result<RootDir> {
         self.check_rel(rel)?;
-        let fd = match self.open_dir(rel) {
-            Ok(fd) => fd,
-            Err(f) if create && f.errno() == Some(Errno::NOENT) => self
-                .create_dirs(rel)
-                .map_err(|f| self.error(op, "create directory", rel, rel, f))?,
-            Err(f) => return Err(self.error(op, "open directory", rel, rel, f)),
-        };
-        Ok(RootDir {
-            fd: Arc::new(fd),
-            path: self.abs(rel),
-            top: self.top.clone(),
-            prefix: join(&self.prefix, rel),
-            journal: self.journal.clone(),
-            manual: self.manual,
-        })
+        self.dir_at(rel, create, if create { "write in" } else { "open" }, rel)
     }
 
     /// Makes directory `rel` and its missing parents.
@@ -229,27 +210,30 @@ impl RootDir {
         if name.is_empty() {
             return Err(Error::invalid(self.abs(rel), "names no entry"));
         }
+        Ok((self.dir_at(dir, create, op, rel)?, name))
+    }
+
+    /// Directory `dir` opened beneath this one (made with `create`), for operation `op` on
+    /// `rel` (`dir` or a path in it), which an error names.
+    fn dir_at(&self, dir: &str, create: bool, op: &'static str, rel: &str) -> Result<RootDir> {
         if dir.is_empty() {
-            return Ok((self.clone(), name));
+            return Ok(self.clone());
         }
-        let sub = match self.open_dir(dir) {
-            Ok(fd) => Ok(fd),
+        let fd = match self.open_dir(dir) {
+            Ok(fd) => fd,
             Err(f) if create && f.errno() == Some(Errno::NOENT) => self
                 .create_dirs(dir)
-                .map_err(|f| self.error(op, "create directory", rel, dir, f)),
-            Err(f) => Err(self.error(op, "open directory", rel, dir, f)),
-        }?;
-        Ok((
-            RootDir {
-                fd: Arc::new(sub),
-                path: self.abs(dir),
-                top: self.top.clone(),
-                prefix: join(&self.prefix, dir),
-                journal: self.journal.clone(),
-                manual: self.manual,
-            },
-            name,
-        ))
+                .map_err(|f| self.error(op, "create directory", rel, dir, f))?,
+            Err(f) => return Err(self.error(op, "open directory", rel, dir, f)),
+        };
+        Ok(RootDir {
+            fd: Arc::new(fd),
+            path: self.abs(dir),
+            top: self.top.clone(),
+            prefix: join(&self.prefix, dir),
+            journal: self.journal.clone(),
+            manual: self.manual,
+        })
     }
 
     /// What `rel` is (a link at its end not followed); `None` when nothing is there, or a
