@@ -18,13 +18,23 @@
 //!
 //! Opening a workspace takes this process's lease on its temp files (`pipe_cache::lease`)
 //! and removes what killed processes left: their backups, temp files and clock probes,
-//! in `.pipe/tmp/` and the cache's `tmp/`, and lock files nobody holds.
+//! in `.pipe/tmp/` and the cache's `tmp/`, the temps their checkouts left beside outs
+//! (named in their journals, `.pipe/tmp/temps-<pid>`), and lock files nobody holds.
+//!
+//! Every write, move and removal in the workspace goes through [`Workspace::dir`], the root
+//! opened once (`pipe_cache::rootdir`): nothing reached through a link that leads out of
+//! the workspace is ever written, moved, removed, linked or chmodded.
+//!
+//! The cache is opened only when it is pipe's (`pipe_cache::marker`): `cache.dir` naming a
+//! folder of the user's files is refused (exit 2), so that nothing pipe deletes there (a
+//! dead process's temps, quarantined objects, gc) is the user's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use pipe_cache::lease::{self, Lease, Swept};
-use pipe_cache::{StateDb, Store, StoreOptions};
+use pipe_cache::marker::Refusal;
+use pipe_cache::{RootDir, StateDb, Store, StoreOptions};
 
 use crate::config::Config;
 use crate::lock::LockStore;
@@ -34,6 +44,9 @@ pub const DOT: &str = ".pipe";
 
 pub struct Workspace {
     pub root: PathBuf,
+    /// The root, opened: every write, move or removal of a path in the workspace goes
+    /// through it (see `pipe_cache::rootdir`).
+    pub dir: RootDir,
     pub dot: PathBuf,
     pub config: Config,
     pub store: Store,
@@ -71,18 +84,41 @@ impl Workspace {
             .cache_dir
             .clone()
             .unwrap_or_else(|| dot.join("cache"));
-        let store = Store::open(
+        let store = Store::open_marked(
             &cache_dir,
             StoreOptions {
                 links: config.links.clone(),
                 shared_group: config.shared_group,
             },
-        );
+        )
+        .map_err(|r| match r {
+            Refusal::Io(e) => WorkspaceError::Cache(e),
+            other => WorkspaceError::Config(SpecError::new(match &config.cache_dir_from {
+                Some(file) => format!(
+                    "{}: cache.dir: {other}: point cache.dir at a new folder",
+                    file.display()
+                ),
+                None => format!("{other}"),
+            })),
+        })?;
         let state = StateDb::open(&dot.join("state"), &dot.join("tmp"))?;
         let lock = LockStore::new(&lock_path_for(pipeline), &dot.join("journal"));
         let tmp = dot.join("tmp");
+        let dir = RootDir::open(&root)?.with_journal(&format!("{DOT}/tmp"))?;
         let lease = Lease::take(&tmp)?;
-        let mut swept = lease::sweep(&tmp, &[tmp.clone(), tmp.join("backup")])?;
+        // Backups are swept by path: only when `backup` is a directory of the workspace,
+        // never a link (whose target's `<pid>-<n>` names would be taken for backups).
+        let backup = format!("{DOT}/tmp/backup");
+        let mut dirs = vec![tmp.clone()];
+        if dir
+            .entry(&backup)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.is_dir())
+        {
+            dirs.push(tmp.join("backup"));
+        }
+        let mut swept = lease::sweep_with(&tmp, &dirs, |pid| dir.sweep_journal(pid))?;
         // Best effort: a shared cache may be read-only to this user.
         swept += store.sweep_tmp().unwrap_or_else(|e| {
             tracing::debug!("cannot sweep the cache's tmp: {e}");
@@ -91,6 +127,7 @@ impl Workspace {
         crate::pathlock::sweep(&dot.join("locks"));
         Ok(Workspace {
             root,
+            dir,
             dot,
             config,
             store,
@@ -103,6 +140,11 @@ impl Workspace {
 
     pub fn tmp(&self) -> PathBuf {
         self.dot.join("tmp")
+    }
+
+    /// `.pipe/tmp` relative to the root, for [`Workspace::dir`].
+    pub fn tmp_rel(&self) -> String {
+        format!("{DOT}/tmp")
     }
 
     pub fn logs(&self) -> PathBuf {

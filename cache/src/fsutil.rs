@@ -145,21 +145,45 @@ pub fn unique_path(dir: &Path, tag: &str) -> PathBuf {
     dir.join(format!(".pipe-tmp-{}-{n}-{tag}", std::process::id()))
 }
 
-/// Clears the write bits of a file (keeping exec bits as they are).
+/// Clears the write bits of a file (keeping exec bits as they are), through a descriptor
+/// opened without following a link: a link put at `path` is refused, never what it
+/// points at chmodded.
 pub fn make_read_only(path: &Path) -> Result<()> {
-    let meta = fs::metadata(path).at("stat", path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .at("open", path)?;
+    let meta = f.metadata().at("stat", path)?;
+    if !meta.is_file() {
+        return Err(Error::invalid(path, "is not a regular file"));
+    }
     let mode = meta.permissions().mode() & 0o7777;
     let ro = mode & !0o222;
     if ro != mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(ro)).at("chmod", path)?;
+        crate::rootdir::set_mode(&f, ro).at("chmod", path)?;
     }
     Ok(())
 }
 
-/// Sets a file's mode to 0644, or 0755 when `exec`.
-pub fn set_writable_mode(path: &Path, exec: bool) -> Result<()> {
-    let mode = if exec { 0o755 } else { 0o644 };
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).at("chmod", path)
+/// Creates `dst` (which must not exist) sharing the extents of the open file `src`
+/// (`FICLONE`: a reflink), with `mode`. A filesystem that cannot clone answers
+/// `EOPNOTSUPP`, `EXDEV` or `EINVAL`; nothing is left at `dst` on an error.
+pub fn clone_file(src: &File, dst: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let to = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dst)?;
+    let r = rustix::fs::ioctl_ficlone(&to, src)
+        .map_err(std::io::Error::from)
+        .and_then(|()| crate::rootdir::set_mode(&to, mode));
+    if r.is_err() {
+        let _ = fs::remove_file(dst);
+    }
+    r
 }
 
 /// Removes a file or a directory tree; a missing path is not an error. Read-only files

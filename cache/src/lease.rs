@@ -2,7 +2,9 @@
 //!
 //! pipe names its temp files by its pid: `<cache>/tmp/.pipe-tmp-<pid>-…` (objects being
 //! written), `.pipe/tmp/backup/<pid>-<n>/` (outs moved aside during a run),
-//! `<dir>/clock-<pid>` (the filesystem-clock probe). A process killed with `kill -9`
+//! `<dir>/clock-<pid>` (the filesystem-clock probe), `.pipe/tmp/temps-<pid>` (the
+//! directories of its temps in the workspace, see `rootdir`). Only these exact shapes are
+//! ever swept: a name that merely starts with digits (`12345-notes.txt`) is not pipe's. A process killed with `kill -9`
 //! leaves them behind; the next command removes them, and must never remove a live
 //! process's, even one whose pid is a dead one's reused.
 //!
@@ -164,6 +166,17 @@ pub fn holders(dir: &Path) -> Result<Vec<u32>> {
 /// Removes from each of `dirs` the entries named by the pid of a process that holds no
 /// lease in `lease_dir` (see the module docs), and the stale lease files themselves.
 pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
+    sweep_with(lease_dir, dirs, |_| Swept::default())
+}
+
+/// As `sweep`; `on_dead(pid)` is called for each process found dead, while its lease is
+/// held and before its files are removed (a journal of its temps elsewhere is read then:
+/// `RootDir::sweep_journal`); what it removed is counted in.
+pub fn sweep_with(
+    lease_dir: &Path,
+    dirs: &[PathBuf],
+    mut on_dead: impl FnMut(u32) -> Swept,
+) -> Result<Swept> {
     let own = std::process::id();
     let mut by_pid: std::collections::BTreeMap<u32, Vec<PathBuf>> = Default::default();
     let swept_too = dirs.iter().any(|d| d == lease_dir);
@@ -208,7 +221,12 @@ pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
         if !same_file(&f, &path) {
             continue;
         }
+        swept += on_dead(pid);
         for p in files {
+            // `on_dead` may have removed it (a journal).
+            if fs::symlink_metadata(&p).is_err() {
+                continue;
+            }
             let bytes = size_of(&p);
             match crate::fsutil::remove_path(&p) {
                 Ok(()) => {
@@ -230,20 +248,28 @@ pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
     Ok(swept)
 }
 
-/// The pid a leftover's name carries: `<pid>-…`, `.pipe-tmp-<pid>-…` or `clock-<pid>`.
+/// The pid a leftover's name carries, when it is one of the names pipe makes:
+/// `.pipe-tmp-<pid>-…` (a temp), `clock-<pid>` (a clock probe), `temps-<pid>` (a journal of
+/// temps, see `rootdir`) or `<pid>-<n>` (a backup). Nothing else is ever swept: a user's
+/// `12345-notes.txt` or `2024-results/` is not pipe's.
 fn pid_of(name: &str) -> Option<u32> {
-    let rest = name
-        .strip_prefix(".pipe-tmp-")
-        .or_else(|| name.strip_prefix("clock-"))
-        .unwrap_or(name);
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let after = &rest[digits..];
-    if digits == 0 || !(after.is_empty() || after.starts_with('-')) {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (pid, ok) = if let Some(rest) = name.strip_prefix(crate::rootdir::TEMP_PREFIX) {
+        let (pid, tail) = rest.split_once('-')?;
+        (pid, !tail.is_empty())
+    } else if let Some(pid) = name
+        .strip_prefix("clock-")
+        .or_else(|| name.strip_prefix("temps-"))
+    {
+        (pid, true)
+    } else {
+        let (pid, n) = name.split_once('-')?;
+        (pid, digits(n))
+    };
+    if !ok || !digits(pid) {
         return None;
     }
-    rest[..digits].parse().ok()
+    pid.parse().ok()
 }
 
 fn lease_path(dir: &Path, pid: u32) -> PathBuf {
@@ -313,6 +339,12 @@ mod tests {
         assert_eq!(pid_of(".pipe-tmp-12ab34"), None, "a random temp name");
         assert_eq!(pid_of("params"), None);
         assert_eq!(pid_of("live"), None);
+        assert_eq!(pid_of("temps-88"), Some(88));
+        // A user's names that look like a pid's are not pipe's.
+        assert_eq!(pid_of("12345-other.tmp"), None);
+        assert_eq!(pid_of("2024-results"), None);
+        assert_eq!(pid_of("clock-12x"), None);
+        assert_eq!(pid_of(".pipe-tmp-12-"), None);
     }
 
     #[test]

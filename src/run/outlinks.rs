@@ -5,7 +5,9 @@
 //! outside the workspace. Rather than store links as links (whose target means nothing on
 //! a teammate's machine), pipe refuses them before anything is stored, naming the out and
 //! the link; the run fails and the outs are put back as they were. The same goes for an
-//! out whose own directory leads out of the workspace through a link.
+//! out whose own directory leads out of the workspace through a link: that is decided by
+//! the workspace's `RootDir`, the one rule every write in the workspace follows (a link
+//! that stays inside it is followed; one that leads out, or an absolute one, is not).
 
 use std::path::Path;
 
@@ -17,18 +19,15 @@ use crate::workspace::Workspace;
 
 /// Checks every out of `stage` that its commit will store.
 pub fn refuse_links(ws: &Workspace, stage: &Stage) -> Result<()> {
-    let root = ws.root.canonicalize().unwrap_or_else(|_| ws.root.clone());
     for o in stage.outs.iter().filter(|o| o.cache || stage.restorable()) {
         let abs = o.path.to_abs(&ws.root);
-        if let Some(parent) = abs.parent()
-            && let Ok(real) = parent.canonicalize()
-            && !real.starts_with(&root)
+        // A missing directory is no refusal: the commit says the out is missing.
+        if let Err(e @ pipe_cache::Error::Escapes { .. }) =
+            ws.dir.parent(o.path.as_str(), false, "store")
         {
             return Err(Error::stage(format!(
-                "stage `{}`: out `{}` is reached through a symbolic link to {}, outside the workspace; pipe never stores files outside the workspace: declare an out inside it",
-                stage.id,
-                o.path,
-                real.display()
+                "stage `{}`: {e}: declare an out inside the workspace",
+                stage.id
             )));
         }
         if let Some(link) = walk::find_symlink(&abs)? {

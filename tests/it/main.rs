@@ -5,6 +5,7 @@ mod support;
 mod cache;
 mod compare;
 mod concurrency;
+mod confine;
 mod data;
 mod dvc;
 mod exp;
