@@ -32,6 +32,8 @@ pub struct VerifyReport {
     pub missing: Vec<(String, Digest)>,
     /// (object, why): not an object pipe would read, or a manifest it would not use.
     pub refused: Vec<(Digest, String)>,
+    /// Whose each object is (`dir/file`), from manifests only the remote had.
+    pub owners: HashMap<Digest, String>,
 }
 
 /// `remote`: `None` for the local cache; `Some(name)` for a remote (`Some(None)`: the
@@ -60,7 +62,10 @@ pub fn verify(
         }
     };
     let p = printer::get();
-    let owners = owners(&outs, s);
+    let mut owners = owners(&outs, s);
+    for (d, o) in &report.owners {
+        owners.entry(*d).or_insert_with(|| o.clone());
+    }
     for (d, actual) in &report.corrupt {
         let of = owners.get(d).map(|o| format!(" ({o})")).unwrap_or_default();
         p.verb(
@@ -100,13 +105,18 @@ fn owners(outs: &[glue::LockedOut], s: &Session) -> HashMap<Digest, String> {
         if o.hash.dir
             && let Ok(man) = s.ws.store.read_manifest(&o.hash.digest)
         {
-            for e in man.entries() {
-                m.entry(e.digest)
-                    .or_insert_with(|| format!("{}/{}", o.path, e.path));
-            }
+            name_files(&mut m, &o.path, &man);
         }
     }
     m
+}
+
+/// Names each file of directory out `path` (listed by `man`) in `m`, where unnamed.
+fn name_files(m: &mut HashMap<Digest, String>, path: &str, man: &Manifest) {
+    for e in man.entries() {
+        m.entry(e.digest)
+            .or_insert_with(|| format!("{path}/{}", e.path));
+    }
 }
 
 fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
@@ -144,6 +154,7 @@ fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
         corrupt,
         missing,
         refused,
+        owners: HashMap::new(),
     })
 }
 
@@ -187,6 +198,7 @@ async fn verify_remote(
         .chain(refused.iter().map(|(d, _)| *d))
         .collect();
     let mut missing = Vec::new();
+    let mut owners = HashMap::new();
     for o in outs {
         if !have.contains(&o.hash.digest) {
             missing.push((o.path.clone(), o.hash.digest));
@@ -216,7 +228,10 @@ async fn verify_remote(
             Err(e) => return Err(e),
         };
         match manifest {
-            Ok(m) => missing.extend(absent_files(&o.path, &m, &have)),
+            Ok(m) => {
+                missing.extend(absent_files(&o.path, &m, &have));
+                name_files(&mut owners, &o.path, &m);
+            }
             Err(why) => refused.push((o.hash.digest, why)),
         }
     }
@@ -228,6 +243,7 @@ async fn verify_remote(
         corrupt,
         missing,
         refused,
+        owners,
     })
 }
 

@@ -18,4 +18,5 @@ mod slurm;
 mod smoke;
 mod snapshots;
 mod sweep;
+mod untrusted;
 mod validation;
