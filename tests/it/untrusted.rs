@@ -161,9 +161,12 @@ fn a_fifo_socket_directory_or_link_on_a_directory_remote_is_refused_never_waited
     let q = clone_of(&p);
 
     let v = pipe_within(&q, &["cache", "verify", "--remote"], LIMIT).code(3);
-    v.err_has(&format!("object {model} on remote `team` ({})", fifo.display()))
-        .err_has("is a FIFO (named pipe), not a file")
-        .err_has("(model.txt)");
+    v.err_has(&format!(
+        "object {model} on remote `team` ({})",
+        fifo.display()
+    ))
+    .err_has("is a FIFO (named pipe), not a file")
+    .err_has("(model.txt)");
     v.err_has(&format!("({})", dir_obj.display()))
         .err_has("is a directory, not a file")
         .err_has("(data/a.txt)");
@@ -181,7 +184,10 @@ fn a_fifo_socket_directory_or_link_on_a_directory_remote_is_refused_never_waited
 
     let r = pipe_within(&q, &["pull"], LIMIT).code(3);
     r.err_has(&fifo.display().to_string());
-    assert!(!q.exists("model.txt") && !q.exists("data"), "nothing checked out\n{r}");
+    assert!(
+        !q.exists("model.txt") && !q.exists("data"),
+        "nothing checked out\n{r}"
+    );
     assert_eq!(temps(&q), 0);
 
     // repro --pull: the remote cannot help; both stages run, and the workspace converges.
@@ -233,18 +239,17 @@ fn put_object(root: &Path, bytes: &[u8]) -> String {
     d
 }
 
+/// A file a manifest lists: its path, its content.
+type File<'a> = (&'a str, &'a [u8]);
+
 /// A manifest listing `files` (path, content), as a forger would write it: sorted, each
 /// line as pipe writes one, no other check. Its bytes, and the contents' own.
 fn forged_manifest(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut lines: Vec<Vec<u8>> = files
         .iter()
         .map(|(path, content)| {
-            let mut l = format!(
-                "{} {} - ",
-                blake3::hash(content).to_hex(),
-                content.len()
-            )
-            .into_bytes();
+            let mut l =
+                format!("{} {} - ", blake3::hash(content).to_hex(), content.len()).into_bytes();
             l.extend_from_slice(path.as_bytes());
             l.push(b'\n');
             l
@@ -273,7 +278,7 @@ fn verify_refuses_every_manifest_pull_would_refuse_and_pull_writes_nothing_of_it
     let data = digest_of(&p, "data");
     let hook: &[u8] = b"#!/bin/sh\ntouch /tmp/pipe-test-owned\n";
     let long = "n".repeat(300);
-    let cases: Vec<(Vec<(&str, &[u8])>, &str)> = vec![
+    let cases: Vec<(Vec<File>, &str)> = vec![
         (
             vec![(".git/hooks/post-checkout", hook), ("a.txt", b"alpha\n")],
             "has a `.git` or `.pipe` component",
@@ -282,13 +287,19 @@ fn verify_refuses_every_manifest_pull_would_refuse_and_pull_writes_nothing_of_it
             vec![("sub/.pipe/config.toml", b"x\n")],
             "has a `.git` or `.pipe` component",
         ),
-        (vec![(long.as_str(), b"x\n")], "has a name longer than 255 bytes"),
+        (
+            vec![(long.as_str(), b"x\n")],
+            "has a name longer than 255 bytes",
+        ),
         (vec![("a\0b", b"x\n")], "has a control character"),
         (
             vec![("a", b"x\n"), ("a/b", b"y\n")],
             "lists `a` as a file and as a directory (`a/b`)",
         ),
-        (vec![("../escape.txt", b"x\n")], "has a `.` or `..` component"),
+        (
+            vec![("../escape.txt", b"x\n")],
+            "has a `.` or `..` component",
+        ),
     ];
     let mut was = data.clone();
     for (files, why) in cases {
@@ -325,7 +336,10 @@ fn checkout_refuses_a_manifest_already_in_the_local_cache() {
     let q = clone_of(&p);
     let cache = q.path(".pipe/cache");
     let files: Vec<(&str, &[u8])> = vec![
-        (".git/config", b"[core]\n\tfsmonitor = touch /tmp/pipe-test-owned\n"),
+        (
+            ".git/config",
+            b"[core]\n\tfsmonitor = touch /tmp/pipe-test-owned\n",
+        ),
         ("a.txt", b"alpha\n"),
     ];
     for (_, content) in &files {
@@ -337,8 +351,14 @@ fn checkout_refuses_a_manifest_already_in_the_local_cache() {
     assert_ne!(r.code, 0, "{r}");
     // (checkout words every unreadable manifest as "not in the cache" today.)
     r.err_has("data:");
-    assert!(!q.exists("data/.git"), "nothing under .git checked out\n{r}");
-    assert!(!q.exists("data/a.txt"), "a manifest is used whole or not at all\n{r}");
+    assert!(
+        !q.exists("data/.git"),
+        "nothing under .git checked out\n{r}"
+    );
+    assert!(
+        !q.exists("data/a.txt"),
+        "a manifest is used whole or not at all\n{r}"
+    );
 }
 
 #[test]
@@ -384,7 +404,10 @@ fn s3_put(p: &Project, digest: &str, body: Vec<u8>) {
     let team = &cfg["remote"]["team"];
     let url = team["url"].as_str().expect("url");
     let mut spec = RemoteSpec::new("t", url, Path::new("/")).expect("spec");
-    spec.endpoint = team.get("endpoint").and_then(|e| e.as_str()).map(String::from);
+    spec.endpoint = team
+        .get("endpoint")
+        .and_then(|e| e.as_str())
+        .map(String::from);
     spec.credentials = Some(Credentials {
         access_key_id: "testing".into(),
         secret_access_key: "testing".into(),
@@ -499,5 +522,9 @@ fn sigterm_stops_repro_pull_while_a_read_of_the_remote_is_stuck() {
     assert_eq!(q.read("pipe.lock"), lock, "nothing recorded");
     assert!(!q.exists("model.txt"), "no out from the abandoned transfer");
     assert!(!in_cache(&q, &model));
-    assert_eq!(temps(&q), 0, "the abandoned download's temp file is removed");
+    assert_eq!(
+        temps(&q),
+        0,
+        "the abandoned download's temp file is removed"
+    );
 }
