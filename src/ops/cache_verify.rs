@@ -216,7 +216,8 @@ async fn verify_remote(
         let manifest = match remote.read_object(&o.hash.digest).await {
             Ok(Some(b)) => Manifest::decode(&b).map_err(|e| {
                 format!(
-                    "manifest {} on remote `{}` is refused: {e}",
+                    "manifest {} from remote `{}` is corrupt: it lists what pipe cannot check \
+                     out: {e}",
                     o.hash.digest,
                     remote.name()
                 )

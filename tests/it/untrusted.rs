@@ -162,20 +162,20 @@ fn a_fifo_socket_directory_or_link_on_a_directory_remote_is_refused_never_waited
 
     let v = pipe_within(&q, &["cache", "verify", "--remote"], LIMIT).code(3);
     v.err_has(&format!(
-        "object {model} on remote `team` ({})",
+        "object {model} from remote `team` is corrupt: it is a FIFO (named pipe), not a file ({})",
         fifo.display()
     ))
-    .err_has("is a FIFO (named pipe), not a file")
     .err_has("(model.txt)");
     v.err_has(&format!("({})", dir_obj.display()))
         .err_has("is a directory, not a file")
         .err_has("(data/a.txt)");
-    v.err_has(&format!("({}) is a symbolic link", link_obj.display()))
+    v.err_has(&format!("it is a symbolic link ({})", link_obj.display()))
         .err_has("(data/sub/b.txt)");
     v.err_has("3 corrupt");
 
     let f = pipe_within(&q, &["fetch"], LIMIT).code(3);
-    f.err_has("is a FIFO (named pipe), not a file: refused, nothing of it was stored")
+    f.err_has("is a FIFO (named pipe), not a file")
+        .err_has("it was not stored in the local cache")
         .err_has("3 corrupt object(s) refused");
     for d in [&model, &alpha, &beta] {
         assert!(!in_cache(&q, d), "{d} is not in the local cache");
@@ -217,7 +217,7 @@ fn an_object_larger_than_the_lock_says_is_refused_unread() {
         let q = clone_of(&p);
         let r = pipe_within(&q, &["pull"], LIMIT).code(3);
         r.err_has(&format!("is {BIG} bytes where {size} were expected"))
-            .err_has("refused, nothing of it was stored");
+            .err_has("it was not stored in the local cache");
         assert!(!in_cache(&q, &model) && !q.exists("model.txt"), "{b:?}");
         assert_eq!(temps(&q), 0, "{b:?}: no temp file left behind");
         // The rest arrived.
@@ -312,12 +312,12 @@ fn verify_refuses_every_manifest_pull_would_refuse_and_pull_writes_nothing_of_it
         p.write("pipe.lock", &q.read("pipe.lock"));
         was = forged.clone();
         let v = pipe_within(&q, &["cache", "verify", "--remote"], LIMIT).code(3);
-        v.err_has(&format!("manifest {forged} on remote `team` is refused"))
+        v.err_has(&format!("manifest {forged} from remote `team` is corrupt"))
             .err_has(why)
             .err_has("(data)");
         for cmd in ["fetch", "pull"] {
             let r = pipe_within(&q, &[cmd], LIMIT).code(3);
-            r.err_has(&format!("manifest {forged} on remote `team`"))
+            r.err_has(&format!("manifest {forged} from remote `team` is corrupt"))
                 .err_has(why);
             assert!(!in_cache(&q, &forged), "{cmd}: the manifest is not stored");
             assert!(!q.exists("data"), "{cmd}: nothing of it checked out\n{r}");
@@ -380,7 +380,7 @@ fn an_s3_remote_gets_the_same_manifest_validation() {
         .code(3)
         .err_has("has a `.git` or `.pipe` component");
     let r = pipe_within(&q, &["pull"], LIMIT).code(3);
-    r.err_has(&format!("manifest {forged} on remote `team`"));
+    r.err_has(&format!("manifest {forged} from remote `team` is corrupt"));
     assert!(!in_cache(&q, &forged) && !q.exists("data"), "{r}");
     // An object the lock names but S3 lacks: named by its out, the rest still arrives.
     let p = Project::new()

@@ -46,7 +46,10 @@ pub enum RemoteError {
     Missing { remote: String, digest: Digest },
     /// Not what pipe ever stores under that name (a FIFO, a device, a directory, a link,
     /// more bytes than expected): refused before or while reading, like a corrupt object.
-    #[error("{what} {digest} on remote `{remote}` ({at}) {why}: refused, nothing of it was stored")]
+    #[error(
+        "{what} {digest} from remote `{remote}` is corrupt: it {why} ({at}); it was not stored \
+         in the local cache"
+    )]
     Refused {
         remote: String,
         /// "object", "run-cache record", "experiment record"

@@ -405,7 +405,7 @@ fn valid_manifest(
         std::fs::read(tmp).map_err(|e| RemoteError::Local(crate::Error::io("read", tmp, e)))?;
     crate::Manifest::decode(&bytes)
         .map(|_| ())
-        .map_err(|e| refused(format!("is no manifest pipe can check out ({e})")))
+        .map_err(|e| refused(format!("lists what pipe cannot check out: {e}")))
 }
 
 /// Places verified temps in the store, durably (`Store::place_durably`), on the blocking
