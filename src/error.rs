@@ -8,7 +8,8 @@
 //! | 1 | a stage broke its contract (a declared out missing, a link out of the workspace), several stages failed, a cluster job ended in a scheduler state, or `merge-lock` left conflicts |
 //! | 2 | bad input: the pipeline, params, config, a target, a missing file |
 //! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote; or its own output could not be written (stdout/stderr on a full disk, a closed pipe: the command still ran to its end, see `report::printer`) |
-//! | 130 | interrupted (Ctrl-C / SIGTERM) |
+//! | 130 | interrupted (Ctrl-C) |
+//! | 143 | terminated (SIGTERM) |
 
 use crate::lock::LockError;
 use crate::spec::SpecError;
@@ -32,6 +33,9 @@ pub enum Error {
     LockConflict(usize),
     #[error("interrupted")]
     Interrupted,
+    /// Stopped by SIGTERM.
+    #[error("terminated")]
+    Terminated,
     #[error("{0}")]
     Env(String),
 }
@@ -85,6 +89,7 @@ impl Error {
             Error::Spec(_) | Error::User(_) => 2,
             Error::Cache(_) | Error::Lock(_) | Error::Env(_) => 3,
             Error::Interrupted => 130,
+            Error::Terminated => 143,
         }
     }
 }

@@ -298,7 +298,7 @@ pub async fn fetch_missing(
             }
         }
     }
-    let got = transfer::download(remote, store, manifests, &transfer::quiet()).await?;
+    let got = transfer::download_manifests(remote, store, manifests, &transfer::quiet()).await?;
     out.absorb(got);
     for h in outs.iter().filter(|h| h.dir) {
         if !store.has(&h.digest) {
@@ -313,8 +313,8 @@ pub async fn fetch_missing(
     }
     let total: u64 = files.iter().map(|(_, n)| n).sum();
     let progress = progress(total, files.len());
-    let digests = files.into_iter().map(|(d, _)| d).collect();
-    let got = transfer::download(remote, store, digests, &progress).await?;
+    let sized = files.into_iter().map(|(d, n)| (d, Some(n))).collect();
+    let got = transfer::download_sized(remote, store, sized, &progress).await?;
     out.absorb(got);
     Ok(out)
 }

@@ -13,6 +13,9 @@ use crate::sched::{self, Outcome, RunOptions, Summary};
 
 use super::Session;
 
+/// How long the end of a run waits for threads still blocked in an abandoned transfer.
+const ABANDONED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, Clone, Default)]
 pub struct ReproOptions {
     pub targets: Vec<String>,
@@ -157,7 +160,9 @@ pub fn run_stages_with(
         events,
     )?;
     let summary = rt.block_on(sched::run(ctx, cancel_tx, order));
-    drop(rt);
+    // Every stage task has ended; a blocking thread still running is a transfer abandoned
+    // in a stuck system call (see `pipe_cache::remote::stop`): do not wait for it.
+    rt.shutdown_timeout(ABANDONED_GRACE);
     let folded = s.fold_lock();
     let saved = s.ws.state.save();
     if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
@@ -194,6 +199,9 @@ fn slurm_executor(
 /// The error a run's summary amounts to, if any: interrupted, or the failure. One failed
 /// stage's error carries how it ended (pipe exits with its code); several exit 1.
 pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
+    if summary.terminated {
+        return Err(Error::Terminated);
+    }
     if summary.interrupted {
         return Err(Error::Interrupted);
     }

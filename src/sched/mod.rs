@@ -8,7 +8,10 @@
 //! 3. A finished stage readies its dependents; a failed one skips them and, without
 //!    `--keep-going`, stops new stages from starting (running ones finish and commit).
 //! 4. Ctrl-C / SIGTERM cancels: running stages' process groups are terminated, their outs
-//!    restored, nothing of theirs committed; finished stages stay committed.
+//!    restored, nothing of theirs committed; finished stages stay committed. Transfers from
+//!    a remote (`repro --pull`) are abandoned at once (`pipe_cache::remote::stop`), so a
+//!    read stuck on a hung mount holds no stage: the run ends, and the command shuts its
+//!    runtime down with a bound rather than waiting for the stuck thread.
 //!
 //! What a stage task does is [`task`]'s; what becomes of a stage is
 //! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`event::Event`]s that
@@ -71,7 +74,10 @@ impl Ctx {
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
     pub outcomes: Vec<(usize, Outcome)>,
+    /// Stopped by Ctrl-C or SIGTERM.
     pub interrupted: bool,
+    /// By SIGTERM (pipe exits 143 rather than 130).
+    pub terminated: bool,
     pub elapsed: Duration,
 }
 
@@ -119,6 +125,7 @@ pub async fn run(
     let mut names: HashMap<usize, String> = HashMap::new();
     let mut stop = false;
     let mut interrupted = false;
+    let mut terminated = false;
     let (mut sigint, mut sigterm) = match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -186,12 +193,15 @@ pub async fn run(
                 interrupted = true;
                 stop = true;
                 let _ = cancel_tx.send(true);
+                pipe_cache::remote::stop::stop();
                 ctx.emit(Event::Interrupted { running: running.len() });
             }
             _ = recv(&mut sigterm), if !interrupted => {
                 interrupted = true;
+                terminated = true;
                 stop = true;
                 let _ = cancel_tx.send(true);
+                pipe_cache::remote::stop::stop();
                 ctx.emit(Event::Terminated);
             }
         }
@@ -202,6 +212,7 @@ pub async fn run(
     Summary {
         outcomes: ordered,
         interrupted,
+        terminated,
         elapsed: started.elapsed(),
     }
 }

@@ -20,4 +20,5 @@ mod slurm;
 mod smoke;
 mod snapshots;
 mod sweep;
+mod untrusted;
 mod validation;
