@@ -311,7 +311,8 @@ pub async fn fetch_missing(
             }
         }
     }
-    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    // Sizes come from the lock and manifests (anyone's writing): the bar's total saturates.
+    let total = files.iter().fold(0u64, |t, (_, n)| t.saturating_add(*n));
     let progress = progress(total, files.len());
     let sized = files.into_iter().map(|(d, n)| (d, Some(n))).collect();
     let got = transfer::download_sized(remote, store, sized, &progress).await?;

@@ -284,8 +284,9 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
 /// into the cache): the root, `.pipe/`, `.git/`, the pipeline file `pipeline` itself, its
 /// lock, or a `.gitignore`.
 pub fn workspace_owned(pipeline: &Path, p: &WsPath) -> Option<String> {
-    let first = p.components().next();
-    if p.is_root() || first.is_some_and(|c| c == ".pipe" || c == ".git") {
+    // `.pipe` and `.git` at any depth: a walk never enters them (as DVC), so an out there
+    // could never be hashed.
+    if p.is_root() || p.components().any(|c| c == ".pipe" || c == ".git") {
         return Some("the workspace's own".into());
     }
     // The pipeline file sits at the workspace's root, and so does its lock.

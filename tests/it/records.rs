@@ -419,6 +419,9 @@ fn outs_naming_the_pipeline_its_lock_or_a_gitignore_are_refused_with_their_line(
         ("pipe.toml", "sub/.gitignore", "git's list of ignored files"),
         ("other.toml", "other.toml", "the pipeline file"),
         ("other.toml", "other.lock", "the pipeline's lock"),
+        ("pipe.toml", ".git/hooks/x", "the workspace's own"),
+        ("pipe.toml", "sub/.pipe/x", "the workspace's own"),
+        ("pipe.toml", "sub/.git", "the workspace's own"),
     ] {
         let p = Project::new().file(
             file,

@@ -349,8 +349,8 @@ fn checkout_refuses_a_manifest_already_in_the_local_cache() {
     point_data_at(&q, &data, &forged);
     let r = pipe_within(&q, &["checkout", "data"], LIMIT);
     assert_ne!(r.code, 0, "{r}");
-    // (checkout words every unreadable manifest as "not in the cache" today.)
-    r.err_has("data:");
+    r.err_has("has a `.git` or `.pipe` component")
+        .err_has("`data` is left as it is");
     assert!(
         !q.exists("data/.git"),
         "nothing under .git checked out\n{r}"
