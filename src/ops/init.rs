@@ -145,3 +145,39 @@ pub fn refresh_gitignore(dir: &RootDir, outs: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An edit of `.gitignore` waits for another command's: it starts from what that one
+    /// wrote, so neither loses the other's lines.
+    #[test]
+    fn a_gitignore_edit_waits_for_the_one_in_progress() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join(DOT)).unwrap();
+        std::fs::write(d.path().join(".gitignore"), "/mine\n").unwrap();
+        let dir = RootDir::open(d.path()).unwrap();
+        let held = edit_lock(&dir).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = dir.clone();
+        let t = std::thread::spawn(move || {
+            let r = update_gitignore(&other, &["b.txt".to_string()]);
+            tx.send(()).unwrap();
+            r
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "it waits for the lock"
+        );
+        // The command holding it adds a line of its own meanwhile.
+        std::fs::write(d.path().join(".gitignore"), "/mine\n/theirs\n").unwrap();
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        t.join().unwrap().unwrap();
+        let text = std::fs::read_to_string(d.path().join(".gitignore")).unwrap();
+        assert!(text.starts_with("/mine\n/theirs\n"), "{text}");
+        assert!(text.contains("/b.txt\n"), "{text}");
+    }
+}

@@ -20,13 +20,14 @@
 //! | `copy_file_range` | `-f` | 1, 2 | a copy into the cache or out of it, or a stage's `cp` |
 //! | `rename`, `renameat`, `renameat2` | `-f` | 1, 2, 4 | a temp put in place: the mark, the id, an object, a record, the lock, a checkout |
 //! | `fsync`, `fdatasync` | `-f` | 1, 2, 3 | the flush before such a rename |
-//! | `write` | the main thread only | three of its writes to files, found by a dry run | the mark, the id, the registration, the journal, the lock, the state |
+//! | `write` | the main thread only | three of its writes to files, found by a dry run | the mark, the id, the registration, the temp journal, a path lock, the lock journal |
 //!
 //! `write` is the exception: the async runtime wakes its threads by writing to an eventfd,
 //! and a failed wake-up (which no disk can cause) panics or hangs the runtime itself. So
 //! `write` is injected into the main thread only (`strace` without `-f`), at the indices of
 //! its writes to real files, listed by a run of the same command on the same state traced
-//! without injection (`-y` names each descriptor's file).
+//! without injection (`-y` names each descriptor's file), up to its first write to
+//! anything else (how many eventfd writes come after that depends on timing).
 //!
 //! Every injected run is traced with `-y` to a file, so a case also knows where its
 //! failure landed: at least half of the cases must have made one (else the N values no
@@ -187,23 +188,25 @@ fn traced(p: &Project, cmd: Cmd, follow: bool, exprs: &[String], trace: &Path) -
     Run::from(waiter.join().expect("waiter").expect("strace output"))
 }
 
-/// The 1-based indices of the main thread's writes to files (not the runtime's eventfd,
-/// not stderr) in a run of `cmd` on a workspace prepared as `p` was.
+/// The 1-based indices of the main thread's writes to files in a run of `cmd` on a
+/// workspace prepared as the injected run's is: those before its first write to anything
+/// else (the runtime's eventfd, stderr), whose number depends on timing: up to there the
+/// main thread's writes come in the same order every run.
 fn file_writes(cmd: Cmd, remote: (&Path, &str), trace: &Path) -> Vec<u32> {
     let dry = prepare(cmd, remote);
     traced(&dry, cmd, false, &["trace=write".to_string()], trace).ok();
     let text = std::fs::read_to_string(trace).expect("trace");
-    text.lines()
+    let to_file = |l: &&str| {
+        l.strip_prefix("write(")
+            .and_then(|r| r.split_once('<'))
+            .is_some_and(|(_, r)| r.starts_with('/'))
+    };
+    let n = text
+        .lines()
         .filter(|l| l.starts_with("write("))
-        .enumerate()
-        .filter(|(_, l)| {
-            l.starts_with("write(")
-                && l[6..]
-                    .split_once('<')
-                    .is_some_and(|(_, r)| r.starts_with('/'))
-        })
-        .map(|(i, _)| i as u32 + 1)
-        .collect()
+        .take_while(to_file)
+        .count();
+    (1..=n as u32).collect()
 }
 
 /// Three of `v`: the first, one in the middle, the last.
