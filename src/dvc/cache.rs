@@ -2,7 +2,9 @@
 //!
 //! Where a workspace out is missing but DVC's cache holds it, the importer copies it back
 //! from there (each object verified by md5 on the way), so the out is restorable without
-//! rerunning its stage; it is then hashed and cached by pipe like any out.
+//! rerunning its stage; it is then hashed and cached by pipe like any out. The copy is
+//! written through the workspace's root (`Workspace::dir`): an out whose directory is a
+//! link out of the project is refused, never written through.
 
 use std::path::{Path, PathBuf};
 

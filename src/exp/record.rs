@@ -4,7 +4,11 @@
 //! Written atomically at each change of state: `queued` when recorded, `running` with the
 //! pid of the process running it, then `done` (its stages' lock entries and metrics
 //! filled in) or `failed` (with the first failure). A `running` record whose process is
-//! gone reads as `failed` (interrupted).
+//! gone reads as `failed` (interrupted). Records and the outs under `.pipe/exps/<name>/`
+//! are written and removed through the workspace's root (`Workspace::dir`), so neither a
+//! name nor a linked `.pipe/exps` can lead a write or a removal out of the workspace; a
+//! record is a file of the umask's mode, readable by a teammate's `pipe gc` when the cache
+//! is shared.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
