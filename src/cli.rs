@@ -684,7 +684,7 @@ fn run(cli: Cli) -> Result<()> {
                 ..a.run.options()
             };
             let r = ops::repro::repro_with(&s, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.root, &ops::current_cached_outs(&s))?;
+            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             r.map(|_| ())
         }
         Command::Status {
@@ -797,7 +797,7 @@ fn run(cli: Cli) -> Result<()> {
                 run: a.run.options(),
             };
             let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.root, &ops::current_cached_outs(&s))?;
+            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             // compare: the sweep's HTML report, whether or not every cell succeeded.
             if let Some(html) = &a.html
                 && !a.dry

@@ -6,7 +6,7 @@
 //! | N | one stage failed by exiting with code N: pipe exits with the stage's own code |
 //! | 128+N | one stage was killed by signal N (as a shell reports it) |
 //! | 1 | a stage broke its contract (a declared out missing, a link out of the workspace), several stages failed, a cluster job ended in a scheduler state, or `merge-lock` left conflicts |
-//! | 2 | bad input: the pipeline, params, config, a target, a missing file |
+//! | 2 | bad input: the pipeline, params, config, a target, a missing file; a path in the workspace reached through a symbolic link that leads out of it (`pipe_cache::Error::Escapes`: the workspace is laid out so that pipe would write outside it, and it writes nothing) |
 //! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote; or its own output could not be written (stdout/stderr on a full disk, a closed pipe: the command still ran to its end, see `report::printer`) |
 //! | 130 | interrupted (Ctrl-C) |
 //! | 143 | terminated (SIGTERM) |
@@ -87,6 +87,8 @@ impl Error {
             Error::StageFailed { exit, .. } => exit.status(),
             Error::LockConflict(_) => 1,
             Error::Spec(_) | Error::User(_) => 2,
+            // The user's workspace leads out of itself: bad input, not a failing disk.
+            Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,
             Error::Cache(_) | Error::Lock(_) | Error::Env(_) => 3,
             Error::Interrupted => 130,
             Error::Terminated => 143,

@@ -29,6 +29,11 @@
 //! <dir>/live-<pid>     a lease (empty file), held by a shared flock
 //! <dir>/gate           only while gc works, held by its exclusive flock
 //! ```
+//!
+//! In a cache shared by a group, the directory is made 2775 and both files 0664 (see
+//! `fsutil`), so that another user's pipe can sweep a dead process's lease and wait at a
+//! gate that a killed gc left; a lease file made by an older pipe without sharing is
+//! locked through a read-only descriptor (a flock needs no write access).
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::os::unix::fs::MetadataExt;
@@ -48,12 +53,13 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Closes the gate of `dir` (waiting for another gc's).
-    pub fn close(dir: &Path) -> Result<Gate> {
-        fs::create_dir_all(dir).at("create directory", dir)?;
+    /// Closes the gate of `dir` (waiting for another gc's); with `shared_group`, what it
+    /// creates is the group's too.
+    pub fn close(dir: &Path, shared_group: bool) -> Result<Gate> {
+        crate::fsutil::create_dirs(dir, shared_group)?;
         let path = dir.join(GATE);
         loop {
-            let f = open(&path)?;
+            let f = open(&path, shared_group)?;
             f.lock().at("lock", &path)?;
             // The gc before removed it between our open and our lock: open it afresh.
             if same_file(&f, &path) {
@@ -90,12 +96,13 @@ impl Drop for Lease {
 }
 
 impl Lease {
-    /// Takes this process's lease in `dir` (created if needed).
-    pub fn take(dir: &Path) -> Result<Lease> {
-        fs::create_dir_all(dir).at("create directory", dir)?;
+    /// Takes this process's lease in `dir` (created if needed); with `shared_group`, what
+    /// it creates is the group's too.
+    pub fn take(dir: &Path, shared_group: bool) -> Result<Lease> {
+        crate::fsutil::create_dirs(dir, shared_group)?;
         let path = lease_path(dir, std::process::id());
         let lease = loop {
-            let f = open(&path)?;
+            let f = open(&path, shared_group)?;
             f.lock_shared().at("lock", &path)?;
             // A sweep may have removed the name between our open and our lock: the lock
             // is then on a file no one else will find. Take a fresh one.
@@ -212,7 +219,8 @@ pub fn sweep_with(
     let mut swept = Swept::default();
     for (pid, files) in by_pid {
         let path = lease_path(lease_dir, pid);
-        let f = open(&path)?;
+        // Made if missing (files of a process that took no lease): it is removed below.
+        let f = open(&path, false)?;
         match f.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => continue,
@@ -276,14 +284,39 @@ fn lease_path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("{LEASE_PREFIX}{pid}"))
 }
 
-fn open(path: &Path) -> Result<File> {
-    OpenOptions::new()
+/// Opens (creating) a lease or gate file; with `shared_group`, one this process creates
+/// is made group-writable (see the module docs).
+fn open(path: &Path, shared_group: bool) -> Result<File> {
+    match OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .open(path)
-        .at("open", path)
+    {
+        Ok(f) => {
+            crate::fsutil::share_file(&f, path, shared_group)?;
+            return Ok(f);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("open", path, e)),
+    }
+    match open_existing(path) {
+        // Removed between the two opens (a gate dropped, a lease swept): make it afresh.
+        Err(e) if e.is_not_found() => open(path, shared_group),
+        other => other,
+    }
+}
+
+/// Opens an existing lease or gate file to lock it: for writing when this user may, else
+/// for reading (another user's file in a cache made without sharing; a flock needs no
+/// write access).
+fn open_existing(path: &Path) -> Result<File> {
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            File::open(path).at("open", path)
+        }
+        other => other.at("open", path),
+    }
 }
 
 /// Whether the open file `f` is still the one named `path`.
@@ -313,10 +346,10 @@ mod tests {
     fn a_lease_taken_while_gc_holds_the_gate_waits_for_it() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().to_path_buf();
-        let gate = Gate::close(&dir).unwrap();
+        let gate = Gate::close(&dir, false).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let taker = std::thread::spawn(move || {
-            let lease = Lease::take(&dir);
+            let lease = Lease::take(&dir, false);
             tx.send(lease.is_ok()).unwrap();
             lease
         });
@@ -327,7 +360,7 @@ mod tests {
         assert!(!d.path().join(GATE).exists(), "gc removed its gate");
         let _lease = taker.join().unwrap().unwrap();
         // With no gc at work, a lease is taken at once, and no gate file is made.
-        let _again = Lease::take(d.path()).unwrap();
+        let _again = Lease::take(d.path(), false).unwrap();
         assert!(!d.path().join(GATE).exists());
     }
 
@@ -357,11 +390,11 @@ mod tests {
         fs::write(dir.join("999999999-1/f"), "abc").unwrap();
         fs::write(dir.join("live-999999998"), "").unwrap();
         // This process's own files stay, and so do a leased pid's.
-        let _own = Lease::take(dir).unwrap();
+        let _own = Lease::take(dir, false).unwrap();
         let own = std::process::id();
         fs::write(dir.join(format!(".pipe-tmp-{own}-0-y")), "1").unwrap();
         let other = lease_path(dir, 999999997);
-        let held = open(&other).unwrap();
+        let held = open(&other, false).unwrap();
         held.lock_shared().unwrap();
         fs::write(dir.join("clock-999999997"), "c").unwrap();
         fs::write(dir.join("unrelated"), "u").unwrap();

@@ -27,6 +27,9 @@
 //! - `quarantine/`: only names of 64 hex digits (corrupt objects);
 //! - `tmp/`: only lease files `live-<pid>`, the `gate`, and names `.pipe-tmp-<pid>-…` or
 //!   `clock-<pid>`;
+//! - `roots/`: only names of 32 hex digits (the workspaces that use the cache) and
+//!   `.pipe-tmp-…` (one being written): a cache whose mark could not be written (a failed
+//!   write, a full disk) but that a workspace registered in is still adopted;
 //! - the files `trusted`, `trusted.lk` (the table of hashed objects and its lock) and
 //!   `.pipe-tmp-…` (its temp while written), and `CACHEDIR.TAG`.
 //!
@@ -115,7 +118,10 @@ pub fn claim(dir: &Path, shared_group: bool) -> Result<Claim, Refusal> {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             fs::create_dir_all(dir).at("create directory", dir)?;
             if shared_group {
-                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o2775));
+                let _ = fs::set_permissions(
+                    dir,
+                    fs::Permissions::from_mode(crate::fsutil::SHARED_DIR_MODE),
+                );
             }
             Claim::Made
         }
@@ -141,12 +147,9 @@ pub fn claim(dir: &Path, shared_group: bool) -> Result<Claim, Refusal> {
 /// Writes a mark file (best effort: a cache shared read-only is used unmarked).
 fn write_mark(dir: &Path, name: &str, text: &str, shared_group: bool) {
     let p = dir.join(name);
-    match crate::fsutil::write_atomic(&p, text.as_bytes(), true) {
-        Ok(()) if shared_group => {
-            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o664));
-        }
-        Ok(()) => {}
-        Err(e) => tracing::debug!("cannot mark the cache: {e}"),
+    let mode = shared_group.then_some(crate::fsutil::SHARED_FILE_MODE);
+    if let Err(e) = crate::fsutil::write_atomic_mode(&p, text.as_bytes(), true, mode) {
+        tracing::debug!("cannot mark the cache: {e}");
     }
 }
 
@@ -164,6 +167,13 @@ fn foreign(dir: &Path) -> Result<Vec<String>> {
             }
             ("tmp", true) => {
                 check_names(dir, &name, |n, d| !d && tmp_name(n), &mut found)?;
+                true
+            }
+            ("roots", true) => {
+                let ok = |n: &str, d: bool| {
+                    !d && (hex(n, 32) || n.starts_with(crate::rootdir::TEMP_PREFIX))
+                };
+                check_names(dir, &name, ok, &mut found)?;
                 true
             }
             ("trusted" | "trusted.lk" | TAG_FILE, false) => true,
@@ -304,6 +314,8 @@ mod tests {
         }
         fs::write(c.join("trusted"), "").unwrap();
         fs::write(c.join("trusted.lk"), "").unwrap();
+        fs::create_dir_all(c.join("roots")).unwrap();
+        fs::write(c.join("roots").join("0123456789abcdef".repeat(2)), "{}").unwrap();
         assert_eq!(claim(c, false).unwrap(), Claim::Adopted);
         assert!(c.join(VERSION_FILE).exists() && c.join(TAG_FILE).exists());
         // One stray name and it is not.

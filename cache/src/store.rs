@@ -10,8 +10,13 @@
 //!                      a dead process's are swept by the next (see `lease`)
 //!   trusted            objects' stats when last hashed (see `trust`)
 //!   quarantine/        corrupt objects, moved out of the way; freed by `pipe gc`
+//!   roots/<id>         the workspaces that use this cache (see the engine's `workspace::roots`)
 //!   CACHEDIR.TAG, pipe-cache-version   the mark of a pipe cache (see `marker`)
 //! ```
+//!
+//! With [`StoreOptions::shared_group`], every directory and file made here gets the mode a
+//! group of users needs to store, read and collect (`fsutil`'s table: directories 2775,
+//! objects 0444/0555, records and the rest 0664).
 //!
 //! Checking out into a workspace goes through its [`RootDir`]: an out's directory is
 //! opened beneath the workspace root, so a link that leads out of it is refused, and each
@@ -198,7 +203,7 @@ impl Store {
     pub fn tmp_dir(&self) -> PathBuf {
         let tmp = self.root.join("tmp");
         self.lease.get_or_init(|| {
-            Lease::take(&tmp)
+            Lease::take(&tmp, self.opts.shared_group)
                 .map_err(|e| tracing::debug!("no lease on {}: {e}", tmp.display()))
                 .ok()
         });
@@ -214,7 +219,7 @@ impl Store {
     /// Keeps processes that have not used this store yet from starting to while the
     /// returned gate is held (`pipe gc`; see `lease`).
     pub fn close_gate(&self) -> Result<lease::Gate> {
-        lease::Gate::close(&self.root.join("tmp"))
+        lease::Gate::close(&self.root.join("tmp"), self.opts.shared_group)
     }
 
     /// Removes what dead processes left in `tmp/`.
@@ -295,7 +300,7 @@ impl Store {
         let from = self.object_path(d);
         let dir = self.root.join(trust::QUARANTINE);
         let to = dir.join(d.to_hex());
-        if let Err(e) = fs::create_dir_all(&dir).at("create directory", &dir) {
+        if let Err(e) = self.mkdir(&dir) {
             return e;
         }
         if let Err(e) = fs::rename(&from, &to) {
@@ -340,15 +345,10 @@ impl Store {
         }
     }
 
-    fn mkdir(&self, dir: &Path) -> Result<()> {
-        if dir.is_dir() {
-            return Ok(());
-        }
-        fs::create_dir_all(dir).at("create directory", dir)?;
-        if self.opts.shared_group {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o2775)).at("chmod", dir)?;
-        }
-        Ok(())
+    /// Makes `dir` (in the cache) and its missing parents, each with the group's mode in a
+    /// shared cache (not only the last: `objects/` as well as `objects/ab/`).
+    pub fn mkdir(&self, dir: &Path) -> Result<()> {
+        fsutil::create_dirs(dir, self.opts.shared_group)
     }
 
     fn is_refused(&self, k: LinkKind) -> bool {
@@ -389,7 +389,7 @@ impl Store {
         if !meta.is_file() {
             return Err(Error::invalid(src, "is not a regular file; not stored"));
         }
-        let ro_mode = meta.mode() & 0o7777 & !0o222;
+        let ro_mode = fsutil::object_mode(meta.mode(), self.opts.shared_group);
         let links: &[LinkKind] = if copy { &[] } else { &self.opts.links };
         for &k in links {
             if k == LinkKind::Symlink || k == LinkKind::Copy || self.is_refused(k) {
@@ -420,7 +420,7 @@ impl Store {
                         continue;
                     }
                     // The workspace file and the object are one inode now: protect both.
-                    fsutil::make_read_only(dst)?;
+                    fsutil::set_object_mode(dst, self.opts.shared_group)?;
                     return Ok(k);
                 }
                 Ok(()) => return Ok(k),
@@ -626,23 +626,15 @@ impl Store {
         }
     }
 
+    /// Writes a run-cache record: private to the user (0600), or, in a cache shared by a
+    /// group, readable and replaceable by it (0664).
     pub fn put_record(&self, key: &Digest, bytes: &[u8]) -> Result<()> {
         let p = self.record_path(key);
         if let Some(dir) = p.parent() {
             self.mkdir(dir)?;
         }
-        fsutil::write_atomic(&p, bytes, true)
-    }
-
-    /// Places a file that was written to `tmp` (under this store's tmp dir) and verified
-    /// by the caller as object `d`.
-    pub fn place_verified(&self, tmp: &Path, d: &Digest) -> Result<()> {
-        let dst = self.object_path(d);
-        if let Some(dir) = dst.parent() {
-            self.mkdir(dir)?;
-        }
-        fsutil::make_read_only(tmp)?;
-        fs::rename(tmp, &dst).at("store", &dst)
+        let mode = self.opts.shared_group.then_some(fsutil::SHARED_FILE_MODE);
+        fsutil::write_atomic_mode(&p, bytes, true, mode)
     }
 }
 
@@ -699,7 +691,7 @@ impl Batch<'_> {
             .chain(self.blobs.par_iter().map(|(bytes, d)| {
                 let tmp = fsutil::unique_path(&tmp_dir, &d.short());
                 fsutil::write_new(&tmp, bytes)?;
-                fsutil::make_read_only(&tmp)?;
+                fsutil::set_object_mode(&tmp, store.opts.shared_group)?;
                 Ok((tmp, *d))
             }))
             .collect();
@@ -743,6 +735,12 @@ impl Store {
     pub fn place_durably(&self, staged: &[(PathBuf, Digest)]) -> Result<()> {
         if staged.is_empty() {
             return Ok(());
+        }
+        if self.opts.shared_group {
+            // Whoever wrote the temp (a batch, a pull), the group reads the object.
+            staged
+                .par_iter()
+                .try_for_each(|(tmp, _)| fsutil::set_object_mode(tmp, true))?;
         }
         let old_way = fsutil::bench_syncfs();
         let started = std::time::Instant::now();

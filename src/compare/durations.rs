@@ -71,7 +71,10 @@ pub fn record(s: &Session, summary: &Summary) {
     let written = serde_json::to_vec_pretty(&all)
         .map_err(|e| e.to_string())
         .and_then(|b| {
-            pipe_cache::fsutil::write_atomic(&path(&s.ws), &b, false).map_err(|e| e.to_string())
+            let rel = format!("{}/durations.json", crate::workspace::DOT);
+            s.ws.dir
+                .write_atomic(&rel, &b, false)
+                .map_err(|e| e.to_string())
         });
     if let Err(e) = written {
         printer::get().warn(&format!("stage durations not recorded: {e}"));

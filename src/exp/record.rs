@@ -4,7 +4,11 @@
 //! Written atomically at each change of state: `queued` when recorded, `running` with the
 //! pid of the process running it, then `done` (its stages' lock entries and metrics
 //! filled in) or `failed` (with the first failure). A `running` record whose process is
-//! gone reads as `failed` (interrupted).
+//! gone reads as `failed` (interrupted). Records and the outs under `.pipe/exps/<name>/`
+//! are written and removed through the workspace's root (`Workspace::dir`), so neither a
+//! name nor a linked `.pipe/exps` can lead a write or a removal out of the workspace; a
+//! record is a file of the umask's mode, readable by a teammate's `pipe gc` when the cache
+//! is shared.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lock::LockEntry;
+use pipe_cache::RootDir;
 
 use super::ExpName;
 
@@ -91,9 +96,14 @@ impl ExpRecord {
     }
 }
 
-/// The records of one workspace, under `.pipe/exps/`.
+/// The records of one workspace, under `.pipe/exps/`. Written and removed through the
+/// workspace's root (`Workspace::dir`): a record's name is checked (`ExpName`), and a
+/// `.pipe/exps` that is a link out of the workspace is refused.
 pub struct Records {
     dir: PathBuf,
+    /// The workspace root, for writes; `None`: read only (another workspace's records,
+    /// read by gc).
+    root: Option<RootDir>,
 }
 
 /// A record file under `.pipe/exps/` that does not read as an experiment record: shown by
@@ -106,6 +116,9 @@ pub struct Unreadable {
     /// The file, as shown.
     pub file: String,
     pub why: String,
+    /// The file could not be read at all (permissions, an I/O error), as opposed to read
+    /// and not understood.
+    pub io: bool,
 }
 
 /// Unix milliseconds.
@@ -116,11 +129,33 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// `.pipe/exps`, relative to the workspace root.
+const REL: &str = ".pipe/exps";
+
 impl Records {
-    pub fn new(dot: &Path) -> Records {
+    /// The records of the workspace `ws`, to read and write.
+    pub fn of(ws: &crate::workspace::Workspace) -> Records {
+        Records {
+            dir: ws.dot.join("exps"),
+            root: Some(ws.dir.clone()),
+        }
+    }
+
+    /// The records under `dot` (a `.pipe/`), to read only.
+    pub fn read_only(dot: &Path) -> Records {
         Records {
             dir: dot.join("exps"),
+            root: None,
         }
+    }
+
+    fn root(&self) -> Result<&RootDir> {
+        self.root.as_ref().ok_or_else(|| {
+            Error::Env(format!(
+                "{}: experiment records opened to read only",
+                self.dir.display()
+            ))
+        })
     }
 
     pub fn path(&self, name: &ExpName) -> PathBuf {
@@ -161,7 +196,8 @@ impl Records {
     }
 
     pub fn save(&self, r: &ExpRecord) -> Result<()> {
-        pipe_cache::fsutil::write_atomic(&self.path(&r.name), &r.encode()?, false)?;
+        self.root()?
+            .write_atomic(&format!("{REL}/{}.json", r.name), &r.encode()?, false)?;
         Ok(())
     }
 
@@ -194,16 +230,17 @@ impl Records {
             .map(|p| {
                 let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
                 let name = stem.as_deref().and_then(|s| ExpName::parse(s).ok());
-                let bad = |why: String| Unreadable {
+                let bad = |why: String, io: bool| Unreadable {
                     name: name.clone(),
                     file: p.display().to_string(),
                     why,
+                    io,
                 };
                 let Some(n) = &name else {
-                    return Err(bad("its file name is no experiment name".into()));
+                    return Err(bad("its file name is no experiment name".into(), false));
                 };
-                let b = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
-                read_record(p, &b, n).map_err(|e| bad(e.to_string()))
+                let b = std::fs::read(p).map_err(|e| bad(e.to_string(), true))?;
+                read_record(p, &b, n).map_err(|e| bad(e.to_string(), false))
             })
             .collect();
         let mut v = Vec::new();
@@ -221,18 +258,16 @@ impl Records {
 
     /// Deletes the record (readable or not) and the experiment's outs.
     pub fn remove(&self, name: &ExpName) -> Result<()> {
-        let p = self.path(name);
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Env(format!("cannot remove {}: {e}", p.display()))),
-        }
-        let d = self.out_dir(name);
-        match std::fs::remove_dir_all(&d) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Env(format!("cannot remove {}: {e}", d.display()))),
-        }
+        let root = self.root()?;
+        root.remove(&format!("{REL}/{name}.json"))?;
+        root.remove(&format!("{REL}/{name}"))?;
+        Ok(())
+    }
+
+    /// Deletes the out directory `.pipe/exps/<name>` of an experiment that has no record.
+    pub fn remove_out_dir(&self, name: &ExpName) -> Result<()> {
+        self.root()?.remove(&format!("{REL}/{name}"))?;
+        Ok(())
     }
 }
 

@@ -294,12 +294,12 @@ impl LockStore {
         let text = format::render(&entries);
         let unchanged = fs::read_to_string(&self.path).is_ok_and(|old| old == text);
         if !unchanged && (!entries.is_empty() || self.path.exists()) {
-            pipe_cache::fsutil::write_atomic(&self.path, text.as_bytes(), true).map_err(|e| {
-                LockError::Parse {
+            pipe_cache::fsutil::write_file_atomic(&self.path, text.as_bytes(), true).map_err(
+                |e| LockError::Parse {
                     path: self.path.clone(),
                     msg: e.to_string(),
-                }
-            })?;
+                },
+            )?;
         }
         if replayed {
             File::create(&self.journal).map_err(io("truncate", &self.journal))?;

@@ -110,7 +110,7 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
     stages(&s, &root, &imp, &locks, &checker, &mut report)?;
     s.ws.state.save()?;
     s.fold_lock()?;
-    super::init::refresh_gitignore(&s.ws.root, &super::cached_outs(&s))?;
+    super::init::refresh_gitignore(&s.ws.dir, &super::cached_outs(&s))?;
     for (name, why) in &report.stale {
         p.detail("Stale", &format!("{name}: {why}"));
     }
@@ -158,7 +158,7 @@ fn notes_text(imp: &Import) -> String {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_atomic(path, text.as_bytes(), false)
+    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
         .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -230,7 +230,7 @@ fn data(
                     .push((id, format!("{} differs from {}", d.path, d.at)));
                 continue;
             }
-            Ok(None) if from_dvc_cache(root, &d.path, md5)? => {}
+            Ok(None) if from_dvc_cache(&s.ws.dir, &d.path, md5)? => {}
             Ok(None) => {
                 report.stale.push((
                     id,
@@ -262,22 +262,28 @@ fn data(
 
 /// Outs dvc.lock names that the workspace lacks, brought back from DVC's cache (verified),
 /// as `dvc checkout` would.
-fn restore_missing(root: &Path, wdir: &str, outs: &[dvc::lock::Hashed]) -> Result<()> {
+fn restore_missing(
+    dir: &pipe_cache::RootDir,
+    wdir: &str,
+    outs: &[dvc::lock::Hashed],
+) -> Result<()> {
     for h in outs {
         let ws =
             dvc::convert::join(wdir, &h.path).map_err(|m| Error::User(format!("{}: {m}", h.at)))?;
         if let Some(m) = &h.md5
-            && std::fs::symlink_metadata(root.join(&ws)).is_err()
+            && std::fs::symlink_metadata(dir.path().join(&ws)).is_err()
         {
-            from_dvc_cache(root, &ws, m)?;
+            from_dvc_cache(dir, &ws, m)?;
         }
     }
     Ok(())
 }
 
-fn from_dvc_cache(root: &Path, ws: &str, md5: &str) -> Result<bool> {
-    let ok = dvc::cache::restore(root, md5, &root.join(ws))
-        .map_err(|e| Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")))?;
+fn from_dvc_cache(dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
+    let ok = dvc::cache::restore(dir, dir.path(), md5, ws).map_err(|e| match e {
+        e @ pipe_cache::Error::Escapes { .. } => Error::Cache(e),
+        e => Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")),
+    })?;
     if ok {
         printer::get().verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
     }
@@ -350,7 +356,7 @@ fn stages(
         let StageKind::Cmd(cmd) = &st.kind else {
             continue;
         };
-        restore_missing(root, st.wdir.as_str(), &locked.outs)?;
+        restore_missing(&s.ws.dir, st.wdir.as_str(), &locked.outs)?;
         let deps: Vec<String> = st.deps.iter().map(|d| d.to_string()).collect();
         let outs: Vec<String> = st.outs.iter().map(|o| o.path.to_string()).collect();
         let why = dvc::lock::mismatch(

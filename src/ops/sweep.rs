@@ -137,13 +137,12 @@ pub fn sweep(
     if !o.show
         && let Some(f) = &sw.report_file
     {
-        let path = f.to_abs(&s.ws.root);
         let mut md = format!("# Sweep `{}`\n\n", sw.name);
         if let Some(d) = &sw.desc {
             md.push_str(&format!("{d}\n\n"));
         }
         md.push_str(&t.render(Format::Markdown));
-        pipe_cache::fsutil::write_atomic(&path, md.as_bytes(), false)?;
+        s.ws.dir.write_atomic(f.as_str(), md.as_bytes(), false)?;
         printer::get().verb("Wrote", Tone::Good, &format!("{f}"));
     }
     match run_err {
@@ -179,7 +178,8 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
         }
     }
     let bytes = serde_json::to_vec_pretty(&last).map_err(|e| Error::Env(e.to_string()))?;
-    pipe_cache::fsutil::write_atomic(&path, &bytes, false)?;
+    let rel = format!("{}/sweeps/{}.json", crate::workspace::DOT, sw.name);
+    s.ws.dir.write_atomic(&rel, &bytes, false)?;
     Ok(())
 }
 

@@ -339,3 +339,100 @@ fn a_cache_dir_of_the_users_files_is_refused_and_an_older_pipe_cache_adopted() {
             .starts_with("Signature: 8a477f597d28d172789f06886806bc55")
     );
 }
+
+// The remaining writers, through the workspace's root too (issue 19, item 1's one
+// mechanism): exp apply's params edit, a sweep's report file, plots written into the
+// workspace, experiment records, and a checkout: each refuses a path whose directory is a
+// link that leads out of the workspace, with exit 2 (the workspace is bad input), and
+// nothing outside changes. A root `.gitignore` that is a link is replaced by the file
+// pipe writes, never written through.
+#[test]
+fn the_remaining_writers_refuse_a_link_out_of_the_workspace_with_exit_2() {
+    let said = |dir: &Path| {
+        format!(
+            "is a symbolic link to {}, which leads out of",
+            dir.display()
+        )
+    };
+
+    // A checkout: exit 2.
+    let outside = Outside::new("out.txt", "theirs\n", 0o644);
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"mkdir -p sub && echo ours > sub/out.txt\"\nouts = [\"sub/out.txt\"]\n",
+    );
+    p.pipe(&["repro"]).ok();
+    p.remove("sub");
+    symlink(outside.path(), p.path("sub")).expect("symlink");
+    p.pipe(&["checkout"]).code(2).err_has(&said(outside.path()));
+    outside.untouched("pipe checkout");
+
+    // exp apply: the params file lies in `conf`, a link out.
+    let outside = Outside::new("params.toml", "[train]\nlr = 0.1\n", 0o644);
+    let p = Project::new().file(
+        "pipe.toml",
+        "[pipeline]\nparams = [\"conf/params.toml\"]\n\n[stage.t]\ncmd = \"echo ${train.lr} > ${outs[0]}\"\nparams = [\"train.lr\"]\nouts = [\"model.txt\"]\n",
+    );
+    symlink(outside.path(), p.path("conf")).expect("symlink");
+    p.pipe(&["exp", "run", "-S", "train.lr=0.01"]).ok();
+    p.pipe(&["exp", "apply", "lr=0.01"])
+        .code(2)
+        .err_has(&said(outside.path()));
+    outside.untouched("pipe exp apply");
+
+    // A sweep's report file, in `reports`, a link out.
+    let outside = Outside::new("keep.md", "mine\n", 0o644);
+    let p = Project::new()
+        .file("params.toml", "[m]\ng = 1\n")
+        .file(
+            "pipe.toml",
+            "[stage.t]\ncmd = \"echo '{\\\"f1\\\": ${m.g}}' > ${metrics[0]}\"\nparams = [\"m.g\"]\nmetrics = [\"eval.json\"]\n\n[sweep.s]\nstages = [\"t\"]\nmatrix = { \"m.g\" = [1, 2] }\nreport = [\"f1\"]\nreport_file = \"reports/s.md\"\n",
+        );
+    symlink(outside.path(), p.path("reports")).expect("symlink");
+    p.pipe(&["sweep", "s"])
+        .code(2)
+        .err_has(&said(outside.path()));
+    outside.untouched("pipe sweep");
+
+    // Plots written into the workspace, through `pl`, a link out.
+    let outside = Outside::new("index.html", "mine\n", 0o644);
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.t]\ncmd = \"printf 'x,y\\\\n1,2\\\\n2,3\\\\n' > curve.csv\"\nplots = [\"curve.csv\"]\n",
+    );
+    p.pipe(&["repro"]).ok();
+    symlink(outside.path(), p.path("pl")).expect("symlink");
+    p.pipe(&["plots", "show", "-o", "pl"])
+        .code(2)
+        .err_has(&said(outside.path()));
+    outside.untouched("pipe plots show");
+
+    // Experiment records, under a `.pipe/exps` that is a link out.
+    let outside = Outside::new("keep.json", "{}\n", 0o644);
+    let p = Project::new()
+        .file("params.toml", "[train]\nlr = 0.1\n")
+        .file(
+            "pipe.toml",
+            "[stage.t]\ncmd = \"echo ${train.lr} > ${outs[0]}\"\nparams = [\"train.lr\"]\nouts = [\"model.txt\"]\n",
+        );
+    p.pipe(&["status"]).ok();
+    symlink(outside.path(), p.path(".pipe/exps")).expect("symlink");
+    let r = p.pipe(&["exp", "run", "-S", "train.lr=0.01"]);
+    assert_eq!(r.code, 2, "{r}");
+    r.err_has(&said(outside.path()));
+    outside.untouched("pipe exp run");
+
+    // The root .gitignore, a link to a file elsewhere: replaced, never written through.
+    let outside = Outside::new("gitignore", "# theirs\n", 0o644);
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.s]\ncmd = \"echo x > o.txt\"\nouts = [\"o.txt\"]\n",
+    );
+    p.git(&["init", "-q"]);
+    symlink(outside.file(), p.path(".gitignore")).expect("symlink");
+    p.pipe(&["init"]).ok();
+    outside.untouched("pipe init");
+    let gi = std::fs::symlink_metadata(p.path(".gitignore")).expect("stat");
+    assert!(gi.is_file(), "a file of the workspace now");
+    assert!(p.read(".gitignore").contains("/o.txt"));
+}

@@ -280,12 +280,22 @@ impl RootDir {
     }
 
     /// Writes `bytes` to `rel` through a temp beside it and a rename (as
-    /// `fsutil::write_atomic` does), never through a link.
+    /// `fsutil::write_atomic` does), never through a link. A new file gets the mode the
+    /// umask gives; a file replaced keeps its mode.
     pub fn write_atomic(&self, rel: &str, bytes: &[u8], durable: bool) -> Result<()> {
         let (dir, name) = self.parent(rel, true, "write")?;
         let tmp = dir.temp_name("w")?;
+        let old_mode = dir
+            .entry_in(name)
+            .ok()
+            .flatten()
+            .filter(Entry::is_file)
+            .map(|e| std::os::unix::fs::PermissionsExt::mode(&e.meta.permissions()) & 0o7777);
         let written = (|| -> io::Result<()> {
             let mut f = dir.open_in(&tmp, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, 0o666)?;
+            if let Some(m) = old_mode {
+                set_mode(&f, m)?;
+            }
             f.write_all(bytes)?;
             if durable {
                 f.sync_data()?;
@@ -301,6 +311,46 @@ impl RootDir {
             let _ = dir.remove_in(&tmp);
         }
         r
+    }
+
+    /// Opens `rel` for reading and writing, created (empty) when missing, to hold a flock
+    /// on (a link at its end is refused).
+    pub fn lock_file(&self, rel: &str) -> Result<File> {
+        let (dir, name) = self.parent(rel, true, "write")?;
+        dir.open_in(name, OFlags::RDWR | OFlags::CREATE, 0o666)
+            .map_err(|e| Error::io("open", self.abs(rel), e))
+    }
+
+    /// Writes `bytes` to `rel` only if nothing is there: written whole under a temp name,
+    /// then renamed into place without replacing (`RENAME_NOREPLACE`, else a hard link), so
+    /// that of two processes creating it at once one wins and the other reads what it
+    /// wrote. `false` when `rel` was there (it is left as it is).
+    pub fn write_new(&self, rel: &str, bytes: &[u8]) -> Result<bool> {
+        let (dir, name) = self.parent(rel, true, "write")?;
+        let tmp = dir.temp_name("n")?;
+        let written = (|| -> io::Result<()> {
+            let mut f = dir.open_in(&tmp, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, 0o666)?;
+            f.write_all(bytes)?;
+            f.sync_data()
+        })();
+        let placed = written.and_then(|()| {
+            let fd = dir.fd.as_fd();
+            match rustix::fs::renameat_with(fd, &tmp, fd, name, RenameFlags::NOREPLACE) {
+                Ok(()) => Ok(true),
+                Err(Errno::EXIST) => Ok(false),
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+                    match rustix::fs::linkat(fd, &tmp, fd, name, AtFlags::empty()) {
+                        Ok(()) => Ok(true),
+                        Err(Errno::EXIST) => Ok(false),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            }
+        });
+        // Renamed: gone already; linked, or not placed: removed here.
+        let _ = dir.remove_in(&tmp);
+        placed.map_err(|e| Error::io("write", self.abs(rel), e))
     }
 
     // ---- operations on one name in this directory (no `/` in `name`) ----

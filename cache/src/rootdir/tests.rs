@@ -255,3 +255,25 @@ fn open_cost() {
         "open a/b/c: openat {plain:.2} µs, openat2 RESOLVE_BENEATH {beneath:.2} µs, walk {walked:.2} µs"
     );
 }
+
+#[test]
+fn write_new_writes_once_and_never_replaces_nor_leaves_out() {
+    let (_d, ws, outside) = setup();
+    symlink(&outside, ws.join("abs")).unwrap();
+    for root in both(&ws) {
+        let _ = std::fs::remove_file(ws.join("data/id"));
+        assert!(root.write_new("data/id", b"first").unwrap());
+        assert!(!root.write_new("data/id", b"second").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(ws.join("data/id")).unwrap(),
+            "first"
+        );
+        escapes(root.write_new("abs/id", b"x"), "abs/id", "abs");
+        let names: Vec<_> = std::fs::read_dir(ws.join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["id"], "no temp is left");
+    }
+    outside_untouched(&outside);
+}

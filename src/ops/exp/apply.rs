@@ -113,7 +113,8 @@ pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
         }
         .map_err(|m| Error::User(format!("{}: {m}", f.source.name)))?;
         if text != *f.source.text {
-            pipe_cache::fsutil::write_atomic(&f.path.to_abs(&s.ws.root), text.as_bytes(), true)?;
+            s.ws.dir
+                .write_atomic(f.path.as_str(), text.as_bytes(), true)?;
         }
     }
 

@@ -31,7 +31,7 @@ pub fn exps_lock(ws: &Workspace) -> LockStore {
 }
 
 pub fn records(s: &Session) -> Records {
-    Records::new(&s.ws.dot)
+    Records::of(&s.ws)
 }
 
 pub fn cell_of(r: &ExpRecord) -> ExpCell {
@@ -184,8 +184,12 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
         if let Ok(rd) = std::fs::read_dir(s.ws.dot.join("exps")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if e.path().is_dir() && !kept.contains(name.as_str()) {
-                    let _ = std::fs::remove_dir_all(e.path());
+                // Only a directory named as an experiment (never a link: removed by name).
+                let Ok(exp) = ExpName::parse(&name) else {
+                    continue;
+                };
+                if e.file_type().is_ok_and(|t| t.is_dir()) && !kept.contains(name.as_str()) {
+                    recs.remove_out_dir(&exp)?;
                 }
             }
         }
@@ -196,9 +200,22 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
 /// What experiments refer to, for `pipe gc` to keep: the experiments' lock and every
 /// record's entries (a pulled record may be the only holder).
 pub fn entries_to_keep(s: &Session) -> Result<Vec<Entries>> {
-    let mut out = vec![exps_lock(&s.ws).read()?];
+    entries_to_keep_in(&s.ws.dot, false)
+}
+
+/// [`entries_to_keep`] of the workspace whose `.pipe/` is `dot` (another workspace that
+/// shares the cache, read without writing anything there). With `strict`, a record file
+/// that cannot be read (permissions: as opposed to one read and not understood, which no
+/// command can act on) is an error, naming it: what it refers to is unknown.
+pub fn entries_to_keep_in(dot: &std::path::Path, strict: bool) -> Result<Vec<Entries>> {
+    let lock = LockStore::new(&dot.join("exps.lock"), &dot.join("journal"));
+    let mut out = vec![lock.read()?];
     let mut from_records = Entries::new();
-    for r in records(s).list()? {
+    let (list, unreadable) = Records::read_only(dot).list_all()?;
+    if strict && let Some(u) = unreadable.iter().find(|u| u.io) {
+        return Err(Error::Env(format!("cannot read {}: {}", u.file, u.why)));
+    }
+    for r in list {
         for (stage, e) in r.stages {
             from_records.insert(stage_id(&stage, &r.name).to_string(), e);
         }
