@@ -1,7 +1,4 @@
-use super::resolve::open_beneath;
 use super::*;
-use rustix::fs::{Mode, OFlags};
-use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
