@@ -19,11 +19,11 @@ use pipe_cache::remote::{Credentials, Remote, RemoteError, RemoteSpec};
 
 use crate::config::RemoteToml;
 use crate::error::{Error, Result};
+use crate::events::{Event, Events};
 use crate::graph::Stage;
 use crate::lock::{Entries, HashInfo};
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
-use crate::sched::event::{Event, Events};
 use crate::workspace::Workspace;
 
 /// A remote's error as the engine's: configuration -> exit 2, the rest -> exit 3.

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
 use super::{Cancel, Exit, Job, Program};
-use crate::sched::event::{Event, Events};
+use crate::events::{Event, Events};
 
 const GRACE: Duration = Duration::from_secs(5);
 

@@ -6,7 +6,7 @@
 //! the workspace and cache being on a filesystem the cluster's nodes share. A job carries a
 //! [`Request`] that only the cluster executor reads. Executors print nothing: what a job
 //! prints and what becomes of a cluster job are events of the run
-//! ([`crate::sched::event`]).
+//! ([`crate::events`]).
 
 pub mod local;
 pub mod reaper;
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use tokio::sync::watch;
 
-use crate::sched::event::Events;
+use crate::events::Events;
 
 /// What to run.
 #[derive(Debug, Clone)]

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use crate::config::ExecutorKind;
 use crate::error::{Error, Result, StageExit};
+use crate::events::Outcome;
 use crate::exec::Executor;
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone, elapsed};
 use crate::run::plan::{self, PlanOptions};
 use crate::sched::resources::{Pool, Totals};
-use crate::sched::{self, Outcome, RunOptions, Summary};
+use crate::sched::{self, RunOptions, Summary};
 
 use super::Session;
 
@@ -179,7 +180,7 @@ pub fn run_stages_with(
 fn slurm_executor(
     s: &Session,
     o: &ReproOptions,
-    events: &crate::sched::event::Events,
+    events: &crate::events::Events,
 ) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
     let cfg = &s.ws.config.executor;
     match o.executor.unwrap_or(cfg.kind) {

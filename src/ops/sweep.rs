@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::events::Outcome;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
@@ -20,7 +21,6 @@ use crate::report::printer::{self, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
 use crate::run::fresh::Freshness;
 use crate::run::plan::{self, PlanOptions};
-use crate::sched::Outcome;
 use crate::spec::{OutRole, params};
 
 use super::Session;

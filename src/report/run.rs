@@ -2,9 +2,7 @@
 //! (`     Running train: param lr 0.1 -> 0.2`, `    Restored prepare from the run cache`),
 //! and the status line on a terminal.
 
-use crate::run::fresh::DirtyReason;
-use crate::sched::Outcome;
-use crate::sched::event::{Event, Events, JobState};
+use crate::events::{DirtyReason, Event, Events, JobState, Outcome};
 
 use super::printer::{self, Tone, elapsed};
 

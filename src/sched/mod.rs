@@ -14,10 +14,9 @@
 //!    runtime down with a bound rather than waiting for the stuck thread.
 //!
 //! What a stage task does is [`task`]'s; what becomes of a stage is
-//! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`event::Event`]s that
+//! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`Event`]s that
 //! the command's sink shows (`report::run`).
 
-pub mod event;
 pub mod resources;
 pub mod task;
 
@@ -28,14 +27,13 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
+use crate::events::{Event, Events, Outcome};
 use crate::exec::{Cancel, Executor};
 use crate::graph::Graph;
 use crate::lock::Entries;
 use crate::pathlock::PathLocks;
 use crate::workspace::Workspace;
-use event::Event;
 use resources::Pool;
-pub use task::Outcome;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -60,7 +58,7 @@ pub struct Ctx {
     /// already spawned but still waiting for a slot do not start.
     pub stopping: std::sync::atomic::AtomicBool,
     /// Where the run's events go.
-    pub events: event::Events,
+    pub events: Events,
     /// What the run has observed so far (each path walked once per run).
     pub seen: crate::run::observe::Seen,
 }
@@ -240,7 +238,7 @@ pub fn context(
     pool: Arc<Pool>,
     exec: Executor,
     opts: RunOptions,
-    events: event::Events,
+    events: Events,
 ) -> crate::error::Result<(Arc<Ctx>, tokio::sync::watch::Sender<bool>)> {
     let lock = ws.lock.read()?;
     let (tx, cancel) = Cancel::new();

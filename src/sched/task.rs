@@ -4,11 +4,11 @@
 //! decision computed. What happens is told as [`Event`]s; nothing here prints.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::StageExit;
+use crate::events::{DirtyReason, Event, Outcome};
 use crate::exec::{Exit, Job, Program};
 use crate::graph::{Stage, StageKind};
 use crate::lock::{HashInfo, LockEntry};
@@ -16,41 +16,12 @@ use crate::pathlock::{self, Busy, Held, Mode};
 use crate::run::backup::Backup;
 use crate::run::commit::commit;
 use crate::run::decide::{self, Decision, Inputs, decide};
-use crate::run::fresh::DirtyReason;
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
 use crate::spec::OutRole;
 use crate::wspath::WsPath;
 
 use super::Ctx;
-use super::event::Event;
-
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Fresh,
-    Frozen,
-    Restored,
-    Ran(Duration),
-    /// The stage failed (its command, or it broke its contract), or, with `env`, pipe
-    /// could not do its part (store the outs, read a file).
-    Failed {
-        msg: String,
-        log: Option<PathBuf>,
-        env: bool,
-        /// How the stage ended (`Other` when pipe failed, `env`).
-        exit: StageExit,
-    },
-    Skipped(String),
-    Cancelled,
-    /// Submitted to a cluster and left running (`--detach`): the job id.
-    Detached(String),
-}
-
-impl Outcome {
-    pub fn failed(&self) -> bool {
-        matches!(self, Outcome::Failed { .. } | Outcome::Cancelled)
-    }
-}
 
 /// pipe could not do its part.
 fn fail(msg: impl Into<String>) -> Outcome {

@@ -38,8 +38,8 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{Cancel, Exit, Job, Request};
 use crate::config::ExecutorConfig;
+use crate::events::{Event, Events, JobState};
 use crate::report::printer;
-use crate::sched::event::{Event, Events, JobState};
 use record::Record;
 use script::Status;
 

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::ExecutorConfig;
-use crate::sched::event::{Event, Events};
+use crate::events::{Event, Events};
 
 use super::query;
 

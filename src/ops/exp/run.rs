@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::events::Outcome;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
 use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
@@ -15,7 +16,6 @@ use crate::ops::sweep::replicate_metrics;
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone};
 use crate::report::table::num;
-use crate::sched::Outcome;
 
 use super::{Session, cell_of, records, session_with};
 
