@@ -1,26 +1,18 @@
 //! What became of a stage in a run: the scheduler's answer for each selected stage, told in
 //! [`super::Event::Done`] and kept in the run's summary.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::StageExit;
+use crate::error::Failure;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Outcome {
     Fresh,
     Frozen,
     Restored,
     Ran(Duration),
-    /// The stage failed (its command, or it broke its contract), or, with `env`, pipe
-    /// could not do its part (store the outs, read a file).
-    Failed {
-        msg: String,
-        log: Option<PathBuf>,
-        env: bool,
-        /// How the stage ended (`Other` when pipe failed, `env`).
-        exit: StageExit,
-    },
+    /// The stage failed: its command, its contract, or pipe's own part (see [`Failure`]).
+    Failed(Box<Failure>),
     Skipped(String),
     Cancelled,
     /// Submitted to a cluster and left running (`--detach`): the job id.
@@ -29,6 +21,6 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn failed(&self) -> bool {
-        matches!(self, Outcome::Failed { .. } | Outcome::Cancelled)
+        matches!(self, Outcome::Failed(_) | Outcome::Cancelled)
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::ExecutorKind;
-use crate::error::{Error, Result, StageExit};
+use crate::error::{Error, Result, RunFailed};
 use crate::events::Outcome;
 use crate::exec::Executor;
 use crate::remote::RunRemote;
@@ -59,8 +59,7 @@ pub fn repro_with(s: &Session, o: &ReproOptions, pull: Option<Arc<RunRemote>>) -
         return Ok(Summary::default());
     }
     let summary = run_stages_with(s, &order, o, pull)?;
-    failure(s, &summary)?;
-    Ok(summary)
+    failure(s, summary)
 }
 
 fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
@@ -198,32 +197,27 @@ fn slurm_executor(
 }
 
 /// The error a run's summary amounts to, if any: interrupted, or the failure. One failed
-/// stage's error carries how it ended (pipe exits with its code); several exit 1.
-pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
+/// stage's error is its [`Failure`](crate::error::Failure), whose type gives the exit code
+/// (a command's own code, for one); several exit 1.
+pub fn failure(s: &Session, summary: Summary) -> Result<Summary> {
     if summary.terminated {
         return Err(Error::Terminated);
     }
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
-    let failures = summary.failures();
-    if let Some((i, Outcome::Failed { msg, env, exit, .. })) = failures.first() {
-        let id = &s.graph.stages[*i].id;
-        let (msg, exit) = if failures.len() == 1 {
-            (msg.clone(), *exit)
-        } else {
-            (
-                format!("{} stages failed, the first {id}: {msg}", failures.len()),
-                StageExit::Other,
-            )
-        };
-        return Err(if *env {
-            Error::Env(msg)
-        } else {
-            Error::StageFailed { msg, exit }
-        });
+    let count = summary.failures().len();
+    let mut summary = summary;
+    let first = (summary.outcomes.iter()).position(|(_, o)| matches!(o, Outcome::Failed(_)));
+    match first.map(|k| summary.outcomes.swap_remove(k)) {
+        Some((i, Outcome::Failed(first))) => Err(RunFailed {
+            stage: s.graph.stages[i].id.clone(),
+            first,
+            count,
+        }
+        .into()),
+        _ => Ok(summary),
     }
-    Ok(())
 }
 
 fn report(s: &Summary) {

@@ -163,9 +163,9 @@ fn done(id: &str, o: &Outcome) {
         Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),
         Outcome::Restored => p.verb("Restored", Tone::Good, &format!("{id} from the run cache")),
         Outcome::Ran(d) => p.verb("Finished", Tone::Good, &format!("{id} in {}", elapsed(*d))),
-        Outcome::Failed { msg, log, .. } => {
-            let mut m = msg.clone();
-            if let Some(l) = log {
+        Outcome::Failed(f) => {
+            let mut m = f.to_string();
+            if let Some(l) = f.log() {
                 m.push_str(&format!(" (log: {})", crate::spec::diag::display_path(l)));
             }
             p.verb("Failed", Tone::Bad, &m);

@@ -17,8 +17,11 @@
 //! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`Event`]s that
 //! the command's sink shows (`report::run`).
 
+mod error;
 pub mod resources;
 pub mod task;
+
+pub use error::SchedError;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -69,7 +72,7 @@ impl Ctx {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Summary {
     pub outcomes: Vec<(usize, Outcome)>,
     /// Stopped by Ctrl-C or SIGTERM.
@@ -87,7 +90,7 @@ impl Summary {
     pub fn failures(&self) -> Vec<&(usize, Outcome)> {
         self.outcomes
             .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
+            .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
             .collect()
     }
 }

@@ -38,6 +38,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{Cancel, Exit, Job, Request};
 use crate::config::ExecutorConfig;
+use crate::error::StageExit;
 use crate::events::{Event, Events, JobState};
 use crate::report::printer;
 use record::Record;
@@ -681,42 +682,40 @@ impl Slurm {
             (
                 "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL" | "DEADLINE",
                 _,
-            ) => Exit::Cluster {
-                state: word.to_string(),
-                detail: format!(
+            ) => cluster(
+                word,
+                format!(
                     "ran as Slurm job {id} and ended {word}: {}; Slurm's log: {log}",
                     query::meaning(word)
                 ),
-                retry: query::retryable(word),
-            },
+                query::retryable(word),
+            ),
             ("CANCELLED", _) => {
                 let by = if self.cancelling.load(Ordering::SeqCst) {
                     "by this pipe run"
                 } else {
                     "from outside pipe (scancel by a user, or an administrator)"
                 };
-                Exit::Cluster {
-                    state: "CANCELLED".into(),
-                    detail: format!(
-                        "ran as Slurm job {id} and was CANCELLED {by}; Slurm's log: {log}"
-                    ),
-                    retry: false,
-                }
+                cluster(
+                    "CANCELLED",
+                    format!("ran as Slurm job {id} and was CANCELLED {by}; Slurm's log: {log}"),
+                    false,
+                )
             }
-            (_, Some(s)) if s.code != 0 => Exit::Cluster {
-                state: "FAILED".into(),
-                detail: format!(
+            (_, Some(s)) if s.code != 0 => cluster(
+                "FAILED",
+                format!(
                     "ran as Slurm job {id} and FAILED: {} exited with code {}",
                     s.command
                         .map_or("its wrapper".to_string(), |c| format!("command {}", c + 1)),
                     s.code
                 ),
-                retry: true,
-            },
+                true,
+            ),
             _ if since.elapsed() < STATUS_GRACE => return,
-            _ => Exit::Cluster {
-                state: if word.is_empty() { "LOST" } else { word }.to_string(),
-                detail: format!(
+            _ => cluster(
+                if word.is_empty() { "LOST" } else { word },
+                format!(
                     "ran as Slurm job {id} and ended {} without writing its exit status to {}: \
                      do the nodes see the workspace (it must be on a shared filesystem)? \
                      Slurm's log: {log}",
@@ -727,8 +726,8 @@ impl Slurm {
                     },
                     crate::spec::diag::display_path(&status_path)
                 ),
-                retry: false,
-            },
+                false,
+            ),
         };
         self.resolve(id, exit, status.as_ref());
     }
@@ -825,6 +824,17 @@ impl Slurm {
             s.push_str(&format!("; job end to pipe: mean {mean} ms, max {max} ms"));
         }
         Some(s)
+    }
+}
+
+/// A job that ended in a state of Slurm's.
+fn cluster(state: &str, detail: String, retry: bool) -> Exit {
+    Exit::Failed {
+        how: StageExit::Cluster {
+            state: state.to_string(),
+            detail,
+        },
+        retry,
     }
 }
 

@@ -164,7 +164,7 @@ fn run_records(
     for (r, idx) in list.iter_mut().zip(&per) {
         let closure = xs.graph.closure(idx, false);
         let failed = closure.iter().find_map(|i| match outcome.get(i) {
-            Some(Outcome::Failed { msg, .. }) => Some(msg.clone()),
+            Some(Outcome::Failed(f)) => Some(f.to_string()),
             Some(Outcome::Skipped(why)) => Some(why.clone()),
             Some(Outcome::Cancelled) => Some("cancelled".to_string()),
             _ => None,
@@ -231,5 +231,5 @@ fn run_records(
             );
         }
     }
-    failure(&xs, &summary)
+    failure(&xs, summary).map(drop)
 }
