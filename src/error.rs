@@ -22,7 +22,10 @@ mod failure;
 pub use failure::{Failure, RunFailed, StageExit};
 
 use crate::builtin::BuiltinError;
+use crate::exec::ExecError;
+use crate::exec::slurm::SlurmError;
 use crate::lock::LockError;
+use crate::remote::RemoteConfigError;
 use crate::run::commit::ContractError;
 use crate::sched::SchedError;
 use crate::spec::SpecError;
@@ -49,6 +52,14 @@ pub enum Error {
     Sched(Box<SchedError>),
     #[error(transparent)]
     Builtin(#[from] BuiltinError),
+    /// A remote: its configuration, or a transfer.
+    #[error(transparent)]
+    Remote(#[from] pipe_cache::remote::RemoteError),
+    #[error(transparent)]
+    RemoteConfig(#[from] RemoteConfigError),
+    /// An executor could not start (the Slurm executor: its commands, its probe).
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     /// `pipe merge-lock`: stages changed on both sides (ours kept).
     #[error("{0} stage(s) conflict in the lock")]
     LockConflict(usize),
@@ -74,6 +85,12 @@ impl From<SchedError> for Error {
     }
 }
 
+impl From<SlurmError> for Error {
+    fn from(e: SlurmError) -> Self {
+        Error::Exec(e.into())
+    }
+}
+
 impl From<WorkspaceError> for Error {
     fn from(e: WorkspaceError) -> Self {
         match e {
@@ -91,6 +108,10 @@ impl Error {
             Error::Contract(e) => e.exit_code(),
             Error::Sched(e) => e.exit_code(),
             Error::Builtin(e) => e.exit_code(),
+            Error::Exec(e) => e.exit_code(),
+            Error::Remote(e) if e.is_config() => 2,
+            Error::Remote(_) => 3,
+            Error::RemoteConfig(e) => e.exit_code(),
             Error::LockConflict(_) => 1,
             Error::Spec(_) | Error::User(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.

@@ -21,11 +21,31 @@ use crate::error::StageExit;
 use crate::events::Events;
 
 /// Why an executor could not run a job at all (as opposed to a job that failed: [`Exit`]).
+/// Exit 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// A process could not be started or waited for, or its log not written.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The Slurm executor could not submit or follow the job (one error for every job of a
+    /// submission that failed).
+    #[error(transparent)]
+    Slurm(std::sync::Arc<slurm::SlurmError>),
+}
+
+impl From<slurm::SlurmError> for ExecError {
+    fn from(e: slurm::SlurmError) -> Self {
+        ExecError::Slurm(std::sync::Arc::new(e))
+    }
+}
+
+impl ExecError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ExecError::Io(_) => 3,
+            ExecError::Slurm(e) => e.exit_code(),
+        }
+    }
 }
 
 /// What to run.
@@ -124,7 +144,7 @@ impl Executor {
     pub async fn run(&self, job: &Job, cancel: Cancel, events: &Events) -> Result<Exit, ExecError> {
         match self {
             Executor::Local => Ok(local::run(job, cancel, events).await?),
-            Executor::Slurm(s) => Ok(s.run(job, cancel).await?),
+            Executor::Slurm(s) => s.run(job, cancel).await,
         }
     }
 

@@ -165,8 +165,12 @@ pub fn run_stages_with(
     rt.shutdown_timeout(ABANDONED_GRACE);
     let folded = s.fold_lock();
     let saved = s.ws.state.save();
-    if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
-        p.verb("Slurm", Tone::Info, &line);
+    if let Some(asked) = slurm.as_ref().and_then(|x| x.asked()) {
+        p.verb(
+            "Slurm",
+            Tone::Info,
+            &crate::report::run::slurm_asked(&asked),
+        );
     }
     crate::compare::durations::record(s, &summary);
     report(&summary);
@@ -191,7 +195,7 @@ fn slurm_executor(
         ExecutorKind::Slurm => {
             crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach, events.clone())
                 .map(Some)
-                .map_err(Error::Env)
+                .map_err(Error::from)
         }
     }
 }

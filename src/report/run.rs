@@ -179,3 +179,23 @@ fn done(id: &str, o: &Outcome) {
         ),
     }
 }
+
+/// What a run asked of Slurm, for the `Slurm` line after it.
+pub fn slurm_asked(a: &crate::exec::slurm::Asked) -> String {
+    let mut s = format!(
+        "{} submission(s) ({} array(s)) for {} job(s), {} adopted; {} squeue and {} scontrol \
+         call(s) in {} ({:.1} squeue/min)",
+        a.submissions,
+        a.arrays,
+        a.jobs,
+        a.adopted,
+        a.squeue,
+        a.scontrol,
+        elapsed(a.elapsed),
+        a.squeue_per_min()
+    );
+    if let Some((mean, max)) = a.end_to_pipe_ms {
+        s.push_str(&format!("; job end to pipe: mean {mean} ms, max {max} ms"));
+    }
+    s
+}
