@@ -60,6 +60,9 @@ pub enum Error {
     /// An executor could not start (the Slurm executor: its commands, its probe).
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// `.pipe/` could not be made (its configuration and cache errors are `Spec`, `Cache`).
+    #[error(transparent)]
+    Workspace(Box<WorkspaceError>),
     /// `pipe merge-lock`: stages changed on both sides (ours kept).
     #[error("{0} stage(s) conflict in the lock")]
     LockConflict(usize),
@@ -96,7 +99,7 @@ impl From<WorkspaceError> for Error {
         match e {
             WorkspaceError::Config(s) => Error::Spec(s),
             WorkspaceError::Cache(c) => Error::Cache(c),
-            other => Error::Env(other.to_string()),
+            other => Error::Workspace(Box::new(other)),
         }
     }
 }
@@ -116,7 +119,7 @@ impl Error {
             Error::Spec(_) | Error::User(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.
             Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,
-            Error::Cache(_) | Error::Lock(_) | Error::Env(_) => 3,
+            Error::Cache(_) | Error::Lock(_) | Error::Workspace(_) | Error::Env(_) => 3,
             Error::Interrupted => 130,
             Error::Terminated => 143,
         }
