@@ -188,4 +188,38 @@ mod tests {
         );
         assert_eq!(StageExit::of(None, None).to_string(), "failed");
     }
+
+    fn command(stage: &str, code: i32) -> Box<Failure> {
+        Box::new(Failure::Command {
+            stage: StageId::new(stage, None),
+            exit: StageExit::Code(code),
+            log: PathBuf::from("/w/.pipe/logs/a.log"),
+            restore: None,
+        })
+    }
+
+    #[test]
+    fn a_runs_failure_is_its_first_stages_and_several_exit_1_unless_pipe_failed_first() {
+        let one = RunFailed {
+            stage: StageId::new("a", None),
+            first: command("a", 4),
+            count: 1,
+        };
+        assert_eq!(one.to_string(), "stage `a` exited with code 4");
+        assert_eq!(one.exit_code(), 4);
+        let several = RunFailed { count: 2, ..one };
+        assert_eq!(
+            several.to_string(),
+            "2 stages failed, the first a: stage `a` exited with code 4"
+        );
+        assert_eq!(several.exit_code(), 1);
+        let env = RunFailed {
+            stage: StageId::new("a", None),
+            first: Box::new(Failure::Pipe(Error::Env("disk full".into()))),
+            count: 2,
+        };
+        assert_eq!(env.exit_code(), 3);
+        assert_eq!(env.first.log(), None);
+        assert_eq!(several.first.log(), Some(Path::new("/w/.pipe/logs/a.log")));
+    }
 }
