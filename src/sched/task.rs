@@ -635,6 +635,7 @@ mod tests {
             "[train]\nlr = 0.001\nepochs = 2\n",
         )
         .expect("params");
+        std::fs::create_dir_all(d.path().join("data/sets")).expect("dep");
         std::fs::write(
             d.path().join("pipe.toml"),
             "[stage.train]\nuses = \"train\"\ndeps = [\"data/sets\"]\nouts = [\"model\"]\n\
