@@ -2,7 +2,7 @@
 //! and where the binary that runs them is. The stages themselves live in the `pipe-stages`
 //! crate, behind the `torch` feature, and run in `pipe-torch` (src/bin/pipe-torch.rs), the
 //! only binary that links libtorch: `pipe` itself never loads it, so its commands start in
-//! milliseconds.
+//! milliseconds. Why a built-in cannot be validated or run is a [`BuiltinError`] (exit 2).
 
 use std::path::PathBuf;
 

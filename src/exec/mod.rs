@@ -7,6 +7,10 @@
 //! [`Request`] that only the cluster executor reads. Executors print nothing: what a job
 //! prints and what becomes of a cluster job are events of the run
 //! ([`crate::events`]).
+//!
+//! A job that ran and failed is an [`Exit::Failed`] with its [`StageExit`] (a code, a
+//! signal, a cluster state), from which pipe's exit code follows; an executor that could
+//! not run the job at all returns an [`ExecError`].
 
 pub mod local;
 pub mod reaper;

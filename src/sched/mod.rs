@@ -7,6 +7,8 @@
 //!    from the run cache, or waits for a job slot and its resources and runs.
 //! 3. A finished stage readies its dependents; a failed one skips them and, without
 //!    `--keep-going`, stops new stages from starting (running ones finish and commit).
+//!    [`run`] owns the loop; where the walk stands (what is ready, running, done) is a
+//!    `Walk`'s.
 //! 4. Ctrl-C / SIGTERM cancels: running stages' process groups are terminated, their outs
 //!    restored, nothing of theirs committed; finished stages stay committed. Transfers from
 //!    a remote (`repro --pull`) are abandoned at once (`pipe_cache::remote::stop`), so a
@@ -15,7 +17,9 @@
 //!
 //! What a stage task does is [`task`]'s; what becomes of a stage is
 //! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`Event`]s that
-//! the command's sink shows (`report::run`).
+//! the command's sink shows (`report::run`), and returns a [`Summary`] of each stage's
+//! [`Outcome`]; a failed one carries a typed [`Failure`](crate::error::Failure). What keeps
+//! the scheduler itself from doing its part for a stage is a [`SchedError`] (`error.rs`).
 
 mod error;
 pub mod resources;

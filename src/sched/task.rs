@@ -1,13 +1,13 @@
 //! One stage instance through a run, in this order:
 //!
-//! 1. [`take_locks`]: its path locks (waiting, with a message once a wait lasts).
-//! 2. [`observe_and_decide`]: observe it (on the blocking pool) and ask
+//! 1. `take_locks`: its path locks (waiting, with a message once a wait lasts).
+//! 2. `observe_and_decide`: observe it (on the blocking pool) and ask
 //!    [`decide`](crate::run::decide::decide): fresh, frozen, restore or run.
-//! 3. A restore checks the run cache's outs out ([`restore`]); with `--pull`, a miss in the
-//!    local run cache asks the remote ([`pull`]).
-//! 4. A run ([`run`]) takes a job slot and its resources ([`slot`]), moves the outs aside
-//!    ([`move_aside`]), runs the job with retries ([`attempts`], each one [`run_job`]), and
-//!    stores what a success made under the key the decision computed ([`store`]).
+//! 3. A restore checks the run cache's outs out (`restore`); with `--pull`, a miss in the
+//!    local run cache asks the remote (`pull`).
+//! 4. A run (`run`) takes a job slot and its resources (`slot`), moves the outs aside
+//!    (`move_aside`), runs the job with retries (`attempts`, each one `run_job`), and
+//!    stores what a success made under the key the decision computed (`store`).
 //!
 //! What becomes of the stage is an [`Outcome`]; a failure is a typed
 //! [`Failure`]: its command's ([`Failure::Command`]), its contract's

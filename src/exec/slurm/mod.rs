@@ -21,6 +21,10 @@
 //!    node).
 //! 5. Ctrl-C / SIGTERM: one `scancel` for every job of the run, waiting until squeue lists
 //!    none of them as queued or running.
+//!
+//! What it could not do (Slurm's commands missing, the probe, a submission) is a
+//! [`SlurmError`] (`error.rs`); what it asked of Slurm in a run is an [`Asked`], which the
+//! command reports.
 
 mod error;
 mod probe;
