@@ -187,3 +187,10 @@ fn dag_json_matches_dvc_on_the_full_corpus() {
 fn dag_json_matches_dvc_on_the_shapes_of_real_projects() {
     assert_same_graph("shapes");
 }
+
+/// A `.dvc` file's paths resolve against its `wdir` (`wdir: ..` in `sub/`), as DVC's do:
+/// the stage reading `sub/table.csv` keeps its edge to the tracked data.
+#[test]
+fn a_dot_dvc_files_wdir_is_where_its_paths_start() {
+    assert_same_graph("dotdvc-wdir");
+}
