@@ -231,6 +231,150 @@ mod tests {
         assert!(e.contains("train.lr = 0.001"), "{e}");
     }
 
+    /// A stage of a fixed pipeline, through spec and graph as pipe builds it.
+    fn built_stage(dir: &std::path::Path) -> Stage {
+        std::fs::write(dir.join("params.toml"), "[train]\nlr = 0.001\nepochs = 3\n").unwrap();
+        std::fs::create_dir_all(dir.join("src/data")).unwrap();
+        std::fs::write(dir.join("src/train.py"), "x").unwrap();
+        std::fs::write(
+            dir.join("pipe.toml"),
+            r#"
+[stage.train]
+cmd = "python train.py --lr ${train.lr} ${outs[0]}"
+wdir = "src"
+deps = ["train.py", "data"]
+params = ["train.epochs"]
+outs = ["../models/m.bin", { path = "../metrics.json", cache = false }]
+env = ["PIPE_PIN_TEST_UNSET"]
+"#,
+        )
+        .unwrap();
+        let spec = crate::spec::load(&dir.join("pipe.toml")).unwrap();
+        let g = crate::graph::Graph::build(&spec).unwrap();
+        g.stages[g.find("train").unwrap()].clone()
+    }
+
+    #[test]
+    fn a_built_stage_key_lock_text_journal_json_and_record_are_pinned() {
+        // What reaches disk from a stage built from a pipeline file: the run-cache key
+        // (platform fixed), the lock's text, the journal's JSON and the run record. Types
+        // change inside pipe; these bytes must not.
+        let d = tempfile::tempdir().unwrap();
+        let st = built_stage(d.path());
+        let file = |s: &str, exec| HashInfo {
+            digest: Digest::of_bytes(s.as_bytes()),
+            size: s.len() as u64,
+            files: 0,
+            dir: false,
+            exec,
+        };
+        let deps: BTreeMap<String, HashInfo> = [
+            ("src/train.py".to_string(), file("x", true)),
+            (
+                "src/data".to_string(),
+                HashInfo {
+                    digest: Digest::of_bytes(b"tree"),
+                    size: 12,
+                    files: 3,
+                    dir: true,
+                    exec: false,
+                },
+            ),
+        ]
+        .into();
+        let mut parts = KeyParts::of(&st, &deps);
+        parts.platform = "x86_64-linux".into();
+        assert_eq!(
+            parts.key().to_hex(),
+            "18357a9673871a501b4bba72888ef4c690684cddd5238900150d2108d3e7cc4b"
+        );
+        let inputs = crate::run::decide::Inputs {
+            deps: deps.clone(),
+            env: [(
+                "PIPE_PIN_TEST_UNSET".to_string(),
+                crate::lock::entry::env_digest(None),
+            )]
+            .into(),
+            key: parts.key(),
+        };
+        let outs: BTreeMap<String, HashInfo> = [
+            ("models/m.bin".to_string(), file("model", false)),
+            (
+                "metrics.json".to_string(),
+                HashInfo {
+                    digest: Digest::of_bytes(b"empty"),
+                    size: 0,
+                    files: 0,
+                    dir: true,
+                    exec: false,
+                },
+            ),
+        ]
+        .into();
+        let mut entry = crate::lock::LockEntry::of_run(&st, &inputs, outs.clone());
+        entry.changed_during_run = vec!["src/data".into()];
+        let text = crate::lock::format::render(&[("train".to_string(), entry.clone())].into());
+        assert_eq!(
+            text,
+            concat!(
+                "# pipe.lock: what each stage last ran with. Written by pipe; commit it.\n",
+                "version = 1\n",
+                "\n",
+                "[stage.train]\n",
+                "cmd = \"python train.py --lr 0.001 ../models/m.bin\"\n",
+                "key = \"18357a9673871a501b4bba72888ef4c690684cddd5238900150d2108d3e7cc4b\"\n",
+                "params.\"train.epochs\" = 3\n",
+                "params.\"train.lr\" = 0.001\n",
+                "env.PIPE_PIN_TEST_UNSET = \"-\"\n",
+                "deps.\"src/data\" = { digest = \"6baa6c9f461fe834a9da0ebb62e0f6fb8c11988a58cbc51b8da8040aea19bc3a\", size = 12, files = 3, dir = true }\n",
+                "deps.\"src/train.py\" = { digest = \"3ae7d805f6789a6402acb70ad4096a85a56bf6804eaf25c0493ac697548d30b5\", size = 1, exec = true }\n",
+                "outs.\"metrics.json\" = { digest = \"6bdf3fe55052831d222fc6b82b2ba03f32b3599410fafd317642e21925c38f16\", size = 0, files = 0, dir = true }\n",
+                "outs.\"models/m.bin\" = { digest = \"ccca53791b024d98ee5d8c126d923e16f6cede945beb0b93c9abca301ed453e7\", size = 5 }\n",
+                "changed_during_run = [\"src/data\"]\n",
+            )
+        );
+        assert_eq!(
+            serde_json::to_string(&entry).unwrap(),
+            r#"{"cmd":"python train.py --lr 0.001 ../models/m.bin","params":{"train.epochs":3,"train.lr":0.001},"env":{"PIPE_PIN_TEST_UNSET":"-"},"deps":{"src/data":{"digest":"6baa6c9f461fe834a9da0ebb62e0f6fb8c11988a58cbc51b8da8040aea19bc3a","size":12,"files":3,"dir":true},"src/train.py":{"digest":"3ae7d805f6789a6402acb70ad4096a85a56bf6804eaf25c0493ac697548d30b5","size":1,"exec":true}},"outs":{"metrics.json":{"digest":"6bdf3fe55052831d222fc6b82b2ba03f32b3599410fafd317642e21925c38f16","size":0,"dir":true},"models/m.bin":{"digest":"ccca53791b024d98ee5d8c126d923e16f6cede945beb0b93c9abca301ed453e7","size":5}},"changed_during_run":["src/data"],"key":"18357a9673871a501b4bba72888ef4c690684cddd5238900150d2108d3e7cc4b"}"#
+        );
+        // And they read back as the same entry.
+        assert_eq!(crate::lock::format::parse(&text).unwrap()["train"], entry);
+        let json = serde_json::to_string(&entry).unwrap();
+        assert_eq!(
+            serde_json::from_str::<crate::lock::LockEntry>(&json).unwrap(),
+            entry
+        );
+        assert_eq!(
+            parts.explain(),
+            concat!(
+                "run-cache key 18357a9673871a501b4bba72888ef4c690684cddd5238900150d2108d3e7cc4b\n",
+                "  command   82be489aa4f9  python train.py --lr 0.001 ../models/m.bin\n",
+                "  built-in  03f88b99c3d8  -\n",
+                "  wdir      1a3bef801fb9  src\n",
+                "  platform  f61215960796  x86_64-linux\n",
+                "  params    3b7edcddbf08\n",
+                "    train.epochs = 3\n",
+                "    train.lr = 0.001\n",
+                "  deps      330526d0ee79\n",
+                "    6baa6c9f461f src/data\n",
+                "    3ae7d805f678 src/train.py\n",
+                "  env       88b66a681e44\n",
+                "    PIPE_PIN_TEST_UNSET unset\n",
+                "  outs      0235ee572810\n",
+                "    models/m.bin\n",
+                "    metrics.json\n",
+            )
+        );
+        let record = RunRecord {
+            stage: "train".into(),
+            outs,
+        };
+        assert_eq!(
+            String::from_utf8(record.encode()).unwrap(),
+            r#"{"stage":"train","outs":{"metrics.json":{"digest":"6bdf3fe55052831d222fc6b82b2ba03f32b3599410fafd317642e21925c38f16","size":0,"dir":true},"models/m.bin":{"digest":"ccca53791b024d98ee5d8c126d923e16f6cede945beb0b93c9abca301ed453e7","size":5}}}"#
+        );
+    }
+
     #[test]
     fn records_round_trip() {
         let r = RunRecord {
