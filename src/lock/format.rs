@@ -18,7 +18,9 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use super::entry::{HashInfo, LockEntry};
+use pipe_cache::{Shape, Summary};
+
+use super::entry::LockEntry;
 
 pub const VERSION: u32 = 1;
 
@@ -74,13 +76,16 @@ pub fn render(stages: &BTreeMap<String, LockEntry>) -> String {
     out
 }
 
-fn hash(h: &HashInfo) -> String {
+/// A dep's or out's summary: a directory's `files` always, a file's count never (see
+/// `entry::SummaryToml`, which reads both back).
+fn hash(h: &Summary) -> String {
     let mut s = format!("{{ digest = \"{}\", size = {}", h.digest, h.size);
-    if h.dir {
-        let _ = write!(s, ", files = {}, dir = true", h.files);
-    }
-    if h.exec {
-        s.push_str(", exec = true");
+    match h.shape {
+        Shape::Dir { files } => {
+            let _ = write!(s, ", files = {files}, dir = true");
+        }
+        Shape::File { exec: true } => s.push_str(", exec = true"),
+        Shape::File { exec: false } => {}
     }
     s.push_str(" }");
     s
@@ -182,24 +187,10 @@ mod tests {
         e.params.insert("f".into(), toml::Value::Float(1.0));
         e.deps.insert(
             "data/x y".into(),
-            HashInfo {
-                digest: Digest::of_bytes(b"x"),
-                size: 1,
-                files: 0,
-                dir: false,
-                exec: true,
-            },
+            Summary::file(Digest::of_bytes(b"x"), 1, true),
         );
-        e.outs.insert(
-            "out".into(),
-            HashInfo {
-                digest: Digest::of_bytes(b"o"),
-                size: 9,
-                files: 3,
-                dir: true,
-                exec: false,
-            },
-        );
+        e.outs
+            .insert("out".into(), Summary::dir(Digest::of_bytes(b"o"), 9, 3));
         e
     }
 

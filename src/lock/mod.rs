@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use entry::{HashInfo, LockEntry};
+pub use entry::LockEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -325,13 +325,7 @@ mod tests {
         };
         e.outs.insert(
             "o".into(),
-            HashInfo {
-                digest: Digest::of_bytes(cmd.as_bytes()),
-                size: 1,
-                files: 0,
-                dir: false,
-                exec: false,
-            },
+            pipe_cache::Summary::file(Digest::of_bytes(cmd.as_bytes()), 1, false),
         );
         e
     }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::lock::HashInfo;
 use crate::report::printer;
 use crate::run::decide::decide;
 use crate::run::fresh::Freshness;
@@ -46,10 +45,10 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
             }
         }
     }
-    let deps: Option<BTreeMap<String, HashInfo>> = obs
+    let deps: Option<BTreeMap<String, pipe_cache::Summary>> = obs
         .deps
         .iter()
-        .map(|(k, v)| v.clone().map(|h| (k.clone(), h)))
+        .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
         .collect();
     match deps {
         Some(deps) => {

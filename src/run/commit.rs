@@ -8,7 +8,7 @@ use pipe_cache::{Hashed, LinkKind};
 
 use crate::error::{Error, Result};
 use crate::graph::Stage;
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::run::decide::Inputs;
 use crate::run::observe::Seen;
 use crate::run::observe::hash_all;
@@ -67,7 +67,7 @@ pub fn commit(
                 }
             }
         }
-        outs.insert(o.path.as_str().to_string(), HashInfo::of(h));
+        outs.insert(o.path.as_str().to_string(), h.summary());
     }
     batch.commit()?;
     if ws.store.options().links.first() == Some(&LinkKind::Symlink) {
@@ -77,7 +77,7 @@ pub fn commit(
             .filter(|o| o.linkable())
             .map(|o| OutRef {
                 path: o.path.clone(),
-                hash: outs[o.path.as_str()].clone(),
+                hash: outs[o.path.as_str()],
                 copy: false,
             })
             .collect();

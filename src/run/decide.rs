@@ -18,10 +18,10 @@
 
 use std::collections::BTreeMap;
 
-use pipe_cache::Digest;
+use pipe_cache::{Digest, Summary};
 
 use crate::graph::Stage;
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::run::fresh::{self, DirtyReason, Freshness, Observed};
 use crate::run::restore::{self, OutRef};
 use crate::run::runcache::{self, RunRecord};
@@ -41,7 +41,7 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
     /// Every dep's hash before the run.
-    pub deps: BTreeMap<String, HashInfo>,
+    pub deps: BTreeMap<String, Summary>,
     /// Declared env vars -> digests of their values.
     pub env: BTreeMap<String, String>,
     /// The run-cache key of these inputs.
@@ -52,7 +52,7 @@ impl Inputs {
     /// The one place a run's key is computed.
     pub fn new(
         stage: &Stage,
-        deps: BTreeMap<String, HashInfo>,
+        deps: BTreeMap<String, Summary>,
         env: BTreeMap<String, String>,
     ) -> Inputs {
         let key = runcache::KeyParts::of(stage, &deps).key();
@@ -64,7 +64,7 @@ impl Inputs {
         let deps = observed
             .deps
             .iter()
-            .map(|(k, v)| v.clone().map(|h| (k.clone(), h)))
+            .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
             .collect::<Option<_>>()?;
         Some(Inputs::new(stage, deps, observed.env.clone()))
     }

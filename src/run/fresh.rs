@@ -31,7 +31,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::lock::{HashInfo, LockEntry};
+use pipe_cache::Summary;
+
+use crate::lock::LockEntry;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -126,8 +128,8 @@ pub struct Observed {
     pub cmd: String,
     pub params: BTreeMap<String, toml::Value>,
     pub env: BTreeMap<String, String>,
-    pub deps: BTreeMap<String, Option<HashInfo>>,
-    pub outs: BTreeMap<String, Option<HashInfo>>,
+    pub deps: BTreeMap<String, Option<Summary>>,
+    pub outs: BTreeMap<String, Option<Summary>>,
 }
 
 impl Observed {
@@ -135,9 +137,9 @@ impl Observed {
     /// an entry of a run is made by `LockEntry::new`).
     #[cfg(test)]
     pub fn to_entry(&self) -> Option<LockEntry> {
-        let all = |m: &BTreeMap<String, Option<HashInfo>>| -> Option<BTreeMap<String, HashInfo>> {
+        let all = |m: &BTreeMap<String, Option<Summary>>| -> Option<BTreeMap<String, Summary>> {
             m.iter()
-                .map(|(k, v)| v.clone().map(|h| (k.clone(), h)))
+                .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
                 .collect()
         };
         Some(LockEntry {
@@ -297,14 +299,8 @@ mod tests {
     use super::*;
     use pipe_cache::Digest;
 
-    fn h(s: &str) -> HashInfo {
-        HashInfo {
-            digest: Digest::of_bytes(s.as_bytes()),
-            size: s.len() as u64,
-            files: 0,
-            dir: false,
-            exec: false,
-        }
+    fn h(s: &str) -> Summary {
+        Summary::file(Digest::of_bytes(s.as_bytes()), s.len() as u64, false)
     }
 
     fn observed() -> Observed {

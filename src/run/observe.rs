@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::graph::Stage;
 use crate::lock::entry::env_digest;
-use crate::lock::{HashInfo, LockEntry, LockError, Stamp};
+use crate::lock::{LockEntry, LockError, Stamp};
 use crate::run::fresh::Observed;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
@@ -95,13 +95,7 @@ type Memo<'a> = HashMap<&'a WsPath, Option<Summary>>;
 
 /// The observation of `stage` from the digests of its paths (every one in `memo`).
 fn assemble(stage: &Stage, memo: &Memo) -> Observed {
-    let info = |p: &WsPath| {
-        memo.get(p)
-            .copied()
-            .flatten()
-            .as_ref()
-            .map(HashInfo::from_summary)
-    };
+    let info = |p: &WsPath| memo.get(p).copied().flatten();
     Observed {
         cmd: stage.kind.describe(),
         params: stage.params.clone(),

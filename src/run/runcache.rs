@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use pipe_cache::Digest;
+use pipe_cache::{Digest, Summary};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Stage, StageKind};
-use crate::lock::HashInfo;
+use crate::lock::entry::summaries;
 
 pub const KEY_VERSION: u32 = 1;
 
@@ -35,7 +35,7 @@ pub struct KeyParts {
 }
 
 impl KeyParts {
-    pub fn of(stage: &Stage, deps: &BTreeMap<String, HashInfo>) -> Self {
+    pub fn of(stage: &Stage, deps: &BTreeMap<String, Summary>) -> Self {
         KeyParts {
             v: KEY_VERSION,
             command: stage.kind.describe(),
@@ -146,7 +146,8 @@ pub fn platform() -> String {
 pub struct RunRecord {
     /// The stage instance that produced it (informational).
     pub stage: String,
-    pub outs: BTreeMap<String, HashInfo>,
+    #[serde(with = "summaries")]
+    pub outs: BTreeMap<String, Summary>,
 }
 
 impl RunRecord {
@@ -261,24 +262,13 @@ env = ["PIPE_PIN_TEST_UNSET"]
         // change inside pipe; these bytes must not.
         let d = tempfile::tempdir().unwrap();
         let st = built_stage(d.path());
-        let file = |s: &str, exec| HashInfo {
-            digest: Digest::of_bytes(s.as_bytes()),
-            size: s.len() as u64,
-            files: 0,
-            dir: false,
-            exec,
-        };
-        let deps: BTreeMap<String, HashInfo> = [
+        let file =
+            |s: &str, exec| Summary::file(Digest::of_bytes(s.as_bytes()), s.len() as u64, exec);
+        let deps: BTreeMap<String, Summary> = [
             ("src/train.py".to_string(), file("x", true)),
             (
                 "src/data".to_string(),
-                HashInfo {
-                    digest: Digest::of_bytes(b"tree"),
-                    size: 12,
-                    files: 3,
-                    dir: true,
-                    exec: false,
-                },
+                Summary::dir(Digest::of_bytes(b"tree"), 12, 3),
             ),
         ]
         .into();
@@ -297,17 +287,11 @@ env = ["PIPE_PIN_TEST_UNSET"]
             .into(),
             key: parts.key(),
         };
-        let outs: BTreeMap<String, HashInfo> = [
+        let outs: BTreeMap<String, Summary> = [
             ("models/m.bin".to_string(), file("model", false)),
             (
                 "metrics.json".to_string(),
-                HashInfo {
-                    digest: Digest::of_bytes(b"empty"),
-                    size: 0,
-                    files: 0,
-                    dir: true,
-                    exec: false,
-                },
+                Summary::dir(Digest::of_bytes(b"empty"), 0, 0),
             ),
         ]
         .into();

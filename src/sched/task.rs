@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::error::StageExit;
 use crate::exec::{Exit, Job, Program};
 use crate::graph::{Stage, StageKind};
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::pathlock::{self, Busy, Held, Mode};
 use crate::run::backup::Backup;
 use crate::run::commit::commit;
@@ -21,6 +21,7 @@ use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
 use crate::spec::OutRole;
 use crate::wspath::WsPath;
+use pipe_cache::Summary;
 
 use super::Ctx;
 use super::event::Event;
@@ -461,7 +462,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
 fn changed_deps(
     ws: &crate::workspace::Workspace,
     stage: &Stage,
-    before: &BTreeMap<String, HashInfo>,
+    before: &BTreeMap<String, Summary>,
 ) -> crate::error::Result<Vec<String>> {
     let paths: Vec<&WsPath> = stage.deps.iter().collect();
     let clock = ws.state.clock()?;
