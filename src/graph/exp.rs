@@ -140,7 +140,11 @@ pub fn instantiate(spec: &Spec, graph: &Graph, cell: &ExpCell) -> Result<Vec<Sta
 }
 
 /// The workspace path an experiment's path stands for (its outs moved back).
-pub fn base_path(name: &ExpName, path: &str) -> String {
+pub fn base_path(name: &ExpName, path: &WsPath) -> WsPath {
     let prefix = format!(".pipe/exps/{name}/");
-    path.strip_prefix(&prefix).unwrap_or(path).to_string()
+    match path.as_str().strip_prefix(&prefix) {
+        // The rest of a workspace path after whole leading components is one too.
+        Some(rest) => WsPath::parse(rest).unwrap_or_else(|_| path.clone()),
+        None => path.clone(),
+    }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use pipe_cache::{Digest, Shape, Summary};
 use serde::{Deserialize, Serialize};
 
+use crate::wspath::WsPath;
+
 /// How a dep's or out's [`Summary`] is written (the lock's text, its journal, run-cache and
 /// experiment records): `digest`, `size`, then `files` and `dir = true` for a directory,
 /// `exec = true` for an executable file. A file's count is never written (it is 1 by
@@ -92,14 +94,14 @@ pub struct LockEntry {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     #[serde(default, with = "summaries")]
-    pub deps: BTreeMap<String, Summary>,
+    pub deps: BTreeMap<WsPath, Summary>,
     #[serde(default, with = "summaries")]
-    pub outs: BTreeMap<String, Summary>,
+    pub outs: BTreeMap<WsPath, Summary>,
     /// Deps whose content changed while the stage ran: the outs may have read either
     /// version, so they are the result of no known inputs and the stage stays stale until a
     /// run on stable inputs replaces this entry. Empty for every trustworthy run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changed_during_run: Vec<String>,
+    pub changed_during_run: Vec<WsPath>,
     /// The run-cache key this entry's outs were recorded under, as the run computed it
     /// (`run::decide::Inputs`): what push, gc and `exp push` look a record up by. Carried,
     /// never recomputed: a key rebuilt later from the pipeline's params and the
@@ -118,8 +120,8 @@ impl LockEntry {
     pub fn new(
         stage: &crate::graph::Stage,
         env: BTreeMap<String, String>,
-        deps: BTreeMap<String, Summary>,
-        outs: BTreeMap<String, Summary>,
+        deps: BTreeMap<WsPath, Summary>,
+        outs: BTreeMap<WsPath, Summary>,
     ) -> Self {
         LockEntry {
             cmd: stage.kind.describe(),
@@ -137,7 +139,7 @@ impl LockEntry {
     pub fn of_run(
         stage: &crate::graph::Stage,
         inputs: &crate::run::decide::Inputs,
-        outs: BTreeMap<String, Summary>,
+        outs: BTreeMap<WsPath, Summary>,
     ) -> Self {
         let mut e = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs);
         e.key = stage.restorable().then_some(inputs.key);

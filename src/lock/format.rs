@@ -63,13 +63,17 @@ pub fn render(stages: &BTreeMap<String, LockEntry>) -> String {
             let _ = writeln!(out, "env.{} = {}", key(k), string(v));
         }
         for (k, h) in &e.deps {
-            let _ = writeln!(out, "deps.{} = {}", key(k), hash(h));
+            let _ = writeln!(out, "deps.{} = {}", key(k.as_str()), hash(h));
         }
         for (k, h) in &e.outs {
-            let _ = writeln!(out, "outs.{} = {}", key(k), hash(h));
+            let _ = writeln!(out, "outs.{} = {}", key(k.as_str()), hash(h));
         }
         if !e.changed_during_run.is_empty() {
-            let paths: Vec<String> = e.changed_during_run.iter().map(|p| string(p)).collect();
+            let paths: Vec<String> = e
+                .changed_during_run
+                .iter()
+                .map(|p| string(p.as_str()))
+                .collect();
             let _ = writeln!(out, "changed_during_run = [{}]", paths.join(", "));
         }
     }
@@ -165,6 +169,7 @@ pub fn value(v: &toml::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wspath::WsPath;
     use pipe_cache::Digest;
     use proptest::prelude::*;
 
@@ -175,7 +180,7 @@ mod tests {
             env: BTreeMap::new(),
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
-            changed_during_run: vec!["data/x y".into()],
+            changed_during_run: vec![WsPath::parse("data/x y").unwrap()],
             key: Some(Digest::of_bytes(b"key")),
         };
         e.params
@@ -186,11 +191,13 @@ mod tests {
             .insert("model.kind".into(), toml::Value::String("a b".into()));
         e.params.insert("f".into(), toml::Value::Float(1.0));
         e.deps.insert(
-            "data/x y".into(),
+            WsPath::parse("data/x y").unwrap(),
             Summary::file(Digest::of_bytes(b"x"), 1, true),
         );
-        e.outs
-            .insert("out".into(), Summary::dir(Digest::of_bytes(b"o"), 9, 3));
+        e.outs.insert(
+            WsPath::parse("out").unwrap(),
+            Summary::dir(Digest::of_bytes(b"o"), 9, 3),
+        );
         e
     }
 

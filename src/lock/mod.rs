@@ -324,7 +324,7 @@ mod tests {
             key: None,
         };
         e.outs.insert(
-            "o".into(),
+            crate::wspath::WsPath::parse("o").unwrap(),
             pipe_cache::Summary::file(Digest::of_bytes(cmd.as_bytes()), 1, false),
         );
         e

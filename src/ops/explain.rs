@@ -45,7 +45,7 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
             }
         }
     }
-    let deps: Option<BTreeMap<String, pipe_cache::Summary>> = obs
+    let deps: Option<BTreeMap<crate::wspath::WsPath, pipe_cache::Summary>> = obs
         .deps
         .iter()
         .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
@@ -68,7 +68,7 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
             ));
         }
         None => {
-            let missing: Vec<&String> = obs
+            let missing: Vec<&crate::wspath::WsPath> = obs
                 .deps
                 .iter()
                 .filter(|(_, v)| v.is_none())

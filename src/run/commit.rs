@@ -29,7 +29,7 @@ pub fn commit(
     ws: &Workspace,
     stage: &Stage,
     inputs: &Inputs,
-    changed_during_run: Vec<String>,
+    changed_during_run: Vec<WsPath>,
     seen: Option<&Seen>,
 ) -> Result<LockEntry> {
     super::outlinks::refuse_links(ws, stage)?;
@@ -67,7 +67,7 @@ pub fn commit(
                 }
             }
         }
-        outs.insert(o.path.as_str().to_string(), h.summary());
+        outs.insert(o.path.clone(), h.summary());
     }
     batch.commit()?;
     if ws.store.options().links.first() == Some(&LinkKind::Symlink) {

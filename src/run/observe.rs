@@ -107,12 +107,12 @@ fn assemble(stage: &Stage, memo: &Memo) -> Observed {
         deps: stage
             .deps
             .iter()
-            .map(|p| (p.as_str().to_string(), info(p)))
+            .map(|p| (p.clone(), info(p)))
             .collect::<BTreeMap<_, _>>(),
         outs: stage
             .outs
             .iter()
-            .map(|o| (o.path.as_str().to_string(), info(&o.path)))
+            .map(|o| (o.path.clone(), info(&o.path)))
             .collect(),
     }
 }

@@ -31,7 +31,7 @@ pub struct OutRef {
 }
 
 /// The stage's outs as a record or lock entry gives them; `None` when one is not listed.
-pub fn outs_from(stage: &Stage, listed: &BTreeMap<String, Summary>) -> Option<Vec<OutRef>> {
+pub fn outs_from(stage: &Stage, listed: &BTreeMap<WsPath, Summary>) -> Option<Vec<OutRef>> {
     stage
         .outs
         .iter()

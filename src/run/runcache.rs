@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::{Stage, StageKind};
 use crate::lock::entry::summaries;
+use crate::wspath::WsPath;
 
 pub const KEY_VERSION: u32 = 1;
 
@@ -26,16 +27,16 @@ pub struct KeyParts {
     pub command: String,
     /// Versions a built-in's output depends on; `None` for a shell command.
     pub builtin: Option<String>,
-    pub wdir: String,
+    pub wdir: WsPath,
     pub params: BTreeMap<String, toml::Value>,
-    pub deps: BTreeMap<String, Digest>,
+    pub deps: BTreeMap<WsPath, Digest>,
     pub env: BTreeMap<String, Option<String>>,
     pub platform: String,
-    pub outs: Vec<String>,
+    pub outs: Vec<WsPath>,
 }
 
 impl KeyParts {
-    pub fn of(stage: &Stage, deps: &BTreeMap<String, Summary>) -> Self {
+    pub fn of(stage: &Stage, deps: &BTreeMap<WsPath, Summary>) -> Self {
         KeyParts {
             v: KEY_VERSION,
             command: stage.kind.describe(),
@@ -43,7 +44,7 @@ impl KeyParts {
                 StageKind::Builtin(_) => crate::builtin::version(),
                 StageKind::Cmd(_) | StageKind::Data => None,
             },
-            wdir: stage.wdir.as_str().to_string(),
+            wdir: stage.wdir.clone(),
             params: stage.params.clone(),
             deps: deps.iter().map(|(k, h)| (k.clone(), h.digest)).collect(),
             env: stage
@@ -52,11 +53,7 @@ impl KeyParts {
                 .map(|n| (n.clone(), std::env::var(n).ok()))
                 .collect(),
             platform: platform(),
-            outs: stage
-                .outs
-                .iter()
-                .map(|o| o.path.as_str().to_string())
-                .collect(),
+            outs: stage.outs.iter().map(|o| o.path.clone()).collect(),
         }
     }
 
@@ -81,16 +78,7 @@ impl KeyParts {
             part(&self.builtin),
             self.builtin.as_deref().unwrap_or("-")
         );
-        let _ = writeln!(
-            s,
-            "  wdir      {}  {}",
-            part(&self.wdir),
-            if self.wdir.is_empty() {
-                "."
-            } else {
-                &self.wdir
-            }
-        );
+        let _ = writeln!(s, "  wdir      {}  {}", part(&self.wdir), self.wdir);
         let _ = writeln!(s, "  platform  {}  {}", part(&self.platform), self.platform);
         let _ = writeln!(s, "  params    {}", part(&self.params));
         for (k, v) in &self.params {
@@ -147,7 +135,7 @@ pub struct RunRecord {
     /// The stage instance that produced it (informational).
     pub stage: String,
     #[serde(with = "summaries")]
-    pub outs: BTreeMap<String, Summary>,
+    pub outs: BTreeMap<WsPath, Summary>,
 }
 
 impl RunRecord {
@@ -186,17 +174,21 @@ impl RunRecord {
 mod tests {
     use super::*;
 
+    fn path(s: &str) -> WsPath {
+        WsPath::parse(s).unwrap()
+    }
+
     fn parts() -> KeyParts {
         KeyParts {
             v: KEY_VERSION,
             command: "python train.py".into(),
             builtin: None,
-            wdir: String::new(),
+            wdir: WsPath::root(),
             params: [("train.lr".to_string(), toml::Value::Float(0.001))].into(),
-            deps: [("data".to_string(), Digest::of_bytes(b"data"))].into(),
+            deps: [(path("data"), Digest::of_bytes(b"data"))].into(),
             env: BTreeMap::new(),
             platform: "x86_64-linux".into(),
-            outs: vec!["model.ot".into()],
+            outs: vec![path("model.ot")],
         }
     }
 
@@ -220,13 +212,13 @@ mod tests {
         p.params.insert("train.lr".into(), toml::Value::Float(0.01));
         assert_ne!(p.key(), k);
         let mut p = parts();
-        p.deps.insert("data".into(), Digest::of_bytes(b"other"));
+        p.deps.insert(path("data"), Digest::of_bytes(b"other"));
         assert_ne!(p.key(), k);
         let mut p = parts();
         p.env.insert("X".into(), None);
         assert_ne!(p.key(), k);
         let mut p = parts();
-        p.outs.push("b".into());
+        p.outs.push(path("b"));
         assert_ne!(p.key(), k);
         let e = parts().explain();
         assert!(e.contains("train.lr = 0.001"), "{e}");
@@ -264,10 +256,10 @@ env = ["PIPE_PIN_TEST_UNSET"]
         let st = built_stage(d.path());
         let file =
             |s: &str, exec| Summary::file(Digest::of_bytes(s.as_bytes()), s.len() as u64, exec);
-        let deps: BTreeMap<String, Summary> = [
-            ("src/train.py".to_string(), file("x", true)),
+        let deps: BTreeMap<WsPath, Summary> = [
+            (path("src/train.py"), file("x", true)),
             (
-                "src/data".to_string(),
+                path("src/data"),
                 Summary::dir(Digest::of_bytes(b"tree"), 12, 3),
             ),
         ]
@@ -287,16 +279,16 @@ env = ["PIPE_PIN_TEST_UNSET"]
             .into(),
             key: parts.key(),
         };
-        let outs: BTreeMap<String, Summary> = [
-            ("models/m.bin".to_string(), file("model", false)),
+        let outs: BTreeMap<WsPath, Summary> = [
+            (path("models/m.bin"), file("model", false)),
             (
-                "metrics.json".to_string(),
+                path("metrics.json"),
                 Summary::dir(Digest::of_bytes(b"empty"), 0, 0),
             ),
         ]
         .into();
         let mut entry = crate::lock::LockEntry::of_run(&st, &inputs, outs.clone());
-        entry.changed_during_run = vec!["src/data".into()];
+        entry.changed_during_run = vec![path("src/data")];
         let text = crate::lock::format::render(&[("train".to_string(), entry.clone())].into());
         assert_eq!(
             text,

@@ -424,7 +424,7 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
         for p in &changed {
             c.emit(Event::DepChangedDuringRun {
                 stage: st.id.as_str(),
-                path: p,
+                path: p.as_str(),
             });
         }
         commit(&c.ws, st, &inputs, changed, Some(&c.seen))
@@ -462,8 +462,8 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
 fn changed_deps(
     ws: &crate::workspace::Workspace,
     stage: &Stage,
-    before: &BTreeMap<String, Summary>,
-) -> crate::error::Result<Vec<String>> {
+    before: &BTreeMap<WsPath, Summary>,
+) -> crate::error::Result<Vec<WsPath>> {
     let paths: Vec<&WsPath> = stage.deps.iter().collect();
     let clock = ws.state.clock()?;
     let now = crate::run::observe::digest_all_at(ws, &paths, clock)?;
@@ -475,7 +475,7 @@ fn changed_deps(
             (Some(b), Some(n)) => b.digest != n.digest,
             _ => true,
         })
-        .map(|(p, _)| p.to_string())
+        .map(|(p, _)| p.clone())
         .collect())
 }
 

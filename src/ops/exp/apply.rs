@@ -31,8 +31,8 @@ use super::{Session, records};
 
 fn moved_back(
     name: &ExpName,
-    m: &BTreeMap<String, pipe_cache::Summary>,
-) -> BTreeMap<String, pipe_cache::Summary> {
+    m: &BTreeMap<crate::wspath::WsPath, pipe_cache::Summary>,
+) -> BTreeMap<crate::wspath::WsPath, pipe_cache::Summary> {
     m.iter().map(|(k, h)| (base_path(name, k), *h)).collect()
 }
 
