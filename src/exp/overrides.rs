@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use toml::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::sweep::{base_value, short_names, typed_value, value_label};
+use crate::graph::sweep::{short_names, value_label};
 use crate::spec::params::Params;
+use crate::spec::sweep::{base_value, typed_value};
 
 /// Overrides in the order given, each checked and typed.
 pub fn parse(params: &Params, args: &[String]) -> Result<Vec<(String, Value)>> {

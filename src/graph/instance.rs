@@ -11,18 +11,29 @@ use super::stage::{Out, Stage, StageId, StageKind};
 use crate::spec::interp::{self, InterpError};
 use crate::spec::params::{self, View};
 use crate::spec::{Body, OutRole, Spec, SpecError, StageDef};
-use crate::wspath::WsPath;
+use crate::wspath::{WsPath, WsPathError};
 
 /// Moves paths of a sweep cell into its namespace; identity for the base pipeline.
 pub trait Remap {
     /// `is_out`: the path is one of the stage's outs (else a dep).
-    fn remap(&self, path: &WsPath, is_out: bool) -> Result<WsPath, String>;
+    fn remap(&self, path: &WsPath, is_out: bool) -> Result<WsPath, RemapError>;
+}
+
+/// Why a path of a sweep cell or an experiment cannot be moved into its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemapError {
+    #[error(transparent)]
+    Path(#[from] WsPathError),
+    #[error(
+        "dep `{dep}` contains `{out}`, an out of a swept stage, which each cell writes under its own directory; depend on `{out}` itself"
+    )]
+    ContainsMovedOut { dep: WsPath, out: WsPath },
 }
 
 pub struct NoRemap;
 
 impl Remap for NoRemap {
-    fn remap(&self, path: &WsPath, _: bool) -> Result<WsPath, String> {
+    fn remap(&self, path: &WsPath, _: bool) -> Result<WsPath, RemapError> {
         Ok(path.clone())
     }
 }
@@ -99,7 +110,9 @@ impl Instance<'_> {
                 .map_err(|e| self.interp_err(d.span(), e))?;
             let p = WsPath::join(&wdir, &s)
                 .map_err(|e| self.err(d.span(), format!("dep of stage `{}`: {e}", def.name)))?;
-            let p = remap.remap(&p, false).map_err(|m| self.err(d.span(), m))?;
+            let p = remap
+                .remap(&p, false)
+                .map_err(|e| self.err(d.span(), e.to_string()))?;
             deps.push(p);
             dep_spans.push(d.span());
         }
@@ -122,7 +135,7 @@ impl Instance<'_> {
             }
             let p = remap
                 .remap(&p, true)
-                .map_err(|m| self.err(o.path.span(), m))?;
+                .map_err(|e| self.err(o.path.span(), e.to_string()))?;
             outs.push(Out {
                 path: p,
                 role: o.role,

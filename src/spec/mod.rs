@@ -9,6 +9,7 @@ pub mod duration;
 pub mod interp;
 pub mod params;
 pub mod schema;
+pub mod sweep;
 pub mod vars;
 pub mod yaml;
 
@@ -19,7 +20,8 @@ use toml::Spanned;
 
 pub use diag::{SourceFile, SpecError};
 pub use params::{Params, View};
-use schema::{OutToml, ParamRefToml, PipelineToml, StageToml, SweepToml};
+use schema::{OutToml, ParamRefToml, PipelineToml, StageToml};
+pub use sweep::SweepDef;
 
 use crate::builtin;
 use crate::wspath::WsPath;
@@ -36,7 +38,7 @@ pub struct Spec {
     pub vars: toml::Table,
     pub params: Params,
     pub stages: Vec<StageDef>,
-    pub sweeps: Vec<SweepSrc>,
+    pub sweeps: Vec<SweepDef>,
     /// Tracked data (`[data]`, written by `pipe add`).
     pub data: Vec<DataDef>,
 }
@@ -61,13 +63,6 @@ impl DataDef {
 
 /// The prefix of tracked data's ids in the lock and the graph.
 pub const DATA_PREFIX: &str = "data:";
-
-/// A sweep table as written; expanded by `graph::sweep`.
-#[derive(Debug)]
-pub struct SweepSrc {
-    pub name: Spanned<String>,
-    pub body: Spanned<SweepToml>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,9 +244,9 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
     }
     let sweeps = doc
         .sweep
-        .into_iter()
-        .map(|(name, body)| SweepSrc { name, body })
-        .collect();
+        .iter()
+        .map(|(name, body)| sweep::parse(&file, &stages, &params, name, body))
+        .collect::<Result<_, _>>()?;
     let mut data = Vec::with_capacity(doc.data.len());
     for (path, body) in doc.data {
         let span = path.span();
