@@ -90,25 +90,68 @@ impl Instance<'_> {
         }
     }
 
+    /// The stage instance: its wdir, deps and outs (moved by `remap`), the params it reads
+    /// (declared, a built-in's tables, then those its templates name) and its command.
     pub fn build(&self, remap: &dyn Remap) -> Result<Stage, SpecError> {
         let def = self.def();
         let mut used: BTreeMap<String, Value> = BTreeMap::new();
+        let wdir = self.wdir(&mut used)?;
+        let (deps, dep_spans) = self.deps(&wdir, remap, &mut used)?;
+        let outs = self.outs(&wdir, remap, &mut used)?;
+        self.declared_params(&mut used)?;
+        let kind = self.kind(&wdir, &deps, &outs, &mut used)?;
+        let mut flat = BTreeMap::new();
+        let mut tables = toml::Table::new();
+        for (k, v) in &used {
+            params::flatten_into(k, v, &mut flat);
+            params::set(&mut tables, k, v.clone());
+        }
+        Ok(Stage {
+            id: self.id.clone(),
+            def: self.def_index,
+            cell: None,
+            desc: def.desc.clone(),
+            kind,
+            wdir,
+            deps,
+            dep_spans,
+            outs,
+            params: flat,
+            param_tables: tables,
+            resources: def.resources,
+            placement: def.placement.clone(),
+            frozen: def.frozen,
+            always_changed: def.always_changed,
+            retries: def.retries,
+            env: def.env.iter().map(|e| e.get_ref().clone()).collect(),
+            span: def.span.clone(),
+        })
+    }
 
-        let wdir = match &def.wdir {
-            None => WsPath::root(),
-            Some(w) => {
-                let s = interp::interpolate(w.get_ref(), |n| self.resolve_var(n, &mut used))
-                    .map_err(|e| self.interp_err(w.span(), e))?;
-                WsPath::parse(&s).map_err(|e| self.err(w.span(), format!("wdir: {e}")))?
-            }
+    /// `wdir`, resolved (the workspace root when not given).
+    fn wdir(&self, used: &mut BTreeMap<String, Value>) -> Result<WsPath, SpecError> {
+        let Some(w) = &self.def().wdir else {
+            return Ok(WsPath::root());
         };
+        let s = interp::interpolate(w.get_ref(), |n| self.resolve_var(n, used))
+            .map_err(|e| self.interp_err(w.span(), e))?;
+        WsPath::parse(&s).map_err(|e| self.err(w.span(), format!("wdir: {e}")))
+    }
 
+    /// The deps, resolved onto `wdir` and remapped, with where each is written.
+    fn deps(
+        &self,
+        wdir: &WsPath,
+        remap: &dyn Remap,
+        used: &mut BTreeMap<String, Value>,
+    ) -> Result<(Vec<WsPath>, Vec<Range<usize>>), SpecError> {
+        let def = self.def();
         let mut deps = Vec::with_capacity(def.deps.len());
         let mut dep_spans = Vec::with_capacity(def.deps.len());
         for d in &def.deps {
-            let s = interp::interpolate(d.get_ref(), |n| self.resolve_var(n, &mut used))
+            let s = interp::interpolate(d.get_ref(), |n| self.resolve_var(n, used))
                 .map_err(|e| self.interp_err(d.span(), e))?;
-            let p = WsPath::join(&wdir, &s)
+            let p = WsPath::join(wdir, &s)
                 .map_err(|e| self.err(d.span(), format!("dep of stage `{}`: {e}", def.name)))?;
             let p = remap
                 .remap(&p, false)
@@ -116,12 +159,23 @@ impl Instance<'_> {
             deps.push(p);
             dep_spans.push(d.span());
         }
+        Ok((deps, dep_spans))
+    }
 
+    /// The outs, metrics and plots, resolved onto `wdir` (none of them the workspace's
+    /// own) and remapped.
+    fn outs(
+        &self,
+        wdir: &WsPath,
+        remap: &dyn Remap,
+        used: &mut BTreeMap<String, Value>,
+    ) -> Result<Vec<Out>, SpecError> {
+        let def = self.def();
         let mut outs = Vec::with_capacity(def.outs.len());
         for o in &def.outs {
-            let s = interp::interpolate(o.path.get_ref(), |n| self.resolve_var(n, &mut used))
+            let s = interp::interpolate(o.path.get_ref(), |n| self.resolve_var(n, used))
                 .map_err(|e| self.interp_err(o.path.span(), e))?;
-            let p = WsPath::join(&wdir, &s).map_err(|e| {
+            let p = WsPath::join(wdir, &s).map_err(|e| {
                 self.err(
                     o.path.span(),
                     format!("{} of stage `{}`: {e}", o.role.key(), def.name),
@@ -144,87 +198,73 @@ impl Instance<'_> {
                 span: o.path.span(),
             });
         }
+        Ok(outs)
+    }
 
-        // Declared params, then the tables a built-in reads, then keys used in templates.
+    /// The declared params' values (overrides applied) into `used`; a missing one is an
+    /// error at its declaration.
+    fn declared_params(&self, used: &mut BTreeMap<String, Value>) -> Result<(), SpecError> {
+        let def = self.def();
         for p in &def.params {
-            match self.view.get(p.file.as_ref(), &p.key) {
-                Some(v) => {
-                    used.insert(p.key.clone(), v.into_owned());
-                }
-                None => {
-                    return Err(self.err(
-                        p.span.clone(),
-                        format!(
-                            "stage `{}` reads param `{}`: {}",
-                            def.name,
-                            p.key,
-                            self.view.params.explain_missing(p.file.as_ref(), &p.key)
-                        ),
-                    ));
-                }
-            }
+            let Some(v) = self.view.get(p.file.as_ref(), &p.key) else {
+                return Err(self.err(
+                    p.span.clone(),
+                    format!(
+                        "stage `{}` reads param `{}`: {}",
+                        def.name,
+                        p.key,
+                        self.view.params.explain_missing(p.file.as_ref(), &p.key)
+                    ),
+                ));
+            };
+            used.insert(p.key.clone(), v.into_owned());
         }
-        let kind = match &def.body {
+        Ok(())
+    }
+
+    /// What the stage runs: a built-in (whose params tables it reads), or its commands with
+    /// every `${...}` resolved (`${deps[0]}` and the like relative to `wdir`, `${stage}` its
+    /// id, else a var or a param).
+    fn kind(
+        &self,
+        wdir: &WsPath,
+        deps: &[WsPath],
+        outs: &[Out],
+        used: &mut BTreeMap<String, Value>,
+    ) -> Result<StageKind, SpecError> {
+        let def = self.def();
+        let cmds = match &def.body {
             Body::Uses(u, sig) => {
                 for table in sig.params {
                     if let Some(v) = self.view.get(None, table) {
                         used.insert(table.to_string(), v.into_owned());
                     }
                 }
-                StageKind::Builtin(u.get_ref().clone())
+                return Ok(StageKind::Builtin(u.get_ref().clone()));
             }
-            Body::Cmd(cmds) => {
-                let mut out = Vec::with_capacity(cmds.get_ref().len());
-                for c in cmds.get_ref() {
-                    let s = interp::interpolate(c, |n| {
-                        if let Some((list, i)) = interp::indexed(n) {
-                            return self.path_var(list, i, &wdir, &deps, &outs);
-                        }
-                        if n == "stage" {
-                            return Ok(self.id.to_string());
-                        }
-                        self.resolve_var(n, &mut used)
-                    })
-                    .map_err(|e| {
-                        if cmds.get_ref().len() == 1 {
-                            self.interp_err(cmds.span(), e)
-                        } else {
-                            self.err(cmds.span(), format!("stage `{}`: {}", def.name, e.msg))
-                        }
-                    })?;
-                    out.push(s);
-                }
-                StageKind::Cmd(out)
-            }
+            Body::Cmd(cmds) => cmds,
         };
-
-        let mut flat = BTreeMap::new();
-        let mut tables = toml::Table::new();
-        for (k, v) in &used {
-            params::flatten_into(k, v, &mut flat);
-            params::set(&mut tables, k, v.clone());
+        let mut out = Vec::with_capacity(cmds.get_ref().len());
+        for c in cmds.get_ref() {
+            let s = interp::interpolate(c, |n| {
+                if let Some((list, i)) = interp::indexed(n) {
+                    return self.path_var(list, i, wdir, deps, outs);
+                }
+                if n == "stage" {
+                    return Ok(self.id.to_string());
+                }
+                self.resolve_var(n, used)
+            })
+            .map_err(|e| {
+                if cmds.get_ref().len() == 1 {
+                    self.interp_err(cmds.span(), e)
+                } else {
+                    self.err(cmds.span(), format!("stage `{}`: {}", def.name, e.msg))
+                }
+            })?;
+            out.push(s);
         }
-
-        Ok(Stage {
-            id: self.id.clone(),
-            def: self.def_index,
-            cell: None,
-            desc: def.desc.clone(),
-            kind,
-            wdir,
-            deps,
-            dep_spans,
-            outs,
-            params: flat,
-            param_tables: tables,
-            resources: def.resources,
-            placement: def.placement.clone(),
-            frozen: def.frozen,
-            always_changed: def.always_changed,
-            retries: def.retries,
-            env: def.env.iter().map(|e| e.get_ref().clone()).collect(),
-            span: def.span.clone(),
-        })
+        Ok(StageKind::Cmd(out))
     }
 
     fn path_var(

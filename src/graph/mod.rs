@@ -23,6 +23,9 @@ use crate::wspath::WsPath;
 use instance::{Instance, NoRemap};
 use sweep::SweepPlan;
 
+/// Out path -> (stage, out index).
+type Producers = BTreeMap<WsPath, (usize, usize)>;
+
 #[derive(Debug)]
 pub struct Graph {
     pub stages: Vec<Stage>,
@@ -32,8 +35,7 @@ pub struct Graph {
     topo: Vec<usize>,
     /// Position of each stage in `topo`.
     rank: Vec<usize>,
-    /// out path -> (stage, out index)
-    producers: BTreeMap<WsPath, (usize, usize)>,
+    producers: Producers,
     pub sweeps: Vec<SweepPlan>,
 }
 
@@ -67,123 +69,14 @@ impl Graph {
         Graph::link(spec, stages, self.sweeps)
     }
 
+    /// Seals `stages` into a graph: ids unique, outs neither repeated nor nested, edges
+    /// from producers to consumers (every dep made or present), no cycle.
     fn link(spec: &Spec, stages: Vec<Stage>, sweeps: Vec<SweepPlan>) -> Result<Graph, SpecError> {
-        let mut index = HashMap::with_capacity(stages.len());
-        for (i, s) in stages.iter().enumerate() {
-            if index.insert(s.id.clone(), i).is_some() {
-                return Err(spec
-                    .file
-                    .error(s.span.clone(), format!("stage `{}` is defined twice", s.id)));
-            }
-        }
-
-        // Outs: no two the same, none inside another.
-        let mut producers: BTreeMap<WsPath, (usize, usize)> = BTreeMap::new();
-        for (si, s) in stages.iter().enumerate() {
-            for (oi, o) in s.outs.iter().enumerate() {
-                if let Some(&(pj, po)) = producers.get(&o.path) {
-                    let other = &stages[pj];
-                    let what = if pj == si {
-                        format!("stage `{}` declares out `{}` twice", s.id, o.path)
-                    } else {
-                        format!(
-                            "stages `{}` and `{}` both write `{}`",
-                            other.id, s.id, o.path
-                        )
-                    };
-                    return Err(spec.file.error(o.span.clone(), what).at(
-                        &spec.file,
-                        other.outs[po].span.clone(),
-                        "also written here",
-                    ));
-                }
-                producers.insert(o.path.clone(), (si, oi));
-            }
-        }
-        for (path, &(si, oi)) in &producers {
-            for anc in path.ancestors() {
-                let Ok(anc) = WsPath::parse(anc) else {
-                    continue;
-                };
-                if let Some(&(pj, po)) = producers.get(&anc) {
-                    let (s, o) = (&stages[si], &stages[si].outs[oi]);
-                    let other = &stages[pj];
-                    return Err(spec
-                        .file
-                        .error(
-                            o.span.clone(),
-                            format!(
-                                "out `{}` of stage `{}` lies inside out `{}` of stage `{}`",
-                                o.path, s.id, anc, other.id
-                            ),
-                        )
-                        .at(&spec.file, other.outs[po].span.clone(), "the enclosing out"));
-                }
-            }
-        }
-
-        // Edges from producers to consumers.
-        let mut dag = DiGraph::<usize, ()>::with_capacity(stages.len(), stages.len());
-        for i in 0..stages.len() {
-            dag.add_node(i);
-        }
-        for (si, s) in stages.iter().enumerate() {
-            let mut ups: Vec<usize> = Vec::new();
-            for (di, d) in s.deps.iter().enumerate() {
-                let found = producers_of(&producers, d);
-                if found.is_empty() {
-                    if std::fs::symlink_metadata(d.to_abs(&spec.root)).is_err() {
-                        return Err(spec
-                            .file
-                            .error(
-                                s.dep_spans[di].clone(),
-                                format!(
-                                    "dep `{d}` of stage `{}` does not exist, and no stage makes it",
-                                    s.id
-                                ),
-                            )
-                            .help("create it, fix the path, or add the stage that writes it"));
-                    }
-                    continue;
-                }
-                for (pj, po) in found {
-                    if pj == si {
-                        return Err(spec
-                            .file
-                            .error(
-                                s.dep_spans[di].clone(),
-                                format!(
-                                    "stage `{}` depends on its own out `{}`",
-                                    s.id, s.outs[po].path
-                                ),
-                            )
-                            .at(&spec.file, s.outs[po].span.clone(), "the out"));
-                    }
-                    ups.push(pj);
-                }
-            }
-            ups.sort_unstable();
-            ups.dedup();
-            for u in ups {
-                dag.add_edge(NodeIndex::new(u), NodeIndex::new(si), ());
-            }
-        }
-
-        let topo: Vec<usize> = match petgraph::algo::toposort(&dag, None) {
-            Ok(_) => stable_topo(&dag),
-            Err(_) => {
-                let cycle = find_cycle(&dag);
-                let names: Vec<String> = cycle.iter().map(|&i| stages[i].id.to_string()).collect();
-                let first = &stages[cycle[0]];
-                return Err(spec
-                    .file
-                    .error(
-                        first.span.clone(),
-                        format!("the stages form a cycle: {}", names.join(" -> ")),
-                    )
-                    .help("a stage cannot depend, directly or through others, on what it writes"));
-            }
-        };
+        let index = index_ids(spec, &stages)?;
+        let producers = producers(spec, &stages)?;
+        check_nested_outs(spec, &stages, &producers)?;
+        let dag = edges(spec, &stages, &producers)?;
+        let topo = order(spec, &stages, &dag)?;
         let mut rank = vec![0; stages.len()];
         for (pos, &i) in topo.iter().enumerate() {
             rank[i] = pos;
@@ -316,6 +209,148 @@ impl Graph {
     }
 }
 
+/// Stage id -> index; an id defined twice is an error.
+fn index_ids(spec: &Spec, stages: &[Stage]) -> Result<HashMap<StageId, usize>, SpecError> {
+    let mut index = HashMap::with_capacity(stages.len());
+    for (i, s) in stages.iter().enumerate() {
+        if index.insert(s.id.clone(), i).is_some() {
+            return Err(spec
+                .file
+                .error(s.span.clone(), format!("stage `{}` is defined twice", s.id)));
+        }
+    }
+    Ok(index)
+}
+
+/// Out path -> (stage, out index); an out written twice (by one stage or two) is an error.
+fn producers(spec: &Spec, stages: &[Stage]) -> Result<Producers, SpecError> {
+    let mut producers: Producers = BTreeMap::new();
+    for (si, s) in stages.iter().enumerate() {
+        for (oi, o) in s.outs.iter().enumerate() {
+            if let Some(&(pj, po)) = producers.get(&o.path) {
+                let other = &stages[pj];
+                let what = if pj == si {
+                    format!("stage `{}` declares out `{}` twice", s.id, o.path)
+                } else {
+                    format!(
+                        "stages `{}` and `{}` both write `{}`",
+                        other.id, s.id, o.path
+                    )
+                };
+                return Err(spec.file.error(o.span.clone(), what).at(
+                    &spec.file,
+                    other.outs[po].span.clone(),
+                    "also written here",
+                ));
+            }
+            producers.insert(o.path.clone(), (si, oi));
+        }
+    }
+    Ok(producers)
+}
+
+/// No out lies inside another.
+fn check_nested_outs(
+    spec: &Spec,
+    stages: &[Stage],
+    producers: &Producers,
+) -> Result<(), SpecError> {
+    for (path, &(si, oi)) in producers {
+        for anc in path.ancestors() {
+            let Ok(anc) = WsPath::parse(anc) else {
+                continue;
+            };
+            if let Some(&(pj, po)) = producers.get(&anc) {
+                let (s, o) = (&stages[si], &stages[si].outs[oi]);
+                let other = &stages[pj];
+                return Err(spec
+                    .file
+                    .error(
+                        o.span.clone(),
+                        format!(
+                            "out `{}` of stage `{}` lies inside out `{}` of stage `{}`",
+                            o.path, s.id, anc, other.id
+                        ),
+                    )
+                    .at(&spec.file, other.outs[po].span.clone(), "the enclosing out"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Edges from producers to consumers: a dep no stage makes must exist, and no stage reads
+/// its own out.
+fn edges(
+    spec: &Spec,
+    stages: &[Stage],
+    producers: &Producers,
+) -> Result<DiGraph<usize, ()>, SpecError> {
+    let mut dag = DiGraph::<usize, ()>::with_capacity(stages.len(), stages.len());
+    for i in 0..stages.len() {
+        dag.add_node(i);
+    }
+    for (si, s) in stages.iter().enumerate() {
+        let mut ups: Vec<usize> = Vec::new();
+        for (di, d) in s.deps.iter().enumerate() {
+            let found = producers_of(producers, d);
+            if found.is_empty() {
+                if std::fs::symlink_metadata(d.to_abs(&spec.root)).is_err() {
+                    return Err(spec
+                        .file
+                        .error(
+                            s.dep_spans[di].clone(),
+                            format!(
+                                "dep `{d}` of stage `{}` does not exist, and no stage makes it",
+                                s.id
+                            ),
+                        )
+                        .help("create it, fix the path, or add the stage that writes it"));
+                }
+                continue;
+            }
+            for (pj, po) in found {
+                if pj == si {
+                    return Err(spec
+                        .file
+                        .error(
+                            s.dep_spans[di].clone(),
+                            format!(
+                                "stage `{}` depends on its own out `{}`",
+                                s.id, s.outs[po].path
+                            ),
+                        )
+                        .at(&spec.file, s.outs[po].span.clone(), "the out"));
+                }
+                ups.push(pj);
+            }
+        }
+        ups.sort_unstable();
+        ups.dedup();
+        for u in ups {
+            dag.add_edge(NodeIndex::new(u), NodeIndex::new(si), ());
+        }
+    }
+    Ok(dag)
+}
+
+/// The stages in dependency order ([`stable_topo`]); a cycle is an error naming it.
+fn order(spec: &Spec, stages: &[Stage], dag: &DiGraph<usize, ()>) -> Result<Vec<usize>, SpecError> {
+    if petgraph::algo::toposort(dag, None).is_ok() {
+        return Ok(stable_topo(dag));
+    }
+    let cycle = find_cycle(dag);
+    let names: Vec<String> = cycle.iter().map(|&i| stages[i].id.to_string()).collect();
+    let first = &stages[cycle[0]];
+    Err(spec
+        .file
+        .error(
+            first.span.clone(),
+            format!("the stages form a cycle: {}", names.join(" -> ")),
+        )
+        .help("a stage cannot depend, directly or through others, on what it writes"))
+}
+
 /// Tracked data as a stage that is never run: one cached out, frozen for `repro`.
 fn data_stage(i: usize, d: &crate::spec::DataDef) -> Stage {
     Stage {
@@ -351,10 +386,7 @@ fn data_stage(i: usize, d: &crate::spec::DataDef) -> Stage {
 }
 
 /// Producers whose out equals, contains, or lies inside `path`.
-fn producers_of(
-    producers: &BTreeMap<WsPath, (usize, usize)>,
-    path: &WsPath,
-) -> Vec<(usize, usize)> {
+fn producers_of(producers: &Producers, path: &WsPath) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     if path.is_root() {
         return producers.values().copied().collect();
