@@ -244,8 +244,8 @@ pub fn mismatch(
             if now.as_ref() != Some(v) {
                 return Ok(Some(format!(
                     "param {k} in {ws} is {} now, {} in dvc.lock",
-                    now.map_or("missing".to_string(), |n| crate::lock::format::value(&n)),
-                    crate::lock::format::value(v)
+                    now.map_or("missing".to_string(), |n| crate::spec::toml_text::value(&n)),
+                    crate::spec::toml_text::value(v)
                 )));
             }
         }

@@ -10,6 +10,7 @@ use toml::Value;
 use super::stage::{Out, Stage, StageId, StageKind};
 use crate::spec::interp::{self, InterpError};
 use crate::spec::params::{self, View};
+use crate::spec::toml_text;
 use crate::spec::{Body, OutRole, Spec, SpecError, StageDef};
 use crate::wspath::{WsPath, WsPathError};
 
@@ -312,7 +313,7 @@ fn scalar(name: &str, v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => {
-            Ok(params::render(v))
+            Ok(toml_text::decimal(v))
         }
         Value::Array(a) => a
             .iter()

@@ -491,7 +491,11 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "x").unwrap();
         }
-        std::fs::write(d.path().join("params.toml"), "[m]\ng = 1\n").unwrap();
+        std::fs::write(
+            d.path().join("params.toml"),
+            "[m]\ng = 1\nlr = 1e-5\nbig = 1e16\non = true\nn = 3\n",
+        )
+        .unwrap();
         std::fs::write(d.path().join("pipe.toml"), spec).unwrap();
         let s = crate::spec::load(&d.path().join("pipe.toml"))?;
         Graph::build(&s)
@@ -592,6 +596,35 @@ matrix = { "m.g" = [1, 2] }
             StageKind::Cmd(c) => assert_eq!(c[0], "x 1 sweeps/s/g=1/m.bin"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn params_are_spelled_in_commands_and_cell_names_as_decimals() {
+        // Pinned: a command or a cell id that spelled a number otherwise would be another
+        // command (a stale stage) or another cell.
+        let g = graph(
+            r#"
+[stage.train]
+cmd = "x ${m.lr} ${m.big} ${m.on} ${m.n}"
+params = ["m"]
+outs = ["o"]
+[sweep.s]
+stages = ["train"]
+matrix = { "m.lr" = [1e-5, 0.5], "m.big" = [1e16] }
+"#,
+            &[],
+        );
+        let g = g.unwrap_or_else(|e| panic!("{e}"));
+        let cmd = |id: &str| match &g.stages[g.find(id).unwrap()].kind {
+            StageKind::Cmd(c) => c[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cmd("train"), "x 0.00001 10000000000000000.0 true 3");
+        assert_eq!(
+            cmd("train@lr=0.00001,big=10000000000000000.0"),
+            "x 0.00001 10000000000000000.0 true 3"
+        );
+        assert!(g.find("train@lr=0.5,big=10000000000000000.0").is_some());
     }
 
     proptest::proptest! {

@@ -32,9 +32,10 @@ use toml::Value;
 
 use super::instance::{Instance, NoRemap, Remap, RemapError};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
-use crate::spec::params::{self, View};
+use crate::spec::params::View;
 pub use crate::spec::sweep::{Better, ReportCol};
 use crate::spec::sweep::{Override, Row, SweepDef};
+use crate::spec::toml_text;
 use crate::spec::{Body, Spec, SpecError};
 use crate::wspath::WsPath;
 
@@ -297,7 +298,7 @@ fn replicates(
 pub(crate) fn value_label(v: &Value) -> String {
     let s = match v {
         Value::String(s) => s.clone(),
-        other => params::render(other),
+        other => toml_text::decimal(other),
     };
     s.chars()
         .map(|c| {

@@ -12,6 +12,8 @@
 //! deps."data/features" = { digest = "3f2a…", size = 1234, files = 10, dir = true }
 //! outs."models/model.ot" = { digest = "9c1e…", size = 5555 }
 //! ```
+//!
+//! Values are written by `spec::toml_text` (floats exactly, `1e-5`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,6 +23,7 @@ use serde::Deserialize;
 use pipe_cache::{Shape, Summary};
 
 use super::entry::LockEntry;
+use crate::spec::toml_text::{key, string, value};
 
 pub const VERSION: u32 = 1;
 
@@ -93,77 +96,6 @@ fn hash(h: &Summary) -> String {
     }
     s.push_str(" }");
     s
-}
-
-/// A TOML key: bare when it can be, else a quoted string.
-pub fn key(k: &str) -> String {
-    if !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        k.to_string()
-    } else {
-        string(k)
-    }
-}
-
-/// A TOML basic string.
-pub fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A TOML value on one line.
-pub fn value(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => string(s),
-        toml::Value::Float(f) if f.is_nan() => "nan".into(),
-        toml::Value::Float(f) if f.is_infinite() => {
-            if *f > 0.0 {
-                "inf".into()
-            } else {
-                "-inf".into()
-            }
-        }
-        toml::Value::Float(f) => {
-            let s = format!("{f:?}");
-            if s.contains(['.', 'e', 'E']) {
-                s
-            } else {
-                format!("{s}.0")
-            }
-        }
-        toml::Value::Array(a) => {
-            let inner: Vec<String> = a.iter().map(value).collect();
-            format!("[{}]", inner.join(", "))
-        }
-        toml::Value::Table(t) => {
-            if t.is_empty() {
-                return "{}".into();
-            }
-            let inner: Vec<String> = t
-                .iter()
-                .map(|(k, v)| format!("{} = {}", key(k), value(v)))
-                .collect();
-            format!("{{ {} }}", inner.join(", "))
-        }
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -192,8 +192,8 @@ pub fn check(c: &Check) -> Freshness {
     for (key, old, new) in param_diff {
         why.push(DirtyReason::ParamChanged {
             key: key.clone(),
-            old: old.map(crate::lock::format::value),
-            new: new.map(crate::lock::format::value),
+            old: old.map(crate::spec::toml_text::value),
+            new: new.map(crate::spec::toml_text::value),
         });
     }
     for (name, _, _) in diff(&lock.env, &o.env) {
@@ -267,7 +267,7 @@ fn explained_by_params(
     let plain = |v: &toml::Value| match v {
         toml::Value::String(s) => Some(s.clone()),
         toml::Value::Array(_) | toml::Value::Table(_) => None,
-        other => Some(crate::spec::params::render(other)),
+        other => Some(crate::spec::toml_text::decimal(other)),
     };
     let mut cmd = new.to_string();
     let mut any = false;

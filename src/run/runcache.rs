@@ -82,7 +82,7 @@ impl KeyParts {
         let _ = writeln!(s, "  platform  {}  {}", part(&self.platform), self.platform);
         let _ = writeln!(s, "  params    {}", part(&self.params));
         for (k, v) in &self.params {
-            let _ = writeln!(s, "    {k} = {}", crate::lock::format::value(v));
+            let _ = writeln!(s, "    {k} = {}", crate::spec::toml_text::value(v));
         }
         let _ = writeln!(s, "  deps      {}", part(&self.deps));
         for (k, d) in &self.deps {

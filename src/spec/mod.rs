@@ -16,6 +16,7 @@ pub mod interp;
 pub mod params;
 pub mod schema;
 pub mod sweep;
+pub mod toml_text;
 pub mod vars;
 pub mod yaml;
 
