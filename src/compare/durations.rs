@@ -17,9 +17,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::Outcome;
 use crate::ops::Session;
 use crate::report::printer;
-use crate::sched::{Outcome, Summary};
+use crate::sched::Summary;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

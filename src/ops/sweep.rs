@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::events::Outcome;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
@@ -20,7 +21,6 @@ use crate::report::printer::{self, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
 use crate::run::fresh::Freshness;
 use crate::run::plan::{self, PlanOptions};
-use crate::sched::Outcome;
 use crate::spec::{OutRole, params};
 
 use super::Session;
@@ -124,7 +124,7 @@ pub fn sweep(
         ro.keep_going = !o.fail_fast;
         let summary = run_stages_with(s, &selection, &ro, pull)?;
         record_last_run(s, sw, &summary.outcomes)?;
-        if let Err(e) = super::repro::failure(s, &summary) {
+        if let Err(e) = super::repro::failure(s, summary) {
             run_err = Some(e);
         }
     }
@@ -164,11 +164,11 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
     for (i, o) in outcomes {
         let id = s.graph.stages[*i].id.to_string();
         match o {
-            Outcome::Failed { log, msg, .. } => {
-                let shown = log
-                    .as_ref()
-                    .map(|l| crate::spec::diag::display_path(l))
-                    .unwrap_or_else(|| msg.clone());
+            Outcome::Failed(f) => {
+                let shown = f
+                    .log()
+                    .map(crate::spec::diag::display_path)
+                    .unwrap_or_else(|| f.to_string());
                 last.failed.insert(id, shown);
             }
             Outcome::Skipped(_) | Outcome::Cancelled | Outcome::Detached(_) => {}

@@ -414,8 +414,8 @@ fn stage_body(
             Ok(Body::Cmd(Spanned::new(s, cmds)))
         }
         (None, Some(uses)) => {
-            let sig =
-                builtin::signature(uses.get_ref()).map_err(|msg| file.error(uses.span(), msg))?;
+            let sig = builtin::signature(uses.get_ref())
+                .map_err(|e| file.error(uses.span(), e.to_string()))?;
             Ok(Body::Uses(uses, sig))
         }
     }

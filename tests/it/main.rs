@@ -9,6 +9,7 @@ mod confine;
 mod data;
 mod dvc;
 mod exp;
+mod failures;
 mod faults;
 mod freshness;
 mod integrity;
