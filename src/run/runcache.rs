@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use pipe_cache::{Digest, Summary};
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Stage, StageKind};
+use crate::graph::{Stage, StageId, StageKind};
 use crate::lock::entry::summaries;
 use crate::wspath::WsPath;
 
@@ -150,24 +150,54 @@ impl RunRecord {
     /// The record as one of `stage`'s runs: it names exactly the outs the stage declares
     /// (the key covers their paths, so a whole record of a run of this stage can name no
     /// other). Anything else is a corrupt record, from a damaged cache or an untrusted
-    /// remote (an extra `../../x` would otherwise reach the lock and be checked out):
-    /// `Err` says why, for the warning that it is ignored.
-    pub fn decode_for(bytes: &[u8], stage: &Stage) -> Result<RunRecord, String> {
-        let r: RunRecord = serde_json::from_slice(bytes)
-            .map_err(|e| format!("it is not a run-cache record ({e})"))?;
-        let declared: std::collections::BTreeSet<&str> =
-            stage.outs.iter().map(|o| o.path.as_str()).collect();
-        if let Some(extra) = r.outs.keys().find(|p| !declared.contains(p.as_str())) {
-            return Err(format!(
-                "it names out `{extra}`, which stage {} does not declare",
-                stage.id
-            ));
+    /// remote (an extra `../../x` would otherwise reach the lock and be checked out): the
+    /// error says why, for the warning that it is ignored. The outs are read as text first,
+    /// so that an out outside the workspace is named as one the stage does not declare.
+    pub fn decode_for(bytes: &[u8], stage: &Stage) -> Result<RunRecord, RecordError> {
+        let wire: WireRecord = serde_json::from_slice(bytes).map_err(RecordError::NotARecord)?;
+        let declared: BTreeMap<&str, &WsPath> = stage
+            .outs
+            .iter()
+            .map(|o| (o.path.as_str(), &o.path))
+            .collect();
+        if let Some(extra) = wire.outs.keys().find(|p| !declared.contains_key(p.as_str())) {
+            return Err(RecordError::Undeclared {
+                out: extra.clone(),
+                stage: stage.id.clone(),
+            });
         }
-        if let Some(missing) = declared.iter().find(|p| !r.outs.contains_key(**p)) {
-            return Err(format!("it lacks the stage's out `{missing}`"));
+        if let Some(missing) = declared.values().find(|p| !wire.outs.contains_key(p.as_str())) {
+            return Err(RecordError::Lacks((*missing).clone()));
         }
-        Ok(r)
+        let outs = wire
+            .outs
+            .into_iter()
+            .filter_map(|(k, v)| Some(((*declared.get(k.as_str())?).clone(), v)))
+            .collect();
+        Ok(RunRecord {
+            stage: wire.stage,
+            outs,
+        })
     }
+}
+
+/// A run record as read, its out paths not yet checked against the stage.
+#[derive(Deserialize)]
+struct WireRecord {
+    stage: String,
+    #[serde(with = "summaries")]
+    outs: BTreeMap<String, Summary>,
+}
+
+/// Why a run-cache record is not one of a stage's runs (it is then ignored, with a warning).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("it is not a run-cache record ({0})")]
+    NotARecord(serde_json::Error),
+    #[error("it names out `{out}`, which stage {stage} does not declare")]
+    Undeclared { out: String, stage: StageId },
+    #[error("it lacks the stage's out `{0}`")]
+    Lacks(WsPath),
 }
 
 #[cfg(test)]
