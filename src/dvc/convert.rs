@@ -34,7 +34,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use super::template::{self, Scope};
+use super::template::{self, Scope, TemplateError};
 use super::{Note, Notes};
 use crate::spec::yaml::{self, Node};
 use crate::spec::{SourceFile, SpecError};
@@ -110,8 +110,9 @@ impl Source<'_> {
         });
     }
 
-    fn err(&self, node: &Node, msg: impl Into<String>) -> SpecError {
-        self.file.error(yaml::span(self.file, node), msg)
+    fn err(&self, node: &Node, msg: impl std::fmt::Display) -> SpecError {
+        self.file
+            .error(yaml::span(self.file, node), msg.to_string())
     }
 
     /// `rel` (relative to this dvc.yaml's directory) as a project path; `Err` (at `node`)
@@ -121,14 +122,50 @@ impl Source<'_> {
     }
 }
 
+/// Why a DVC path cannot be a project path ([`join`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("`{0}` is an absolute path: it leaves the project")]
+    Absolute(String),
+    /// `rel` climbs above the root from `base` (`""`: from the root).
+    #[error("{}", leaves(rel, base))]
+    Leaves { rel: String, base: String },
+}
+
+fn leaves(rel: &str, base: &str) -> String {
+    if base.is_empty() {
+        format!("`{rel}` leaves the project")
+    } else {
+        format!("`{rel}` (from `{base}`) leaves the project")
+    }
+}
+
+/// Why an out or a params entry of a DVC stage cannot be declared (said at its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeclError {
+    #[error("an empty out")]
+    EmptyOut,
+    #[error("stage `{stage}`: a `{role}` entry is a path or `PATH: {{options}}`")]
+    OutShape { stage: String, role: String },
+    #[error("stage `{stage}`: params file {e}")]
+    ParamsFile { stage: String, e: JoinError },
+    /// A whole params file that cannot be read (the loader's message).
+    #[error("{0}")]
+    Load(String),
+    #[error("stage `{0}`: params keys are strings")]
+    KeyNotString(String),
+    #[error("stage `{stage}`: params of `{file}` must be a list of keys")]
+    KeysNotList { stage: String, file: String },
+    #[error("stage `{0}`: a params entry is a key or `FILE: [keys]`")]
+    ParamShape(String),
+}
+
 /// `a/b` + `c` -> `a/b/c`, with `.` and `..` resolved lexically ("" is the root): a
 /// project path. `Err` (a sentence naming `rel`) when `rel` is absolute or climbs above
 /// the project's root: such a path is refused, never clamped to the root or rewritten.
-pub fn join(base: &str, rel: &str) -> Result<String, String> {
+pub fn join(base: &str, rel: &str) -> Result<String, JoinError> {
     if rel.starts_with('/') {
-        return Err(format!(
-            "`{rel}` is an absolute path: it leaves the project"
-        ));
+        return Err(JoinError::Absolute(rel.to_string()));
     }
     let mut parts: Vec<&str> = base
         .split('/')
@@ -139,10 +176,9 @@ pub fn join(base: &str, rel: &str) -> Result<String, String> {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(if base.is_empty() {
-                        format!("`{rel}` leaves the project")
-                    } else {
-                        format!("`{rel}` (from `{base}`) leaves the project")
+                    return Err(JoinError::Leaves {
+                        rel: rel.to_string(),
+                        base: base.to_string(),
                     });
                 }
             }
@@ -348,7 +384,7 @@ pub fn apply_top_level(
             let ws = src.ws(&path, it)?;
             let mut moved = false;
             for st in stages.iter_mut() {
-                let here = |o: &OutDecl| join(&st.wdir, &o.path).as_deref() == Ok(ws.as_str());
+                let here = |o: &OutDecl| join(&st.wdir, &o.path).is_ok_and(|p| p == ws.as_str());
                 if let Some(i) = st.outs.iter().position(here) {
                     let o = st.outs.remove(i);
                     if plot {
@@ -610,7 +646,7 @@ fn iterable(src: &Source, node: &Node, ctx: &Table) -> Result<Value, SpecError> 
 }
 
 /// Substitutes templates in every string of a value.
-fn subst(v: &Value, scope: &Scope, frozen: &mut Vec<String>) -> Result<Value, String> {
+fn subst(v: &Value, scope: &Scope, frozen: &mut Vec<String>) -> Result<Value, TemplateError> {
     Ok(match v {
         Value::String(s) => {
             if let Some(expr) = template::whole(s) {
@@ -820,7 +856,7 @@ fn out_decl(
     role: &str,
     v: &Value,
     notes: &mut Notes,
-) -> Result<OutDecl, String> {
+) -> Result<OutDecl, DeclError> {
     let (path, opts) = match v {
         Value::String(s) => {
             return Ok(OutDecl {
@@ -831,13 +867,14 @@ fn out_decl(
             });
         }
         Value::Table(t) if t.len() == 1 => {
-            let (p, o) = t.iter().next().ok_or("an empty out")?;
+            let (p, o) = t.iter().next().ok_or(DeclError::EmptyOut)?;
             (p.clone(), o)
         }
         _ => {
-            return Err(format!(
-                "stage `{stage}`: a `{role}` entry is a path or `PATH: {{options}}`"
-            ));
+            return Err(DeclError::OutShape {
+                stage: stage.to_string(),
+                role: role.to_string(),
+            });
         }
     };
     // DVC caches metrics and plots too unless `cache: false`.
@@ -875,7 +912,7 @@ fn param_decls(
     v: &Value,
     out: &mut Vec<ParamDecl>,
     notes: &mut Notes,
-) -> Result<(), String> {
+) -> Result<(), DeclError> {
     let default_file = within(wdir, "params.yaml");
     match v {
         Value::String(key) => {
@@ -887,12 +924,16 @@ fn param_decls(
         }
         Value::Table(t) => {
             for (file, keys) in t {
-                let ws =
-                    join(wdir, file).map_err(|m| format!("stage `{stage}`: params file {m}"))?;
+                let ws = join(wdir, file).map_err(|e| DeclError::ParamsFile {
+                    stage: stage.to_string(),
+                    e,
+                })?;
                 let keys: Vec<String> = match keys {
                     Value::Array(a) if a.is_empty() => {
                         // The whole file: every top-level key it holds now.
-                        match load_table(src.root, &ws).map_err(|e| e.message().to_string())? {
+                        match load_table(src.root, &ws)
+                            .map_err(|e| DeclError::Load(e.message().to_string()))?
+                        {
                             Some(t) => {
                                 src.note(notes, knode, format!("stage `{stage}`: params file `{file}` (whole) is imported as its top-level keys now: {}", t.keys().cloned().collect::<Vec<_>>().join(", ")));
                                 t.keys().cloned().collect()
@@ -908,13 +949,14 @@ fn param_decls(
                         .map(|k| {
                             k.as_str()
                                 .map(String::from)
-                                .ok_or_else(|| format!("stage `{stage}`: params keys are strings"))
+                                .ok_or_else(|| DeclError::KeyNotString(stage.to_string()))
                         })
                         .collect::<Result<_, _>>()?,
                     _ => {
-                        return Err(format!(
-                            "stage `{stage}`: params of `{file}` must be a list of keys"
-                        ));
+                        return Err(DeclError::KeysNotList {
+                            stage: stage.to_string(),
+                            file: file.clone(),
+                        });
                     }
                 };
                 if ws == "params.yaml" && wdir.is_empty() {
@@ -925,9 +967,7 @@ fn param_decls(
             }
         }
         _ => {
-            return Err(format!(
-                "stage `{stage}`: a params entry is a key or `FILE: [keys]`"
-            ));
+            return Err(DeclError::ParamShape(stage.to_string()));
         }
     }
     Ok(())
@@ -980,12 +1020,20 @@ mod tests {
         assert_eq!(join("", "./a").unwrap(), "a");
         assert_eq!(join("a/b", "../..").unwrap(), "");
         assert!(join("", "..").is_err());
-        assert!(
-            join("sub", "../../x.txt")
-                .unwrap_err()
-                .contains("leaves the project")
+        assert_eq!(
+            join("sub", "../../x.txt").unwrap_err().to_string(),
+            "`../../x.txt` (from `sub`) leaves the project"
         );
-        assert!(join("", "/tmp").unwrap_err().contains("absolute"));
+        assert_eq!(
+            join("", "..").unwrap_err().to_string(),
+            "`..` leaves the project"
+        );
+        assert!(
+            join("", "/tmp")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
         assert!(join("a", "b/../../../c").is_err());
     }
 }

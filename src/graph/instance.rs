@@ -20,6 +20,20 @@ pub trait Remap {
     fn remap(&self, path: &WsPath, is_out: bool) -> Result<WsPath, RemapError>;
 }
 
+/// Why a `${...}` of a stage has no value (said at its place in the pipeline file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarError {
+    /// Neither a `[vars]` entry nor a param; `why` says what the params files hold.
+    #[error("unknown variable `{name}`: not in [vars], and {why}")]
+    Unknown { name: String, why: String },
+    #[error("`{0}` is a table; only values can be interpolated")]
+    Table(String),
+    #[error("unknown list `{0}` (use deps, outs, metrics or plots)")]
+    UnknownList(String),
+    #[error("`{list}[{i}]`: the stage has {len} {list}")]
+    NoSuchPath { list: String, i: usize, len: usize },
+}
+
 /// Why a path of a sweep cell or an experiment cannot be moved into its namespace.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemapError {
@@ -74,7 +88,7 @@ impl Instance<'_> {
         &self,
         name: &str,
         used: &mut BTreeMap<String, Value>,
-    ) -> Result<String, String> {
+    ) -> Result<String, VarError> {
         if let Some(v) = params::lookup(&self.spec.vars, name) {
             return scalar(name, v);
         }
@@ -84,10 +98,10 @@ impl Instance<'_> {
                 used.insert(name.to_string(), v.into_owned());
                 Ok(s)
             }
-            None => Err(format!(
-                "unknown variable `{name}`: not in [vars], and {}",
-                self.view.params.explain_missing(None, name)
-            )),
+            None => Err(VarError::Unknown {
+                name: name.to_string(),
+                why: self.view.params.explain_missing(None, name),
+            }),
         }
     }
 
@@ -275,7 +289,7 @@ impl Instance<'_> {
         wdir: &WsPath,
         deps: &[WsPath],
         outs: &[Out],
-    ) -> Result<String, String> {
+    ) -> Result<String, VarError> {
         let paths: Vec<&WsPath> = match list {
             "deps" => deps.iter().collect(),
             "outs" => outs
@@ -293,23 +307,20 @@ impl Instance<'_> {
                 .filter(|o| o.role == OutRole::Plot)
                 .map(|o| &o.path)
                 .collect(),
-            other => {
-                return Err(format!(
-                    "unknown list `{other}` (use deps, outs, metrics or plots)"
-                ));
-            }
+            other => return Err(VarError::UnknownList(other.to_string())),
         };
         match paths.get(i) {
             Some(p) => Ok(shell_quote(&p.relative_to(wdir))),
-            None => Err(format!(
-                "`{list}[{i}]`: the stage has {} {list}",
-                paths.len()
-            )),
+            None => Err(VarError::NoSuchPath {
+                list: list.to_string(),
+                i,
+                len: paths.len(),
+            }),
         }
     }
 }
 
-fn scalar(name: &str, v: &Value) -> Result<String, String> {
+fn scalar(name: &str, v: &Value) -> Result<String, VarError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => {
@@ -320,9 +331,7 @@ fn scalar(name: &str, v: &Value) -> Result<String, String> {
             .map(|x| scalar(name, x))
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.join(" ")),
-        Value::Table(_) => Err(format!(
-            "`{name}` is a table; only values can be interpolated"
-        )),
+        Value::Table(_) => Err(VarError::Table(name.to_string())),
     }
 }
 

@@ -160,13 +160,20 @@ impl RunRecord {
             .iter()
             .map(|o| (o.path.as_str(), &o.path))
             .collect();
-        if let Some(extra) = wire.outs.keys().find(|p| !declared.contains_key(p.as_str())) {
+        if let Some(extra) = wire
+            .outs
+            .keys()
+            .find(|p| !declared.contains_key(p.as_str()))
+        {
             return Err(RecordError::Undeclared {
                 out: extra.clone(),
                 stage: stage.id.clone(),
             });
         }
-        if let Some(missing) = declared.values().find(|p| !wire.outs.contains_key(p.as_str())) {
+        if let Some(missing) = declared
+            .values()
+            .find(|p| !wire.outs.contains_key(p.as_str()))
+        {
             return Err(RecordError::Lacks((*missing).clone()));
         }
         let outs = wire
