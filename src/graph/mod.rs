@@ -4,8 +4,10 @@
 //! then links producers to consumers: stage B depends on stage A when one of B's deps is
 //! one of A's outs, lies inside one (a file of a directory out), or contains one. Built
 //! (sealed) only when the outs don't collide, every dep exists or is made by a stage, and
-//! there is no cycle; each failure is a `SpecError` pointing into the pipeline file.
+//! there is no cycle; each failure is a `SpecError` pointing into the pipeline file. What
+//! a built graph refuses (a target no stage is, an experiment) is a [`GraphError`].
 
+pub mod error;
 pub mod exp;
 pub mod instance;
 pub mod render;
@@ -20,6 +22,7 @@ pub use stage::{CellInfo, Out, Stage, StageId, StageKind};
 
 use crate::spec::{Spec, SpecError, View};
 use crate::wspath::WsPath;
+pub use error::GraphError;
 use instance::{Instance, NoRemap};
 use sweep::SweepPlan;
 
@@ -178,7 +181,7 @@ impl Graph {
     }
 
     /// Resolves command-line targets: stage ids, base stage names, or out paths.
-    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, String> {
+    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, GraphError> {
         let mut out = Vec::new();
         for t in targets {
             if let Some(i) = self.find(t) {
@@ -191,11 +194,10 @@ impl Graph {
                 out.push(i);
                 continue;
             }
-            let mut msg = format!("no stage `{t}` in the pipeline");
-            if let Some(near) = self.nearest(t) {
-                msg.push_str(&format!(" (did you mean `{near}`?)"));
-            }
-            return Err(msg);
+            return Err(GraphError::UnknownTarget {
+                target: t.clone(),
+                near: self.nearest(t).map(str::to_string),
+            });
         }
         Ok(out)
     }
@@ -552,6 +554,14 @@ deps = ["src/main.py"]
         assert_eq!(
             g.resolve_targets(&["data/feat.bin".into()]).unwrap(),
             vec![g.find("feat").unwrap()]
+        );
+        assert_eq!(
+            g.resolve_targets(&["fea".into()]).unwrap_err().to_string(),
+            "no stage `fea` in the pipeline (did you mean `feat`?)"
+        );
+        assert_eq!(
+            g.resolve_targets(&["zzz".into()]).unwrap_err().to_string(),
+            "no stage `zzz` in the pipeline"
         );
     }
 

@@ -16,7 +16,7 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
     let i = *s
         .graph
         .resolve_targets(&[target.to_string()])
-        .map_err(Error::User)?
+        .map_err(Error::from)?
         .first()
         .ok_or_else(|| Error::User(format!("no stage `{target}`")))?;
     let st = &s.graph.stages[i];
