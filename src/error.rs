@@ -27,6 +27,7 @@ use crate::exec::slurm::SlurmError;
 use crate::exp::ExpError;
 use crate::graph::GraphError;
 use crate::lock::LockError;
+use crate::lock::merge::MergeError;
 use crate::remote::RemoteConfigError;
 use crate::run::commit::ContractError;
 use crate::sched::SchedError;
@@ -41,6 +42,9 @@ pub enum Error {
     Cache(#[from] pipe_cache::Error),
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// `pipe merge-lock`: one of the three locks is no lock.
+    #[error(transparent)]
+    LockMerge(#[from] MergeError),
     /// A target no stage is; an experiment the graph cannot instantiate.
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -118,6 +122,7 @@ impl Error {
             Error::RunFailed(f) => f.exit_code(),
             Error::Exp(e) => e.exit_code(),
             Error::Graph(e) => e.exit_code(),
+            Error::LockMerge(e) => e.exit_code(),
             Error::Contract(e) => e.exit_code(),
             Error::Sched(e) => e.exit_code(),
             Error::Builtin(e) => e.exit_code(),

@@ -35,16 +35,23 @@ pub struct LockToml {
     pub stage: BTreeMap<String, LockEntry>,
 }
 
-pub fn parse(text: &str) -> Result<BTreeMap<String, LockEntry>, String> {
+/// Why a lock's text is not a lock this pipe reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Boxed: it is large, and a lock error travels in every `Result`.
+    #[error("{0}")]
+    Toml(Box<toml::de::Error>),
+    #[error("lock file version {0} is not supported by this pipe (which writes version {VERSION})")]
+    Version(u32),
+}
+
+pub fn parse(text: &str) -> Result<BTreeMap<String, LockEntry>, ParseError> {
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let t: LockToml = toml::from_str(text).map_err(|e| e.to_string())?;
+    let t: LockToml = toml::from_str(text).map_err(|e| ParseError::Toml(Box::new(e)))?;
     if t.version != VERSION {
-        return Err(format!(
-            "lock file version {} is not supported by this pipe (which writes version {VERSION})",
-            t.version
-        ));
+        return Err(ParseError::Version(t.version));
     }
     Ok(t.stage)
 }
@@ -167,7 +174,12 @@ mod tests {
 
     #[test]
     fn rejects_future_versions() {
-        assert!(parse("version = 9\n").unwrap_err().contains("version 9"));
+        assert!(
+            parse("version = 9\n")
+                .unwrap_err()
+                .to_string()
+                .contains("version 9")
+        );
     }
 
     proptest! {
