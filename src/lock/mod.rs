@@ -49,9 +49,13 @@ pub enum LockError {
     /// A journal line that cannot be encoded.
     #[error("{}: {e}", path.display())]
     Encode { path: PathBuf, e: serde_json::Error },
-    /// The folded lock could not be written.
+    /// The folded lock could not be written (boxed: a lock error travels in every
+    /// `Result`).
     #[error("{}: {e}", path.display())]
-    Write { path: PathBuf, e: pipe_cache::Error },
+    Write {
+        path: PathBuf,
+        e: Box<pipe_cache::Error>,
+    },
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LockError {
@@ -306,7 +310,7 @@ impl LockStore {
             pipe_cache::fsutil::write_file_atomic(&self.path, text.as_bytes(), true).map_err(
                 |e| LockError::Write {
                     path: self.path.clone(),
-                    e,
+                    e: Box::new(e),
                 },
             )?;
         }
