@@ -20,7 +20,7 @@ use super::git::{Repo, Rev};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::lock::{Entries, format as lock_format};
-use crate::ops::Session;
+use crate::session::Session;
 use crate::spec::OutRole;
 
 /// One metrics (or plots) file of one stage instance.

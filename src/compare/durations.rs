@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::Session;
+use crate::session::Session;
 use crate::report::printer;
 use crate::sched::{Outcome, Summary};
 use crate::workspace::Workspace;

@@ -85,7 +85,7 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     };
     let mut locks = workspace_locks(s)?;
     // Experiments' objects stay until the experiment is removed.
-    locks.extend(super::exp::entries_to_keep(s)?);
+    locks.extend(super::keep::entries_to_keep(s)?);
     // Every other workspace that uses this cache, all read before anything is deleted.
     let survey = roots::survey(store.root(), &s.ws.id)?;
     for w in &survey.live {
@@ -241,7 +241,7 @@ fn other_workspace_locks(
             .map_err(|e| unreadable(e.to_string()))?;
         out.push(entries);
     }
-    out.extend(super::exp::entries_to_keep_in(&dot, true).map_err(|e| unreadable(e.to_string()))?);
+    out.extend(super::keep::entries_to_keep_in(&dot, true).map_err(|e| unreadable(e.to_string()))?);
     Ok(out)
 }
 

@@ -5,7 +5,8 @@
 //! - [`show`]: `exp show`, `exp diff A B`
 //! - [`apply`]: `exp apply NAME [--force]`
 //! - [`share`]: `exp push NAME`, `exp pull NAME`, `exp show --remote`
-//! - here: `exp remove NAME...`, `exp gc`, and what `pipe gc` must keep.
+//! - here: `exp remove NAME...`, `exp gc` (what `pipe gc` keeps for experiments is in
+//!   `ops::keep`, below both).
 
 pub mod apply;
 pub mod run;
@@ -18,17 +19,12 @@ use crate::error::{Error, Result};
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, Records};
 use crate::graph::Graph;
-use crate::graph::exp::{ExpCell, instantiate, is_exp_id, stage_id};
-use crate::lock::{Entries, LockStore};
+use crate::graph::exp::{ExpCell, instantiate, is_exp_id};
 use crate::report::printer::{self, Tone};
 use crate::workspace::Workspace;
 
 use super::Session;
-
-/// The lock of every experiment's stage instances.
-pub fn exps_lock(ws: &Workspace) -> LockStore {
-    LockStore::new(&ws.dot.join("exps.lock"), &ws.dot.join("journal"))
-}
+use super::keep::exps_lock;
 
 pub fn records(s: &Session) -> Records {
     Records::of(&s.ws)
@@ -195,31 +191,4 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
         }
     }
     super::gc::gc(s, dry, false).map(|_| ())
-}
-
-/// What experiments refer to, for `pipe gc` to keep: the experiments' lock and every
-/// record's entries (a pulled record may be the only holder).
-pub fn entries_to_keep(s: &Session) -> Result<Vec<Entries>> {
-    entries_to_keep_in(&s.ws.dot, false)
-}
-
-/// [`entries_to_keep`] of the workspace whose `.pipe/` is `dot` (another workspace that
-/// shares the cache, read without writing anything there). With `strict`, a record file
-/// that cannot be read (permissions: as opposed to one read and not understood, which no
-/// command can act on) is an error, naming it: what it refers to is unknown.
-pub fn entries_to_keep_in(dot: &std::path::Path, strict: bool) -> Result<Vec<Entries>> {
-    let lock = LockStore::new(&dot.join("exps.lock"), &dot.join("journal"));
-    let mut out = vec![lock.read()?];
-    let mut from_records = Entries::new();
-    let (list, unreadable) = Records::read_only(dot).list_all()?;
-    if strict && let Some(u) = unreadable.iter().find(|u| u.io) {
-        return Err(Error::Env(format!("cannot read {}: {}", u.file, u.why)));
-    }
-    for r in list {
-        for (stage, e) in r.stages {
-            from_records.insert(stage_id(&stage, &r.name).to_string(), e);
-        }
-    }
-    out.push(from_records);
-    Ok(out)
 }
