@@ -9,7 +9,7 @@ use pipe::error::{Error, Result};
 use pipe::exp::ExpName;
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
 use pipe::report::compare::Style;
-use pipe::report::printer::{self, ColorChoice};
+use pipe::report::printer::{self, ColorChoice, Printer};
 use pipe::report::table::Format;
 
 #[derive(Parser)]
@@ -509,9 +509,9 @@ struct ExpTransferArgs {
     jobs: Option<usize>,
 }
 
-fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
+fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
     use ops::exp;
-    let s = Session::open(file)?;
+    let s = ops::open(p, file)?;
     match c {
         ExpCommand::Run(a) => {
             let o = exp::run::ExpRunOptions {
@@ -524,7 +524,7 @@ fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
                     ..a.run.options()
                 },
             };
-            exp::run::run(&s, &o, a.run.pull_remote(&s)?)
+            exp::run::run(p, &s, &o, a.run.pull_remote(&s)?)
         }
         ExpCommand::Show {
             sort,
@@ -548,20 +548,20 @@ fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
                 remote: remote.map(|r| named(&r).map(String::from)),
                 jobs: None,
             };
-            exp::show::show(&s, &o).map(|_| ())
+            exp::show::show(p, &s, &o).map(|_| ())
         }
-        ExpCommand::Diff { a, b } => exp::show::diff(&s, &a, &b),
-        ExpCommand::Apply { name, force } => exp::apply::apply(&s, &name, force),
-        ExpCommand::Remove { names } => exp::remove(&s, &names),
-        ExpCommand::Gc { all, dry } => exp::gc(&s, all, dry),
-        ExpCommand::Push(a) => exp::share::push(&s, &a.names, a.remote.as_deref(), a.jobs),
-        ExpCommand::Pull(a) => exp::share::pull(&s, &a.names, a.remote.as_deref(), a.jobs),
+        ExpCommand::Diff { a, b } => exp::show::diff(p, &s, &a, &b),
+        ExpCommand::Apply { name, force } => exp::apply::apply(p, &s, &name, force),
+        ExpCommand::Remove { names } => exp::remove(p, &s, &names),
+        ExpCommand::Gc { all, dry } => exp::gc(p, &s, all, dry),
+        ExpCommand::Push(a) => exp::share::push(p, &s, &a.names, a.remote.as_deref(), a.jobs),
+        ExpCommand::Pull(a) => exp::share::pull(p, &s, &a.names, a.remote.as_deref(), a.jobs),
     }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    printer::init(
+    let p = Printer::new(
         match cli.color {
             ColorArg::Auto => ColorChoice::Auto,
             ColorArg::Always => ColorChoice::Always,
@@ -583,25 +583,24 @@ pub fn main() -> ExitCode {
             )
             .try_init();
     }
-    let code = match run(cli) {
+    let code = match run(&p, cli) {
         Ok(()) => 0,
         Err(e) => {
-            report_error(&e);
+            report_error(&p, &e);
             e.exit_code()
         }
     };
-    ExitCode::from(exit_code(code, &printer::get().lost_output()))
+    ExitCode::from(exit_code(&p, code, &p.lost_output()))
 }
 
 /// The exit status, once output was cut short (`lost`: which stream and why, see
 /// `report::printer`): a command that otherwise succeeded exits 3 (the environment failed
 /// pipe), saying so on the stream that still works; a command's own failure keeps its code
 /// (a stage's exit code says more than the closed pipe that followed it).
-fn exit_code(code: u8, lost: &[String]) -> u8 {
+fn exit_code(p: &Printer, code: u8, lost: &[String]) -> u8 {
     if lost.is_empty() {
         return code;
     }
-    let p = printer::get();
     let msg = format!(
         "output was cut short ({}); the command itself went on to its end",
         lost.join("; ")
@@ -614,17 +613,16 @@ fn exit_code(code: u8, lost: &[String]) -> u8 {
     if code == 0 { 3 } else { code }
 }
 
-fn report_error(e: &Error) {
+fn report_error(p: &Printer, e: &Error) {
     match e {
         Error::Spec(d) => {
-            let theme = if printer::get_color() {
+            let theme = if p.color() {
                 miette::GraphicalTheme::unicode()
             } else {
                 miette::GraphicalTheme::unicode_nocolor()
             };
             let mut out = String::new();
             let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
-            let p = printer::get();
             if handler.render_report(&mut out, d).is_ok() {
                 let mut text = format!("error: {}\n", d.message());
                 if let Some(loc) = d.location() {
@@ -637,8 +635,8 @@ fn report_error(e: &Error) {
                 p.raw_err(&format!("error: {d}\n"));
             }
         }
-        Error::Interrupted => printer::get().raw_err("error: interrupted\n"),
-        other => printer::get().error(&other.to_string()),
+        Error::Interrupted => p.raw_err("error: interrupted\n"),
+        other => p.error(&other.to_string()),
     }
 }
 
@@ -650,7 +648,7 @@ fn pipeline_path(cli: &Cli) -> PathBuf {
     std::path::absolute(&f).unwrap_or(f)
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(p: &Printer, cli: Cli) -> Result<()> {
     if let Some(d) = &cli.dir {
         std::env::set_current_dir(d)
             .map_err(|e| Error::User(format!("cannot enter {}: {e}", d.display())))?;
@@ -660,21 +658,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Init => {
             let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
             let outs = if file.exists() {
-                let s = Session::open(&file)?;
+                let s = ops::open(p, &file)?;
                 ops::cached_outs(&s)
             } else {
                 Vec::new()
             };
-            ops::init::init(&root, &outs)
+            ops::init::init(p, &root, &outs)
         }
-        Command::Add { paths } => ops::add::add(&file, &paths).map(|_| ()),
+        Command::Add { paths } => ops::add::add(p, &file, &paths).map(|_| ()),
         Command::ImportDvc { dir, dry, force } => ops::import_dvc::import_dvc(
+            p,
             dir.as_deref().unwrap_or(Path::new(".")),
             &ops::import_dvc::ImportOptions { dry, force },
         )
         .map(|_| ()),
         Command::Repro(a) => {
-            let s = Session::open(&file)?;
+            let s = ops::open(p, &file)?;
             let o = ReproOptions {
                 targets: a.targets,
                 single: a.single,
@@ -683,7 +682,7 @@ fn run(cli: Cli) -> Result<()> {
                 keep_going: a.keep_going,
                 ..a.run.options()
             };
-            let r = ops::repro::repro_with(&s, &o, a.run.pull_remote(&s)?);
+            let r = ops::repro::repro_with(p, &s, &o, a.run.pull_remote(&s)?);
             ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             r.map(|_| ())
         }
@@ -692,19 +691,19 @@ fn run(cli: Cli) -> Result<()> {
             json,
             remote: Some(r),
         } => {
-            let s = Session::open(&file)?;
-            ops::remote_status::status(&s, &targets, named(&r), json).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::remote_status::status(p, &s, &targets, named(&r), json).map(|_| ())
         }
         Command::Status { targets, json, .. } => {
-            let s = Session::open(&file)?;
-            ops::status::status(&s, &targets, json).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::status::status(p, &s, &targets, json).map(|_| ())
         }
         Command::Dag {
             targets,
             dot,
             mermaid,
         } => {
-            let s = Session::open(&file)?;
+            let s = ops::open(p, &file)?;
             let format = if dot {
                 DagFormat::Dot
             } else if mermaid {
@@ -712,26 +711,27 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 DagFormat::Text
             };
-            ops::dag::dag(&s, &targets, format)
+            ops::dag::dag(p, &s, &targets, format)
         }
         Command::Explain { stage } => {
-            let s = Session::open(&file)?;
-            ops::explain::explain(&s, &stage).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::explain::explain(p, &s, &stage).map(|_| ())
         }
         Command::Checkout { targets } => {
-            let s = Session::open(&file)?;
-            ops::checkout::checkout(&s, &targets).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::checkout::checkout(p, &s, &targets).map(|_| ())
         }
         Command::Gc { dry, workspace } => {
-            let s = Session::open(&file)?;
-            ops::gc::gc(&s, dry, workspace).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::gc::gc(p, &s, dry, workspace).map(|_| ())
         }
         Command::Cache(CacheCommand::Verify { remote, jobs }) => {
-            let s = Session::open(&file)?;
-            ops::cache_verify::verify(&s, remote.as_deref().map(named), jobs).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::cache_verify::verify(p, &s, remote.as_deref().map(named), jobs).map(|_| ())
         }
         Command::Remote(c) => {
             let ws = pipe::workspace::Workspace::open(&file)?;
+            ops::warn_workspace(p, &ws);
             match c {
                 RemoteCommand::Add {
                     name,
@@ -741,6 +741,7 @@ fn run(cli: Cli) -> Result<()> {
                     force,
                     options,
                 } => ops::remote::add(
+                    p,
                     &ws,
                     &name,
                     &url,
@@ -751,29 +752,29 @@ fn run(cli: Cli) -> Result<()> {
                         options,
                     },
                 ),
-                RemoteCommand::List => ops::remote::list(&ws),
-                RemoteCommand::Remove { name } => ops::remote::remove(&ws, &name),
+                RemoteCommand::List => ops::remote::list(p, &ws),
+                RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
                 RemoteCommand::Default { name, local } => {
-                    ops::remote::set_default(&ws, &name, local)
+                    ops::remote::set_default(p, &ws, &name, local)
                 }
             }
         }
         Command::Push(a) => {
-            let s = Session::open(&file)?;
-            ops::push::push(&s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::push::push(p, &s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
         }
         Command::Fetch(a) => {
-            let s = Session::open(&file)?;
-            ops::pull::fetch(&s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::pull::fetch(p, &s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
         }
         Command::Pull(a) => {
-            let s = Session::open(&file)?;
-            ops::pull::pull(&s, &a.targets, a.remote.as_deref(), a.jobs)
+            let s = ops::open(p, &file)?;
+            ops::pull::pull(p, &s, &a.targets, a.remote.as_deref(), a.jobs)
         }
         Command::Sweep(a) => {
-            let s = Session::open(&file)?;
+            let s = ops::open(p, &file)?;
             let Some(name) = a.name else {
-                return ops::sweep::list(&s);
+                return ops::sweep::list(p, &s);
             };
             let format = if a.md {
                 Some(Format::Markdown)
@@ -796,28 +797,28 @@ fn run(cli: Cli) -> Result<()> {
                 fail_fast: a.fail_fast,
                 run: a.run.options(),
             };
-            let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
+            let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?);
             ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             // compare: the sweep's HTML report, whether or not every cell succeeded.
             if let Some(html) = &a.html
                 && !a.dry
             {
-                ops::report::write(&s, std::slice::from_ref(&name), html)?;
+                ops::report::write(p, &s, std::slice::from_ref(&name), html)?;
             }
             r.map(|_| ())
         }
-        Command::Exp(c) => run_exp(&file, c),
+        Command::Exp(c) => run_exp(p, &file, c),
         Command::Stages => {
-            ops::stages::list();
+            ops::stages::list(p);
             Ok(())
         }
         Command::MergeLock { base, ours, theirs } => {
-            ops::merge_lock::merge_lock(&base, &ours, &theirs)
+            ops::merge_lock::merge_lock(p, &base, &ours, &theirs)
         }
         // --- compare: metrics, params, plots, report ---
         Command::Metrics(MetricsCommand::Show { targets, style }) => {
-            let s = Session::open(&file)?;
-            ops::metrics::show(&s, &targets, style.style())
+            let s = ops::open(p, &file)?;
+            ops::metrics::show(p, &s, &targets, style.style())
         }
         Command::Metrics(MetricsCommand::Diff {
             revs,
@@ -825,28 +826,28 @@ fn run(cli: Cli) -> Result<()> {
             all,
             style,
         }) => {
-            let s = Session::open(&file)?;
-            ops::metrics::diff(&s, &targets, &revs, all, style.style())
+            let s = ops::open(p, &file)?;
+            ops::metrics::diff(p, &s, &targets, &revs, all, style.style())
         }
         Command::Params(ParamsCommand::Diff { revs, all, style }) => {
-            let s = Session::open(&file)?;
-            ops::params::diff(&s, &revs, all, style.style())
+            let s = ops::open(p, &file)?;
+            ops::params::diff(p, &s, &revs, all, style.style())
         }
         Command::Plots(PlotsCommand::Show { targets, output }) => {
-            let s = Session::open(&file)?;
-            ops::plots::show(&s, &targets, &output)
+            let s = ops::open(p, &file)?;
+            ops::plots::show(p, &s, &targets, &output)
         }
         Command::Plots(PlotsCommand::Diff {
             revs,
             targets,
             output,
         }) => {
-            let s = Session::open(&file)?;
-            ops::plots::diff(&s, &revs, &targets, &output)
+            let s = ops::open(p, &file)?;
+            ops::plots::diff(p, &s, &revs, &targets, &output)
         }
         Command::Report { sweeps, output } => {
-            let s = Session::open(&file)?;
-            ops::report::write(&s, &sweeps, &output)
+            let s = ops::open(p, &file)?;
+            ops::report::write(p, &s, &sweeps, &output)
         }
         // --- end compare ---
         Command::Predict {

@@ -18,16 +18,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer::{Printer, Tone, bytes};
 use crate::run::commit;
 use crate::run::decide::Inputs;
 use crate::spec::DataDef;
 use crate::wspath::WsPath;
 
-use super::Session;
-
 /// Tracks `paths` (relative to the current directory) in the pipeline `pipeline`.
-pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
+pub fn add(p: &Printer, pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     let root = pipeline
         .parent()
         .map(Path::to_path_buf)
@@ -54,7 +52,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     };
     if old.is_some() {
         // Paths that stages write cannot be tracked data (checked before anything changes).
-        let s = Session::open(pipeline)?;
+        let s = super::open(p, pipeline)?;
         for wp in &wanted {
             if let Some(i) = s.graph.producer_of(wp)
                 && !s.graph.stages[i].is_data()
@@ -70,7 +68,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     if old.as_deref() != Some(text.as_str()) {
         write(pipeline, &text)?;
     }
-    let s = match Session::open(pipeline) {
+    let s = match super::open(p, pipeline) {
         Ok(s) => s,
         Err(e) => {
             // The new keys made the pipeline invalid (a path inside an out, say): put it back.
@@ -83,7 +81,6 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
             return Err(e);
         }
     };
-    let p = printer::get();
     for wp in &wanted {
         let id = DataDef::lock_id(wp);
         let Some(i) = s.graph.find(&id) else {

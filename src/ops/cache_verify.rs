@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::remote as glue;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 
 use super::Session;
 
@@ -39,6 +39,7 @@ pub struct VerifyReport {
 /// `remote`: `None` for the local cache; `Some(name)` for a remote (`Some(None)`: the
 /// default one).
 pub fn verify(
+    p: &Printer,
     s: &Session,
     remote: Option<Option<&str>>,
     jobs: Option<usize>,
@@ -61,7 +62,6 @@ pub fn verify(
             (rep, format!("remote `{}`", r.name()))
         }
     };
-    let p = printer::get();
     let mut owners = owners(&outs, s);
     for (d, o) in &report.owners {
         owners.entry(*d).or_insert_with(|| o.clone());

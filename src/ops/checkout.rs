@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::lock::{Entries, HashInfo, Stamp};
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::run::observe::digest_all_at;
 use crate::run::restore;
 use crate::wspath::WsPath;
@@ -30,7 +30,7 @@ pub struct CheckoutReport {
 
 /// `targets`: stages (default: every stage with a lock entry). Outs that already match
 /// are left alone; outs whose objects are not in the cache are reported.
-pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
+pub fn checkout(p: &Printer, s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     let order = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
@@ -40,7 +40,6 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     // Taken before the read: a record that lands after it moves the stamp.
     let stamp = s.ws.lock.stamp()?;
     let lock = s.ws.lock.read()?;
-    let p = printer::get();
     let mut report = CheckoutReport::default();
     // Whether any out was written (even in part): a run in progress may have observed it
     // as it was, so the lock is marked (see `LockStore::mark`), also when a write failed.
@@ -48,6 +47,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     // Held until the lock is marked: a stage that starts meanwhile waits, then looks again.
     let mut held = Vec::new();
     let restored = restore_outs(
+        p,
         s,
         &order,
         (stamp, &lock),
@@ -93,6 +93,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
 
 /// Checks out the cached outs of the stages `order` names that differ from `lock`.
 fn restore_outs(
+    p: &Printer,
     s: &Session,
     order: &[usize],
     (stamp, lock): (Stamp, &Entries),
@@ -100,7 +101,6 @@ fn restore_outs(
     wrote: &mut bool,
     held: &mut Vec<Held>,
 ) -> Result<()> {
-    let p = printer::get();
     let locks = PathLocks::new(&s.ws.locks());
     // The lock as last read: read again only when its stamp moved (another process
     // recorded), not once per out.

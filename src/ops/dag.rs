@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::graph::render;
-use crate::report::printer;
+use crate::report::printer::Printer;
 
 use super::Session;
 
@@ -13,7 +13,7 @@ pub enum DagFormat {
     Mermaid,
 }
 
-pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
+pub fn dag(p: &Printer, s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
     let set = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
@@ -24,6 +24,6 @@ pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
         DagFormat::Dot => render::dot(&s.graph, &set),
         DagFormat::Mermaid => render::mermaid(&s.graph, &set),
     };
-    printer::get().data(&out);
+    p.data(&out);
     Ok(())
 }

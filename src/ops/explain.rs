@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::lock::HashInfo;
-use crate::report::printer;
+use crate::report::printer::Printer;
 use crate::run::decide::decide;
 use crate::run::fresh::Freshness;
 use crate::run::observe::observe;
@@ -13,7 +13,7 @@ use crate::run::runcache::KeyParts;
 
 use super::Session;
 
-pub fn explain(s: &Session, target: &str) -> Result<String> {
+pub fn explain(p: &Printer, s: &Session, target: &str) -> Result<String> {
     let i = *s
         .graph
         .resolve_targets(&[target.to_string()])
@@ -85,6 +85,6 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
             ));
         }
     }
-    printer::get().data(&out);
+    p.data(&out);
     Ok(out)
 }

@@ -36,7 +36,7 @@ use pipe_cache::Digest;
 use crate::error::{Error, Result};
 use crate::lock::LockStore;
 use crate::lock::{HashInfo, format};
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer::{Printer, Tone, bytes};
 use crate::run::runcache::RunRecord;
 use crate::workspace::{DOT, roots};
 
@@ -54,7 +54,7 @@ pub struct GcReport {
     pub workspaces: usize,
 }
 
-pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
+pub fn gc(p: &Printer, s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     let store = &s.ws.store;
     // In this order: what is written after `started` is spared; what was written before
     // by a process still alive now is refused; what a process that is gone now wrote, it
@@ -143,7 +143,7 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         }
     }
     for g in &survey.gone {
-        printer::get().verb(
+        p.verb(
             if dry { "Would forget" } else { "Forgot" },
             Tone::Good,
             &format!(
@@ -161,7 +161,7 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     report.leftovers = left.entries;
     report.bytes += left.bytes;
     let verb = if dry { "Would remove" } else { "Removed" };
-    printer::get().verb(
+    p.verb(
         verb,
         Tone::Good,
         &format!(

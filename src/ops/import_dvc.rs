@@ -23,7 +23,7 @@ use toml::Value;
 use crate::dvc::{self, Import, lock::Checker};
 use crate::error::{Error, Result};
 use crate::graph::StageKind;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::run::commit;
 use crate::run::decide::Inputs;
 use crate::run::observe::observe;
@@ -51,13 +51,12 @@ pub struct ImportReport {
     pub notes: usize,
 }
 
-pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
+pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
     let root = std::path::absolute(dir)
         .map_err(|e| Error::User(format!("cannot resolve {}: {e}", dir.display())))?;
     let imp = dvc::read(&root)?;
     let locks = read_locks(&root, &imp)?;
     let text = dvc::render::pipeline(&imp);
-    let p = printer::get();
     let mut report = ImportReport {
         stages: imp.stages.len(),
         notes: imp.notes.len(),
@@ -78,7 +77,7 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
         )));
     }
     write(&pipeline, &text)?;
-    let s = match Session::open(&pipeline) {
+    let s = match super::open(p, &pipeline) {
         Ok(s) => s,
         Err(e) => {
             match &old {
@@ -104,10 +103,10 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
         p.warn(&format!("{}: {}", n.at, n.what));
     }
 
-    report.remotes = remotes(&s, &root, &imp)?;
+    report.remotes = remotes(p, &s, &root, &imp)?;
     let checker = Checker::default();
-    data(&s, &root, &imp, &checker, &mut report)?;
-    stages(&s, &root, &imp, &locks, &checker, &mut report)?;
+    data(p, &s, &root, &imp, &checker, &mut report)?;
+    stages(p, &s, &root, &imp, &locks, &checker, &mut report)?;
     s.ws.state.save()?;
     s.fold_lock()?;
     super::init::refresh_gitignore(&s.ws.dir, &super::cached_outs(&s))?;
@@ -162,8 +161,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
 }
 
-fn remotes(s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
-    let p = printer::get();
+fn remotes(p: &Printer, s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
     let mut done = Vec::new();
     for r in &imp.remotes {
         let url = local_url(root, &r.url);
@@ -173,7 +171,7 @@ fn remotes(s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
             force: true,
             options: r.options.clone(),
         };
-        match super::remote::add(&s.ws, &r.name, &url, &o) {
+        match super::remote::add(p, &s.ws, &r.name, &url, &o) {
             Ok(()) => done.push(r.name.clone()),
             Err(e) => p.warn(&format!(
                 "remote `{}` ({}) not imported: {e}",
@@ -203,6 +201,7 @@ fn local_url(root: &Path, url: &str) -> String {
 }
 
 fn data(
+    p: &Printer,
     s: &Session,
     root: &Path,
     imp: &Import,
@@ -230,7 +229,7 @@ fn data(
                     .push((id, format!("{} differs from {}", d.path, d.at)));
                 continue;
             }
-            Ok(None) if from_dvc_cache(&s.ws.dir, &d.path, md5)? => {}
+            Ok(None) if from_dvc_cache(p, &s.ws.dir, &d.path, md5)? => {}
             Ok(None) => {
                 report.stale.push((
                     id,
@@ -263,6 +262,7 @@ fn data(
 /// Outs dvc.lock names that the workspace lacks, brought back from DVC's cache (verified),
 /// as `dvc checkout` would.
 fn restore_missing(
+    p: &Printer,
     dir: &pipe_cache::RootDir,
     wdir: &str,
     outs: &[dvc::lock::Hashed],
@@ -273,19 +273,19 @@ fn restore_missing(
         if let Some(m) = &h.md5
             && std::fs::symlink_metadata(dir.path().join(&ws)).is_err()
         {
-            from_dvc_cache(dir, &ws, m)?;
+            from_dvc_cache(p, dir, &ws, m)?;
         }
     }
     Ok(())
 }
 
-fn from_dvc_cache(dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
+fn from_dvc_cache(p: &Printer, dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
     let ok = dvc::cache::restore(dir, dir.path(), md5, ws).map_err(|e| match e {
         e @ pipe_cache::Error::Escapes { .. } => Error::Cache(e),
         e => Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")),
     })?;
     if ok {
-        printer::get().verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
+        p.verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
     }
     Ok(ok)
 }
@@ -302,6 +302,7 @@ fn stale_entry(s: &Session, i: usize, lock: &crate::lock::Entries) -> Result<boo
 }
 
 fn stages(
+    p: &Printer,
     s: &Session,
     root: &Path,
     imp: &Import,
@@ -356,7 +357,7 @@ fn stages(
         let StageKind::Cmd(cmd) = &st.kind else {
             continue;
         };
-        restore_missing(&s.ws.dir, st.wdir.as_str(), &locked.outs)?;
+        restore_missing(p, &s.ws.dir, st.wdir.as_str(), &locked.outs)?;
         let deps: Vec<String> = st.deps.iter().map(|d| d.to_string()).collect();
         let outs: Vec<String> = st.outs.iter().map(|o| o.path.to_string()).collect();
         let why = dvc::lock::mismatch(

@@ -12,7 +12,7 @@ use std::path::Path;
 use pipe_cache::RootDir;
 
 use crate::error::{Error, Result};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::workspace::DOT;
 
 const CONFIG_TEMPLATE: &str = "# pipe configuration (committed). Machine-specific settings and secrets go to\n# config.local.toml beside this file, which git ignores.\n\n[cache]\n# dir = \"/shared/pipe-cache\"             # a cache shared by several users or checkouts\n# link = [\"reflink\", \"copy\"]           # how outs are checked out, first that works\n# shared = \"group\"                        # group-writable cache\n\n# [remote.team]\n# url = \"s3://bucket/prefix\"              # or a directory on a shared filesystem\n# endpoint = \"http://127.0.0.1:9000\"      # for S3-compatible servers\n# [core]\n# remote = \"team\"\n";
@@ -20,15 +20,15 @@ const CONFIG_TEMPLATE: &str = "# pipe configuration (committed). Machine-specifi
 pub const GITIGNORE_BEGIN: &str = "# >>> pipe outs (managed by pipe; edit the pipeline instead)";
 pub const GITIGNORE_END: &str = "# <<< pipe outs";
 
-pub fn init(root: &Path, outs: &[String]) -> Result<()> {
+pub fn init(p: &Printer, root: &Path, outs: &[String]) -> Result<()> {
     let dot = root.join(DOT);
     let existed = dot.exists();
     let ws = crate::workspace::Workspace::open(&root.join("pipe.toml"))?;
+    super::warn_workspace(p, &ws);
     ws.dir.write_new(
         &format!("{DOT}/{}", crate::config::FILE),
         CONFIG_TEMPLATE.as_bytes(),
     )?;
-    let p = printer::get();
     p.verb(
         if existed {
             "Reinitialized"

@@ -7,7 +7,7 @@ use crate::compare::diff::{self, Diff, Keyed, Problem};
 use crate::compare::git::{Repo, Rev};
 use crate::error::{Error, Result};
 use crate::report::compare::{self as render, Shown, Style};
-use crate::report::printer;
+use crate::report::printer::Printer;
 use crate::spec::OutRole;
 
 use super::Session;
@@ -46,7 +46,7 @@ pub fn sides(s: &Session, revs: &[String]) -> Result<(Option<Repo>, Rev, Rev)> {
     Ok((Some(repo), ra, rb))
 }
 
-pub fn show(s: &Session, targets: &[String], style: Style) -> Result<()> {
+pub fn show(p: &Printer, s: &Session, targets: &[String], style: Style) -> Result<()> {
     let files = collect::files(&s.graph, targets, OutRole::Metric)?;
     let reads = collect::metrics_at(s, None, &Rev::Workspace, &files)?;
     let mut problems = Vec::new();
@@ -71,7 +71,7 @@ pub fn show(s: &Session, targets: &[String], style: Style) -> Result<()> {
             error,
         });
     }
-    printer::get().data(render::show(&shown, style).trim_end());
+    p.data(render::show(&shown, style).trim_end());
     problems_error(&problems)
 }
 
@@ -122,6 +122,7 @@ pub fn compute_diff(s: &Session, targets: &[String], revs: &[String], all: bool)
 }
 
 pub fn diff(
+    p: &Printer,
     s: &Session,
     targets: &[String],
     revs: &[String],
@@ -129,6 +130,6 @@ pub fn diff(
     style: Style,
 ) -> Result<()> {
     let d = compute_diff(s, targets, revs, all)?;
-    printer::get().data(render::diff(&d, style).trim_end());
+    p.data(render::diff(&d, style).trim_end());
     problems_error(&d.problems)
 }

@@ -25,9 +25,30 @@ pub mod stages;
 pub mod status;
 pub mod sweep;
 
+use std::path::Path;
+
+use crate::error::Result;
 use crate::graph::Graph;
+use crate::report::printer::Printer;
 use crate::spec;
+use crate::workspace::Workspace;
+
 pub use crate::session::Session;
+
+/// Opens the session of `pipeline` (see [`Session::open`]), saying what its workspace
+/// found worth a warning.
+pub fn open(p: &Printer, pipeline: &Path) -> Result<Session> {
+    let s = Session::open(pipeline)?;
+    warn_workspace(p, &s.ws);
+    Ok(s)
+}
+
+/// Says what opening `ws` found worth a warning (see `Workspace::warnings`).
+pub fn warn_workspace(p: &Printer, ws: &Workspace) {
+    for w in &ws.warnings {
+        p.warn(w);
+    }
+}
 
 /// Every cached out of the base pipeline (tracked data included) and every sweep's
 /// directory: the managed block of `.gitignore`.

@@ -9,7 +9,7 @@ use crate::compare::collect;
 use crate::compare::diff::{self, Diff};
 use crate::error::Result;
 use crate::report::compare::{self as render, Style};
-use crate::report::printer;
+use crate::report::printer::Printer;
 
 use super::Session;
 use super::metrics::sides;
@@ -46,8 +46,8 @@ pub fn compute_diff(s: &Session, revs: &[String], all: bool) -> Result<Diff> {
     })
 }
 
-pub fn diff(s: &Session, revs: &[String], all: bool, style: Style) -> Result<()> {
+pub fn diff(p: &Printer, s: &Session, revs: &[String], all: bool, style: Style) -> Result<()> {
     let d = compute_diff(s, revs, all)?;
-    printer::get().data(render::diff(&d, style).trim_end());
+    p.data(render::diff(&d, style).trim_end());
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::compare::records::{self, Records};
 use crate::error::{Error, Result};
 use crate::report::chart::{self, Chart};
 use crate::report::html;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::spec::{ChartDef, OutRole};
 
 use super::Session;
@@ -115,8 +115,8 @@ fn write(
     })
 }
 
-fn finish(w: Written) -> Result<()> {
-    printer::get().verb(
+fn finish(p: &Printer, w: Written) -> Result<()> {
+    p.verb(
         "Wrote",
         Tone::Good,
         &format!(
@@ -133,7 +133,7 @@ fn finish(w: Written) -> Result<()> {
 }
 
 /// `pipe plots show`.
-pub fn show(s: &Session, targets: &[String], out: &Path) -> Result<()> {
+pub fn show(p: &Printer, s: &Session, targets: &[String], out: &Path) -> Result<()> {
     let mut files = collect::files(&s.graph, targets, OutRole::Plot)?;
     if targets.is_empty() {
         files.retain(|f| !f.stage.contains('@'));
@@ -177,11 +177,17 @@ pub fn show(s: &Session, targets: &[String], out: &Path) -> Result<()> {
             "no plots to draw: no stage has written its plots files yet (or the pipeline declares none)".into(),
         ));
     }
-    finish(write(s, out, "plots", &charts, problems)?)
+    finish(p, write(s, out, "plots", &charts, problems)?)
 }
 
 /// `pipe plots diff [REV...]`.
-pub fn diff(s: &Session, revs: &[String], targets: &[String], out: &Path) -> Result<()> {
+pub fn diff(
+    p: &Printer,
+    s: &Session,
+    revs: &[String],
+    targets: &[String],
+    out: &Path,
+) -> Result<()> {
     let names: Vec<String> = match revs {
         [] => vec!["HEAD".into(), "workspace".into()],
         [one] => vec![one.clone(), "workspace".into()],
@@ -228,11 +234,14 @@ pub fn diff(s: &Session, revs: &[String], targets: &[String], out: &Path) -> Res
             Err(e) => problems.push(e),
         }
     }
-    finish(write(
-        s,
-        out,
-        &format!("plots: {}", names.join(" vs ")),
-        &charts,
-        problems,
-    )?)
+    finish(
+        p,
+        write(
+            s,
+            out,
+            &format!("plots: {}", names.join(" vs ")),
+            &charts,
+            problems,
+        )?,
+    )
 }

@@ -24,7 +24,7 @@ use toml_edit::{DocumentMut, Item, Table, value};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Default)]
@@ -148,7 +148,7 @@ fn parse_option(o: &str, local: bool) -> Result<(&'static str, toml_edit::Item)>
 }
 
 /// `pipe remote add NAME URL [--default] [--local] [--force] [-o key=value]…`
-pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> {
+pub fn add(p: &Printer, ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> {
     if !valid_name(name) {
         return Err(Error::User(format!(
             "`{name}` is not a remote name (letters, digits, `-` and `_`)"
@@ -183,7 +183,6 @@ pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> 
             .insert("remote", value(name));
     }
     write_checked(&ws.dot, &path, &old, &doc)?;
-    let p = printer::get();
     p.verb(
         "Added",
         Tone::Good,
@@ -197,9 +196,8 @@ pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> 
 }
 
 /// `pipe remote list`: every remote, its url and settings (never a secret's value).
-pub fn list(ws: &Workspace) -> Result<()> {
+pub fn list(p: &Printer, ws: &Workspace) -> Result<()> {
     let cfg = &ws.config;
-    let p = printer::get();
     if cfg.remotes.is_empty() {
         p.data("No remotes (add one with `pipe remote add NAME URL --default`).");
         return Ok(());
@@ -235,7 +233,7 @@ pub fn list(ws: &Workspace) -> Result<()> {
 }
 
 /// `pipe remote remove NAME`: from both config files; a default naming it is unset.
-pub fn remove(ws: &Workspace, name: &str) -> Result<()> {
+pub fn remove(p: &Printer, ws: &Workspace, name: &str) -> Result<()> {
     let mut found = false;
     let mut unset_default = false;
     for local in [false, true] {
@@ -267,7 +265,6 @@ pub fn remove(ws: &Workspace, name: &str) -> Result<()> {
         return Err(Error::User(format!("no remote named `{name}`")));
     }
     Config::load(&ws.dot)?;
-    let p = printer::get();
     p.verb("Removed", Tone::Good, &format!("remote `{name}`"));
     if unset_default {
         p.warn(&format!(
@@ -278,7 +275,7 @@ pub fn remove(ws: &Workspace, name: &str) -> Result<()> {
 }
 
 /// `pipe remote default NAME [--local]`.
-pub fn set_default(ws: &Workspace, name: &str, local: bool) -> Result<()> {
+pub fn set_default(p: &Printer, ws: &Workspace, name: &str, local: bool) -> Result<()> {
     if !ws.config.remotes.contains_key(name) {
         return Err(Error::User(format!("no remote named `{name}`")));
     }
@@ -290,7 +287,7 @@ pub fn set_default(ws: &Workspace, name: &str, local: bool) -> Result<()> {
         .ok_or_else(|| Error::User(format!("{}: `core` is not a table", path.display())))?
         .insert("remote", value(name));
     write_checked(&ws.dot, &path, &old, &doc)?;
-    printer::get().verb(
+    p.verb(
         "Default",
         Tone::Good,
         &format!("remote is `{name}` (.pipe/{})", file_name(local)),

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::remote as glue;
-use crate::report::printer;
+use crate::report::printer::Printer;
 
 use super::Session;
 
@@ -44,6 +44,7 @@ pub struct OutState {
 }
 
 pub fn status(
+    p: &Printer,
     s: &Session,
     targets: &[String],
     remote: Option<&str>,
@@ -116,7 +117,6 @@ pub fn status(
                 .collect())
         })
         .map_err(glue::error)?;
-    let p = printer::get();
     if json {
         p.data(&serde_json::to_string_pretty(&states).unwrap_or_default());
         return Ok(states);

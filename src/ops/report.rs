@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::report::chart::{self, Chart, DagNode, Data, Series};
 use crate::report::html::{self, ReportModel, StageRow, SweepSection};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{self, Printer, Tone};
 use crate::spec::{ChartDef, OutRole, Template};
 
 use super::Session;
@@ -43,7 +43,7 @@ const EXTRA: [(&str, Better); 8] = [
 /// Chart size in the report.
 const SIZE: (u32, u32) = (560, 340);
 
-pub fn write(s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
+pub fn write(p: &Printer, s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     let m = build(s, sweeps)?;
     let page = html::report(&m);
@@ -58,7 +58,7 @@ pub fn write(s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
         )));
     };
     s.ws.output_dir(dir)?.write(name, page.as_bytes())?;
-    printer::get().verb(
+    p.verb(
         "Wrote",
         Tone::Good,
         &format!(

@@ -6,7 +6,7 @@ use crate::config::ExecutorKind;
 use crate::error::{Error, Result, StageExit};
 use crate::exec::Executor;
 use crate::remote::RunRemote;
-use crate::report::printer::{self, Tone, elapsed};
+use crate::report::printer::{Printer, Tone, elapsed};
 use crate::run::plan::{self, PlanOptions};
 use crate::sched::resources::{Pool, Totals};
 use crate::sched::{self, Outcome, RunOptions, Summary};
@@ -46,23 +46,28 @@ pub fn selection(s: &Session, o: &ReproOptions) -> Result<Vec<usize>> {
     })
 }
 
-pub fn repro(s: &Session, o: &ReproOptions) -> Result<Summary> {
-    repro_with(s, o, None)
+pub fn repro(p: &Printer, s: &Session, o: &ReproOptions) -> Result<Summary> {
+    repro_with(p, s, o, None)
 }
 
 /// `repro`, with `pull`: the remote behind the local run cache (`repro --pull`).
-pub fn repro_with(s: &Session, o: &ReproOptions, pull: Option<Arc<RunRemote>>) -> Result<Summary> {
+pub fn repro_with(
+    p: &Printer,
+    s: &Session,
+    o: &ReproOptions,
+    pull: Option<Arc<RunRemote>>,
+) -> Result<Summary> {
     let order = selection(s, o)?;
     if o.dry {
-        dry_run(s, &order, o)?;
+        dry_run(p, s, &order, o)?;
         return Ok(Summary::default());
     }
-    let summary = run_stages_with(s, &order, o, pull)?;
+    let summary = run_stages_with(p, s, &order, o, pull)?;
     failure(s, &summary)?;
     Ok(summary)
 }
 
-fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
+fn dry_run(p: &Printer, s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -75,7 +80,6 @@ fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
             compare_data: false,
         },
     )?;
-    let p = printer::get();
     for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
         p.warn(q);
     }
@@ -101,18 +105,19 @@ fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
 
 /// Runs `order` through the scheduler and reports; shared by `repro` and `sweep`. `Err`
 /// only when nothing could run; failed stages are in the summary (see [`failure`]).
-pub fn run_stages(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Summary> {
-    run_stages_with(s, order, o, None)
+pub fn run_stages(p: &Printer, s: &Session, order: &[usize], o: &ReproOptions) -> Result<Summary> {
+    run_stages_with(p, s, order, o, None)
 }
 
 /// `run_stages`, restoring from `pull` what neither the lock nor the local run cache has.
 pub fn run_stages_with(
+    p: &Printer,
     s: &Session,
     order: &[usize],
     o: &ReproOptions,
     pull: Option<Arc<RunRemote>>,
 ) -> Result<Summary> {
-    let events = crate::report::run::printing();
+    let events = crate::report::run::printing(p);
     let slurm = slurm_executor(s, o, &events)?;
     let totals = match &slurm {
         // Jobs run on the cluster: only their number is limited here.
@@ -125,7 +130,6 @@ pub fn run_stages_with(
         None => Totals::detect(o.jobs.or(s.ws.config.jobs), o.cpus, o.gpus),
     };
     let pool = Pool::new(totals);
-    let p = printer::get();
     let mut warned_gpu = false;
     for &i in order.iter().filter(|_| slurm.is_none()) {
         let st = &s.graph.stages[i];
@@ -168,8 +172,10 @@ pub fn run_stages_with(
     if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
         p.verb("Slurm", Tone::Info, &line);
     }
-    crate::compare::durations::record(s, &summary);
-    report(&summary);
+    if let Err(e) = crate::compare::durations::record(s, &summary) {
+        p.warn(&format!("stage durations not recorded: {e}"));
+    }
+    report(p, &summary);
     folded?;
     saved?;
     Ok(summary)
@@ -225,12 +231,11 @@ pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
     Ok(())
 }
 
-fn report(s: &Summary) {
+fn report(p: &Printer, s: &Summary) {
     let ran = s.count(|o| matches!(o, Outcome::Ran(_)));
     let restored = s.count(|o| matches!(o, Outcome::Restored));
     let fresh = s.count(|o| matches!(o, Outcome::Fresh | Outcome::Frozen));
     let detached = s.count(|o| matches!(o, Outcome::Detached(_)));
-    let p = printer::get();
     if detached > 0 {
         p.verb(
             "Done",

@@ -3,10 +3,9 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::report::printer;
+use crate::report::printer::Printer;
 
-pub fn list() {
-    let p = printer::get();
+pub fn list(p: &Printer) {
     if crate::builtin::unavailable().is_some() {
         p.data("This pipe was built without the `torch` feature: it has no built-in stages.");
         return;

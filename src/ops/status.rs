@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::report::printer;
+use crate::report::printer::Printer;
 use crate::run::fresh::Freshness;
 use crate::run::plan::{self, PlanOptions, Planned};
 
@@ -19,7 +19,7 @@ struct StatusJson<'a> {
 }
 
 /// Evaluates `targets` (default: every stage, sweep cells included) and prints the stale ones.
-pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned>> {
+pub fn status(p: &Printer, s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned>> {
     let order = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
@@ -39,7 +39,6 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
         },
     )?;
     s.ws.state.save()?;
-    let p = printer::get();
     for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
         p.warn(q);
     }

@@ -16,7 +16,7 @@ use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
 use crate::report::grid;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
 use crate::run::fresh::Freshness;
 use crate::run::plan::{self, PlanOptions};
@@ -44,8 +44,7 @@ struct LastRun {
 }
 
 /// `pipe sweep` without a name: the sweeps of the pipeline.
-pub fn list(s: &Session) -> Result<()> {
-    let p = printer::get();
+pub fn list(p: &Printer, s: &Session) -> Result<()> {
     if s.graph.sweeps.is_empty() {
         p.data("The pipeline defines no sweeps.");
         return Ok(());
@@ -99,6 +98,7 @@ fn instances(s: &Session, sw: &SweepPlan) -> Vec<usize> {
 /// Runs sweep `name` (restoring from `pull` what a teammate pushed, as `repro --pull`) and
 /// prints its table.
 pub fn sweep(
+    p: &Printer,
     s: &Session,
     name: &str,
     o: &SweepOptions,
@@ -106,23 +106,23 @@ pub fn sweep(
 ) -> Result<Option<Table>> {
     let sw = find(s, name)?;
     if let Some((a, b)) = &o.diff {
-        diff(s, sw, a, b)?;
+        diff(p, s, sw, a, b)?;
         return Ok(None);
     }
     let cells = instances(s, sw);
     let selection = s.graph.closure(&cells, false);
     if o.dry {
-        dry(s, sw, &selection, o)?;
+        dry(p, s, sw, &selection, o)?;
         return Ok(None);
     }
     let mut run_err = None;
     if o.format.is_some_and(|f| f != Format::Text) {
-        printer::get().stage_output_to_stderr();
+        p.stage_output_to_stderr();
     }
     if !o.show {
         let mut ro = o.run.clone();
         ro.keep_going = !o.fail_fast;
-        let summary = run_stages_with(s, &selection, &ro, pull)?;
+        let summary = run_stages_with(p, s, &selection, &ro, pull)?;
         record_last_run(s, sw, &summary.outcomes)?;
         if let Err(e) = super::repro::failure(s, &summary) {
             run_err = Some(e);
@@ -133,7 +133,7 @@ pub fn sweep(
         t.sort_by(key).map_err(Error::User)?;
     }
     let format = o.format.unwrap_or(Format::Text);
-    printer::get().data(&t.render(format));
+    p.data(&t.render(format));
     if !o.show
         && let Some(f) = &sw.report_file
     {
@@ -143,7 +143,7 @@ pub fn sweep(
         }
         md.push_str(&t.render(Format::Markdown));
         s.ws.dir.write_atomic(f.as_str(), md.as_bytes(), false)?;
-        printer::get().verb("Wrote", Tone::Good, &format!("{f}"));
+        p.verb("Wrote", Tone::Good, &format!("{f}"));
     }
     match run_err {
         Some(e) => Err(e),
@@ -183,7 +183,13 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
     Ok(())
 }
 
-fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Result<()> {
+fn dry(
+    p: &Printer,
+    s: &Session,
+    sw: &SweepPlan,
+    selection: &[usize],
+    o: &SweepOptions,
+) -> Result<()> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -247,7 +253,7 @@ fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Re
     out.push_str(&format!(
         "{run} to run, {restore} to restore from the run cache, {fresh} up to date\n"
     ));
-    printer::get().data(out.trim_end());
+    p.data(out.trim_end());
     Ok(())
 }
 
@@ -455,7 +461,7 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
 }
 
 /// `pipe sweep NAME --diff A B`: params that differ and every metric, side by side.
-fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
+fn diff(p: &Printer, s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
     let cell = |name: &str| {
         sw.cells.iter().find(|c| c.name == name).ok_or_else(|| {
             let names: Vec<&str> = sw.cells.iter().map(|c| c.name.as_str()).take(8).collect();
@@ -510,6 +516,6 @@ fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
         };
         lines.push([col.metric.clone(), show(&x), show(&y), delta]);
     }
-    printer::get().data(&grid::aligned(&lines[0], &lines[1..], false));
+    p.data(&grid::aligned(&lines[0], &lines[1..], false));
     Ok(())
 }

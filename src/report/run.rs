@@ -6,15 +6,15 @@ use crate::run::fresh::DirtyReason;
 use crate::sched::Outcome;
 use crate::sched::event::{Event, Events, JobState};
 
-use super::printer::{self, Tone, elapsed};
+use super::printer::{self, Printer, Tone, elapsed};
 
-/// The sink `repro` and `sweep` give the scheduler.
-pub fn printing() -> Events {
-    std::sync::Arc::new(print)
+/// The sink `repro` and `sweep` give the scheduler: each event printed through `p`.
+pub fn printing(p: &Printer) -> Events {
+    let p = p.clone();
+    std::sync::Arc::new(move |e| print(&p, e))
 }
 
-pub fn print(e: Event<'_>) {
-    let p = printer::get();
+pub fn print(p: &Printer, e: Event<'_>) {
     match e {
         Event::Started => p.status_start(),
         Event::Progress {
@@ -47,7 +47,7 @@ pub fn print(e: Event<'_>) {
             p.verb(
                 "Running",
                 Tone::Good,
-                &format!("{stage}: {}", describe(reasons)),
+                &format!("{stage}: {}", describe(p, reasons)),
             );
         }
         Event::Retrying {
@@ -92,14 +92,14 @@ pub fn print(e: Event<'_>) {
             }
         }
         Event::Output { stage, line } => p.stage_line(stage, line),
-        Event::Job { stage, job, state } => job_state(stage, job, &state),
+        Event::Job { stage, job, state } => job_state(p, stage, job, &state),
         Event::Probing { job, why } => p.verb(
             "Waiting",
             Tone::Warn,
             &format!("for probe job {job} ({why}): it checks that the nodes see the workspace"),
         ),
         Event::ExecProblem { message } => p.warn(&message),
-        Event::Done { stage, outcome } => done(stage, outcome),
+        Event::Done { stage, outcome } => done(p, stage, outcome),
         Event::Panicked { error } => p.error(&format!("internal error in a stage task: {error}")),
         Event::Interrupted { running } => p.warn(&format!(
             "interrupted: stopping {running} running stage(s); nothing of theirs is committed"
@@ -110,8 +110,8 @@ pub fn print(e: Event<'_>) {
 }
 
 /// Why a stage runs: the first reason (every one with `-v`).
-fn describe(reasons: &[DirtyReason]) -> String {
-    let verbose = printer::get().verbose() > 0;
+fn describe(p: &Printer, reasons: &[DirtyReason]) -> String {
+    let verbose = p.verbose() > 0;
     match reasons.split_first() {
         None => String::new(),
         Some((first, rest)) if rest.is_empty() || verbose => {
@@ -125,8 +125,7 @@ fn describe(reasons: &[DirtyReason]) -> String {
     }
 }
 
-fn job_state(stage: &str, job: &str, state: &JobState<'_>) {
-    let p = printer::get();
+fn job_state(p: &Printer, stage: &str, job: &str, state: &JobState<'_>) {
     match state {
         JobState::Queued { why } => {
             p.verb(
@@ -158,8 +157,7 @@ fn job_state(stage: &str, job: &str, state: &JobState<'_>) {
     }
 }
 
-fn done(id: &str, o: &Outcome) {
-    let p = printer::get();
+fn done(p: &Printer, id: &str, o: &Outcome) {
     match o {
         Outcome::Fresh => p.detail("Fresh", id),
         Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),

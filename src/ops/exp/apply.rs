@@ -21,7 +21,7 @@ use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::run::fresh::{DirtyReason, Freshness};
 use crate::run::plan::{self, PlanOptions};
 use crate::run::restore::{OutRef, Unusable, checkout, objects_usable, outs_from};
@@ -35,7 +35,7 @@ fn moved_back(name: &ExpName, m: &BTreeMap<String, HashInfo>) -> BTreeMap<String
         .collect()
 }
 
-pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
+pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()> {
     let rec = records(s).find(name)?;
     let state = rec.shown_state();
     if state != ExpState::Done {
@@ -119,7 +119,7 @@ pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
     }
 
     // 3. Lock entries and outs, against the pipeline as the new params make it.
-    let s2 = Session::open(&s.spec.path)?;
+    let s2 = crate::ops::open(p, &s.spec.path)?;
     s2.fold_lock()?;
     let mut n = 0;
     for (stage, e) in &rec.stages {
@@ -143,7 +143,7 @@ pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
             format!("{} in {f}", keys.join(", "))
         })
         .collect();
-    printer::get().verb(
+    p.verb(
         "Applied",
         Tone::Good,
         &format!(

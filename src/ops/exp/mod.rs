@@ -20,7 +20,7 @@ use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, Records};
 use crate::graph::Graph;
 use crate::graph::exp::{ExpCell, instantiate, is_exp_id};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::workspace::Workspace;
 
 use super::Session;
@@ -40,7 +40,11 @@ pub fn cell_of(r: &ExpRecord) -> ExpCell {
 
 /// A session whose graph holds `cells`' stage instances too, and whose lock keeps their
 /// entries in `.pipe/exps.lock`; with the indices of each cell's instances.
-pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<usize>>)> {
+pub fn session_with(
+    p: &Printer,
+    s: &Session,
+    cells: &[ExpCell],
+) -> Result<(Session, Vec<Vec<usize>>)> {
     let mut extra = Vec::new();
     let mut ids = Vec::with_capacity(cells.len());
     for c in cells {
@@ -51,6 +55,7 @@ pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<
     let spec = crate::spec::load(&s.spec.path)?;
     let graph = Graph::build(&spec)?.with_extra(&spec, extra)?;
     let mut ws = Workspace::open(&spec.path)?;
+    super::warn_workspace(p, &ws);
     ws.lock = ws.lock.clone().with_side(exps_lock(&ws), is_exp_id);
     let per: Vec<Vec<usize>> = ids
         .iter()
@@ -69,7 +74,7 @@ pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<
 /// `pipe exp remove NAME...`: the records, the outs under `.pipe/exps/NAME/`, the lock
 /// entries. Their cache objects go at the next `pipe gc`. A record that cannot be read
 /// (`exp show` lists it as unreadable) is removed all the same.
-pub fn remove(s: &Session, names: &[ExpName]) -> Result<()> {
+pub fn remove(p: &Printer, s: &Session, names: &[ExpName]) -> Result<()> {
     if names.is_empty() {
         return Err(Error::User(
             "name the experiments to remove (see `pipe exp show`)".into(),
@@ -106,7 +111,7 @@ pub fn remove(s: &Session, names: &[ExpName]) -> Result<()> {
         } else {
             format!("experiment {n} (its record was unreadable)")
         };
-        printer::get().verb("Removed", Tone::Good, &what);
+        p.verb("Removed", Tone::Good, &what);
     }
     exps_lock(&s.ws).fold(None)?;
     Ok(())
@@ -132,7 +137,7 @@ fn owner(id: &str) -> Option<&str> {
 /// `pipe exp gc [--all]`: removes failed (and interrupted) experiments, or every one with
 /// `all`, and the lock entries and out directories no record owns; then collects the
 /// cache objects nothing refers to any more, as `pipe gc` does.
-pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
+pub fn gc(p: &Printer, s: &Session, all: bool, dry: bool) -> Result<()> {
     let recs = records(s);
     let (list, unreadable) = recs.list_all()?;
     let doomed: Vec<&ExpRecord> = list
@@ -142,7 +147,6 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
             st != ExpState::Running && (all || st == ExpState::Failed)
         })
         .collect();
-    let p = printer::get();
     let verb = if dry { "Would remove" } else { "Removed" };
     for r in &doomed {
         if !dry {
@@ -190,5 +194,5 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
             }
         }
     }
-    super::gc::gc(s, dry, false).map(|_| ())
+    super::gc::gc(p, s, dry, false).map(|_| ())
 }

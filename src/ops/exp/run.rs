@@ -13,7 +13,7 @@ use crate::graph::exp::ExpCell;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
 use crate::remote::RunRemote;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::report::table::num;
 use crate::sched::Outcome;
 
@@ -29,7 +29,12 @@ pub struct ExpRunOptions {
     pub run: ReproOptions,
 }
 
-pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Result<()> {
+pub fn run(
+    p: &Printer,
+    s: &Session,
+    o: &ExpRunOptions,
+    pull: Option<Arc<RunRemote>>,
+) -> Result<()> {
     let recs = records(s);
     if o.run_all {
         if !o.set.is_empty() || o.name.is_some() || !o.run.targets.is_empty() {
@@ -44,10 +49,10 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
             .filter(|r| r.state == ExpState::Queued)
             .collect();
         if queued.is_empty() {
-            printer::get().verb("Done", Tone::Good, "no queued experiments");
+            p.verb("Done", Tone::Good, "no queued experiments");
             return Ok(());
         }
-        return run_records(s, &recs, queued, &o.run, pull);
+        return run_records(p, s, &recs, queued, &o.run, pull);
     }
     if o.set.is_empty() {
         return Err(Error::User(
@@ -102,14 +107,14 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
     };
     recs.save(&rec)?;
     if o.queue {
-        printer::get().verb(
+        p.verb(
             "Queued",
             Tone::Good,
             &format!("experiment {name} (run the queue with `pipe exp run --run-all`)"),
         );
         return Ok(());
     }
-    run_records(s, &recs, vec![rec], &o.run, pull)
+    run_records(p, s, &recs, vec![rec], &o.run, pull)
 }
 
 /// `k=v, k=v` for messages.
@@ -122,6 +127,7 @@ fn describe(o: &BTreeMap<String, toml::Value>) -> String {
 
 /// Runs `list` in one scheduler run, then fills each record in.
 fn run_records(
+    p: &Printer,
     s: &Session,
     recs: &Records,
     mut list: Vec<ExpRecord>,
@@ -129,7 +135,7 @@ fn run_records(
     pull: Option<Arc<RunRemote>>,
 ) -> Result<()> {
     let cells: Vec<ExpCell> = list.iter().map(cell_of).collect();
-    let (xs, per) = session_with(s, &cells)?;
+    let (xs, per) = session_with(p, s, &cells)?;
     let all: Vec<usize> = per.iter().flatten().copied().collect();
     let selection = xs.graph.closure(&all, false);
     let started = now();
@@ -145,7 +151,7 @@ fn run_records(
     // One experiment failing does not stop the others.
     ro.keep_going = true;
     ro.targets.clear();
-    let summary = match run_stages_with(&xs, &selection, &ro, pull) {
+    let summary = match run_stages_with(p, &xs, &selection, &ro, pull) {
         Ok(sm) => sm,
         Err(e) => {
             for r in &mut list {
@@ -160,7 +166,6 @@ fn run_records(
     };
     let outcome: HashMap<usize, &Outcome> = summary.outcomes.iter().map(|(i, o)| (*i, o)).collect();
     let lock = xs.ws.lock.read()?;
-    let p = printer::get();
     for (r, idx) in list.iter_mut().zip(&per) {
         let closure = xs.graph.closure(idx, false);
         let failed = closure.iter().find_map(|i| match outcome.get(i) {

@@ -22,7 +22,7 @@ use crate::exp::record::{ExpRecord, ExpState};
 use crate::lock::HashInfo;
 use crate::ops::push::{Local, Outbound};
 use crate::remote as glue;
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer::{Printer, Tone, bytes};
 
 use super::{Session, records};
 
@@ -38,6 +38,7 @@ fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
 }
 
 pub fn push(
+    p: &Printer,
     s: &Session,
     names: &[ExpName],
     remote: Option<&str>,
@@ -105,7 +106,7 @@ pub fn push(
         })
         .map_err(glue::error)?;
     let names: Vec<&str> = list.iter().map(|r| r.name.as_str()).collect();
-    printer::get().verb(
+    p.verb(
         "Pushed",
         Tone::Good,
         &format!(
@@ -120,6 +121,7 @@ pub fn push(
 }
 
 pub fn pull(
+    p: &Printer,
     s: &Session,
     names: &[ExpName],
     remote: Option<&str>,
@@ -176,11 +178,11 @@ pub fn pull(
         }
         for e in rec.stages.values() {
             if let Some(key) = e.key {
-                pull_run_record(&rt, &remote, &s.ws, &key, e);
+                pull_run_record(p, &rt, &remote, &s.ws, &key, e);
             }
         }
         recs.save(&rec)?;
-        printer::get().verb(
+        p.verb(
             "Pulled",
             Tone::Good,
             &format!(
@@ -196,6 +198,7 @@ pub fn pull(
 
 /// Every experiment record on the remote, oldest first.
 pub fn remote_records(
+    p: &Printer,
     s: &Session,
     remote: Option<&str>,
     jobs: Option<usize>,
@@ -225,7 +228,7 @@ pub fn remote_records(
         }
     }
     if let Some(first) = unreadable.first() {
-        printer::get().warn(&format!(
+        p.warn(&format!(
             "{} experiment record(s) on `{}` are unreadable and not shown; the first: {first}",
             unreadable.len(),
             remote.name()
@@ -239,6 +242,7 @@ pub fn remote_records(
 /// names exactly the outs (and contents) of `entry`, the experiment's entry that carried
 /// the key. Best effort: without it the experiment still shows, diffs and applies.
 fn pull_run_record(
+    p: &Printer,
     rt: &tokio::runtime::Runtime,
     remote: &pipe_cache::remote::Remote,
     ws: &crate::workspace::Workspace,
@@ -252,7 +256,7 @@ fn pull_run_record(
         Ok(Some(b)) => b,
         Ok(None) => return,
         Err(e) => {
-            printer::get().warn(&format!("run-cache record {}: {e}", key.short()));
+            p.warn(&format!("run-cache record {}: {e}", key.short()));
             return;
         }
     };
@@ -262,7 +266,7 @@ fn pull_run_record(
                 tracing::debug!("cannot keep the pulled record {key}: {e}");
             }
         }
-        _ => printer::get().warn(&format!(
+        _ => p.warn(&format!(
             "run-cache record {} on `{}` does not name the outs its experiment recorded: ignored",
             key.short(),
             remote.name()

@@ -9,7 +9,7 @@ use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
 use crate::report::exps::{ExpRow, ExpTable, diff_text};
-use crate::report::printer;
+use crate::report::printer::Printer;
 use crate::report::table::{Format, num};
 use crate::spec::params;
 
@@ -24,10 +24,10 @@ pub struct ShowOptions {
     pub jobs: Option<usize>,
 }
 
-pub fn show(s: &Session, o: &ShowOptions) -> Result<ExpTable> {
+pub fn show(p: &Printer, s: &Session, o: &ShowOptions) -> Result<ExpTable> {
     let (list, unreadable, source) = match &o.remote {
         Some(r) => {
-            let (list, source) = super::share::remote_records(s, r.as_deref(), o.jobs)?;
+            let (list, source) = super::share::remote_records(p, s, r.as_deref(), o.jobs)?;
             (list, Vec::new(), source)
         }
         None => {
@@ -51,7 +51,7 @@ pub fn show(s: &Session, o: &ShowOptions) -> Result<ExpTable> {
     if let Some(k) = &o.sort {
         t.sort_by(k).map_err(Error::User)?;
     }
-    printer::get().data(&t.render(o.format.unwrap_or(Format::Text)));
+    p.data(&t.render(o.format.unwrap_or(Format::Text)));
     Ok(t)
 }
 
@@ -153,7 +153,7 @@ pub fn table(s: &Session, list: &[ExpRecord], source: String) -> ExpTable {
 
 /// `pipe exp diff A B`: params that differ and every metric, side by side with deltas;
 /// `workspace` (or `baseline`) names the workspace's own.
-pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
+pub fn diff(p: &Printer, s: &Session, a: &str, b: &str) -> Result<()> {
     let recs = records(s);
     let side = |n: &str| -> Result<(BTreeMap<String, toml::Value>, BTreeMap<String, f64>)> {
         if n == "workspace" || n == "baseline" {
@@ -207,7 +207,7 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
             },
         ));
     }
-    printer::get().data(&diff_text(a, b, &lines));
+    p.data(&diff_text(a, b, &lines));
     Ok(())
 }
 
