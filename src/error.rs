@@ -23,6 +23,10 @@ pub enum Error {
     Cache(#[from] pipe_cache::Error),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Compare(#[from] crate::compare::error::CompareError),
+    #[error(transparent)]
+    Draw(#[from] crate::report::chart::DrawError),
     #[error("{0}")]
     User(String),
     /// A stage failed; `exit` is what pipe's own exit status says about it.
@@ -86,6 +90,8 @@ impl Error {
         match self {
             Error::StageFailed { exit, .. } => exit.status(),
             Error::LockConflict(_) => 1,
+            Error::Compare(e) => e.exit_code(),
+            Error::Draw(e) => e.exit_code(),
             Error::Spec(_) | Error::User(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.
             Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,

@@ -11,12 +11,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::compare::chart::Chart;
 use crate::compare::collect::{self, FileRef};
 use crate::compare::git::{Repo, Rev};
 use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
 use crate::error::{Error, Result};
-use crate::report::chart::{self, Chart};
+use crate::report::chart;
 use crate::report::html;
 use crate::report::printer::{Printer, Tone};
 use crate::spec::{ChartDef, OutRole};
@@ -99,7 +100,7 @@ fn write(
     let out = s.ws.output_dir(dir)?;
     let mut svgs = Vec::new();
     for (i, (name, c)) in charts.iter().enumerate() {
-        let svg = chart::svg(c, (720, 420)).map_err(Error::Env)?;
+        let svg = chart::svg(c, (720, 420))?;
         out.write(
             &format!("{:02}-{}.svg", i + 1, file_name(name)),
             svg.as_bytes(),

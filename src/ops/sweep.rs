@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
 use crate::report::grid;
 use crate::report::printer::{Printer, Tone};
-use crate::report::table::{self, Format, Row, RowState, Stat, Table};
+use crate::report::table::{self, Format};
 use crate::run::fresh::Freshness;
 use crate::run::plan::{self, PlanOptions};
 use crate::sched::Outcome;
@@ -130,10 +131,10 @@ pub fn sweep(
     }
     let mut t = build_table(s, sw)?;
     if let Some(key) = &o.sort {
-        t.sort_by(key).map_err(Error::User)?;
+        t.sort_by(key)?;
     }
     let format = o.format.unwrap_or(Format::Text);
-    p.data(&t.render(format));
+    p.data(&table::render(&t, format));
     if !o.show
         && let Some(f) = &sw.report_file
     {
@@ -141,7 +142,7 @@ pub fn sweep(
         if let Some(d) = &sw.desc {
             md.push_str(&format!("{d}\n\n"));
         }
-        md.push_str(&t.render(Format::Markdown));
+        md.push_str(&table::render(&t, Format::Markdown));
         s.ws.dir.write_atomic(f.as_str(), md.as_bytes(), false)?;
         p.verb("Wrote", Tone::Good, &format!("{f}"));
     }

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::compare::exps::{ExpRow, ExpTable};
 use crate::error::{Error, Result};
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
-use crate::report::exps::{ExpRow, ExpTable, diff_text};
+use crate::report::exps::diff_text;
 use crate::report::printer::Printer;
 use crate::report::table::{Format, num};
 use crate::spec::params;
@@ -49,9 +50,12 @@ pub fn show(p: &Printer, s: &Session, o: &ShowOptions) -> Result<ExpTable> {
         });
     }
     if let Some(k) = &o.sort {
-        t.sort_by(k).map_err(Error::User)?;
+        t.sort_by(k)?;
     }
-    p.data(&t.render(o.format.unwrap_or(Format::Text)));
+    p.data(&crate::report::exps::render(
+        &t,
+        o.format.unwrap_or(Format::Text),
+    ));
     Ok(t)
 }
 
