@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
 use pipe::exp::ExpName;
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
-use pipe::report::compare::Style;
+use pipe::report::compare::{self, Style};
 use pipe::report::printer::{self, ColorChoice, Printer};
 use pipe::report::table::Format;
 
@@ -548,9 +548,18 @@ fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
                 remote: remote.map(|r| named(&r).map(String::from)),
                 jobs: None,
             };
-            exp::show::show(p, &s, &o).map(|_| ())
+            let t = exp::show::show(p, &s, &o)?;
+            p.data(&pipe::report::exps::render(
+                &t,
+                format.unwrap_or(Format::Text),
+            ));
+            Ok(())
         }
-        ExpCommand::Diff { a, b } => exp::show::diff(p, &s, &a, &b),
+        ExpCommand::Diff { a, b } => {
+            let lines = exp::show::diff(&s, &a, &b)?;
+            p.data(&pipe::report::exps::diff_text(&a, &b, &lines));
+            Ok(())
+        }
         ExpCommand::Apply { name, force } => exp::apply::apply(p, &s, &name, force),
         ExpCommand::Remove { names } => exp::remove(p, &s, &names),
         ExpCommand::Gc { all, dry } => exp::gc(p, &s, all, dry),
@@ -666,12 +675,17 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             ops::init::init(p, &root, &outs)
         }
         Command::Add { paths } => ops::add::add(p, &file, &paths).map(|_| ()),
-        Command::ImportDvc { dir, dry, force } => ops::import_dvc::import_dvc(
-            p,
-            dir.as_deref().unwrap_or(Path::new(".")),
-            &ops::import_dvc::ImportOptions { dry, force },
-        )
-        .map(|_| ()),
+        Command::ImportDvc { dir, dry, force } => {
+            let r = ops::import_dvc::import_dvc(
+                p,
+                dir.as_deref().unwrap_or(Path::new(".")),
+                &ops::import_dvc::ImportOptions { dry, force },
+            )?;
+            if let Some(text) = &r.preview {
+                p.data(text);
+            }
+            Ok(())
+        }
         Command::Repro(a) => {
             let s = ops::open(p, &file)?;
             let o = ReproOptions {
@@ -692,11 +706,15 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             remote: Some(r),
         } => {
             let s = ops::open(p, &file)?;
-            ops::remote_status::status(p, &s, &targets, named(&r), json).map(|_| ())
+            let r = ops::remote_status::status(&s, &targets, named(&r))?;
+            pipe::report::status::print_remote(p, &r, json);
+            Ok(())
         }
         Command::Status { targets, json, .. } => {
             let s = ops::open(p, &file)?;
-            ops::status::status(p, &s, &targets, json).map(|_| ())
+            let r = ops::status::status(&s, &targets)?;
+            pipe::report::status::print(p, &r, json);
+            Ok(())
         }
         Command::Dag {
             targets,
@@ -711,11 +729,14 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             } else {
                 DagFormat::Text
             };
-            ops::dag::dag(p, &s, &targets, format)
+            p.data(&ops::dag::dag(&s, &targets, format)?);
+            Ok(())
         }
         Command::Explain { stage } => {
             let s = ops::open(p, &file)?;
-            ops::explain::explain(p, &s, &stage).map(|_| ())
+            let e = ops::explain::explain(&s, &stage)?;
+            p.data(&pipe::report::explain::text(&e));
+            Ok(())
         }
         Command::Checkout { targets } => {
             let s = ops::open(p, &file)?;
@@ -752,7 +773,10 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
                         options,
                     },
                 ),
-                RemoteCommand::List => ops::remote::list(p, &ws),
+                RemoteCommand::List => {
+                    p.data(&pipe::report::remote::list(&ws.config));
+                    Ok(())
+                }
                 RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
                 RemoteCommand::Default { name, local } => {
                     ops::remote::set_default(p, &ws, &name, local)
@@ -774,7 +798,8 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         Command::Sweep(a) => {
             let s = ops::open(p, &file)?;
             let Some(name) = a.name else {
-                return ops::sweep::list(p, &s);
+                p.data(&pipe::report::sweep::list(&s.graph.sweeps));
+                return Ok(());
             };
             let format = if a.md {
                 Some(Format::Markdown)
@@ -797,7 +822,10 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
                 fail_fast: a.fail_fast,
                 run: a.run.options(),
             };
-            let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?);
+            let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?).map(|r| {
+                pipe::report::sweep::print(p, &r.output, format.unwrap_or(Format::Text));
+                r.failed
+            });
             ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             // compare: the sweep's HTML report, whether or not every cell succeeded.
             if let Some(html) = &a.html
@@ -805,11 +833,14 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             {
                 ops::report::write(p, &s, std::slice::from_ref(&name), html)?;
             }
-            r.map(|_| ())
+            match r? {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
         }
         Command::Exp(c) => run_exp(p, &file, c),
         Command::Stages => {
-            ops::stages::list(p);
+            p.data(&pipe::report::stages::text(ops::stages::list().as_deref()));
             Ok(())
         }
         Command::MergeLock { base, ours, theirs } => {
@@ -818,7 +849,9 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         // --- compare: metrics, params, plots, report ---
         Command::Metrics(MetricsCommand::Show { targets, style }) => {
             let s = ops::open(p, &file)?;
-            ops::metrics::show(p, &s, &targets, style.style())
+            let (shown, problems) = ops::metrics::show(&s, &targets)?;
+            p.data(compare::show(&shown, style.style()).trim_end());
+            ops::metrics::problems_error(&problems)
         }
         Command::Metrics(MetricsCommand::Diff {
             revs,
@@ -827,11 +860,15 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             style,
         }) => {
             let s = ops::open(p, &file)?;
-            ops::metrics::diff(p, &s, &targets, &revs, all, style.style())
+            let d = ops::metrics::compute_diff(&s, &targets, &revs, all)?;
+            p.data(compare::diff(&d, style.style()).trim_end());
+            ops::metrics::problems_error(&d.problems)
         }
         Command::Params(ParamsCommand::Diff { revs, all, style }) => {
             let s = ops::open(p, &file)?;
-            ops::params::diff(p, &s, &revs, all, style.style())
+            let d = ops::params::compute_diff(&s, &revs, all)?;
+            p.data(compare::diff(&d, style.style()).trim_end());
+            Ok(())
         }
         Command::Plots(PlotsCommand::Show { targets, output }) => {
             let s = ops::open(p, &file)?;

@@ -1,8 +1,7 @@
-//! `pipe dag`: the graph as text, dot or mermaid.
+//! `pipe dag`: the graph as text, dot or mermaid (drawn by `graph::render`).
 
 use crate::error::Result;
 use crate::graph::render;
-use crate::report::printer::Printer;
 
 use super::Session;
 
@@ -13,17 +12,16 @@ pub enum DagFormat {
     Mermaid,
 }
 
-pub fn dag(p: &Printer, s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
+/// The graph of `targets` (with what they depend on; none: every stage) in `format`.
+pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<String> {
     let set = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
         s.graph.closure(&s.select(targets)?, false)
     };
-    let out = match format {
+    Ok(match format {
         DagFormat::Text => render::text(&s.graph, &set),
         DagFormat::Dot => render::dot(&s.graph, &set),
         DagFormat::Mermaid => render::mermaid(&s.graph, &set),
-    };
-    p.data(&out);
-    Ok(())
+    })
 }

@@ -5,7 +5,7 @@
 //!    of `.dvc/config`, with a note (file:line and why) for each construct not carried,
 //!    and every dvc.lock. A path that leaves the project, in any of them, is refused with
 //!    its file:line before anything is written.
-//! 2. `--dry`: print pipe.toml's text and the notes; write nothing.
+//! 2. `--dry`: pipe.toml's text and the notes, for the caller to show; write nothing.
 //! 3. Refuse an existing pipe.toml without `--force`; write pipe.toml and load it as any
 //!    pipeline (a pipeline pipe cannot load is put back as it was, and the error shown).
 //! 4. Remotes -> `.pipe/config.toml` (no credentials).
@@ -49,6 +49,8 @@ pub struct ImportReport {
     pub data: Vec<String>,
     pub remotes: Vec<String>,
     pub notes: usize,
+    /// `--dry`: pipe.toml's text and what is not carried over, to show (nothing written).
+    pub preview: Option<String>,
 }
 
 pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
@@ -63,9 +65,7 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
         ..ImportReport::default()
     };
     if o.dry {
-        p.data(text.trim_end());
-        p.data("");
-        p.data(&notes_text(&imp));
+        report.preview = Some(crate::report::import::preview(&text, &imp.notes));
         return Ok(report);
     }
     let pipeline = root.join("pipe.toml");
@@ -144,17 +144,6 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
 
 type Locks =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, dvc::lock::LockedStage>>;
-
-fn notes_text(imp: &Import) -> String {
-    if imp.notes.is_empty() {
-        return "# Everything was carried over.".into();
-    }
-    let mut s = format!("# {} construct(s) not carried over:\n", imp.notes.len());
-    for n in &imp.notes {
-        s.push_str(&format!("#   {}: {}\n", n.at, n.what));
-    }
-    s.trim_end().to_string()
-}
 
 fn write(path: &Path, text: &str) -> Result<()> {
     pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)

@@ -1,19 +1,19 @@
 //! `pipe metrics show` and `pipe metrics diff`: the pipeline's metrics files, flattened,
-//! now or at git revisions. A file that cannot be read is named in the error at the end;
-//! every other file is still shown.
+//! now or at git revisions, as models `report::compare` renders. A file that cannot be
+//! read is named in the error at the end ([`problems_error`]); every other file is still
+//! shown.
 
 use crate::compare::collect::{self, Read};
 use crate::compare::diff::{self, Diff, Keyed, Problem};
 use crate::compare::git::{Repo, Rev};
 use crate::error::{Error, Result};
-use crate::report::compare::{self as render, Shown, Style};
-use crate::report::printer::Printer;
+use crate::report::compare::Shown;
 use crate::spec::OutRole;
 
 use super::Session;
 
 /// The error for files that could not be read, after the rest was printed.
-fn problems_error(problems: &[Problem]) -> Result<()> {
+pub fn problems_error(problems: &[Problem]) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
@@ -46,7 +46,9 @@ pub fn sides(s: &Session, revs: &[String]) -> Result<(Option<Repo>, Rev, Rev)> {
     Ok((Some(repo), ra, rb))
 }
 
-pub fn show(p: &Printer, s: &Session, targets: &[String], style: Style) -> Result<()> {
+/// Every metrics file of `targets` as it is in the workspace (absent ones left out), and
+/// the files that could not be read.
+pub fn show(s: &Session, targets: &[String]) -> Result<(Vec<Shown>, Vec<Problem>)> {
     let files = collect::files(&s.graph, targets, OutRole::Metric)?;
     let reads = collect::metrics_at(s, None, &Rev::Workspace, &files)?;
     let mut problems = Vec::new();
@@ -71,8 +73,7 @@ pub fn show(p: &Printer, s: &Session, targets: &[String], style: Style) -> Resul
             error,
         });
     }
-    p.data(render::show(&shown, style).trim_end());
-    problems_error(&problems)
+    Ok((shown, problems))
 }
 
 fn keyed(
@@ -119,17 +120,4 @@ pub fn compute_diff(s: &Session, targets: &[String], revs: &[String], all: bool)
         inherited: 0,
         problems,
     })
-}
-
-pub fn diff(
-    p: &Printer,
-    s: &Session,
-    targets: &[String],
-    revs: &[String],
-    all: bool,
-    style: Style,
-) -> Result<()> {
-    let d = compute_diff(s, targets, revs, all)?;
-    p.data(render::diff(&d, style).trim_end());
-    problems_error(&d.problems)
 }

@@ -195,43 +195,6 @@ pub fn add(p: &Printer, ws: &Workspace, name: &str, url: &str, o: &AddOptions) -
     Ok(())
 }
 
-/// `pipe remote list`: every remote, its url and settings (never a secret's value).
-pub fn list(p: &Printer, ws: &Workspace) -> Result<()> {
-    let cfg = &ws.config;
-    if cfg.remotes.is_empty() {
-        p.data("No remotes (add one with `pipe remote add NAME URL --default`).");
-        return Ok(());
-    }
-    let width = cfg.remotes.keys().map(|n| n.len()).max().unwrap_or(0) + 10;
-    let mut out = String::new();
-    for (name, r) in &cfg.remotes {
-        let label = if cfg.default_remote.as_deref() == Some(name) {
-            format!("{name} (default)")
-        } else {
-            name.clone()
-        };
-        let mut line = format!("{label:<width$} {}", r.url.as_deref().unwrap_or("(no url)"));
-        let mut add = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                line.push_str(&format!("  {k}={v}"));
-            }
-        };
-        add("endpoint", r.endpoint.clone());
-        add("region", r.region.clone());
-        add("profile", r.profile.clone());
-        add("allow_http", r.allow_http.map(|b| b.to_string()));
-        add("jobs", r.jobs.map(|n| n.to_string()));
-        add("shared", r.shared.clone());
-        if r.access_key_id.is_some() || r.secret_access_key.is_some() {
-            add("credentials", Some(config::LOCAL_FILE.to_string()));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    p.data(&out);
-    Ok(())
-}
-
 /// `pipe remote remove NAME`: from both config files; a default naming it is unset.
 pub fn remove(p: &Printer, ws: &Workspace, name: &str) -> Result<()> {
     let mut found = false;

@@ -6,8 +6,8 @@ use crate::config::ExecutorKind;
 use crate::error::{Error, Result, StageExit};
 use crate::exec::Executor;
 use crate::remote::RunRemote;
-use crate::report::printer::{Printer, Tone, elapsed};
-use crate::run::plan::{self, PlanOptions};
+use crate::report::printer::{Printer, Tone};
+use crate::run::plan::{self, PlanOptions, Planned};
 use crate::sched::resources::{Pool, Totals};
 use crate::sched::{self, Outcome, RunOptions, Summary};
 
@@ -59,7 +59,7 @@ pub fn repro_with(
 ) -> Result<Summary> {
     let order = selection(s, o)?;
     if o.dry {
-        dry_run(p, s, &order, o)?;
+        crate::report::run::print_dry(p, &plan(s, &order, o)?);
         return Ok(Summary::default());
     }
     let summary = run_stages_with(p, s, &order, o, pull)?;
@@ -67,7 +67,8 @@ pub fn repro_with(
     Ok(summary)
 }
 
-fn dry_run(p: &Printer, s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
+/// What a run of `order` would do, stage by stage (`repro --dry`).
+pub fn plan(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Vec<Planned>> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -80,27 +81,8 @@ fn dry_run(p: &Printer, s: &Session, order: &[usize], o: &ReproOptions) -> Resul
             compare_data: false,
         },
     )?;
-    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
-        p.warn(q);
-    }
-    let mut any = false;
-    for pl in &planned {
-        if let crate::run::fresh::Freshness::Dirty(reasons) = &pl.freshness {
-            any = true;
-            let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-            let verb = if pl.restore {
-                "Would restore"
-            } else {
-                "Would run"
-            };
-            p.data(&format!("{verb} {}: {}", pl.stage, why.join(", ")));
-        }
-    }
-    if !any {
-        p.data("Everything is up to date.");
-    }
     s.ws.state.save()?;
-    Ok(())
+    Ok(planned)
 }
 
 /// Runs `order` through the scheduler and reports; shared by `repro` and `sweep`. `Err`
@@ -175,7 +157,7 @@ pub fn run_stages_with(
     if let Err(e) = crate::compare::durations::record(s, &summary) {
         p.warn(&format!("stage durations not recorded: {e}"));
     }
-    report(p, &summary);
+    crate::report::run::summary(p, &summary);
     folded?;
     saved?;
     Ok(summary)
@@ -229,44 +211,4 @@ pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn report(p: &Printer, s: &Summary) {
-    let ran = s.count(|o| matches!(o, Outcome::Ran(_)));
-    let restored = s.count(|o| matches!(o, Outcome::Restored));
-    let fresh = s.count(|o| matches!(o, Outcome::Fresh | Outcome::Frozen));
-    let detached = s.count(|o| matches!(o, Outcome::Detached(_)));
-    if detached > 0 {
-        p.verb(
-            "Done",
-            Tone::Good,
-            &format!(
-                "{detached} submitted to Slurm (detached), {ran} ran, {restored} restored, {fresh} up to date, {} waiting for them; `pipe repro` collects them",
-                s.count(|o| matches!(o, Outcome::Skipped(_)))
-            ),
-        );
-        return;
-    }
-    if ran == 0 && restored == 0 && s.failures().is_empty() && !s.interrupted {
-        p.verb(
-            "Done",
-            Tone::Good,
-            &format!("everything is up to date ({} stages)", fresh),
-        );
-        return;
-    }
-    p.verb(
-        "Done",
-        if s.failures().is_empty() {
-            Tone::Good
-        } else {
-            Tone::Bad
-        },
-        &format!(
-            "{ran} ran, {restored} restored, {fresh} up to date, {} failed, {} skipped in {}",
-            s.failures().len(),
-            s.count(|o| matches!(o, Outcome::Skipped(_))),
-            elapsed(s.elapsed)
-        ),
-    );
 }

@@ -4,10 +4,16 @@
 //! here decides or reads the workspace.
 pub mod chart;
 pub mod compare;
+pub mod explain;
 pub mod exps;
 pub mod grid;
 pub mod html;
+pub mod import;
 pub mod printer;
+pub mod remote;
 pub mod run;
+pub mod stages;
+pub mod status;
+pub mod sweep;
 pub mod table;
 pub mod transfer;

@@ -1,10 +1,11 @@
 //! A run's events as lines: what `repro` and `sweep` show while the scheduler works
 //! (`     Running train: param lr 0.1 -> 0.2`, `    Restored prepare from the run cache`),
-//! and the status line on a terminal.
+//! and the status line on a terminal; the line that ends a run, and `repro --dry`'s plan.
 
-use crate::run::fresh::DirtyReason;
-use crate::sched::Outcome;
+use crate::run::fresh::{DirtyReason, Freshness};
+use crate::run::plan::Planned;
 use crate::sched::event::{Event, Events, JobState};
+use crate::sched::{Outcome, Summary};
 
 use super::printer::{self, Printer, Tone, elapsed};
 
@@ -178,4 +179,68 @@ fn done(p: &Printer, id: &str, o: &Outcome) {
             &format!("{id} as Slurm job {job} (detached: a later `pipe repro` collects it)"),
         ),
     }
+}
+
+/// `repro --dry`: what would run or be restored, and why (on stdout: asked-for data).
+pub fn print_dry(p: &Printer, planned: &[Planned]) {
+    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
+        p.warn(q);
+    }
+    let mut any = false;
+    for pl in planned {
+        if let Freshness::Dirty(reasons) = &pl.freshness {
+            any = true;
+            let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+            let verb = if pl.restore {
+                "Would restore"
+            } else {
+                "Would run"
+            };
+            p.data(&format!("{verb} {}: {}", pl.stage, why.join(", ")));
+        }
+    }
+    if !any {
+        p.data("Everything is up to date.");
+    }
+}
+
+/// The line that ends a run: what ran, was restored, was up to date, failed.
+pub fn summary(p: &Printer, s: &Summary) {
+    let ran = s.count(|o| matches!(o, Outcome::Ran(_)));
+    let restored = s.count(|o| matches!(o, Outcome::Restored));
+    let fresh = s.count(|o| matches!(o, Outcome::Fresh | Outcome::Frozen));
+    let detached = s.count(|o| matches!(o, Outcome::Detached(_)));
+    if detached > 0 {
+        p.verb(
+            "Done",
+            Tone::Good,
+            &format!(
+                "{detached} submitted to Slurm (detached), {ran} ran, {restored} restored, {fresh} up to date, {} waiting for them; `pipe repro` collects them",
+                s.count(|o| matches!(o, Outcome::Skipped(_)))
+            ),
+        );
+        return;
+    }
+    if ran == 0 && restored == 0 && s.failures().is_empty() && !s.interrupted {
+        p.verb(
+            "Done",
+            Tone::Good,
+            &format!("everything is up to date ({} stages)", fresh),
+        );
+        return;
+    }
+    p.verb(
+        "Done",
+        if s.failures().is_empty() {
+            Tone::Good
+        } else {
+            Tone::Bad
+        },
+        &format!(
+            "{ran} ran, {restored} restored, {fresh} up to date, {} failed, {} skipped in {}",
+            s.failures().len(),
+            s.count(|o| matches!(o, Outcome::Skipped(_))),
+            elapsed(s.elapsed)
+        ),
+    );
 }

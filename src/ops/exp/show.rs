@@ -9,7 +9,6 @@ use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
-use crate::report::exps::diff_text;
 use crate::report::printer::Printer;
 use crate::report::table::{Format, num};
 use crate::spec::params;
@@ -25,6 +24,7 @@ pub struct ShowOptions {
     pub jobs: Option<usize>,
 }
 
+/// The experiments table (sorted as asked); `report::exps` renders it.
 pub fn show(p: &Printer, s: &Session, o: &ShowOptions) -> Result<ExpTable> {
     let (list, unreadable, source) = match &o.remote {
         Some(r) => {
@@ -155,9 +155,13 @@ pub fn table(s: &Session, list: &[ExpRecord], source: String) -> ExpTable {
     }
 }
 
+/// A row of `exp diff`: the param or metric, its value on both sides, the change.
+pub type DiffLine = (String, String, String, String);
+
 /// `pipe exp diff A B`: params that differ and every metric, side by side with deltas;
-/// `workspace` (or `baseline`) names the workspace's own.
-pub fn diff(p: &Printer, s: &Session, a: &str, b: &str) -> Result<()> {
+/// `workspace` (or `baseline`) names the workspace's own. `report::exps::diff_text`
+/// lays the rows out.
+pub fn diff(s: &Session, a: &str, b: &str) -> Result<Vec<DiffLine>> {
     let recs = records(s);
     let side = |n: &str| -> Result<(BTreeMap<String, toml::Value>, BTreeMap<String, f64>)> {
         if n == "workspace" || n == "baseline" {
@@ -211,8 +215,7 @@ pub fn diff(p: &Printer, s: &Session, a: &str, b: &str) -> Result<()> {
             },
         ));
     }
-    p.data(&diff_text(a, b, &lines));
-    Ok(())
+    Ok(lines)
 }
 
 fn as_f64(v: &toml::Value) -> Option<f64> {
