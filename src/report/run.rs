@@ -225,7 +225,10 @@ pub fn summary(p: &Printer, s: &Summary) {
         p.verb(
             "Done",
             Tone::Good,
-            &format!("everything is up to date ({} stages)", fresh),
+            &format!(
+                "everything is up to date ({})",
+                super::status::stages(fresh)
+            ),
         );
         return;
     }

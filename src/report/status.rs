@@ -93,7 +93,7 @@ pub fn print(p: &Printer, r: &StatusReport, json: bool) {
 /// everything is up to date.
 fn text(r: &StatusReport) -> String {
     if r.stale().next().is_none() {
-        return format!("Everything is up to date ({} stages).", r.planned.len());
+        return format!("Everything is up to date ({}).", stages(r.planned.len()));
     }
     let mut text = String::new();
     for pl in r.listed.iter().map(|&k| &r.planned[k]) {
@@ -113,6 +113,15 @@ fn text(r: &StatusReport) -> String {
         text.push_str(&format!("sweep {sweep}: {n} stage instance(s) never run\n"));
     }
     text.trim_end().to_string()
+}
+
+/// `1 stage`, `3 stages`.
+pub fn stages(n: usize) -> String {
+    if n == 1 {
+        "1 stage".to_string()
+    } else {
+        format!("{n} stages")
+    }
 }
 
 impl Where {
