@@ -543,7 +543,6 @@ fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
                 None
             };
             let o = exp::show::ShowOptions {
-                format,
                 sort,
                 remote: remote.map(|r| named(&r).map(String::from)),
                 jobs: None,

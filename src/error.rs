@@ -27,6 +27,10 @@ pub enum Error {
     Compare(#[from] crate::compare::error::CompareError),
     #[error(transparent)]
     Draw(#[from] crate::report::chart::DrawError),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::error::OpsError),
+    #[error(transparent)]
+    Runtime(#[from] crate::session::RuntimeError),
     #[error("{0}")]
     User(String),
     /// A stage failed; `exit` is what pipe's own exit status says about it.
@@ -92,6 +96,8 @@ impl Error {
             Error::LockConflict(_) => 1,
             Error::Compare(e) => e.exit_code(),
             Error::Draw(e) => e.exit_code(),
+            Error::Ops(e) => e.exit_code(),
+            Error::Runtime(_) => 3,
             Error::Spec(_) | Error::User(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.
             Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,

@@ -15,6 +15,11 @@ use crate::remote::{LockedOut, locked_outs};
 use crate::spec::{self, Spec};
 use crate::workspace::Workspace;
 
+/// The async runtime a command that runs stages or transfers needs could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the async runtime: {0}")]
+pub struct RuntimeError(std::io::Error);
+
 /// A pipeline loaded and validated, with its workspace.
 pub struct Session {
     pub spec: Spec,
@@ -105,6 +110,6 @@ impl Session {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Env(format!("cannot start the async runtime: {e}")))
+            .map_err(|e| RuntimeError(e).into())
     }
 }

@@ -12,6 +12,7 @@ use crate::run::observe::observe;
 use crate::run::runcache::KeyParts;
 
 use super::Session;
+use super::error::OpsError;
 
 pub fn explain(s: &Session, target: &str) -> Result<Explanation> {
     let i = *s
@@ -19,7 +20,9 @@ pub fn explain(s: &Session, target: &str) -> Result<Explanation> {
         .resolve_targets(&[target.to_string()])
         .map_err(Error::User)?
         .first()
-        .ok_or_else(|| Error::User(format!("no stage `{target}`")))?;
+        .ok_or_else(|| OpsError::NoStage {
+            target: target.to_string(),
+        })?;
     let st = &s.graph.stages[i];
     let lock = s.ws.lock.read()?;
     let obs = observe(&s.ws, st)?;

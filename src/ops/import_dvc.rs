@@ -31,6 +31,7 @@ use crate::spec::{DataDef, Params};
 use crate::wspath::WsPath;
 
 use super::Session;
+use super::error::OpsError;
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -54,8 +55,10 @@ pub struct ImportReport {
 }
 
 pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
-    let root = std::path::absolute(dir)
-        .map_err(|e| Error::User(format!("cannot resolve {}: {e}", dir.display())))?;
+    let root = std::path::absolute(dir).map_err(|err| OpsError::Resolve {
+        path: dir.to_path_buf(),
+        err,
+    })?;
     let imp = dvc::read(&root)?;
     let locks = read_locks(&root, &imp)?;
     let text = dvc::render::pipeline(&imp);
@@ -71,10 +74,7 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
     let pipeline = root.join("pipe.toml");
     let old = std::fs::read_to_string(&pipeline).ok();
     if old.is_some() && !o.force {
-        return Err(Error::User(format!(
-            "{} exists; `pipe import-dvc --force` replaces it (see the result first with --dry)",
-            pipeline.display()
-        )));
+        return Err(OpsError::PipelineExists { path: pipeline }.into());
     }
     write(&pipeline, &text)?;
     let s = match super::open(p, &pipeline) {
@@ -146,8 +146,13 @@ type Locks =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, dvc::lock::LockedStage>>;
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
-        .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
+    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false).map_err(|err| {
+        OpsError::Write {
+            path: path.to_path_buf(),
+            err,
+        }
+        .into()
+    })
 }
 
 fn remotes(p: &Printer, s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
@@ -229,7 +234,13 @@ fn data(
                 ));
                 continue;
             }
-            Err(e) => return Err(Error::Env(format!("cannot read {}: {e}", d.path))),
+            Err(err) => {
+                return Err(OpsError::Read {
+                    path: d.path.clone().into(),
+                    err,
+                }
+                .into());
+            }
         }
         if lock.contains_key(&id) && !stale_entry(s, i, &lock)? {
             report.data.push(d.path.clone());
@@ -257,8 +268,10 @@ fn restore_missing(
     outs: &[dvc::lock::Hashed],
 ) -> Result<()> {
     for h in outs {
-        let ws =
-            dvc::convert::join(wdir, &h.path).map_err(|m| Error::User(format!("{}: {m}", h.at)))?;
+        let ws = dvc::convert::join(wdir, &h.path).map_err(|why| OpsError::At {
+            at: h.at.clone(),
+            why,
+        })?;
         if let Some(m) = &h.md5
             && std::fs::symlink_metadata(dir.path().join(&ws)).is_err()
         {
@@ -271,7 +284,11 @@ fn restore_missing(
 fn from_dvc_cache(p: &Printer, dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
     let ok = dvc::cache::restore(dir, dir.path(), md5, ws).map_err(|e| match e {
         e @ pipe_cache::Error::Escapes { .. } => Error::Cache(e),
-        e => Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")),
+        err => OpsError::DvcRestore {
+            path: ws.to_string(),
+            err,
+        }
+        .into(),
     })?;
     if ok {
         p.verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
@@ -359,7 +376,10 @@ fn stages(
             &outs,
             &param,
         )
-        .map_err(|e| Error::Env(format!("stage {}: {e}", st.id)))?;
+        .map_err(|err| OpsError::DvcStage {
+            stage: st.id.to_string(),
+            err,
+        })?;
         if let Some(why) = why {
             unmatched.insert(i);
             report.stale.push((decl.name.clone(), why));

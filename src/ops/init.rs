@@ -11,9 +11,11 @@ use std::path::Path;
 
 use pipe_cache::RootDir;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::printer::{Printer, Tone};
 use crate::workspace::DOT;
+
+use super::error::OpsError;
 
 const CONFIG_TEMPLATE: &str = "# pipe configuration (committed). Machine-specific settings and secrets go to\n# config.local.toml beside this file, which git ignores.\n\n[cache]\n# dir = \"/shared/pipe-cache\"             # a cache shared by several users or checkouts\n# link = [\"reflink\", \"copy\"]           # how outs are checked out, first that works\n# shared = \"group\"                        # group-writable cache\n\n# [remote.team]\n# url = \"s3://bucket/prefix\"              # or a directory on a shared filesystem\n# endpoint = \"http://127.0.0.1:9000\"      # for S3-compatible servers\n# [core]\n# remote = \"team\"\n";
 
@@ -56,8 +58,10 @@ pub fn init(p: &Printer, root: &Path, outs: &[String]) -> Result<()> {
 fn edit_lock(dir: &RootDir) -> Result<std::fs::File> {
     let rel = format!("{DOT}/gitignore.lk");
     let f = dir.lock_file(&rel)?;
-    f.lock()
-        .map_err(|e| Error::Env(format!("cannot lock {}: {e}", dir.abs(&rel).display())))?;
+    f.lock().map_err(|err| OpsError::Lock {
+        path: dir.abs(&rel),
+        err,
+    })?;
     Ok(f)
 }
 
@@ -67,7 +71,7 @@ fn read_root_file(dir: &RootDir, name: &str) -> Result<String> {
     match std::fs::read_to_string(&path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(Error::Env(format!("cannot read {}: {e}", path.display()))),
+        Err(err) => Err(OpsError::Read { path, err }.into()),
     }
 }
 
@@ -94,9 +98,9 @@ fn set_up_git(dir: &RootDir) -> Result<()> {
             .args(["config", k, v])
             .current_dir(dir.path())
             .status()
-            .map_err(|e| Error::Env(format!("cannot run git: {e}")))?;
+            .map_err(OpsError::Git)?;
         if !st.success() {
-            return Err(Error::Env(format!("`git config {k}` failed")));
+            return Err(OpsError::GitConfig { key: k }.into());
         }
     }
     Ok(())

@@ -5,12 +5,16 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::lock::merge::merge_texts;
+
+use super::error::OpsError;
 use crate::report::printer::Printer;
 
 pub fn merge_lock(p: &Printer, base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
     let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| Error::Env(format!("cannot read {}: {e}", p.display())))
+        std::fs::read_to_string(p).map_err(|err| OpsError::Read {
+            path: p.to_path_buf(),
+            err,
+        })
     };
     let (text, conflicts) =
         merge_texts(&read(base)?, &read(ours)?, &read(theirs)?).map_err(Error::User)?;

@@ -4,6 +4,7 @@ pub mod add;
 pub mod cache_verify;
 pub mod checkout;
 pub mod dag;
+pub mod error;
 pub mod exp;
 pub mod explain;
 pub mod gc;

@@ -25,13 +25,14 @@ use crate::compare::git::Rev;
 use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
 use crate::compare::study::{ReportModel, StageRow, SweepSection};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::report::html;
 use crate::report::printer::{self, Printer, Tone};
 use crate::spec::{ChartDef, OutRole, Template};
 
 use super::Session;
+use super::error::OpsError;
 
 /// Columns the study's write-ups tabulate by hand, added when the cells' metrics have them.
 const EXTRA: [(&str, Better); 8] = [
@@ -55,10 +56,10 @@ pub fn write(p: &Printer, s: &Session, sweeps: &[String], out: &Path) -> Result<
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let Some(name) = out.file_name().and_then(|n| n.to_str()) else {
-        return Err(Error::User(format!(
-            "{}: name a file to write the report to",
-            out.display()
-        )));
+        return Err(OpsError::ReportFile {
+            path: out.to_path_buf(),
+        }
+        .into());
     };
     s.ws.output_dir(dir)?.write(name, page.as_bytes())?;
     p.verb(
@@ -109,8 +110,11 @@ fn chosen<'a>(s: &'a Session, names: &[String]) -> Result<Vec<&'a SweepPlan>> {
         .iter()
         .map(|n| {
             s.graph.sweeps.iter().find(|w| &w.name == n).ok_or_else(|| {
-                let all: Vec<&str> = s.graph.sweeps.iter().map(|w| w.name.as_str()).collect();
-                Error::User(format!("no sweep `{n}` (sweeps: {})", all.join(", ")))
+                OpsError::NoSweep {
+                    name: n.clone(),
+                    sweeps: s.graph.sweeps.iter().map(|w| w.name.clone()).collect(),
+                }
+                .into()
             })
         })
         .collect()

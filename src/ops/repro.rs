@@ -12,6 +12,7 @@ use crate::sched::resources::{Pool, Totals};
 use crate::sched::{self, Outcome, RunOptions, Summary};
 
 use super::Session;
+use super::error::OpsError;
 
 /// How long the end of a run waits for threads still blocked in an abandoned transfer.
 const ABANDONED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -116,7 +117,11 @@ pub fn run_stages_with(
     for &i in order.iter().filter(|_| slurm.is_none()) {
         let st = &s.graph.stages[i];
         if let Err(m) = pool.fit(st.resources) {
-            return Err(Error::User(format!("stage `{}` {m}", st.id)));
+            return Err(OpsError::Resources {
+                stage: st.id.to_string(),
+                why: m,
+            }
+            .into());
         }
         if st.resources.gpus > 0 && pool.totals.gpus.is_empty() && !warned_gpu {
             p.warn(&format!(
@@ -171,10 +176,7 @@ fn slurm_executor(
 ) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
     let cfg = &s.ws.config.executor;
     match o.executor.unwrap_or(cfg.kind) {
-        ExecutorKind::Local if o.detach => Err(Error::User(
-            "--detach needs the Slurm executor (--executor slurm, or [executor] kind = \"slurm\")"
-                .into(),
-        )),
+        ExecutorKind::Local if o.detach => Err(OpsError::DetachNeedsSlurm.into()),
         ExecutorKind::Local => Ok(None),
         ExecutorKind::Slurm => {
             crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach, events.clone())

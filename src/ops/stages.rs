@@ -4,6 +4,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+use super::error::OpsError;
+
 /// The built-in stages' signatures; `None` when this pipe was built without them (the
 /// `torch` feature).
 pub fn list() -> Option<Vec<crate::builtin::BuiltinSig>> {
@@ -25,5 +27,5 @@ pub fn predict(package: &Path, seq_dir: &Path, device: &str) -> Result<()> {
         .arg("--device")
         .arg(device)
         .exec();
-    Err(Error::Env(format!("cannot run {}: {err}", exe.display())))
+    Err(OpsError::Exec { path: exe, err }.into())
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
+
+use super::error::OpsError;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
@@ -49,12 +51,11 @@ fn find<'a>(s: &'a Session, name: &str) -> Result<&'a SweepPlan> {
         .iter()
         .find(|sw| sw.name == name)
         .ok_or_else(|| {
-            let names: Vec<&str> = s.graph.sweeps.iter().map(|w| w.name.as_str()).collect();
-            Error::User(if names.is_empty() {
-                format!("no sweep `{name}`: the pipeline defines no sweeps")
-            } else {
-                format!("no sweep `{name}` (sweeps: {})", names.join(", "))
-            })
+            OpsError::NoSweep {
+                name: name.to_string(),
+                sweeps: s.graph.sweeps.iter().map(|w| w.name.clone()).collect(),
+            }
+            .into()
         })
 }
 
@@ -156,7 +157,7 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
             }
         }
     }
-    let bytes = serde_json::to_vec_pretty(&last).map_err(|e| Error::Env(e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(&last).map_err(OpsError::Encode)?;
     let rel = format!("{}/sweeps/{}.json", crate::workspace::DOT, sw.name);
     s.ws.dir.write_atomic(&rel, &bytes, false)?;
     Ok(())
@@ -397,12 +398,11 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
 fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<CellDiff> {
     let cell = |name: &str| {
         sw.cells.iter().find(|c| c.name == name).ok_or_else(|| {
-            let names: Vec<&str> = sw.cells.iter().map(|c| c.name.as_str()).take(8).collect();
-            Error::User(format!(
-                "sweep `{}` has no cell `{name}` (cells: {}…)",
-                sw.name,
-                names.join(", ")
-            ))
+            Error::from(OpsError::NoCell {
+                sweep: sw.name.clone(),
+                cell: name.to_string(),
+                cells: sw.cells.iter().map(|c| c.name.clone()).take(8).collect(),
+            })
         })
     };
     let (ca, cb) = (cell(a)?, cell(b)?);

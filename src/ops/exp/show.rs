@@ -10,14 +10,13 @@ use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
 use crate::report::printer::Printer;
-use crate::report::table::{Format, num};
+use crate::report::table::num;
 use crate::spec::params;
 
 use super::{Session, records};
 
 #[derive(Debug, Clone, Default)]
 pub struct ShowOptions {
-    pub format: Option<Format>,
     pub sort: Option<String>,
     /// `--remote[=NAME]`: the experiments pushed there (`Some(None)`: the default remote).
     pub remote: Option<Option<String>>,
@@ -52,10 +51,6 @@ pub fn show(p: &Printer, s: &Session, o: &ShowOptions) -> Result<ExpTable> {
     if let Some(k) = &o.sort {
         t.sort_by(k)?;
     }
-    p.data(&crate::report::exps::render(
-        &t,
-        o.format.unwrap_or(Format::Text),
-    ));
     Ok(t)
 }
 
