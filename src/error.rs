@@ -27,8 +27,9 @@ pub enum Error {
     Compare(#[from] crate::compare::error::CompareError),
     #[error(transparent)]
     Draw(#[from] crate::report::chart::DrawError),
+    /// Boxed: the commands' errors carry paths and names, and `Result`s stay small.
     #[error(transparent)]
-    Ops(#[from] crate::ops::error::OpsError),
+    Ops(Box<crate::ops::error::OpsError>),
     #[error(transparent)]
     Runtime(#[from] crate::session::RuntimeError),
     #[error("{0}")]
@@ -55,6 +56,12 @@ impl From<WorkspaceError> for Error {
             WorkspaceError::Cache(c) => Error::Cache(c),
             other => Error::Env(other.to_string()),
         }
+    }
+}
+
+impl From<crate::ops::error::OpsError> for Error {
+    fn from(e: crate::ops::error::OpsError) -> Self {
+        Error::Ops(Box::new(e))
     }
 }
 

@@ -10,10 +10,13 @@ use super::error::OpsError;
 use crate::report::printer::Printer;
 
 pub fn merge_lock(p: &Printer, base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|err| OpsError::Read {
-            path: p.to_path_buf(),
-            err,
+    let read = |p: &Path| -> Result<String> {
+        std::fs::read_to_string(p).map_err(|err| {
+            OpsError::Read {
+                path: p.to_path_buf(),
+                err,
+            }
+            .into()
         })
     };
     let (text, conflicts) =
