@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod front;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
 use pipe::exp::ExpName;
@@ -17,7 +19,8 @@ use pipe::report::table::Format;
     name = "pipe",
     version,
     about = "A declarative experiment-pipeline runner: a DAG of stages, content hashing, a cache, a lock file",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Examples:\n  pipe init\n  pipe repro\n  pipe status\n  pipe COMMAND --help"
 )]
 struct Cli {
     /// The pipeline file [default: pipe.toml]
@@ -48,16 +51,21 @@ enum ColorArg {
 #[derive(Subcommand)]
 enum Command {
     /// Set up .pipe/ (and, in a git repository, the lock merge driver and ignored outs)
+    #[command(after_help = "Example:\n  pipe init")]
     Init,
     /// Track files or directories no stage makes (raw data): cache them, record them in
     /// [data] and the lock, so push, pull, checkout, status and gc treat them as outs
+    #[command(after_help = "Example:\n  pipe add data/raw models/encoder.pt")]
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Convert a DVC project (dvc.yaml, dvc.lock, .dvc files, remotes) into pipe.toml and
     /// pipe.lock, keeping what DVC already computed
-    #[command(name = "import-dvc")]
+    #[command(
+        name = "import-dvc",
+        after_help = "Examples:\n  pipe import-dvc --dry\n  pipe import-dvc --force"
+    )]
     ImportDvc {
         /// The DVC project [default: .]
         dir: Option<PathBuf>,
@@ -69,8 +77,14 @@ enum Command {
         force: bool,
     },
     /// Run stale stages (and only those) in dependency order
+    #[command(
+        after_help = "Examples:\n  pipe repro\n  pipe repro train --dry\n  pipe repro -j 4 --keep-going\n  pipe repro --pull"
+    )]
     Repro(ReproArgs),
     /// List stale stages and why (exit 0)
+    #[command(
+        after_help = "Examples:\n  pipe status\n  pipe status train --json\n  pipe status --remote=team"
+    )]
     Status {
         /// Stages (with what they depend on); default: all, sweep cells included
         targets: Vec<String>,
@@ -82,6 +96,7 @@ enum Command {
         remote: Option<String>,
     },
     /// Print the stage graph
+    #[command(after_help = "Examples:\n  pipe dag\n  pipe dag --mermaid > dag.mmd")]
     Dag {
         targets: Vec<String>,
         /// Graphviz dot
@@ -92,10 +107,13 @@ enum Command {
         mermaid: bool,
     },
     /// Show why a stage would run and its run-cache key, part by part
+    #[command(after_help = "Example:\n  pipe explain train")]
     Explain { stage: String },
     /// Restore outs from the cache to match the lock
+    #[command(after_help = "Examples:\n  pipe checkout\n  pipe checkout models/model.pt")]
     Checkout { targets: Vec<String> },
     /// Delete cache objects no lock or run-cache record refers to
+    #[command(after_help = "Examples:\n  pipe gc --dry\n  pipe gc -w")]
     Gc {
         /// Only report what would be removed
         #[arg(long)]
@@ -105,26 +123,46 @@ enum Command {
         workspace: bool,
     },
     /// The local cache: `pipe cache verify [--remote[=NAME]]`
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe cache verify\n  pipe cache verify --remote=team"
+    )]
     Cache(CacheCommand),
     /// Configure remotes: add, list, remove, default
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe remote add team s3://ml-cache/project --default\n  pipe remote list"
+    )]
     Remote(RemoteCommand),
     /// Upload the outs' objects and run-cache records to a remote
+    #[command(after_help = "Examples:\n  pipe push\n  pipe push -r team -j 64")]
     Push(TransferArgs),
     /// Download the outs' objects from a remote into the local cache
+    #[command(after_help = "Examples:\n  pipe fetch\n  pipe fetch train")]
     Fetch(TransferArgs),
     /// Fetch, then check the outs out
+    #[command(after_help = "Examples:\n  pipe pull\n  pipe pull models/model.pt")]
     Pull(TransferArgs),
     /// Run a sweep's cells side by side and tabulate their metrics
+    #[command(
+        after_help = "Examples:\n  pipe sweep\n  pipe sweep resolution -j 4\n  pipe sweep resolution --show --sort f1 --md"
+    )]
     Sweep(SweepArgs),
     /// Experiments: run with overrides, show, diff, apply, share
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe exp run -S train.lr=0.01 -n lr-small\n  pipe exp show --sort f1"
+    )]
     Exp(ExpCommand),
     /// List the built-in stages
+    #[command(after_help = "Example:\n  pipe stages")]
     Stages,
     /// Merge lock files by stage (a git merge driver: pipe merge-lock %O %A %B)
-    #[command(name = "merge-lock", hide = true)]
+    #[command(
+        name = "merge-lock",
+        hide = true,
+        after_help = "Example:\n  git config merge.pipe-lock.driver \"pipe merge-lock %O %A %B\""
+    )]
     MergeLock {
         base: PathBuf,
         ours: PathBuf,
@@ -132,15 +170,22 @@ enum Command {
     },
     // --- compare: metrics, params, plots, report ---
     /// The metrics files: show them, or diff them across git revisions
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe metrics show --md\n  pipe metrics diff HEAD~1"
+    )]
     Metrics(MetricsCommand),
     /// The params stages read: diff them across git revisions
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  pipe params diff main")]
     Params(ParamsCommand),
     /// The plots outs drawn as SVG charts: show them, or overlay them across git revisions
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe plots show resolution -o plots/\n  pipe plots diff HEAD~2 HEAD"
+    )]
     Plots(PlotsCommand),
     /// One self-contained HTML page of the study: graph, params, sweep tables, curves
+    #[command(after_help = "Examples:\n  pipe report\n  pipe report ablation -o ablation.html")]
     Report {
         /// Sweeps to include [default: all]
         sweeps: Vec<String>,
@@ -150,6 +195,9 @@ enum Command {
     },
     // --- end compare ---
     /// Score a sequence directory with a packaged model
+    #[command(
+        after_help = "Example:\n  pipe predict models/smoke-classifier.zip data/val/wildfire/SEQ"
+    )]
     Predict {
         package: PathBuf,
         seq_dir: PathBuf,
@@ -157,11 +205,29 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    // --- the front door: completions and man pages ---
+    /// Print the completion script for a shell
+    #[command(
+        after_help = "Examples:\n  pipe completions bash > ~/.local/share/bash-completion/completions/pipe\n  pipe completions zsh > ~/.zfunc/_pipe\n  pipe completions fish > ~/.config/fish/completions/pipe.fish\n  pipe completions powershell >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: pipe.1 and one per command (pipe-repro.1, pipe-exp-run.1, ...)
+    #[command(after_help = "Example:\n  pipe man ~/.local/share/man/man1 && man pipe-repro")]
+    Man {
+        /// The directory to write them to (made if missing)
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum CacheCommand {
     /// Rehash every object; report corrupt and missing ones (exit 3 if any)
+    #[command(
+        after_help = "Examples:\n  pipe cache verify\n  pipe cache verify --remote=team -j 16"
+    )]
     Verify {
         /// Verify a remote instead of the local cache [default remote; --remote=NAME]
         #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "")]
@@ -204,6 +270,7 @@ impl StyleArgs {
 #[derive(Subcommand)]
 enum MetricsCommand {
     /// Every metric of the metrics files (nested keys as `a.b`), per stage and sweep cell
+    #[command(after_help = "Examples:\n  pipe metrics show\n  pipe metrics show evaluate --json")]
     Show {
         /// Stages, sweeps or metrics files [default: all]
         targets: Vec<String>,
@@ -211,6 +278,9 @@ enum MetricsCommand {
         style: StyleArgs,
     },
     /// Metrics at revision A against B: old, new, change and relative change
+    #[command(
+        after_help = "Examples:\n  pipe metrics diff\n  pipe metrics diff HEAD~1 -t evaluate --all"
+    )]
     Diff {
         /// Git revisions or `workspace` [default: HEAD workspace]
         #[arg(num_args = 0..=2, value_names = ["A", "B"])]
@@ -229,6 +299,7 @@ enum MetricsCommand {
 #[derive(Subcommand)]
 enum ParamsCommand {
     /// Params at revision A (its pipe.lock) against B (the workspace: the params files)
+    #[command(after_help = "Examples:\n  pipe params diff\n  pipe params diff main --md")]
     Diff {
         /// Git revisions or `workspace` [default: HEAD workspace]
         #[arg(num_args = 0..=2, value_names = ["A", "B"])]
@@ -243,6 +314,7 @@ enum ParamsCommand {
 #[derive(Subcommand)]
 enum PlotsCommand {
     /// Draw the plots (a sweep or stage as target: its cells overlaid)
+    #[command(after_help = "Examples:\n  pipe plots show\n  pipe plots show resolution -o plots/")]
     Show {
         /// Stages, sweeps or plots files [default: the base pipeline's plots]
         targets: Vec<String>,
@@ -251,6 +323,7 @@ enum PlotsCommand {
         output: PathBuf,
     },
     /// Overlay each plot at several revisions [default: HEAD workspace; one REV: it and the workspace]
+    #[command(after_help = "Examples:\n  pipe plots diff\n  pipe plots diff HEAD~2 HEAD -t train")]
     Diff {
         /// Git revisions or `workspace`
         revs: Vec<String>,
@@ -267,6 +340,9 @@ enum PlotsCommand {
 #[derive(Subcommand)]
 enum RemoteCommand {
     /// Add a remote: a directory (shared filesystem) or s3://, gs://, az:// BUCKET/PREFIX
+    #[command(
+        after_help = "Examples:\n  pipe remote add team s3://ml-cache/project --default -o endpoint=http://127.0.0.1:9000\n  pipe remote add shared /mnt/pipe-cache"
+    )]
     Add {
         name: String,
         url: String,
@@ -284,10 +360,13 @@ enum RemoteCommand {
         options: Vec<String>,
     },
     /// List the remotes
+    #[command(after_help = "Example:\n  pipe remote list")]
     List,
     /// Remove a remote (from both config files)
+    #[command(after_help = "Example:\n  pipe remote remove team")]
     Remove { name: String },
     /// Set the default remote
+    #[command(after_help = "Example:\n  pipe remote default team --local")]
     Default {
         name: String,
         /// Write to .pipe/config.local.toml
@@ -434,8 +513,14 @@ struct SweepArgs {
 #[derive(Subcommand)]
 enum ExpCommand {
     /// Run the pipeline with param overrides, leaving the params files and outs as they are
+    #[command(
+        after_help = "Examples:\n  pipe exp run -S train.lr=0.01 -n lr-small\n  pipe exp run --queue -S train.lr=0.02\n  pipe exp run --run-all -j 4"
+    )]
     Run(ExpRunArgs),
     /// The workspace baseline and every experiment: params, metrics, state, time
+    #[command(
+        after_help = "Examples:\n  pipe exp show\n  pipe exp show --sort f1 --md\n  pipe exp show --remote=team"
+    )]
     Show {
         /// Sort by a metric, best first (`METRIC:min` when lower is better)
         #[arg(long, value_name = "METRIC")]
@@ -454,8 +539,10 @@ enum ExpCommand {
         remote: Option<String>,
     },
     /// Params and metrics of two experiments (or `workspace`) side by side, with deltas
+    #[command(after_help = "Example:\n  pipe exp diff workspace lr-small")]
     Diff { a: String, b: String },
     /// Write an experiment's overrides into the params files and check its outs out
+    #[command(after_help = "Example:\n  pipe exp apply lr-small")]
     Apply {
         name: ExpName,
         /// Overwrite unsaved params edits and modified outs
@@ -463,8 +550,10 @@ enum ExpCommand {
         force: bool,
     },
     /// Remove experiments (records and outs; `pipe gc` then frees their objects)
+    #[command(after_help = "Example:\n  pipe exp remove lr-small")]
     Remove { names: Vec<ExpName> },
     /// Remove failed experiments (every one with --all), then collect unused cache objects
+    #[command(after_help = "Examples:\n  pipe exp gc --dry\n  pipe exp gc --all")]
     Gc {
         #[arg(long)]
         all: bool,
@@ -473,8 +562,10 @@ enum ExpCommand {
         dry: bool,
     },
     /// Send experiments (records and outs' objects) to a remote
+    #[command(after_help = "Example:\n  pipe exp push lr-small -r team")]
     Push(ExpTransferArgs),
     /// Fetch experiments (records and outs' objects) from a remote
+    #[command(after_help = "Example:\n  pipe exp pull lr-small -r team")]
     Pull(ExpTransferArgs),
 }
 
@@ -891,6 +982,11 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             seq_dir,
             device,
         } => ops::stages::predict(&package, &seq_dir, &device),
+        Command::Completions { shell } => {
+            front::completions(p, shell);
+            Ok(())
+        }
+        Command::Man { dir } => front::man(p, &dir).map(|_| ()),
     }
 }
 

@@ -198,6 +198,9 @@ pub enum OpsError {
     },
     #[error("cannot lock {}: {err}", path.display())]
     Lock { path: PathBuf, err: std::io::Error },
+    /// `pipe man`: a page that could not be rendered.
+    #[error("cannot render the man page {page}: {err}")]
+    ManPage { page: String, err: std::io::Error },
     #[error("cannot run git: {0}")]
     Git(std::io::Error),
     #[error("`git config {key}` failed")]
@@ -348,6 +351,7 @@ impl OpsError {
             Read { .. }
             | Write { .. }
             | Lock { .. }
+            | ManPage { .. }
             | Git(_)
             | GitConfig { .. }
             | Exec { .. }

@@ -3,6 +3,7 @@
 mod support;
 
 mod cache;
+mod cli_help;
 mod compare;
 mod concurrency;
 mod confine;
