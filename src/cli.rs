@@ -1,4 +1,9 @@
-//! Command-line parsing and dispatch. Each command is a few lines ending in an `ops` call.
+//! Command-line parsing and dispatch. `main` makes the one `Printer` (colour, -v, -q) and
+//! passes it down; `run` enters `-C DIR` and matches the command, one arm each: a call to an
+//! `ops` function (which returns a typed report or error), then `report` rendering what came
+//! back. Commands with a few steps of their own (repro, sweep, status, the subcommand groups)
+//! have a function here each. `front` writes the completion scripts and man pages from the
+//! same clap definition. The exit code follows from the error's type (`Error::exit_code`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +14,7 @@ mod front;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
 use pipe::exp::ExpName;
+use pipe::ops::error::OpsError;
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
 use pipe::report::compare::{self, Style};
 use pipe::report::printer::{self, ColorChoice, Printer};
@@ -624,15 +630,7 @@ fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
             json,
             remote,
         } => {
-            let format = if md {
-                Some(Format::Markdown)
-            } else if csv {
-                Some(Format::Csv)
-            } else if json {
-                Some(Format::Json)
-            } else {
-                None
-            };
+            let format = table_format(md, csv, json);
             let o = exp::show::ShowOptions {
                 sort,
                 remote: remote.map(|r| named(&r).map(String::from)),
@@ -747,85 +745,35 @@ fn pipeline_path(cli: &Cli) -> PathBuf {
     std::path::absolute(&f).unwrap_or(f)
 }
 
+/// Enters `-C DIR`, then runs the command: one arm per command, each a call.
 fn run(p: &Printer, cli: Cli) -> Result<()> {
-    if let Some(d) = &cli.dir {
-        std::env::set_current_dir(d)
-            .map_err(|e| Error::User(format!("cannot enter {}: {e}", d.display())))?;
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir).map_err(|err| OpsError::EnterDir {
+            dir: dir.clone(),
+            err,
+        })?;
     }
     let file = pipeline_path(&cli);
     match cli.command {
-        Command::Init => {
-            let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-            let outs = if file.exists() {
-                let s = ops::open(p, &file)?;
-                ops::cached_outs(&s)
-            } else {
-                Vec::new()
-            };
-            ops::init::init(p, &root, &outs)
-        }
+        Command::Init => init(p, &file),
         Command::Add { paths } => ops::add::add(p, &file, &paths).map(|_| ()),
-        Command::ImportDvc { dir, dry, force } => {
-            let r = ops::import_dvc::import_dvc(
-                p,
-                dir.as_deref().unwrap_or(Path::new(".")),
-                &ops::import_dvc::ImportOptions { dry, force },
-            )?;
-            if let Some(text) = &r.preview {
-                p.data(text);
-            }
-            Ok(())
-        }
-        Command::Repro(a) => {
-            let s = ops::open(p, &file)?;
-            let o = ReproOptions {
-                targets: a.targets,
-                single: a.single,
-                downstream: a.downstream,
-                dry: a.dry,
-                keep_going: a.keep_going,
-                ..a.run.options()
-            };
-            let r = ops::repro::repro_with(p, &s, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
-            r.map(|_| ())
-        }
+        Command::ImportDvc { dir, dry, force } => import_dvc(p, dir.as_deref(), dry, force),
+        Command::Repro(a) => repro(p, &file, a),
         Command::Status {
             targets,
             json,
-            remote: Some(r),
-        } => {
-            let s = ops::open(p, &file)?;
-            let r = ops::remote_status::status(&s, &targets, named(&r))?;
-            pipe::report::status::print_remote(p, &r, json);
-            Ok(())
-        }
-        Command::Status { targets, json, .. } => {
-            let s = ops::open(p, &file)?;
-            let r = ops::status::status(&s, &targets)?;
-            pipe::report::status::print(p, &r, json);
-            Ok(())
-        }
+            remote,
+        } => status(p, &file, &targets, json, remote.as_deref()),
         Command::Dag {
             targets,
             dot,
             mermaid,
-        } => {
-            let s = ops::open(p, &file)?;
-            let format = if dot {
-                DagFormat::Dot
-            } else if mermaid {
-                DagFormat::Mermaid
-            } else {
-                DagFormat::Text
-            };
-            p.data(&ops::dag::dag(&s, &targets, format)?);
-            Ok(())
-        }
+        } => dag(p, &file, &targets, dot, mermaid),
         Command::Explain { stage } => {
             let s = ops::open(p, &file)?;
-            let e = ops::explain::explain(&s, &stage)?;
-            p.data(&pipe::report::explain::text(&e));
+            p.data(&pipe::report::explain::text(&ops::explain::explain(
+                &s, &stage,
+            )?));
             Ok(())
         }
         Command::Checkout { targets } => {
@@ -840,39 +788,7 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             let s = ops::open(p, &file)?;
             ops::cache_verify::verify(p, &s, remote.as_deref().map(named), jobs).map(|_| ())
         }
-        Command::Remote(c) => {
-            let ws = pipe::workspace::Workspace::open(&file)?;
-            ops::warn_workspace(p, &ws);
-            match c {
-                RemoteCommand::Add {
-                    name,
-                    url,
-                    default,
-                    local,
-                    force,
-                    options,
-                } => ops::remote::add(
-                    p,
-                    &ws,
-                    &name,
-                    &url,
-                    &ops::remote::AddOptions {
-                        default,
-                        local,
-                        force,
-                        options,
-                    },
-                ),
-                RemoteCommand::List => {
-                    p.data(&pipe::report::remote::list(&ws.config));
-                    Ok(())
-                }
-                RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
-                RemoteCommand::Default { name, local } => {
-                    ops::remote::set_default(p, &ws, &name, local)
-                }
-            }
-        }
+        Command::Remote(c) => run_remote(p, &file, c),
         Command::Push(a) => {
             let s = ops::open(p, &file)?;
             ops::push::push(p, &s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
@@ -885,49 +801,7 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             let s = ops::open(p, &file)?;
             ops::pull::pull(p, &s, &a.targets, a.remote.as_deref(), a.jobs)
         }
-        Command::Sweep(a) => {
-            let s = ops::open(p, &file)?;
-            let Some(name) = a.name else {
-                p.data(&pipe::report::sweep::list(&s.graph.sweeps));
-                return Ok(());
-            };
-            let format = if a.md {
-                Some(Format::Markdown)
-            } else if a.csv {
-                Some(Format::Csv)
-            } else if a.json {
-                Some(Format::Json)
-            } else {
-                None
-            };
-            let o = SweepOptions {
-                dry: a.dry,
-                show: a.show,
-                sort: a.sort,
-                format,
-                diff: a.diff.and_then(|d| match d.as_slice() {
-                    [x, y] => Some((x.clone(), y.clone())),
-                    _ => None,
-                }),
-                fail_fast: a.fail_fast,
-                run: a.run.options(),
-            };
-            let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?).map(|r| {
-                pipe::report::sweep::print(p, &r.output, format.unwrap_or(Format::Text));
-                r.failed
-            });
-            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
-            // compare: the sweep's HTML report, whether or not every cell succeeded.
-            if let Some(html) = &a.html
-                && !a.dry
-            {
-                ops::report::write(p, &s, std::slice::from_ref(&name), html)?;
-            }
-            match r? {
-                Some(e) => Err(e),
-                None => Ok(()),
-            }
-        }
+        Command::Sweep(a) => sweep(p, &file, a),
         Command::Exp(c) => run_exp(p, &file, c),
         Command::Stages => {
             p.data(&pipe::report::stages::text(ops::stages::list().as_deref()));
@@ -936,47 +810,13 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         Command::MergeLock { base, ours, theirs } => {
             ops::merge_lock::merge_lock(p, &base, &ours, &theirs)
         }
-        // --- compare: metrics, params, plots, report ---
-        Command::Metrics(MetricsCommand::Show { targets, style }) => {
-            let s = ops::open(p, &file)?;
-            let (shown, problems) = ops::metrics::show(&s, &targets)?;
-            p.data(compare::show(&shown, style.style()).trim_end());
-            ops::metrics::problems_error(&problems)
-        }
-        Command::Metrics(MetricsCommand::Diff {
-            revs,
-            targets,
-            all,
-            style,
-        }) => {
-            let s = ops::open(p, &file)?;
-            let d = ops::metrics::compute_diff(&s, &targets, &revs, all)?;
-            p.data(compare::diff(&d, style.style()).trim_end());
-            ops::metrics::problems_error(&d.problems)
-        }
-        Command::Params(ParamsCommand::Diff { revs, all, style }) => {
-            let s = ops::open(p, &file)?;
-            let d = ops::params::compute_diff(&s, &revs, all)?;
-            p.data(compare::diff(&d, style.style()).trim_end());
-            Ok(())
-        }
-        Command::Plots(PlotsCommand::Show { targets, output }) => {
-            let s = ops::open(p, &file)?;
-            ops::plots::show(p, &s, &targets, &output)
-        }
-        Command::Plots(PlotsCommand::Diff {
-            revs,
-            targets,
-            output,
-        }) => {
-            let s = ops::open(p, &file)?;
-            ops::plots::diff(p, &s, &revs, &targets, &output)
-        }
+        Command::Metrics(c) => run_metrics(p, &file, c),
+        Command::Params(c) => run_params(p, &file, c),
+        Command::Plots(c) => run_plots(p, &file, c),
         Command::Report { sweeps, output } => {
             let s = ops::open(p, &file)?;
             ops::report::write(p, &s, &sweeps, &output)
         }
-        // --- end compare ---
         Command::Predict {
             package,
             seq_dir,
@@ -989,6 +829,209 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         Command::Man { dir } => front::man(p, &dir).map(|_| ()),
     }
 }
+
+/// `pipe init`: sets up `.pipe/` beside the pipeline file, ignoring the outs of the pipeline
+/// already there.
+fn init(p: &Printer, file: &Path) -> Result<()> {
+    let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let outs = if file.exists() {
+        let s = ops::open(p, file)?;
+        ops::cached_outs(&s)
+    } else {
+        Vec::new()
+    };
+    ops::init::init(p, &root, &outs)
+}
+
+/// `pipe import-dvc [DIR] [--dry] [--force]`: with --dry, prints the pipeline it would write.
+fn import_dvc(p: &Printer, dir: Option<&Path>, dry: bool, force: bool) -> Result<()> {
+    let r = ops::import_dvc::import_dvc(
+        p,
+        dir.unwrap_or(Path::new(".")),
+        &ops::import_dvc::ImportOptions { dry, force },
+    )?;
+    if let Some(text) = &r.preview {
+        p.data(text);
+    }
+    Ok(())
+}
+
+/// `pipe repro`: runs, then keeps `.gitignore`'s outs current whether or not the run failed.
+fn repro(p: &Printer, file: &Path, a: ReproArgs) -> Result<()> {
+    let s = ops::open(p, file)?;
+    let o = ReproOptions {
+        targets: a.targets,
+        single: a.single,
+        downstream: a.downstream,
+        dry: a.dry,
+        keep_going: a.keep_going,
+        ..a.run.options()
+    };
+    let r = ops::repro::repro_with(p, &s, &o, a.run.pull_remote(&s)?);
+    ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
+    r.map(|_| ())
+}
+
+/// `pipe status [--json]`, or with `--remote[=NAME]` where each out's content is.
+fn status(
+    p: &Printer,
+    file: &Path,
+    targets: &[String],
+    json: bool,
+    remote: Option<&str>,
+) -> Result<()> {
+    let s = ops::open(p, file)?;
+    match remote {
+        Some(r) => {
+            let r = ops::remote_status::status(&s, targets, named(r))?;
+            pipe::report::status::print_remote(p, &r, json);
+        }
+        None => {
+            let r = ops::status::status(&s, targets)?;
+            pipe::report::status::print(p, &r, json);
+        }
+    }
+    Ok(())
+}
+
+fn dag(p: &Printer, file: &Path, targets: &[String], dot: bool, mermaid: bool) -> Result<()> {
+    let s = ops::open(p, file)?;
+    let format = if dot {
+        DagFormat::Dot
+    } else if mermaid {
+        DagFormat::Mermaid
+    } else {
+        DagFormat::Text
+    };
+    p.data(&ops::dag::dag(&s, targets, format)?);
+    Ok(())
+}
+
+/// `pipe remote ...`: needs the workspace's config only, not a valid pipeline.
+fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
+    let ws = pipe::workspace::Workspace::open(file)?;
+    ops::warn_workspace(p, &ws);
+    match c {
+        RemoteCommand::Add {
+            name,
+            url,
+            default,
+            local,
+            force,
+            options,
+        } => ops::remote::add(
+            p,
+            &ws,
+            &name,
+            &url,
+            &ops::remote::AddOptions {
+                default,
+                local,
+                force,
+                options,
+            },
+        ),
+        RemoteCommand::List => {
+            p.data(&pipe::report::remote::list(&ws.config));
+            Ok(())
+        }
+        RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
+        RemoteCommand::Default { name, local } => ops::remote::set_default(p, &ws, &name, local),
+    }
+}
+
+/// `pipe sweep [NAME]`: lists the sweeps, or runs one and prints its table; then keeps
+/// `.gitignore` current and writes `--html` whether or not every cell succeeded.
+fn sweep(p: &Printer, file: &Path, a: SweepArgs) -> Result<()> {
+    let s = ops::open(p, file)?;
+    let Some(name) = a.name else {
+        p.data(&pipe::report::sweep::list(&s.graph.sweeps));
+        return Ok(());
+    };
+    let format = table_format(a.md, a.csv, a.json);
+    let o = SweepOptions {
+        dry: a.dry,
+        show: a.show,
+        sort: a.sort,
+        format,
+        diff: a.diff.and_then(|d| match d.as_slice() {
+            [x, y] => Some((x.clone(), y.clone())),
+            _ => None,
+        }),
+        fail_fast: a.fail_fast,
+        run: a.run.options(),
+    };
+    let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?).map(|r| {
+        pipe::report::sweep::print(p, &r.output, format.unwrap_or(Format::Text));
+        r.failed
+    });
+    ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
+    if let Some(html) = &a.html
+        && !a.dry
+    {
+        ops::report::write(p, &s, std::slice::from_ref(&name), html)?;
+    }
+    match r? {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `--md` / `--csv` / `--json` of a table; `None`: text.
+fn table_format(md: bool, csv: bool, json: bool) -> Option<Format> {
+    if md {
+        Some(Format::Markdown)
+    } else if csv {
+        Some(Format::Csv)
+    } else if json {
+        Some(Format::Json)
+    } else {
+        None
+    }
+}
+
+// --- compare: metrics, params, plots ---
+fn run_metrics(p: &Printer, file: &Path, c: MetricsCommand) -> Result<()> {
+    let s = ops::open(p, file)?;
+    match c {
+        MetricsCommand::Show { targets, style } => {
+            let (shown, problems) = ops::metrics::show(&s, &targets)?;
+            p.data(compare::show(&shown, style.style()).trim_end());
+            ops::metrics::problems_error(&problems)
+        }
+        MetricsCommand::Diff {
+            revs,
+            targets,
+            all,
+            style,
+        } => {
+            let d = ops::metrics::compute_diff(&s, &targets, &revs, all)?;
+            p.data(compare::diff(&d, style.style()).trim_end());
+            ops::metrics::problems_error(&d.problems)
+        }
+    }
+}
+
+fn run_params(p: &Printer, file: &Path, c: ParamsCommand) -> Result<()> {
+    let ParamsCommand::Diff { revs, all, style } = c;
+    let s = ops::open(p, file)?;
+    let d = ops::params::compute_diff(&s, &revs, all)?;
+    p.data(compare::diff(&d, style.style()).trim_end());
+    Ok(())
+}
+
+fn run_plots(p: &Printer, file: &Path, c: PlotsCommand) -> Result<()> {
+    let s = ops::open(p, file)?;
+    match c {
+        PlotsCommand::Show { targets, output } => ops::plots::show(p, &s, &targets, &output),
+        PlotsCommand::Diff {
+            revs,
+            targets,
+            output,
+        } => ops::plots::diff(p, &s, &revs, &targets, &output),
+    }
+}
+// --- end compare ---
 
 /// `--remote` alone means the default remote.
 fn named(r: &str) -> Option<&str> {
