@@ -755,7 +755,7 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
     }
     let file = pipeline_path(&cli);
     match cli.command {
-        Command::Init => init(p, &file),
+        Command::Init => ops::init::init(p, &file),
         Command::Add { paths } => ops::add::add(p, &file, &paths).map(|_| ()),
         Command::ImportDvc { dir, dry, force } => import_dvc(p, dir.as_deref(), dry, force),
         Command::Repro(a) => repro(p, &file, a),
@@ -828,19 +828,6 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         }
         Command::Man { dir } => front::man(p, &dir).map(|_| ()),
     }
-}
-
-/// `pipe init`: sets up `.pipe/` beside the pipeline file, ignoring the outs of the pipeline
-/// already there.
-fn init(p: &Printer, file: &Path) -> Result<()> {
-    let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let outs = if file.exists() {
-        let s = ops::open(p, file)?;
-        ops::cached_outs(&s)
-    } else {
-        Vec::new()
-    };
-    ops::init::init(p, &root, &outs)
 }
 
 /// `pipe import-dvc [DIR] [--dry] [--force]`: with --dry, prints the pipeline it would write.

@@ -22,9 +22,17 @@ const CONFIG_TEMPLATE: &str = "# pipe configuration (committed). Machine-specifi
 pub const GITIGNORE_BEGIN: &str = "# >>> pipe outs (managed by pipe; edit the pipeline instead)";
 pub const GITIGNORE_END: &str = "# <<< pipe outs";
 
-pub fn init(p: &Printer, root: &Path, outs: &[String]) -> Result<()> {
+/// `pipe init` for the pipeline `file` (which need not exist yet): "Reinitialized" only
+/// where `.pipe/` was there before the command (opening the pipeline makes it).
+pub fn init(p: &Printer, file: &Path) -> Result<()> {
+    let root = file.parent().unwrap_or(Path::new("."));
     let dot = root.join(DOT);
     let existed = dot.exists();
+    let outs = if file.exists() {
+        super::cached_outs(&super::open(p, file)?)
+    } else {
+        Vec::new()
+    };
     let ws = crate::workspace::Workspace::open(&root.join("pipe.toml"))?;
     super::warn_workspace(p, &ws);
     ws.dir.write_new(
@@ -42,7 +50,7 @@ pub fn init(p: &Printer, root: &Path, outs: &[String]) -> Result<()> {
     );
     if root.join(".git").exists() {
         set_up_git(&ws.dir)?;
-        update_gitignore(&ws.dir, outs)?;
+        update_gitignore(&ws.dir, &outs)?;
         p.verb(
             "Configured",
             Tone::Good,

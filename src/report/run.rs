@@ -181,22 +181,29 @@ fn done(p: &Printer, id: &str, o: &Outcome) {
     }
 }
 
-/// `repro --dry`: what would run or be restored, and why (on stdout: asked-for data).
+/// `repro --dry`: what would run or be restored, and why (on stdout: asked-for data); with
+/// `-v`, what would be skipped too (fresh or frozen).
 pub fn print_dry(p: &Printer, planned: &[Planned]) {
     for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
         p.warn(q);
     }
+    let verbose = p.verbose() > 0;
     let mut any = false;
     for pl in planned {
-        if let Freshness::Dirty(reasons) = &pl.freshness {
-            any = true;
-            let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-            let verb = if pl.restore {
-                "Would restore"
-            } else {
-                "Would run"
-            };
-            p.data(&format!("{verb} {}: {}", pl.stage, why.join(", ")));
+        match &pl.freshness {
+            Freshness::Dirty(reasons) => {
+                any = true;
+                let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                let verb = if pl.restore {
+                    "Would restore"
+                } else {
+                    "Would run"
+                };
+                p.data(&format!("{verb} {}: {}", pl.stage, why.join(", ")));
+            }
+            Freshness::Fresh if verbose => p.data(&format!("Would skip {}: up to date", pl.stage)),
+            Freshness::Frozen if verbose => p.data(&format!("Would skip {}: frozen", pl.stage)),
+            _ => {}
         }
     }
     if !any {

@@ -1,6 +1,7 @@
 //! `pipe status` and `pipe status --remote`: the reports the commands return
 //! ([`StatusReport`], [`RemoteStatus`]) and their text and JSON. Warnings (a quarantined
-//! run-cache object) go to stderr; the listing to stdout.
+//! run-cache object) go to stderr; the listing to stdout. `-v` lists the fresh and frozen
+//! stages too (as `repro --dry -v` does).
 
 use std::collections::BTreeMap;
 
@@ -86,28 +87,38 @@ pub fn print(p: &Printer, r: &StatusReport, json: bool) {
         p.data(&out);
         return;
     }
-    p.data(&text(r));
+    p.data(&text(r, p.verbose() > 0));
 }
 
-/// Each listed stale stage with its reasons, then the never-run cells per sweep; or that
-/// everything is up to date.
-fn text(r: &StatusReport) -> String {
-    if r.stale().next().is_none() {
-        return format!("Everything is up to date ({}).", stages(r.planned.len()));
-    }
+/// Each listed stale stage with its reasons (with `verbose`, the fresh and frozen stages
+/// too, in dependency order), then the never-run cells per sweep; or that everything is up
+/// to date.
+fn text(r: &StatusReport, verbose: bool) -> String {
     let mut text = String::new();
-    for pl in r.listed.iter().map(|&k| &r.planned[k]) {
-        if let Freshness::Dirty(reasons) = &pl.freshness {
-            let tag = if pl.restore {
-                " (restorable from the run cache)"
-            } else {
-                ""
-            };
-            text.push_str(&format!("{}: stale{tag}\n", pl.stage));
-            for r in reasons {
-                text.push_str(&format!("    {r}\n"));
+    for (k, pl) in r.planned.iter().enumerate() {
+        match &pl.freshness {
+            Freshness::Dirty(reasons) if r.listed.contains(&k) => {
+                let tag = if pl.restore {
+                    " (restorable from the run cache)"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("{}: stale{tag}\n", pl.stage));
+                for r in reasons {
+                    text.push_str(&format!("    {r}\n"));
+                }
             }
+            Freshness::Fresh if verbose => text.push_str(&format!("{}: up to date\n", pl.stage)),
+            Freshness::Frozen if verbose => text.push_str(&format!("{}: frozen\n", pl.stage)),
+            _ => {}
         }
+    }
+    if r.stale().next().is_none() {
+        text.push_str(&format!(
+            "Everything is up to date ({}).",
+            stages(r.planned.len())
+        ));
+        return text;
     }
     for (sweep, n) in &r.never_run {
         text.push_str(&format!("sweep {sweep}: {n} stage instance(s) never run\n"));

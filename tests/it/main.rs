@@ -12,6 +12,7 @@ mod dvc;
 mod exp;
 mod faults;
 mod freshness;
+mod front;
 mod integrity;
 mod records;
 mod remote;
