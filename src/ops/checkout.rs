@@ -8,8 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::{Entries, HashInfo, Stamp};
+use crate::ops::error::OpsError;
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{Printer, Tone};
 use crate::run::observe::digest_all_at;
@@ -68,22 +69,22 @@ pub fn checkout(p: &Printer, s: &Session, targets: &[String]) -> Result<Checkout
     marked?;
     saved?;
     if !report.busy.is_empty() {
-        return Err(Error::Env(format!(
-            "{} out(s) not restored: a running stage reads or writes them; run `pipe checkout` again when it is done",
-            report.busy.len()
-        )));
+        return Err(OpsError::OutsBusy {
+            n: report.busy.len(),
+        }
+        .into());
     }
     if !report.corrupt.is_empty() {
-        return Err(Error::Env(format!(
-            "{} out(s) not restored: their cached content was corrupt (quarantined) or unusable (said above)",
-            report.corrupt.len()
-        )));
+        return Err(OpsError::OutsCorrupt {
+            n: report.corrupt.len(),
+        }
+        .into());
     }
     if !report.missing.is_empty() {
-        return Err(Error::User(format!(
-            "{} out(s) could not be restored: their content is not in the cache",
-            report.missing.len()
-        )));
+        return Err(OpsError::NotInCache {
+            n: report.missing.len(),
+        }
+        .into());
     }
     if report.restored.is_empty() {
         p.verb("Done", Tone::Good, "every out already matches the lock");
@@ -191,8 +192,8 @@ fn restore_outs(
                     report.busy.push(path.clone());
                     continue;
                 }
-                Err(Busy::Io(lp, e)) => {
-                    return Err(Error::Env(format!("cannot lock {}: {e}", lp.display())));
+                Err(Busy::Io(path, err)) => {
+                    return Err(OpsError::Lock { path, err }.into());
                 }
             }
             *wrote = true;

@@ -196,6 +196,9 @@ pub enum OpsError {
         path: PathBuf,
         err: pipe_cache::Error,
     },
+    /// A file written directly (not through the store's atomic writes).
+    #[error("cannot write {}: {err}", path.display())]
+    WriteIo { path: PathBuf, err: std::io::Error },
     #[error("cannot lock {}: {err}", path.display())]
     Lock { path: PathBuf, err: std::io::Error },
     /// `pipe man`: a page that could not be rendered.
@@ -350,6 +353,7 @@ impl OpsError {
             | ExpOtherOverrides { .. } => 2,
             Read { .. }
             | Write { .. }
+            | WriteIo { .. }
             | Lock { .. }
             | ManPage { .. }
             | Git(_)

@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::record::Records;
 use crate::graph::exp::stage_id;
 use crate::lock::{Entries, LockStore};
+use crate::ops::error::OpsError;
 use crate::workspace::Workspace;
 
 use super::Session;
@@ -34,7 +35,11 @@ pub fn entries_to_keep_in(dot: &Path, strict: bool) -> Result<Vec<Entries>> {
     let mut from_records = Entries::new();
     let (list, unreadable) = Records::read_only(dot).list_all()?;
     if strict && let Some(u) = unreadable.iter().find(|u| u.io) {
-        return Err(Error::Env(format!("cannot read {}: {}", u.file, u.why)));
+        return Err(OpsError::RecordUnreadable {
+            file: u.file.clone(),
+            why: u.why.clone(),
+        }
+        .into());
     }
     for r in list {
         for (stage, e) in r.stages {

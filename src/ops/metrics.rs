@@ -6,7 +6,8 @@
 use crate::compare::collect::{self, Read};
 use crate::compare::diff::{self, Diff, Keyed, Problem};
 use crate::compare::git::{Repo, Rev};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::ops::error::OpsError;
 use crate::report::compare::Shown;
 use crate::spec::OutRole;
 
@@ -21,7 +22,7 @@ pub fn problems_error(problems: &[Problem]) -> Result<()> {
         .iter()
         .map(|p| format!("metrics file {} ({}): {}", p.path, p.rev, p.error))
         .collect();
-    Err(Error::User(lines.join("\n")))
+    Err(OpsError::Unreadable { lines }.into())
 }
 
 /// The two sides of a diff: `[A] [B]`, default `HEAD` and the workspace.
@@ -31,10 +32,7 @@ pub fn sides(s: &Session, revs: &[String]) -> Result<(Option<Repo>, Rev, Rev)> {
         [a] => (a.as_str(), "workspace"),
         [a, b] => (a.as_str(), b.as_str()),
         _ => {
-            return Err(Error::User(format!(
-                "compare two revisions at most, not {}",
-                revs.len()
-            )));
+            return Err(OpsError::TooManyRevs { n: revs.len() }.into());
         }
     };
     let ws = |r: &str| r.eq_ignore_ascii_case("workspace");

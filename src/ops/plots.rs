@@ -16,7 +16,8 @@ use crate::compare::collect::{self, FileRef};
 use crate::compare::git::{Repo, Rev};
 use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::ops::error::OpsError;
 use crate::report::chart;
 use crate::report::html;
 use crate::report::printer::{Printer, Tone};
@@ -129,7 +130,7 @@ fn finish(p: &Printer, w: Written) -> Result<()> {
     if w.problems.is_empty() {
         Ok(())
     } else {
-        Err(Error::User(w.problems.join("\n")))
+        Err(OpsError::Unreadable { lines: w.problems }.into())
     }
 }
 
@@ -174,9 +175,7 @@ pub fn show(p: &Printer, s: &Session, targets: &[String], out: &Path) -> Result<
         }
     }
     if charts.is_empty() && problems.is_empty() {
-        return Err(Error::User(
-            "no plots to draw: no stage has written its plots files yet (or the pipeline declares none)".into(),
-        ));
+        return Err(OpsError::NoPlots.into());
     }
     finish(p, write(s, out, "plots", &charts, problems)?)
 }

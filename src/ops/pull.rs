@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use pipe_cache::Digest;
 
 use crate::error::{Error, Result};
+use crate::ops::error::OpsError;
 use crate::remote as glue;
 use crate::report::printer::{Printer, Tone, bytes};
 
@@ -43,11 +44,13 @@ impl FetchReport {
         if self.corrupt.is_empty() && self.missing.is_empty() {
             return None;
         }
-        Some(Error::Env(format!(
-            "{} out(s) missing on the remote, {} corrupt object(s) refused",
-            self.missing.len(),
-            self.corrupt.len()
-        )))
+        Some(
+            OpsError::FetchFailed {
+                missing: self.missing.len(),
+                corrupt: self.corrupt.len(),
+            }
+            .into(),
+        )
     }
 }
 

@@ -15,11 +15,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::record::ExpState;
 use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
+use crate::ops::error::OpsError;
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{Printer, Tone};
 use crate::run::fresh::{DirtyReason, Freshness};
@@ -39,43 +40,55 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
     let rec = records(s).find(name)?;
     let state = rec.shown_state();
     if state != ExpState::Done {
-        return Err(Error::User(format!(
-            "experiment `{name}` is {}: only a finished experiment can be applied",
-            state.label()
-        )));
+        return Err(OpsError::ExpNotDone {
+            name: name.to_string(),
+            state: state.label(),
+            only: "only a finished experiment can be applied",
+        }
+        .into());
     }
     if rec.stages.is_empty() {
-        return Err(Error::User(format!(
-            "experiment `{name}` recorded no stages to apply"
-        )));
+        return Err(OpsError::ExpNoStages {
+            name: name.to_string(),
+        }
+        .into());
     }
 
     // 1. Checks, before anything is written.
     let mut targets = Vec::new();
     for (stage, e) in &rec.stages {
         let Some(i) = s.graph.find(stage) else {
-            return Err(Error::User(format!(
-                "experiment `{name}` ran stage `{stage}`, which the pipeline no longer has; rerun the experiment"
-            )));
+            return Err(OpsError::ExpStageGone {
+                name: name.to_string(),
+                stage: stage.to_string(),
+            }
+            .into());
         };
         let st = &s.graph.stages[i];
         let outs = moved_back(name, &e.outs);
         let Some(refs) = outs_from(st, &outs) else {
-            return Err(Error::User(format!(
-                "stage `{stage}` declares other outs than when experiment `{name}` ran; rerun the experiment"
-            )));
+            return Err(OpsError::ExpOutsChanged {
+                name: name.to_string(),
+                stage: stage.to_string(),
+            }
+            .into());
         };
         match objects_usable(&s.ws.store, &refs) {
             Ok(()) => {}
             Err(Unusable::Missing) => {
-                return Err(Error::User(format!(
-                    "the outs of experiment `{name}` (stage {stage}) are not in the local cache: run `pipe exp pull {name}` first"
-                )));
+                return Err(OpsError::ExpOutsMissing {
+                    name: name.to_string(),
+                    stage: stage.to_string(),
+                }
+                .into());
             }
             Err(Unusable::Quarantined(e)) => {
-                return Err(Error::User(format!(
-                    "{e}: the outs of experiment `{name}` (stage {stage}) are not whole in the local cache; run `pipe exp pull {name}` to fetch them again"
-                )));
+                return Err(OpsError::ExpOutsCorrupt {
+                    name: name.to_string(),
+                    stage: stage.to_string(),
+                    why: e.to_string(),
+                }
+                .into());
             }
         }
         targets.push(i);
@@ -93,10 +106,12 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
     let mut files = BTreeMap::new();
     for (k, v) in &rec.overrides {
         let Some(f) = s.spec.params.source_of(None, k) else {
-            return Err(Error::User(format!(
-                "experiment `{name}` overrides `{k}`: {}",
-                s.spec.params.explain_missing(None, k)
-            )));
+            return Err(OpsError::ExpOverrideGone {
+                name: name.to_string(),
+                key: k.clone(),
+                why: s.spec.params.explain_missing(None, k),
+            }
+            .into());
         };
         by_file
             .entry(f.path.to_string())
@@ -111,7 +126,10 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
         } else {
             params_edit::set_toml(&f.source.text, edits)
         }
-        .map_err(|m| Error::User(format!("{}: {m}", f.source.name)))?;
+        .map_err(|why| OpsError::At {
+            at: f.source.name.to_string(),
+            why,
+        })?;
         if text != *f.source.text {
             s.ws.dir
                 .write_atomic(f.path.as_str(), text.as_bytes(), true)?;
@@ -163,11 +181,12 @@ fn lock_outs(s: &Session, targets: &[usize]) -> Result<Held> {
     }
     match PathLocks::new(&s.ws.locks()).try_acquire(&want, "pipe exp apply") {
         Ok(h) => Ok(h),
-        Err(Busy::Held { path, holder }) => Err(Error::Env(format!(
-            "`{path}` is read or written by a running stage ({}): apply the experiment when it is done",
-            holder.as_deref().unwrap_or("another pipe process")
-        ))),
-        Err(Busy::Io(lp, e)) => Err(Error::Env(format!("cannot lock {}: {e}", lp.display()))),
+        Err(Busy::Held { path, holder }) => Err(OpsError::ApplyBusy {
+            path: path.to_string(),
+            holder: holder.unwrap_or_else(|| "another pipe process".to_string()),
+        }
+        .into()),
+        Err(Busy::Io(path, err)) => Err(OpsError::Lock { path, err }.into()),
     }
 }
 
@@ -240,8 +259,9 @@ fn unsaved(
     if problems.is_empty() {
         return Ok(());
     }
-    Err(Error::User(format!(
-        "applying experiment `{name}` would overwrite unsaved work: {}; run the pipeline first, or pass --force",
-        problems.join("; ")
-    )))
+    Err(OpsError::Unsaved {
+        name: name.to_string(),
+        problems,
+    }
+    .into())
 }

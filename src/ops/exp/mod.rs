@@ -15,11 +15,12 @@ pub mod show;
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, Records};
 use crate::graph::Graph;
 use crate::graph::exp::{ExpCell, instantiate, is_exp_id};
+use crate::ops::error::OpsError;
 use crate::report::printer::{Printer, Tone};
 use crate::workspace::Workspace;
 
@@ -76,9 +77,7 @@ pub fn session_with(
 /// (`exp show` lists it as unreadable) is removed all the same.
 pub fn remove(p: &Printer, s: &Session, names: &[ExpName]) -> Result<()> {
     if names.is_empty() {
-        return Err(Error::User(
-            "name the experiments to remove (see `pipe exp show`)".into(),
-        ));
+        return Err(OpsError::NoExpNames.into());
     }
     let recs = records(s);
     let mut found: Vec<(&ExpName, bool)> = Vec::with_capacity(names.len());
@@ -86,10 +85,11 @@ pub fn remove(p: &Printer, s: &Session, names: &[ExpName]) -> Result<()> {
         let readable = match recs.get(n) {
             Ok(Some(r)) => {
                 if r.shown_state() == ExpState::Running {
-                    return Err(Error::User(format!(
-                        "experiment `{n}` is running (pid {}); remove it once it ends",
-                        r.pid.unwrap_or(0)
-                    )));
+                    return Err(OpsError::RemoveRunning {
+                        name: n.to_string(),
+                        pid: r.pid.unwrap_or(0),
+                    }
+                    .into());
                 }
                 true
             }

@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
 use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
+use crate::ops::error::OpsError;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
 use crate::remote::RunRemote;
@@ -38,10 +39,7 @@ pub fn run(
     let recs = records(s);
     if o.run_all {
         if !o.set.is_empty() || o.name.is_some() || !o.run.targets.is_empty() {
-            return Err(Error::User(
-                "--run-all runs the queued experiments as recorded; it takes no -S, -n or targets"
-                    .into(),
-            ));
+            return Err(OpsError::RunAllArgs.into());
         }
         let queued: Vec<ExpRecord> = recs
             .list()?
@@ -55,15 +53,13 @@ pub fn run(
         return run_records(p, s, &recs, queued, &o.run, pull);
     }
     if o.set.is_empty() {
-        return Err(Error::User(
-            "give the experiment's overrides: pipe exp run -S KEY=VALUE [-S ...]".into(),
-        ));
+        return Err(OpsError::NoOverrides.into());
     }
     let ov = overrides::parse(&s.spec.params, &o.set)?;
     let name = match &o.name {
         Some(n) => n.clone(),
         None => ExpName::parse(&overrides::default_name(&ov))
-            .map_err(|m| Error::User(format!("{m}; name the experiment with -n NAME")))?,
+            .map_err(|why| OpsError::ExpNameFromOverrides { why })?,
     };
     let cell = ExpCell {
         name: name.clone(),
@@ -74,16 +70,18 @@ pub fn run(
     crate::graph::exp::instantiate(&s.spec, &s.graph, &cell)?;
     if let Some(old) = recs.get(&name)? {
         if old.overrides != cell.overrides || old.targets != cell.targets {
-            return Err(Error::User(format!(
-                "experiment `{name}` exists with other overrides ({}): name this one with -n, or `pipe exp remove {name}` first",
-                describe(&old.overrides)
-            )));
+            return Err(OpsError::ExpExists {
+                name: name.to_string(),
+                overrides: describe(&old.overrides),
+            }
+            .into());
         }
         if old.shown_state() == ExpState::Running {
-            return Err(Error::User(format!(
-                "experiment `{name}` is running (pid {})",
-                old.pid.unwrap_or(0)
-            )));
+            return Err(OpsError::ExpRunning {
+                name: name.to_string(),
+                pid: old.pid.unwrap_or(0),
+            }
+            .into());
         }
     }
     let rec = ExpRecord {

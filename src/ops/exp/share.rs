@@ -16,10 +16,11 @@ use pipe_cache::Digest;
 use pipe_cache::remote::Kind;
 use pipe_cache::remote::transfer::{self, Source, Upload};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState};
 use crate::lock::HashInfo;
+use crate::ops::error::OpsError;
 use crate::ops::push::{Local, Outbound};
 use crate::remote as glue;
 use crate::report::printer::{Printer, Tone, bytes};
@@ -48,11 +49,12 @@ pub fn push(
     let list: Vec<ExpRecord> = names.iter().map(|n| recs.find(n)).collect::<Result<_>>()?;
     for r in &list {
         if r.shown_state() != ExpState::Done {
-            return Err(Error::User(format!(
-                "experiment `{}` is {}: only a finished experiment is pushed",
-                r.name,
-                r.shown_state().label()
-            )));
+            return Err(OpsError::ExpNotDone {
+                name: r.name.to_string(),
+                state: r.shown_state().label(),
+                only: "only a finished experiment is pushed",
+            }
+            .into());
         }
     }
     let remote = glue::open(&s.ws, remote, jobs)?;
@@ -61,11 +63,11 @@ pub fn push(
     for r in &list {
         for h in outs_of(r) {
             if objects.add(store, &h.digest, h.dir)? != Local::Whole {
-                return Err(Error::User(format!(
-                    "experiment `{}`: object {} is not (wholly) in the local cache",
-                    r.name,
-                    h.digest.short()
-                )));
+                return Err(OpsError::ExpNotLocal {
+                    name: r.name.to_string(),
+                    object: h.digest.short(),
+                }
+                .into());
             }
         }
     }
@@ -135,28 +137,31 @@ pub fn pull(
             .block_on(remote.get_exp(&key_of(name)))
             .map_err(glue::error)?;
         let Some(bytes_) = got else {
-            return Err(Error::User(format!(
-                "remote `{}` has no experiment `{name}` (see `pipe exp show --remote`)",
-                remote.name()
-            )));
+            return Err(OpsError::NoRemoteExp {
+                remote: remote.name().to_string(),
+                name: name.to_string(),
+            }
+            .into());
         };
         let rec = ExpRecord::decode(
             &bytes_,
             &format!("experiment `{name}` on `{}`", remote.name()),
         )?;
         if rec.name != *name {
-            return Err(Error::Env(format!(
-                "remote `{}` holds experiment `{}` under the key of `{name}`",
-                remote.name(),
-                rec.name
-            )));
+            return Err(OpsError::WrongExp {
+                remote: remote.name().to_string(),
+                held: rec.name.to_string(),
+                name: name.to_string(),
+            }
+            .into());
         }
         if let Some(local) = recs.get(name)?
             && local.overrides != rec.overrides
         {
-            return Err(Error::User(format!(
-                "a local experiment `{name}` has other overrides: `pipe exp remove {name}` first"
-            )));
+            return Err(OpsError::ExpOtherOverrides {
+                name: name.to_string(),
+            }
+            .into());
         }
         let outs = outs_of(&rec);
         let ws = Arc::clone(&s.ws);
@@ -165,16 +170,17 @@ pub fn pull(
                 transfer::quiet()
             }))
             .map_err(glue::error)?;
-        if let Some(e) = f.corrupt.first() {
-            return Err(Error::Env(e.to_string()));
+        if let Some(e) = f.corrupt.into_iter().next() {
+            return Err(OpsError::ExpCorrupt(e).into());
         }
         if !f.missing.is_empty() {
-            return Err(Error::Env(format!(
-                "remote `{}` lacks {} object(s) of experiment `{name}` (first {})",
-                remote.name(),
-                f.missing.len(),
-                f.missing[0].short()
-            )));
+            return Err(OpsError::ExpIncomplete {
+                remote: remote.name().to_string(),
+                n: f.missing.len(),
+                name: name.to_string(),
+                first: f.missing[0].short(),
+            }
+            .into());
         }
         for e in rec.stages.values() {
             if let Some(key) = e.key {
