@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
-use crate::exp::record::ExpState;
+use crate::exp::record::{ExpRecord, ExpState};
 use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
@@ -36,8 +36,37 @@ fn moved_back(name: &ExpName, m: &BTreeMap<String, HashInfo>) -> BTreeMap<String
         .collect()
 }
 
+/// `pipe exp apply NAME [--force]`: checks everything first (the experiment finished, its
+/// stages and outs still fit the pipeline, the objects are here, no unsaved work unless
+/// `force`), then writes the overrides into the params files, then records the lock entries
+/// and checks the outs out.
 pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()> {
     let rec = records(s).find(name)?;
+    let targets = check(s, name, &rec)?;
+    // A running stage owns its outs: nothing is written under it, and until the entries
+    // are recorded no stage starts on them (as `pipe checkout`). Taken before the check of
+    // unsaved work, so that it sees what a stage that just ended recorded.
+    let _held = lock_outs(s, &targets)?;
+    if !force {
+        unsaved(s, name, &rec.overrides, &targets)?;
+    }
+    let written = write_params(s, name, &rec.overrides)?;
+    let n = record_and_check_out(p, s, name, &rec)?;
+    p.verb(
+        "Applied",
+        Tone::Good,
+        &format!(
+            "experiment {name}: set {}; checked out {n} out(s)",
+            written.join("; ")
+        ),
+    );
+    Ok(())
+}
+
+/// Step 1, before anything is written: the experiment finished, and each of its stages is
+/// still in the pipeline with the same outs, whose objects are whole in the local cache.
+/// Returns those stages.
+fn check(s: &Session, name: &ExpName, rec: &ExpRecord) -> Result<Vec<usize>> {
     let state = rec.shown_state();
     if state != ExpState::Done {
         return Err(OpsError::ExpNotDone {
@@ -53,8 +82,6 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
         }
         .into());
     }
-
-    // 1. Checks, before anything is written.
     let mut targets = Vec::new();
     for (stage, e) in &rec.stages {
         let Some(i) = s.graph.find(stage) else {
@@ -93,18 +120,19 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
         }
         targets.push(i);
     }
-    // A running stage owns its outs: nothing is written under it, and until the entries
-    // are recorded no stage starts on them (as `pipe checkout`). Taken before the check of
-    // unsaved work, so that it sees what a stage that just ended recorded.
-    let _held = lock_outs(s, &targets)?;
-    if !force {
-        unsaved(s, name, &rec.overrides, &targets)?;
-    }
+    Ok(targets)
+}
 
-    // 2. The params files.
+/// Step 2: the overrides written into the params files they come from (comments kept);
+/// returns what was set where (`train.lr in params.toml`).
+fn write_params(
+    s: &Session,
+    name: &ExpName,
+    overrides: &BTreeMap<String, toml::Value>,
+) -> Result<Vec<String>> {
     let mut by_file: BTreeMap<String, Vec<(&str, &toml::Value)>> = BTreeMap::new();
     let mut files = BTreeMap::new();
-    for (k, v) in &rec.overrides {
+    for (k, v) in overrides {
         let Some(f) = s.spec.params.source_of(None, k) else {
             return Err(OpsError::ExpOverrideGone {
                 name: name.to_string(),
@@ -135,8 +163,23 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
                 .write_atomic(f.path.as_str(), text.as_bytes(), true)?;
         }
     }
+    Ok(by_file
+        .iter()
+        .map(|(f, e)| {
+            let keys: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
+            format!("{} in {f}", keys.join(", "))
+        })
+        .collect())
+}
 
-    // 3. Lock entries and outs, against the pipeline as the new params make it.
+/// Step 3: lock entries and outs, against the pipeline as the new params make it; returns
+/// how many outs were checked out.
+fn record_and_check_out(
+    p: &Printer,
+    s: &Session,
+    name: &ExpName,
+    rec: &ExpRecord,
+) -> Result<usize> {
     let s2 = crate::ops::open(p, &s.spec.path)?;
     s2.fold_lock()?;
     let mut n = 0;
@@ -154,22 +197,7 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
     }
     s2.fold_lock()?;
     s2.ws.state.save()?;
-    let written: Vec<String> = by_file
-        .iter()
-        .map(|(f, e)| {
-            let keys: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
-            format!("{} in {f}", keys.join(", "))
-        })
-        .collect();
-    p.verb(
-        "Applied",
-        Tone::Good,
-        &format!(
-            "experiment {name}: set {}; checked out {n} out(s)",
-            written.join("; ")
-        ),
-    );
-    Ok(())
+    Ok(n)
 }
 
 /// The path locks of the outs of the stages `targets`, taken without waiting; an error
