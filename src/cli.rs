@@ -102,15 +102,21 @@ enum Command {
         remote: Option<String>,
     },
     /// Print the stage graph
-    #[command(after_help = "Examples:\n  pipe dag\n  pipe dag --mermaid > dag.mmd")]
+    #[command(
+        after_help = "Examples:\n  pipe dag\n  pipe dag --mermaid > dag.mmd\n  pipe dag --json > dag.json"
+    )]
     Dag {
         targets: Vec<String>,
         /// Graphviz dot
         #[arg(long, conflicts_with = "mermaid")]
         dot: bool,
         /// Mermaid flowchart
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         mermaid: bool,
+        /// Every stage instance as resolved (id, cmd, wdir, deps, outs, params, flags) and
+        /// the edges, as JSON
+        #[arg(long, conflicts_with = "dot")]
+        json: bool,
     },
     /// Show why a stage would run and its run-cache key, part by part
     #[command(after_help = "Example:\n  pipe explain train")]
@@ -768,7 +774,8 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
             targets,
             dot,
             mermaid,
-        } => dag(p, &file, &targets, dot, mermaid),
+            json,
+        } => dag(p, &file, &targets, dot, mermaid, json),
         Command::Explain { stage } => {
             let s = ops::open(p, &file)?;
             p.data(&pipe::report::explain::text(&ops::explain::explain(
@@ -881,9 +888,18 @@ fn status(
     Ok(())
 }
 
-fn dag(p: &Printer, file: &Path, targets: &[String], dot: bool, mermaid: bool) -> Result<()> {
+fn dag(
+    p: &Printer,
+    file: &Path,
+    targets: &[String],
+    dot: bool,
+    mermaid: bool,
+    json: bool,
+) -> Result<()> {
     let s = ops::open(p, file)?;
-    let format = if dot {
+    let format = if json {
+        DagFormat::Json
+    } else if dot {
         DagFormat::Dot
     } else if mermaid {
         DagFormat::Mermaid

@@ -20,6 +20,7 @@ pub mod compare;
 pub mod config;
 pub mod dvc;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod exp;
 pub mod graph;

@@ -18,7 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sched::{Outcome, Summary};
+use crate::events::Outcome;
+use crate::sched::Summary;
 use crate::session::Session;
 use crate::workspace::Workspace;
 

@@ -1,4 +1,4 @@
-//! `pipe dag`: the graph as text, dot or mermaid (drawn by `graph::render`).
+//! `pipe dag`: the graph as text, dot, mermaid or JSON (drawn by `graph::render`).
 
 use crate::error::Result;
 use crate::graph::render;
@@ -10,6 +10,8 @@ pub enum DagFormat {
     Text,
     Dot,
     Mermaid,
+    /// Every stage instance as resolved, with its edges (`render::DagJson`).
+    Json,
 }
 
 /// The graph of `targets` (with what they depend on; none: every stage) in `format`.
@@ -23,5 +25,12 @@ pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<String>
         DagFormat::Text => render::text(&s.graph, &set),
         DagFormat::Dot => render::dot(&s.graph, &set),
         DagFormat::Mermaid => render::mermaid(&s.graph, &set),
+        DagFormat::Json => {
+            // Plain data (strings, bools): serialising it cannot fail.
+            let mut j = serde_json::to_string_pretty(&render::json(&s.graph, &s.spec, &set))
+                .unwrap_or_default();
+            j.push('\n');
+            j
+        }
     })
 }

@@ -35,9 +35,12 @@ pub enum OpsError {
         /// The first few cells.
         cells: Vec<String>,
     },
-    /// A stage asks for more than the machine has (`why`: the scheduler's words).
+    /// A stage asks for more than the machine has.
     #[error("stage `{stage}` {why}")]
-    Resources { stage: String, why: String },
+    Resources {
+        stage: String,
+        why: crate::sched::resources::TooFewGpus,
+    },
     #[error("--detach needs the Slurm executor (--executor slurm, or [executor] kind = \"slurm\")")]
     DetachNeedsSlurm,
     #[error("{}: name a file to write the report to", path.display())]

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use crate::config::ExecutorKind;
-use crate::error::{Error, Result, StageExit};
+use crate::error::{Error, Result, RunFailed};
+use crate::events::Outcome;
 use crate::exec::Executor;
 use crate::remote::RunRemote;
 use crate::report::printer::{Printer, Tone};
 use crate::run::plan::{self, PlanOptions, Planned};
 use crate::sched::resources::{Pool, Totals};
-use crate::sched::{self, Outcome, RunOptions, Summary};
+use crate::sched::{self, RunOptions, Summary};
 
 use super::Session;
 use super::error::OpsError;
@@ -64,8 +65,7 @@ pub fn repro_with(
         return Ok(Summary::default());
     }
     let summary = run_stages_with(p, s, &order, o, pull)?;
-    failure(s, &summary)?;
-    Ok(summary)
+    failure(s, summary)
 }
 
 /// What a run of `order` would do, stage by stage (`repro --dry`).
@@ -156,8 +156,12 @@ pub fn run_stages_with(
     rt.shutdown_timeout(ABANDONED_GRACE);
     let folded = s.fold_lock();
     let saved = s.ws.state.save();
-    if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
-        p.verb("Slurm", Tone::Info, &line);
+    if let Some(asked) = slurm.as_ref().and_then(|x| x.asked()) {
+        p.verb(
+            "Slurm",
+            Tone::Info,
+            &crate::report::run::slurm_asked(&asked),
+        );
     }
     if let Err(e) = crate::compare::durations::record(s, &summary) {
         p.warn(&format!("stage durations not recorded: {e}"));
@@ -172,7 +176,7 @@ pub fn run_stages_with(
 fn slurm_executor(
     s: &Session,
     o: &ReproOptions,
-    events: &crate::sched::event::Events,
+    events: &crate::events::Events,
 ) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
     let cfg = &s.ws.config.executor;
     match o.executor.unwrap_or(cfg.kind) {
@@ -181,36 +185,31 @@ fn slurm_executor(
         ExecutorKind::Slurm => {
             crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach, events.clone())
                 .map(Some)
-                .map_err(Error::Env)
+                .map_err(Error::from)
         }
     }
 }
 
 /// The error a run's summary amounts to, if any: interrupted, or the failure. One failed
-/// stage's error carries how it ended (pipe exits with its code); several exit 1.
-pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
+/// stage's error is its [`Failure`](crate::error::Failure), whose type gives the exit code
+/// (a command's own code, for one); several exit 1.
+pub fn failure(s: &Session, summary: Summary) -> Result<Summary> {
     if summary.terminated {
         return Err(Error::Terminated);
     }
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
-    let failures = summary.failures();
-    if let Some((i, Outcome::Failed { msg, env, exit, .. })) = failures.first() {
-        let id = &s.graph.stages[*i].id;
-        let (msg, exit) = if failures.len() == 1 {
-            (msg.clone(), *exit)
-        } else {
-            (
-                format!("{} stages failed, the first {id}: {msg}", failures.len()),
-                StageExit::Other,
-            )
-        };
-        return Err(if *env {
-            Error::Env(msg)
-        } else {
-            Error::StageFailed { msg, exit }
-        });
+    let count = summary.failures().len();
+    let mut summary = summary;
+    let first = (summary.outcomes.iter()).position(|(_, o)| matches!(o, Outcome::Failed(_)));
+    match first.map(|k| summary.outcomes.swap_remove(k)) {
+        Some((i, Outcome::Failed(first))) => Err(RunFailed {
+            stage: s.graph.stages[i].id.clone(),
+            first,
+            count,
+        }
+        .into()),
+        _ => Ok(summary),
     }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 use super::error::OpsError;
 
@@ -19,7 +19,7 @@ pub fn list() -> Option<Vec<crate::builtin::BuiltinSig>> {
 /// libtorch), so its output and exit code are the prediction's own.
 pub fn predict(package: &Path, seq_dir: &Path, device: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe = crate::builtin::runner().map_err(Error::User)?;
+    let exe = crate::builtin::runner()?;
     let err = std::process::Command::new(&exe)
         .arg("predict")
         .arg(package)

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
-
-use super::error::OpsError;
+use crate::events::Outcome;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
@@ -22,10 +21,10 @@ use crate::report::printer::{Printer, Tone};
 use crate::report::sweep::{CellDiff, DryRun, SweepOutput};
 use crate::report::table::{self, Format};
 use crate::run::plan::{self, PlanOptions};
-use crate::sched::Outcome;
 use crate::spec::{OutRole, params};
 
 use super::Session;
+use super::error::OpsError;
 use super::repro::{ReproOptions, run_stages_with};
 
 #[derive(Debug, Clone, Default)]
@@ -108,7 +107,7 @@ pub fn sweep(
         ro.keep_going = !o.fail_fast;
         let summary = run_stages_with(p, s, &selection, &ro, pull)?;
         record_last_run(s, sw, &summary.outcomes)?;
-        failed = super::repro::failure(s, &summary).err();
+        failed = super::repro::failure(s, summary).err();
     }
     let mut t = build_table(s, sw)?;
     if let Some(key) = &o.sort {
@@ -144,11 +143,11 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
     for (i, o) in outcomes {
         let id = s.graph.stages[*i].id.to_string();
         match o {
-            Outcome::Failed { log, msg, .. } => {
-                let shown = log
-                    .as_ref()
-                    .map(|l| crate::spec::diag::display_path(l))
-                    .unwrap_or_else(|| msg.clone());
+            Outcome::Failed(f) => {
+                let shown = f
+                    .log()
+                    .map(crate::spec::diag::display_path)
+                    .unwrap_or_else(|| f.to_string());
                 last.failed.insert(id, shown);
             }
             Outcome::Skipped(_) | Outcome::Cancelled | Outcome::Detached(_) => {}

@@ -9,12 +9,11 @@
 //! the workspace's `RootDir`, the one rule every write in the workspace follows (a link
 //! that stays inside it is followed; one that leads out, or an absolute one, is not).
 
-use std::path::Path;
-
 use pipe_cache::walk;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Stage;
+use crate::run::commit::ContractError;
 use crate::workspace::Workspace;
 
 /// Checks every out of `stage` that its commit will store.
@@ -25,29 +24,24 @@ pub fn refuse_links(ws: &Workspace, stage: &Stage) -> Result<()> {
         if let Err(e @ pipe_cache::Error::Escapes { .. }) =
             ws.dir.parent(o.path.as_str(), false, "store")
         {
-            return Err(Error::stage(format!(
-                "stage `{}`: {e}: declare an out inside the workspace",
-                stage.id
-            )));
+            return Err(ContractError::Escapes {
+                stage: stage.id.clone(),
+                source: e,
+            }
+            .into());
         }
         if let Some(link) = walk::find_symlink(&abs)? {
-            let rel = link.strip_prefix(&ws.root).unwrap_or(&link);
             let target = std::fs::read_link(&link).unwrap_or_default();
-            let what = if link == abs {
-                format!("out `{}` is a symbolic link", o.path)
-            } else {
-                format!("out `{}` holds a symbolic link, `{}`", o.path, display(rel))
-            };
-            return Err(Error::stage(format!(
-                "stage `{}`: {what} -> `{}`; pipe stores regular files and directories only, and never follows a link out of an out: make the stage write the files themselves (e.g. `cp -rL` the target into the out)",
-                stage.id,
-                display(&target)
-            )));
+            let inner =
+                (link != abs).then(|| link.strip_prefix(&ws.root).unwrap_or(&link).to_path_buf());
+            return Err(ContractError::Link {
+                stage: stage.id.clone(),
+                out: o.path.clone(),
+                inner,
+                target,
+            }
+            .into());
         }
     }
     Ok(())
-}
-
-fn display(p: &Path) -> String {
-    p.display().to_string()
 }

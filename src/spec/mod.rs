@@ -352,8 +352,8 @@ fn stage_def(
             Body::Cmd(Spanned::new(s, cmds))
         }
         (None, Some(uses)) => {
-            let sig =
-                builtin::signature(uses.get_ref()).map_err(|msg| file.error(uses.span(), msg))?;
+            let sig = builtin::signature(uses.get_ref())
+                .map_err(|e| file.error(uses.span(), e.to_string()))?;
             Body::Uses(uses, sig)
         }
     };

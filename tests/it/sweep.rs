@@ -330,12 +330,14 @@ fn set_overrides_every_cell_without_naming_it() {
 fn gpu_cells_run_side_by_side_on_their_own_devices() {
     let p =
         project("[sweep.g]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2, 3, 4] }\n");
+    // Each cell waits (up to 30 s) until all four have started: they overlap however slow
+    // the machine if they run side by side, and not if they run one after another.
     let spec = p.read("pipe.toml").replace(
         "outs = [\"model.txt\"]\n",
         "outs = [\"model.txt\"]\nresources = { gpus = 1 }\n",
     ).replace(
         "echo ran >> train.log",
-        "echo ran >> train.log; s=$(date +%s.%N); sleep 1.5; echo $s $(date +%s.%N) > dev.$CUDA_VISIBLE_DEVICES",
+        "echo ran >> train.log; s=$(date +%s.%N); touch started.$CUDA_VISIBLE_DEVICES; for i in $(seq 600); do [ $(ls started.* | wc -l) -ge 4 ] && break; sleep 0.05; done; echo $s $(date +%s.%N) > dev.$CUDA_VISIBLE_DEVICES",
     );
     p.write("pipe.toml", &spec);
     p.pipe(&["sweep", "g", "--gpus", "4", "--cpus", "8", "-j", "8"])
@@ -411,4 +413,54 @@ fn a_swept_command_that_names_its_out_literally_is_refused() {
         .code(2)
         .err_has("its cmd names `m.txt` literally");
     p.pipe(&["sweep", "nope"]).code(2);
+}
+
+#[test]
+fn dag_json_lists_every_instance_resolved_with_its_edges() {
+    let p = project(RES);
+    p.write("raw.txt", "raw\n");
+    p.pipe(&["add", "raw.txt"]).ok();
+    let out = p.pipe(&["dag", "--json"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&out).expect("dag --json is JSON");
+    let stages = v["stages"].as_array().expect("stages");
+    let ids: Vec<&str> = stages.iter().filter_map(|s| s["id"].as_str()).collect();
+    // The base pipeline, tracked data, and each of the 12 replicates' two swept stages.
+    assert_eq!(ids.len(), 3 + 1 + 24, "{ids:?}");
+    assert!(ids.contains(&"data:raw.txt"), "{ids:?}");
+    let cell = "train@grid=4,window=8,seed=2";
+    let train = stages
+        .iter()
+        .find(|s| s["id"] == cell)
+        .unwrap_or_else(|| panic!("no {cell} in {ids:?}"));
+    // `${...}` resolved with the cell's overrides, its out moved into the cell's namespace.
+    assert_eq!(
+        train["cmd"],
+        "echo grid=4 window=8 fusion=attn seed=2 > sweeps/res/grid=4,window=8,seed=2/model.txt; echo ran >> train.log"
+    );
+    assert_eq!(train["wdir"], ".");
+    assert_eq!(
+        train["outs"][0]["path"],
+        "sweeps/res/grid=4,window=8,seed=2/model.txt"
+    );
+    let eval = stages
+        .iter()
+        .find(|s| s["id"] == "evaluate")
+        .expect("evaluate");
+    assert_eq!(eval["outs"][0]["metric"], true);
+    assert_eq!(eval["params"][0]["file"], "params.toml");
+    assert_eq!(eval["params"][0]["key"], "model.grid");
+    let data = stages
+        .iter()
+        .find(|s| s["id"] == "data:raw.txt")
+        .expect("data");
+    assert!(data["cmd"].is_null(), "{data}");
+    let edges = v["edges"].as_array().expect("edges");
+    let has = |u: &str, d: &str| edges.iter().any(|e| e[0] == u && e[1] == d);
+    assert!(has("prep", "train"), "{edges:?}");
+    assert!(has("prep", cell), "{edges:?}");
+    assert!(has(cell, "evaluate@grid=4,window=8,seed=2"), "{edges:?}");
+    assert!(
+        !has("train", "evaluate@grid=4,window=8,seed=2"),
+        "{edges:?}"
+    );
 }

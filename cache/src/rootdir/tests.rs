@@ -1,7 +1,4 @@
-use super::resolve::open_beneath;
 use super::*;
-use rustix::fs::{Mode, OFlags};
-use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
@@ -230,32 +227,6 @@ fn the_journal_leads_a_sweep_to_a_dead_processs_temps_and_to_nothing_else() {
 
 /// The cost of opening a directory 3 deep: a plain `openat` (no confinement), `openat2`
 /// beneath the root, and the walk one name at a time. Prints microseconds per call.
-#[test]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-#[allow(clippy::print_stderr)]
-fn open_cost() {
-    let (_d, ws, _outside) = setup();
-    std::fs::create_dir_all(ws.join("a/b/c")).unwrap();
-    let root = RootDir::open(&ws).unwrap();
-    let n = 200_000;
-    let time = |f: &dyn Fn()| {
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            f();
-        }
-        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-    };
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let plain = time(&|| {
-        drop(rustix::fs::openat(root.fd.as_fd(), "a/b/c", flags, Mode::empty()).unwrap());
-    });
-    let beneath = time(&|| drop(open_beneath(root.fd.as_fd(), "a/b/c", false).unwrap()));
-    let walked = time(&|| drop(open_beneath(root.fd.as_fd(), "a/b/c", true).unwrap()));
-    eprintln!(
-        "open a/b/c: openat {plain:.2} µs, openat2 RESOLVE_BENEATH {beneath:.2} µs, walk {walked:.2} µs"
-    );
-}
-
 #[test]
 fn write_new_writes_once_and_never_replaces_nor_leaves_out() {
     let (_d, ws, outside) = setup();

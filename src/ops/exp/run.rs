@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::events::Outcome;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
 use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
@@ -16,7 +17,6 @@ use crate::ops::sweep::replicate_metrics;
 use crate::remote::RunRemote;
 use crate::report::printer::{Printer, Tone};
 use crate::report::table::num;
-use crate::sched::Outcome;
 
 use super::{Session, cell_of, records, session_with};
 
@@ -167,7 +167,7 @@ fn run_records(
     for (r, idx) in list.iter_mut().zip(&per) {
         let closure = xs.graph.closure(idx, false);
         let failed = closure.iter().find_map(|i| match outcome.get(i) {
-            Some(Outcome::Failed { msg, .. }) => Some(msg.clone()),
+            Some(Outcome::Failed(f)) => Some(f.to_string()),
             Some(Outcome::Skipped(why)) => Some(why.clone()),
             Some(Outcome::Cancelled) => Some("cancelled".to_string()),
             _ => None,
@@ -234,5 +234,5 @@ fn run_records(
             );
         }
     }
-    failure(&xs, &summary)
+    failure(&xs, summary).map(drop)
 }
