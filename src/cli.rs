@@ -1,15 +1,23 @@
-//! Command-line parsing and dispatch. Each command is a few lines ending in an `ops` call.
+//! Command-line parsing and dispatch. `main` makes the one `Printer` (colour, -v, -q) and
+//! passes it down; `run` enters `-C DIR` and matches the command, one arm each: a call to an
+//! `ops` function (which returns a typed report or error), then `report` rendering what came
+//! back. Commands with a few steps of their own (repro, sweep, status, the subcommand groups)
+//! have a function here each. `front` writes the completion scripts and man pages from the
+//! same clap definition. The exit code follows from the error's type (`Error::exit_code`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod front;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
 use pipe::exp::ExpName;
+use pipe::ops::error::OpsError;
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
-use pipe::report::compare::Style;
-use pipe::report::printer::{self, ColorChoice};
+use pipe::report::compare::{self, Style};
+use pipe::report::printer::{self, ColorChoice, Printer};
 use pipe::report::table::Format;
 
 #[derive(Parser)]
@@ -17,7 +25,8 @@ use pipe::report::table::Format;
     name = "pipe",
     version,
     about = "A declarative experiment-pipeline runner: a DAG of stages, content hashing, a cache, a lock file",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Examples:\n  pipe init\n  pipe repro\n  pipe status\n  pipe COMMAND --help"
 )]
 struct Cli {
     /// The pipeline file [default: pipe.toml]
@@ -48,16 +57,21 @@ enum ColorArg {
 #[derive(Subcommand)]
 enum Command {
     /// Set up .pipe/ (and, in a git repository, the lock merge driver and ignored outs)
+    #[command(after_help = "Example:\n  pipe init")]
     Init,
     /// Track files or directories no stage makes (raw data): cache them, record them in
     /// [data] and the lock, so push, pull, checkout, status and gc treat them as outs
+    #[command(after_help = "Example:\n  pipe add data/raw models/encoder.pt")]
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Convert a DVC project (dvc.yaml, dvc.lock, .dvc files, remotes) into pipe.toml and
     /// pipe.lock, keeping what DVC already computed
-    #[command(name = "import-dvc")]
+    #[command(
+        name = "import-dvc",
+        after_help = "Examples:\n  pipe import-dvc --dry\n  pipe import-dvc --force"
+    )]
     ImportDvc {
         /// The DVC project [default: .]
         dir: Option<PathBuf>,
@@ -69,8 +83,14 @@ enum Command {
         force: bool,
     },
     /// Run stale stages (and only those) in dependency order
+    #[command(
+        after_help = "Examples:\n  pipe repro\n  pipe repro train --dry\n  pipe repro -j 4 --keep-going\n  pipe repro --pull"
+    )]
     Repro(ReproArgs),
     /// List stale stages and why (exit 0)
+    #[command(
+        after_help = "Examples:\n  pipe status\n  pipe status train --json\n  pipe status --remote=team"
+    )]
     Status {
         /// Stages (with what they depend on); default: all, sweep cells included
         targets: Vec<String>,
@@ -82,6 +102,9 @@ enum Command {
         remote: Option<String>,
     },
     /// Print the stage graph
+    #[command(
+        after_help = "Examples:\n  pipe dag\n  pipe dag --mermaid > dag.mmd\n  pipe dag --json > dag.json"
+    )]
     Dag {
         targets: Vec<String>,
         /// Graphviz dot
@@ -96,10 +119,13 @@ enum Command {
         json: bool,
     },
     /// Show why a stage would run and its run-cache key, part by part
+    #[command(after_help = "Example:\n  pipe explain train")]
     Explain { stage: String },
     /// Restore outs from the cache to match the lock
+    #[command(after_help = "Examples:\n  pipe checkout\n  pipe checkout models/model.pt")]
     Checkout { targets: Vec<String> },
     /// Delete cache objects no lock or run-cache record refers to
+    #[command(after_help = "Examples:\n  pipe gc --dry\n  pipe gc -w")]
     Gc {
         /// Only report what would be removed
         #[arg(long)]
@@ -109,26 +135,46 @@ enum Command {
         workspace: bool,
     },
     /// The local cache: `pipe cache verify [--remote[=NAME]]`
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe cache verify\n  pipe cache verify --remote=team"
+    )]
     Cache(CacheCommand),
     /// Configure remotes: add, list, remove, default
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe remote add team s3://ml-cache/project --default\n  pipe remote list"
+    )]
     Remote(RemoteCommand),
     /// Upload the outs' objects and run-cache records to a remote
+    #[command(after_help = "Examples:\n  pipe push\n  pipe push -r team -j 64")]
     Push(TransferArgs),
     /// Download the outs' objects from a remote into the local cache
+    #[command(after_help = "Examples:\n  pipe fetch\n  pipe fetch train")]
     Fetch(TransferArgs),
     /// Fetch, then check the outs out
+    #[command(after_help = "Examples:\n  pipe pull\n  pipe pull models/model.pt")]
     Pull(TransferArgs),
     /// Run a sweep's cells side by side and tabulate their metrics
+    #[command(
+        after_help = "Examples:\n  pipe sweep\n  pipe sweep resolution -j 4\n  pipe sweep resolution --show --sort f1 --md"
+    )]
     Sweep(SweepArgs),
     /// Experiments: run with overrides, show, diff, apply, share
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe exp run -S train.lr=0.01 -n lr-small\n  pipe exp show --sort f1"
+    )]
     Exp(ExpCommand),
     /// List the built-in stages
+    #[command(after_help = "Example:\n  pipe stages")]
     Stages,
     /// Merge lock files by stage (a git merge driver: pipe merge-lock %O %A %B)
-    #[command(name = "merge-lock", hide = true)]
+    #[command(
+        name = "merge-lock",
+        hide = true,
+        after_help = "Example:\n  git config merge.pipe-lock.driver \"pipe merge-lock %O %A %B\""
+    )]
     MergeLock {
         base: PathBuf,
         ours: PathBuf,
@@ -136,15 +182,22 @@ enum Command {
     },
     // --- compare: metrics, params, plots, report ---
     /// The metrics files: show them, or diff them across git revisions
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe metrics show --md\n  pipe metrics diff HEAD~1"
+    )]
     Metrics(MetricsCommand),
     /// The params stages read: diff them across git revisions
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  pipe params diff main")]
     Params(ParamsCommand),
     /// The plots outs drawn as SVG charts: show them, or overlay them across git revisions
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pipe plots show resolution -o plots/\n  pipe plots diff HEAD~2 HEAD"
+    )]
     Plots(PlotsCommand),
     /// One self-contained HTML page of the study: graph, params, sweep tables, curves
+    #[command(after_help = "Examples:\n  pipe report\n  pipe report ablation -o ablation.html")]
     Report {
         /// Sweeps to include [default: all]
         sweeps: Vec<String>,
@@ -154,6 +207,9 @@ enum Command {
     },
     // --- end compare ---
     /// Score a sequence directory with a packaged model
+    #[command(
+        after_help = "Example:\n  pipe predict models/smoke-classifier.zip data/val/wildfire/SEQ"
+    )]
     Predict {
         package: PathBuf,
         seq_dir: PathBuf,
@@ -161,11 +217,29 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    // --- the front door: completions and man pages ---
+    /// Print the completion script for a shell
+    #[command(
+        after_help = "Examples:\n  pipe completions bash > ~/.local/share/bash-completion/completions/pipe\n  pipe completions zsh > ~/.zfunc/_pipe\n  pipe completions fish > ~/.config/fish/completions/pipe.fish\n  pipe completions powershell >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: pipe.1 and one per command (pipe-repro.1, pipe-exp-run.1, ...)
+    #[command(after_help = "Example:\n  pipe man ~/.local/share/man/man1 && man pipe-repro")]
+    Man {
+        /// The directory to write them to (made if missing)
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum CacheCommand {
     /// Rehash every object; report corrupt and missing ones (exit 3 if any)
+    #[command(
+        after_help = "Examples:\n  pipe cache verify\n  pipe cache verify --remote=team -j 16"
+    )]
     Verify {
         /// Verify a remote instead of the local cache [default remote; --remote=NAME]
         #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "")]
@@ -208,6 +282,7 @@ impl StyleArgs {
 #[derive(Subcommand)]
 enum MetricsCommand {
     /// Every metric of the metrics files (nested keys as `a.b`), per stage and sweep cell
+    #[command(after_help = "Examples:\n  pipe metrics show\n  pipe metrics show evaluate --json")]
     Show {
         /// Stages, sweeps or metrics files [default: all]
         targets: Vec<String>,
@@ -215,6 +290,9 @@ enum MetricsCommand {
         style: StyleArgs,
     },
     /// Metrics at revision A against B: old, new, change and relative change
+    #[command(
+        after_help = "Examples:\n  pipe metrics diff\n  pipe metrics diff HEAD~1 -t evaluate --all"
+    )]
     Diff {
         /// Git revisions or `workspace` [default: HEAD workspace]
         #[arg(num_args = 0..=2, value_names = ["A", "B"])]
@@ -233,6 +311,7 @@ enum MetricsCommand {
 #[derive(Subcommand)]
 enum ParamsCommand {
     /// Params at revision A (its pipe.lock) against B (the workspace: the params files)
+    #[command(after_help = "Examples:\n  pipe params diff\n  pipe params diff main --md")]
     Diff {
         /// Git revisions or `workspace` [default: HEAD workspace]
         #[arg(num_args = 0..=2, value_names = ["A", "B"])]
@@ -247,6 +326,7 @@ enum ParamsCommand {
 #[derive(Subcommand)]
 enum PlotsCommand {
     /// Draw the plots (a sweep or stage as target: its cells overlaid)
+    #[command(after_help = "Examples:\n  pipe plots show\n  pipe plots show resolution -o plots/")]
     Show {
         /// Stages, sweeps or plots files [default: the base pipeline's plots]
         targets: Vec<String>,
@@ -255,6 +335,7 @@ enum PlotsCommand {
         output: PathBuf,
     },
     /// Overlay each plot at several revisions [default: HEAD workspace; one REV: it and the workspace]
+    #[command(after_help = "Examples:\n  pipe plots diff\n  pipe plots diff HEAD~2 HEAD -t train")]
     Diff {
         /// Git revisions or `workspace`
         revs: Vec<String>,
@@ -271,6 +352,9 @@ enum PlotsCommand {
 #[derive(Subcommand)]
 enum RemoteCommand {
     /// Add a remote: a directory (shared filesystem) or s3://, gs://, az:// BUCKET/PREFIX
+    #[command(
+        after_help = "Examples:\n  pipe remote add team s3://ml-cache/project --default -o endpoint=http://127.0.0.1:9000\n  pipe remote add shared /mnt/pipe-cache"
+    )]
     Add {
         name: String,
         url: String,
@@ -288,10 +372,13 @@ enum RemoteCommand {
         options: Vec<String>,
     },
     /// List the remotes
+    #[command(after_help = "Example:\n  pipe remote list")]
     List,
     /// Remove a remote (from both config files)
+    #[command(after_help = "Example:\n  pipe remote remove team")]
     Remove { name: String },
     /// Set the default remote
+    #[command(after_help = "Example:\n  pipe remote default team --local")]
     Default {
         name: String,
         /// Write to .pipe/config.local.toml
@@ -438,8 +525,14 @@ struct SweepArgs {
 #[derive(Subcommand)]
 enum ExpCommand {
     /// Run the pipeline with param overrides, leaving the params files and outs as they are
+    #[command(
+        after_help = "Examples:\n  pipe exp run -S train.lr=0.01 -n lr-small\n  pipe exp run --queue -S train.lr=0.02\n  pipe exp run --run-all -j 4"
+    )]
     Run(ExpRunArgs),
     /// The workspace baseline and every experiment: params, metrics, state, time
+    #[command(
+        after_help = "Examples:\n  pipe exp show\n  pipe exp show --sort f1 --md\n  pipe exp show --remote=team"
+    )]
     Show {
         /// Sort by a metric, best first (`METRIC:min` when lower is better)
         #[arg(long, value_name = "METRIC")]
@@ -458,8 +551,10 @@ enum ExpCommand {
         remote: Option<String>,
     },
     /// Params and metrics of two experiments (or `workspace`) side by side, with deltas
+    #[command(after_help = "Example:\n  pipe exp diff workspace lr-small")]
     Diff { a: String, b: String },
     /// Write an experiment's overrides into the params files and check its outs out
+    #[command(after_help = "Example:\n  pipe exp apply lr-small")]
     Apply {
         name: ExpName,
         /// Overwrite unsaved params edits and modified outs
@@ -467,8 +562,10 @@ enum ExpCommand {
         force: bool,
     },
     /// Remove experiments (records and outs; `pipe gc` then frees their objects)
+    #[command(after_help = "Example:\n  pipe exp remove lr-small")]
     Remove { names: Vec<ExpName> },
     /// Remove failed experiments (every one with --all), then collect unused cache objects
+    #[command(after_help = "Examples:\n  pipe exp gc --dry\n  pipe exp gc --all")]
     Gc {
         #[arg(long)]
         all: bool,
@@ -477,8 +574,10 @@ enum ExpCommand {
         dry: bool,
     },
     /// Send experiments (records and outs' objects) to a remote
+    #[command(after_help = "Example:\n  pipe exp push lr-small -r team")]
     Push(ExpTransferArgs),
     /// Fetch experiments (records and outs' objects) from a remote
+    #[command(after_help = "Example:\n  pipe exp pull lr-small -r team")]
     Pull(ExpTransferArgs),
 }
 
@@ -513,9 +612,9 @@ struct ExpTransferArgs {
     jobs: Option<usize>,
 }
 
-fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
+fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
     use ops::exp;
-    let s = Session::open(file)?;
+    let s = ops::open(p, file)?;
     match c {
         ExpCommand::Run(a) => {
             let o = exp::run::ExpRunOptions {
@@ -528,7 +627,7 @@ fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
                     ..a.run.options()
                 },
             };
-            exp::run::run(&s, &o, a.run.pull_remote(&s)?)
+            exp::run::run(p, &s, &o, a.run.pull_remote(&s)?)
         }
         ExpCommand::Show {
             sort,
@@ -537,35 +636,35 @@ fn run_exp(file: &Path, c: ExpCommand) -> Result<()> {
             json,
             remote,
         } => {
-            let format = if md {
-                Some(Format::Markdown)
-            } else if csv {
-                Some(Format::Csv)
-            } else if json {
-                Some(Format::Json)
-            } else {
-                None
-            };
+            let format = table_format(md, csv, json);
             let o = exp::show::ShowOptions {
-                format,
                 sort,
                 remote: remote.map(|r| named(&r).map(String::from)),
                 jobs: None,
             };
-            exp::show::show(&s, &o).map(|_| ())
+            let t = exp::show::show(p, &s, &o)?;
+            p.data(&pipe::report::exps::render(
+                &t,
+                format.unwrap_or(Format::Text),
+            ));
+            Ok(())
         }
-        ExpCommand::Diff { a, b } => exp::show::diff(&s, &a, &b),
-        ExpCommand::Apply { name, force } => exp::apply::apply(&s, &name, force),
-        ExpCommand::Remove { names } => exp::remove(&s, &names),
-        ExpCommand::Gc { all, dry } => exp::gc(&s, all, dry),
-        ExpCommand::Push(a) => exp::share::push(&s, &a.names, a.remote.as_deref(), a.jobs),
-        ExpCommand::Pull(a) => exp::share::pull(&s, &a.names, a.remote.as_deref(), a.jobs),
+        ExpCommand::Diff { a, b } => {
+            let lines = exp::show::diff(&s, &a, &b)?;
+            p.data(&pipe::report::exps::diff_text(&a, &b, &lines));
+            Ok(())
+        }
+        ExpCommand::Apply { name, force } => exp::apply::apply(p, &s, &name, force),
+        ExpCommand::Remove { names } => exp::remove(p, &s, &names),
+        ExpCommand::Gc { all, dry } => exp::gc(p, &s, all, dry),
+        ExpCommand::Push(a) => exp::share::push(p, &s, &a.names, a.remote.as_deref(), a.jobs),
+        ExpCommand::Pull(a) => exp::share::pull(p, &s, &a.names, a.remote.as_deref(), a.jobs),
     }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    printer::init(
+    let p = Printer::new(
         match cli.color {
             ColorArg::Auto => ColorChoice::Auto,
             ColorArg::Always => ColorChoice::Always,
@@ -587,25 +686,24 @@ pub fn main() -> ExitCode {
             )
             .try_init();
     }
-    let code = match run(cli) {
+    let code = match run(&p, cli) {
         Ok(()) => 0,
         Err(e) => {
-            report_error(&e);
+            report_error(&p, &e);
             e.exit_code()
         }
     };
-    ExitCode::from(exit_code(code, &printer::get().lost_output()))
+    ExitCode::from(exit_code(&p, code, &p.lost_output()))
 }
 
 /// The exit status, once output was cut short (`lost`: which stream and why, see
 /// `report::printer`): a command that otherwise succeeded exits 3 (the environment failed
 /// pipe), saying so on the stream that still works; a command's own failure keeps its code
 /// (a stage's exit code says more than the closed pipe that followed it).
-fn exit_code(code: u8, lost: &[String]) -> u8 {
+fn exit_code(p: &Printer, code: u8, lost: &[String]) -> u8 {
     if lost.is_empty() {
         return code;
     }
-    let p = printer::get();
     let msg = format!(
         "output was cut short ({}); the command itself went on to its end",
         lost.join("; ")
@@ -618,17 +716,16 @@ fn exit_code(code: u8, lost: &[String]) -> u8 {
     if code == 0 { 3 } else { code }
 }
 
-fn report_error(e: &Error) {
+fn report_error(p: &Printer, e: &Error) {
     match e {
         Error::Spec(d) => {
-            let theme = if printer::get_color() {
+            let theme = if p.color() {
                 miette::GraphicalTheme::unicode()
             } else {
                 miette::GraphicalTheme::unicode_nocolor()
             };
             let mut out = String::new();
             let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
-            let p = printer::get();
             if handler.render_report(&mut out, d).is_ok() {
                 let mut text = format!("error: {}\n", d.message());
                 if let Some(loc) = d.location() {
@@ -641,8 +738,8 @@ fn report_error(e: &Error) {
                 p.raw_err(&format!("error: {d}\n"));
             }
         }
-        Error::Interrupted => printer::get().raw_err("error: interrupted\n"),
-        other => printer::get().error(&other.to_string()),
+        Error::Interrupted => p.raw_err("error: interrupted\n"),
+        other => p.error(&other.to_string()),
     }
 }
 
@@ -654,215 +751,290 @@ fn pipeline_path(cli: &Cli) -> PathBuf {
     std::path::absolute(&f).unwrap_or(f)
 }
 
-fn run(cli: Cli) -> Result<()> {
-    if let Some(d) = &cli.dir {
-        std::env::set_current_dir(d)
-            .map_err(|e| Error::User(format!("cannot enter {}: {e}", d.display())))?;
+/// Enters `-C DIR`, then runs the command: one arm per command, each a call.
+fn run(p: &Printer, cli: Cli) -> Result<()> {
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir).map_err(|err| OpsError::EnterDir {
+            dir: dir.clone(),
+            err,
+        })?;
     }
     let file = pipeline_path(&cli);
     match cli.command {
-        Command::Init => {
-            let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-            let outs = if file.exists() {
-                let s = Session::open(&file)?;
-                ops::cached_outs(&s)
-            } else {
-                Vec::new()
-            };
-            ops::init::init(&root, &outs)
-        }
-        Command::Add { paths } => ops::add::add(&file, &paths).map(|_| ()),
-        Command::ImportDvc { dir, dry, force } => ops::import_dvc::import_dvc(
-            dir.as_deref().unwrap_or(Path::new(".")),
-            &ops::import_dvc::ImportOptions { dry, force },
-        )
-        .map(|_| ()),
-        Command::Repro(a) => {
-            let s = Session::open(&file)?;
-            let o = ReproOptions {
-                targets: a.targets,
-                single: a.single,
-                downstream: a.downstream,
-                dry: a.dry,
-                keep_going: a.keep_going,
-                ..a.run.options()
-            };
-            let r = ops::repro::repro_with(&s, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
-            r.map(|_| ())
-        }
+        Command::Init => ops::init::init(p, &file),
+        Command::Add { paths } => ops::add::add(p, &file, &paths).map(|_| ()),
+        Command::ImportDvc { dir, dry, force } => import_dvc(p, dir.as_deref(), dry, force),
+        Command::Repro(a) => repro(p, &file, a),
         Command::Status {
             targets,
             json,
-            remote: Some(r),
-        } => {
-            let s = Session::open(&file)?;
-            ops::remote_status::status(&s, &targets, named(&r), json).map(|_| ())
-        }
-        Command::Status { targets, json, .. } => {
-            let s = Session::open(&file)?;
-            ops::status::status(&s, &targets, json).map(|_| ())
-        }
+            remote,
+        } => status(p, &file, &targets, json, remote.as_deref()),
         Command::Dag {
             targets,
             dot,
             mermaid,
             json,
-        } => {
-            let s = Session::open(&file)?;
-            let format = if json {
-                DagFormat::Json
-            } else if dot {
-                DagFormat::Dot
-            } else if mermaid {
-                DagFormat::Mermaid
-            } else {
-                DagFormat::Text
-            };
-            ops::dag::dag(&s, &targets, format)
-        }
+        } => dag(p, &file, &targets, dot, mermaid, json),
         Command::Explain { stage } => {
-            let s = Session::open(&file)?;
-            ops::explain::explain(&s, &stage).map(|_| ())
+            let s = ops::open(p, &file)?;
+            p.data(&pipe::report::explain::text(&ops::explain::explain(
+                &s, &stage,
+            )?));
+            Ok(())
         }
         Command::Checkout { targets } => {
-            let s = Session::open(&file)?;
-            ops::checkout::checkout(&s, &targets).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::checkout::checkout(p, &s, &targets).map(|_| ())
         }
         Command::Gc { dry, workspace } => {
-            let s = Session::open(&file)?;
-            ops::gc::gc(&s, dry, workspace).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::gc::gc(p, &s, dry, workspace).map(|_| ())
         }
         Command::Cache(CacheCommand::Verify { remote, jobs }) => {
-            let s = Session::open(&file)?;
-            ops::cache_verify::verify(&s, remote.as_deref().map(named), jobs).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::cache_verify::verify(p, &s, remote.as_deref().map(named), jobs).map(|_| ())
         }
-        Command::Remote(c) => {
-            let ws = pipe::workspace::Workspace::open(&file)?;
-            match c {
-                RemoteCommand::Add {
-                    name,
-                    url,
-                    default,
-                    local,
-                    force,
-                    options,
-                } => ops::remote::add(
-                    &ws,
-                    &name,
-                    &url,
-                    &ops::remote::AddOptions {
-                        default,
-                        local,
-                        force,
-                        options,
-                    },
-                ),
-                RemoteCommand::List => ops::remote::list(&ws),
-                RemoteCommand::Remove { name } => ops::remote::remove(&ws, &name),
-                RemoteCommand::Default { name, local } => {
-                    ops::remote::set_default(&ws, &name, local)
-                }
-            }
-        }
+        Command::Remote(c) => run_remote(p, &file, c),
         Command::Push(a) => {
-            let s = Session::open(&file)?;
-            ops::push::push(&s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::push::push(p, &s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
         }
         Command::Fetch(a) => {
-            let s = Session::open(&file)?;
-            ops::pull::fetch(&s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
+            let s = ops::open(p, &file)?;
+            ops::pull::fetch(p, &s, &a.targets, a.remote.as_deref(), a.jobs).map(|_| ())
         }
         Command::Pull(a) => {
-            let s = Session::open(&file)?;
-            ops::pull::pull(&s, &a.targets, a.remote.as_deref(), a.jobs)
+            let s = ops::open(p, &file)?;
+            ops::pull::pull(p, &s, &a.targets, a.remote.as_deref(), a.jobs)
         }
-        Command::Sweep(a) => {
-            let s = Session::open(&file)?;
-            let Some(name) = a.name else {
-                return ops::sweep::list(&s);
-            };
-            let format = if a.md {
-                Some(Format::Markdown)
-            } else if a.csv {
-                Some(Format::Csv)
-            } else if a.json {
-                Some(Format::Json)
-            } else {
-                None
-            };
-            let o = SweepOptions {
-                dry: a.dry,
-                show: a.show,
-                sort: a.sort,
-                format,
-                diff: a.diff.and_then(|d| match d.as_slice() {
-                    [x, y] => Some((x.clone(), y.clone())),
-                    _ => None,
-                }),
-                fail_fast: a.fail_fast,
-                run: a.run.options(),
-            };
-            let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
-            // compare: the sweep's HTML report, whether or not every cell succeeded.
-            if let Some(html) = &a.html
-                && !a.dry
-            {
-                ops::report::write(&s, std::slice::from_ref(&name), html)?;
-            }
-            r.map(|_| ())
-        }
-        Command::Exp(c) => run_exp(&file, c),
+        Command::Sweep(a) => sweep(p, &file, a),
+        Command::Exp(c) => run_exp(p, &file, c),
         Command::Stages => {
-            ops::stages::list();
+            p.data(&pipe::report::stages::text(ops::stages::list().as_deref()));
             Ok(())
         }
         Command::MergeLock { base, ours, theirs } => {
-            ops::merge_lock::merge_lock(&base, &ours, &theirs)
+            ops::merge_lock::merge_lock(p, &base, &ours, &theirs)
         }
-        // --- compare: metrics, params, plots, report ---
-        Command::Metrics(MetricsCommand::Show { targets, style }) => {
-            let s = Session::open(&file)?;
-            ops::metrics::show(&s, &targets, style.style())
-        }
-        Command::Metrics(MetricsCommand::Diff {
-            revs,
-            targets,
-            all,
-            style,
-        }) => {
-            let s = Session::open(&file)?;
-            ops::metrics::diff(&s, &targets, &revs, all, style.style())
-        }
-        Command::Params(ParamsCommand::Diff { revs, all, style }) => {
-            let s = Session::open(&file)?;
-            ops::params::diff(&s, &revs, all, style.style())
-        }
-        Command::Plots(PlotsCommand::Show { targets, output }) => {
-            let s = Session::open(&file)?;
-            ops::plots::show(&s, &targets, &output)
-        }
-        Command::Plots(PlotsCommand::Diff {
-            revs,
-            targets,
-            output,
-        }) => {
-            let s = Session::open(&file)?;
-            ops::plots::diff(&s, &revs, &targets, &output)
-        }
+        Command::Metrics(c) => run_metrics(p, &file, c),
+        Command::Params(c) => run_params(p, &file, c),
+        Command::Plots(c) => run_plots(p, &file, c),
         Command::Report { sweeps, output } => {
-            let s = Session::open(&file)?;
-            ops::report::write(&s, &sweeps, &output)
+            let s = ops::open(p, &file)?;
+            ops::report::write(p, &s, &sweeps, &output)
         }
-        // --- end compare ---
         Command::Predict {
             package,
             seq_dir,
             device,
         } => ops::stages::predict(&package, &seq_dir, &device),
+        Command::Completions { shell } => {
+            front::completions(p, shell);
+            Ok(())
+        }
+        Command::Man { dir } => front::man(p, &dir).map(|_| ()),
     }
 }
+
+/// `pipe import-dvc [DIR] [--dry] [--force]`: with --dry, prints the pipeline it would write.
+fn import_dvc(p: &Printer, dir: Option<&Path>, dry: bool, force: bool) -> Result<()> {
+    let r = ops::import_dvc::import_dvc(
+        p,
+        dir.unwrap_or(Path::new(".")),
+        &ops::import_dvc::ImportOptions { dry, force },
+    )?;
+    if let Some(text) = &r.preview {
+        p.data(text);
+    }
+    Ok(())
+}
+
+/// `pipe repro`: runs, then keeps `.gitignore`'s outs current whether or not the run failed.
+fn repro(p: &Printer, file: &Path, a: ReproArgs) -> Result<()> {
+    let s = ops::open(p, file)?;
+    let o = ReproOptions {
+        targets: a.targets,
+        single: a.single,
+        downstream: a.downstream,
+        dry: a.dry,
+        keep_going: a.keep_going,
+        ..a.run.options()
+    };
+    let r = ops::repro::repro_with(p, &s, &o, a.run.pull_remote(&s)?);
+    ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
+    r.map(|_| ())
+}
+
+/// `pipe status [--json]`, or with `--remote[=NAME]` where each out's content is.
+fn status(
+    p: &Printer,
+    file: &Path,
+    targets: &[String],
+    json: bool,
+    remote: Option<&str>,
+) -> Result<()> {
+    let s = ops::open(p, file)?;
+    match remote {
+        Some(r) => {
+            let r = ops::remote_status::status(&s, targets, named(r))?;
+            pipe::report::status::print_remote(p, &r, json);
+        }
+        None => {
+            let r = ops::status::status(&s, targets)?;
+            pipe::report::status::print(p, &r, json);
+        }
+    }
+    Ok(())
+}
+
+fn dag(
+    p: &Printer,
+    file: &Path,
+    targets: &[String],
+    dot: bool,
+    mermaid: bool,
+    json: bool,
+) -> Result<()> {
+    let s = ops::open(p, file)?;
+    let format = if json {
+        DagFormat::Json
+    } else if dot {
+        DagFormat::Dot
+    } else if mermaid {
+        DagFormat::Mermaid
+    } else {
+        DagFormat::Text
+    };
+    p.data(&ops::dag::dag(&s, targets, format)?);
+    Ok(())
+}
+
+/// `pipe remote ...`: needs the workspace's config only, not a valid pipeline.
+fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
+    let ws = pipe::workspace::Workspace::open(file)?;
+    ops::warn_workspace(p, &ws);
+    match c {
+        RemoteCommand::Add {
+            name,
+            url,
+            default,
+            local,
+            force,
+            options,
+        } => ops::remote::add(
+            p,
+            &ws,
+            &name,
+            &url,
+            &ops::remote::AddOptions {
+                default,
+                local,
+                force,
+                options,
+            },
+        ),
+        RemoteCommand::List => {
+            p.data(&pipe::report::remote::list(&ws.config));
+            Ok(())
+        }
+        RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
+        RemoteCommand::Default { name, local } => ops::remote::set_default(p, &ws, &name, local),
+    }
+}
+
+/// `pipe sweep [NAME]`: lists the sweeps, or runs one and prints its table; then keeps
+/// `.gitignore` current and writes `--html` whether or not every cell succeeded.
+fn sweep(p: &Printer, file: &Path, a: SweepArgs) -> Result<()> {
+    let s = ops::open(p, file)?;
+    let Some(name) = a.name else {
+        p.data(&pipe::report::sweep::list(&s.graph.sweeps));
+        return Ok(());
+    };
+    let format = table_format(a.md, a.csv, a.json);
+    let o = SweepOptions {
+        dry: a.dry,
+        show: a.show,
+        sort: a.sort,
+        format,
+        diff: a.diff.and_then(|d| match d.as_slice() {
+            [x, y] => Some((x.clone(), y.clone())),
+            _ => None,
+        }),
+        fail_fast: a.fail_fast,
+        run: a.run.options(),
+    };
+    let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?).map(|r| {
+        pipe::report::sweep::print(p, &r.output, format.unwrap_or(Format::Text));
+        r.failed
+    });
+    ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
+    if let Some(html) = &a.html
+        && !a.dry
+    {
+        ops::report::write(p, &s, std::slice::from_ref(&name), html)?;
+    }
+    match r? {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `--md` / `--csv` / `--json` of a table; `None`: text.
+fn table_format(md: bool, csv: bool, json: bool) -> Option<Format> {
+    if md {
+        Some(Format::Markdown)
+    } else if csv {
+        Some(Format::Csv)
+    } else if json {
+        Some(Format::Json)
+    } else {
+        None
+    }
+}
+
+// --- compare: metrics, params, plots ---
+fn run_metrics(p: &Printer, file: &Path, c: MetricsCommand) -> Result<()> {
+    let s = ops::open(p, file)?;
+    match c {
+        MetricsCommand::Show { targets, style } => {
+            let (shown, problems) = ops::metrics::show(&s, &targets)?;
+            p.data(compare::show(&shown, style.style()).trim_end());
+            ops::metrics::problems_error(&problems)
+        }
+        MetricsCommand::Diff {
+            revs,
+            targets,
+            all,
+            style,
+        } => {
+            let d = ops::metrics::compute_diff(&s, &targets, &revs, all)?;
+            p.data(compare::diff(&d, style.style()).trim_end());
+            ops::metrics::problems_error(&d.problems)
+        }
+    }
+}
+
+fn run_params(p: &Printer, file: &Path, c: ParamsCommand) -> Result<()> {
+    let ParamsCommand::Diff { revs, all, style } = c;
+    let s = ops::open(p, file)?;
+    let d = ops::params::compute_diff(&s, &revs, all)?;
+    p.data(compare::diff(&d, style.style()).trim_end());
+    Ok(())
+}
+
+fn run_plots(p: &Printer, file: &Path, c: PlotsCommand) -> Result<()> {
+    let s = ops::open(p, file)?;
+    match c {
+        PlotsCommand::Show { targets, output } => ops::plots::show(p, &s, &targets, &output),
+        PlotsCommand::Diff {
+            revs,
+            targets,
+            output,
+        } => ops::plots::diff(p, &s, &revs, &targets, &output),
+    }
+}
+// --- end compare ---
 
 /// `--remote` alone means the default remote.
 fn named(r: &str) -> Option<&str> {

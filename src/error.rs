@@ -51,6 +51,15 @@ pub enum Error {
     /// An experiment: an override, a record, a name.
     #[error(transparent)]
     Exp(#[from] ExpError),
+    #[error(transparent)]
+    Compare(#[from] crate::compare::error::CompareError),
+    #[error(transparent)]
+    Draw(#[from] crate::report::chart::DrawError),
+    /// Boxed: the commands' errors carry paths and names, and `Result`s stay small.
+    #[error(transparent)]
+    Ops(Box<crate::ops::error::OpsError>),
+    #[error(transparent)]
+    Runtime(#[from] crate::session::RuntimeError),
     #[error("{0}")]
     User(String),
     /// Stages of a run failed (`repro`, `sweep`, `exp run`).
@@ -116,6 +125,12 @@ impl From<WorkspaceError> for Error {
     }
 }
 
+impl From<crate::ops::error::OpsError> for Error {
+    fn from(e: crate::ops::error::OpsError) -> Self {
+        Error::Ops(Box::new(e))
+    }
+}
+
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -131,6 +146,10 @@ impl Error {
             Error::Remote(_) => 3,
             Error::RemoteConfig(e) => e.exit_code(),
             Error::LockConflict(_) => 1,
+            Error::Compare(e) => e.exit_code(),
+            Error::Draw(e) => e.exit_code(),
+            Error::Ops(e) => e.exit_code(),
+            Error::Runtime(_) => 3,
             Error::Spec(_) | Error::User(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.
             Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,

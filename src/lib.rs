@@ -10,6 +10,7 @@
 //!   scheduler), restore from the run cache, back up, commit.
 //! - [`sched`]: the scheduler (slots, path locks, retries, events); [`exec`]: where a
 //!   stage's process runs; [`report`]: everything pipe prints.
+//! - [`session`]: a pipeline loaded with its workspace, what [`ops`] and [`compare`] work on.
 //! - [`workspace`], [`config`], [`pathlock`]: `.pipe/`, its settings, and cross-process locks.
 //! - [`compare`]: metrics and params across revisions, sweep statistics, plots, the report.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
@@ -30,6 +31,7 @@ pub mod remote;
 pub mod report;
 pub mod run;
 pub mod sched;
+pub mod session;
 pub mod spec;
 pub mod workspace;
 pub mod wspath;

@@ -58,6 +58,9 @@ pub struct Workspace {
     pub lock: LockStore,
     /// What opening swept away: leftovers of dead processes (reported by `pipe gc`).
     pub swept: Swept,
+    /// What opening found worth a warning (the cache could not register it): for the
+    /// command that opened it to say.
+    pub warnings: Vec<String>,
     /// Its id in the caches it uses (`.pipe/id`, see [`roots`]).
     pub id: String,
     _lease: Lease,
@@ -138,7 +141,8 @@ impl Workspace {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "pipe.lock".into());
-        let id = register(&dir, &root, &dot, &store, &lock_name)?;
+        let mut warnings = Vec::new();
+        let id = register(&dir, &root, &dot, &store, &lock_name, &mut warnings)?;
         Ok(Workspace {
             root,
             dir,
@@ -148,6 +152,7 @@ impl Workspace {
             state,
             lock,
             swept,
+            warnings,
             id,
             _lease: lease,
         })
@@ -249,6 +254,7 @@ fn register(
     dot: &Path,
     store: &Store,
     lock: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<String, WorkspaceError> {
     let rel = format!("{DOT}/{}", roots::ID_FILE);
     let cannot = |err: std::io::Error| WorkspaceError::Create {
@@ -287,7 +293,7 @@ fn register(
         r = roots::register(store.root(), shared, &id, &canonical, lock);
     }
     if let Err(e) = r {
-        crate::report::printer::get().warn(&format!(
+        warnings.push(format!(
             "this workspace is not registered in the cache {} ({e}): `pipe gc` run from \
              another workspace that shares the cache does not know what this one uses",
             store.root().display()

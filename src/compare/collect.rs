@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use pipe_cache::Digest;
 
+use super::error::CompareError;
 use super::flat::{self, Flat, Value};
 use super::git::{Repo, Rev};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Graph;
 use crate::lock::{Entries, format as lock_format};
-use crate::ops::Session;
+use crate::session::Session;
 use crate::spec::OutRole;
 
 /// One metrics (or plots) file of one stage instance.
@@ -71,11 +72,11 @@ pub fn files(g: &Graph, targets: &[String], role: OutRole) -> Result<Vec<FileRef
         }
     }
     if let Some(i) = matched.iter().position(|m| !m) {
-        return Err(Error::User(format!(
-            "`{}` names no stage, sweep or {} file of the pipeline",
-            targets[i],
-            role.key()
-        )));
+        return Err(CompareError::NoTarget {
+            target: targets[i].clone(),
+            role: role.key().to_string(),
+        }
+        .into());
     }
     Ok(out)
 }
@@ -100,8 +101,7 @@ pub fn bytes_at(
             })
             .collect());
     };
-    let repo =
-        repo.ok_or_else(|| Error::User("no git repository to read revisions from".into()))?;
+    let repo = repo.ok_or(CompareError::NoRepo)?;
     let lock = lock_at(s, repo, commit, name)?;
     let digests: HashMap<&str, Digest> = lock
         .values()
@@ -141,8 +141,14 @@ pub fn lock_at(s: &Session, repo: &Repo, commit: &str, name: &str) -> Result<Ent
     let got = repo.read_all(commit, std::slice::from_ref(&rel))?;
     match got.into_iter().next().flatten() {
         None => Ok(Entries::new()),
-        Some(b) => lock_format::parse(&String::from_utf8_lossy(&b))
-            .map_err(|msg| Error::User(format!("{rel} at {name}: {msg}"))),
+        Some(b) => lock_format::parse(&String::from_utf8_lossy(&b)).map_err(|why| {
+            CompareError::LockAt {
+                file: rel.clone(),
+                rev: name.to_string(),
+                why: why.to_string(),
+            }
+            .into()
+        }),
     }
 }
 
@@ -185,8 +191,7 @@ pub fn params_at(s: &Session, repo: Option<&Repo>, rev: &Rev) -> Result<ParamSet
             }
         }
         Rev::Git { commit, name } => {
-            let repo =
-                repo.ok_or_else(|| Error::User("no git repository to read revisions from".into()))?;
+            let repo = repo.ok_or(CompareError::NoRepo)?;
             for (id, e) in lock_at(s, repo, commit, name)? {
                 let scope = id.split_once('@').map_or("", |(_, c)| c).to_string();
                 for (k, v) in &e.params {

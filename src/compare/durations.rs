@@ -1,4 +1,5 @@
-//! How long each stage instance's last run took, for the report.
+//! How long each stage instance's last run took, for the report. Data only: the command
+//! that ran the stages records them and says when that failed.
 //!
 //! The lock records what a stage ran with, not how long it took (a duration would make
 //! every rerun a lock diff), so durations live in `.pipe/durations.json`, one entry per
@@ -18,9 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::events::Outcome;
-use crate::ops::Session;
-use crate::report::printer;
 use crate::sched::Summary;
+use crate::session::Session;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,8 +43,9 @@ pub fn load(ws: &Workspace) -> Durations {
         .unwrap_or_default()
 }
 
-/// Records the stages of `summary` that ran; a failure to write is a warning.
-pub fn record(s: &Session, summary: &Summary) {
+/// Records the stages of `summary` that ran. A failure to write is returned for the
+/// command to say (as a warning: durations are informative only).
+pub fn record(s: &Session, summary: &Summary) -> Result<(), RecordError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -57,7 +58,7 @@ pub fn record(s: &Session, summary: &Summary) {
         })
         .collect();
     if ran.is_empty() {
-        return;
+        return Ok(());
     }
     let mut all = load(&s.ws);
     for (id, seconds) in ran {
@@ -69,15 +70,17 @@ pub fn record(s: &Session, summary: &Summary) {
             },
         );
     }
-    let written = serde_json::to_vec_pretty(&all)
-        .map_err(|e| e.to_string())
-        .and_then(|b| {
-            let rel = format!("{}/durations.json", crate::workspace::DOT);
-            s.ws.dir
-                .write_atomic(&rel, &b, false)
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = written {
-        printer::get().warn(&format!("stage durations not recorded: {e}"));
-    }
+    let bytes = serde_json::to_vec_pretty(&all)?;
+    let rel = format!("{}/durations.json", crate::workspace::DOT);
+    s.ws.dir.write_atomic(&rel, &bytes, false)?;
+    Ok(())
+}
+
+/// Why the durations were not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("{0}")]
+    Write(#[from] pipe_cache::Error),
 }

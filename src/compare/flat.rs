@@ -3,10 +3,10 @@
 //! A metrics file is JSON, TOML or YAML (by extension; anything else is tried as JSON).
 //! Nested tables become dotted keys (`{"val": {"f1": 0.9}}` -> `val.f1`); a list stays one
 //! value, shown as JSON (a confusion matrix is read, not diffed cell by cell). `null`s are
-//! dropped. Numbers keep whether they were integers, so `tp = 12` prints as `12`.
+//! dropped. Numbers keep whether they were integers, so `tp = 12` prints as `12` (see
+//! `report::compare::value`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -41,17 +41,6 @@ impl Value {
             toml::Value::Boolean(b) => Value::Bool(*b),
             toml::Value::String(s) => Value::Text(s.clone()),
             other => Value::Text(crate::spec::params::render(other)),
-        }
-    }
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => f.write_str(&crate::report::table::num(*x)),
-            Value::Bool(b) => write!(f, "{b}"),
-            Value::Text(s) => f.write_str(s),
         }
     }
 }
@@ -233,10 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn values_print_as_written() {
-        assert_eq!(Value::Int(12).to_string(), "12");
-        assert_eq!(Value::Float(0.93125).to_string(), "0.9313");
-        assert_eq!(Value::Text("cpu".into()).to_string(), "cpu");
+    fn values_are_numbers_only_when_numeric() {
         assert_eq!(Value::Int(3).as_f64(), Some(3.0));
         assert_eq!(Value::Bool(true).as_f64(), None);
     }

@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::error::{Error, Result};
+use super::error::CompareError;
+use crate::error::Result;
 
 /// Where to read a file from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +51,7 @@ fn git(root: &Path) -> Command {
 }
 
 fn run(root: &Path, args: &[&str]) -> Result<std::result::Result<String, String>> {
-    let out = git(root)
-        .args(args)
-        .output()
-        .map_err(|e| Error::Env(format!("cannot run git (needed to read revisions): {e}")))?;
+    let out = git(root).args(args).output().map_err(CompareError::Git)?;
     if out.status.success() {
         Ok(Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()))
     } else {
@@ -69,11 +67,11 @@ impl Repo {
                 root: root.to_path_buf(),
                 prefix,
             }),
-            Err(msg) => Err(Error::User(format!(
-                "{} is not in a git repository, so there are no revisions to compare ({msg}); \
-                 compare cells of a sweep with `pipe sweep NAME --diff A B`",
-                root.display()
-            ))),
+            Err(why) => Err(CompareError::NotARepo {
+                root: root.to_path_buf(),
+                why,
+            }
+            .into()),
         }
     }
 
@@ -88,10 +86,11 @@ impl Repo {
                 name: name.to_string(),
                 commit,
             }),
-            _ => Err(Error::User(format!(
-                "`{name}` is not a git revision of {} (a commit, branch or tag; or `workspace`)",
-                self.root.display()
-            ))),
+            _ => Err(CompareError::NotARev {
+                name: name.to_string(),
+                root: self.root.clone(),
+            }
+            .into()),
         }
     }
 
@@ -107,11 +106,11 @@ impl Repo {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| Error::Env(format!("cannot run git cat-file: {e}")))?;
+            .map_err(CompareError::CatFileSpawn)?;
         let mut stdin = child
             .stdin
             .take()
-            .ok_or_else(|| Error::Env("git cat-file: no stdin".into()))?;
+            .ok_or(CompareError::CatFilePipe("stdin"))?;
         let request: String = paths
             .iter()
             .map(|p| format!("{commit}:{}{p}\n", self.prefix))
@@ -125,22 +124,21 @@ impl Repo {
         let stdout = child
             .stdout
             .take()
-            .ok_or_else(|| Error::Env("git cat-file: no stdout".into()))?;
+            .ok_or(CompareError::CatFilePipe("stdout"))?;
         let mut rd = BufReader::new(stdout);
-        let broken = |what: &str| Error::Env(format!("git cat-file answered oddly: {what}"));
+        let broken = |what: &str| CompareError::CatFileOdd(what.to_string());
         let mut out = Vec::with_capacity(paths.len());
         for _ in paths {
             let mut header = String::new();
             rd.read_line(&mut header)
-                .map_err(|e| Error::Env(format!("reading git cat-file: {e}")))?;
+                .map_err(CompareError::CatFileRead)?;
             let fields: Vec<&str> = header.split_whitespace().collect();
             match fields.as_slice() {
                 [_, "missing"] | [_, "ambiguous"] => out.push(None),
                 [_, "blob", size] => {
                     let n: usize = size.parse().map_err(|_| broken(&header))?;
                     let mut buf = vec![0; n + 1];
-                    rd.read_exact(&mut buf)
-                        .map_err(|e| Error::Env(format!("reading git cat-file: {e}")))?;
+                    rd.read_exact(&mut buf).map_err(CompareError::CatFileRead)?;
                     buf.pop();
                     out.push(Some(buf));
                 }
@@ -148,10 +146,10 @@ impl Repo {
                 [_, _, size] => {
                     let n: u64 = size.parse().map_err(|_| broken(&header))?;
                     std::io::copy(&mut (&mut rd).take(n + 1), &mut std::io::sink())
-                        .map_err(|e| Error::Env(format!("reading git cat-file: {e}")))?;
+                        .map_err(CompareError::CatFileRead)?;
                     out.push(None);
                 }
-                _ => return Err(broken(&header)),
+                _ => return Err(broken(&header).into()),
             }
         }
         let _ = writer.join();

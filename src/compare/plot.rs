@@ -9,8 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use super::chart::{Chart, Data, Series};
 use super::records::Records;
-use crate::report::chart::{Chart, Data, Series};
 use crate::spec::{ChartDef, Template};
 
 /// One source of a chart: a revision or a cell, and its data.

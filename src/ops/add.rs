@@ -17,17 +17,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::report::printer::{self, Tone, bytes};
+use crate::error::Result;
+use crate::report::printer::{Printer, Tone, bytes};
 use crate::run::commit;
 use crate::run::decide::Inputs;
 use crate::spec::DataDef;
 use crate::wspath::WsPath;
 
-use super::Session;
+use super::error::OpsError;
 
 /// Tracks `paths` (relative to the current directory) in the pipeline `pipeline`.
-pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
+pub fn add(p: &Printer, pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     let root = pipeline
         .parent()
         .map(Path::to_path_buf)
@@ -36,7 +36,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     for p in paths {
         let wp = workspace_path(&root, p)?;
         if std::fs::symlink_metadata(wp.to_abs(&root)).is_err() {
-            return Err(Error::User(format!("cannot add `{wp}`: it does not exist")));
+            return Err(OpsError::AddMissing { path: wp }.into());
         }
         if !wanted.contains(&wp) {
             wanted.push(wp);
@@ -45,24 +45,26 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     let old = match std::fs::read_to_string(pipeline) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(Error::Env(format!(
-                "cannot read {}: {e}",
-                pipeline.display()
-            )));
+        Err(err) => {
+            return Err(OpsError::Read {
+                path: pipeline.to_path_buf(),
+                err,
+            }
+            .into());
         }
     };
     if old.is_some() {
         // Paths that stages write cannot be tracked data (checked before anything changes).
-        let s = Session::open(pipeline)?;
+        let s = super::open(p, pipeline)?;
         for wp in &wanted {
             if let Some(i) = s.graph.producer_of(wp)
                 && !s.graph.stages[i].is_data()
             {
-                return Err(Error::User(format!(
-                    "cannot add `{wp}`: stage `{}` writes it (its outs are cached already)",
-                    s.graph.stages[i].id
-                )));
+                return Err(OpsError::AddProduced {
+                    path: wp.clone(),
+                    stage: s.graph.stages[i].id.to_string(),
+                }
+                .into());
             }
         }
     }
@@ -70,7 +72,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     if old.as_deref() != Some(text.as_str()) {
         write(pipeline, &text)?;
     }
-    let s = match Session::open(pipeline) {
+    let s = match super::open(p, pipeline) {
         Ok(s) => s,
         Err(e) => {
             // The new keys made the pipeline invalid (a path inside an out, say): put it back.
@@ -83,13 +85,10 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
             return Err(e);
         }
     };
-    let p = printer::get();
     for wp in &wanted {
         let id = DataDef::lock_id(wp);
         let Some(i) = s.graph.find(&id) else {
-            return Err(Error::Env(format!(
-                "`{wp}` is in [data] but not in the graph"
-            )));
+            return Err(OpsError::DataNotInGraph { path: wp.clone() }.into());
         };
         let st = &s.graph.stages[i];
         let entry = commit::commit(
@@ -116,45 +115,42 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
 
 /// A command-line path as a workspace path.
 fn workspace_path(root: &Path, p: &Path) -> Result<WsPath> {
-    let abs = std::path::absolute(p)
-        .map_err(|e| Error::User(format!("cannot resolve {}: {e}", p.display())))?;
-    let rel = abs.strip_prefix(root).map_err(|_| {
-        Error::User(format!(
-            "cannot add {}: it is outside the workspace {}",
-            p.display(),
-            root.display()
-        ))
+    let abs = std::path::absolute(p).map_err(|err| OpsError::Resolve {
+        path: p.to_path_buf(),
+        err,
+    })?;
+    let rel = abs.strip_prefix(root).map_err(|_| OpsError::AddOutside {
+        path: p.to_path_buf(),
+        root: root.to_path_buf(),
     })?;
     let s = rel.to_string_lossy();
     let s = s.trim_end_matches('/');
-    let wp =
-        WsPath::parse(s).map_err(|e| Error::User(format!("cannot add {}: {e}", p.display())))?;
+    let wp = WsPath::parse(s).map_err(|e| OpsError::AddPath {
+        path: p.to_path_buf(),
+        why: e.to_string(),
+    })?;
     if wp.is_root()
         || wp
             .components()
             .next()
             .is_some_and(|c| c == ".pipe" || c == ".git")
     {
-        return Err(Error::User(format!(
-            "cannot add `{}`: it belongs to the workspace",
-            p.display()
-        )));
+        return Err(OpsError::AddReserved {
+            path: p.to_path_buf(),
+        }
+        .into());
     }
     Ok(wp)
 }
 
 /// The pipeline text with `paths` in its `[data]` table (kept as it is otherwise).
 pub fn with_data_keys(text: &str, paths: &[WsPath]) -> Result<String> {
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e| Error::User(format!("the pipeline file is not valid TOML: {e}")))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(OpsError::PipelineToml)?;
     let data = doc
         .entry("data")
         .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
     let Some(table) = data.as_table_mut() else {
-        return Err(Error::User(
-            "`data` in the pipeline file must be a table of tracked paths".into(),
-        ));
+        return Err(OpsError::DataNotTable.into());
     };
     for p in paths {
         if !table.contains_key(p.as_str()) {
@@ -165,8 +161,13 @@ pub fn with_data_keys(text: &str, paths: &[WsPath]) -> Result<String> {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
-        .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
+    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false).map_err(|err| {
+        OpsError::Write {
+            path: path.to_path_buf(),
+            err,
+        }
+        .into()
+    })
 }
 
 #[cfg(test)]

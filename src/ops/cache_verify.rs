@@ -17,9 +17,10 @@ use pipe_cache::remote::{Kind, Remote, RemoteError};
 use pipe_cache::{Digest, Manifest};
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::ops::error::OpsError;
 use crate::remote as glue;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 
 use super::Session;
 
@@ -39,6 +40,7 @@ pub struct VerifyReport {
 /// `remote`: `None` for the local cache; `Some(name)` for a remote (`Some(None)`: the
 /// default one).
 pub fn verify(
+    p: &Printer,
     s: &Session,
     remote: Option<Option<&str>>,
     jobs: Option<usize>,
@@ -61,7 +63,6 @@ pub fn verify(
             (rep, format!("remote `{}`", r.name()))
         }
     };
-    let p = printer::get();
     let mut owners = owners(&outs, s);
     for (d, o) in &report.owners {
         owners.entry(*d).or_insert_with(|| o.clone());
@@ -85,17 +86,24 @@ pub fn verify(
             &format!("{path}: object {d} is not in {whr}"),
         );
     }
-    let summary = format!(
-        "{} object(s) in {whr}: {} corrupt, {} missing",
-        report.checked,
-        report.corrupt.len() + report.refused.len(),
-        report.missing.len()
-    );
     if report.corrupt.is_empty() && report.missing.is_empty() && report.refused.is_empty() {
-        p.verb("Verified", Tone::Good, &summary);
+        p.verb(
+            "Verified",
+            Tone::Good,
+            &format!(
+                "{} object(s) in {whr}: 0 corrupt, 0 missing",
+                report.checked
+            ),
+        );
         return Ok(report);
     }
-    Err(Error::Env(format!("verification failed: {summary}")))
+    Err(OpsError::VerifyFailed {
+        checked: report.checked,
+        place: whr.to_string(),
+        corrupt: report.corrupt.len() + report.refused.len(),
+        missing: report.missing.len(),
+    }
+    .into())
 }
 
 fn owners(outs: &[glue::LockedOut], s: &Session) -> HashMap<Digest, String> {

@@ -8,10 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::{Entries, Stamp};
+use crate::ops::error::OpsError;
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::run::observe::digest_all_at;
 use crate::run::restore;
 use crate::wspath::WsPath;
@@ -30,7 +31,7 @@ pub struct CheckoutReport {
 
 /// `targets`: stages (default: every stage with a lock entry). Outs that already match
 /// are left alone; outs whose objects are not in the cache are reported.
-pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
+pub fn checkout(p: &Printer, s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     let order = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
@@ -40,7 +41,6 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     // Taken before the read: a record that lands after it moves the stamp.
     let stamp = s.ws.lock.stamp()?;
     let lock = s.ws.lock.read()?;
-    let p = printer::get();
     let mut report = CheckoutReport::default();
     // Whether any out was written (even in part): a run in progress may have observed it
     // as it was, so the lock is marked (see `LockStore::mark`), also when a write failed.
@@ -48,6 +48,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     // Held until the lock is marked: a stage that starts meanwhile waits, then looks again.
     let mut held = Vec::new();
     let restored = restore_outs(
+        p,
         s,
         &order,
         (stamp, &lock),
@@ -68,22 +69,22 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     marked?;
     saved?;
     if !report.busy.is_empty() {
-        return Err(Error::Env(format!(
-            "{} out(s) not restored: a running stage reads or writes them; run `pipe checkout` again when it is done",
-            report.busy.len()
-        )));
+        return Err(OpsError::OutsBusy {
+            n: report.busy.len(),
+        }
+        .into());
     }
     if !report.corrupt.is_empty() {
-        return Err(Error::Env(format!(
-            "{} out(s) not restored: their cached content was corrupt (quarantined) or unusable (said above)",
-            report.corrupt.len()
-        )));
+        return Err(OpsError::OutsCorrupt {
+            n: report.corrupt.len(),
+        }
+        .into());
     }
     if !report.missing.is_empty() {
-        return Err(Error::User(format!(
-            "{} out(s) could not be restored: their content is not in the cache",
-            report.missing.len()
-        )));
+        return Err(OpsError::NotInCache {
+            n: report.missing.len(),
+        }
+        .into());
     }
     if report.restored.is_empty() {
         p.verb("Done", Tone::Good, "every out already matches the lock");
@@ -93,6 +94,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
 
 /// Checks out the cached outs of the stages `order` names that differ from `lock`.
 fn restore_outs(
+    p: &Printer,
     s: &Session,
     order: &[usize],
     (stamp, lock): (Stamp, &Entries),
@@ -100,7 +102,6 @@ fn restore_outs(
     wrote: &mut bool,
     held: &mut Vec<Held>,
 ) -> Result<()> {
-    let p = printer::get();
     let locks = PathLocks::new(&s.ws.locks());
     // The lock as last read: read again only when its stamp moved (another process
     // recorded), not once per out.
@@ -191,8 +192,8 @@ fn restore_outs(
                     report.busy.push(path.clone());
                     continue;
                 }
-                Err(Busy::Io(lp, e)) => {
-                    return Err(Error::Env(format!("cannot lock {}: {e}", lp.display())));
+                Err(Busy::Io(path, err)) => {
+                    return Err(OpsError::Lock { path, err }.into());
                 }
             }
             *wrote = true;

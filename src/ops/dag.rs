@@ -1,8 +1,7 @@
-//! `pipe dag`: the graph as text, dot, mermaid or JSON.
+//! `pipe dag`: the graph as text, dot, mermaid or JSON (drawn by `graph::render`).
 
 use crate::error::Result;
 use crate::graph::render;
-use crate::report::printer;
 
 use super::Session;
 
@@ -15,13 +14,14 @@ pub enum DagFormat {
     Json,
 }
 
-pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
+/// The graph of `targets` (with what they depend on; none: every stage) in `format`.
+pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<String> {
     let set = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
         s.graph.closure(&s.select(targets)?, false)
     };
-    let out = match format {
+    Ok(match format {
         DagFormat::Text => render::text(&s.graph, &set),
         DagFormat::Dot => render::dot(&s.graph, &set),
         DagFormat::Mermaid => render::mermaid(&s.graph, &set),
@@ -32,7 +32,5 @@ pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
             j.push('\n');
             j
         }
-    };
-    printer::get().data(&out);
-    Ok(())
+    })
 }

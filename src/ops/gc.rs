@@ -33,10 +33,11 @@ use std::os::unix::fs::MetadataExt;
 
 use pipe_cache::{Digest, Summary};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::LockStore;
 use crate::lock::format;
-use crate::report::printer::{self, Tone, bytes};
+use crate::ops::error::OpsError;
+use crate::report::printer::{Printer, Tone, bytes};
 use crate::run::runcache::RunRecord;
 use crate::workspace::{DOT, roots};
 
@@ -54,7 +55,7 @@ pub struct GcReport {
     pub workspaces: usize,
 }
 
-pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
+pub fn gc(p: &Printer, s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     let store = &s.ws.store;
     // In this order: what is written after `started` is spared; what was written before
     // by a process still alive now is refused; what a process that is gone now wrote, it
@@ -64,14 +65,11 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     let _gate = if dry { None } else { Some(store.close_gate()?) };
     let users = store.users()?;
     if !users.is_empty() && !dry {
-        let pids: Vec<String> = users.iter().map(u32::to_string).collect();
-        return Err(Error::Env(format!(
-            "the cache {} is in use by pipe process(es) {}: what they are storing may not be \
-             recorded yet, so gc could delete it; run `pipe gc` when they are done \
-             (`pipe gc --dry` shows what it would remove)",
-            store.root().display(),
-            pids.join(", ")
-        )));
+        return Err(OpsError::CacheInUse {
+            cache: store.root().to_path_buf(),
+            pids: users.clone(),
+        }
+        .into());
     }
     s.fold_lock()?;
     let mut keep: HashSet<Digest> = HashSet::new();
@@ -85,7 +83,7 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     };
     let mut locks = workspace_locks(s)?;
     // Experiments' objects stay until the experiment is removed.
-    locks.extend(super::exp::entries_to_keep(s)?);
+    locks.extend(super::keep::entries_to_keep(s)?);
     // Every other workspace that uses this cache, all read before anything is deleted.
     let survey = roots::survey(store.root(), &s.ws.id)?;
     for w in &survey.live {
@@ -143,7 +141,7 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         }
     }
     for g in &survey.gone {
-        printer::get().verb(
+        p.verb(
             if dry { "Would forget" } else { "Forgot" },
             Tone::Good,
             &format!(
@@ -161,7 +159,7 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     report.leftovers = left.entries;
     report.bytes += left.bytes;
     let verb = if dry { "Would remove" } else { "Removed" };
-    printer::get().verb(
+    p.verb(
         verb,
         Tone::Good,
         &format!(
@@ -185,7 +183,7 @@ fn filesystem_now(store: &pipe_cache::Store) -> Result<(i64, i64)> {
         .join(format!(".pipe-tmp-{}-gc", std::process::id()));
     let made = std::fs::write(&probe, b"").and_then(|()| std::fs::symlink_metadata(&probe));
     let _ = std::fs::remove_file(&probe);
-    let m = made.map_err(|e| Error::Env(format!("cannot write {}: {e}", probe.display())))?;
+    let m = made.map_err(|err| OpsError::WriteIo { path: probe, err })?;
     Ok((m.ctime(), m.ctime_nsec()))
 }
 
@@ -224,15 +222,11 @@ fn other_workspace_locks(
 ) -> Result<Vec<crate::lock::Entries>> {
     let dot = w.root.path.join(DOT);
     let journal = dot.join("journal");
-    let unreadable = |why: String| {
-        Error::Env(format!(
-            "cannot read the workspace {} (registered in {} as one that uses this cache): \
-             {why}; gc would delete what it needs: make it readable to this user, or, if it \
-             is no longer used, remove {}",
-            w.root.path.display(),
-            cache.join(roots::DIR).display(),
-            cache.join(roots::DIR).join(&w.id).display()
-        ))
+    let unreadable = |why: String| OpsError::OtherWorkspace {
+        root: w.root.path.clone(),
+        registry: cache.join(roots::DIR),
+        entry: cache.join(roots::DIR).join(&w.id),
+        why,
     };
     let mut out = Vec::new();
     for name in &w.root.locks {
@@ -241,7 +235,7 @@ fn other_workspace_locks(
             .map_err(|e| unreadable(e.to_string()))?;
         out.push(entries);
     }
-    out.extend(super::exp::entries_to_keep_in(&dot, true).map_err(|e| unreadable(e.to_string()))?);
+    out.extend(super::keep::entries_to_keep_in(&dot, true).map_err(|e| unreadable(e.to_string()))?);
     Ok(out)
 }
 

@@ -5,7 +5,7 @@
 //!    of `.dvc/config`, with a note (file:line and why) for each construct not carried,
 //!    and every dvc.lock. A path that leaves the project, in any of them, is refused with
 //!    its file:line before anything is written.
-//! 2. `--dry`: print pipe.toml's text and the notes; write nothing.
+//! 2. `--dry`: pipe.toml's text and the notes, for the caller to show; write nothing.
 //! 3. Refuse an existing pipe.toml without `--force`; write pipe.toml and load it as any
 //!    pipeline (a pipeline pipe cannot load is put back as it was, and the error shown).
 //! 4. Remotes -> `.pipe/config.toml` (no credentials).
@@ -23,7 +23,7 @@ use toml::Value;
 use crate::dvc::{self, Import, lock::Checker};
 use crate::error::{Error, Result};
 use crate::graph::StageKind;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::run::commit;
 use crate::run::decide::Inputs;
 use crate::run::observe::observe;
@@ -31,6 +31,7 @@ use crate::spec::{DataDef, Params};
 use crate::wspath::WsPath;
 
 use super::Session;
+use super::error::OpsError;
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -49,36 +50,34 @@ pub struct ImportReport {
     pub data: Vec<String>,
     pub remotes: Vec<String>,
     pub notes: usize,
+    /// `--dry`: pipe.toml's text and what is not carried over, to show (nothing written).
+    pub preview: Option<String>,
 }
 
-pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
-    let root = std::path::absolute(dir)
-        .map_err(|e| Error::User(format!("cannot resolve {}: {e}", dir.display())))?;
+pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
+    let root = std::path::absolute(dir).map_err(|err| OpsError::Resolve {
+        path: dir.to_path_buf(),
+        err,
+    })?;
     let imp = dvc::read(&root)?;
     let locks = read_locks(&root, &imp)?;
     let text = dvc::render::pipeline(&imp);
-    let p = printer::get();
     let mut report = ImportReport {
         stages: imp.stages.len(),
         notes: imp.notes.len(),
         ..ImportReport::default()
     };
     if o.dry {
-        p.data(text.trim_end());
-        p.data("");
-        p.data(&notes_text(&imp));
+        report.preview = Some(crate::report::import::preview(&text, &imp.notes));
         return Ok(report);
     }
     let pipeline = root.join("pipe.toml");
     let old = std::fs::read_to_string(&pipeline).ok();
     if old.is_some() && !o.force {
-        return Err(Error::User(format!(
-            "{} exists; `pipe import-dvc --force` replaces it (see the result first with --dry)",
-            pipeline.display()
-        )));
+        return Err(OpsError::PipelineExists { path: pipeline }.into());
     }
     write(&pipeline, &text)?;
-    let s = match Session::open(&pipeline) {
+    let s = match super::open(p, &pipeline) {
         Ok(s) => s,
         Err(e) => {
             match &old {
@@ -104,10 +103,10 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
         p.warn(&format!("{}: {}", n.at, n.what));
     }
 
-    report.remotes = remotes(&s, &root, &imp)?;
+    report.remotes = remotes(p, &s, &root, &imp)?;
     let checker = Checker::default();
-    data(&s, &root, &imp, &checker, &mut report)?;
-    stages(&s, &root, &imp, &locks, &checker, &mut report)?;
+    data(p, &s, &root, &imp, &checker, &mut report)?;
+    stages(p, &s, &root, &imp, &locks, &checker, &mut report)?;
     s.ws.state.save()?;
     s.fold_lock()?;
     super::init::refresh_gitignore(&s.ws.dir, &super::cached_outs(&s))?;
@@ -146,24 +145,17 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
 type Locks =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, dvc::lock::LockedStage>>;
 
-fn notes_text(imp: &Import) -> String {
-    if imp.notes.is_empty() {
-        return "# Everything was carried over.".into();
-    }
-    let mut s = format!("# {} construct(s) not carried over:\n", imp.notes.len());
-    for n in &imp.notes {
-        s.push_str(&format!("#   {}: {}\n", n.at, n.what));
-    }
-    s.trim_end().to_string()
-}
-
 fn write(path: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
-        .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
+    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false).map_err(|err| {
+        OpsError::Write {
+            path: path.to_path_buf(),
+            err,
+        }
+        .into()
+    })
 }
 
-fn remotes(s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
-    let p = printer::get();
+fn remotes(p: &Printer, s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
     let mut done = Vec::new();
     for r in &imp.remotes {
         let url = local_url(root, &r.url);
@@ -173,7 +165,7 @@ fn remotes(s: &Session, root: &Path, imp: &Import) -> Result<Vec<String>> {
             force: true,
             options: r.options.clone(),
         };
-        match super::remote::add(&s.ws, &r.name, &url, &o) {
+        match super::remote::add(p, &s.ws, &r.name, &url, &o) {
             Ok(()) => done.push(r.name.clone()),
             Err(e) => p.warn(&format!(
                 "remote `{}` ({}) not imported: {e}",
@@ -203,6 +195,7 @@ fn local_url(root: &Path, url: &str) -> String {
 }
 
 fn data(
+    p: &Printer,
     s: &Session,
     root: &Path,
     imp: &Import,
@@ -230,7 +223,7 @@ fn data(
                     .push((id, format!("{} differs from {}", d.path, d.at)));
                 continue;
             }
-            Ok(None) if from_dvc_cache(&s.ws.dir, &d.path, md5)? => {}
+            Ok(None) if from_dvc_cache(p, &s.ws.dir, &d.path, md5)? => {}
             Ok(None) => {
                 report.stale.push((
                     id,
@@ -241,7 +234,13 @@ fn data(
                 ));
                 continue;
             }
-            Err(e) => return Err(Error::Env(format!("cannot read {}: {e}", d.path))),
+            Err(err) => {
+                return Err(OpsError::Read {
+                    path: d.path.clone().into(),
+                    err,
+                }
+                .into());
+            }
         }
         if lock.contains_key(&id) && !stale_entry(s, i, &lock)? {
             report.data.push(d.path.clone());
@@ -263,29 +262,36 @@ fn data(
 /// Outs dvc.lock names that the workspace lacks, brought back from DVC's cache (verified),
 /// as `dvc checkout` would.
 fn restore_missing(
+    p: &Printer,
     dir: &pipe_cache::RootDir,
     wdir: &str,
     outs: &[dvc::lock::Hashed],
 ) -> Result<()> {
     for h in outs {
-        let ws =
-            dvc::convert::join(wdir, &h.path).map_err(|m| Error::User(format!("{}: {m}", h.at)))?;
+        let ws = dvc::convert::join(wdir, &h.path).map_err(|why| OpsError::At {
+            at: h.at.clone(),
+            why: why.to_string(),
+        })?;
         if let Some(m) = &h.md5
             && std::fs::symlink_metadata(dir.path().join(&ws)).is_err()
         {
-            from_dvc_cache(dir, &ws, m)?;
+            from_dvc_cache(p, dir, &ws, m)?;
         }
     }
     Ok(())
 }
 
-fn from_dvc_cache(dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
+fn from_dvc_cache(p: &Printer, dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
     let ok = dvc::cache::restore(dir, dir.path(), md5, ws).map_err(|e| match e {
         e @ pipe_cache::Error::Escapes { .. } => Error::Cache(e),
-        e => Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")),
+        err => OpsError::DvcRestore {
+            path: ws.to_string(),
+            err,
+        }
+        .into(),
     })?;
     if ok {
-        printer::get().verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
+        p.verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
     }
     Ok(ok)
 }
@@ -302,6 +308,7 @@ fn stale_entry(s: &Session, i: usize, lock: &crate::lock::Entries) -> Result<boo
 }
 
 fn stages(
+    p: &Printer,
     s: &Session,
     root: &Path,
     imp: &Import,
@@ -356,7 +363,7 @@ fn stages(
         let StageKind::Cmd(cmd) = &st.kind else {
             continue;
         };
-        restore_missing(&s.ws.dir, st.wdir.as_str(), &locked.outs)?;
+        restore_missing(p, &s.ws.dir, st.wdir.as_str(), &locked.outs)?;
         let deps: Vec<String> = st.deps.iter().map(|d| d.to_string()).collect();
         let outs: Vec<String> = st.outs.iter().map(|o| o.path.to_string()).collect();
         let why = dvc::lock::mismatch(
@@ -369,7 +376,10 @@ fn stages(
             &outs,
             &param,
         )
-        .map_err(|e| Error::Env(format!("stage {}: {e}", st.id)))?;
+        .map_err(|err| OpsError::DvcStage {
+            stage: st.id.to_string(),
+            err,
+        })?;
         if let Some(why) = why {
             unmatched.insert(i);
             report.stale.push((decl.name.clone(), why));

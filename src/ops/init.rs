@@ -11,24 +11,34 @@ use std::path::Path;
 
 use pipe_cache::RootDir;
 
-use crate::error::{Error, Result};
-use crate::report::printer::{self, Tone};
+use crate::error::Result;
+use crate::report::printer::{Printer, Tone};
 use crate::workspace::DOT;
+
+use super::error::OpsError;
 
 const CONFIG_TEMPLATE: &str = "# pipe configuration (committed). Machine-specific settings and secrets go to\n# config.local.toml beside this file, which git ignores.\n\n[cache]\n# dir = \"/shared/pipe-cache\"             # a cache shared by several users or checkouts\n# link = [\"reflink\", \"copy\"]           # how outs are checked out, first that works\n# shared = \"group\"                        # group-writable cache\n\n# [remote.team]\n# url = \"s3://bucket/prefix\"              # or a directory on a shared filesystem\n# endpoint = \"http://127.0.0.1:9000\"      # for S3-compatible servers\n# [core]\n# remote = \"team\"\n";
 
 pub const GITIGNORE_BEGIN: &str = "# >>> pipe outs (managed by pipe; edit the pipeline instead)";
 pub const GITIGNORE_END: &str = "# <<< pipe outs";
 
-pub fn init(root: &Path, outs: &[String]) -> Result<()> {
+/// `pipe init` for the pipeline `file` (which need not exist yet): "Reinitialized" only
+/// where `.pipe/` was there before the command (opening the pipeline makes it).
+pub fn init(p: &Printer, file: &Path) -> Result<()> {
+    let root = file.parent().unwrap_or(Path::new("."));
     let dot = root.join(DOT);
     let existed = dot.exists();
+    let outs = if file.exists() {
+        super::cached_outs(&super::open(p, file)?)
+    } else {
+        Vec::new()
+    };
     let ws = crate::workspace::Workspace::open(&root.join("pipe.toml"))?;
+    super::warn_workspace(p, &ws);
     ws.dir.write_new(
         &format!("{DOT}/{}", crate::config::FILE),
         CONFIG_TEMPLATE.as_bytes(),
     )?;
-    let p = printer::get();
     p.verb(
         if existed {
             "Reinitialized"
@@ -40,7 +50,7 @@ pub fn init(root: &Path, outs: &[String]) -> Result<()> {
     );
     if root.join(".git").exists() {
         set_up_git(&ws.dir)?;
-        update_gitignore(&ws.dir, outs)?;
+        update_gitignore(&ws.dir, &outs)?;
         p.verb(
             "Configured",
             Tone::Good,
@@ -56,8 +66,10 @@ pub fn init(root: &Path, outs: &[String]) -> Result<()> {
 fn edit_lock(dir: &RootDir) -> Result<std::fs::File> {
     let rel = format!("{DOT}/gitignore.lk");
     let f = dir.lock_file(&rel)?;
-    f.lock()
-        .map_err(|e| Error::Env(format!("cannot lock {}: {e}", dir.abs(&rel).display())))?;
+    f.lock().map_err(|err| OpsError::Lock {
+        path: dir.abs(&rel),
+        err,
+    })?;
     Ok(f)
 }
 
@@ -67,7 +79,7 @@ fn read_root_file(dir: &RootDir, name: &str) -> Result<String> {
     match std::fs::read_to_string(&path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(Error::Env(format!("cannot read {}: {e}", path.display()))),
+        Err(err) => Err(OpsError::Read { path, err }.into()),
     }
 }
 
@@ -94,9 +106,9 @@ fn set_up_git(dir: &RootDir) -> Result<()> {
             .args(["config", k, v])
             .current_dir(dir.path())
             .status()
-            .map_err(|e| Error::Env(format!("cannot run git: {e}")))?;
+            .map_err(OpsError::Git)?;
         if !st.success() {
-            return Err(Error::Env(format!("`git config {k}` failed")));
+            return Err(OpsError::GitConfig { key: k }.into());
         }
     }
     Ok(())

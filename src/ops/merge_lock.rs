@@ -5,12 +5,19 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::lock::merge::merge_texts;
-use crate::report::printer;
 
-pub fn merge_lock(base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| Error::Env(format!("cannot read {}: {e}", p.display())))
+use super::error::OpsError;
+use crate::report::printer::Printer;
+
+pub fn merge_lock(p: &Printer, base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
+    let read = |p: &Path| -> Result<String> {
+        std::fs::read_to_string(p).map_err(|err| {
+            OpsError::Read {
+                path: p.to_path_buf(),
+                err,
+            }
+            .into()
+        })
     };
     let (text, conflicts) =
         merge_texts(&read(base)?, &read(ours)?, &read(theirs)?).map_err(Error::from)?;
@@ -19,7 +26,7 @@ pub fn merge_lock(base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
         return Ok(());
     }
     for c in &conflicts {
-        printer::get().warn(&format!(
+        p.warn(&format!(
             "stage {c} changed on both sides; kept ours (rerun it to settle)"
         ));
     }

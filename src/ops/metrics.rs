@@ -1,19 +1,20 @@
 //! `pipe metrics show` and `pipe metrics diff`: the pipeline's metrics files, flattened,
-//! now or at git revisions. A file that cannot be read is named in the error at the end;
-//! every other file is still shown.
+//! now or at git revisions, as models `report::compare` renders. A file that cannot be
+//! read is named in the error at the end ([`problems_error`]); every other file is still
+//! shown.
 
 use crate::compare::collect::{self, Read};
 use crate::compare::diff::{self, Diff, Keyed, Problem};
 use crate::compare::git::{Repo, Rev};
-use crate::error::{Error, Result};
-use crate::report::compare::{self as render, Shown, Style};
-use crate::report::printer;
+use crate::error::Result;
+use crate::ops::error::OpsError;
+use crate::report::compare::Shown;
 use crate::spec::OutRole;
 
 use super::Session;
 
 /// The error for files that could not be read, after the rest was printed.
-fn problems_error(problems: &[Problem]) -> Result<()> {
+pub fn problems_error(problems: &[Problem]) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
@@ -21,7 +22,7 @@ fn problems_error(problems: &[Problem]) -> Result<()> {
         .iter()
         .map(|p| format!("metrics file {} ({}): {}", p.path, p.rev, p.error))
         .collect();
-    Err(Error::User(lines.join("\n")))
+    Err(OpsError::Unreadable { lines }.into())
 }
 
 /// The two sides of a diff: `[A] [B]`, default `HEAD` and the workspace.
@@ -31,10 +32,7 @@ pub fn sides(s: &Session, revs: &[String]) -> Result<(Option<Repo>, Rev, Rev)> {
         [a] => (a.as_str(), "workspace"),
         [a, b] => (a.as_str(), b.as_str()),
         _ => {
-            return Err(Error::User(format!(
-                "compare two revisions at most, not {}",
-                revs.len()
-            )));
+            return Err(OpsError::TooManyRevs { n: revs.len() }.into());
         }
     };
     let ws = |r: &str| r.eq_ignore_ascii_case("workspace");
@@ -46,7 +44,9 @@ pub fn sides(s: &Session, revs: &[String]) -> Result<(Option<Repo>, Rev, Rev)> {
     Ok((Some(repo), ra, rb))
 }
 
-pub fn show(s: &Session, targets: &[String], style: Style) -> Result<()> {
+/// Every metrics file of `targets` as it is in the workspace (absent ones left out), and
+/// the files that could not be read.
+pub fn show(s: &Session, targets: &[String]) -> Result<(Vec<Shown>, Vec<Problem>)> {
     let files = collect::files(&s.graph, targets, OutRole::Metric)?;
     let reads = collect::metrics_at(s, None, &Rev::Workspace, &files)?;
     let mut problems = Vec::new();
@@ -71,8 +71,7 @@ pub fn show(s: &Session, targets: &[String], style: Style) -> Result<()> {
             error,
         });
     }
-    printer::get().data(render::show(&shown, style).trim_end());
-    problems_error(&problems)
+    Ok((shown, problems))
 }
 
 fn keyed(
@@ -119,16 +118,4 @@ pub fn compute_diff(s: &Session, targets: &[String], revs: &[String], all: bool)
         inherited: 0,
         problems,
     })
-}
-
-pub fn diff(
-    s: &Session,
-    targets: &[String],
-    revs: &[String],
-    all: bool,
-    style: Style,
-) -> Result<()> {
-    let d = compute_diff(s, targets, revs, all)?;
-    printer::get().data(render::diff(&d, style).trim_end());
-    problems_error(&d.problems)
 }

@@ -8,8 +8,6 @@
 use crate::compare::collect;
 use crate::compare::diff::{self, Diff};
 use crate::error::Result;
-use crate::report::compare::{self as render, Style};
-use crate::report::printer;
 
 use super::Session;
 use super::metrics::sides;
@@ -44,10 +42,4 @@ pub fn compute_diff(s: &Session, revs: &[String], all: bool) -> Result<Diff> {
         inherited,
         problems: Vec::new(),
     })
-}
-
-pub fn diff(s: &Session, revs: &[String], all: bool, style: Style) -> Result<()> {
-    let d = compute_diff(s, revs, all)?;
-    printer::get().data(render::diff(&d, style).trim_end());
-    Ok(())
 }

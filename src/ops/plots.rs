@@ -11,14 +11,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::compare::chart::Chart;
 use crate::compare::collect::{self, FileRef};
 use crate::compare::git::{Repo, Rev};
 use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
-use crate::error::{Error, Result};
-use crate::report::chart::{self, Chart};
+use crate::error::Result;
+use crate::ops::error::OpsError;
+use crate::report::chart;
 use crate::report::html;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::spec::{ChartDef, OutRole};
 
 use super::Session;
@@ -99,7 +101,7 @@ fn write(
     let out = s.ws.output_dir(dir)?;
     let mut svgs = Vec::new();
     for (i, (name, c)) in charts.iter().enumerate() {
-        let svg = chart::svg(c, (720, 420)).map_err(Error::Env)?;
+        let svg = chart::svg(c, (720, 420))?;
         out.write(
             &format!("{:02}-{}.svg", i + 1, file_name(name)),
             svg.as_bytes(),
@@ -115,8 +117,8 @@ fn write(
     })
 }
 
-fn finish(w: Written) -> Result<()> {
-    printer::get().verb(
+fn finish(p: &Printer, w: Written) -> Result<()> {
+    p.verb(
         "Wrote",
         Tone::Good,
         &format!(
@@ -128,12 +130,12 @@ fn finish(w: Written) -> Result<()> {
     if w.problems.is_empty() {
         Ok(())
     } else {
-        Err(Error::User(w.problems.join("\n")))
+        Err(OpsError::Unreadable { lines: w.problems }.into())
     }
 }
 
 /// `pipe plots show`.
-pub fn show(s: &Session, targets: &[String], out: &Path) -> Result<()> {
+pub fn show(p: &Printer, s: &Session, targets: &[String], out: &Path) -> Result<()> {
     let mut files = collect::files(&s.graph, targets, OutRole::Plot)?;
     if targets.is_empty() {
         files.retain(|f| !f.stage.contains('@'));
@@ -173,15 +175,19 @@ pub fn show(s: &Session, targets: &[String], out: &Path) -> Result<()> {
         }
     }
     if charts.is_empty() && problems.is_empty() {
-        return Err(Error::User(
-            "no plots to draw: no stage has written its plots files yet (or the pipeline declares none)".into(),
-        ));
+        return Err(OpsError::NoPlots.into());
     }
-    finish(write(s, out, "plots", &charts, problems)?)
+    finish(p, write(s, out, "plots", &charts, problems)?)
 }
 
 /// `pipe plots diff [REV...]`.
-pub fn diff(s: &Session, revs: &[String], targets: &[String], out: &Path) -> Result<()> {
+pub fn diff(
+    p: &Printer,
+    s: &Session,
+    revs: &[String],
+    targets: &[String],
+    out: &Path,
+) -> Result<()> {
     let names: Vec<String> = match revs {
         [] => vec!["HEAD".into(), "workspace".into()],
         [one] => vec![one.clone(), "workspace".into()],
@@ -228,11 +234,14 @@ pub fn diff(s: &Session, revs: &[String], targets: &[String], out: &Path) -> Res
             Err(e) => problems.push(e),
         }
     }
-    finish(write(
-        s,
-        out,
-        &format!("plots: {}", names.join(" vs ")),
-        &charts,
-        problems,
-    )?)
+    finish(
+        p,
+        write(
+            s,
+            out,
+            &format!("plots: {}", names.join(" vs ")),
+            &charts,
+            problems,
+        )?,
+    )
 }

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use pipe_cache::Digest;
 
 use crate::error::{Error, Result};
+use crate::ops::error::OpsError;
 use crate::remote as glue;
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer::{Printer, Tone, bytes};
 
 use super::Session;
 
@@ -28,12 +29,13 @@ pub struct FetchReport {
 }
 
 pub fn fetch(
+    p: &Printer,
     s: &Session,
     targets: &[String],
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<FetchReport> {
-    let r = fetch_report(s, targets, remote, jobs)?;
+    let r = fetch_report(p, s, targets, remote, jobs)?;
     r.failure().map_or(Ok(r), Err)
 }
 
@@ -42,16 +44,19 @@ impl FetchReport {
         if self.corrupt.is_empty() && self.missing.is_empty() {
             return None;
         }
-        Some(Error::Env(format!(
-            "{} out(s) missing on the remote, {} corrupt object(s) refused",
-            self.missing.len(),
-            self.corrupt.len()
-        )))
+        Some(
+            OpsError::FetchFailed {
+                missing: self.missing.len(),
+                corrupt: self.corrupt.len(),
+            }
+            .into(),
+        )
     }
 }
 
 /// Fetches; what is missing or corrupt is in the report (and printed), not an error.
 fn fetch_report(
+    p: &Printer,
     s: &Session,
     targets: &[String],
     remote: Option<&str>,
@@ -63,7 +68,7 @@ fn fetch_report(
     let rt = Session::runtime()?;
     let mut bar = None;
     let got = rt.block_on(glue::fetch_missing(&remote, &s.ws, &hashes, |total, n| {
-        let (p, b) = crate::report::transfer::progress(total, n, "Fetching");
+        let (p, b) = crate::report::transfer::progress(p, total, n, "Fetching");
         bar = b;
         p
     }));
@@ -71,7 +76,6 @@ fn fetch_report(
         b.finish_and_clear();
     }
     let got = got.map_err(glue::error)?;
-    let p = printer::get();
     let mut report = FetchReport {
         objects: got.objects,
         bytes: got.bytes,
@@ -136,13 +140,14 @@ fn owners(s: &Session, outs: &[glue::LockedOut]) -> HashMap<Digest, String> {
 /// Fetch, then check out: the outs match the lock afterwards. What could be fetched is
 /// checked out even when something could not; the fetch's failure is returned after.
 pub fn pull(
+    p: &Printer,
     s: &Session,
     targets: &[String],
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
-    let fetched = fetch_report(s, targets, remote, jobs)?;
-    let checked = super::checkout::checkout(s, targets);
+    let fetched = fetch_report(p, s, targets, remote, jobs)?;
+    let checked = super::checkout::checkout(p, s, targets);
     if let Some(e) = fetched.failure() {
         return Err(e);
     }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::remote::{self as glue, LockedOut};
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer::{Printer, Tone, bytes};
 
 use super::Session;
 
@@ -40,6 +40,7 @@ pub struct PushReport {
 }
 
 pub fn push(
+    p: &Printer,
     s: &Session,
     targets: &[String],
     remote: Option<&str>,
@@ -52,7 +53,6 @@ pub fn push(
     let outs = glue::locked_outs(&stages, &lock);
     let remote = glue::open(&s.ws, remote, jobs)?;
     let store = &s.ws.store;
-    let p = printer::get();
     let mut report = PushReport::default();
 
     // 1. What the lock refers to and the local cache holds.
@@ -106,7 +106,7 @@ pub fn push(
     let rt = Session::runtime()?;
     rt.block_on(async {
         // 2 and 3: objects (files, then manifests), then records.
-        let sent = objects.send(&remote, store, Some("Pushing")).await?;
+        let sent = objects.send(&remote, store, Some((p, "Pushing"))).await?;
         report.present = sent.present;
         report.sent = sent.objects;
         report.bytes = sent.bytes;
@@ -195,13 +195,13 @@ impl Outbound {
     }
 
     /// Asks the remote which objects it has (one listing per fan-out prefix touched) and
-    /// uploads the rest: every file, then the manifests. `bar`: the verb of a progress bar
-    /// on a terminal (none: quiet).
+    /// uploads the rest: every file, then the manifests. `bar`: the printer and verb of a
+    /// progress bar on a terminal (none: quiet).
     pub async fn send(
         &self,
         remote: &Remote,
         store: &Store,
-        bar: Option<&str>,
+        bar: Option<(&Printer, &str)>,
     ) -> std::result::Result<Sent, RemoteError> {
         let mut all: Vec<Digest> = self.files.clone();
         all.extend(self.manifests.iter().map(|(d, _)| *d));
@@ -223,7 +223,7 @@ impl Outbound {
             .collect();
         let todo_manifests = lacking(Kind::Object, &self.manifests, &have);
         let (progress, shown) = match bar {
-            Some(verb) => {
+            Some((p, verb)) => {
                 let total: u64 = todo_files
                     .iter()
                     .map(|u| match &u.source {
@@ -232,6 +232,7 @@ impl Outbound {
                     })
                     .sum();
                 crate::report::transfer::progress(
+                    p,
                     total,
                     todo_files.len() + todo_manifests.len(),
                     verb,

@@ -24,8 +24,10 @@ use toml_edit::{DocumentMut, Item, Table, value};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::workspace::Workspace;
+
+use super::error::OpsError;
 
 #[derive(Debug, Clone, Default)]
 pub struct AddOptions {
@@ -67,11 +69,20 @@ fn read_doc(path: &Path) -> Result<(String, DocumentMut)> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::Env(format!("cannot read {}: {e}", path.display()))),
+        Err(err) => {
+            return Err(OpsError::Read {
+                path: path.to_path_buf(),
+                err,
+            }
+            .into());
+        }
     };
     let doc = text
         .parse::<DocumentMut>()
-        .map_err(|e| Error::User(format!("{}: {e}", path.display())))?;
+        .map_err(|err| OpsError::ConfigToml {
+            path: path.to_path_buf(),
+            err,
+        })?;
     Ok((text, doc))
 }
 
@@ -79,8 +90,7 @@ fn read_doc(path: &Path) -> Result<(String, DocumentMut)> {
 /// put back and the error returned.
 fn write_checked(dot: &Path, path: &Path, old: &str, doc: &DocumentMut) -> Result<()> {
     let write = |text: &str| {
-        pipe_cache::fsutil::write_atomic(path, text.as_bytes(), true)
-            .map_err(|e| Error::Env(e.to_string()))
+        pipe_cache::fsutil::write_atomic(path, text.as_bytes(), true).map_err(Error::Cache)
     };
     write(&doc.to_string())?;
     if let Err(e) = Config::load(dot) {
@@ -100,47 +110,52 @@ fn remotes_table<'a>(doc: &'a mut DocumentMut, path: &Path) -> Result<&'a mut Ta
         t.set_implicit(true);
         Item::Table(t)
     });
-    item.as_table_mut()
-        .ok_or_else(|| Error::User(format!("{}: `remote` is not a table", path.display())))
+    item.as_table_mut().ok_or_else(|| {
+        OpsError::NotATable {
+            path: path.to_path_buf(),
+            key: "remote",
+        }
+        .into()
+    })
 }
 
 fn parse_option(o: &str, local: bool) -> Result<(&'static str, toml_edit::Item)> {
-    let (k, v) = o
-        .split_once('=')
-        .ok_or_else(|| Error::User(format!("`-o {o}`: expected key=value")))?;
+    let (k, v) = o.split_once('=').ok_or_else(|| OpsError::OptionSyntax {
+        option: o.to_string(),
+    })?;
     let k = k.trim();
     let v = v.trim();
     let Some(&(key, secret)) = KEYS.iter().find(|(name, _)| *name == k) else {
-        let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
-        return Err(Error::User(format!(
-            "unknown remote setting `{k}` (known: {})",
-            names.join(", ")
-        )));
+        return Err(OpsError::UnknownSetting {
+            key: k.to_string(),
+            known: KEYS.iter().map(|(n, _)| *n).collect(),
+        }
+        .into());
     };
     if secret && !local {
-        return Err(Error::User(format!(
-            "`{k}` is a secret: it goes in the git-ignored .pipe/{} (add --local), or better in \
-             the AWS environment or a profile",
-            config::LOCAL_FILE
-        )));
+        return Err(OpsError::SecretNotLocal {
+            key: k.to_string(),
+            local_file: config::LOCAL_FILE,
+        }
+        .into());
     }
+    let bad = |expected| OpsError::BadSetting {
+        key,
+        expected,
+        value: v.to_string(),
+    };
     let item = match key {
-        "allow_http" => value(
-            v.parse::<bool>()
-                .map_err(|_| Error::User(format!("`allow_http` is true or false, not `{v}`")))?,
-        ),
+        "allow_http" => value(v.parse::<bool>().map_err(|_| bad("true or false"))?),
         "jobs" => {
             let n = v
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 1)
-                .ok_or_else(|| Error::User(format!("`jobs` is a number from 1, not `{v}`")))?;
+                .ok_or_else(|| bad("a number from 1"))?;
             value(n)
         }
         "shared" if v != "group" && v != "none" => {
-            return Err(Error::User(format!(
-                "`shared` is `group` or `none`, not `{v}`"
-            )));
+            return Err(bad("`group` or `none`").into());
         }
         _ => value(v),
     };
@@ -148,14 +163,17 @@ fn parse_option(o: &str, local: bool) -> Result<(&'static str, toml_edit::Item)>
 }
 
 /// `pipe remote add NAME URL [--default] [--local] [--force] [-o key=value]…`
-pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> {
+pub fn add(p: &Printer, ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> {
     if !valid_name(name) {
-        return Err(Error::User(format!(
-            "`{name}` is not a remote name (letters, digits, `-` and `_`)"
-        )));
+        return Err(OpsError::RemoteName {
+            name: name.to_string(),
+        }
+        .into());
     }
-    pipe_cache::remote::spec::parse_url(url, &ws.root)
-        .map_err(|m| Error::User(format!("remote `{name}`: {m}")))?;
+    pipe_cache::remote::spec::parse_url(url, &ws.root).map_err(|why| OpsError::RemoteUrl {
+        name: name.to_string(),
+        why,
+    })?;
     let mut settings = Vec::new();
     for opt in &o.options {
         settings.push(parse_option(opt, o.local)?);
@@ -164,10 +182,11 @@ pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> 
     let (old, mut doc) = read_doc(&path)?;
     let remotes = remotes_table(&mut doc, &path)?;
     if remotes.contains_key(name) && !o.force {
-        return Err(Error::User(format!(
-            "remote `{name}` already exists in .pipe/{} (--force replaces it)",
-            file_name(o.local)
-        )));
+        return Err(OpsError::RemoteExists {
+            name: name.to_string(),
+            file: file_name(o.local),
+        }
+        .into());
     }
     let mut t = Table::new();
     t.insert("url", value(url));
@@ -179,11 +198,13 @@ pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> 
         doc.entry("core")
             .or_insert_with(|| Item::Table(Table::new()))
             .as_table_like_mut()
-            .ok_or_else(|| Error::User(format!("{}: `core` is not a table", path.display())))?
+            .ok_or_else(|| OpsError::NotATable {
+                path: path.clone(),
+                key: "core",
+            })?
             .insert("remote", value(name));
     }
     write_checked(&ws.dot, &path, &old, &doc)?;
-    let p = printer::get();
     p.verb(
         "Added",
         Tone::Good,
@@ -196,46 +217,8 @@ pub fn add(ws: &Workspace, name: &str, url: &str, o: &AddOptions) -> Result<()> 
     Ok(())
 }
 
-/// `pipe remote list`: every remote, its url and settings (never a secret's value).
-pub fn list(ws: &Workspace) -> Result<()> {
-    let cfg = &ws.config;
-    let p = printer::get();
-    if cfg.remotes.is_empty() {
-        p.data("No remotes (add one with `pipe remote add NAME URL --default`).");
-        return Ok(());
-    }
-    let width = cfg.remotes.keys().map(|n| n.len()).max().unwrap_or(0) + 10;
-    let mut out = String::new();
-    for (name, r) in &cfg.remotes {
-        let label = if cfg.default_remote.as_deref() == Some(name) {
-            format!("{name} (default)")
-        } else {
-            name.clone()
-        };
-        let mut line = format!("{label:<width$} {}", r.url.as_deref().unwrap_or("(no url)"));
-        let mut add = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                line.push_str(&format!("  {k}={v}"));
-            }
-        };
-        add("endpoint", r.endpoint.clone());
-        add("region", r.region.clone());
-        add("profile", r.profile.clone());
-        add("allow_http", r.allow_http.map(|b| b.to_string()));
-        add("jobs", r.jobs.map(|n| n.to_string()));
-        add("shared", r.shared.clone());
-        if r.access_key_id.is_some() || r.secret_access_key.is_some() {
-            add("credentials", Some(config::LOCAL_FILE.to_string()));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    p.data(&out);
-    Ok(())
-}
-
 /// `pipe remote remove NAME`: from both config files; a default naming it is unset.
-pub fn remove(ws: &Workspace, name: &str) -> Result<()> {
+pub fn remove(p: &Printer, ws: &Workspace, name: &str) -> Result<()> {
     let mut found = false;
     let mut unset_default = false;
     for local in [false, true] {
@@ -259,15 +242,16 @@ pub fn remove(ws: &Workspace, name: &str) -> Result<()> {
             unset_default = true;
         }
         if changed {
-            pipe_cache::fsutil::write_atomic(&path, doc.to_string().as_bytes(), true)
-                .map_err(|e| Error::Env(e.to_string()))?;
+            pipe_cache::fsutil::write_atomic(&path, doc.to_string().as_bytes(), true)?;
         }
     }
     if !found {
-        return Err(Error::User(format!("no remote named `{name}`")));
+        return Err(OpsError::NoRemote {
+            name: name.to_string(),
+        }
+        .into());
     }
     Config::load(&ws.dot)?;
-    let p = printer::get();
     p.verb("Removed", Tone::Good, &format!("remote `{name}`"));
     if unset_default {
         p.warn(&format!(
@@ -278,19 +262,25 @@ pub fn remove(ws: &Workspace, name: &str) -> Result<()> {
 }
 
 /// `pipe remote default NAME [--local]`.
-pub fn set_default(ws: &Workspace, name: &str, local: bool) -> Result<()> {
+pub fn set_default(p: &Printer, ws: &Workspace, name: &str, local: bool) -> Result<()> {
     if !ws.config.remotes.contains_key(name) {
-        return Err(Error::User(format!("no remote named `{name}`")));
+        return Err(OpsError::NoRemote {
+            name: name.to_string(),
+        }
+        .into());
     }
     let path = ws.dot.join(file_name(local));
     let (old, mut doc) = read_doc(&path)?;
     doc.entry("core")
         .or_insert_with(|| Item::Table(Table::new()))
         .as_table_like_mut()
-        .ok_or_else(|| Error::User(format!("{}: `core` is not a table", path.display())))?
+        .ok_or_else(|| OpsError::NotATable {
+            path: path.clone(),
+            key: "core",
+        })?
         .insert("remote", value(name));
     write_checked(&ws.dot, &path, &old, &doc)?;
-    printer::get().verb(
+    p.verb(
         "Default",
         Tone::Good,
         &format!("remote is `{name}` (.pipe/{})", file_name(local)),

@@ -1,54 +1,20 @@
 //! `pipe status --remote[=NAME]`: for every cached out in the lock, whether its content is
 //! in the local cache, on the remote, both, or neither (a directory counts as present only
 //! with its manifest and every file). The remote is asked with one listing per fan-out
-//! prefix the objects fall in, never a request per object.
+//! prefix the objects fall in, never a request per object. `report::status` renders it.
 
 use std::collections::HashSet;
 
 use pipe_cache::remote::{Kind, RemoteError};
 use pipe_cache::{Digest, Manifest};
-use serde::Serialize;
 
 use crate::error::Result;
 use crate::remote as glue;
-use crate::report::printer;
+use crate::report::status::{OutState, RemoteStatus, Where};
 
 use super::Session;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Where {
-    Both,
-    LocalOnly,
-    RemoteOnly,
-    Missing,
-}
-
-impl Where {
-    fn label(self) -> &'static str {
-        match self {
-            Where::Both => "both",
-            Where::LocalOnly => "local only",
-            Where::RemoteOnly => "remote only",
-            Where::Missing => "missing",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OutState {
-    pub stage: String,
-    pub path: String,
-    #[serde(rename = "where")]
-    pub place: Where,
-}
-
-pub fn status(
-    s: &Session,
-    targets: &[String],
-    remote: Option<&str>,
-    json: bool,
-) -> Result<Vec<OutState>> {
+pub fn status(s: &Session, targets: &[String], remote: Option<&str>) -> Result<RemoteStatus> {
     let outs = s.cached_locked_outs(targets)?;
     let remote = glue::open(&s.ws, remote, None)?;
     let store = &s.ws.store;
@@ -116,25 +82,8 @@ pub fn status(
                 .collect())
         })
         .map_err(glue::error)?;
-    let p = printer::get();
-    if json {
-        p.data(&serde_json::to_string_pretty(&states).unwrap_or_default());
-        return Ok(states);
-    }
-    let mut text = String::new();
-    for st in &states {
-        text.push_str(&format!("{:<12} {}\n", st.place.label(), st.path));
-    }
-    let count = |w: Where| states.iter().filter(|s| s.place == w).count();
-    text.push_str(&format!(
-        "{} out(s) against remote `{}`: {} in both, {} local only, {} remote only, {} missing on both",
-        states.len(),
-        remote.name(),
-        count(Where::Both),
-        count(Where::LocalOnly),
-        count(Where::RemoteOnly),
-        count(Where::Missing)
-    ));
-    p.data(&text);
-    Ok(states)
+    Ok(RemoteStatus {
+        remote: remote.name().to_string(),
+        outs: states,
+    })
 }

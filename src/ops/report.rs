@@ -10,23 +10,29 @@
 //! Which plots are which is read from their columns: a plot whose x is `epoch` or `step`
 //! is a learning curve; one with `precision` and `recall` gives a PR curve, and with
 //! `fpr` also a ROC curve. Other plots of the sweep's stages are overlaid as they are.
+//!
+//! This module builds the page's model (`compare::study::ReportModel`: tables and chart
+//! models); `report::html` renders it and draws the charts; [`write`] puts the page where
+//! the user asked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::compare::chart::{Chart, DagLayout, Data, Series};
 use crate::compare::collect::{self, FileRef};
 use crate::compare::durations::{self, Durations};
 use crate::compare::git::Rev;
 use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
-use crate::error::{Error, Result};
+use crate::compare::study::{ReportModel, StageRow, SweepSection};
+use crate::error::Result;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
-use crate::report::chart::{self, Chart, DagNode, Data, Series};
-use crate::report::html::{self, ReportModel, StageRow, SweepSection};
-use crate::report::printer::{self, Tone};
+use crate::report::html;
+use crate::report::printer::{self, Printer, Tone};
 use crate::spec::{ChartDef, OutRole, Template};
 
 use super::Session;
+use super::error::OpsError;
 
 /// Columns the study's write-ups tabulate by hand, added when the cells' metrics have them.
 const EXTRA: [(&str, Better); 8] = [
@@ -40,25 +46,23 @@ const EXTRA: [(&str, Better); 8] = [
     ("throughput_seq_per_s", Better::Max),
 ];
 
-/// Chart size in the report.
-const SIZE: (u32, u32) = (560, 340);
-
-pub fn write(s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
+/// Writes the page of `sweeps` (default: all) to `out`.
+pub fn write(p: &Printer, s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     let m = build(s, sweeps)?;
-    let page = html::report(&m);
+    let page = html::report(&m)?;
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let Some(name) = out.file_name().and_then(|n| n.to_str()) else {
-        return Err(Error::User(format!(
-            "{}: name a file to write the report to",
-            out.display()
-        )));
+        return Err(OpsError::ReportFile {
+            path: out.to_path_buf(),
+        }
+        .into());
     };
     s.ws.output_dir(dir)?.write(name, page.as_bytes())?;
-    printer::get().verb(
+    p.verb(
         "Wrote",
         Tone::Good,
         &format!(
@@ -72,67 +76,67 @@ pub fn write(s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The page's model: the base pipeline's graph, params and stages, then each sweep.
 pub fn build(s: &Session, sweep_names: &[String]) -> Result<ReportModel> {
-    let sweeps: Vec<&SweepPlan> = if sweep_names.is_empty() {
-        s.graph.sweeps.iter().collect()
-    } else {
-        sweep_names
-            .iter()
-            .map(|n| {
-                s.graph.sweeps.iter().find(|w| &w.name == n).ok_or_else(|| {
-                    let all: Vec<&str> = s.graph.sweeps.iter().map(|w| w.name.as_str()).collect();
-                    Error::User(format!("no sweep `{n}` (sweeps: {})", all.join(", ")))
-                })
-            })
-            .collect::<Result<_>>()?
-    };
+    let sweeps = chosen(s, sweep_names)?;
     let times = durations::load(&s.ws);
-    let lock = s.ws.lock.read()?;
     let base: Vec<usize> = s.graph.in_order(s.graph.base_stages());
-
-    let mut layer = vec![0usize; s.graph.stages.len()];
-    let mut nodes = Vec::new();
-    let mut node_of = HashMap::new();
-    let mut per_layer: BTreeMap<usize, usize> = BTreeMap::new();
-    for &i in &base {
-        let l = s
-            .graph
-            .upstream(i)
-            .into_iter()
-            .map(|u| layer[u] + 1)
-            .max()
-            .unwrap_or(0);
-        layer[i] = l;
-        let row = per_layer.entry(l).or_insert(0);
-        node_of.insert(i, nodes.len());
-        nodes.push(DagNode {
-            label: s.graph.stages[i].id.to_string(),
-            layer: l,
-            row: *row,
-        });
-        *row += 1;
+    let stages = stage_rows(s, &base, &times)?;
+    let durations = durations_chart(&stages);
+    let mut sections = Vec::new();
+    for sw in sweeps {
+        sections.push(section(s, sw, &times)?);
     }
-    let edges: Vec<(usize, usize)> = base
-        .iter()
-        .flat_map(|&i| {
-            let node_of = &node_of;
-            s.graph
-                .upstream(i)
-                .into_iter()
-                .filter_map(move |u| Some((*node_of.get(&u)?, *node_of.get(&i)?)))
-        })
-        .collect();
-    let dag_svg = chart::dag(&nodes, &edges).map_err(Error::Env)?;
+    Ok(ReportModel {
+        title: format!(
+            "Study report: {}",
+            s.spec.name.clone().unwrap_or_else(|| "pipeline".into())
+        ),
+        subtitle: subtitle(s, base.len(), sections.len()),
+        dag: DagLayout::of(&s.graph, &base),
+        params: params(s, &base),
+        stages,
+        durations,
+        sweeps: sections,
+    })
+}
 
+/// The sweeps `names` names (none: every sweep of the pipeline).
+fn chosen<'a>(s: &'a Session, names: &[String]) -> Result<Vec<&'a SweepPlan>> {
+    if names.is_empty() {
+        return Ok(s.graph.sweeps.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            s.graph.sweeps.iter().find(|w| &w.name == n).ok_or_else(|| {
+                OpsError::NoSweep {
+                    name: n.clone(),
+                    sweeps: s.graph.sweeps.iter().map(|w| w.name.clone()).collect(),
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
+/// Every param the base stages read, once, rendered.
+fn params(s: &Session, base: &[usize]) -> Vec<(String, String)> {
     let mut params = BTreeMap::new();
-    for &i in &base {
+    for &i in base {
         for (k, v) in &s.graph.stages[i].params {
             params
                 .entry(k.clone())
                 .or_insert_with(|| crate::spec::params::render(v));
         }
     }
-    let stages: Vec<StageRow> = base
+    params.into_iter().collect()
+}
+
+/// The base stages: whether each ran (the lock has it) and its last run time.
+fn stage_rows(s: &Session, base: &[usize], times: &Durations) -> Result<Vec<StageRow>> {
+    let lock = s.ws.lock.read()?;
+    Ok(base
         .iter()
         .map(|&i| {
             let st = &s.graph.stages[i];
@@ -147,40 +151,32 @@ pub fn build(s: &Session, sweep_names: &[String]) -> Result<ReportModel> {
                 seconds: times.get(st.id.as_str()).map(|t| t.seconds),
             }
         })
-        .collect();
-    let timed: Vec<&StageRow> = stages.iter().filter(|r| r.seconds.is_some()).collect();
-    let durations_svg = if timed.is_empty() {
-        None
-    } else {
-        Some(
-            chart::svg(
-                &Chart {
-                    title: "stage durations".into(),
-                    x_label: "stage".into(),
-                    y_label: "seconds".into(),
-                    template: Template::Bar,
-                    data: Data::Bars {
-                        categories: timed.iter().map(|r| r.id.clone()).collect(),
-                        series: vec![(
-                            String::new(),
-                            timed.iter().map(|r| r.seconds.unwrap_or(0.0)).collect(),
-                        )],
-                    },
-                },
-                (720, 300),
-            )
-            .map_err(Error::Env)?,
-        )
-    };
+        .collect())
+}
 
-    let mut sections = Vec::new();
-    for sw in sweeps {
-        sections.push(section(s, sw, &times)?);
+/// The timed stages' durations as bars; none when no stage has one.
+fn durations_chart(stages: &[StageRow]) -> Option<Chart> {
+    let timed: Vec<&StageRow> = stages.iter().filter(|r| r.seconds.is_some()).collect();
+    if timed.is_empty() {
+        return None;
     }
-    let title = format!(
-        "Study report: {}",
-        s.spec.name.clone().unwrap_or_else(|| "pipeline".into())
-    );
+    Some(Chart {
+        title: "stage durations".into(),
+        x_label: "stage".into(),
+        y_label: "seconds".into(),
+        template: Template::Bar,
+        data: Data::Bars {
+            categories: timed.iter().map(|r| r.id.clone()).collect(),
+            series: vec![(
+                String::new(),
+                timed.iter().map(|r| r.seconds.unwrap_or(0.0)).collect(),
+            )],
+        },
+    })
+}
+
+/// `git abc1234567 (+ workspace) · 3 stage(s), 1 sweep(s) · written by pipe 0.1.0`.
+fn subtitle(s: &Session, stages: usize, sweeps: usize) -> String {
     let commit = crate::compare::git::Repo::open(&s.ws.root)
         .ok()
         .and_then(|r| r.rev("HEAD").ok())
@@ -188,24 +184,13 @@ pub fn build(s: &Session, sweep_names: &[String]) -> Result<ReportModel> {
             Rev::Git { commit, .. } => Some(commit.chars().take(10).collect::<String>()),
             Rev::Workspace => None,
         });
-    let subtitle = format!(
-        "{}{} stage(s), {} sweep(s) · written by pipe {}",
+    format!(
+        "{}{stages} stage(s), {sweeps} sweep(s) · written by pipe {}",
         commit
             .map(|c| format!("git {c} (+ workspace) · "))
             .unwrap_or_default(),
-        base.len(),
-        sections.len(),
         env!("CARGO_PKG_VERSION")
-    );
-    Ok(ReportModel {
-        title,
-        subtitle,
-        dag_svg,
-        params: params.into_iter().collect(),
-        stages,
-        durations_svg,
-        sweeps: sections,
-    })
+    )
 }
 
 fn section(s: &Session, sw: &SweepPlan, times: &Durations) -> Result<SweepSection> {
@@ -344,9 +329,11 @@ fn numeric_columns(r: &Records, except: &str) -> Vec<String> {
         .collect()
 }
 
-fn charts(s: &Session, sw: &SweepPlan) -> Result<Vec<(String, String)>> {
+/// The charts of a sweep's plots, each with its caption: learning curves (mean ± std over
+/// seeds per cell), PR and ROC curves of the cells overlaid, other plots overlaid as
+/// declared.
+fn charts(s: &Session, sw: &SweepPlan) -> Result<Vec<(String, Chart)>> {
     let mut out = Vec::new();
-    let draw = |c: &Chart| chart::svg(c, SIZE).map_err(Error::Env);
     for g in plot_groups(s, sw)? {
         let Some(first) = g.cells.first().and_then(|(_, r)| r.first()) else {
             continue;
@@ -356,105 +343,134 @@ fn charts(s: &Session, sw: &SweepPlan) -> Result<Vec<(String, String)>> {
             .x
             .clone()
             .unwrap_or_else(|| first.columns.first().cloned().unwrap_or_default());
-        let has = |c: &str| first.column(c).is_some();
         if x == "epoch" || x == "step" {
-            let ys = if g.def.y.is_empty() {
-                numeric_columns(first, &x).into_iter().take(4).collect()
-            } else {
-                g.def.y.clone()
-            };
-            for y in ys {
-                let series: Vec<Series> = g
-                    .cells
-                    .iter()
-                    .map(|(name, reps)| Series {
-                        label: name.clone(),
-                        ..mean_band(reps, &x, &y)
-                    })
-                    .collect();
-                let c = Chart {
-                    title: format!("{y} by {x}"),
-                    x_label: x.clone(),
-                    y_label: y.clone(),
-                    template: Template::Line,
-                    data: Data::Xy(series),
-                };
-                out.push((
-                    format!(
-                        "learning curve: {y} of every cell of `{}` (mean over seeds, shaded ±1 std) from {}",
-                        sw.name, g.path
-                    ),
-                    draw(&c)?,
-                ));
-            }
+            out.extend(learning_curves(sw, &g, first, &x));
             continue;
         }
-        let mut curves = Vec::new();
-        if has("precision") && has("recall") {
-            curves.push(("PR curve", "recall", "precision"));
-        }
-        if has("fpr") && (has("recall") || has("tpr")) {
-            curves.push((
-                "ROC curve",
-                "fpr",
-                if has("tpr") { "tpr" } else { "recall" },
-            ));
-        }
+        let curves = classifier_curves(first);
         if curves.is_empty() {
-            // Any other plot: the first replicate of every cell, overlaid as declared.
-            let sources: Vec<Source> = g
-                .cells
-                .iter()
-                .filter_map(|(name, reps)| {
-                    Some(Source {
-                        label: name.clone(),
-                        records: reps.first()?,
-                    })
-                })
-                .collect();
-            if let Ok(cs) = plot::charts(&g.path, &g.def, &sources) {
-                for c in cs {
-                    out.push((format!("{} (first seed of each cell)", g.path), draw(&c)?));
-                }
-            }
+            out.extend(overlaid(&g));
             continue;
         }
         for (title, cx, cy) in curves {
-            let series = g
-                .cells
-                .iter()
-                .filter_map(|(name, reps)| {
-                    let r = reps.first()?;
-                    let (xi, yi) = (r.column(cx)?, r.column(cy)?);
-                    let mut points: Vec<(f64, f64)> = r
-                        .numbers(xi)
-                        .into_iter()
-                        .zip(r.numbers(yi))
-                        .filter_map(|(a, b)| Some((a?, b?)))
-                        .collect();
-                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    Some(Series {
-                        label: name.clone(),
-                        points,
-                        band: Vec::new(),
-                    })
-                })
-                .collect();
-            let c = Chart {
-                title: title.into(),
-                x_label: cx.into(),
-                y_label: cy.into(),
-                template: Template::Line,
-                data: Data::Xy(series),
-            };
             out.push((
                 format!(
                     "{title}s of the cells of `{}` overlaid (first seed of each cell), from {}",
                     sw.name, g.path
                 ),
-                draw(&c)?,
+                cells_curve(&g, title, cx, cy),
             ));
         }
     }
     Ok(out)
+}
+
+/// One chart per y column (the declared ones, else the first four numeric): every cell's
+/// mean over seeds, shaded ±1 std.
+fn learning_curves(
+    sw: &SweepPlan,
+    g: &PlotGroup,
+    first: &Records,
+    x: &str,
+) -> Vec<(String, Chart)> {
+    let ys = if g.def.y.is_empty() {
+        numeric_columns(first, x).into_iter().take(4).collect()
+    } else {
+        g.def.y.clone()
+    };
+    ys.into_iter()
+        .map(|y| {
+            let series: Vec<Series> = g
+                .cells
+                .iter()
+                .map(|(name, reps)| Series {
+                    label: name.clone(),
+                    ..mean_band(reps, x, &y)
+                })
+                .collect();
+            let c = Chart {
+                title: format!("{y} by {x}"),
+                x_label: x.to_string(),
+                y_label: y.clone(),
+                template: Template::Line,
+                data: Data::Xy(series),
+            };
+            (
+                format!(
+                    "learning curve: {y} of every cell of `{}` (mean over seeds, shaded ±1 std) from {}",
+                    sw.name, g.path
+                ),
+                c,
+            )
+        })
+        .collect()
+}
+
+/// The classifier curves a plot's columns make: (title, x column, y column).
+fn classifier_curves(first: &Records) -> Vec<(&'static str, &'static str, &'static str)> {
+    let has = |c: &str| first.column(c).is_some();
+    let mut curves = Vec::new();
+    if has("precision") && has("recall") {
+        curves.push(("PR curve", "recall", "precision"));
+    }
+    if has("fpr") && (has("recall") || has("tpr")) {
+        curves.push((
+            "ROC curve",
+            "fpr",
+            if has("tpr") { "tpr" } else { "recall" },
+        ));
+    }
+    curves
+}
+
+/// Any other plot: the first replicate of every cell, overlaid as declared.
+fn overlaid(g: &PlotGroup) -> Vec<(String, Chart)> {
+    let sources: Vec<Source> = g
+        .cells
+        .iter()
+        .filter_map(|(name, reps)| {
+            Some(Source {
+                label: name.clone(),
+                records: reps.first()?,
+            })
+        })
+        .collect();
+    match plot::charts(&g.path, &g.def, &sources) {
+        Ok(cs) => cs
+            .into_iter()
+            .map(|c| (format!("{} (first seed of each cell)", g.path), c))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// One curve (`cy` against `cx`, sorted by x) per cell, from its first replicate.
+fn cells_curve(g: &PlotGroup, title: &str, cx: &str, cy: &str) -> Chart {
+    let series = g
+        .cells
+        .iter()
+        .filter_map(|(name, reps)| {
+            let r = reps.first()?;
+            let (xi, yi) = (r.column(cx)?, r.column(cy)?);
+            let mut points: Vec<(f64, f64)> = r
+                .numbers(xi)
+                .into_iter()
+                .zip(r.numbers(yi))
+                .filter_map(|(a, b)| Some((a?, b?)))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Some(Series {
+                label: name.clone(),
+                points,
+                band: Vec::new(),
+            })
+        })
+        .collect();
+    Chart {
+        title: title.into(),
+        x_label: cx.into(),
+        y_label: cy.into(),
+        template: Template::Line,
+        data: Data::Xy(series),
+    }
 }

@@ -7,12 +7,13 @@ use crate::error::{Error, Result, RunFailed};
 use crate::events::Outcome;
 use crate::exec::Executor;
 use crate::remote::RunRemote;
-use crate::report::printer::{self, Tone, elapsed};
-use crate::run::plan::{self, PlanOptions};
+use crate::report::printer::{Printer, Tone};
+use crate::run::plan::{self, PlanOptions, Planned};
 use crate::sched::resources::{Pool, Totals};
 use crate::sched::{self, RunOptions, Summary};
 
 use super::Session;
+use super::error::OpsError;
 
 /// How long the end of a run waits for threads still blocked in an abandoned transfer.
 const ABANDONED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -47,22 +48,28 @@ pub fn selection(s: &Session, o: &ReproOptions) -> Result<Vec<usize>> {
     })
 }
 
-pub fn repro(s: &Session, o: &ReproOptions) -> Result<Summary> {
-    repro_with(s, o, None)
+pub fn repro(p: &Printer, s: &Session, o: &ReproOptions) -> Result<Summary> {
+    repro_with(p, s, o, None)
 }
 
 /// `repro`, with `pull`: the remote behind the local run cache (`repro --pull`).
-pub fn repro_with(s: &Session, o: &ReproOptions, pull: Option<Arc<RunRemote>>) -> Result<Summary> {
+pub fn repro_with(
+    p: &Printer,
+    s: &Session,
+    o: &ReproOptions,
+    pull: Option<Arc<RunRemote>>,
+) -> Result<Summary> {
     let order = selection(s, o)?;
     if o.dry {
-        dry_run(s, &order, o)?;
+        crate::report::run::print_dry(p, &plan(s, &order, o)?);
         return Ok(Summary::default());
     }
-    let summary = run_stages_with(s, &order, o, pull)?;
+    let summary = run_stages_with(p, s, &order, o, pull)?;
     failure(s, summary)
 }
 
-fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
+/// What a run of `order` would do, stage by stage (`repro --dry`).
+pub fn plan(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Vec<Planned>> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -75,44 +82,25 @@ fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
             compare_data: false,
         },
     )?;
-    let p = printer::get();
-    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
-        p.warn(q);
-    }
-    let mut any = false;
-    for pl in &planned {
-        if let crate::run::fresh::Freshness::Dirty(reasons) = &pl.freshness {
-            any = true;
-            let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-            let verb = if pl.restore {
-                "Would restore"
-            } else {
-                "Would run"
-            };
-            p.data(&format!("{verb} {}: {}", pl.stage, why.join(", ")));
-        }
-    }
-    if !any {
-        p.data("Everything is up to date.");
-    }
     s.ws.state.save()?;
-    Ok(())
+    Ok(planned)
 }
 
 /// Runs `order` through the scheduler and reports; shared by `repro` and `sweep`. `Err`
 /// only when nothing could run; failed stages are in the summary (see [`failure`]).
-pub fn run_stages(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Summary> {
-    run_stages_with(s, order, o, None)
+pub fn run_stages(p: &Printer, s: &Session, order: &[usize], o: &ReproOptions) -> Result<Summary> {
+    run_stages_with(p, s, order, o, None)
 }
 
 /// `run_stages`, restoring from `pull` what neither the lock nor the local run cache has.
 pub fn run_stages_with(
+    p: &Printer,
     s: &Session,
     order: &[usize],
     o: &ReproOptions,
     pull: Option<Arc<RunRemote>>,
 ) -> Result<Summary> {
-    let events = crate::report::run::printing();
+    let events = crate::report::run::printing(p);
     let slurm = slurm_executor(s, o, &events)?;
     let totals = match &slurm {
         // Jobs run on the cluster: only their number is limited here.
@@ -125,12 +113,15 @@ pub fn run_stages_with(
         None => Totals::detect(o.jobs.or(s.ws.config.jobs), o.cpus, o.gpus),
     };
     let pool = Pool::new(totals);
-    let p = printer::get();
     let mut warned_gpu = false;
     for &i in order.iter().filter(|_| slurm.is_none()) {
         let st = &s.graph.stages[i];
         if let Err(m) = pool.fit(st.resources) {
-            return Err(Error::User(format!("stage `{}` {m}", st.id)));
+            return Err(OpsError::Resources {
+                stage: st.id.to_string(),
+                why: m,
+            }
+            .into());
         }
         if st.resources.gpus > 0 && pool.totals.gpus.is_empty() && !warned_gpu {
             p.warn(&format!(
@@ -172,8 +163,10 @@ pub fn run_stages_with(
             &crate::report::run::slurm_asked(&asked),
         );
     }
-    crate::compare::durations::record(s, &summary);
-    report(&summary);
+    if let Err(e) = crate::compare::durations::record(s, &summary) {
+        p.warn(&format!("stage durations not recorded: {e}"));
+    }
+    crate::report::run::summary(p, &summary);
     folded?;
     saved?;
     Ok(summary)
@@ -187,10 +180,7 @@ fn slurm_executor(
 ) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
     let cfg = &s.ws.config.executor;
     match o.executor.unwrap_or(cfg.kind) {
-        ExecutorKind::Local if o.detach => Err(Error::User(
-            "--detach needs the Slurm executor (--executor slurm, or [executor] kind = \"slurm\")"
-                .into(),
-        )),
+        ExecutorKind::Local if o.detach => Err(OpsError::DetachNeedsSlurm.into()),
         ExecutorKind::Local => Ok(None),
         ExecutorKind::Slurm => {
             crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach, events.clone())
@@ -222,45 +212,4 @@ pub fn failure(s: &Session, summary: Summary) -> Result<Summary> {
         .into()),
         _ => Ok(summary),
     }
-}
-
-fn report(s: &Summary) {
-    let ran = s.count(|o| matches!(o, Outcome::Ran(_)));
-    let restored = s.count(|o| matches!(o, Outcome::Restored));
-    let fresh = s.count(|o| matches!(o, Outcome::Fresh | Outcome::Frozen));
-    let detached = s.count(|o| matches!(o, Outcome::Detached(_)));
-    let p = printer::get();
-    if detached > 0 {
-        p.verb(
-            "Done",
-            Tone::Good,
-            &format!(
-                "{detached} submitted to Slurm (detached), {ran} ran, {restored} restored, {fresh} up to date, {} waiting for them; `pipe repro` collects them",
-                s.count(|o| matches!(o, Outcome::Skipped(_)))
-            ),
-        );
-        return;
-    }
-    if ran == 0 && restored == 0 && s.failures().is_empty() && !s.interrupted {
-        p.verb(
-            "Done",
-            Tone::Good,
-            &format!("everything is up to date ({} stages)", fresh),
-        );
-        return;
-    }
-    p.verb(
-        "Done",
-        if s.failures().is_empty() {
-            Tone::Good
-        } else {
-            Tone::Bad
-        },
-        &format!(
-            "{ran} ran, {restored} restored, {fresh} up to date, {} failed, {} skipped in {}",
-            s.failures().len(),
-            s.count(|o| matches!(o, Outcome::Skipped(_))),
-            elapsed(s.elapsed)
-        ),
-    );
 }

@@ -2,34 +2,17 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::report::printer;
+use crate::error::Result;
 
-pub fn list() {
-    let p = printer::get();
+use super::error::OpsError;
+
+/// The built-in stages' signatures; `None` when this pipe was built without them (the
+/// `torch` feature).
+pub fn list() -> Option<Vec<crate::builtin::BuiltinSig>> {
     if crate::builtin::unavailable().is_some() {
-        p.data("This pipe was built without the `torch` feature: it has no built-in stages.");
-        return;
+        return None;
     }
-    let all = crate::builtin::all();
-    let mut out = String::new();
-    for s in all {
-        out.push_str(&format!("{}\n    {}\n", s.name, s.summary));
-        if !s.params.is_empty() {
-            out.push_str(&format!("    params:  {}\n", s.params.join(", ")));
-        }
-        for (what, list) in [
-            ("deps", s.deps),
-            ("outs", s.outs),
-            ("metrics", s.metrics),
-            ("plots", s.plots),
-        ] {
-            for (i, d) in list.iter().enumerate() {
-                out.push_str(&format!("    {what}[{i}]: {d}\n"));
-            }
-        }
-    }
-    p.data(out.trim_end());
+    Some(crate::builtin::all())
 }
 
 /// `pipe predict`: hands the process over to `pipe-torch predict` (the binary that links
@@ -44,5 +27,5 @@ pub fn predict(package: &Path, seq_dir: &Path, device: &str) -> Result<()> {
         .arg("--device")
         .arg(device)
         .exec();
-    Err(Error::Env(format!("cannot run {}: {err}", exe.display())))
+    Err(OpsError::Exec { path: exe, err }.into())
 }

@@ -1,25 +1,17 @@
-//! `pipe status`: which stages are stale, and why. Never runs or locks anything.
+//! `pipe status`: which stages are stale, and why. Never runs or locks anything; returns
+//! a `report::status::StatusReport`, which that module renders as text or JSON.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::error::Result;
-use crate::report::printer;
-use crate::run::fresh::Freshness;
-use crate::run::plan::{self, PlanOptions, Planned};
+use crate::report::status::StatusReport;
+use crate::run::fresh::{DirtyReason, Freshness};
+use crate::run::plan::{self, PlanOptions};
 
 use super::Session;
 
-#[derive(Serialize)]
-struct StatusJson<'a> {
-    stale: Vec<&'a Planned>,
-    fresh: usize,
-    frozen: usize,
-}
-
-/// Evaluates `targets` (default: every stage, sweep cells included) and prints the stale ones.
-pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned>> {
+/// Evaluates `targets` (default: every stage, sweep cells included).
+pub fn status(s: &Session, targets: &[String]) -> Result<StatusReport> {
     let order = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {
@@ -39,63 +31,22 @@ pub fn status(s: &Session, targets: &[String], json: bool) -> Result<Vec<Planned
         },
     )?;
     s.ws.state.save()?;
-    let p = printer::get();
-    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
-        p.warn(q);
-    }
-    let fresh = planned
-        .iter()
-        .filter(|x| x.freshness == Freshness::Fresh)
-        .count();
-    let frozen = planned
-        .iter()
-        .filter(|x| x.freshness == Freshness::Frozen)
-        .count();
-    let stale: Vec<&Planned> = planned.iter().filter(|x| x.freshness.is_dirty()).collect();
-    if json {
-        let out = serde_json::to_string_pretty(&StatusJson {
-            stale: stale.clone(),
-            fresh,
-            frozen,
-        })
-        .unwrap_or_default();
-        p.data(&out);
-        return Ok(planned);
-    }
-    if stale.is_empty() {
-        p.data(&format!(
-            "Everything is up to date ({} stages).",
-            planned.len()
-        ));
-        return Ok(planned);
-    }
-    // Sweep cells that never ran are summarised per sweep, not listed one by one.
-    let mut never: BTreeMap<String, usize> = BTreeMap::new();
-    let mut text = String::new();
-    for pl in &stale {
-        let st = &s.graph.stages[pl.index];
-        if let (Some(cell), Freshness::Dirty(r)) = (&st.cell, &pl.freshness)
-            && r.iter()
-                .any(|x| matches!(x, crate::run::fresh::DirtyReason::NeverRun))
-        {
-            *never.entry(cell.sweep.clone()).or_default() += 1;
+    let mut listed = Vec::new();
+    let mut never_run: BTreeMap<String, usize> = BTreeMap::new();
+    for (k, pl) in planned.iter().enumerate() {
+        let Freshness::Dirty(r) = &pl.freshness else {
             continue;
-        }
-        if let Freshness::Dirty(reasons) = &pl.freshness {
-            let tag = if pl.restore {
-                " (restorable from the run cache)"
-            } else {
-                ""
-            };
-            text.push_str(&format!("{}: stale{tag}\n", pl.stage));
-            for r in reasons {
-                text.push_str(&format!("    {r}\n"));
+        };
+        match &s.graph.stages[pl.index].cell {
+            Some(cell) if r.iter().any(|x| matches!(x, DirtyReason::NeverRun)) => {
+                *never_run.entry(cell.sweep.clone()).or_default() += 1;
             }
+            _ => listed.push(k),
         }
     }
-    for (sweep, n) in never {
-        text.push_str(&format!("sweep {sweep}: {n} stage instance(s) never run\n"));
-    }
-    p.data(text.trim_end());
-    Ok(planned)
+    Ok(StatusReport {
+        planned,
+        listed,
+        never_run,
+    })
 }

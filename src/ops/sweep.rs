@@ -11,19 +11,20 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
 use crate::events::Outcome;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
-use crate::report::grid;
-use crate::report::printer::{self, Tone};
-use crate::report::table::{self, Format, Row, RowState, Stat, Table};
-use crate::run::fresh::Freshness;
+use crate::report::printer::{Printer, Tone};
+use crate::report::sweep::{CellDiff, DryRun, SweepOutput};
+use crate::report::table::{self, Format};
 use crate::run::plan::{self, PlanOptions};
 use crate::spec::{OutRole, params};
 
 use super::Session;
+use super::error::OpsError;
 use super::repro::{ReproOptions, run_stages_with};
 
 #[derive(Debug, Clone, Default)]
@@ -43,48 +44,17 @@ struct LastRun {
     failed: BTreeMap<String, String>,
 }
 
-/// `pipe sweep` without a name: the sweeps of the pipeline.
-pub fn list(s: &Session) -> Result<()> {
-    let p = printer::get();
-    if s.graph.sweeps.is_empty() {
-        p.data("The pipeline defines no sweeps.");
-        return Ok(());
-    }
-    let mut out = String::new();
-    for sw in &s.graph.sweeps {
-        let reps = sw.cells.first().map_or(0, |c| c.replicates.len());
-        out.push_str(&format!(
-            "{}: {} cell(s){} over {}{}\n",
-            sw.name,
-            sw.cells.len(),
-            if reps > 1 {
-                format!(" x {reps} seeds")
-            } else {
-                String::new()
-            },
-            sw.stages.join(", "),
-            sw.desc
-                .as_ref()
-                .map(|d| format!(" - {d}"))
-                .unwrap_or_default()
-        ));
-    }
-    p.data(out.trim_end());
-    Ok(())
-}
-
 fn find<'a>(s: &'a Session, name: &str) -> Result<&'a SweepPlan> {
     s.graph
         .sweeps
         .iter()
         .find(|sw| sw.name == name)
         .ok_or_else(|| {
-            let names: Vec<&str> = s.graph.sweeps.iter().map(|w| w.name.as_str()).collect();
-            Error::User(if names.is_empty() {
-                format!("no sweep `{name}`: the pipeline defines no sweeps")
-            } else {
-                format!("no sweep `{name}` (sweeps: {})", names.join(", "))
-            })
+            OpsError::NoSweep {
+                name: name.to_string(),
+                sweeps: s.graph.sweeps.iter().map(|w| w.name.clone()).collect(),
+            }
+            .into()
         })
 }
 
@@ -96,44 +66,53 @@ fn instances(s: &Session, sw: &SweepPlan) -> Vec<usize> {
         .collect()
 }
 
-/// Runs sweep `name` (restoring from `pull` what a teammate pushed, as `repro --pull`) and
-/// prints its table.
+/// What `pipe sweep NAME` did: what to show (`report::sweep` renders it) and, after a
+/// run, the failure it amounts to (said after the table).
+pub struct Swept {
+    pub output: SweepOutput,
+    pub failed: Option<Error>,
+}
+
+/// Runs sweep `name` (restoring from `pull` what a teammate pushed, as `repro --pull`)
+/// and tabulates it; or, as `o` asks, only plans it (`--dry`) or compares two cells
+/// (`--diff`). A sweep's `report` file is written here, the table shown by the caller.
 pub fn sweep(
+    p: &Printer,
     s: &Session,
     name: &str,
     o: &SweepOptions,
     pull: Option<Arc<RunRemote>>,
-) -> Result<Option<Table>> {
+) -> Result<Swept> {
     let sw = find(s, name)?;
+    let done = |output| {
+        Ok(Swept {
+            output,
+            failed: None,
+        })
+    };
     if let Some((a, b)) = &o.diff {
-        diff(s, sw, a, b)?;
-        return Ok(None);
+        return done(SweepOutput::Diff(diff(s, sw, a, b)?));
     }
     let cells = instances(s, sw);
     let selection = s.graph.closure(&cells, false);
     if o.dry {
-        dry(s, sw, &selection, o)?;
-        return Ok(None);
+        return done(SweepOutput::Dry(dry(s, sw, &selection, o)?));
     }
-    let mut run_err = None;
+    let mut failed = None;
     if o.format.is_some_and(|f| f != Format::Text) {
-        printer::get().stage_output_to_stderr();
+        p.stage_output_to_stderr();
     }
     if !o.show {
         let mut ro = o.run.clone();
         ro.keep_going = !o.fail_fast;
-        let summary = run_stages_with(s, &selection, &ro, pull)?;
+        let summary = run_stages_with(p, s, &selection, &ro, pull)?;
         record_last_run(s, sw, &summary.outcomes)?;
-        if let Err(e) = super::repro::failure(s, summary) {
-            run_err = Some(e);
-        }
+        failed = super::repro::failure(s, summary).err();
     }
     let mut t = build_table(s, sw)?;
     if let Some(key) = &o.sort {
-        t.sort_by(key).map_err(Error::User)?;
+        t.sort_by(key)?;
     }
-    let format = o.format.unwrap_or(Format::Text);
-    printer::get().data(&t.render(format));
     if !o.show
         && let Some(f) = &sw.report_file
     {
@@ -141,14 +120,14 @@ pub fn sweep(
         if let Some(d) = &sw.desc {
             md.push_str(&format!("{d}\n\n"));
         }
-        md.push_str(&t.render(Format::Markdown));
+        md.push_str(&table::render(&t, Format::Markdown));
         s.ws.dir.write_atomic(f.as_str(), md.as_bytes(), false)?;
-        printer::get().verb("Wrote", Tone::Good, &format!("{f}"));
+        p.verb("Wrote", Tone::Good, &format!("{f}"));
     }
-    match run_err {
-        Some(e) => Err(e),
-        None => Ok(Some(t)),
-    }
+    Ok(Swept {
+        output: SweepOutput::Table(t),
+        failed,
+    })
 }
 
 fn last_run_path(s: &Session, sw: &SweepPlan) -> std::path::PathBuf {
@@ -177,13 +156,15 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
             }
         }
     }
-    let bytes = serde_json::to_vec_pretty(&last).map_err(|e| Error::Env(e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(&last).map_err(OpsError::Encode)?;
     let rel = format!("{}/sweeps/{}.json", crate::workspace::DOT, sw.name);
     s.ws.dir.write_atomic(&rel, &bytes, false)?;
     Ok(())
 }
 
-fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Result<()> {
+/// `--dry`: the shared upstream stages that would run, and per replicate its stale
+/// stages (none: up to date).
+fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Result<DryRun> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -199,70 +180,28 @@ fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Re
     s.ws.state.save()?;
     let by_id: HashMap<&str, &plan::Planned> =
         planned.iter().map(|p| (p.stage.as_str(), p)).collect();
-    let mut out = String::new();
     let in_cells: HashSet<usize> = instances(s, sw).into_iter().collect();
-    let shared: Vec<&plan::Planned> = planned
+    let shared = planned
         .iter()
         .filter(|p| !in_cells.contains(&p.index) && p.freshness.is_dirty())
+        .cloned()
         .collect();
-    for p in shared {
-        out.push_str(&format!("shared stage {}: would {}\n", p.stage, verdict(p)));
-    }
-    let (mut run, mut restore, mut fresh) = (0, 0, 0);
-    for c in &sw.cells {
-        for r in &c.replicates {
-            let ps: Vec<&&plan::Planned> = r
+    let replicates = sw
+        .cells
+        .iter()
+        .flat_map(|c| c.replicates.iter())
+        .map(|r| {
+            let dirty = r
                 .stages
                 .iter()
                 .filter_map(|id| by_id.get(id.as_str()))
-                .collect();
-            let dirty: Vec<&&plan::Planned> = ps
-                .iter()
-                .copied()
                 .filter(|p| p.freshness.is_dirty())
+                .map(|p| (*p).clone())
                 .collect();
-            if dirty.is_empty() {
-                fresh += 1;
-                out.push_str(&format!("{}: up to date\n", r.key));
-                continue;
-            }
-            if dirty.iter().all(|p| p.restore) {
-                restore += 1;
-            } else {
-                run += 1;
-            }
-            let what: Vec<String> = dirty
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} ({})",
-                        p.stage.split('@').next().unwrap_or(""),
-                        verdict(p)
-                    )
-                })
-                .collect();
-            out.push_str(&format!("{}: would run {}\n", r.key, what.join(", ")));
-        }
-    }
-    out.push_str(&format!(
-        "{run} to run, {restore} to restore from the run cache, {fresh} up to date\n"
-    ));
-    printer::get().data(out.trim_end());
-    Ok(())
-}
-
-fn verdict(p: &plan::Planned) -> String {
-    match &p.freshness {
-        Freshness::Dirty(r) => {
-            let first = r.first().map(ToString::to_string).unwrap_or_default();
-            if p.restore {
-                format!("restore: {first}")
-            } else {
-                first
-            }
-        }
-        _ => "nothing".into(),
-    }
+            (r.key.clone(), dirty)
+        })
+        .collect();
+    Ok(DryRun { shared, replicates })
 }
 
 /// Reads every metrics file of a replicate's stages, flattened to `a.b` keys.
@@ -455,15 +394,14 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
 }
 
 /// `pipe sweep NAME --diff A B`: params that differ and every metric, side by side.
-fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
+fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<CellDiff> {
     let cell = |name: &str| {
         sw.cells.iter().find(|c| c.name == name).ok_or_else(|| {
-            let names: Vec<&str> = sw.cells.iter().map(|c| c.name.as_str()).take(8).collect();
-            Error::User(format!(
-                "sweep `{}` has no cell `{name}` (cells: {}…)",
-                sw.name,
-                names.join(", ")
-            ))
+            Error::from(OpsError::NoCell {
+                sweep: sw.name.clone(),
+                cell: name.to_string(),
+                cells: sw.cells.iter().map(|c| c.name.clone()).take(8).collect(),
+            })
         })
     };
     let (ca, cb) = (cell(a)?, cell(b)?);
@@ -481,35 +419,33 @@ fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<()> {
         m
     };
     let (pa, pb) = (params_of(ca), params_of(cb));
+    let keys: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+    let params = keys
+        .into_iter()
+        .filter_map(|k| {
+            let (x, y) = (
+                pa.get(k).cloned().unwrap_or_default(),
+                pb.get(k).cloned().unwrap_or_default(),
+            );
+            (x != y).then(|| (k.clone(), x, y))
+        })
+        .collect();
     let t = build_table(s, sw)?;
     let row = |name: &str| t.rows.iter().find(|r| r.cell == name);
-    let mut lines: Vec<[String; 4]> = vec![["".into(), a.into(), b.into(), "delta".into()]];
-    let keys: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
-    for k in keys {
-        let (x, y) = (
-            pa.get(k).cloned().unwrap_or_default(),
-            pb.get(k).cloned().unwrap_or_default(),
-        );
-        if x != y {
-            lines.push([k.clone(), x, y, String::new()]);
-        }
-    }
-    for (m, col) in t.report.iter().enumerate() {
-        let get = |name: &str| row(name).and_then(|r| r.metrics[m].clone());
-        let (x, y) = (get(a), get(b));
-        let delta = match (&x, &y) {
-            (Some(x), Some(y)) => {
-                let d = y.mean - x.mean;
-                format!("{}{}", if d >= 0.0 { "+" } else { "" }, table::num(d))
-            }
-            _ => String::new(),
-        };
-        let show = |v: &Option<Stat>| {
-            v.as_ref()
-                .map_or("-".to_string(), |s| table::fmt_stat(s, t.seeds))
-        };
-        lines.push([col.metric.clone(), show(&x), show(&y), delta]);
-    }
-    printer::get().data(&grid::aligned(&lines[0], &lines[1..], false));
-    Ok(())
+    let metrics = t
+        .report
+        .iter()
+        .enumerate()
+        .map(|(m, col)| {
+            let get = |name: &str| row(name).and_then(|r| r.metrics[m].clone());
+            (col.metric.clone(), get(a), get(b))
+        })
+        .collect();
+    Ok(CellDiff {
+        a: a.to_string(),
+        b: b.to_string(),
+        params,
+        metrics,
+        seeds: t.seeds,
+    })
 }

@@ -2,54 +2,36 @@
 //! elements and laid out by plotters' size estimate, so no font is loaded and nothing
 //! links fontconfig or freetype).
 //!
-//! One [`Chart`] model for every template: lines (with an optional shaded band, the mean
-//! ± 1 std of a cell over seeds), scatter points, grouped bars over categories, and a
-//! confusion matrix (counts of actual × predicted classes). Several series overlay with a
-//! legend: revisions for `plots diff`, cells for a sweep.
+//! What is drawn is a model `compare` built (`compare::chart`): one [`Chart`] for every
+//! template (lines with an optional shaded band, the mean ± 1 std of a cell over seeds;
+//! scatter points; grouped bars over categories; a confusion matrix of actual ×
+//! predicted counts), several series overlaid with a legend (revisions for `plots diff`,
+//! cells for a sweep); and the pipeline graph laid out on layers ([`DagLayout`]). This
+//! module only draws.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::compare::chart::{Chart, DagLayout, Data, Series};
 use crate::spec::Template;
-
-/// A named line or point set; `band` is `(x, low, high)`, drawn shaded under the line.
-#[derive(Debug, Clone, Default)]
-pub struct Series {
-    pub label: String,
-    pub points: Vec<(f64, f64)>,
-    pub band: Vec<(f64, f64, f64)>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Data {
-    /// Line or scatter series over numeric x.
-    Xy(Vec<Series>),
-    /// One value per category and series.
-    Bars {
-        categories: Vec<String>,
-        series: Vec<(String, Vec<f64>)>,
-    },
-    /// `counts[actual][predicted]`.
-    Confusion {
-        classes: Vec<String>,
-        counts: Vec<Vec<u64>>,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct Chart {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub template: Template,
-    pub data: Data,
-}
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("cannot draw the chart: {e:?}")
+/// plotters could not draw (its SVG backend writes to a string: in practice, never).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the chart: {0}")]
+pub struct DrawError(String);
+
+impl DrawError {
+    /// 3: not the user's input but the drawing library.
+    pub fn exit_code(&self) -> u8 {
+        3
+    }
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> DrawError {
+    DrawError(format!("{e:?}"))
 }
 
 fn color(i: usize) -> RGBColor {
@@ -115,7 +97,7 @@ fn tidy(svg: &str) -> String {
 }
 
 /// The chart as an SVG document of `size` pixels.
-pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, String> {
+pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, DrawError> {
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
@@ -130,7 +112,7 @@ pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, String> {
     Ok(tidy(&buf))
 }
 
-fn xy(root: &Area, c: &Chart, series: &[Series]) -> Result<(), String> {
+fn xy(root: &Area, c: &Chart, series: &[Series]) -> Result<(), DrawError> {
     let xs = series.iter().flat_map(|s| {
         s.points
             .iter()
@@ -203,7 +185,7 @@ fn bars(
     c: &Chart,
     categories: &[String],
     series: &[(String, Vec<f64>)],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let n = categories.len().max(1);
     let (lo, hi) = span(series.iter().flat_map(|s| s.1.iter().copied()).chain([0.0]));
     let cats = categories.to_vec();
@@ -263,7 +245,7 @@ fn confusion(
     c: &Chart,
     classes: &[String],
     counts: &[Vec<u64>],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let n = classes.len().max(1);
     let max = counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
     let names = classes.to_vec();
@@ -325,16 +307,9 @@ fn confusion(
     Ok(())
 }
 
-/// A stage box of the pipeline graph, placed on a layer (its depth) and a row.
-#[derive(Debug, Clone)]
-pub struct DagNode {
-    pub label: String,
-    pub layer: usize,
-    pub row: usize,
-}
-
 /// The pipeline graph: boxes left to right by depth, an arrow per dependency.
-pub fn dag(nodes: &[DagNode], edges: &[(usize, usize)]) -> Result<String, String> {
+pub fn dag(layout: &DagLayout) -> Result<String, DrawError> {
+    let (nodes, edges) = (&layout.nodes, &layout.edges);
     const W: i32 = 150;
     const H: i32 = 34;
     const GAP_X: i32 = 40;
@@ -345,7 +320,7 @@ pub fn dag(nodes: &[DagNode], edges: &[(usize, usize)]) -> Result<String, String
         (layers * (W + GAP_X) + GAP_X) as u32,
         (rows * (H + GAP_Y) + GAP_Y) as u32,
     );
-    let at = |n: &DagNode| {
+    let at = |n: &crate::compare::chart::DagNode| {
         (
             GAP_X + n.layer as i32 * (W + GAP_X),
             GAP_Y + n.row as i32 * (H + GAP_Y),
@@ -356,7 +331,7 @@ pub fn dag(nodes: &[DagNode], edges: &[(usize, usize)]) -> Result<String, String
         let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let ink = RGBColor(90, 90, 90);
-        for &(from, to) in edges {
+        for &(from, to) in edges.iter() {
             let (Some(a), Some(b)) = (nodes.get(from), nodes.get(to)) else {
                 continue;
             };
@@ -374,7 +349,7 @@ pub fn dag(nodes: &[DagNode], edges: &[(usize, usize)]) -> Result<String, String
             ))
             .map_err(err)?;
         }
-        for n in nodes {
+        for n in nodes.iter() {
             let (x, y) = at(n);
             root.draw(&Rectangle::new(
                 [(x, y), (x + W, y + H)],
@@ -409,6 +384,7 @@ pub fn dag(nodes: &[DagNode], edges: &[(usize, usize)]) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::chart::DagNode;
 
     fn count(svg: &str, what: &str) -> usize {
         svg.matches(what).count()
@@ -477,10 +453,10 @@ mod tests {
             layer,
             row,
         };
-        let svg = dag(
-            &[n("prepare", 0, 0), n("train", 1, 0), n("evaluate", 2, 0)],
-            &[(0, 1), (1, 2)],
-        )
+        let svg = dag(&DagLayout {
+            nodes: vec![n("prepare", 0, 0), n("train", 1, 0), n("evaluate", 2, 0)],
+            edges: vec![(0, 1), (1, 2)],
+        })
         .unwrap();
         for s in ["prepare", "train", "evaluate"] {
             assert!(svg.contains(&format!(">{s}</text>")), "{s}");

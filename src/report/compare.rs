@@ -87,10 +87,10 @@ pub fn show(files: &[Shown], style: Style) -> String {
                     .map(|f| {
                         let mut r = vec![f.path.clone()];
                         let m = f.metrics.as_ref();
-                        r.extend(keys.iter().map(|k| {
-                            m.and_then(|m| m.get(*k))
-                                .map_or("-".to_string(), ToString::to_string)
-                        }));
+                        r.extend(
+                            keys.iter()
+                                .map(|k| m.and_then(|m| m.get(*k)).map_or("-".to_string(), value)),
+                        );
                         r
                     })
                     .collect();
@@ -107,11 +107,21 @@ pub fn show(files: &[Shown], style: Style) -> String {
     }
 }
 
+/// A value as written: an integer as one, a float to four significant digits.
+pub fn value(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Float(x) => crate::report::table::num(*x),
+        Value::Bool(b) => b.to_string(),
+        Value::Text(s) => s.clone(),
+    }
+}
+
 /// A value as CSV and JSON readers expect it (full precision).
 fn raw(v: &Value) -> String {
     match v {
         Value::Float(f) => f.to_string(),
-        other => other.to_string(),
+        other => value(other),
     }
 }
 
@@ -125,7 +135,7 @@ fn pct(r: f64) -> String {
 }
 
 fn cells(r: &Row) -> [String; 4] {
-    let show = |v: &Option<Value>| v.as_ref().map_or("-".to_string(), ToString::to_string);
+    let show = |v: &Option<Value>| v.as_ref().map_or("-".to_string(), value);
     [
         show(&r.old),
         show(&r.new),
@@ -211,6 +221,13 @@ pub fn diff(d: &Diff, style: Style) -> String {
 mod tests {
     use super::*;
     use crate::compare::diff::compare;
+
+    #[test]
+    fn values_print_as_written() {
+        assert_eq!(value(&Value::Int(12)), "12");
+        assert_eq!(value(&Value::Float(0.93125)), "0.9313");
+        assert_eq!(value(&Value::Text("cpu".into())), "cpu");
+    }
 
     #[test]
     fn diff_text_shows_old_new_and_both_changes() {

@@ -1,13 +1,21 @@
 //! Self-contained HTML: the `pipe report` page and the `pipe plots` index.
 //!
-//! Everything is inline (SVG charts drawn by `report::chart`, one `<style>` block): no
+//! The report page renders the study's model (`compare::study::ReportModel`), drawing its
+//! charts here. Everything is inline (SVG charts drawn by `report::chart`, one `<style>` block): no
 //! script, no font, no image is fetched, so a page opens offline and as an email
 //! attachment. The page's structure is stable for tests: each chart is an `<svg>` inside a
 //! `<figure>`, each sweep table is `<table class="sweep">` with one `<tbody>` row per cell.
 
 use std::fmt::Write as _;
 
-use crate::report::table::{self, Table, Versus};
+use crate::compare::study::{ReportModel, SweepSection};
+use crate::compare::table::{Table, Versus};
+use crate::report::chart::{self, DrawError};
+use crate::report::table;
+
+/// Chart sizes on the report page: a sweep's charts, the stage durations.
+const CHART: (u32, u32) = (560, 340);
+const DURATIONS: (u32, u32) = (720, 300);
 
 const CSS: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;margin:0;background:#fafafa}
@@ -80,38 +88,6 @@ pub fn plots_page(title: &str, charts: &[(String, String)], problems: &[String])
         body.push_str("</ul>\n");
     }
     page(title, &body)
-}
-
-/// One stage of the pipeline in the report's stage table.
-#[derive(Debug, Clone)]
-pub struct StageRow {
-    pub id: String,
-    pub desc: String,
-    pub state: String,
-    pub seconds: Option<f64>,
-}
-
-/// One sweep's section: its table, each row's mean run time, and its charts.
-#[derive(Debug, Clone)]
-pub struct SweepSection {
-    pub name: String,
-    pub desc: Option<String>,
-    pub table: Table,
-    /// Per table row: the mean over replicates of the cell's stages' summed durations.
-    pub seconds: Vec<Option<f64>>,
-    pub charts: Vec<(String, String)>,
-}
-
-/// Everything `pipe report` shows.
-#[derive(Debug, Clone)]
-pub struct ReportModel {
-    pub title: String,
-    pub subtitle: String,
-    pub dag_svg: String,
-    pub params: Vec<(String, String)>,
-    pub stages: Vec<StageRow>,
-    pub durations_svg: Option<String>,
-    pub sweeps: Vec<SweepSection>,
 }
 
 fn secs(s: Option<f64>) -> String {
@@ -221,15 +197,18 @@ fn sweep_table(sec: &SweepSection) -> String {
     h
 }
 
-/// The `pipe report` page.
-pub fn report(m: &ReportModel) -> String {
+/// The `pipe report` page, its charts drawn.
+pub fn report(m: &ReportModel) -> Result<String, DrawError> {
     let mut b = format!(
         "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n",
         esc(&m.title),
         esc(&m.subtitle)
     );
     b.push_str("<h2>Pipeline</h2>\n");
-    b.push_str(&figure("stages and the data they pass on", &m.dag_svg));
+    b.push_str(&figure(
+        "stages and the data they pass on",
+        &chart::dag(&m.dag)?,
+    ));
     // One table per params table (`model`, `train`, ...), side by side: a long list of keys
     // would push the sweeps far down the page.
     b.push_str("<h2>Params</h2>\n<div class=\"params\">\n");
@@ -260,8 +239,11 @@ pub fn report(m: &ReportModel) -> String {
         );
     }
     b.push_str("</tbody></table>\n");
-    if let Some(svg) = &m.durations_svg {
-        b.push_str(&figure("duration of each stage's last run", svg));
+    if let Some(c) = &m.durations {
+        b.push_str(&figure(
+            "duration of each stage's last run",
+            &chart::svg(c, DURATIONS)?,
+        ));
     }
     for sec in &m.sweeps {
         let _ = writeln!(b, "<h2>Sweep <code>{}</code></h2>", esc(&sec.name));
@@ -269,11 +251,11 @@ pub fn report(m: &ReportModel) -> String {
             let _ = writeln!(b, "<p>{}</p>", esc(d));
         }
         b.push_str(&sweep_table(sec));
-        for (caption, svg) in &sec.charts {
-            b.push_str(&figure(caption, svg));
+        for (caption, c) in &sec.charts {
+            b.push_str(&figure(caption, &chart::svg(c, CHART)?));
         }
     }
-    page(&m.title, &b)
+    Ok(page(&m.title, &b))
 }
 
 #[cfg(test)]

@@ -1,4 +1,8 @@
-//! The one place pipe prints.
+//! The one place pipe prints: a [`Printer`] value the CLI makes once from `--color`,
+//! `-v` and `-q`, and passes down (`&Printer`) to the commands and to the renderers of
+//! `report`; the engine below never sees it (the scheduler emits events, which
+//! `report::run` renders through the printer it was given). A clone is the same printer
+//! (one status line, one record of failed streams), so a run's event sink can own one.
 //!
 //! pipe's own messages go to stderr as a right-aligned verb and a sentence
 //! (`     Running train`, `    Restored prepare from the run cache`), coloured only on a
@@ -17,7 +21,8 @@
 //! panic on such a stream).
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -53,9 +58,14 @@ impl Stream {
     }
 }
 
-pub struct Printer {
+/// Where pipe's output goes and how it looks; cheap to clone (a clone shares the status
+/// line and what failed to be written).
+#[derive(Clone)]
+pub struct Printer(Arc<Inner>);
+
+struct Inner {
     /// Stage output goes to stderr while stdout carries data (`--json`, `--csv`, `--md`).
-    stages_to_stderr: std::sync::atomic::AtomicBool,
+    stages_to_stderr: AtomicBool,
     color: bool,
     verbose: u8,
     quiet: bool,
@@ -65,8 +75,6 @@ pub struct Printer {
     out: Mutex<[Option<String>; 2]>,
 }
 
-static PRINTER: OnceLock<Printer> = OnceLock::new();
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     #[default]
@@ -75,41 +83,49 @@ pub enum ColorChoice {
     Never,
 }
 
-pub fn init(color: ColorChoice, verbose: u8, quiet: bool) {
-    let tty = std::io::stderr().is_terminal();
-    let color = match color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-    };
-    let _ = PRINTER.set(Printer {
-        stages_to_stderr: Default::default(),
-        color,
-        verbose,
-        quiet,
-        bar: Mutex::new(None),
-        out: Mutex::new([None, None]),
-    });
-}
-
-pub fn get() -> &'static Printer {
-    PRINTER.get_or_init(|| Printer {
-        stages_to_stderr: Default::default(),
-        color: false,
-        verbose: 0,
-        quiet: false,
-        bar: Mutex::new(None),
-        out: Mutex::new([None, None]),
-    })
+impl Default for Printer {
+    /// No colour, no `-v`, not quiet: what a library caller or a test gets.
+    fn default() -> Printer {
+        Printer::with(false, 0, false)
+    }
 }
 
 impl Printer {
+    /// The printer of a command line's `--color`, `-v` (count) and `-q`: colour on a
+    /// terminal (`auto`) unless NO_COLOR is set.
+    pub fn new(color: ColorChoice, verbose: u8, quiet: bool) -> Printer {
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+        Printer::with(color, verbose, quiet)
+    }
+
+    fn with(color: bool, verbose: u8, quiet: bool) -> Printer {
+        Printer(Arc::new(Inner {
+            stages_to_stderr: AtomicBool::new(false),
+            color,
+            verbose,
+            quiet,
+            bar: Mutex::new(None),
+            out: Mutex::new([None, None]),
+        }))
+    }
+
     pub fn verbose(&self) -> u8 {
-        self.verbose
+        self.0.verbose
+    }
+
+    /// Whether output is coloured (for renderers that colour on their own: diagnostics).
+    pub fn color(&self) -> bool {
+        self.0.color
     }
 
     fn paint(&self, tone: Tone, s: &str) -> String {
-        if !self.color {
+        if !self.0.color {
             return s.to_string();
         }
         let code = match tone {
@@ -122,7 +138,7 @@ impl Printer {
     }
 
     fn with_bar_suspended(&self, f: impl FnOnce()) {
-        let bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = self.0.bar.lock().unwrap_or_else(|p| p.into_inner());
         match bar.as_ref() {
             Some(b) => b.suspend(f),
             None => f(),
@@ -133,7 +149,7 @@ impl Printer {
     /// failed before; a failure is remembered, never raised (see the module's header).
     pub fn write(&self, to: Stream, text: &str) {
         self.with_bar_suspended(|| {
-            let mut failed = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            let mut failed = self.0.out.lock().unwrap_or_else(|p| p.into_inner());
             if failed[to.index()].is_some() {
                 return;
             }
@@ -161,7 +177,7 @@ impl Printer {
     /// The streams whose output was cut short, and why: `standard error: no space left
     /// on device`. Empty when everything was written.
     pub fn lost_output(&self) -> Vec<String> {
-        let failed = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = self.0.out.lock().unwrap_or_else(|p| p.into_inner());
         [Stream::Stdout, Stream::Stderr]
             .into_iter()
             .filter_map(|s| {
@@ -174,12 +190,12 @@ impl Printer {
 
     /// Whether writes to `to` still go through.
     pub fn writable(&self, to: Stream) -> bool {
-        self.out.lock().unwrap_or_else(|p| p.into_inner())[to.index()].is_none()
+        self.0.out.lock().unwrap_or_else(|p| p.into_inner())[to.index()].is_none()
     }
 
     /// `     Running train`: a verb, right-aligned, and what it applies to.
     pub fn verb(&self, verb: &str, tone: Tone, msg: &str) {
-        if self.quiet && tone != Tone::Bad && tone != Tone::Warn {
+        if self.0.quiet && tone != Tone::Bad && tone != Tone::Warn {
             return;
         }
         let line = format!("{} {msg}", self.paint(tone, &format!("{verb:>12}")));
@@ -188,7 +204,7 @@ impl Printer {
 
     /// Only with `-v`.
     pub fn detail(&self, verb: &str, msg: &str) {
-        if self.verbose > 0 {
+        if self.0.verbose > 0 {
             self.verb(verb, Tone::Info, msg);
         }
     }
@@ -210,13 +226,11 @@ impl Printer {
 
     /// A line of a stage's output.
     pub fn stage_line(&self, stage: &str, line: &str) {
-        if self.quiet {
+        if self.0.quiet {
             return;
         }
         let prefix = self.paint(Tone::Info, &format!("[{stage}]"));
-        let to_stderr = self
-            .stages_to_stderr
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let to_stderr = self.0.stages_to_stderr.load(Ordering::Relaxed);
         let to = if to_stderr {
             Stream::Stderr
         } else {
@@ -227,8 +241,7 @@ impl Printer {
 
     /// Keeps stdout for data: stage output goes to stderr from now on.
     pub fn stage_output_to_stderr(&self) {
-        self.stages_to_stderr
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.stages_to_stderr.store(true, Ordering::Relaxed);
     }
 
     /// Data the user asked for, on stdout.
@@ -242,7 +255,7 @@ impl Printer {
 
     /// Starts the status line (on a terminal only).
     pub fn status_start(&self) {
-        if self.quiet || !std::io::stderr().is_terminal() {
+        if self.0.quiet || !std::io::stderr().is_terminal() {
             return;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -251,24 +264,30 @@ impl Printer {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        *self.bar.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
+        *self.0.bar.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
     }
 
     pub fn status_set(&self, msg: String) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(b) = self
+            .0
+            .bar
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             b.set_message(msg);
         }
     }
 
     pub fn status_end(&self) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(b) = self.0.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
             b.finish_and_clear();
         }
     }
 
     /// A byte/object progress bar for transfers, on a terminal only.
     pub fn transfer_bar(&self, total_bytes: u64, what: &str) -> Option<ProgressBar> {
-        if self.quiet || !std::io::stderr().is_terminal() {
+        if self.0.quiet || !std::io::stderr().is_terminal() {
             return None;
         }
         let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
@@ -307,9 +326,4 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
-}
-
-/// Whether output is coloured (for renderers outside the printer).
-pub fn get_color() -> bool {
-    get().color
 }

@@ -1,18 +1,21 @@
 //! A run's events as lines: what `repro` and `sweep` show while the scheduler works
 //! (`     Running train: param lr 0.1 -> 0.2`, `    Restored prepare from the run cache`),
-//! and the status line on a terminal.
+//! and the status line on a terminal; the line that ends a run, and `repro --dry`'s plan.
 
 use crate::events::{DirtyReason, Event, Events, JobState, Outcome};
+use crate::run::fresh::Freshness;
+use crate::run::plan::Planned;
+use crate::sched::Summary;
 
-use super::printer::{self, Tone, elapsed};
+use super::printer::{self, Printer, Tone, elapsed};
 
-/// The sink `repro` and `sweep` give the scheduler.
-pub fn printing() -> Events {
-    std::sync::Arc::new(print)
+/// The sink `repro` and `sweep` give the scheduler: each event printed through `p`.
+pub fn printing(p: &Printer) -> Events {
+    let p = p.clone();
+    std::sync::Arc::new(move |e| print(&p, e))
 }
 
-pub fn print(e: Event<'_>) {
-    let p = printer::get();
+pub fn print(p: &Printer, e: Event<'_>) {
     match e {
         Event::Started => p.status_start(),
         Event::Progress {
@@ -45,7 +48,7 @@ pub fn print(e: Event<'_>) {
             p.verb(
                 "Running",
                 Tone::Good,
-                &format!("{stage}: {}", describe(reasons)),
+                &format!("{stage}: {}", describe(p, reasons)),
             );
         }
         Event::Retrying {
@@ -90,14 +93,14 @@ pub fn print(e: Event<'_>) {
             }
         }
         Event::Output { stage, line } => p.stage_line(stage, line),
-        Event::Job { stage, job, state } => job_state(stage, job, &state),
+        Event::Job { stage, job, state } => job_state(p, stage, job, &state),
         Event::Probing { job, why } => p.verb(
             "Waiting",
             Tone::Warn,
             &format!("for probe job {job} ({why}): it checks that the nodes see the workspace"),
         ),
         Event::ExecProblem { message } => p.warn(&message),
-        Event::Done { stage, outcome } => done(stage, outcome),
+        Event::Done { stage, outcome } => done(p, stage, outcome),
         Event::Panicked { error } => p.error(&format!("internal error in a stage task: {error}")),
         Event::Interrupted { running } => p.warn(&format!(
             "interrupted: stopping {running} running stage(s); nothing of theirs is committed"
@@ -108,8 +111,8 @@ pub fn print(e: Event<'_>) {
 }
 
 /// Why a stage runs: the first reason (every one with `-v`).
-fn describe(reasons: &[DirtyReason]) -> String {
-    let verbose = printer::get().verbose() > 0;
+fn describe(p: &Printer, reasons: &[DirtyReason]) -> String {
+    let verbose = p.verbose() > 0;
     match reasons.split_first() {
         None => String::new(),
         Some((first, rest)) if rest.is_empty() || verbose => {
@@ -123,8 +126,7 @@ fn describe(reasons: &[DirtyReason]) -> String {
     }
 }
 
-fn job_state(stage: &str, job: &str, state: &JobState<'_>) {
-    let p = printer::get();
+fn job_state(p: &Printer, stage: &str, job: &str, state: &JobState<'_>) {
     match state {
         JobState::Queued { why } => {
             p.verb(
@@ -156,8 +158,7 @@ fn job_state(stage: &str, job: &str, state: &JobState<'_>) {
     }
 }
 
-fn done(id: &str, o: &Outcome) {
-    let p = printer::get();
+fn done(p: &Printer, id: &str, o: &Outcome) {
     match o {
         Outcome::Fresh => p.detail("Fresh", id),
         Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),
@@ -178,6 +179,80 @@ fn done(id: &str, o: &Outcome) {
             &format!("{id} as Slurm job {job} (detached: a later `pipe repro` collects it)"),
         ),
     }
+}
+
+/// `repro --dry`: what would run or be restored, and why (on stdout: asked-for data); with
+/// `-v`, what would be skipped too (fresh or frozen).
+pub fn print_dry(p: &Printer, planned: &[Planned]) {
+    for q in planned.iter().filter_map(|x| x.quarantined.as_deref()) {
+        p.warn(q);
+    }
+    let verbose = p.verbose() > 0;
+    let mut any = false;
+    for pl in planned {
+        match &pl.freshness {
+            Freshness::Dirty(reasons) => {
+                any = true;
+                let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                let verb = if pl.restore {
+                    "Would restore"
+                } else {
+                    "Would run"
+                };
+                p.data(&format!("{verb} {}: {}", pl.stage, why.join(", ")));
+            }
+            Freshness::Fresh if verbose => p.data(&format!("Would skip {}: up to date", pl.stage)),
+            Freshness::Frozen if verbose => p.data(&format!("Would skip {}: frozen", pl.stage)),
+            _ => {}
+        }
+    }
+    if !any {
+        p.data("Everything is up to date.");
+    }
+}
+
+/// The line that ends a run: what ran, was restored, was up to date, failed.
+pub fn summary(p: &Printer, s: &Summary) {
+    let ran = s.count(|o| matches!(o, Outcome::Ran(_)));
+    let restored = s.count(|o| matches!(o, Outcome::Restored));
+    let fresh = s.count(|o| matches!(o, Outcome::Fresh | Outcome::Frozen));
+    let detached = s.count(|o| matches!(o, Outcome::Detached(_)));
+    if detached > 0 {
+        p.verb(
+            "Done",
+            Tone::Good,
+            &format!(
+                "{detached} submitted to Slurm (detached), {ran} ran, {restored} restored, {fresh} up to date, {} waiting for them; `pipe repro` collects them",
+                s.count(|o| matches!(o, Outcome::Skipped(_)))
+            ),
+        );
+        return;
+    }
+    if ran == 0 && restored == 0 && s.failures().is_empty() && !s.interrupted {
+        p.verb(
+            "Done",
+            Tone::Good,
+            &format!(
+                "everything is up to date ({})",
+                super::status::stages(fresh)
+            ),
+        );
+        return;
+    }
+    p.verb(
+        "Done",
+        if s.failures().is_empty() {
+            Tone::Good
+        } else {
+            Tone::Bad
+        },
+        &format!(
+            "{ran} ran, {restored} restored, {fresh} up to date, {} failed, {} skipped in {}",
+            s.failures().len(),
+            s.count(|o| matches!(o, Outcome::Skipped(_))),
+            elapsed(s.elapsed)
+        ),
+    );
 }
 
 /// What a run asked of Slurm, for the `Slurm` line after it.

@@ -1,109 +1,16 @@
-//! Sweep comparison tables: one row per cell, a column per overridden param and per
-//! reported metric; with seeds, mean ± std (n) and the 95% t interval of the mean per
-//! metric. The best mean of each column is marked `*`; with seeds, every other cell is
-//! tested against the best with Welch's t-test (two-sided, α = 0.05) and cells whose
-//! difference is within noise are marked `≈`: they are not ranked below the best as if
-//! the gap were real. Rendered as aligned text, markdown, CSV or JSON from the same model.
+//! Rendering a sweep's comparison table (`compare::table::Table`) as aligned text,
+//! markdown, CSV or JSON. In text and markdown the best mean of each column is marked
+//! (`*`, bold); with seeds a cell each metric shows mean ± std (n) and the 95% interval
+//! of the mean, and a cell within noise of its column's best is marked `≈` (it is not
+//! ranked below the best as if the gap were real). Numbers keep four significant digits
+//! ([`num`]).
 
 use serde::Serialize;
 
-use crate::graph::sweep::ReportCol;
-use crate::report::{grid, rank};
-
-/// Mean and spread of one metric over a cell's replicates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Stat {
-    pub mean: f64,
-    /// Sample standard deviation (n - 1); `None` for one replicate.
-    pub std: Option<f64>,
-    pub n: usize,
-    pub values: Vec<f64>,
-    /// 95% confidence interval of the mean (Student's t, n - 1 df); `None` for n = 1.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ci95: Option<[f64; 2]>,
-}
-
-/// A cell against the best cell of a column.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Versus {
-    /// This cell's mean minus the best's.
-    pub diff: f64,
-    /// Welch's t-test, two-sided.
-    pub p: f64,
-    /// `p >= 0.05`: not distinguishable from the best.
-    pub within_noise: bool,
-}
-
-impl Stat {
-    pub fn of(values: Vec<f64>) -> Option<Stat> {
-        let n = values.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let std = (n > 1).then(|| {
-            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            var.sqrt()
-        });
-        let ci95 = std
-            .and_then(|sd| crate::compare::stats::mean_ci(mean, sd, n))
-            .map(|(lo, hi)| [lo, hi]);
-        Some(Stat {
-            mean,
-            std,
-            n,
-            values,
-            ci95,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowState {
-    /// Every replicate ran and is up to date.
-    Ok,
-    /// Results exist but the cell's inputs changed since.
-    Stale,
-    /// A replicate failed in the last run.
-    Failed,
-    /// Never run.
-    NotRun,
-}
-
-impl RowState {
-    pub fn label(self) -> &'static str {
-        match self {
-            RowState::Ok => "ok",
-            RowState::Stale => "stale",
-            RowState::Failed => "failed",
-            RowState::NotRun => "not run",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub cell: String,
-    /// One rendered value per overridden key ("" where this cell does not override it).
-    pub params: Vec<String>,
-    pub metrics: Vec<Option<Stat>>,
-    pub state: RowState,
-    /// Log of a failed replicate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Table {
-    pub sweep: String,
-    pub keys: Vec<String>,
-    #[serde(skip)]
-    pub short: Vec<String>,
-    pub report: Vec<ReportCol>,
-    pub seeds: bool,
-    pub rows: Vec<Row>,
-}
+use crate::compare::stats;
+use crate::compare::table::{RowState, Stat, Table, Versus};
+use crate::graph::sweep::{Better, ReportCol};
+use crate::report::grid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -113,250 +20,183 @@ pub enum Format {
     Json,
 }
 
-impl Table {
-    /// The row index holding the best mean of metric column `m`.
-    pub fn best(&self, m: usize) -> Option<usize> {
-        let better = self.report.get(m)?.better;
-        let means = self
-            .rows
-            .iter()
-            .map(|r| r.metrics.get(m)?.as_ref().map(|s| s.mean));
-        rank::best(means, better)
-    }
+/// A metric column's header: `f1 ↑` (higher is better) or `loss ↓`.
+pub fn title(c: &ReportCol) -> String {
+    let arrow = match c.better {
+        Better::Max => "↑",
+        Better::Min => "↓",
+    };
+    format!("{} {arrow}", c.metric)
+}
 
-    /// Every row against the best row of metric column `m` (Welch's t-test); `None` for
-    /// the best itself, rows without the metric, and rows with fewer than two replicates.
-    pub fn versus_best(&self, m: usize) -> Vec<Option<Versus>> {
-        let Some(b) = self.best(m) else {
-            return vec![None; self.rows.len()];
-        };
-        let Some(Some(best)) = self.rows[b].metrics.get(m) else {
-            return vec![None; self.rows.len()];
-        };
-        self.rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let s = r.metrics.get(m)?.as_ref()?;
-                if i == b {
-                    return None;
-                }
-                let w = crate::compare::stats::welch(
-                    (s.mean, s.std?, s.n),
-                    (best.mean, best.std?, best.n),
-                )?;
-                Some(Versus {
-                    diff: s.mean - best.mean,
-                    p: w.p,
-                    within_noise: w.p >= crate::compare::stats::ALPHA,
-                })
-            })
-            .collect()
+/// The table in format `f`.
+pub fn render(t: &Table, f: Format) -> String {
+    match f {
+        Format::Text => text(t),
+        Format::Markdown => markdown(t),
+        Format::Csv => csv(t),
+        Format::Json => json(t),
     }
+}
 
-    /// Sorts rows by a metric (best first) or a param (ascending).
-    pub fn sort_by(&mut self, key: &str) -> Result<(), String> {
-        if let Some(m) = self.report.iter().position(|c| c.metric == key) {
-            let better = self.report[m].better;
-            let val = |r: &Row| r.metrics[m].as_ref().map(|s| s.mean);
-            self.rows
-                .sort_by(|a, b| rank::order(val(a), val(b), better));
-            return Ok(());
-        }
-        let p = self
-            .keys
-            .iter()
-            .zip(&self.short)
-            .position(|(k, s)| k == key || s == key)
-            .ok_or_else(|| {
-                let mut names: Vec<&str> = self.report.iter().map(|c| c.metric.as_str()).collect();
-                names.extend(self.short.iter().map(String::as_str));
-                format!(
-                    "cannot sort by `{key}`: the table's columns are {}",
-                    names.join(", ")
-                )
-            })?;
-        self.rows
-            .sort_by(|a, b| natural(&a.params[p], &b.params[p]));
-        Ok(())
+fn header(t: &Table) -> Vec<String> {
+    let mut h = vec!["cell".to_string()];
+    h.extend(t.short.iter().cloned());
+    h.extend(t.report.iter().map(title));
+    h.push("state".into());
+    h
+}
+
+/// The table, plus per column the best cell and every cell's test against it.
+fn json(t: &Table) -> String {
+    #[derive(Serialize)]
+    struct Column<'a> {
+        metric: &'a str,
+        best: Option<&'a str>,
+        test: &'static str,
+        alpha: f64,
+        versus_best: Vec<Option<Versus>>,
     }
-
-    pub fn render(&self, f: Format) -> String {
-        match f {
-            Format::Text => self.text(),
-            Format::Markdown => self.markdown(),
-            Format::Csv => self.csv(),
-            Format::Json => self.json(),
-        }
+    #[derive(Serialize)]
+    struct View<'a> {
+        #[serde(flatten)]
+        table: &'a Table,
+        columns: Vec<Column<'a>>,
     }
-
-    fn header(&self) -> Vec<String> {
-        let mut h = vec!["cell".to_string()];
-        h.extend(self.short.iter().cloned());
-        h.extend(self.report.iter().map(rank::title));
-        h.push("state".into());
-        h
-    }
-
-    /// The table, plus per column the best cell and every cell's test against it.
-    fn json(&self) -> String {
-        #[derive(Serialize)]
-        struct Column<'a> {
-            metric: &'a str,
-            best: Option<&'a str>,
-            test: &'static str,
-            alpha: f64,
-            versus_best: Vec<Option<Versus>>,
-        }
-        #[derive(Serialize)]
-        struct View<'a> {
-            #[serde(flatten)]
-            table: &'a Table,
-            columns: Vec<Column<'a>>,
-        }
-        let columns = self
-            .report
-            .iter()
-            .enumerate()
-            .map(|(m, c)| Column {
-                metric: &c.metric,
-                best: self.best(m).map(|b| self.rows[b].cell.as_str()),
-                test: "welch_t_two_sided",
-                alpha: crate::compare::stats::ALPHA,
-                versus_best: self.versus_best(m),
-            })
-            .collect();
-        serde_json::to_string_pretty(&View {
-            table: self,
-            columns,
+    let columns = t
+        .report
+        .iter()
+        .enumerate()
+        .map(|(m, c)| Column {
+            metric: &c.metric,
+            best: t.best(m).map(|b| t.rows[b].cell.as_str()),
+            test: "welch_t_two_sided",
+            alpha: stats::ALPHA,
+            versus_best: t.versus_best(m),
         })
-        .unwrap_or_default()
-    }
+        .collect();
+    serde_json::to_string_pretty(&View { table: t, columns }).unwrap_or_default()
+}
 
-    /// Whether any cell of the table is marked within noise of its column's best.
-    fn any_within_noise(&self) -> bool {
-        (0..self.report.len()).any(|m| self.versus_best(m).iter().flatten().any(|v| v.within_noise))
-    }
+/// Whether any cell of the table is marked within noise of its column's best.
+fn any_within_noise(t: &Table) -> bool {
+    (0..t.report.len()).any(|m| t.versus_best(m).iter().flatten().any(|v| v.within_noise))
+}
 
-    fn cells(&self, mark: impl Fn(String) -> String) -> Vec<Vec<String>> {
-        let best: Vec<Option<usize>> = (0..self.report.len()).map(|m| self.best(m)).collect();
-        let vs: Vec<Vec<Option<Versus>>> = (0..self.report.len())
-            .map(|m| self.versus_best(m))
-            .collect();
-        self.rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let mut v = vec![r.cell.clone()];
-                v.extend(r.params.iter().cloned());
-                for (m, s) in r.metrics.iter().enumerate() {
-                    let text = match s {
-                        Some(s) => fmt_stat(s, self.seeds),
-                        None => "-".into(),
-                    };
-                    v.push(if best[m] == Some(i) && self.rows.len() > 1 {
-                        mark(text)
-                    } else if vs[m][i].is_some_and(|v| v.within_noise) {
-                        format!("{text} ≈")
-                    } else {
-                        text
-                    });
-                }
-                v.push(match (&r.state, &r.log) {
-                    (RowState::Failed, Some(l)) => format!("failed (log: {l})"),
-                    (s, _) => s.label().into(),
-                });
-                v
-            })
-            .collect()
-    }
-
-    fn text(&self) -> String {
-        let rows = self.cells(|t| format!("{t} *"));
-        let mut out = format!("sweep {}: {} cell(s)\n", self.sweep, self.rows.len());
-        out.push_str(&grid::aligned(&self.header(), &rows, true));
-        if self.rows.len() > 1 && !self.report.is_empty() {
-            out.push_str("* best in its column\n");
-        }
-        out.push_str(&self.legend());
-        out
-    }
-
-    /// What the marks mean, when the table has replicates to test.
-    fn legend(&self) -> String {
-        if !self.seeds || self.rows.len() < 2 || self.report.is_empty() {
-            return String::new();
-        }
-        let mut s = String::from(
-            "[lo, hi]: 95% interval of the mean (Student's t over seeds). Each cell is tested against \
-             its column's best with Welch's t-test (two-sided, α = 0.05)",
-        );
-        if self.any_within_noise() {
-            s.push_str("; ≈ marks a difference to the best within noise, not a real ranking");
-        }
-        s.push_str(".\n");
-        s
-    }
-
-    fn markdown(&self) -> String {
-        let rows = self.cells(|t| format!("**{t}**"));
-        let mut out = grid::markdown(&self.header(), &rows);
-        if self.seeds {
-            out.push_str("\nValues are mean ± sample standard deviation over seeds (n replicates) and the 95% interval of the mean; bold is the best in its column.\n");
-        }
-        out.push_str(&self.legend());
-        out
-    }
-
-    fn csv(&self) -> String {
-        let mut h: Vec<String> = vec!["cell".into()];
-        h.extend(self.keys.iter().cloned());
-        for c in &self.report {
-            h.push(format!("{}_mean", c.metric));
-            h.push(format!("{}_std", c.metric));
-            h.push(format!("{}_n", c.metric));
-            h.push(format!("{}_ci95_low", c.metric));
-            h.push(format!("{}_ci95_high", c.metric));
-            h.push(format!("{}_diff_to_best", c.metric));
-            h.push(format!("{}_welch_p", c.metric));
-        }
-        h.push("state".into());
-        let mut out = grid::csv_record(&h);
-        let vs: Vec<Vec<Option<Versus>>> = (0..self.report.len())
-            .map(|m| self.versus_best(m))
-            .collect();
-        for (i, r) in self.rows.iter().enumerate() {
+fn cells(t: &Table, mark: impl Fn(String) -> String) -> Vec<Vec<String>> {
+    let best: Vec<Option<usize>> = (0..t.report.len()).map(|m| t.best(m)).collect();
+    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus_best(m)).collect();
+    t.rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
             let mut v = vec![r.cell.clone()];
             v.extend(r.params.iter().cloned());
             for (m, s) in r.metrics.iter().enumerate() {
-                match s {
-                    Some(s) => {
-                        v.push(s.mean.to_string());
-                        v.push(s.std.map(|x| x.to_string()).unwrap_or_default());
-                        v.push(s.n.to_string());
-                        let [lo, hi] = s.ci95.map_or([String::new(), String::new()], |c| {
-                            [c[0].to_string(), c[1].to_string()]
-                        });
-                        v.extend([lo, hi]);
-                    }
-                    None => v.extend([
-                        String::new(),
-                        String::new(),
-                        "0".into(),
-                        String::new(),
-                        String::new(),
-                    ]),
-                }
-                match vs[m][i] {
-                    Some(x) => v.extend([x.diff.to_string(), x.p.to_string()]),
-                    None => v.extend([String::new(), String::new()]),
-                }
+                let text = match s {
+                    Some(s) => fmt_stat(s, t.seeds),
+                    None => "-".into(),
+                };
+                v.push(if best[m] == Some(i) && t.rows.len() > 1 {
+                    mark(text)
+                } else if vs[m][i].is_some_and(|v| v.within_noise) {
+                    format!("{text} ≈")
+                } else {
+                    text
+                });
             }
-            v.push(r.state.label().into());
-            out.push_str(&grid::csv_record(&v));
-        }
-        out
+            v.push(match (&r.state, &r.log) {
+                (RowState::Failed, Some(l)) => format!("failed (log: {l})"),
+                (s, _) => s.label().into(),
+            });
+            v
+        })
+        .collect()
+}
+
+fn text(t: &Table) -> String {
+    let rows = cells(t, |t| format!("{t} *"));
+    let mut out = format!("sweep {}: {} cell(s)\n", t.sweep, t.rows.len());
+    out.push_str(&grid::aligned(&header(t), &rows, true));
+    if t.rows.len() > 1 && !t.report.is_empty() {
+        out.push_str("* best in its column\n");
     }
+    out.push_str(&legend(t));
+    out
+}
+
+/// What the marks mean, when the table has replicates to test.
+fn legend(t: &Table) -> String {
+    if !t.seeds || t.rows.len() < 2 || t.report.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "[lo, hi]: 95% interval of the mean (Student's t over seeds). Each cell is tested against \
+         its column's best with Welch's t-test (two-sided, α = 0.05)",
+    );
+    if any_within_noise(t) {
+        s.push_str("; ≈ marks a difference to the best within noise, not a real ranking");
+    }
+    s.push_str(".\n");
+    s
+}
+
+fn markdown(t: &Table) -> String {
+    let rows = cells(t, |t| format!("**{t}**"));
+    let mut out = grid::markdown(&header(t), &rows);
+    if t.seeds {
+        out.push_str("\nValues are mean ± sample standard deviation over seeds (n replicates) and the 95% interval of the mean; bold is the best in its column.\n");
+    }
+    out.push_str(&legend(t));
+    out
+}
+
+fn csv(t: &Table) -> String {
+    let mut h: Vec<String> = vec!["cell".into()];
+    h.extend(t.keys.iter().cloned());
+    for c in &t.report {
+        h.push(format!("{}_mean", c.metric));
+        h.push(format!("{}_std", c.metric));
+        h.push(format!("{}_n", c.metric));
+        h.push(format!("{}_ci95_low", c.metric));
+        h.push(format!("{}_ci95_high", c.metric));
+        h.push(format!("{}_diff_to_best", c.metric));
+        h.push(format!("{}_welch_p", c.metric));
+    }
+    h.push("state".into());
+    let mut out = grid::csv_record(&h);
+    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus_best(m)).collect();
+    for (i, r) in t.rows.iter().enumerate() {
+        let mut v = vec![r.cell.clone()];
+        v.extend(r.params.iter().cloned());
+        for (m, s) in r.metrics.iter().enumerate() {
+            match s {
+                Some(s) => {
+                    v.push(s.mean.to_string());
+                    v.push(s.std.map(|x| x.to_string()).unwrap_or_default());
+                    v.push(s.n.to_string());
+                    let [lo, hi] = s.ci95.map_or([String::new(), String::new()], |c| {
+                        [c[0].to_string(), c[1].to_string()]
+                    });
+                    v.extend([lo, hi]);
+                }
+                None => v.extend([
+                    String::new(),
+                    String::new(),
+                    "0".into(),
+                    String::new(),
+                    String::new(),
+                ]),
+            }
+            match vs[m][i] {
+                Some(x) => v.extend([x.diff.to_string(), x.p.to_string()]),
+                None => v.extend([String::new(), String::new()]),
+            }
+        }
+        v.push(r.state.label().into());
+        out.push_str(&grid::csv_record(&v));
+    }
+    out
 }
 
 /// `0.9312`, or `0.9312 ± 0.0120 (n=3) [0.9014, 0.9610]` with seeds: the spread and the
@@ -397,27 +237,10 @@ pub fn num(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-/// Numbers compare as numbers, the rest as text.
-fn natural(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-        _ => a.cmp(b),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::sweep::Better;
-
-    #[test]
-    fn mean_and_sample_std() {
-        let s = Stat::of(vec![0.9, 0.92, 0.94]).unwrap();
-        assert!((s.mean - 0.92).abs() < 1e-12);
-        assert!((s.std.unwrap() - 0.02).abs() < 1e-12);
-        assert_eq!(Stat::of(vec![0.5]).unwrap().std, None);
-        assert_eq!(Stat::of(vec![]), None);
-    }
+    use crate::compare::table::Row;
 
     #[test]
     fn numbers_keep_four_significant_digits() {
@@ -470,12 +293,12 @@ mod tests {
         let order: Vec<&str> = t.rows.iter().map(|r| r.cell.as_str()).collect();
         assert_eq!(order, ["grid=2", "grid=4", "grid=8"]);
         assert!(t.sort_by("nope").is_err());
-        let md = t.render(Format::Markdown);
+        let md = render(&t, Format::Markdown);
         assert!(
             md.contains("| grid=8 | 8 | **0.9000** | 0.5000 | ok |"),
             "{md}"
         );
-        let csv = t.render(Format::Csv);
+        let csv = render(&t, Format::Csv);
         assert!(
             csv.starts_with(
                 "cell,model.grid,f1_mean,f1_std,f1_n,f1_ci95_low,f1_ci95_high,f1_diff_to_best,f1_welch_p,\
@@ -516,7 +339,7 @@ mod tests {
         assert!(b.within_noise && b.p > 0.3, "{b:?}");
         assert!(!c.within_noise && c.p < 0.001, "{c:?}");
         assert!((c.diff + 0.2).abs() < 1e-9);
-        let text = t.render(Format::Text);
+        let text = render(&t, Format::Text);
         let line = |cell: &str| {
             text.lines()
                 .find(|l| l.starts_with(&format!("{cell} ")))
@@ -530,7 +353,7 @@ mod tests {
         assert!(line("b").ends_with("≈  ok"), "{text}");
         assert!(!line("c").contains('≈'), "{text}");
         assert!(text.contains("Welch's t-test"), "{text}");
-        let json: serde_json::Value = serde_json::from_str(&t.render(Format::Json)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&render(&t, Format::Json)).unwrap();
         assert_eq!(json["columns"][0]["best"], "a");
         assert_eq!(json["columns"][0]["versus_best"][1]["within_noise"], true);
         assert_eq!(json["columns"][0]["versus_best"][2]["within_noise"], false);
@@ -542,5 +365,15 @@ mod tests {
         assert_eq!(num(0.9 - 0.8), "0.1000");
         assert_eq!(num(-0.09999999999999998), "-0.1000");
         assert_eq!(num(0.099996), "0.1000");
+    }
+
+    #[test]
+    fn title_names_the_direction() {
+        let c = |better| ReportCol {
+            metric: "f1".into(),
+            better,
+        };
+        assert_eq!(title(&c(Better::Max)), "f1 ↑");
+        assert_eq!(title(&c(Better::Min)), "f1 ↓");
     }
 }

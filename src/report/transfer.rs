@@ -7,15 +7,16 @@ use std::sync::atomic::Ordering;
 use indicatif::ProgressBar;
 use pipe_cache::remote::transfer::{self, Progress};
 
-use super::printer;
+use super::printer::Printer;
 
 /// A progress callback and, on a terminal, the bar it drives (bytes; objects as prefix).
 pub fn progress(
+    p: &Printer,
     total_bytes: u64,
     total_objects: usize,
     what: &str,
 ) -> (Progress, Option<ProgressBar>) {
-    let Some(bar) = printer::get().transfer_bar(total_bytes, what) else {
+    let Some(bar) = p.transfer_bar(total_bytes, what) else {
         return (transfer::quiet(), None);
     };
     let b = bar.clone();

@@ -373,7 +373,7 @@ mod tests {
         let edited = seen.observe(&s.ws, st, false).unwrap();
         // Another process puts the locked out back: it records nothing, but marks the lock.
         let other = Session::open(&d.path().join("pipe.toml")).unwrap();
-        crate::ops::checkout::checkout(&other, &[]).unwrap();
+        crate::ops::checkout::checkout(&Default::default(), &other, &[]).unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join("out.txt")).unwrap(),
             "one\n"

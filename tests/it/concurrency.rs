@@ -37,7 +37,7 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
     assert!(second.ran().is_empty(), "{second}");
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
     // Read-only commands never wait (the stage waits for `go` again).
     let spec = p.read("pipe.toml").replace("touch started", "touch bg");
     p.write("pipe.toml", &spec);

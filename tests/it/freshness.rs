@@ -233,7 +233,7 @@ outs = ["r.txt"]
     assert_eq!(count_files(&p.path(".pipe/cache/runs")), 1);
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn directory_deps_and_pipeignore() {
     p.write("data/scratch.tmp", "ignored");
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
     p.write("data/sub/y.txt", "y2");
     p.pipe(&["status"])
         .ok()

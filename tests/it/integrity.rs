@@ -294,7 +294,7 @@ fn a_same_size_rewrite_with_its_mtime_put_back_is_seen() {
     p.pipe(&["repro"]).ok();
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
     for (f, dep) in [("d.txt", "d.txt"), ("dir/x.txt", "dir")] {
         let m = std::fs::metadata(p.path(f)).expect("stat");
         write_in_place(&p.path(f), b"version2");

@@ -3,6 +3,7 @@
 mod support;
 
 mod cache;
+mod cli_help;
 mod compare;
 mod concurrency;
 mod confine;
@@ -13,6 +14,7 @@ mod exp;
 mod failures;
 mod faults;
 mod freshness;
+mod front;
 mod integrity;
 mod records;
 mod remote;

@@ -189,7 +189,7 @@ fn push_sends_the_record_under_the_key_the_run_carried() {
     p.write("params.toml", "[train]\nlr = 1\n");
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
     p.pipe(&["push"])
         .ok()
         .err_has("0 run-cache record(s)")

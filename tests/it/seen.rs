@@ -328,7 +328,7 @@ fn a_checkout_leaves_alone_the_out_a_running_stage_of_another_process_writes() {
     p.pipe(&["cache", "verify"]).ok();
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
 }
 
 #[test]
@@ -362,7 +362,7 @@ fn an_experiment_is_not_applied_under_a_running_stage_of_another_process() {
     assert_eq!(p.read("model.txt"), "lr=0.2\n");
     p.pipe(&["status"])
         .ok()
-        .out_is("Everything is up to date (1 stages).\n");
+        .out_is("Everything is up to date (1 stage).\n");
     // Once the stage is done, the experiment applies.
     p.pipe(&["exp", "apply", "lr=0.01"]).ok();
     assert_eq!(p.read("model.txt"), "lr=0.01\n");

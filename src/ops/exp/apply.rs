@@ -15,13 +15,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
-use crate::exp::record::ExpState;
+use crate::error::Result;
+use crate::exp::record::{ExpRecord, ExpState};
 use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
 use crate::lock::LockEntry;
+use crate::ops::error::OpsError;
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::run::fresh::{DirtyReason, Freshness};
 use crate::run::plan::{self, PlanOptions};
 use crate::run::restore::{OutRef, Unusable, checkout, objects_usable, outs_from};
@@ -36,51 +37,13 @@ fn moved_back(
     m.iter().map(|(k, h)| (base_path(name, k), *h)).collect()
 }
 
-pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
+/// `pipe exp apply NAME [--force]`: checks everything first (the experiment finished, its
+/// stages and outs still fit the pipeline, the objects are here, no unsaved work unless
+/// `force`), then writes the overrides into the params files, then records the lock entries
+/// and checks the outs out.
+pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()> {
     let rec = records(s).find(name)?;
-    let state = rec.shown_state();
-    if state != ExpState::Done {
-        return Err(Error::User(format!(
-            "experiment `{name}` is {}: only a finished experiment can be applied",
-            state.label()
-        )));
-    }
-    if rec.stages.is_empty() {
-        return Err(Error::User(format!(
-            "experiment `{name}` recorded no stages to apply"
-        )));
-    }
-
-    // 1. Checks, before anything is written.
-    let mut targets = Vec::new();
-    for (stage, e) in &rec.stages {
-        let Some(i) = s.graph.find(stage) else {
-            return Err(Error::User(format!(
-                "experiment `{name}` ran stage `{stage}`, which the pipeline no longer has; rerun the experiment"
-            )));
-        };
-        let st = &s.graph.stages[i];
-        let outs = moved_back(name, &e.outs);
-        let Some(refs) = outs_from(st, &outs) else {
-            return Err(Error::User(format!(
-                "stage `{stage}` declares other outs than when experiment `{name}` ran; rerun the experiment"
-            )));
-        };
-        match objects_usable(&s.ws.store, &refs) {
-            Ok(()) => {}
-            Err(Unusable::Missing) => {
-                return Err(Error::User(format!(
-                    "the outs of experiment `{name}` (stage {stage}) are not in the local cache: run `pipe exp pull {name}` first"
-                )));
-            }
-            Err(Unusable::Quarantined(e)) => {
-                return Err(Error::User(format!(
-                    "{e}: the outs of experiment `{name}` (stage {stage}) are not whole in the local cache; run `pipe exp pull {name}` to fetch them again"
-                )));
-            }
-        }
-        targets.push(i);
-    }
+    let targets = check(s, name, &rec)?;
     // A running stage owns its outs: nothing is written under it, and until the entries
     // are recorded no stage starts on them (as `pipe checkout`). Taken before the check of
     // unsaved work, so that it sees what a stage that just ended recorded.
@@ -88,16 +51,96 @@ pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
     if !force {
         unsaved(s, name, &rec.overrides, &targets)?;
     }
+    let written = write_params(s, name, &rec.overrides)?;
+    let n = record_and_check_out(p, s, name, &rec)?;
+    p.verb(
+        "Applied",
+        Tone::Good,
+        &format!(
+            "experiment {name}: set {}; checked out {n} out(s)",
+            written.join("; ")
+        ),
+    );
+    Ok(())
+}
 
-    // 2. The params files.
+/// Step 1, before anything is written: the experiment finished, and each of its stages is
+/// still in the pipeline with the same outs, whose objects are whole in the local cache.
+/// Returns those stages.
+fn check(s: &Session, name: &ExpName, rec: &ExpRecord) -> Result<Vec<usize>> {
+    let state = rec.shown_state();
+    if state != ExpState::Done {
+        return Err(OpsError::ExpNotDone {
+            name: name.to_string(),
+            state: state.label(),
+            only: "only a finished experiment can be applied",
+        }
+        .into());
+    }
+    if rec.stages.is_empty() {
+        return Err(OpsError::ExpNoStages {
+            name: name.to_string(),
+        }
+        .into());
+    }
+    let mut targets = Vec::new();
+    for (stage, e) in &rec.stages {
+        let Some(i) = s.graph.find(stage) else {
+            return Err(OpsError::ExpStageGone {
+                name: name.to_string(),
+                stage: stage.to_string(),
+            }
+            .into());
+        };
+        let st = &s.graph.stages[i];
+        let outs = moved_back(name, &e.outs);
+        let Some(refs) = outs_from(st, &outs) else {
+            return Err(OpsError::ExpOutsChanged {
+                name: name.to_string(),
+                stage: stage.to_string(),
+            }
+            .into());
+        };
+        match objects_usable(&s.ws.store, &refs) {
+            Ok(()) => {}
+            Err(Unusable::Missing) => {
+                return Err(OpsError::ExpOutsMissing {
+                    name: name.to_string(),
+                    stage: stage.to_string(),
+                }
+                .into());
+            }
+            Err(Unusable::Quarantined(e)) => {
+                return Err(OpsError::ExpOutsCorrupt {
+                    name: name.to_string(),
+                    stage: stage.to_string(),
+                    why: e.to_string(),
+                }
+                .into());
+            }
+        }
+        targets.push(i);
+    }
+    Ok(targets)
+}
+
+/// Step 2: the overrides written into the params files they come from (comments kept);
+/// returns what was set where (`train.lr in params.toml`).
+fn write_params(
+    s: &Session,
+    name: &ExpName,
+    overrides: &BTreeMap<String, toml::Value>,
+) -> Result<Vec<String>> {
     let mut by_file: BTreeMap<String, Vec<(&str, &toml::Value)>> = BTreeMap::new();
     let mut files = BTreeMap::new();
-    for (k, v) in &rec.overrides {
+    for (k, v) in overrides {
         let Some(f) = s.spec.params.source_of(None, k) else {
-            return Err(Error::User(format!(
-                "experiment `{name}` overrides `{k}`: {}",
-                s.spec.params.explain_missing(None, k)
-            )));
+            return Err(OpsError::ExpOverrideGone {
+                name: name.to_string(),
+                key: k.clone(),
+                why: s.spec.params.explain_missing(None, k),
+            }
+            .into());
         };
         by_file
             .entry(f.path.to_string())
@@ -112,15 +155,33 @@ pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
         } else {
             params_edit::set_toml(&f.source.text, edits)
         }
-        .map_err(|m| Error::User(format!("{}: {m}", f.source.name)))?;
+        .map_err(|why| OpsError::At {
+            at: f.source.name.to_string(),
+            why: why.to_string(),
+        })?;
         if text != *f.source.text {
             s.ws.dir
                 .write_atomic(f.path.as_str(), text.as_bytes(), true)?;
         }
     }
+    Ok(by_file
+        .iter()
+        .map(|(f, e)| {
+            let keys: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
+            format!("{} in {f}", keys.join(", "))
+        })
+        .collect())
+}
 
-    // 3. Lock entries and outs, against the pipeline as the new params make it.
-    let s2 = Session::open(&s.spec.path)?;
+/// Step 3: lock entries and outs, against the pipeline as the new params make it; returns
+/// how many outs were checked out.
+fn record_and_check_out(
+    p: &Printer,
+    s: &Session,
+    name: &ExpName,
+    rec: &ExpRecord,
+) -> Result<usize> {
+    let s2 = crate::ops::open(p, &s.spec.path)?;
     s2.fold_lock()?;
     let mut n = 0;
     for (stage, e) in &rec.stages {
@@ -137,22 +198,7 @@ pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
     }
     s2.fold_lock()?;
     s2.ws.state.save()?;
-    let written: Vec<String> = by_file
-        .iter()
-        .map(|(f, e)| {
-            let keys: Vec<&str> = e.iter().map(|(k, _)| *k).collect();
-            format!("{} in {f}", keys.join(", "))
-        })
-        .collect();
-    printer::get().verb(
-        "Applied",
-        Tone::Good,
-        &format!(
-            "experiment {name}: set {}; checked out {n} out(s)",
-            written.join("; ")
-        ),
-    );
-    Ok(())
+    Ok(n)
 }
 
 /// The path locks of the outs of the stages `targets`, taken without waiting; an error
@@ -164,11 +210,12 @@ fn lock_outs(s: &Session, targets: &[usize]) -> Result<Held> {
     }
     match PathLocks::new(&s.ws.locks()).try_acquire(&want, "pipe exp apply") {
         Ok(h) => Ok(h),
-        Err(Busy::Held { path, holder }) => Err(Error::Env(format!(
-            "`{path}` is read or written by a running stage ({}): apply the experiment when it is done",
-            holder.as_deref().unwrap_or("another pipe process")
-        ))),
-        Err(Busy::Io(lp, e)) => Err(Error::Env(format!("cannot lock {}: {e}", lp.display()))),
+        Err(Busy::Held { path, holder }) => Err(OpsError::ApplyBusy {
+            path: path.to_string(),
+            holder: holder.unwrap_or_else(|| "another pipe process".to_string()),
+        }
+        .into()),
+        Err(Busy::Io(path, err)) => Err(OpsError::Lock { path, err }.into()),
     }
 }
 
@@ -241,8 +288,9 @@ fn unsaved(
     if problems.is_empty() {
         return Ok(());
     }
-    Err(Error::User(format!(
-        "applying experiment `{name}` would overwrite unsaved work: {}; run the pipeline first, or pass --force",
-        problems.join("; ")
-    )))
+    Err(OpsError::Unsaved {
+        name: name.to_string(),
+        problems,
+    }
+    .into())
 }

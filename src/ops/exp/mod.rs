@@ -5,7 +5,8 @@
 //! - [`show`]: `exp show`, `exp diff A B`
 //! - [`apply`]: `exp apply NAME [--force]`
 //! - [`share`]: `exp push NAME`, `exp pull NAME`, `exp show --remote`
-//! - here: `exp remove NAME...`, `exp gc`, and what `pipe gc` must keep.
+//! - here: `exp remove NAME...`, `exp gc` (what `pipe gc` keeps for experiments is in
+//!   `ops::keep`, below both).
 
 pub mod apply;
 pub mod run;
@@ -14,21 +15,17 @@ pub mod show;
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, Records};
 use crate::graph::Graph;
-use crate::graph::exp::{ExpCell, instantiate, is_exp_id, stage_id};
-use crate::lock::{Entries, LockStore};
-use crate::report::printer::{self, Tone};
+use crate::graph::exp::{ExpCell, instantiate, is_exp_id};
+use crate::ops::error::OpsError;
+use crate::report::printer::{Printer, Tone};
 use crate::workspace::Workspace;
 
 use super::Session;
-
-/// The lock of every experiment's stage instances.
-pub fn exps_lock(ws: &Workspace) -> LockStore {
-    LockStore::new(&ws.dot.join("exps.lock"), &ws.dot.join("journal"))
-}
+use super::keep::exps_lock;
 
 pub fn records(s: &Session) -> Records {
     Records::of(&s.ws)
@@ -44,7 +41,11 @@ pub fn cell_of(r: &ExpRecord) -> ExpCell {
 
 /// A session whose graph holds `cells`' stage instances too, and whose lock keeps their
 /// entries in `.pipe/exps.lock`; with the indices of each cell's instances.
-pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<usize>>)> {
+pub fn session_with(
+    p: &Printer,
+    s: &Session,
+    cells: &[ExpCell],
+) -> Result<(Session, Vec<Vec<usize>>)> {
     let mut extra = Vec::new();
     let mut ids = Vec::with_capacity(cells.len());
     for c in cells {
@@ -55,6 +56,7 @@ pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<
     let spec = crate::spec::load(&s.spec.path)?;
     let graph = Graph::build(&spec)?.with_extra(&spec, extra)?;
     let mut ws = Workspace::open(&spec.path)?;
+    super::warn_workspace(p, &ws);
     ws.lock = ws.lock.clone().with_side(exps_lock(&ws), is_exp_id);
     let per: Vec<Vec<usize>> = ids
         .iter()
@@ -73,11 +75,9 @@ pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<
 /// `pipe exp remove NAME...`: the records, the outs under `.pipe/exps/NAME/`, the lock
 /// entries. Their cache objects go at the next `pipe gc`. A record that cannot be read
 /// (`exp show` lists it as unreadable) is removed all the same.
-pub fn remove(s: &Session, names: &[ExpName]) -> Result<()> {
+pub fn remove(p: &Printer, s: &Session, names: &[ExpName]) -> Result<()> {
     if names.is_empty() {
-        return Err(Error::User(
-            "name the experiments to remove (see `pipe exp show`)".into(),
-        ));
+        return Err(OpsError::NoExpNames.into());
     }
     let recs = records(s);
     let mut found: Vec<(&ExpName, bool)> = Vec::with_capacity(names.len());
@@ -85,10 +85,11 @@ pub fn remove(s: &Session, names: &[ExpName]) -> Result<()> {
         let readable = match recs.get(n) {
             Ok(Some(r)) => {
                 if r.shown_state() == ExpState::Running {
-                    return Err(Error::User(format!(
-                        "experiment `{n}` is running (pid {}); remove it once it ends",
-                        r.pid.unwrap_or(0)
-                    )));
+                    return Err(OpsError::RemoveRunning {
+                        name: n.to_string(),
+                        pid: r.pid.unwrap_or(0),
+                    }
+                    .into());
                 }
                 true
             }
@@ -110,7 +111,7 @@ pub fn remove(s: &Session, names: &[ExpName]) -> Result<()> {
         } else {
             format!("experiment {n} (its record was unreadable)")
         };
-        printer::get().verb("Removed", Tone::Good, &what);
+        p.verb("Removed", Tone::Good, &what);
     }
     exps_lock(&s.ws).fold(None)?;
     Ok(())
@@ -136,7 +137,7 @@ fn owner(id: &str) -> Option<&str> {
 /// `pipe exp gc [--all]`: removes failed (and interrupted) experiments, or every one with
 /// `all`, and the lock entries and out directories no record owns; then collects the
 /// cache objects nothing refers to any more, as `pipe gc` does.
-pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
+pub fn gc(p: &Printer, s: &Session, all: bool, dry: bool) -> Result<()> {
     let recs = records(s);
     let (list, unreadable) = recs.list_all()?;
     let doomed: Vec<&ExpRecord> = list
@@ -146,7 +147,6 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
             st != ExpState::Running && (all || st == ExpState::Failed)
         })
         .collect();
-    let p = printer::get();
     let verb = if dry { "Would remove" } else { "Removed" };
     for r in &doomed {
         if !dry {
@@ -194,32 +194,5 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
             }
         }
     }
-    super::gc::gc(s, dry, false).map(|_| ())
-}
-
-/// What experiments refer to, for `pipe gc` to keep: the experiments' lock and every
-/// record's entries (a pulled record may be the only holder).
-pub fn entries_to_keep(s: &Session) -> Result<Vec<Entries>> {
-    entries_to_keep_in(&s.ws.dot, false)
-}
-
-/// [`entries_to_keep`] of the workspace whose `.pipe/` is `dot` (another workspace that
-/// shares the cache, read without writing anything there). With `strict`, a record file
-/// that cannot be read (permissions: as opposed to one read and not understood, which no
-/// command can act on) is an error, naming it: what it refers to is unknown.
-pub fn entries_to_keep_in(dot: &std::path::Path, strict: bool) -> Result<Vec<Entries>> {
-    let lock = LockStore::new(&dot.join("exps.lock"), &dot.join("journal"));
-    let mut out = vec![lock.read()?];
-    let mut from_records = Entries::new();
-    let (list, unreadable) = Records::read_only(dot).list_all()?;
-    if strict && let Some(u) = unreadable.iter().find(|u| u.io) {
-        return Err(Error::Env(format!("cannot read {}: {}", u.file, u.why)));
-    }
-    for r in list {
-        for (stage, e) in r.stages {
-            from_records.insert(stage_id(&stage, &r.name).to_string(), e);
-        }
-    }
-    out.push(from_records);
-    Ok(out)
+    super::gc::gc(p, s, dry, false).map(|_| ())
 }

@@ -6,15 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::Outcome;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
 use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
+use crate::ops::error::OpsError;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
 use crate::remote::RunRemote;
-use crate::report::printer::{self, Tone};
+use crate::report::printer::{Printer, Tone};
 use crate::report::table::num;
 
 use super::{Session, cell_of, records, session_with};
@@ -29,14 +30,16 @@ pub struct ExpRunOptions {
     pub run: ReproOptions,
 }
 
-pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Result<()> {
+pub fn run(
+    p: &Printer,
+    s: &Session,
+    o: &ExpRunOptions,
+    pull: Option<Arc<RunRemote>>,
+) -> Result<()> {
     let recs = records(s);
     if o.run_all {
         if !o.set.is_empty() || o.name.is_some() || !o.run.targets.is_empty() {
-            return Err(Error::User(
-                "--run-all runs the queued experiments as recorded; it takes no -S, -n or targets"
-                    .into(),
-            ));
+            return Err(OpsError::RunAllArgs.into());
         }
         let queued: Vec<ExpRecord> = recs
             .list()?
@@ -44,21 +47,22 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
             .filter(|r| r.state == ExpState::Queued)
             .collect();
         if queued.is_empty() {
-            printer::get().verb("Done", Tone::Good, "no queued experiments");
+            p.verb("Done", Tone::Good, "no queued experiments");
             return Ok(());
         }
-        return run_records(s, &recs, queued, &o.run, pull);
+        return run_records(p, s, &recs, queued, &o.run, pull);
     }
     if o.set.is_empty() {
-        return Err(Error::User(
-            "give the experiment's overrides: pipe exp run -S KEY=VALUE [-S ...]".into(),
-        ));
+        return Err(OpsError::NoOverrides.into());
     }
     let ov = overrides::parse(&s.spec.params, &o.set)?;
     let name = match &o.name {
         Some(n) => n.clone(),
-        None => ExpName::parse(&overrides::default_name(&ov))
-            .map_err(|m| Error::User(format!("{m}; name the experiment with -n NAME")))?,
+        None => ExpName::parse(&overrides::default_name(&ov)).map_err(|why| {
+            OpsError::ExpNameFromOverrides {
+                why: why.to_string(),
+            }
+        })?,
     };
     let cell = ExpCell {
         name: name.clone(),
@@ -69,16 +73,18 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
     crate::graph::exp::instantiate(&s.spec, &s.graph, &cell)?;
     if let Some(old) = recs.get(&name)? {
         if old.overrides != cell.overrides || old.targets != cell.targets {
-            return Err(Error::User(format!(
-                "experiment `{name}` exists with other overrides ({}): name this one with -n, or `pipe exp remove {name}` first",
-                describe(&old.overrides)
-            )));
+            return Err(OpsError::ExpExists {
+                name: name.to_string(),
+                overrides: describe(&old.overrides),
+            }
+            .into());
         }
         if old.shown_state() == ExpState::Running {
-            return Err(Error::User(format!(
-                "experiment `{name}` is running (pid {})",
-                old.pid.unwrap_or(0)
-            )));
+            return Err(OpsError::ExpRunning {
+                name: name.to_string(),
+                pid: old.pid.unwrap_or(0),
+            }
+            .into());
         }
     }
     let rec = ExpRecord {
@@ -102,14 +108,14 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
     };
     recs.save(&rec)?;
     if o.queue {
-        printer::get().verb(
+        p.verb(
             "Queued",
             Tone::Good,
             &format!("experiment {name} (run the queue with `pipe exp run --run-all`)"),
         );
         return Ok(());
     }
-    run_records(s, &recs, vec![rec], &o.run, pull)
+    run_records(p, s, &recs, vec![rec], &o.run, pull)
 }
 
 /// `k=v, k=v` for messages.
@@ -122,6 +128,7 @@ fn describe(o: &BTreeMap<String, toml::Value>) -> String {
 
 /// Runs `list` in one scheduler run, then fills each record in.
 fn run_records(
+    p: &Printer,
     s: &Session,
     recs: &Records,
     mut list: Vec<ExpRecord>,
@@ -129,7 +136,7 @@ fn run_records(
     pull: Option<Arc<RunRemote>>,
 ) -> Result<()> {
     let cells: Vec<ExpCell> = list.iter().map(cell_of).collect();
-    let (xs, per) = session_with(s, &cells)?;
+    let (xs, per) = session_with(p, s, &cells)?;
     let all: Vec<usize> = per.iter().flatten().copied().collect();
     let selection = xs.graph.closure(&all, false);
     let started = now();
@@ -145,7 +152,7 @@ fn run_records(
     // One experiment failing does not stop the others.
     ro.keep_going = true;
     ro.targets.clear();
-    let summary = match run_stages_with(&xs, &selection, &ro, pull) {
+    let summary = match run_stages_with(p, &xs, &selection, &ro, pull) {
         Ok(sm) => sm,
         Err(e) => {
             for r in &mut list {
@@ -160,7 +167,6 @@ fn run_records(
     };
     let outcome: HashMap<usize, &Outcome> = summary.outcomes.iter().map(|(i, o)| (*i, o)).collect();
     let lock = xs.ws.lock.read()?;
-    let p = printer::get();
     for (r, idx) in list.iter_mut().zip(&per) {
         let closure = xs.graph.closure(idx, false);
         let failed = closure.iter().find_map(|i| match outcome.get(i) {

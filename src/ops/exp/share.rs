@@ -16,12 +16,13 @@ use pipe_cache::Digest;
 use pipe_cache::remote::Kind;
 use pipe_cache::remote::transfer::{self, Source, Upload};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState};
+use crate::ops::error::OpsError;
 use crate::ops::push::{Local, Outbound};
 use crate::remote as glue;
-use crate::report::printer::{self, Tone, bytes};
+use crate::report::printer::{Printer, Tone, bytes};
 
 use super::{Session, records};
 
@@ -37,6 +38,7 @@ fn outs_of(r: &ExpRecord) -> Vec<pipe_cache::Summary> {
 }
 
 pub fn push(
+    p: &Printer,
     s: &Session,
     names: &[ExpName],
     remote: Option<&str>,
@@ -46,11 +48,12 @@ pub fn push(
     let list: Vec<ExpRecord> = names.iter().map(|n| recs.find(n)).collect::<Result<_>>()?;
     for r in &list {
         if r.shown_state() != ExpState::Done {
-            return Err(Error::User(format!(
-                "experiment `{}` is {}: only a finished experiment is pushed",
-                r.name,
-                r.shown_state().label()
-            )));
+            return Err(OpsError::ExpNotDone {
+                name: r.name.to_string(),
+                state: r.shown_state().label(),
+                only: "only a finished experiment is pushed",
+            }
+            .into());
         }
     }
     let remote = glue::open(&s.ws, remote, jobs)?;
@@ -59,11 +62,11 @@ pub fn push(
     for r in &list {
         for h in outs_of(r) {
             if objects.add(store, &h.digest, h.is_dir())? != Local::Whole {
-                return Err(Error::User(format!(
-                    "experiment `{}`: object {} is not (wholly) in the local cache",
-                    r.name,
-                    h.digest.short()
-                )));
+                return Err(OpsError::ExpNotLocal {
+                    name: r.name.to_string(),
+                    object: h.digest.short(),
+                }
+                .into());
             }
         }
     }
@@ -104,7 +107,7 @@ pub fn push(
         })
         .map_err(glue::error)?;
     let names: Vec<&str> = list.iter().map(|r| r.name.as_str()).collect();
-    printer::get().verb(
+    p.verb(
         "Pushed",
         Tone::Good,
         &format!(
@@ -119,6 +122,7 @@ pub fn push(
 }
 
 pub fn pull(
+    p: &Printer,
     s: &Session,
     names: &[ExpName],
     remote: Option<&str>,
@@ -132,28 +136,31 @@ pub fn pull(
             .block_on(remote.get_exp(&key_of(name)))
             .map_err(glue::error)?;
         let Some(bytes_) = got else {
-            return Err(Error::User(format!(
-                "remote `{}` has no experiment `{name}` (see `pipe exp show --remote`)",
-                remote.name()
-            )));
+            return Err(OpsError::NoRemoteExp {
+                remote: remote.name().to_string(),
+                name: name.to_string(),
+            }
+            .into());
         };
         let rec = ExpRecord::decode(
             &bytes_,
             &format!("experiment `{name}` on `{}`", remote.name()),
         )?;
         if rec.name != *name {
-            return Err(Error::Env(format!(
-                "remote `{}` holds experiment `{}` under the key of `{name}`",
-                remote.name(),
-                rec.name
-            )));
+            return Err(OpsError::WrongExp {
+                remote: remote.name().to_string(),
+                held: rec.name.to_string(),
+                name: name.to_string(),
+            }
+            .into());
         }
         if let Some(local) = recs.get(name)?
             && local.overrides != rec.overrides
         {
-            return Err(Error::User(format!(
-                "a local experiment `{name}` has other overrides: `pipe exp remove {name}` first"
-            )));
+            return Err(OpsError::ExpOtherOverrides {
+                name: name.to_string(),
+            }
+            .into());
         }
         let outs = outs_of(&rec);
         let ws = Arc::clone(&s.ws);
@@ -162,24 +169,25 @@ pub fn pull(
                 transfer::quiet()
             }))
             .map_err(glue::error)?;
-        if let Some(e) = f.corrupt.first() {
-            return Err(Error::Env(e.to_string()));
+        if let Some(e) = f.corrupt.into_iter().next() {
+            return Err(OpsError::ExpCorrupt(e).into());
         }
         if !f.missing.is_empty() {
-            return Err(Error::Env(format!(
-                "remote `{}` lacks {} object(s) of experiment `{name}` (first {})",
-                remote.name(),
-                f.missing.len(),
-                f.missing[0].short()
-            )));
+            return Err(OpsError::ExpIncomplete {
+                remote: remote.name().to_string(),
+                n: f.missing.len(),
+                name: name.to_string(),
+                first: f.missing[0].short(),
+            }
+            .into());
         }
         for e in rec.stages.values() {
             if let Some(key) = e.key {
-                pull_run_record(&rt, &remote, &s.ws, &key, e);
+                pull_run_record(p, &rt, &remote, &s.ws, &key, e);
             }
         }
         recs.save(&rec)?;
-        printer::get().verb(
+        p.verb(
             "Pulled",
             Tone::Good,
             &format!(
@@ -195,6 +203,7 @@ pub fn pull(
 
 /// Every experiment record on the remote, oldest first.
 pub fn remote_records(
+    p: &Printer,
     s: &Session,
     remote: Option<&str>,
     jobs: Option<usize>,
@@ -224,7 +233,7 @@ pub fn remote_records(
         }
     }
     if let Some(first) = unreadable.first() {
-        printer::get().warn(&format!(
+        p.warn(&format!(
             "{} experiment record(s) on `{}` are unreadable and not shown; the first: {first}",
             unreadable.len(),
             remote.name()
@@ -238,6 +247,7 @@ pub fn remote_records(
 /// names exactly the outs (and contents) of `entry`, the experiment's entry that carried
 /// the key. Best effort: without it the experiment still shows, diffs and applies.
 fn pull_run_record(
+    p: &Printer,
     rt: &tokio::runtime::Runtime,
     remote: &pipe_cache::remote::Remote,
     ws: &crate::workspace::Workspace,
@@ -251,7 +261,7 @@ fn pull_run_record(
         Ok(Some(b)) => b,
         Ok(None) => return,
         Err(e) => {
-            printer::get().warn(&format!("run-cache record {}: {e}", key.short()));
+            p.warn(&format!("run-cache record {}: {e}", key.short()));
             return;
         }
     };
@@ -261,7 +271,7 @@ fn pull_run_record(
                 tracing::debug!("cannot keep the pulled record {key}: {e}");
             }
         }
-        _ => printer::get().warn(&format!(
+        _ => p.warn(&format!(
             "run-cache record {} on `{}` does not name the outs its experiment recorded: ignored",
             key.short(),
             remote.name()

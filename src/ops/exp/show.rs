@@ -3,31 +3,31 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::compare::exps::{ExpRow, ExpTable};
 use crate::error::{Error, Result};
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
-use crate::report::exps::{ExpRow, ExpTable, diff_text};
-use crate::report::printer;
-use crate::report::table::{Format, num};
+use crate::report::printer::Printer;
+use crate::report::table::num;
 use crate::spec::params;
 
 use super::{Session, records};
 
 #[derive(Debug, Clone, Default)]
 pub struct ShowOptions {
-    pub format: Option<Format>,
     pub sort: Option<String>,
     /// `--remote[=NAME]`: the experiments pushed there (`Some(None)`: the default remote).
     pub remote: Option<Option<String>>,
     pub jobs: Option<usize>,
 }
 
-pub fn show(s: &Session, o: &ShowOptions) -> Result<ExpTable> {
+/// The experiments table (sorted as asked); `report::exps` renders it.
+pub fn show(p: &Printer, s: &Session, o: &ShowOptions) -> Result<ExpTable> {
     let (list, unreadable, source) = match &o.remote {
         Some(r) => {
-            let (list, source) = super::share::remote_records(s, r.as_deref(), o.jobs)?;
+            let (list, source) = super::share::remote_records(p, s, r.as_deref(), o.jobs)?;
             (list, Vec::new(), source)
         }
         None => {
@@ -49,9 +49,8 @@ pub fn show(s: &Session, o: &ShowOptions) -> Result<ExpTable> {
         });
     }
     if let Some(k) = &o.sort {
-        t.sort_by(k).map_err(Error::User)?;
+        t.sort_by(k)?;
     }
-    printer::get().data(&t.render(o.format.unwrap_or(Format::Text)));
     Ok(t)
 }
 
@@ -151,9 +150,13 @@ pub fn table(s: &Session, list: &[ExpRecord], source: String) -> ExpTable {
     }
 }
 
+/// A row of `exp diff`: the param or metric, its value on both sides, the change.
+pub type DiffLine = (String, String, String, String);
+
 /// `pipe exp diff A B`: params that differ and every metric, side by side with deltas;
-/// `workspace` (or `baseline`) names the workspace's own.
-pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
+/// `workspace` (or `baseline`) names the workspace's own. `report::exps::diff_text`
+/// lays the rows out.
+pub fn diff(s: &Session, a: &str, b: &str) -> Result<Vec<DiffLine>> {
     let recs = records(s);
     let side = |n: &str| -> Result<(BTreeMap<String, toml::Value>, BTreeMap<String, f64>)> {
         if n == "workspace" || n == "baseline" {
@@ -207,8 +210,7 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
             },
         ));
     }
-    printer::get().data(&diff_text(a, b, &lines));
-    Ok(())
+    Ok(lines)
 }
 
 fn as_f64(v: &toml::Value) -> Option<f64> {

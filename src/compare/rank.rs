@@ -1,21 +1,12 @@
 //! Ranking a metric column by its direction (`Better::Max` or `Better::Min`), the same way
-//! in every table that has metric columns (the sweep table, `exp show`): the header names
-//! the direction with an arrow, the best row is the first strictly better value (so a tie
-//! keeps the earlier row), NaN never wins, and ordering puts rows with a value before rows
-//! without one.
+//! in every table that has metric columns (the sweep table, `exp show`): the best row is
+//! the first strictly better value (so a tie keeps the earlier row), NaN never wins, and
+//! ordering puts rows with a value before rows without one. (The header's arrow is
+//! rendered by `report::table::title`.)
 
 use std::cmp::Ordering;
 
-use crate::graph::sweep::{Better, ReportCol};
-
-/// The column's header: `f1 ↑` (higher is better) or `loss ↓`.
-pub fn title(c: &ReportCol) -> String {
-    let arrow = match c.better {
-        Better::Max => "↑",
-        Better::Min => "↓",
-    };
-    format!("{} {arrow}", c.metric)
-}
+use crate::graph::sweep::Better;
 
 /// The index of the best value; `None` when no value is there (or all are NaN).
 pub fn best(values: impl IntoIterator<Item = Option<f64>>, better: Better) -> Option<usize> {
@@ -82,15 +73,5 @@ mod tests {
         assert_eq!(v, [Some(0.9), Some(0.5), Some(0.1), None]);
         v.sort_by(|a, b| order(*a, *b, Better::Min));
         assert_eq!(v, [Some(0.1), Some(0.5), Some(0.9), None]);
-    }
-
-    #[test]
-    fn title_names_the_direction() {
-        let c = |better| ReportCol {
-            metric: "f1".into(),
-            better,
-        };
-        assert_eq!(title(&c(Better::Max)), "f1 ↑");
-        assert_eq!(title(&c(Better::Min)), "f1 ↓");
     }
 }
