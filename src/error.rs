@@ -24,6 +24,7 @@ pub use failure::{Failure, RunFailed, StageExit};
 use crate::builtin::BuiltinError;
 use crate::exec::ExecError;
 use crate::exec::slurm::SlurmError;
+use crate::import::ImportError;
 use crate::lock::LockError;
 use crate::remote::RemoteConfigError;
 use crate::run::commit::ContractError;
@@ -57,6 +58,9 @@ pub enum Error {
     Remote(#[from] pipe_cache::remote::RemoteError),
     #[error(transparent)]
     RemoteConfig(#[from] RemoteConfigError),
+    /// `pipe get`, `import`, `update`: the source, its rev, path or remote.
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// An executor could not start (the Slurm executor: its commands, its probe).
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -115,6 +119,7 @@ impl Error {
             Error::Remote(e) if e.is_config() => 2,
             Error::Remote(_) => 3,
             Error::RemoteConfig(e) => e.exit_code(),
+            Error::Import(e) => e.exit_code(),
             Error::LockConflict(_) => 1,
             Error::Spec(_) | Error::User(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.

@@ -7,6 +7,7 @@ pub mod dag;
 pub mod exp;
 pub mod explain;
 pub mod gc;
+pub mod import;
 pub mod import_dvc;
 pub mod init;
 pub mod merge_lock;
