@@ -68,6 +68,26 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Download a path another repository tracks (a pipe workspace or a DVC project),
+    /// verified, without tracking it
+    Get {
+        /// The git repository: a path, file://, https://, ssh:// or git@host:...
+        source: String,
+        /// A tracked path there, or a path inside a tracked directory
+        path: String,
+        /// Where to put it [default: PATH's last component]
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// A tag, branch or commit [default: the default branch]
+        #[arg(long)]
+        rev: Option<String>,
+        /// A remote of this workspace to fetch from instead of the source's default
+        #[arg(short, long, value_name = "NAME")]
+        remote: Option<String>,
+        /// Transfers in flight
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Run stale stages (and only those) in dependency order
     Repro(ReproArgs),
     /// List stale stages and why (exit 0)
@@ -671,6 +691,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::ImportDvc { dir, dry, force } => ops::import_dvc::import_dvc(
             dir.as_deref().unwrap_or(Path::new(".")),
             &ops::import_dvc::ImportOptions { dry, force },
+        )
+        .map(|_| ()),
+        Command::Get {
+            source,
+            path,
+            out,
+            rev,
+            remote,
+            jobs,
+        } => ops::import::get(
+            &file,
+            &ops::import::GetOptions {
+                source,
+                path,
+                out,
+                rev,
+                remote,
+                jobs,
+            },
         )
         .map(|_| ()),
         Command::Repro(a) => {
