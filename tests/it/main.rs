@@ -12,6 +12,7 @@ mod exp;
 mod failures;
 mod faults;
 mod freshness;
+mod import;
 mod integrity;
 mod records;
 mod remote;

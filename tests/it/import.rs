@@ -1,0 +1,349 @@
+//! Data from other repositories (`pipe get`, `pipe import`, `pipe update`) against real
+//! registries: git repositories with tags v1 and v2 and a branch `dev` that moves, their
+//! data pushed by pipe itself or by real DVC (`PIPE_TEST_DVC`, as in `dvc.rs`) to a
+//! directory remote. Transfers are counted from the `Fetched N object(s)` line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::dvc::dvc;
+use crate::support::{Project, Run};
+
+/// The dataset at each version (relative path -> content).
+fn version(v: u32) -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    m.insert("cam07/f1.txt", "cam07 frame 1\n".to_string());
+    m.insert("cam07/f2.txt", format!("cam07 frame 2 v{}\n", v.min(2)));
+    m.insert(
+        "cam08/f1.txt",
+        format!("cam08 frame 1 v{}\n", if v >= 3 { 3 } else { 1 }),
+    );
+    if v >= 2 {
+        m.insert("cam09/f1.txt", "cam09 frame 1\n".to_string());
+    }
+    m
+}
+
+/// Every file under `dir`, relative path -> content.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).expect("read dir") {
+            let e = e.expect("entry");
+            if e.file_type().expect("type").is_dir() {
+                walk(root, &e.path(), out);
+            } else {
+                let rel = e
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read_to_string(e.path()).expect("read"));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn expected(v: u32, under: &str) -> BTreeMap<String, String> {
+    version(v)
+        .into_iter()
+        .filter_map(|(k, c)| {
+            if under.is_empty() {
+                Some((k.to_string(), c))
+            } else {
+                k.strip_prefix(under)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .map(|r| (r.to_string(), c))
+            }
+        })
+        .collect()
+}
+
+/// Objects the command transferred (its `Fetched N object(s)` line).
+fn fetched(r: &Run) -> usize {
+    let line = r
+        .stderr
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Fetched "))
+        .unwrap_or_else(|| panic!("no Fetched line\n{r}"));
+    line.split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count")
+}
+
+fn write_version(reg: &Project, v: u32) {
+    let _ = std::fs::remove_dir_all(reg.path("datasets/full"));
+    for (k, c) in version(v) {
+        reg.write(&format!("datasets/full/{k}"), &c);
+    }
+}
+
+fn commit(reg: &Project, msg: &str) {
+    reg.git(&["add", "-A"]);
+    reg.git(&["commit", "-q", "-m", msg]);
+}
+
+/// A registry kept by pipe: `datasets/full` is tracked data, `count.txt` a stage's out,
+/// pushed to a directory remote (`store`, beside it). Tags v1, v2; branch `dev` at v2.
+/// Call [`move_dev`] to move `dev` on.
+struct Registry {
+    reg: Project,
+    store: tempfile::TempDir,
+    dvc: bool,
+}
+
+impl Registry {
+    fn url(&self) -> String {
+        self.reg.root().display().to_string()
+    }
+
+    fn publish(&self, v: u32, tag: Option<&str>) {
+        write_version(&self.reg, v);
+        if self.dvc {
+            dvc(&self.reg, &["add", "-q", "datasets/full"]);
+            dvc(&self.reg, &["push", "-q"]);
+        } else {
+            self.reg.pipe(&["add", "datasets/full"]).ok();
+            self.reg.pipe(&["repro"]).ok();
+            self.reg.pipe(&["push"]).ok();
+        }
+        commit(&self.reg, &format!("data v{v}"));
+        if let Some(t) = tag {
+            self.reg.git(&["tag", t]);
+        }
+    }
+
+    /// `dev` gets version 3 (cam08 changes); main stays at v2.
+    fn move_dev(&self) {
+        self.reg.git(&["checkout", "-q", "dev"]);
+        self.publish(3, None);
+        self.reg.git(&["checkout", "-q", "main"]);
+    }
+}
+
+fn pipe_registry() -> Registry {
+    let reg = Project::new().file(
+        "pipe.toml",
+        "[stage.count]\ncmd = \"ls -R datasets/full > count.txt\"\ndeps = [\"datasets/full\"]\nouts = [\"count.txt\"]\n",
+    );
+    let store = tempfile::tempdir().expect("tmp");
+    reg.git(&["init", "-q"]);
+    reg.pipe(&[
+        "remote",
+        "add",
+        "team",
+        store.path().to_str().expect("utf-8"),
+        "--default",
+    ])
+    .ok();
+    let r = Registry {
+        reg,
+        store,
+        dvc: false,
+    };
+    r.publish(1, Some("v1"));
+    r.publish(2, Some("v2"));
+    r.reg.git(&["branch", "dev"]);
+    r
+}
+
+fn dvc_registry() -> Registry {
+    let reg = Project::new();
+    let store = tempfile::tempdir().expect("tmp");
+    reg.git(&["init", "-q"]);
+    dvc(&reg, &["init", "-q"]);
+    dvc(
+        &reg,
+        &[
+            "remote",
+            "add",
+            "-q",
+            "-d",
+            "store",
+            store.path().to_str().expect("utf-8"),
+        ],
+    );
+    let r = Registry {
+        reg,
+        store,
+        dvc: true,
+    };
+    r.publish(1, Some("v1"));
+    r.publish(2, Some("v2"));
+    r.reg.git(&["branch", "dev"]);
+    r
+}
+
+/// `pipe get` of the whole directory at each tag and of the moving branch, of a part of
+/// it, and of one file: byte-identical to what was published, and only the part asked
+/// for is transferred.
+fn get_round_trip(r: &Registry) {
+    let p = Project::new();
+    let url = r.url();
+    let run = p
+        .pipe(&["get", &url, "datasets/full", "-o", "v1", "--rev", "v1"])
+        .ok();
+    assert_eq!(tree(&p.path("v1")), expected(1, ""));
+    // Files of v1 (3), plus the directory's manifest (pipe) or listing (DVC).
+    assert_eq!(fetched(&run), 4, "{run}");
+    p.pipe(&["get", &url, "datasets/full", "-o", "v2", "--rev", "v2"])
+        .ok();
+    assert_eq!(tree(&p.path("v2")), expected(2, ""));
+    // The default branch is main, at v2.
+    p.pipe(&["get", &url, "datasets/full"]).ok();
+    assert_eq!(tree(&p.path("full")), expected(2, ""));
+    r.move_dev();
+    p.pipe(&["get", &url, "datasets/full", "-o", "dev", "--rev", "dev"])
+        .ok();
+    assert_eq!(tree(&p.path("dev")), expected(3, ""));
+
+    // A part of the directory: its two files (and the listing), nothing else.
+    let run = p
+        .pipe(&[
+            "get",
+            &url,
+            "datasets/full/cam07",
+            "-o",
+            "cam07",
+            "--rev",
+            "v2",
+        ])
+        .ok();
+    assert_eq!(tree(&p.path("cam07")), expected(2, "cam07"));
+    assert_eq!(fetched(&run), 3, "{run}");
+    // One file inside it.
+    p.pipe(&["get", &url, "datasets/full/cam09/f1.txt", "--rev", "v2"])
+        .ok();
+    assert_eq!(p.read("f1.txt"), "cam09 frame 1\n");
+}
+
+#[test]
+fn get_from_a_pipe_registry_brings_each_version_and_only_the_part_asked() {
+    let r = pipe_registry();
+    get_round_trip(&r);
+    // A stage's out, not only tracked data.
+    let p = Project::new();
+    p.pipe(&["get", &r.url(), "count.txt", "--rev", "v1"]).ok();
+    assert!(p.read("count.txt").contains("cam07"));
+}
+
+#[test]
+fn get_from_a_dvc_registry_brings_each_version_and_only_the_part_asked() {
+    let r = dvc_registry();
+    get_round_trip(&r);
+}
+
+/// Each error is one sentence naming what is wrong, exits 2 (bad input) or 3 (the
+/// environment), and leaves nothing at OUT.
+fn get_errors(r: &Registry) {
+    let p = Project::new();
+    let url = r.url();
+    let none = |p: &Project| assert!(!p.exists("out"), "nothing written");
+    p.pipe(&["get", &url, "datasets/full", "-o", "out", "--rev", "v7"])
+        .code(2)
+        .err_has("`v7` is not a tag, branch or commit of");
+    none(&p);
+    p.pipe(&["get", &url, "datasets/other", "-o", "out", "--rev", "v1"])
+        .code(2)
+        .err_has("`datasets/other` is not tracked by");
+    none(&p);
+    p.pipe(&[
+        "get",
+        &url,
+        "datasets/full/cam09",
+        "-o",
+        "out",
+        "--rev",
+        "v1",
+    ])
+    .code(2)
+    .err_has("`datasets/full/cam09` is not in the directory `datasets/full`");
+    none(&p);
+    p.pipe(&["get", "/nonexistent/registry", "datasets/full", "-o", "out"])
+        .code(3)
+        .err_has("cannot read the git repository `/nonexistent/registry`");
+    none(&p);
+    p.write("out", "mine\n");
+    p.pipe(&["get", &url, "datasets/full", "-o", "out"])
+        .code(2)
+        .err_has("already exists");
+    assert_eq!(p.read("out"), "mine\n");
+    p.remove("out");
+
+    // An object missing on the source's remote: named, nothing written.
+    let objects: Vec<_> = walk_files(r.store.path());
+    let f2 = objects
+        .iter()
+        .find(|o| std::fs::read_to_string(o).is_ok_and(|c| c == "cam07 frame 2 v1\n"))
+        .expect("cam07/f2 of v1 on the remote")
+        .clone();
+    let saved = std::fs::read(&f2).expect("read");
+    std::fs::remove_file(&f2).expect("rm");
+    p.pipe(&["get", &url, "datasets/full", "-o", "out", "--rev", "v1"])
+        .code(3)
+        .err_has("missing on")
+        .err_has("datasets/full/cam07/f2.txt");
+    none(&p);
+    // The same object, corrupt: refused, named, nothing written.
+    std::fs::write(&f2, b"cam07 frame 2 TAMPERED\n").expect("write");
+    p.pipe(&["get", &url, "datasets/full", "-o", "out", "--rev", "v1"])
+        .code(3)
+        .err_has("corrupt");
+    none(&p);
+    std::fs::remove_file(&f2).expect("rm");
+    std::fs::write(&f2, saved).expect("restore");
+    p.pipe(&["get", &url, "datasets/full", "-o", "out", "--rev", "v1"])
+        .ok();
+    assert_eq!(tree(&p.path("out")), expected(1, ""));
+
+    // A source whose remote is gone.
+    let moved = r.store.path().with_extension("moved");
+    std::fs::rename(r.store.path(), &moved).expect("mv");
+    let run = p.pipe(&["get", &url, "datasets/full", "-o", "out2", "--rev", "v1"]);
+    std::fs::rename(&moved, r.store.path()).expect("mv back");
+    run.code(3).err_has("remote");
+    assert!(!p.exists("out2"));
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read dir") {
+        let e = e.expect("entry");
+        if e.file_type().expect("type").is_dir() {
+            v.extend(walk_files(&e.path()));
+        } else {
+            v.push(e.path());
+        }
+    }
+    v
+}
+
+#[test]
+fn get_errors_from_a_pipe_registry_name_the_rev_path_or_object() {
+    get_errors(&pipe_registry());
+}
+
+#[test]
+fn get_errors_from_a_dvc_registry_name_the_rev_path_or_object() {
+    get_errors(&dvc_registry());
+}
+
+#[test]
+fn a_source_without_a_remote_says_so() {
+    let reg = Project::new().file(
+        "pipe.toml",
+        "[stage.count]\ncmd = \"echo 1 > count.txt\"\nouts = [\"count.txt\"]\n",
+    );
+    reg.git(&["init", "-q"]);
+    reg.pipe(&["repro"]).ok();
+    commit(&reg, "no remote");
+    let p = Project::new();
+    p.pipe(&["get", &reg.root().display().to_string(), "count.txt"])
+        .code(2)
+        .err_has("configures no default remote to fetch `count.txt` from");
+    assert!(!p.exists("count.txt"));
+}
