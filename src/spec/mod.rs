@@ -50,6 +50,8 @@ pub struct DataDef {
     /// Span of the path key in `[data]`.
     pub span: Range<usize>,
     pub desc: Option<String>,
+    /// Where imported data comes from (`pipe import`); `None` for `pipe add`'s.
+    pub source: Option<schema::DataSourceToml>,
 }
 
 impl DataDef {
@@ -260,10 +262,17 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         if let Some(what) = workspace_owned(&abs, &wp) {
             return Err(file.error(span, format!("`{wp}` cannot be tracked data: it is {what}")));
         }
+        let body = body.into_inner();
+        if let Some(src) = &body.source
+            && (src.url.trim().is_empty() || src.path.trim().is_empty())
+        {
+            return Err(file.error(span, format!("`{wp}`: `source` needs a `url` and a `path`")));
+        }
         data.push(DataDef {
             path: wp,
             span,
-            desc: body.into_inner().desc,
+            desc: body.desc,
+            source: body.source,
         });
     }
     Ok(Spec {
