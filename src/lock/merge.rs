@@ -65,6 +65,7 @@ mod tests {
             outs: BTreeMap::new(),
             changed_during_run: Vec::new(),
             key: None,
+            rev_lock: None,
         }
     }
 
