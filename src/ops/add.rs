@@ -115,7 +115,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
 }
 
 /// A command-line path as a workspace path.
-fn workspace_path(root: &Path, p: &Path) -> Result<WsPath> {
+pub(crate) fn workspace_path(root: &Path, p: &Path) -> Result<WsPath> {
     let abs = std::path::absolute(p)
         .map_err(|e| Error::User(format!("cannot resolve {}: {e}", p.display())))?;
     let rel = abs.strip_prefix(root).map_err(|_| {
