@@ -88,6 +88,40 @@ enum Command {
         #[arg(short, long)]
         jobs: Option<usize>,
     },
+    /// Import a path another repository tracks, pinned to a rev: fetched, verified,
+    /// checked out and tracked as data with its source
+    Import {
+        /// The git repository: a path, file://, https://, ssh:// or git@host:...
+        source: String,
+        /// A tracked path there, or a path inside a tracked directory
+        path: String,
+        /// Where to put it [default: PATH's last component]
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// A tag, branch or commit [default: the default branch]
+        #[arg(long)]
+        rev: Option<String>,
+        /// A remote of this workspace to fetch from instead of the source's default
+        #[arg(short, long, value_name = "NAME")]
+        remote: Option<String>,
+        /// Transfers in flight
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
+    /// Move imports on: a branch to its newest commit, or each to `--rev`
+    Update {
+        /// Imported paths [default: every import]
+        paths: Vec<PathBuf>,
+        /// A new tag, branch or commit (recorded in the pipeline file)
+        #[arg(long)]
+        rev: Option<String>,
+        /// Only say what would change
+        #[arg(long)]
+        dry: bool,
+        /// Transfers in flight
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Run stale stages (and only those) in dependency order
     Repro(ReproArgs),
     /// List stale stages and why (exit 0)
@@ -708,6 +742,40 @@ fn run(cli: Cli) -> Result<()> {
                 out,
                 rev,
                 remote,
+                jobs,
+            },
+        )
+        .map(|_| ()),
+        Command::Import {
+            source,
+            path,
+            out,
+            rev,
+            remote,
+            jobs,
+        } => ops::import::import(
+            &file,
+            &ops::import::ImportOptions {
+                source,
+                path,
+                out,
+                rev,
+                remote,
+                jobs,
+            },
+        )
+        .map(|_| ()),
+        Command::Update {
+            paths,
+            rev,
+            dry,
+            jobs,
+        } => ops::import::update(
+            &file,
+            &ops::import::UpdateOptions {
+                paths,
+                rev,
+                dry,
                 jobs,
             },
         )
