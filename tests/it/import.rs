@@ -347,3 +347,208 @@ fn a_source_without_a_remote_says_so() {
         .err_has("configures no default remote to fetch `count.txt` from");
     assert!(!p.exists("count.txt"));
 }
+
+/// A study whose stage reads the imported dataset.
+fn study() -> Project {
+    let p = Project::new().file(
+        "pipe.toml",
+        "[stage.count]\ncmd = \"find data/raw -type f | sort > n.txt\"\ndeps = [\"data/raw\"]\nouts = [\"n.txt\"]\n",
+    );
+    p.git(&["init", "-q"]);
+    p
+}
+
+/// `pipe import` at a tag: byte-identical, recorded (source in pipe.toml, rev_lock in the
+/// lock), tracked like any data; a re-import of the same commit transfers nothing; a tag
+/// stays put on `update`, `--rev` moves it (and says from which commit to which, and what
+/// changed); a branch moves with `update`; `--dry` only says; a teammate pulls it from our
+/// remote.
+fn import_and_update(r: &Registry) {
+    let p = study();
+    let url = r.url();
+    let run = p
+        .pipe(&[
+            "import",
+            &url,
+            "datasets/full",
+            "-o",
+            "data/raw",
+            "--rev",
+            "v1",
+        ])
+        .ok();
+    assert_eq!(fetched(&run), 4, "{run}");
+    assert_eq!(tree(&p.path("data/raw")), expected(1, ""));
+    let toml = p.read("pipe.toml");
+    assert!(toml.contains("[data.\"data/raw\"]"), "{toml}");
+    assert!(
+        toml.contains(&format!(
+            "source = {{ url = \"{url}\", path = \"datasets/full\", rev = \"v1\" }}"
+        )),
+        "{toml}"
+    );
+    let v1 = git_rev(&r.reg, "v1");
+    assert!(
+        p.read("pipe.lock")
+            .contains(&format!("rev_lock = \"{v1}\""))
+    );
+    let st = p.pipe(&["status"]).ok();
+    st.out_has("count: stale");
+    assert!(
+        !st.stdout.contains("data:data/raw"),
+        "the import is not modified\n{st}"
+    );
+    p.pipe(&["repro"]).ok();
+    assert!(p.read("n.txt").contains("data/raw/cam07/f2.txt"));
+
+    // The same commit again: nothing transferred.
+    let run = p
+        .pipe(&[
+            "import",
+            &url,
+            "datasets/full",
+            "-o",
+            "data/raw",
+            "--rev",
+            "v1",
+        ])
+        .ok();
+    assert_eq!(fetched(&run), 0, "{run}");
+
+    // A tag stays put.
+    p.pipe(&["update"]).ok().err_has("Unchanged data/raw at v1");
+    assert!(p.read("pipe.lock").contains(&v1));
+    // --dry says, and changes nothing.
+    let lock = p.read("pipe.lock");
+    p.pipe(&["update", "--rev", "v2", "--dry"])
+        .ok()
+        .err_has("Would update data/raw");
+    assert_eq!(p.read("pipe.lock"), lock);
+    assert_eq!(tree(&p.path("data/raw")), expected(1, ""));
+    // --rev moves it, and says what changed.
+    let v2 = git_rev(&r.reg, "v2");
+    p.pipe(&["update", "--rev", "v2", "data/raw"])
+        .ok()
+        .err_has(&format!(
+            "Updated data/raw: {} -> v2 ({}",
+            &v1[..10],
+            &v2[..10]
+        ))
+        .err_has("(1 added, 1 changed, 0 removed)");
+    assert_eq!(tree(&p.path("data/raw")), expected(2, ""));
+    assert!(p.read("pipe.toml").contains("rev = \"v2\""));
+    assert!(
+        p.read("pipe.lock")
+            .contains(&format!("rev_lock = \"{v2}\""))
+    );
+    p.pipe(&["status"]).ok().out_has("count: stale");
+
+    // A branch moves with `update`.
+    let q = study();
+    q.pipe(&[
+        "import",
+        &url,
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        "dev",
+    ])
+    .ok();
+    assert_eq!(tree(&q.path("data/raw")), expected(2, ""));
+    r.move_dev();
+    let dev = git_rev(&r.reg, "dev");
+    q.pipe(&["update"])
+        .ok()
+        .err_has(&format!("-> dev ({})", &dev[..10]))
+        .err_has("(0 added, 1 changed, 0 removed)");
+    assert_eq!(tree(&q.path("data/raw")), expected(3, ""));
+    assert!(
+        q.read("pipe.lock")
+            .contains(&format!("rev_lock = \"{dev}\""))
+    );
+
+    // Pushed to our remote, a teammate's clone pulls it from there.
+    let ours = tempfile::tempdir().expect("tmp");
+    p.pipe(&[
+        "remote",
+        "add",
+        "ours",
+        ours.path().to_str().expect("utf-8"),
+        "--default",
+    ])
+    .ok();
+    p.pipe(&["push"]).ok();
+    let t = Project::new();
+    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
+        t.write(f, &p.read(f));
+    }
+    t.pipe(&["pull"]).ok();
+    assert_eq!(tree(&t.path("data/raw")), expected(2, ""));
+}
+
+fn git_rev(reg: &Project, rev: &str) -> String {
+    let o = std::process::Command::new("git")
+        .args(["rev-parse", &format!("{rev}^{{commit}}")])
+        .current_dir(reg.root())
+        .output()
+        .expect("git");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn import_from_a_pipe_registry_records_pins_and_updates() {
+    import_and_update(&pipe_registry());
+}
+
+#[test]
+fn import_from_a_dvc_registry_records_pins_and_updates() {
+    import_and_update(&dvc_registry());
+}
+
+#[test]
+fn a_failed_import_leaves_the_workspace_as_it_was() {
+    let r = pipe_registry();
+    let p = study();
+    let before = p.read("pipe.toml");
+    p.pipe(&[
+        "import",
+        &r.url(),
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        "v9",
+    ])
+    .code(2)
+    .err_has("`v9` is not a tag, branch or commit");
+    assert_eq!(p.read("pipe.toml"), before);
+    assert!(!p.exists("data/raw") && !p.exists("pipe.lock"));
+    p.pipe(&["import", &r.url(), "datasets/nope", "-o", "data/raw"])
+        .code(2)
+        .err_has("`datasets/nope` is not tracked by");
+    assert_eq!(p.read("pipe.toml"), before);
+    assert!(!p.exists("data/raw"));
+    // Something already there that is not an import is refused.
+    p.write("data/raw/mine.txt", "mine\n");
+    p.pipe(&["import", &r.url(), "datasets/full", "-o", "data/raw"])
+        .code(2)
+        .err_has("`data/raw` already exists");
+    assert_eq!(p.read("data/raw/mine.txt"), "mine\n");
+    assert_eq!(p.read("pipe.toml"), before);
+    // `update` of a path that is not imported data.
+    p.remove("data/raw");
+    p.pipe(&[
+        "import",
+        &r.url(),
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        "v1",
+    ])
+    .ok();
+    p.pipe(&["update", "n.txt"])
+        .code(2)
+        .err_has("`n.txt` is not imported data");
+}
