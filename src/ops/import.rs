@@ -102,7 +102,14 @@ pub fn get(pipeline: &Path, o: &GetOptions) -> Result<GetReport> {
     let repo = Repo::open(&o.source, &tmp.0.join("mirror.git"), false)?;
     let commit = repo.resolve(o.rev.as_deref())?;
     let scratch = tmp.0.join("meta");
-    let (tracked, remote) = source::locate(&repo, &commit, &o.path, &scratch, ours)?;
+    let has_ours = ours.is_some();
+    let (tracked, mut remote) = source::locate(&repo, &commit, &o.path, &scratch, ours)?;
+    let root = pipeline.parent().unwrap_or(Path::new("."));
+    let dot = root.join(crate::workspace::DOT);
+    if !has_ours && dot.is_dir() {
+        let cfg = crate::config::Config::load(&dot)?;
+        with_local_settings(&mut remote.spec, &cfg, root);
+    }
     let store = Store::open(&tmp.0.join("cache"), StoreOptions::default());
     let fetched = fetch_into(&repo, &tracked, &remote, &store, o.jobs)?;
     std::fs::create_dir_all(parent)
@@ -136,6 +143,27 @@ pub fn our_remote(pipeline: &Path, name: Option<&str>) -> Result<Option<RemoteSp
     let root = pipeline.parent().unwrap_or(Path::new("."));
     let cfg = crate::config::Config::load(&root.join(crate::workspace::DOT))?;
     Ok(Some(crate::remote::spec_in(&cfg, root, Some(name))?))
+}
+
+/// The source's own remote with the credentials and profile this workspace configures
+/// for the same url laid over (a remote in `config.local.toml` naming that url): secrets
+/// never travel with a repository, so they come from here, as for any remote of ours
+/// (else from the environment).
+pub fn with_local_settings(spec: &mut RemoteSpec, cfg: &crate::config::Config, base: &Path) {
+    for (name, r) in &cfg.remotes {
+        if r.url.as_deref() != Some(spec.url.as_str()) {
+            continue;
+        }
+        if let Ok(ours) = crate::remote::spec_of(base, name, r) {
+            if ours.credentials.is_some() {
+                spec.credentials = ours.credentials;
+            }
+            if ours.profile.is_some() {
+                spec.profile = ours.profile;
+            }
+            return;
+        }
+    }
 }
 
 /// Fetches `tracked` into `store`, with a progress bar and a `Fetched` line.
@@ -388,7 +416,10 @@ fn bring(
             let scratch = pipe_cache::fsutil::unique_path(&imports, "meta");
             let located = source::locate(&repo, &commit, &src.path, &scratch, ours);
             let _ = std::fs::remove_dir_all(&scratch);
-            let (tracked, remote) = located?;
+            let (tracked, mut remote) = located?;
+            if src.remote.is_none() {
+                with_local_settings(&mut remote.spec, &ws.config, &ws.root);
+            }
             let f = fetch_into(&repo, &tracked, &remote, &ws.store, jobs)?;
             (f.hash, f.objects)
         }
