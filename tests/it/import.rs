@@ -552,3 +552,66 @@ fn a_failed_import_leaves_the_workspace_as_it_was() {
         .code(2)
         .err_has("`n.txt` is not imported data");
 }
+
+/// A registry whose remote is an S3 bucket (the moto server the remote tests use), its
+/// credentials in its git-ignored `config.local.toml`: an importer has none until its own
+/// local config names that url with credentials; then the import is byte-identical.
+#[test]
+fn import_from_an_s3_remote_takes_credentials_from_config_local() {
+    use crate::remote::{new_bucket, pipe_clean, s3_endpoint};
+    let endpoint = s3_endpoint();
+    let bucket = new_bucket(endpoint);
+    let url = format!("s3://{bucket}/registry");
+    let reg = Project::new().file(
+        "pipe.toml",
+        "[stage.count]\ncmd = \"ls -R datasets/full > count.txt\"\ndeps = [\"datasets/full\"]\nouts = [\"count.txt\"]\n",
+    );
+    reg.git(&["init", "-q"]);
+    pipe_clean(
+        &reg,
+        &[
+            "remote",
+            "add",
+            "team",
+            &url,
+            "--default",
+            "-o",
+            &format!("endpoint={endpoint}"),
+        ],
+    )
+    .ok();
+    let creds = "access_key_id = \"testing\"\nsecret_access_key = \"testing\"\n";
+    reg.write(
+        ".pipe/config.local.toml",
+        &format!("[remote.team]\n{creds}"),
+    );
+    write_version(&reg, 1);
+    pipe_clean(&reg, &["add", "datasets/full"]).ok();
+    pipe_clean(&reg, &["repro"]).ok();
+    pipe_clean(&reg, &["push"]).ok();
+    commit(&reg, "v1");
+    reg.git(&["tag", "v1"]);
+    let source = reg.root().display().to_string();
+
+    let p = study();
+    let args = [
+        "import",
+        &source,
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        "v1",
+    ];
+    pipe_clean(&p, &args)
+        .code(2)
+        .err_has("no credentials found");
+    assert!(!p.exists("data/raw"));
+    p.write(
+        ".pipe/config.local.toml",
+        &format!("[remote.registry]\nurl = \"{url}\"\n{creds}"),
+    );
+    let run = pipe_clean(&p, &args).ok();
+    assert_eq!(fetched(&run), 4, "{run}");
+    assert_eq!(tree(&p.path("data/raw")), expected(1, ""));
+}
