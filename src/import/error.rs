@@ -45,7 +45,7 @@ pub enum ImportError {
     Remote {
         repo: String,
         remote: String,
-        err: RemoteError,
+        err: Box<RemoteError>,
     },
     #[error(
         "{} object(s) of `{path}` are missing on `{repo}`'s remote `{remote}` (first: {})",

@@ -78,7 +78,7 @@ impl Cx<'_> {
         ImportError::Remote {
             repo: self.repo.to_string(),
             remote: self.remote.to_string(),
-            err,
+            err: Box::new(err),
         }
     }
 
@@ -312,6 +312,10 @@ fn dvc_paths(root: &Path, md5: &str) -> [PathBuf; 2] {
     [root.join("files/md5").join(a).join(b), root.join(a).join(b)]
 }
 
+/// One file of a DVC listing copied (its path, temp file, blake3, size), or why not (its
+/// path, md5, what went wrong).
+type Copied = Result<(String, PathBuf, Digest, u64), (String, String, Miss)>;
+
 /// Why one DVC object could not be had.
 enum Miss {
     Missing,
@@ -395,7 +399,7 @@ fn fetch_dvc(
     if let Some((p, m)) = files.iter().find(|(_, m)| !valid_md5(m)) {
         return Err(cx.corrupt(m.clone(), format!("`{p}` has no md5 name")));
     }
-    let got: Vec<Result<(String, PathBuf, Digest, u64), (String, String, Miss)>> = files
+    let got: Vec<Copied> = files
         .par_iter()
         .map(|(p, m)| {
             copy_dvc(root, m, legacy, &tmp_dir, progress)
