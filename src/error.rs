@@ -60,7 +60,7 @@ pub enum Error {
     RemoteConfig(#[from] RemoteConfigError),
     /// `pipe get`, `import`, `update`: the source, its rev, path or remote.
     #[error(transparent)]
-    Import(#[from] ImportError),
+    Import(Box<ImportError>),
     /// An executor could not start (the Slurm executor: its commands, its probe).
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -83,6 +83,12 @@ pub enum Error {
 impl From<ContractError> for Error {
     fn from(e: ContractError) -> Self {
         Error::Contract(Box::new(e))
+    }
+}
+
+impl From<ImportError> for Error {
+    fn from(e: ImportError) -> Self {
+        Error::Import(Box::new(e))
     }
 }
 
