@@ -164,7 +164,7 @@ pub fn with_data_keys(text: &str, paths: &[WsPath]) -> Result<String> {
     Ok(doc.to_string())
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
     pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
         .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
 }
