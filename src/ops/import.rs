@@ -28,9 +28,9 @@ use crate::wspath::WsPath;
 
 use super::Session;
 
-/// What to bring, from where.
+/// What to bring, from where (`pipe get` and `pipe import`).
 #[derive(Debug, Clone, Default)]
-pub struct GetOptions {
+pub struct SourceOptions {
     pub source: String,
     pub path: String,
     /// Default: PATH's last component, in the current directory.
@@ -69,19 +69,10 @@ impl Drop for TempDir {
 }
 
 /// `pipe get`: `pipeline` is this workspace's pipeline file (for `--remote` only).
-pub fn get(pipeline: &Path, o: &GetOptions) -> Result<GetReport> {
+pub fn get(pipeline: &Path, o: &SourceOptions) -> Result<GetReport> {
     let out = match &o.out {
         Some(p) => p.clone(),
-        None => PathBuf::from(
-            o.path
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-                .ok_or_else(|| {
-                    ImportError::BadArgument(format!("`{}` names no file or directory", o.path))
-                })?,
-        ),
+        None => PathBuf::from(last_component(&o.path)?),
     };
     let out = std::path::absolute(&out)
         .map_err(|e| Error::User(format!("cannot resolve {}: {e}", out.display())))?;
@@ -209,18 +200,6 @@ pub fn place(store: &Store, fetched: &Fetched, dir: &RootDir, name: &str) -> Res
     Ok(())
 }
 
-/// `pipe import`: what to bring, from where, and where it goes.
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    pub source: String,
-    pub path: String,
-    /// Default: PATH's last component, in the current directory.
-    pub out: Option<PathBuf>,
-    pub rev: Option<String>,
-    pub remote: Option<String>,
-    pub jobs: Option<usize>,
-}
-
 /// What one import or update brought.
 #[derive(Debug, Clone)]
 pub struct Brought {
@@ -252,16 +231,11 @@ fn read_pipeline(pipeline: &Path) -> Result<Option<String>> {
     }
 }
 
-fn write_pipeline(pipeline: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_file_atomic(pipeline, text.as_bytes(), false)
-        .map_err(|e| Error::Env(format!("cannot write {}: {e}", pipeline.display())))
-}
-
 /// `pipe import SOURCE PATH`: fetches PATH at REV into the cache, checks it out at OUT,
 /// records `[data."OUT"] source = { url, path, rev }` and the entry (with `rev_lock`).
 /// An OUT already imported is imported again (from the new source and rev); anything else
 /// at OUT is refused.
-pub fn import(pipeline: &Path, o: &ImportOptions) -> Result<Brought> {
+pub fn import(pipeline: &Path, o: &SourceOptions) -> Result<Brought> {
     let root = pipeline.parent().unwrap_or(Path::new(".")).to_path_buf();
     let out = match &o.out {
         Some(p) => p.clone(),
@@ -311,10 +285,10 @@ pub fn import(pipeline: &Path, o: &ImportOptions) -> Result<Brought> {
     // The pipeline with the import must load before anything is fetched; it is put back
     // as it was when the import fails.
     let text = with_source(old.as_deref().unwrap_or(""), &wp, &src)?;
-    write_pipeline(pipeline, &text)?;
+    super::add::write(pipeline, &text)?;
     let put_back = |e: Error| -> Error {
         let back = match &old {
-            Some(t) => write_pipeline(pipeline, t),
+            Some(t) => super::add::write(pipeline, t),
             None => std::fs::remove_file(pipeline)
                 .map_err(|e| Error::Env(format!("cannot remove {}: {e}", pipeline.display()))),
         };
@@ -602,7 +576,7 @@ pub fn update(pipeline: &Path, o: &UpdateOptions) -> Result<Vec<Updated>> {
         });
     }
     if moved_rev {
-        write_pipeline(pipeline, &text)?;
+        super::add::write(pipeline, &text)?;
     }
     s.fold_lock()?;
     Ok(out)
