@@ -70,44 +70,10 @@ enum Command {
     },
     /// Download a path another repository tracks (a pipe workspace or a DVC project),
     /// verified, without tracking it
-    Get {
-        /// The git repository: a path, file://, https://, ssh:// or git@host:...
-        source: String,
-        /// A tracked path there, or a path inside a tracked directory
-        path: String,
-        /// Where to put it [default: PATH's last component]
-        #[arg(short, long)]
-        out: Option<PathBuf>,
-        /// A tag, branch or commit [default: the default branch]
-        #[arg(long)]
-        rev: Option<String>,
-        /// A remote of this workspace to fetch from instead of the source's default
-        #[arg(short, long, value_name = "NAME")]
-        remote: Option<String>,
-        /// Transfers in flight
-        #[arg(short, long)]
-        jobs: Option<usize>,
-    },
+    Get(SourceArgs),
     /// Import a path another repository tracks, pinned to a rev: fetched, verified,
     /// checked out and tracked as data with its source
-    Import {
-        /// The git repository: a path, file://, https://, ssh:// or git@host:...
-        source: String,
-        /// A tracked path there, or a path inside a tracked directory
-        path: String,
-        /// Where to put it [default: PATH's last component]
-        #[arg(short, long)]
-        out: Option<PathBuf>,
-        /// A tag, branch or commit [default: the default branch]
-        #[arg(long)]
-        rev: Option<String>,
-        /// A remote of this workspace to fetch from instead of the source's default
-        #[arg(short, long, value_name = "NAME")]
-        remote: Option<String>,
-        /// Transfers in flight
-        #[arg(short, long)]
-        jobs: Option<usize>,
-    },
+    Import(SourceArgs),
     /// Move imports on: a branch to its newest commit, or each to `--rev`
     Update {
         /// Imported paths [default: every import]
@@ -364,6 +330,40 @@ struct TransferArgs {
     /// Transfers in flight [default: 8 for a directory, 32 for an object store]
     #[arg(short, long)]
     jobs: Option<usize>,
+}
+
+/// `pipe get` and `pipe import`: what to bring, from where.
+#[derive(Args)]
+struct SourceArgs {
+    /// The git repository: a path, file://, https://, ssh:// or git@host:...
+    source: String,
+    /// A tracked path there, or a path inside a tracked directory
+    path: String,
+    /// Where to put it [default: PATH's last component]
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+    /// A tag, branch or commit [default: the default branch]
+    #[arg(long)]
+    rev: Option<String>,
+    /// A remote of this workspace to fetch from instead of the source's default
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Transfers in flight
+    #[arg(short, long)]
+    jobs: Option<usize>,
+}
+
+impl SourceArgs {
+    fn options(self) -> ops::import::SourceOptions {
+        ops::import::SourceOptions {
+            source: self.source,
+            path: self.path,
+            out: self.out,
+            rev: self.rev,
+            remote: self.remote,
+            jobs: self.jobs,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -731,44 +731,8 @@ fn run(cli: Cli) -> Result<()> {
             &ops::import_dvc::ImportOptions { dry, force },
         )
         .map(|_| ()),
-        Command::Get {
-            source,
-            path,
-            out,
-            rev,
-            remote,
-            jobs,
-        } => ops::import::get(
-            &file,
-            &ops::import::GetOptions {
-                source,
-                path,
-                out,
-                rev,
-                remote,
-                jobs,
-            },
-        )
-        .map(|_| ()),
-        Command::Import {
-            source,
-            path,
-            out,
-            rev,
-            remote,
-            jobs,
-        } => ops::import::import(
-            &file,
-            &ops::import::ImportOptions {
-                source,
-                path,
-                out,
-                rev,
-                remote,
-                jobs,
-            },
-        )
-        .map(|_| ()),
+        Command::Get(a) => ops::import::get(&file, &a.options()).map(|_| ()),
+        Command::Import(a) => ops::import::import(&file, &a.options()).map(|_| ()),
         Command::Update {
             paths,
             rev,
