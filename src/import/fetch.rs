@@ -585,3 +585,30 @@ fn copy_dvc(
         pipe_cache::hash::hash_file(&tmp, n).map_err(|e| fail(&tmp, Miss::Local(e.to_string())))?;
     Ok((tmp, d, n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_is_one_file_or_the_files_below_it() {
+        let all = || {
+            ["cam07/a", "cam07/b", "cam070/c", "cam08/a"]
+                .into_iter()
+                .map(|p| (p.to_string(), p))
+        };
+        let Part::Dir(v) = part(all(), Some("cam07")) else {
+            panic!("a directory");
+        };
+        assert_eq!(
+            v,
+            vec![("a".to_string(), "cam07/a"), ("b".to_string(), "cam07/b")]
+        );
+        assert!(matches!(
+            part(all(), Some("cam07/b")),
+            Part::File("cam07/b")
+        ));
+        assert!(matches!(part(all(), Some("cam09")), Part::Nothing));
+        assert!(matches!(part(all(), None), Part::Dir(v) if v.len() == 4));
+    }
+}

@@ -609,3 +609,41 @@ fn changes(store: &Store, old: &HashInfo, new: &HashInfo) -> Option<(usize, usiz
     let removed = before.keys().filter(|k| !after.contains(*k)).count();
     Some((added, changed, removed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_is_written_as_a_data_table_and_the_rest_is_kept() {
+        let wp = WsPath::parse("data/raw").unwrap();
+        let src = DataSourceToml {
+            url: "../reg".into(),
+            path: "datasets/full".into(),
+            rev: Some("v1".into()),
+            remote: None,
+        };
+        let t = with_source("# mine\n[stage.a]\ncmd = \"x\"\n", &wp, &src).unwrap();
+        assert!(t.starts_with("# mine\n[stage.a]\ncmd = \"x\"\n"), "{t}");
+        assert!(
+            t.contains(
+                "\n[data.\"data/raw\"]\nsource = { url = \"../reg\", path = \"datasets/full\", rev = \"v1\" }\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("\n[data]\n"), "{t}");
+        // Again, with another rev: replaced, the entry's other keys kept.
+        let t = t.replace("source", "desc = \"raw\"\nsource");
+        let moved = DataSourceToml {
+            rev: Some("v2".into()),
+            ..src
+        };
+        let t = with_source(&t, &wp, &moved).unwrap();
+        assert!(t.contains("desc = \"raw\""), "{t}");
+        assert!(
+            t.contains("rev = \"v2\"") && !t.contains("rev = \"v1\""),
+            "{t}"
+        );
+        assert!(with_source("data = 1\n", &wp, &moved).is_err());
+    }
+}
