@@ -82,6 +82,26 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Download a path another repository tracks (a pipe workspace or a DVC project),
+    /// verified, without tracking it
+    Get(SourceArgs),
+    /// Import a path another repository tracks, pinned to a rev: fetched, verified,
+    /// checked out and tracked as data with its source
+    Import(SourceArgs),
+    /// Move imports on: a branch to its newest commit, or each to `--rev`
+    Update {
+        /// Imported paths [default: every import]
+        paths: Vec<PathBuf>,
+        /// A new tag, branch or commit (recorded in the pipeline file)
+        #[arg(long)]
+        rev: Option<String>,
+        /// Only say what would change
+        #[arg(long)]
+        dry: bool,
+        /// Transfers in flight
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Run stale stages (and only those) in dependency order
     #[command(
         after_help = "Examples:\n  pipe repro\n  pipe repro train --dry\n  pipe repro -j 4 --keep-going\n  pipe repro --pull"
@@ -397,6 +417,40 @@ struct TransferArgs {
     /// Transfers in flight [default: 8 for a directory, 32 for an object store]
     #[arg(short, long)]
     jobs: Option<usize>,
+}
+
+/// `pipe get` and `pipe import`: what to bring, from where.
+#[derive(Args)]
+struct SourceArgs {
+    /// The git repository: a path, file://, https://, ssh:// or git@host:...
+    source: String,
+    /// A tracked path there, or a path inside a tracked directory
+    path: String,
+    /// Where to put it [default: PATH's last component]
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+    /// A tag, branch or commit [default: the default branch]
+    #[arg(long)]
+    rev: Option<String>,
+    /// A remote of this workspace to fetch from instead of the source's default
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Transfers in flight
+    #[arg(short, long)]
+    jobs: Option<usize>,
+}
+
+impl SourceArgs {
+    fn options(self) -> ops::import::SourceOptions {
+        ops::import::SourceOptions {
+            source: self.source,
+            path: self.path,
+            out: self.out,
+            rev: self.rev,
+            remote: self.remote,
+            jobs: self.jobs,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -764,6 +818,24 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         Command::Init => ops::init::init(p, &file),
         Command::Add { paths } => ops::add::add(p, &file, &paths).map(|_| ()),
         Command::ImportDvc { dir, dry, force } => import_dvc(p, dir.as_deref(), dry, force),
+        Command::Get(a) => ops::import::get(p, &file, &a.options()).map(|_| ()),
+        Command::Import(a) => ops::import::import(p, &file, &a.options()).map(|_| ()),
+        Command::Update {
+            paths,
+            rev,
+            dry,
+            jobs,
+        } => ops::import::update(
+            p,
+            &file,
+            &ops::import::UpdateOptions {
+                paths,
+                rev,
+                dry,
+                jobs,
+            },
+        )
+        .map(|_| ()),
         Command::Repro(a) => repro(p, &file, a),
         Command::Status {
             targets,

@@ -26,6 +26,7 @@ use crate::exec::ExecError;
 use crate::exec::slurm::SlurmError;
 use crate::exp::ExpError;
 use crate::graph::GraphError;
+use crate::import::ImportError;
 use crate::lock::LockError;
 use crate::lock::merge::MergeError;
 use crate::remote::RemoteConfigError;
@@ -78,6 +79,9 @@ pub enum Error {
     Remote(#[from] pipe_cache::remote::RemoteError),
     #[error(transparent)]
     RemoteConfig(#[from] RemoteConfigError),
+    /// `pipe get`, `import`, `update`: the source, its rev, path or remote.
+    #[error(transparent)]
+    Import(Box<ImportError>),
     /// An executor could not start (the Slurm executor: its commands, its probe).
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -100,6 +104,12 @@ pub enum Error {
 impl From<ContractError> for Error {
     fn from(e: ContractError) -> Self {
         Error::Contract(Box::new(e))
+    }
+}
+
+impl From<ImportError> for Error {
+    fn from(e: ImportError) -> Self {
+        Error::Import(Box::new(e))
     }
 }
 
@@ -145,6 +155,7 @@ impl Error {
             Error::Remote(e) if e.is_config() => 2,
             Error::Remote(_) => 3,
             Error::RemoteConfig(e) => e.exit_code(),
+            Error::Import(e) => e.exit_code(),
             Error::LockConflict(_) => 1,
             Error::Compare(e) => e.exit_code(),
             Error::Draw(e) => e.exit_code(),

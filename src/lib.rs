@@ -15,6 +15,7 @@
 //! - [`compare`]: metrics and params across revisions, sweep statistics, plots, the report.
 //! - [`remote`]: which remote, what a push or fetch moves, and `repro --pull`.
 //! - [`dvc`]: reading a DVC project for `pipe import-dvc`.
+//! - [`import`]: data from another repository (`pipe get`, `import`, `update`).
 pub mod builtin;
 pub mod compare;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod exec;
 pub mod exp;
 pub mod graph;
+pub mod import;
 pub mod lock;
 pub mod ops;
 pub mod pathlock;

@@ -11,6 +11,7 @@
 //!   one warning that switches the remote off for the rest of the run, never a failed build.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,7 +19,7 @@ use pipe_cache::remote::transfer::{self, Progress};
 use pipe_cache::remote::{Credentials, Remote, RemoteError, RemoteSpec};
 use pipe_cache::{Digest, Summary};
 
-use crate::config::RemoteToml;
+use crate::config::{Config, RemoteToml};
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::graph::Stage;
@@ -70,7 +71,12 @@ impl RemoteConfigError {
 
 /// The spec of remote `name` (default: the configured default) of `ws`.
 pub fn spec(ws: &Workspace, name: Option<&str>) -> Result<RemoteSpec> {
-    let cfg = &ws.config;
+    spec_in(&ws.config, &ws.root, name)
+}
+
+/// The spec of remote `name` (default: the configured default) of `cfg`; a relative
+/// directory url is relative to `base`.
+pub fn spec_in(cfg: &Config, base: &Path, name: Option<&str>) -> Result<RemoteSpec> {
     let configured = || cfg.remotes.keys().cloned().collect::<Vec<String>>();
     let name = match name.or(cfg.default_remote.as_deref()) {
         Some(n) => n,
@@ -89,17 +95,19 @@ pub fn spec(ws: &Workspace, name: Option<&str>) -> Result<RemoteSpec> {
         }
         .into());
     };
-    Ok(spec_of(ws, name, r)?)
+    Ok(spec_of(base, name, r)?)
 }
 
-fn spec_of(
-    ws: &Workspace,
+/// The spec of remote `name` configured as `r`; a relative directory url is relative to
+/// `base`.
+pub fn spec_of(
+    base: &Path,
     name: &str,
     r: &RemoteToml,
 ) -> std::result::Result<RemoteSpec, RemoteConfigError> {
     let name_ = || name.to_string();
     let url = (r.url.as_deref()).ok_or_else(|| RemoteConfigError::NoUrl { name: name_() })?;
-    let mut spec = RemoteSpec::new(name, url, &ws.root)
+    let mut spec = RemoteSpec::new(name, url, base)
         .map_err(|why| RemoteConfigError::Url { name: name_(), why })?;
     spec.endpoint = r.endpoint.clone();
     spec.region = r.region.clone();

@@ -110,6 +110,9 @@ pub struct LockEntry {
     /// `exp apply` moved back, or an entry written before pipe carried keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Digest>,
+    /// Imported data (`pipe import`): the commit of the source its outs came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev_lock: Option<String>,
 }
 
 impl LockEntry {
@@ -131,6 +134,7 @@ impl LockEntry {
             outs,
             changed_during_run: Vec::new(),
             key: None,
+            rev_lock: None,
         }
     }
 

@@ -66,6 +66,9 @@ pub fn render(stages: &BTreeMap<String, LockEntry>) -> String {
         if let Some(k) = &e.key {
             let _ = writeln!(out, "key = \"{k}\"");
         }
+        if let Some(r) = &e.rev_lock {
+            let _ = writeln!(out, "rev_lock = {}", string(r));
+        }
         for (k, v) in &e.params {
             let _ = writeln!(out, "params.{} = {}", key(k), value(v));
         }
@@ -121,6 +124,7 @@ mod tests {
             outs: BTreeMap::new(),
             changed_during_run: vec![WsPath::parse("data/x y").unwrap()],
             key: Some(Digest::of_bytes(b"key")),
+            rev_lock: None,
         };
         e.params
             .insert("train.lr".into(), toml::Value::Float(0.001));

@@ -85,6 +85,7 @@ mod tests {
             outs: BTreeMap::new(),
             changed_during_run: Vec::new(),
             key: None,
+            rev_lock: None,
         }
     }
 

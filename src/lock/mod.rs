@@ -335,6 +335,7 @@ mod tests {
             outs: BTreeMap::new(),
             changed_during_run: Vec::new(),
             key: None,
+            rev_lock: None,
         };
         e.outs.insert(
             crate::wspath::WsPath::parse("o").unwrap(),

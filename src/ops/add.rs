@@ -114,7 +114,7 @@ pub fn add(p: &Printer, pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath
 }
 
 /// A command-line path as a workspace path.
-fn workspace_path(root: &Path, p: &Path) -> Result<WsPath> {
+pub(crate) fn workspace_path(root: &Path, p: &Path) -> Result<WsPath> {
     let abs = std::path::absolute(p).map_err(|err| OpsError::Resolve {
         path: p.to_path_buf(),
         err,
@@ -160,7 +160,7 @@ pub fn with_data_keys(text: &str, paths: &[WsPath]) -> Result<String> {
     Ok(doc.to_string())
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
     pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false).map_err(|err| {
         OpsError::Write {
             path: path.to_path_buf(),

@@ -8,6 +8,7 @@ pub mod error;
 pub mod exp;
 pub mod explain;
 pub mod gc;
+pub mod import;
 pub mod import_dvc;
 pub mod init;
 pub mod keep;

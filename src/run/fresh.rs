@@ -81,6 +81,7 @@ impl Observed {
             outs: all(&self.outs)?,
             changed_during_run: Vec::new(),
             key: None,
+            rev_lock: None,
         })
     }
 }

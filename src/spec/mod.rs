@@ -59,6 +59,8 @@ pub struct DataDef {
     /// Span of the path key in `[data]`.
     pub span: Range<usize>,
     pub desc: Option<String>,
+    /// Where imported data comes from (`pipe import`); `None` for `pipe add`'s.
+    pub source: Option<schema::DataSourceToml>,
 }
 
 impl DataDef {
@@ -298,10 +300,17 @@ fn data_defs(
         if let Some(what) = workspace_owned(pipeline, &wp) {
             return Err(file.error(span, format!("`{wp}` cannot be tracked data: it is {what}")));
         }
+        let body = body.into_inner();
+        if let Some(src) = &body.source
+            && (src.url.trim().is_empty() || src.path.trim().is_empty())
+        {
+            return Err(file.error(span, format!("`{wp}`: `source` needs a `url` and a `path`")));
+        }
         defs.push(DataDef {
             path: wp,
             span,
-            desc: body.into_inner().desc,
+            desc: body.desc,
+            source: body.source,
         });
     }
     Ok(defs)

@@ -30,6 +30,22 @@ pub struct PipelineToml {
 #[serde(deny_unknown_fields)]
 pub struct DataToml {
     pub desc: Option<String>,
+    /// Imported from another repository (`pipe import`).
+    pub source: Option<DataSourceToml>,
+}
+
+/// `source = { url, path, rev, remote }`: where imported data comes from.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DataSourceToml {
+    /// The git repository.
+    pub url: String,
+    /// The tracked path there.
+    pub path: String,
+    /// A tag, branch or commit; none: the default branch.
+    pub rev: Option<String>,
+    /// A remote of this workspace to fetch from instead of the source's default.
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

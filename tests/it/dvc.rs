@@ -14,7 +14,7 @@ fn dvc_bin() -> PathBuf {
 }
 
 #[track_caller]
-fn dvc(p: &Project, args: &[&str]) -> String {
+pub(crate) fn dvc(p: &Project, args: &[&str]) -> String {
     let o = Command::new(dvc_bin())
         .args(args)
         .current_dir(p.root())

@@ -15,6 +15,7 @@ mod failures;
 mod faults;
 mod freshness;
 mod front;
+mod import;
 mod integrity;
 mod records;
 mod remote;

@@ -89,7 +89,7 @@ fn start_moto(check_credentials: bool) -> String {
     panic!("moto_server did not answer on {endpoint} within 30 s");
 }
 
-fn s3_endpoint() -> &'static str {
+pub(crate) fn s3_endpoint() -> &'static str {
     static S3: OnceLock<String> = OnceLock::new();
     S3.get_or_init(|| match std::env::var("PIPE_TEST_S3_ENDPOINT") {
         Ok(e) if !e.is_empty() => {
@@ -137,7 +137,7 @@ fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn new_bucket(endpoint: &str) -> String {
+pub(crate) fn new_bucket(endpoint: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
         "pipe-test-{}-{}",
