@@ -84,11 +84,20 @@ enum Command {
     },
     /// Download a path another repository tracks (a pipe workspace or a DVC project),
     /// verified, without tracking it
+    #[command(
+        after_help = "Examples:\n  pipe get https://github.com/org/registry datasets/full --rev v2.2.0\n  pipe get ../registry datasets/full/cam07 -o cam07"
+    )]
     Get(SourceArgs),
     /// Import a path another repository tracks, pinned to a rev: fetched, verified,
     /// checked out and tracked as data with its source
+    #[command(
+        after_help = "Example:\n  pipe import git@github.com:org/registry.git datasets/full -o data/01_raw/datasets_full --rev v2.2.0"
+    )]
     Import(SourceArgs),
     /// Move imports on: a branch to its newest commit, or each to `--rev`
+    #[command(
+        after_help = "Examples:\n  pipe update --dry\n  pipe update data/01_raw/datasets_full --rev v2.3.0"
+    )]
     Update {
         /// Imported paths [default: every import]
         paths: Vec<PathBuf>,
