@@ -114,8 +114,14 @@ fn read_member(
     let f = zip
         .by_name(name)
         .map_err(|e| StageError::data(path, format!("package member {name}: {e}")))?;
+    read_limited(f, name, limit, path)
+}
+
+/// Reads `r` to its end, pulling at most `limit + 1` bytes from it (the one past the limit
+/// tells a member that is too long from one that is exactly as long as allowed).
+fn read_limited(r: impl Read, name: &str, limit: u64, path: &Path) -> Result<Vec<u8>, StageError> {
     let mut bytes = Vec::new();
-    f.take(limit.saturating_add(1))
+    r.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| StageError::data(path, format!("package member {name}: {e}")))?;
     if bytes.len() as u64 > limit {
@@ -134,8 +140,9 @@ impl Package {
         let file = fs_err::File::open(path)?;
         let mut zip = ZipArchive::new(file)
             .map_err(|e| StageError::data(path, format!("not a zip file: {e}")))?;
-        let manifest: Manifest = serde_json::from_slice(&read_member(&mut zip, MANIFEST, MANIFEST_LIMIT, path)?)
-            .map_err(|e| StageError::data(path, format!("{MANIFEST}: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&read_member(&mut zip, MANIFEST, MANIFEST_LIMIT, path)?)
+                .map_err(|e| StageError::data(path, format!("{MANIFEST}: {e}")))?;
         if manifest.format != FORMAT {
             return Err(StageError::data(
                 path,
@@ -220,6 +227,44 @@ mod tests {
         }
     }
 
+    /// Counts the bytes pulled through it.
+    struct Counting<R> {
+        inner: R,
+        pulled: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.pulled.set(self.pulled.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_member_longer_than_its_limit_is_not_inflated_past_it() {
+        // A member of 1 MiB against a limit of 1000 bytes: no more than 1001 are pulled.
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+        let r = Counting {
+            inner: std::io::repeat(0).take(1 << 20),
+            pulled: pulled.clone(),
+        };
+        let e = read_limited(r, PARAMS, 1000, Path::new("m.zip")).expect_err("past the limit");
+        assert!(
+            e.to_string().contains("holds more than the 1000 bytes"),
+            "{e}"
+        );
+        assert_eq!(pulled.get(), 1001, "bytes pulled from the member");
+        // Exactly at the limit is fine.
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+        let r = Counting {
+            inner: std::io::repeat(7).take(1000),
+            pulled: pulled.clone(),
+        };
+        let bytes = read_limited(r, PARAMS, 1000, Path::new("m.zip")).expect("at the limit");
+        assert_eq!(bytes, vec![7u8; 1000]);
+    }
+
     #[test]
     fn a_member_is_read_no_further_than_its_manifest_size() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -232,7 +277,9 @@ mod tests {
         zip_with(&path, &manifest, &[(PARAMS, &bomb)]);
         let e = open_err(&path);
         assert!(
-            e.contains("package member params.toml holds more than the 10 bytes its manifest allows"),
+            e.contains(
+                "package member params.toml holds more than the 10 bytes its manifest allows"
+            ),
             "{e}"
         );
     }
