@@ -151,7 +151,10 @@ pub fn split_metrics(s: &Scored, threshold: f64) -> (Map<String, Value>, Confusi
         ("accuracy", json!(c.accuracy())),
         ("precision", json!(c.precision())),
         ("recall", json!(c.recall())),
-        ("pr_auc", json!(metrics::average_precision(&s.scores, &s.labels))),
+        (
+            "pr_auc",
+            json!(metrics::average_precision(&s.scores, &s.labels)),
+        ),
         ("roc_auc", json!(metrics::roc_auc(&s.scores, &s.labels))),
         (
             "recall_at_fpr_1pct",
@@ -166,11 +169,21 @@ pub fn split_metrics(s: &Scored, threshold: f64) -> (Map<String, Value>, Confusi
         ("n_no_tube", json!(s.no_tube)),
         (
             "fpr_by_kind",
-            Value::Object(by_kind.iter().map(|(k, v)| (k.clone(), json!(v.0))).collect()),
+            Value::Object(
+                by_kind
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v.0)))
+                    .collect(),
+            ),
         ),
         (
             "negatives_by_kind",
-            Value::Object(by_kind.iter().map(|(k, v)| (k.clone(), json!(v.1))).collect()),
+            Value::Object(
+                by_kind
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v.1)))
+                    .collect(),
+            ),
         ),
     ] {
         m.insert(k.to_string(), v);

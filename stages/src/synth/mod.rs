@@ -26,8 +26,8 @@ use crate::raw::layout::KIND_FILE;
 use crate::raw::{Class, Split};
 use crate::rng::Rand;
 
-pub use scene::{Kind, Physics};
 use scene::Scene;
+pub use scene::{Kind, Physics};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SynthParams {
@@ -87,7 +87,11 @@ fn jobs(p: &SynthParams) -> Vec<Job> {
             out.push(Job {
                 split,
                 kind_is_smoke: smoke,
-                class: if smoke != flipped { Class::Wildfire } else { Class::Fp },
+                class: if smoke != flipped {
+                    Class::Wildfire
+                } else {
+                    Class::Fp
+                },
                 name: format!("syn_{}_{k:04}", split.name()),
             });
         }

@@ -221,7 +221,15 @@ fn grey(rng: &mut Rand, lo: f64, hi: f64) -> [f64; 3] {
 impl Plume {
     /// Draws a plume of `kind` (not `CloudBank`) for a sequence of `frames` frames. Every
     /// draw happens whatever the kind, so the kinds share every distribution.
-    fn draw(rng: &mut Rand, kind: Kind, phys: &Physics, frames: usize, ground: (f64, f64), w: f64, h: f64) -> Plume {
+    fn draw(
+        rng: &mut Rand,
+        kind: Kind,
+        phys: &Physics,
+        frames: usize,
+        ground: (f64, f64),
+        w: f64,
+        h: f64,
+    ) -> Plume {
         let base_x = rng.range(0.2, 0.8) * w;
         let base_y = rng.range(ground.0, ground.1);
         let h_start = rng.range(0.08, 0.16) * h;
@@ -309,7 +317,8 @@ impl Plume {
             bx1 = bx1.max(c + half);
             let u = (self.base_y - yf) / height;
             let fade = 1.0 - u.powi(3);
-            let xs = ((c - half).floor().max(0.0) as usize)..((c + half).ceil().max(0.0) as usize).min(w);
+            let xs = ((c - half).floor().max(0.0) as usize)
+                ..((c + half).ceil().max(0.0) as usize).min(w);
             for x in xs {
                 let xf = x as f64 + 0.5;
                 let r = (xf - c).abs() / half;
@@ -335,7 +344,11 @@ impl Plume {
                 );
                 let tex = ((turb - 0.4) * 6.0).clamp(0.0, 1.0);
                 let alpha = self.opacity * (1.0 - r * r) * fade * tex;
-                blend(&mut img.data[(y * w + x) * 3..(y * w + x) * 3 + 3], self.colour, alpha);
+                blend(
+                    &mut img.data[(y * w + x) * 3..(y * w + x) * 3 + 3],
+                    self.colour,
+                    alpha,
+                );
             }
         }
         (bx0, top, bx1, self.base_y)
@@ -377,15 +390,19 @@ impl CloudBank {
         let tf = t as f64;
         let cx = self.cx + self.vx * tf;
         let op = self.opacity * (1.0 + 0.08 * (tf * 0.3 + self.phase).sin());
-        let ys = ((self.cy - self.b).max(0.0) as usize)..((self.cy + self.b).ceil().max(0.0) as usize).min(h);
+        let ys = ((self.cy - self.b).max(0.0) as usize)
+            ..((self.cy + self.b).ceil().max(0.0) as usize).min(h);
         for y in ys {
             let yf = y as f64 + 0.5;
-            let xs = ((cx - self.a).max(0.0) as usize)..((cx + self.a).ceil().max(0.0) as usize).min(w);
+            let xs =
+                ((cx - self.a).max(0.0) as usize)..((cx + self.a).ceil().max(0.0) as usize).min(w);
             for x in xs {
                 let xf = x as f64 + 0.5;
                 // Texture in the bank's own frame: it moves rigidly.
                 let (u, v) = (xf - cx, yf - self.cy);
-                let n = self.noise.fbm(u * self.scale, v * self.scale, tf * 0.02, 2, 0.5);
+                let n = self
+                    .noise
+                    .fbm(u * self.scale, v * self.scale, tf * 0.02, 2, 0.5);
                 let edge = 0.8 + 0.4 * n;
                 let r2 = ((u / self.a).powi(2) + (v / self.b).powi(2)) / edge;
                 if r2 >= 1.0 {
@@ -393,7 +410,11 @@ impl CloudBank {
                 }
                 let shape = (1.0 - r2).powf(0.7);
                 let alpha = op * shape * (0.65 + 0.35 * n);
-                blend(&mut img.data[(y * w + x) * 3..(y * w + x) * 3 + 3], self.colour, alpha);
+                blend(
+                    &mut img.data[(y * w + x) * 3..(y * w + x) * 3 + 3],
+                    self.colour,
+                    alpha,
+                );
             }
         }
         let (a, b) = (self.a * 0.9, self.b * 0.9);
@@ -402,18 +423,37 @@ impl CloudBank {
 }
 
 impl Scene {
-    pub fn new(rng: &mut Rand, kind: Kind, phys: &Physics, frames: usize, w: usize, h: usize) -> Self {
+    pub fn new(
+        rng: &mut Rand,
+        kind: Kind,
+        phys: &Physics,
+        frames: usize,
+        w: usize,
+        h: usize,
+    ) -> Self {
         let (background, horizon) = landscape(rng, w, h);
         let (wf, hf) = (w as f64, h as f64);
         let object = match kind {
             Kind::CloudBank => Object::Cloud(CloudBank::draw(rng, horizon, wf, hf)),
-            _ => Object::Plume(Plume::draw(rng, kind, phys, frames, (horizon + 0.1 * hf, 0.9 * hf), wf, hf)),
+            _ => Object::Plume(Plume::draw(
+                rng,
+                kind,
+                phys,
+                frames,
+                (horizon + 0.1 * hf, 0.9 * hf),
+                wf,
+                hf,
+            )),
         };
         // The camera's share, drawn the same way whatever the kind.
         let haze = phys.haze * rng.f64();
         let haze_colour = grey(rng, 175.0, 215.0);
         let occluded = rng.chance(phys.occlusion);
-        let (cover, reach, shade) = (rng.range(0.15, 0.35), rng.range(0.2, 0.7), rng.range(25.0, 60.0));
+        let (cover, reach, shade) = (
+            rng.range(0.15, 0.35),
+            rng.range(0.2, 0.7),
+            rng.range(25.0, 60.0),
+        );
         let slot = rng.f64();
         let occluder = occluded.then(|| {
             // The object's horizontal extent and the height of its middle.
@@ -478,5 +518,107 @@ impl Scene {
         let visible = x1 - x0 >= 3.0 && y1 - y0 >= 3.0;
         let bbox = visible.then(|| BBox::from_corners(x0 / wf, y0 / hf, x1 / wf, y1 / hf));
         (img, bbox)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The kinds differ where the table above says they do, and nowhere else: measured on
+    //! the true boxes and pixels of many small scenes at the default physics.
+    use super::*;
+    use crate::metrics::roc_auc;
+
+    const PHYS: Physics = Physics {
+        growth_min: 0.004,
+        growth_max: 0.02,
+        puff: 0.15,
+        haze: 0.5,
+        occlusion: 0.2,
+    };
+    const FRAMES: usize = 16;
+
+    /// Per scene of `kind`: (box height growth over the sequence, mean absolute change of
+    /// the pixels inside the box between neighbouring frames, mean brightness in the box of
+    /// the first frame).
+    fn measure(kind: Kind, n: usize) -> Vec<(f64, f64, f64)> {
+        (0..n)
+            .map(|i| {
+                let mut rng = Rand::derive(11, &format!("{}/{i}", kind.name()));
+                let scene = Scene::new(&mut rng, kind, &PHYS, FRAMES, 64, 48);
+                let frames: Vec<(Rgb, Option<BBox>)> =
+                    (0..FRAMES).map(|t| scene.frame(t)).collect();
+                let box_h = |t: usize| frames[t].1.map_or(0.0, |b| b.h);
+                let growth = box_h(FRAMES - 1) - box_h(0);
+                // Pixels inside the first frame's box.
+                let b = frames[0].1.expect("a visible object");
+                let (w, h) = (64.0, 48.0);
+                let xs = ((b.cx - b.w / 2.0) * w) as usize..((b.cx + b.w / 2.0) * w) as usize;
+                let ys = ((b.cy - b.h / 2.0) * h) as usize..((b.cy + b.h / 2.0) * h) as usize;
+                let px = |t: usize, x: usize, y: usize, c: usize| {
+                    frames[t].0.data[(y * 64 + x) * 3 + c] as f64
+                };
+                let (mut diff, mut bright, mut count) = (0.0, 0.0, 0.0);
+                for y in ys.clone() {
+                    for x in xs.clone() {
+                        for c in 0..3 {
+                            bright += px(0, x, y, c);
+                            for t in 1..4 {
+                                diff += (px(t, x, y, c) - px(t - 1, x, y, c)).abs();
+                            }
+                        }
+                        count += 3.0;
+                    }
+                }
+                (growth, diff / (3.0 * count), bright / count)
+            })
+            .collect()
+    }
+
+    /// ROC AUC of `key` telling `a` (positive) from `b`.
+    fn auc(a: &[(f64, f64, f64)], b: &[(f64, f64, f64)], key: fn(&(f64, f64, f64)) -> f64) -> f64 {
+        let scores: Vec<f64> = a.iter().chain(b).map(key).collect();
+        let labels: Vec<u8> = a.iter().map(|_| 1).chain(b.iter().map(|_| 0)).collect();
+        roc_auc(&scores, &labels)
+    }
+
+    #[test]
+    fn each_look_alike_differs_from_smoke_only_in_its_motion() {
+        let n = 40;
+        let smoke = measure(Kind::Smoke, n);
+        let steady = measure(Kind::SteadyPlume, n);
+        let smooth = measure(Kind::SmoothPlume, n);
+        let growth = |m: &(f64, f64, f64)| m.0;
+        let texture = |m: &(f64, f64, f64)| m.1;
+        let brightness = |m: &(f64, f64, f64)| m.2;
+        // The whole sequence tells smoke from a steady plume (it grows), not from a smooth one.
+        let g_steady = auc(&smoke, &steady, growth);
+        let g_smooth = auc(&smoke, &smooth, growth);
+        assert!(
+            g_steady > 0.85,
+            "growth: smoke vs steady_plume AUC {g_steady}"
+        );
+        assert!(
+            (0.3..0.7).contains(&g_smooth),
+            "growth: smoke vs smooth_plume AUC {g_smooth}"
+        );
+        // A few frames' texture change tells smoke from a smooth plume, not from a steady one.
+        let t_smooth = auc(&smoke, &smooth, texture);
+        let t_steady = auc(&smoke, &steady, texture);
+        assert!(
+            t_smooth > 0.75,
+            "texture change: smoke vs smooth_plume AUC {t_smooth}"
+        );
+        assert!(
+            (0.25..0.75).contains(&t_steady),
+            "texture change: smoke vs steady_plume AUC {t_steady}"
+        );
+        // One frame's brightness tells none of them apart.
+        for (name, other) in [("steady_plume", &steady), ("smooth_plume", &smooth)] {
+            let a = auc(&smoke, other, brightness);
+            assert!(
+                (0.3..0.7).contains(&a),
+                "brightness: smoke vs {name} AUC {a}"
+            );
+        }
     }
 }

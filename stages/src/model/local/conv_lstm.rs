@@ -28,7 +28,16 @@ impl ConvLstm {
             stem: Conv::new(p / "stem", 3, ch, &[3, 3], &[2, 2], &[1, 1]),
             stem_norm: group_norm(p / "stem_norm", ch),
             gates: (0..c.tube_layers)
-                .map(|l| Conv::new(p / format!("cell{l}"), 2 * ch, 4 * ch, &[3, 3], &[1, 1], &[1, 1]))
+                .map(|l| {
+                    Conv::new(
+                        p / format!("cell{l}"),
+                        2 * ch,
+                        4 * ch,
+                        &[3, 3],
+                        &[1, 1],
+                        &[1, 1],
+                    )
+                })
                 .collect(),
             proj: Linear::new(p / "proj", ch, c.dim as i64),
             channels: ch,
@@ -38,10 +47,11 @@ impl ConvLstm {
     pub fn forward(&self, tubes: &Tensor, frames: Option<&Tensor>, prec: Precision) -> Tensor {
         let s = tubes.size();
         let (n, w, cell) = (s[0], s[2], s[3]);
-        let maps = self.stem_norm.forward(&self.stem.forward(
-            &tubes.transpose(1, 2).reshape([n * w, 3, cell, cell]),
-            prec,
-        ));
+        let maps = self.stem_norm.forward(
+            &self
+                .stem
+                .forward(&tubes.transpose(1, 2).reshape([n * w, 3, cell, cell]), prec),
+        );
         let maps = maps.gelu("none");
         let (hh, ww) = (maps.size()[2], maps.size()[3]);
         let maps = maps.view([n, w, self.channels, hh, ww]);
@@ -63,10 +73,7 @@ impl ConvLstm {
                 let c_new = &f * &*c + i * cand;
                 let h_new = o * c_new.tanh();
                 let (h_new, c_new) = match &keep {
-                    Some(k) => (
-                        &h_new * k + &*h * (1.0 - k),
-                        &c_new * k + &*c * (1.0 - k),
-                    ),
+                    Some(k) => (&h_new * k + &*h * (1.0 - k), &c_new * k + &*c * (1.0 - k)),
                     None => (h_new, c_new),
                 };
                 x = h_new.shallow_clone();

@@ -20,9 +20,8 @@ pub fn named_tensors(file: &Path) -> Result<HashMap<String, Tensor>, StageError>
     let n = fs_err::File::open(file)?.read(&mut magic)?;
     // TorchScript archives are zip files; safetensors start with a little-endian length.
     if n == 4 && &magic == b"PK\x03\x04" {
-        let module = CModule::load_on_device(file, Device::Cpu).map_err(|e| {
-            StageError::data(file, format!("not a loadable TorchScript file: {e}"))
-        })?;
+        let module = CModule::load_on_device(file, Device::Cpu)
+            .map_err(|e| StageError::data(file, format!("not a loadable TorchScript file: {e}")))?;
         let params = module.named_parameters().map_err(|e| {
             StageError::data(file, format!("reading the TorchScript parameters: {e}"))
         })?;

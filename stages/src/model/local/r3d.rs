@@ -53,10 +53,12 @@ impl Names<'_> {
         }
         let conv = Conv::without_bias(&s / "0", cin, cout, kernel, stride, padding);
         let norm = group_norm(&s / "1", cout);
-        self.out.push((format!("{name}.0.weight"), conv.ws.shallow_clone()));
+        self.out
+            .push((format!("{name}.0.weight"), conv.ws.shallow_clone()));
         self.out
             .push((format!("{name}.1.weight"), norm.ws.shallow_clone()));
-        self.out.push((format!("{name}.1.bias"), norm.bs.shallow_clone()));
+        self.out
+            .push((format!("{name}.1.bias"), norm.bs.shallow_clone()));
         ConvNorm { conv, norm }
     }
 }
@@ -105,10 +107,34 @@ impl R3d {
                 let name = format!("layer{}.{b}", stage + 1);
                 let stride = if stage > 0 && b == 0 { 2 } else { 1 };
                 let s3 = [stride; 3];
-                let conv1 = n.conv_norm(p, &format!("{name}.conv1"), cin, cout, &[3, 3, 3], &s3, &[1, 1, 1]);
-                let conv2 = n.conv_norm(p, &format!("{name}.conv2"), cout, cout, &[3, 3, 3], &[1, 1, 1], &[1, 1, 1]);
+                let conv1 = n.conv_norm(
+                    p,
+                    &format!("{name}.conv1"),
+                    cin,
+                    cout,
+                    &[3, 3, 3],
+                    &s3,
+                    &[1, 1, 1],
+                );
+                let conv2 = n.conv_norm(
+                    p,
+                    &format!("{name}.conv2"),
+                    cout,
+                    cout,
+                    &[3, 3, 3],
+                    &[1, 1, 1],
+                    &[1, 1, 1],
+                );
                 let downsample = (stride != 1 || cin != cout).then(|| {
-                    n.conv_norm(p, &format!("{name}.downsample"), cin, cout, &[1, 1, 1], &s3, &[0, 0, 0])
+                    n.conv_norm(
+                        p,
+                        &format!("{name}.downsample"),
+                        cin,
+                        cout,
+                        &[1, 1, 1],
+                        &s3,
+                        &[0, 0, 0],
+                    )
                 });
                 blocks.push(Block {
                     conv1,
@@ -168,7 +194,11 @@ fn init_from(file: &Path, named: &[(String, Tensor)]) -> Result<(), StageError> 
                 format!(
                     "model.tube_pretrained: no tensor `{name}` (r3d reads torchvision's r3d_18 names; the file has {} tensors, e.g. {})",
                     tensors.len(),
-                    if shown.is_empty() { "none".to_string() } else { shown.join(", ") }
+                    if shown.is_empty() {
+                        "none".to_string()
+                    } else {
+                        shown.join(", ")
+                    }
                 ),
             ));
         };
@@ -183,8 +213,9 @@ fn init_from(file: &Path, named: &[(String, Tensor)]) -> Result<(), StageError> 
             ));
         }
         let mut var = var.shallow_clone();
-        tch::no_grad(|| var.f_copy_(&src.to_kind(Kind::Float).to_device(var.device())))
-            .map_err(StageError::torch(format!("initialising `{name}` from {}", file.display())))?;
+        tch::no_grad(|| var.f_copy_(&src.to_kind(Kind::Float).to_device(var.device()))).map_err(
+            StageError::torch(format!("initialising `{name}` from {}", file.display())),
+        )?;
     }
     Ok(())
 }

@@ -76,10 +76,11 @@ impl Tsm {
             Some(k) => x * k,
             None => x,
         };
-        let h = self.stem_norm.forward(&self.stem.forward(
-            &tubes.transpose(1, 2).reshape([n * w, 3, cell, cell]),
-            prec,
-        ));
+        let h = self.stem_norm.forward(
+            &self
+                .stem
+                .forward(&tubes.transpose(1, 2).reshape([n * w, 3, cell, cell]), prec),
+        );
         let (hh, ww) = (h.size()[2], h.size()[3]);
         let mut h = zero_padded(h.gelu("none").view([n, w, ch, hh, ww]));
         for b in &self.blocks {
@@ -89,6 +90,7 @@ impl Tsm {
             h = zero_padded((h + y.view([n, w, ch, hh, ww])).gelu("none"));
         }
         let per_frame = h.mean_dim([3i64, 4].as_slice(), false, Kind::Float);
-        self.proj.forward(&masked_time_mean(&per_frame, frames), prec)
+        self.proj
+            .forward(&masked_time_mean(&per_frame, frames), prec)
     }
 }

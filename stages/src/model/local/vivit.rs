@@ -57,10 +57,8 @@ impl Vivit {
             .flatten(3, -1)
             .permute([0, 2, 3, 1])
             .reshape([n * s, per_slot, d]);
-        let tokens = Tensor::cat(
-            &[self.spatial_cls.expand([n * s, 1, d], false), tokens],
-            1,
-        ) + &self.spatial_pos;
+        let tokens = Tensor::cat(&[self.spatial_cls.expand([n * s, 1, d], false), tokens], 1)
+            + &self.spatial_pos;
         let slots = self
             .spatial
             .forward(&tokens, None, prec, dropout, train)
