@@ -282,11 +282,39 @@ fn r3d_starts_from_a_safetensors_state_dict() {
     assert!(!vs2.variables()[stem].equal(&vars[stem]));
 }
 
+/// The python of the venv that holds torch: `PIPE_TEST_PYTHON`, else the workspace's
+/// `.venv/bin/python` (the link the test environment sets up).
+fn python() -> std::path::PathBuf {
+    std::env::var_os("PIPE_TEST_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+        Into::into,
+    )
+}
+
 #[test]
 fn r3d_starts_from_a_torchscript_module() {
-    // stages/tests/fixtures/r3d_tiny.pt: torch.jit.script of the same layout at widths
-    // 2..16 (see make_r3d_tiny.py next to it).
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r3d_tiny.pt");
+    // torch.jit.script of the same layout at widths 2..16, made now by
+    // stages/tests/fixtures/make_r3d_tiny.py (no binary fixture in the repository).
+    let fixture = scratch("r3d-torchscript").join("r3d_tiny.pt");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_r3d_tiny.py");
+    let py = python();
+    let out = std::process::Command::new(&py)
+        .arg(&script)
+        .arg(&fixture)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (set PIPE_TEST_PYTHON to a python with torch)",
+                py.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{} {}: {}",
+        py.display(),
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let module = tch::CModule::load(&fixture).unwrap();
     let params: std::collections::HashMap<String, Tensor> =
         module.named_parameters().unwrap().into_iter().collect();
