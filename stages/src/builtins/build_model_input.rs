@@ -22,7 +22,7 @@ pub fn crop_params(params: &toml::Table) -> Result<CropParams, StageError> {
     let s = Section::new(params, "model_input")?;
     let p = CropParams {
         patch_size: s.count("patch_size", 32, 4)?,
-        context: s.f64_in("context", 1.5, 1.0, 10.0)?,
+        context: s.f64_in("context", 1.0, 1.0, 10.0)?,
         min_window: s.f64_in("min_window", 16.0, 1.0, 1e6)?,
     };
     s.finish()?;

@@ -529,10 +529,10 @@ mod tests {
     use crate::metrics::roc_auc;
 
     const PHYS: Physics = Physics {
-        growth_min: 0.004,
-        growth_max: 0.02,
+        growth_min: 0.006,
+        growth_max: 0.025,
         puff: 0.15,
-        haze: 0.5,
+        haze: 0.25,
         occlusion: 0.2,
     };
     const FRAMES: usize = 16;
