@@ -293,3 +293,45 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fpr_by_kind_counts_the_negatives_of_each_kind_at_the_threshold() {
+        let kind = |k: &str| Some(k.to_string());
+        let s = Scored {
+            split: Split::Test,
+            // Positives never count, whatever their score; a score at the threshold alarms.
+            scores: vec![0.9, 0.2, 0.7, 0.5, 0.1, 0.6, 0.99],
+            labels: vec![1, 0, 0, 0, 0, 0, 0],
+            kinds: vec![
+                kind("smoke"),
+                kind("steady_plume"),
+                kind("steady_plume"),
+                kind("steady_plume"),
+                kind("cloud_bank"),
+                None,
+                kind("smooth_plume"),
+            ],
+            loss: 0.0,
+            no_tube: 0,
+        };
+        let by = fpr_by_kind(&s, 0.5);
+        let got: Vec<(&str, f64, usize)> = by.iter().map(|(k, v)| (k.as_str(), v.0, v.1)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("cloud_bank", 0.0, 1),
+                ("smooth_plume", 1.0, 1),
+                ("steady_plume", 2.0 / 3.0, 3),
+                ("unknown", 1.0, 1),
+            ]
+        );
+        let (m, _) = split_metrics(&s, 0.5);
+        assert_eq!(m["fpr_by_kind"]["steady_plume"], json!(2.0 / 3.0));
+        assert_eq!(m["negatives_by_kind"]["steady_plume"], json!(3));
+        assert_eq!(m["fp"], json!(4));
+    }
+}
