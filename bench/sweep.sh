@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Planning, status and scheduling overhead at sweep scale: a 6-stage pipeline whose last
-# five stages are swept over a 10 x 10 x 10 matrix (1,000 cells, 5,001 stage instances),
+# five stages are swept over a 10 x 10 x 10 matrix (1,000 cells, 5,006 stage instances: the 6 base stages and 5 per cell),
 # every stage a trivial `cmd`. Prints figures; asserts nothing.
 #   bench/sweep.sh [WORKDIR]     (default: a temp dir)
 set -euo pipefail

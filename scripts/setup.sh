@@ -15,6 +15,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# strace (Debian's package) for the tests that inject I/O failures (tests/it/faults.rs, confine.rs).
+if ! command -v strace >/dev/null 2>&1; then
+  sudo=""; if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends strace
+fi
+
 torch_version=2.11.0
 py=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 venv=${PIPE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pipe/venv-torch$torch_version-py$py}

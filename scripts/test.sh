@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The book (docs/, mdBook from crates.io): built, and every relative link and anchor of it,
+# README.md and bench/README.md checked; a broken link fails here.
+MDBOOK=$(scripts/setup-mdbook.sh | tail -n 1)
+"$MDBOOK" build docs
+scripts/check-links.py docs/book README.md bench/README.md
 # DVC from PyPI, for the `pipe import-dvc` tests that compare with what `dvc repro` makes.
 PIPE_TEST_DVC=$(scripts/setup-dvc.sh | tail -n 1)
 export PIPE_TEST_DVC

@@ -1,5 +1,4 @@
 //! Command-line parsing and dispatch. Each command is a few lines ending in an `ops` call.
-#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipe::error::{Error, Result};
+use pipe::exp::ExpName;
 use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
 use pipe::report::compare::Style;
 use pipe::report::printer::{self, ColorChoice};
@@ -457,13 +457,13 @@ enum ExpCommand {
     Diff { a: String, b: String },
     /// Write an experiment's overrides into the params files and check its outs out
     Apply {
-        name: String,
+        name: ExpName,
         /// Overwrite unsaved params edits and modified outs
         #[arg(long)]
         force: bool,
     },
     /// Remove experiments (records and outs; `pipe gc` then frees their objects)
-    Remove { names: Vec<String> },
+    Remove { names: Vec<ExpName> },
     /// Remove failed experiments (every one with --all), then collect unused cache objects
     Gc {
         #[arg(long)]
@@ -487,7 +487,7 @@ struct ExpRunArgs {
     set: Vec<String>,
     /// The experiment's name [default: the overrides, e.g. lr=0.01]
     #[arg(short, long)]
-    name: Option<String>,
+    name: Option<ExpName>,
     /// Record the experiment; run it later with --run-all
     #[arg(long, conflicts_with = "run_all")]
     queue: bool,
@@ -500,7 +500,7 @@ struct ExpRunArgs {
 
 #[derive(Args)]
 struct ExpTransferArgs {
-    names: Vec<String>,
+    names: Vec<ExpName>,
     /// The remote [default: core.remote]
     #[arg(short, long, value_name = "NAME")]
     remote: Option<String>,
@@ -574,19 +574,44 @@ pub fn main() -> ExitCode {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
+            // A failed write would be reported with `eprintln!`, which panics on the very
+            // stream that failed (see `report::printer`).
+            .log_internal_errors(false)
             .with_ansi(
                 std::io::IsTerminal::is_terminal(&std::io::stderr())
                     && std::env::var_os("NO_COLOR").is_none(),
             )
             .try_init();
     }
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(cli) {
+        Ok(()) => 0,
         Err(e) => {
             report_error(&e);
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
+    };
+    ExitCode::from(exit_code(code, &printer::get().lost_output()))
+}
+
+/// The exit status, once output was cut short (`lost`: which stream and why, see
+/// `report::printer`): a command that otherwise succeeded exits 3 (the environment failed
+/// pipe), saying so on the stream that still works; a command's own failure keeps its code
+/// (a stage's exit code says more than the closed pipe that followed it).
+fn exit_code(code: u8, lost: &[String]) -> u8 {
+    if lost.is_empty() {
+        return code;
     }
+    let p = printer::get();
+    let msg = format!(
+        "output was cut short ({}); the command itself went on to its end",
+        lost.join("; ")
+    );
+    if p.writable(printer::Stream::Stderr) {
+        p.error(&msg);
+    } else {
+        tracing::debug!("{msg}");
+    }
+    if code == 0 { 3 } else { code }
 }
 
 fn report_error(e: &Error) {
@@ -599,19 +624,20 @@ fn report_error(e: &Error) {
             };
             let mut out = String::new();
             let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+            let p = printer::get();
             if handler.render_report(&mut out, d).is_ok() {
-                eprintln!("error: {}", d.message());
+                let mut text = format!("error: {}\n", d.message());
                 if let Some(loc) = d.location() {
-                    eprintln!("  --> {loc}");
+                    text.push_str(&format!("  --> {loc}\n"));
                 }
                 // miette repeats the message on its first line; the line above has it.
-                let body = out.split_once('\n').map_or("", |(_, rest)| rest);
-                eprint!("{body}");
+                text.push_str(out.split_once('\n').map_or("", |(_, rest)| rest));
+                p.raw_err(&text);
             } else {
-                eprintln!("error: {d}");
+                p.raw_err(&format!("error: {d}\n"));
             }
         }
-        Error::Interrupted => eprintln!("error: interrupted"),
+        Error::Interrupted => printer::get().raw_err("error: interrupted\n"),
         other => printer::get().error(&other.to_string()),
     }
 }
@@ -658,7 +684,7 @@ fn run(cli: Cli) -> Result<()> {
                 ..a.run.options()
             };
             let r = ops::repro::repro_with(&s, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.root, &ops::cached_outs(&s))?;
+            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             r.map(|_| ())
         }
         Command::Status {
@@ -771,7 +797,7 @@ fn run(cli: Cli) -> Result<()> {
                 run: a.run.options(),
             };
             let r = ops::sweep::sweep(&s, &name, &o, a.run.pull_remote(&s)?);
-            ops::init::refresh_gitignore(&s.ws.root, &ops::cached_outs(&s))?;
+            ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;
             // compare: the sweep's HTML report, whether or not every cell succeeded.
             if let Some(html) = &a.html
                 && !a.dry

@@ -227,6 +227,8 @@ pub struct Config {
     pub default_remote: Option<String>,
     pub jobs: Option<usize>,
     pub cache_dir: Option<PathBuf>,
+    /// The config file that set `cache_dir` (named when the folder is refused).
+    pub cache_dir_from: Option<PathBuf>,
     pub links: Vec<LinkKind>,
     pub shared_group: bool,
     pub remotes: IndexMap<String, RemoteToml>,
@@ -243,6 +245,7 @@ impl Config {
             default_remote: None,
             jobs: None,
             cache_dir: None,
+            cache_dir_from: None,
             links: LinkKind::DEFAULT_ORDER.to_vec(),
             shared_group: false,
             remotes: IndexMap::new(),
@@ -277,6 +280,7 @@ impl Config {
                 } else {
                     dot.parent().unwrap_or(dot).join(p)
                 });
+                cfg.cache_dir_from = Some(path.clone());
             }
             if let Some(links) = t.cache.link {
                 let mut v = Vec::new();

@@ -6,11 +6,28 @@
 //! | N | one stage failed by exiting with code N: pipe exits with the stage's own code |
 //! | 128+N | one stage was killed by signal N (as a shell reports it) |
 //! | 1 | a stage broke its contract (a declared out missing, a link out of the workspace), several stages failed, a cluster job ended in a scheduler state, or `merge-lock` left conflicts |
-//! | 2 | bad input: the pipeline, params, config, a target, a missing file |
-//! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote |
-//! | 130 | interrupted (Ctrl-C / SIGTERM) |
+//! | 2 | bad input: the pipeline, params, config, a target, a missing file; a path in the workspace reached through a symbolic link that leads out of it (`pipe_cache::Error::Escapes`: the workspace is laid out so that pipe would write outside it, and it writes nothing) |
+//! | 3 | the environment failed pipe: an unreadable file, a full disk, a remote; or its own output could not be written (stdout/stderr on a full disk, a closed pipe: the command still ran to its end, see `report::printer`) |
+//! | 130 | interrupted (Ctrl-C) |
+//! | 143 | terminated (SIGTERM) |
+//!
+//! Each room has its own error type, in that room, with its own `exit_code`
+//! ([`ContractError`] in `run::commit`, [`SchedError`] in `sched`, ...); [`Error`] wraps
+//! each and delegates to it, so an exit code follows from a type, never from a flag or a
+//! message. A stage's failure in a run is a [`Failure`] (`failure.rs`); a command whose run
+//! had failures fails with [`RunFailed`].
 
+mod failure;
+
+pub use failure::{Failure, RunFailed, StageExit};
+
+use crate::builtin::BuiltinError;
+use crate::exec::ExecError;
+use crate::exec::slurm::SlurmError;
 use crate::lock::LockError;
+use crate::remote::RemoteConfigError;
+use crate::run::commit::ContractError;
+use crate::sched::SchedError;
 use crate::spec::SpecError;
 use crate::workspace::WorkspaceError;
 
@@ -24,16 +41,57 @@ pub enum Error {
     Lock(#[from] LockError),
     #[error("{0}")]
     User(String),
-    /// A stage failed; `exit` is what pipe's own exit status says about it.
-    #[error("{msg}")]
-    StageFailed { msg: String, exit: StageExit },
+    /// Stages of a run failed (`repro`, `sweep`, `exp run`).
+    #[error(transparent)]
+    RunFailed(#[from] RunFailed),
+    /// A stage broke its contract outside a run (`pipe add`, `import-dvc`).
+    #[error(transparent)]
+    Contract(Box<ContractError>),
+    /// The scheduler could not do its part for a stage.
+    #[error(transparent)]
+    Sched(Box<SchedError>),
+    #[error(transparent)]
+    Builtin(#[from] BuiltinError),
+    /// A remote: its configuration, or a transfer.
+    #[error(transparent)]
+    Remote(#[from] pipe_cache::remote::RemoteError),
+    #[error(transparent)]
+    RemoteConfig(#[from] RemoteConfigError),
+    /// An executor could not start (the Slurm executor: its commands, its probe).
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// `.pipe/` could not be made (its configuration and cache errors are `Spec`, `Cache`).
+    #[error(transparent)]
+    Workspace(Box<WorkspaceError>),
     /// `pipe merge-lock`: stages changed on both sides (ours kept).
     #[error("{0} stage(s) conflict in the lock")]
     LockConflict(usize),
     #[error("interrupted")]
     Interrupted,
+    /// Stopped by SIGTERM.
+    #[error("terminated")]
+    Terminated,
     #[error("{0}")]
     Env(String),
+}
+
+// Boxed: they are large, and `Error` is in every `Result`.
+impl From<ContractError> for Error {
+    fn from(e: ContractError) -> Self {
+        Error::Contract(Box::new(e))
+    }
+}
+
+impl From<SchedError> for Error {
+    fn from(e: SchedError) -> Self {
+        Error::Sched(Box::new(e))
+    }
+}
+
+impl From<SlurmError> for Error {
+    fn from(e: SlurmError) -> Self {
+        Error::Exec(e.into())
+    }
 }
 
 impl From<WorkspaceError> for Error {
@@ -41,50 +99,29 @@ impl From<WorkspaceError> for Error {
         match e {
             WorkspaceError::Config(s) => Error::Spec(s),
             WorkspaceError::Cache(c) => Error::Cache(c),
-            other => Error::Env(other.to_string()),
-        }
-    }
-}
-
-/// How a failed stage ended, as far as pipe's exit status tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StageExit {
-    /// Its command exited with this code (never 0).
-    Code(u8),
-    /// It was killed by this signal.
-    Signal(u8),
-    /// It broke its contract (a declared out missing, a symbolic link in an out), a
-    /// cluster job ended in a scheduler state, or several stages failed.
-    Other,
-}
-
-impl StageExit {
-    /// pipe's exit status for it: the stage's own code, 128 + a signal, else 1.
-    pub fn status(self) -> u8 {
-        match self {
-            StageExit::Code(c) => c,
-            StageExit::Signal(s) => 128u8.saturating_add(s),
-            StageExit::Other => 1,
+            other => Error::Workspace(Box::new(other)),
         }
     }
 }
 
 impl Error {
-    /// A stage's failure that is no command's exit (a broken contract).
-    pub fn stage(msg: impl Into<String>) -> Error {
-        Error::StageFailed {
-            msg: msg.into(),
-            exit: StageExit::Other,
-        }
-    }
-
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::StageFailed { exit, .. } => exit.status(),
+            Error::RunFailed(f) => f.exit_code(),
+            Error::Contract(e) => e.exit_code(),
+            Error::Sched(e) => e.exit_code(),
+            Error::Builtin(e) => e.exit_code(),
+            Error::Exec(e) => e.exit_code(),
+            Error::Remote(e) if e.is_config() => 2,
+            Error::Remote(_) => 3,
+            Error::RemoteConfig(e) => e.exit_code(),
             Error::LockConflict(_) => 1,
             Error::Spec(_) | Error::User(_) => 2,
-            Error::Cache(_) | Error::Lock(_) | Error::Env(_) => 3,
+            // The user's workspace leads out of itself: bad input, not a failing disk.
+            Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,
+            Error::Cache(_) | Error::Lock(_) | Error::Workspace(_) | Error::Env(_) => 3,
             Error::Interrupted => 130,
+            Error::Terminated => 143,
         }
     }
 }

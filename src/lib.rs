@@ -19,6 +19,7 @@ pub mod compare;
 pub mod config;
 pub mod dvc;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod exp;
 pub mod graph;

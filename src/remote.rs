@@ -3,13 +3,14 @@
 //!
 //! - Which: `-r NAME`, else `[core] remote` in `.pipe/config.toml` / `config.local.toml`.
 //! - What: for the selected stages' lock entries, every out's object (a directory out: its
-//!   manifest and every file it lists) and the stage's run-cache record, keyed as the run
-//!   that produced the entry keyed it.
-//! - Errors: a remote's configuration problem exits 2, anything else about a remote 3.
+//!   manifest and every file it lists) and the stage's run-cache record, under the key the
+//!   entry carries (the one its run computed: `LockEntry::key`).
+//! - Errors: a remote's configuration problem ([`RemoteConfigError`], or the cache's
+//!   `RemoteError` that says it is one) exits 2, anything else about a remote 3.
 //! - `repro --pull` ([`RunRemote`]): local first, the remote behind it; a remote failure is
 //!   one warning that switches the remote off for the rest of the run, never a failed build.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,61 +20,87 @@ use pipe_cache::remote::{Credentials, Remote, RemoteError, RemoteSpec};
 
 use crate::config::RemoteToml;
 use crate::error::{Error, Result};
+use crate::events::{Event, Events};
 use crate::graph::Stage;
 use crate::lock::{Entries, HashInfo};
 use crate::run::restore::OutRef;
-use crate::run::runcache::{KeyParts, RunRecord};
-use crate::sched::event::{Event, Events};
+use crate::run::runcache::RunRecord;
 use crate::workspace::Workspace;
 
-/// A remote's error as the engine's: configuration -> exit 2, the rest -> exit 3.
+/// A remote's error as the engine's (its type gives the exit code: configuration 2, the
+/// rest 3); the same as `Error::from`.
 pub fn error(e: RemoteError) -> Error {
-    if e.is_config() {
-        Error::User(e.to_string())
-    } else {
-        Error::Env(e.to_string())
+    Error::from(e)
+}
+
+/// Which remote, and its settings, cannot be made out of the configuration. Exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteConfigError {
+    #[error("no remote is configured: add one with `pipe remote add NAME URL --default`")]
+    NoneConfigured,
+    #[error(
+        "no default remote: pass `-r NAME` ({}) or set one with `pipe remote default NAME`",
+        configured.join(", ")
+    )]
+    NoDefault { configured: Vec<String> },
+    #[error(
+        "no remote named `{name}` (configured: {})",
+        if configured.is_empty() { "none".to_string() } else { configured.join(", ") }
+    )]
+    Unknown {
+        name: String,
+        configured: Vec<String>,
+    },
+    #[error("remote `{name}`: no `url` is configured")]
+    NoUrl { name: String },
+    /// The url does not parse (the cache's words).
+    #[error("remote `{name}`: {why}")]
+    Url { name: String, why: String },
+    #[error("remote `{name}`: `shared` is `group` or `none`, not `{value}`")]
+    Shared { name: String, value: String },
+    #[error("remote `{name}`: set both access_key_id and secret_access_key, or neither")]
+    HalfCredentials { name: String },
+}
+
+impl RemoteConfigError {
+    pub fn exit_code(&self) -> u8 {
+        2
     }
 }
 
 /// The spec of remote `name` (default: the configured default) of `ws`.
 pub fn spec(ws: &Workspace, name: Option<&str>) -> Result<RemoteSpec> {
     let cfg = &ws.config;
+    let configured = || cfg.remotes.keys().cloned().collect::<Vec<String>>();
     let name = match name.or(cfg.default_remote.as_deref()) {
         Some(n) => n,
-        None if cfg.remotes.is_empty() => {
-            return Err(Error::User(
-                "no remote is configured: add one with `pipe remote add NAME URL --default`".into(),
-            ));
-        }
+        None if cfg.remotes.is_empty() => return Err(RemoteConfigError::NoneConfigured.into()),
         None => {
-            let names: Vec<&str> = cfg.remotes.keys().map(String::as_str).collect();
-            return Err(Error::User(format!(
-                "no default remote: pass `-r NAME` ({}) or set one with `pipe remote default NAME`",
-                names.join(", ")
-            )));
+            return Err(RemoteConfigError::NoDefault {
+                configured: configured(),
+            }
+            .into());
         }
     };
     let Some(r) = cfg.remotes.get(name) else {
-        let names: Vec<&str> = cfg.remotes.keys().map(String::as_str).collect();
-        return Err(Error::User(format!(
-            "no remote named `{name}` (configured: {})",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        )));
+        return Err(RemoteConfigError::Unknown {
+            name: name.to_string(),
+            configured: configured(),
+        }
+        .into());
     };
-    spec_of(ws, name, r)
+    Ok(spec_of(ws, name, r)?)
 }
 
-fn spec_of(ws: &Workspace, name: &str, r: &RemoteToml) -> Result<RemoteSpec> {
-    let bad = |m: String| Error::User(format!("remote `{name}`: {m}"));
-    let url = r
-        .url
-        .as_deref()
-        .ok_or_else(|| bad("no `url` is configured".into()))?;
-    let mut spec = RemoteSpec::new(name, url, &ws.root).map_err(bad)?;
+fn spec_of(
+    ws: &Workspace,
+    name: &str,
+    r: &RemoteToml,
+) -> std::result::Result<RemoteSpec, RemoteConfigError> {
+    let name_ = || name.to_string();
+    let url = (r.url.as_deref()).ok_or_else(|| RemoteConfigError::NoUrl { name: name_() })?;
+    let mut spec = RemoteSpec::new(name, url, &ws.root)
+        .map_err(|why| RemoteConfigError::Url { name: name_(), why })?;
     spec.endpoint = r.endpoint.clone();
     spec.region = r.region.clone();
     spec.profile = r.profile.clone();
@@ -82,7 +109,12 @@ fn spec_of(ws: &Workspace, name: &str, r: &RemoteToml) -> Result<RemoteSpec> {
     spec.shared_group = match r.shared.as_deref() {
         None | Some("none") | Some("") => false,
         Some("group") => true,
-        Some(other) => return Err(bad(format!("`shared` is `group` or `none`, not `{other}`"))),
+        Some(other) => {
+            return Err(RemoteConfigError::Shared {
+                name: name_(),
+                value: other.to_string(),
+            });
+        }
     };
     spec.credentials = match (&r.access_key_id, &r.secret_access_key) {
         (Some(id), Some(secret)) => Some(Credentials {
@@ -91,11 +123,7 @@ fn spec_of(ws: &Workspace, name: &str, r: &RemoteToml) -> Result<RemoteSpec> {
             session_token: None,
         }),
         (None, None) => None,
-        _ => {
-            return Err(bad(
-                "set both access_key_id and secret_access_key, or neither".into(),
-            ));
-        }
+        _ => return Err(RemoteConfigError::HalfCredentials { name: name_() }),
     };
     Ok(spec)
 }
@@ -103,7 +131,7 @@ fn spec_of(ws: &Workspace, name: &str, r: &RemoteToml) -> Result<RemoteSpec> {
 /// Opens remote `name` (default: the configured default) with `jobs` transfers at once.
 pub fn open(ws: &Workspace, name: Option<&str>, jobs: Option<usize>) -> Result<Remote> {
     let spec = spec(ws, name)?;
-    Remote::open(&spec, jobs).map_err(error)
+    Ok(Remote::open(&spec, jobs)?)
 }
 
 /// An out of a stage's lock entry, as a push or fetch sees it.
@@ -135,11 +163,6 @@ pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
         }
     }
     v
-}
-
-/// The run-cache key the run recorded in a lock entry was stored under.
-pub fn record_key(stage: &Stage, deps: &BTreeMap<String, HashInfo>) -> Digest {
-    KeyParts::of(stage, deps).key()
 }
 
 /// The remote behind the local cache during `repro --pull`.
@@ -185,8 +208,16 @@ impl RunRemote {
         });
     }
 
-    /// The record under `key` from the remote, stored in the local run cache too.
-    pub async fn record(&self, ws: &Workspace, key: &Digest, events: &Events) -> Option<RunRecord> {
+    /// `stage`'s record under `key` from the remote, stored in the local run cache too;
+    /// a record that is not one of `stage`'s runs (`RunRecord::decode_for`) is ignored
+    /// with a warning, and not kept.
+    pub async fn record(
+        &self,
+        ws: &Workspace,
+        stage: &Stage,
+        key: &Digest,
+        events: &Events,
+    ) -> Option<RunRecord> {
         let _permit = self.asking.acquire().await.ok()?;
         if !self.usable() {
             return None;
@@ -199,7 +230,21 @@ impl RunRemote {
                 return None;
             }
         };
-        let rec = RunRecord::decode(&bytes)?;
+        let rec = match RunRecord::decode_for(&bytes, stage) {
+            Ok(r) => r,
+            Err(why) => {
+                events(Event::RemoteFailed {
+                    remote: self.remote.name(),
+                    error: format!(
+                        "run-cache record {} on remote `{}` is corrupt and ignored: {why}",
+                        key.short(),
+                        self.remote.name()
+                    ),
+                    off: false,
+                });
+                return None;
+            }
+        };
         if let Err(e) = ws.store.put_record(key, &bytes) {
             tracing::debug!("cannot keep the pulled record {key}: {e}");
         }
@@ -281,7 +326,7 @@ pub async fn fetch_missing(
             }
         }
     }
-    let got = transfer::download(remote, store, manifests, &transfer::quiet()).await?;
+    let got = transfer::download_manifests(remote, store, manifests, &transfer::quiet()).await?;
     out.absorb(got);
     for h in outs.iter().filter(|h| h.dir) {
         if !store.has(&h.digest) {
@@ -294,10 +339,11 @@ pub async fn fetch_missing(
             }
         }
     }
-    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    // Sizes come from the lock and manifests (anyone's writing): the bar's total saturates.
+    let total = files.iter().fold(0u64, |t, (_, n)| t.saturating_add(*n));
     let progress = progress(total, files.len());
-    let digests = files.into_iter().map(|(d, _)| d).collect();
-    let got = transfer::download(remote, store, digests, &progress).await?;
+    let sized = files.into_iter().map(|(d, n)| (d, Some(n))).collect();
+    let got = transfer::download_sized(remote, store, sized, &progress).await?;
     out.absorb(got);
     Ok(out)
 }

@@ -14,17 +14,31 @@
 //!     locks/               per-path locks of running stages
 //!     logs/<stage>.log     the last run's output of each stage
 //!     tmp/                 backups of outs during a run, invocation files
+//!     id                   this workspace's id in the caches it uses (see `roots`)
 //! ```
 //!
 //! Opening a workspace takes this process's lease on its temp files (`pipe_cache::lease`)
 //! and removes what killed processes left: their backups, temp files and clock probes,
-//! in `.pipe/tmp/` and the cache's `tmp/`, and lock files nobody holds.
+//! in `.pipe/tmp/` and the cache's `tmp/`, the temps their checkouts left beside outs
+//! (named in their journals, `.pipe/tmp/temps-<pid>`), and lock files nobody holds.
+//!
+//! Every write, move and removal in the workspace goes through [`Workspace::dir`], the root
+//! opened once (`pipe_cache::rootdir`): nothing reached through a link that leads out of
+//! the workspace is ever written, moved, removed, linked or chmodded.
+//!
+//! The cache is opened only when it is pipe's (`pipe_cache::marker`): `cache.dir` naming a
+//! folder of the user's files is refused (exit 2), so that nothing pipe deletes there (a
+//! dead process's temps, quarantined objects, gc) is the user's. Then the workspace
+//! registers in it ([`roots`]), so that `pipe gc` in any workspace sharing the cache keeps
+//! what this one refers to.
 
-use std::fs;
+pub mod roots;
+
 use std::path::{Path, PathBuf};
 
 use pipe_cache::lease::{self, Lease, Swept};
-use pipe_cache::{StateDb, Store, StoreOptions};
+use pipe_cache::marker::Refusal;
+use pipe_cache::{RootDir, StateDb, Store, StoreOptions};
 
 use crate::config::Config;
 use crate::lock::LockStore;
@@ -34,6 +48,9 @@ pub const DOT: &str = ".pipe";
 
 pub struct Workspace {
     pub root: PathBuf,
+    /// The root, opened: every write, move or removal of a path in the workspace goes
+    /// through it (see `pipe_cache::rootdir`).
+    pub dir: RootDir,
     pub dot: PathBuf,
     pub config: Config,
     pub store: Store,
@@ -41,6 +58,8 @@ pub struct Workspace {
     pub lock: LockStore,
     /// What opening swept away: leftovers of dead processes (reported by `pipe gc`).
     pub swept: Swept,
+    /// Its id in the caches it uses (`.pipe/id`, see [`roots`]).
+    pub id: String,
     _lease: Lease,
 }
 
@@ -65,44 +84,82 @@ impl Workspace {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let dot = root.join(DOT);
-        ensure_dot(&dot)?;
+        let top = RootDir::open(&root)?;
+        ensure_dot(&top, &dot)?;
         let config = Config::load(&dot)?;
         let cache_dir = config
             .cache_dir
             .clone()
             .unwrap_or_else(|| dot.join("cache"));
-        let store = Store::open(
+        let store = Store::open_marked(
             &cache_dir,
             StoreOptions {
                 links: config.links.clone(),
                 shared_group: config.shared_group,
             },
-        );
+        )
+        .map_err(|r| match r {
+            Refusal::Io(e) => WorkspaceError::Cache(e),
+            other => WorkspaceError::Config(SpecError::new(match &config.cache_dir_from {
+                Some(file) => format!(
+                    "{}: cache.dir: {other}: point cache.dir at a new folder",
+                    file.display()
+                ),
+                None => format!("{other}"),
+            })),
+        })?;
         let state = StateDb::open(&dot.join("state"), &dot.join("tmp"))?;
         let lock = LockStore::new(&lock_path_for(pipeline), &dot.join("journal"));
         let tmp = dot.join("tmp");
-        let lease = Lease::take(&tmp)?;
-        let mut swept = lease::sweep(&tmp, &[tmp.clone(), tmp.join("backup")])?;
+        let dir = top.with_journal(&format!("{DOT}/tmp"))?;
+        let lease = Lease::take(&tmp, false)?;
+        // Backups are swept by path: only when `backup` is a directory of the workspace,
+        // never a link (whose target's `<pid>-<n>` names would be taken for backups).
+        let backup = format!("{DOT}/tmp/backup");
+        let mut dirs = vec![tmp.clone()];
+        if dir
+            .entry(&backup)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.is_dir())
+        {
+            dirs.push(tmp.join("backup"));
+        }
+        let mut swept = lease::sweep_with(&tmp, &dirs, |pid| dir.sweep_journal(pid))?;
         // Best effort: a shared cache may be read-only to this user.
         swept += store.sweep_tmp().unwrap_or_else(|e| {
             tracing::debug!("cannot sweep the cache's tmp: {e}");
             Swept::default()
         });
         crate::pathlock::sweep(&dot.join("locks"));
+        // After the lease on the cache's tmp/ (taken by the sweep above): a gc either sees
+        // this process and refuses, or is done before this registers (see `roots`).
+        let lock_name = lock_path_for(pipeline)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pipe.lock".into());
+        let id = register(&dir, &root, &dot, &store, &lock_name)?;
         Ok(Workspace {
             root,
+            dir,
             dot,
             config,
             store,
             state,
             lock,
             swept,
+            id,
             _lease: lease,
         })
     }
 
     pub fn tmp(&self) -> PathBuf {
         self.dot.join("tmp")
+    }
+
+    /// `.pipe/tmp` relative to the root, for [`Workspace::dir`].
+    pub fn tmp_rel(&self) -> String {
+        format!("{DOT}/tmp")
     }
 
     pub fn logs(&self) -> PathBuf {
@@ -114,24 +171,127 @@ impl Workspace {
     }
 }
 
+/// A directory the user named for a command's output files (`pipe plots -o DIR`, the
+/// directory of `pipe report -o FILE`), made if missing. Inside the workspace (by its
+/// path as given, relative to the current directory) it is opened beneath the root, so a
+/// link on the way that leads out of the workspace is refused like any other write; a
+/// path outside the workspace is where the user asked the files to go, and they are
+/// written there.
+pub struct OutputDir {
+    path: PathBuf,
+    inside: Option<RootDir>,
+}
+
+impl OutputDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes file `name` (one name, no `/`) in it, atomically; a file replaced keeps its
+    /// mode.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), pipe_cache::Error> {
+        match &self.inside {
+            Some(d) => d.write_atomic(name, bytes, false),
+            None => pipe_cache::fsutil::write_file_atomic(&self.path.join(name), bytes, false),
+        }
+    }
+}
+
+impl Workspace {
+    /// The output directory `dir` (see [`OutputDir`]).
+    pub fn output_dir(&self, dir: &Path) -> Result<OutputDir, pipe_cache::Error> {
+        let abs = std::path::absolute(dir).map_err(|e| pipe_cache::Error::io("resolve", dir, e))?;
+        let root = std::path::absolute(&self.root)
+            .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?;
+        let rel = abs.strip_prefix(&root).ok().and_then(|r| {
+            let parts: Option<Vec<&str>> = r
+                .components()
+                .map(|c| match c {
+                    std::path::Component::Normal(n) => n.to_str(),
+                    _ => None,
+                })
+                .collect();
+            parts.map(|p| p.join("/"))
+        });
+        let inside = match rel {
+            Some(rel) => Some(self.dir.subdir(&rel, true)?),
+            None => {
+                std::fs::create_dir_all(&abs)
+                    .map_err(|e| pipe_cache::Error::io("create directory", &abs, e))?;
+                None
+            }
+        };
+        Ok(OutputDir { path: abs, inside })
+    }
+}
+
 /// `pipe.toml` -> `pipe.lock`; `other.toml` -> `other.lock`.
 pub fn lock_path_for(pipeline: &Path) -> PathBuf {
     pipeline.with_extension("lock")
 }
 
-fn ensure_dot(dot: &Path) -> Result<(), WorkspaceError> {
+/// Makes `.pipe/` and its `.gitignore`, through the root (a `.pipe` that is a link out of
+/// the workspace is refused).
+fn ensure_dot(top: &RootDir, dot: &Path) -> Result<(), WorkspaceError> {
     if dot.join(".gitignore").is_file() {
         return Ok(());
     }
-    let create = |p: &Path| WorkspaceError::Create {
-        path: p.to_path_buf(),
-        err: std::io::Error::last_os_error(),
+    top.write_new(&format!("{DOT}/.gitignore"), DOT_GITIGNORE.as_bytes())?;
+    Ok(())
+}
+
+/// This workspace's id (made at its first open; a new one for a copy of another
+/// workspace), registered in the cache (see [`roots`]). A cache this user cannot write to
+/// is used unregistered, with a warning: gc elsewhere would not know what this one uses.
+fn register(
+    dir: &RootDir,
+    root: &Path,
+    dot: &Path,
+    store: &Store,
+    lock: &str,
+) -> Result<String, WorkspaceError> {
+    let rel = format!("{DOT}/{}", roots::ID_FILE);
+    let cannot = |err: std::io::Error| WorkspaceError::Create {
+        path: dot.join(roots::ID_FILE),
+        err,
     };
-    fs::create_dir_all(dot).map_err(|err| WorkspaceError::Create {
-        path: dot.to_path_buf(),
+    let mut id = match roots::read_id(dot).map_err(cannot)? {
+        Some(id) => id,
+        None => {
+            let fresh = roots::new_id(root);
+            if !dir.write_new(&rel, fresh.as_bytes())? {
+                // Another process made it first (or it holds no id: replaced).
+                match roots::read_id(dot).map_err(cannot)? {
+                    Some(id) => id,
+                    None => {
+                        dir.write_atomic(&rel, fresh.as_bytes(), true)?;
+                        fresh
+                    }
+                }
+            } else {
+                fresh
+            }
+        }
+    };
+    let held = dir.open_file(&rel)?;
+    held.lock().map_err(cannot)?;
+    let canonical = std::fs::canonicalize(root).map_err(|err| WorkspaceError::Create {
+        path: root.to_path_buf(),
         err,
     })?;
-    let gi = dot.join(".gitignore");
-    fs::write(&gi, DOT_GITIGNORE).map_err(|_| create(&gi))?;
-    Ok(())
+    let shared = store.options().shared_group;
+    let mut r = roots::register(store.root(), shared, &id, &canonical, lock);
+    if matches!(r, Ok(roots::Registered::Copy)) {
+        id = roots::new_id(&canonical);
+        dir.write_atomic(&rel, id.as_bytes(), true)?;
+        r = roots::register(store.root(), shared, &id, &canonical, lock);
+    }
+    if let Err(e) = r {
+        crate::report::printer::get().warn(&format!(
+            "this workspace is not registered in the cache {} ({e}): `pipe gc` run from \
+             another workspace that shares the cache does not know what this one uses",
+            store.root().display()
+        ));
+    }
+    Ok(id)
 }

@@ -32,6 +32,20 @@ pub enum Error {
         to: PathBuf,
         file: Option<String>,
     },
+    /// `path` (relative to `root`) is reached through `link`, a symbolic link that leads
+    /// out of `root`: refused, nothing done (see `rootdir`).
+    #[error(
+        "cannot {op} `{path}`: `{link}` is a symbolic link to {}, which leads out of {}; pipe never writes, moves or removes anything outside it",
+        target.display(),
+        root.display()
+    )]
+    Escapes {
+        op: &'static str,
+        path: String,
+        link: String,
+        target: PathBuf,
+        root: PathBuf,
+    },
 }
 
 impl Error {

@@ -1,5 +1,6 @@
 //! Small filesystem helpers with paths in their errors: atomic writes, flushing what was
-//! written (and only that), unique temp names, read-only marking.
+//! written (and only that), unique temp names, read-only marking, and the modes of a cache
+//! shared by a group.
 //!
 //! Flushing many new files: `flush_files` runs `fdatasync` on each, `FLUSH_THREADS` at a
 //! time on threads of its own (the calls wait on the disk, not the CPU, so more of them in
@@ -9,6 +10,22 @@
 //! waits. `sync_dirs` then makes renames durable. Nothing here flushes what other
 //! processes wrote: `syncfs` remains only as the old path a benchmark can select
 //! (`PIPE_BENCH_SYNCFS=1`), to measure against.
+//!
+//! ## A cache shared by a group (`cache.shared = "group"`)
+//!
+//! Several users of one Unix group store in, read from and collect one cache. Everything
+//! pipe creates there gets its mode set explicitly (never left to the creating user's
+//! umask, which is usually 022 and would shut the group out):
+//!
+//! | what | mode | why |
+//! |---|---|---|
+//! | every directory (`objects/`, `objects/ab/`, `runs/…`, `tmp/`, `quarantine/`, `roots/`) | 2775 | the group creates and removes entries; setgid, so what is made in it belongs to the group |
+//! | an object | 0444, 0555 for an executable's content | read-only for everyone, readable by the group |
+//! | a run-cache record, `trusted` and its lock, a lease, the gate, a workspace's entry in `roots/`, the mark | 0664 | read, locked or replaced by any user of the group |
+//!
+//! A mode is set only on what this process created (changing another user's file is not
+//! allowed, and not needed: each was given its mode by its creator). Without sharing,
+//! modes are as before: directories and files by the umask, records private (0600).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -20,23 +37,119 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::{Error, IoContext, Result};
 
+/// Directory mode in a cache shared by a group: setgid, group-writable.
+pub const SHARED_DIR_MODE: u32 = 0o2775;
+/// Mode of a file in a cache shared by a group that the group reads, locks or replaces.
+pub const SHARED_FILE_MODE: u32 = 0o664;
+
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename, so a
 /// reader sees the old content or the new, never half. With `durable`, the data is on disk
 /// before the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    write_atomic_mode(path, bytes, durable, None)
+}
+
+/// As [`write_atomic`]; with `mode`, the file gets it (whatever the umask) before it is
+/// renamed into place, so no reader ever sees it with another.
+pub fn write_atomic_mode(
+    path: &Path,
+    bytes: &[u8],
+    durable: bool,
+    mode: Option<u32>,
+) -> Result<()> {
+    write_atomic_as(
+        path,
+        bytes,
+        durable,
+        mode.map_or(Perm::Private, Perm::Exact),
+    )
+}
+
+/// As [`write_atomic`], for a file that is the user's as much as pipe's (a lock file, an
+/// experiment record: read by other tools, other users of a shared cache): a new one gets
+/// the mode the umask gives any new file (0644 under the usual 022), a replaced one keeps
+/// its mode. ([`write_atomic`] makes files private, 0600: right for a config that may hold
+/// credentials, wrong for a committed lock file.)
+pub fn write_file_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    let perm = match fs::metadata(path) {
+        Ok(m) if m.is_file() => Perm::Exact(m.permissions().mode() & 0o7777),
+        _ => Perm::Umask,
+    };
+    write_atomic_as(path, bytes, durable, perm)
+}
+
+/// The mode of a file written atomically.
+enum Perm {
+    /// 0600.
+    Private,
+    /// 0666 less the umask.
+    Umask,
+    Exact(u32),
+}
+
+fn write_atomic_as(path: &Path, bytes: &[u8], durable: bool, perm: Perm) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).at("create directory", dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pipe-tmp-")
-        .tempfile_in(dir)
-        .at("create a temp file in", dir)?;
+    let mut b = tempfile::Builder::new();
+    b.prefix(".pipe-tmp-");
+    if matches!(perm, Perm::Umask) {
+        // Given to open(2), which applies the umask.
+        b.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = b.tempfile_in(dir).at("create a temp file in", dir)?;
+    let mode = match perm {
+        Perm::Exact(m) => Some(m),
+        _ => None,
+    };
     tmp.write_all(bytes).at("write", tmp.path())?;
+    if let Some(m) = mode {
+        crate::rootdir::set_mode(tmp.as_file(), m).at("chmod", tmp.path())?;
+    }
     if durable {
         tmp.as_file().sync_data().at("sync", tmp.path())?;
     }
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path, e.error))?;
     Ok(())
+}
+
+/// Creates directory `dir` and its missing parents. With `shared_group`, each directory
+/// this call made gets [`SHARED_DIR_MODE`] (see the module docs); one another process made
+/// meanwhile is left as its maker set it.
+pub fn create_dirs(dir: &Path, shared_group: bool) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs(parent, shared_group)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) if shared_group => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(SHARED_DIR_MODE)).at("chmod", dir)
+        }
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(Error::io("create directory", dir, e)),
+    }
+}
+
+/// Gives the file `f` (at `path`, which this process created) the mode a group needs when
+/// `shared_group` ([`SHARED_FILE_MODE`]); nothing otherwise.
+pub fn share_file(f: &File, path: &Path, shared_group: bool) -> Result<()> {
+    if !shared_group {
+        return Ok(());
+    }
+    crate::rootdir::set_mode(f, SHARED_FILE_MODE).at("chmod", path)
+}
+
+/// The mode of an object stored from a file of mode `mode`: its write bits cleared (the
+/// exec bits kept, so an executable's content checks out executable); in a cache shared by
+/// a group, readable by all: 0444, or 0555 for an executable's content.
+pub fn object_mode(mode: u32, shared_group: bool) -> u32 {
+    if !shared_group {
+        return mode & 0o7777 & !0o222;
+    }
+    if mode & 0o111 != 0 { 0o555 } else { 0o444 }
 }
 
 /// Writes `bytes` to the new file `path`; a failed write (a full disk) removes what it
@@ -145,21 +258,51 @@ pub fn unique_path(dir: &Path, tag: &str) -> PathBuf {
     dir.join(format!(".pipe-tmp-{}-{n}-{tag}", std::process::id()))
 }
 
-/// Clears the write bits of a file (keeping exec bits as they are).
+/// Clears the write bits of a file (keeping exec bits as they are), through a descriptor
+/// opened without following a link: a link put at `path` is refused, never what it
+/// points at chmodded.
 pub fn make_read_only(path: &Path) -> Result<()> {
-    let meta = fs::metadata(path).at("stat", path)?;
+    set_object_mode(path, false)
+}
+
+/// Gives the file at `path` its mode as an object ([`object_mode`]), through a descriptor
+/// opened without following a link, as [`make_read_only`] does.
+pub fn set_object_mode(path: &Path, shared_group: bool) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .at("open", path)?;
+    let meta = f.metadata().at("stat", path)?;
+    if !meta.is_file() {
+        return Err(Error::invalid(path, "is not a regular file"));
+    }
     let mode = meta.permissions().mode() & 0o7777;
-    let ro = mode & !0o222;
+    let ro = object_mode(mode, shared_group);
     if ro != mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(ro)).at("chmod", path)?;
+        crate::rootdir::set_mode(&f, ro).at("chmod", path)?;
     }
     Ok(())
 }
 
-/// Sets a file's mode to 0644, or 0755 when `exec`.
-pub fn set_writable_mode(path: &Path, exec: bool) -> Result<()> {
-    let mode = if exec { 0o755 } else { 0o644 };
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).at("chmod", path)
+/// Creates `dst` (which must not exist) sharing the extents of the open file `src`
+/// (`FICLONE`: a reflink), with `mode`. A filesystem that cannot clone answers
+/// `EOPNOTSUPP`, `EXDEV` or `EINVAL`; nothing is left at `dst` on an error.
+pub fn clone_file(src: &File, dst: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let to = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dst)?;
+    let r = rustix::fs::ioctl_ficlone(&to, src)
+        .map_err(std::io::Error::from)
+        .and_then(|()| crate::rootdir::set_mode(&to, mode));
+    if r.is_err() {
+        let _ = fs::remove_file(dst);
+    }
+    r
 }
 
 /// Removes a file or a directory tree; a missing path is not an error. Read-only files

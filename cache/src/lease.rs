@@ -2,7 +2,9 @@
 //!
 //! pipe names its temp files by its pid: `<cache>/tmp/.pipe-tmp-<pid>-…` (objects being
 //! written), `.pipe/tmp/backup/<pid>-<n>/` (outs moved aside during a run),
-//! `<dir>/clock-<pid>` (the filesystem-clock probe). A process killed with `kill -9`
+//! `<dir>/clock-<pid>` (the filesystem-clock probe), `.pipe/tmp/temps-<pid>` (the
+//! directories of its temps in the workspace, see `rootdir`). Only these exact shapes are
+//! ever swept: a name that merely starts with digits (`12345-notes.txt`) is not pipe's. A process killed with `kill -9`
 //! leaves them behind; the next command removes them, and must never remove a live
 //! process's, even one whose pid is a dead one's reused.
 //!
@@ -27,6 +29,11 @@
 //! <dir>/live-<pid>     a lease (empty file), held by a shared flock
 //! <dir>/gate           only while gc works, held by its exclusive flock
 //! ```
+//!
+//! In a cache shared by a group, the directory is made 2775 and both files 0664 (see
+//! `fsutil`), so that another user's pipe can sweep a dead process's lease and wait at a
+//! gate that a killed gc left; a lease file made by an older pipe without sharing is
+//! locked through a read-only descriptor (a flock needs no write access).
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::os::unix::fs::MetadataExt;
@@ -46,12 +53,13 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Closes the gate of `dir` (waiting for another gc's).
-    pub fn close(dir: &Path) -> Result<Gate> {
-        fs::create_dir_all(dir).at("create directory", dir)?;
+    /// Closes the gate of `dir` (waiting for another gc's); with `shared_group`, what it
+    /// creates is the group's too.
+    pub fn close(dir: &Path, shared_group: bool) -> Result<Gate> {
+        crate::fsutil::create_dirs(dir, shared_group)?;
         let path = dir.join(GATE);
         loop {
-            let f = open(&path)?;
+            let f = open(&path, shared_group)?;
             f.lock().at("lock", &path)?;
             // The gc before removed it between our open and our lock: open it afresh.
             if same_file(&f, &path) {
@@ -88,12 +96,13 @@ impl Drop for Lease {
 }
 
 impl Lease {
-    /// Takes this process's lease in `dir` (created if needed).
-    pub fn take(dir: &Path) -> Result<Lease> {
-        fs::create_dir_all(dir).at("create directory", dir)?;
+    /// Takes this process's lease in `dir` (created if needed); with `shared_group`, what
+    /// it creates is the group's too.
+    pub fn take(dir: &Path, shared_group: bool) -> Result<Lease> {
+        crate::fsutil::create_dirs(dir, shared_group)?;
         let path = lease_path(dir, std::process::id());
         let lease = loop {
-            let f = open(&path)?;
+            let f = open(&path, shared_group)?;
             f.lock_shared().at("lock", &path)?;
             // A sweep may have removed the name between our open and our lock: the lock
             // is then on a file no one else will find. Take a fresh one.
@@ -164,6 +173,17 @@ pub fn holders(dir: &Path) -> Result<Vec<u32>> {
 /// Removes from each of `dirs` the entries named by the pid of a process that holds no
 /// lease in `lease_dir` (see the module docs), and the stale lease files themselves.
 pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
+    sweep_with(lease_dir, dirs, |_| Swept::default())
+}
+
+/// As `sweep`; `on_dead(pid)` is called for each process found dead, while its lease is
+/// held and before its files are removed (a journal of its temps elsewhere is read then:
+/// `RootDir::sweep_journal`); what it removed is counted in.
+pub fn sweep_with(
+    lease_dir: &Path,
+    dirs: &[PathBuf],
+    mut on_dead: impl FnMut(u32) -> Swept,
+) -> Result<Swept> {
     let own = std::process::id();
     let mut by_pid: std::collections::BTreeMap<u32, Vec<PathBuf>> = Default::default();
     let swept_too = dirs.iter().any(|d| d == lease_dir);
@@ -199,7 +219,8 @@ pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
     let mut swept = Swept::default();
     for (pid, files) in by_pid {
         let path = lease_path(lease_dir, pid);
-        let f = open(&path)?;
+        // Made if missing (files of a process that took no lease): it is removed below.
+        let f = open(&path, false)?;
         match f.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => continue,
@@ -208,7 +229,12 @@ pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
         if !same_file(&f, &path) {
             continue;
         }
+        swept += on_dead(pid);
         for p in files {
+            // `on_dead` may have removed it (a journal).
+            if fs::symlink_metadata(&p).is_err() {
+                continue;
+            }
             let bytes = size_of(&p);
             match crate::fsutil::remove_path(&p) {
                 Ok(()) => {
@@ -230,34 +256,67 @@ pub fn sweep(lease_dir: &Path, dirs: &[PathBuf]) -> Result<Swept> {
     Ok(swept)
 }
 
-/// The pid a leftover's name carries: `<pid>-…`, `.pipe-tmp-<pid>-…` or `clock-<pid>`.
+/// The pid a leftover's name carries, when it is one of the names pipe makes:
+/// `.pipe-tmp-<pid>-…` (a temp), `clock-<pid>` (a clock probe), `temps-<pid>` (a journal of
+/// temps, see `rootdir`) or `<pid>-<n>` (a backup). Nothing else is ever swept: a user's
+/// `12345-notes.txt` or `2024-results/` is not pipe's.
 fn pid_of(name: &str) -> Option<u32> {
-    let rest = name
-        .strip_prefix(".pipe-tmp-")
-        .or_else(|| name.strip_prefix("clock-"))
-        .unwrap_or(name);
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let after = &rest[digits..];
-    if digits == 0 || !(after.is_empty() || after.starts_with('-')) {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (pid, ok) = if let Some(rest) = name.strip_prefix(crate::rootdir::TEMP_PREFIX) {
+        let (pid, tail) = rest.split_once('-')?;
+        (pid, !tail.is_empty())
+    } else if let Some(pid) = name
+        .strip_prefix("clock-")
+        .or_else(|| name.strip_prefix("temps-"))
+    {
+        (pid, true)
+    } else {
+        let (pid, n) = name.split_once('-')?;
+        (pid, digits(n))
+    };
+    if !ok || !digits(pid) {
         return None;
     }
-    rest[..digits].parse().ok()
+    pid.parse().ok()
 }
 
 fn lease_path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("{LEASE_PREFIX}{pid}"))
 }
 
-fn open(path: &Path) -> Result<File> {
-    OpenOptions::new()
+/// Opens (creating) a lease or gate file; with `shared_group`, one this process creates
+/// is made group-writable (see the module docs).
+fn open(path: &Path, shared_group: bool) -> Result<File> {
+    match OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .open(path)
-        .at("open", path)
+    {
+        Ok(f) => {
+            crate::fsutil::share_file(&f, path, shared_group)?;
+            return Ok(f);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("open", path, e)),
+    }
+    match open_existing(path) {
+        // Removed between the two opens (a gate dropped, a lease swept): make it afresh.
+        Err(e) if e.is_not_found() => open(path, shared_group),
+        other => other,
+    }
+}
+
+/// Opens an existing lease or gate file to lock it: for writing when this user may, else
+/// for reading (another user's file in a cache made without sharing; a flock needs no
+/// write access).
+fn open_existing(path: &Path) -> Result<File> {
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            File::open(path).at("open", path)
+        }
+        other => other.at("open", path),
+    }
 }
 
 /// Whether the open file `f` is still the one named `path`.
@@ -287,10 +346,10 @@ mod tests {
     fn a_lease_taken_while_gc_holds_the_gate_waits_for_it() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().to_path_buf();
-        let gate = Gate::close(&dir).unwrap();
+        let gate = Gate::close(&dir, false).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let taker = std::thread::spawn(move || {
-            let lease = Lease::take(&dir);
+            let lease = Lease::take(&dir, false);
             tx.send(lease.is_ok()).unwrap();
             lease
         });
@@ -301,7 +360,7 @@ mod tests {
         assert!(!d.path().join(GATE).exists(), "gc removed its gate");
         let _lease = taker.join().unwrap().unwrap();
         // With no gc at work, a lease is taken at once, and no gate file is made.
-        let _again = Lease::take(d.path()).unwrap();
+        let _again = Lease::take(d.path(), false).unwrap();
         assert!(!d.path().join(GATE).exists());
     }
 
@@ -313,6 +372,12 @@ mod tests {
         assert_eq!(pid_of(".pipe-tmp-12ab34"), None, "a random temp name");
         assert_eq!(pid_of("params"), None);
         assert_eq!(pid_of("live"), None);
+        assert_eq!(pid_of("temps-88"), Some(88));
+        // A user's names that look like a pid's are not pipe's.
+        assert_eq!(pid_of("12345-other.tmp"), None);
+        assert_eq!(pid_of("2024-results"), None);
+        assert_eq!(pid_of("clock-12x"), None);
+        assert_eq!(pid_of(".pipe-tmp-12-"), None);
     }
 
     #[test]
@@ -325,11 +390,11 @@ mod tests {
         fs::write(dir.join("999999999-1/f"), "abc").unwrap();
         fs::write(dir.join("live-999999998"), "").unwrap();
         // This process's own files stay, and so do a leased pid's.
-        let _own = Lease::take(dir).unwrap();
+        let _own = Lease::take(dir, false).unwrap();
         let own = std::process::id();
         fs::write(dir.join(format!(".pipe-tmp-{own}-0-y")), "1").unwrap();
         let other = lease_path(dir, 999999997);
-        let held = open(&other).unwrap();
+        let held = open(&other, false).unwrap();
         held.lock_shared().unwrap();
         fs::write(dir.join("clock-999999997"), "c").unwrap();
         fs::write(dir.join("unrelated"), "u").unwrap();

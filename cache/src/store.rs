@@ -10,7 +10,19 @@
 //!                      a dead process's are swept by the next (see `lease`)
 //!   trusted            objects' stats when last hashed (see `trust`)
 //!   quarantine/        corrupt objects, moved out of the way; freed by `pipe gc`
+//!   roots/<id>         the workspaces that use this cache (see the engine's `workspace::roots`)
+//!   CACHEDIR.TAG, pipe-cache-version   the mark of a pipe cache (see `marker`)
 //! ```
+//!
+//! With [`StoreOptions::shared_group`], every directory and file made here gets the mode a
+//! group of users needs to store, read and collect (`fsutil`'s table: directories 2775,
+//! objects 0444/0555, records and the rest 0664).
+//!
+//! Checking out into a workspace goes through its [`RootDir`]: an out's directory is
+//! opened beneath the workspace root, so a link that leads out of it is refused, and each
+//! file is made under a journaled temp name beside the out and put in place by a rename
+//! (a tree: by `RENAME_EXCHANGE`, so the out is never missing). Storing links a workspace
+//! file into `objects/` only when nothing else links it (see `Store::put_one`).
 //!
 //! Writing: a `Batch` first creates every new object under `tmp/` (by the first of the
 //! configured link kinds that works: a hard link or reflink of the source, else a copy,
@@ -62,6 +74,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::lease::{self, Lease, Swept};
 use crate::manifest::Manifest;
+use crate::rootdir::RootDir;
 use crate::trust::{self, Trust};
 use crate::walk::Stat;
 
@@ -159,6 +172,14 @@ impl Store {
         }
     }
 
+    /// Opens the cache at `root` after making sure it is pipe's (see `marker`): a missing
+    /// or empty folder is marked, an older pipe's cache adopted, any other refused. Every
+    /// command opens its cache this way, so that nothing pipe deletes there is the user's.
+    pub fn open_marked(root: &Path, opts: StoreOptions) -> Result<Self, crate::marker::Refusal> {
+        crate::marker::claim(root, opts.shared_group)?;
+        Ok(Store::open(root, opts))
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -182,7 +203,7 @@ impl Store {
     pub fn tmp_dir(&self) -> PathBuf {
         let tmp = self.root.join("tmp");
         self.lease.get_or_init(|| {
-            Lease::take(&tmp)
+            Lease::take(&tmp, self.opts.shared_group)
                 .map_err(|e| tracing::debug!("no lease on {}: {e}", tmp.display()))
                 .ok()
         });
@@ -198,7 +219,7 @@ impl Store {
     /// Keeps processes that have not used this store yet from starting to while the
     /// returned gate is held (`pipe gc`; see `lease`).
     pub fn close_gate(&self) -> Result<lease::Gate> {
-        lease::Gate::close(&self.root.join("tmp"))
+        lease::Gate::close(&self.root.join("tmp"), self.opts.shared_group)
     }
 
     /// Removes what dead processes left in `tmp/`.
@@ -219,6 +240,15 @@ impl Store {
         };
         for e in rd {
             let e = e.at("list", &dir)?;
+            // Only what `quarantine` put there: an object's name.
+            let name = e.file_name();
+            let ours = name.len() == 64
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+            if !ours {
+                continue;
+            }
             swept.entries += 1;
             swept.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
             if !dry {
@@ -270,7 +300,7 @@ impl Store {
         let from = self.object_path(d);
         let dir = self.root.join(trust::QUARANTINE);
         let to = dir.join(d.to_hex());
-        if let Err(e) = fs::create_dir_all(&dir).at("create directory", &dir) {
+        if let Err(e) = self.mkdir(&dir) {
             return e;
         }
         if let Err(e) = fs::rename(&from, &to) {
@@ -315,15 +345,10 @@ impl Store {
         }
     }
 
-    fn mkdir(&self, dir: &Path) -> Result<()> {
-        if dir.is_dir() {
-            return Ok(());
-        }
-        fs::create_dir_all(dir).at("create directory", dir)?;
-        if self.opts.shared_group {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o2775)).at("chmod", dir)?;
-        }
-        Ok(())
+    /// Makes `dir` (in the cache) and its missing parents, each with the group's mode in a
+    /// shared cache (not only the last: `objects/` as well as `objects/ab/`).
+    pub fn mkdir(&self, dir: &Path) -> Result<()> {
+        fsutil::create_dirs(dir, self.opts.shared_group)
     }
 
     fn is_refused(&self, k: LinkKind) -> bool {
@@ -341,51 +366,94 @@ impl Store {
 
     /// Creates `dst` (which must not exist) holding `src`'s bytes, by the first store link
     /// kind that works (a copy when `copy`). Returns the kind used.
+    ///
+    /// Only a regular file is stored (a link would be stored as whatever it points at,
+    /// maybe outside the workspace). A hard link makes the workspace file and the object one
+    /// inode, marked read-only: that is done only to a file with no other link (`nlink` 1),
+    /// which only the stage can have made. A file with other links (`ln /elsewhere/f out/f`)
+    /// shares its inode with files that are not pipe's to link or chmod: it is copied.
     fn put_one(&self, src: &Path, dst: &Path, copy: bool) -> Result<LinkKind> {
-        // A link would be stored as whatever it points at, maybe outside the workspace,
-        // and a hard link to it chmodded there: only regular files are stored.
-        match fs::symlink_metadata(src) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(Error::invalid(src, "is not a regular file; not stored")),
-            Err(e) => return Err(Error::io("stat", src, e)),
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let mut file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(src)
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(Error::invalid(src, "is not a regular file; not stored"));
+            }
+            Err(e) => return Err(Error::io("open", src, e)),
+        };
+        let meta = file.metadata().at("stat", src)?;
+        if !meta.is_file() {
+            return Err(Error::invalid(src, "is not a regular file; not stored"));
         }
+        let ro_mode = fsutil::object_mode(meta.mode(), self.opts.shared_group);
         let links: &[LinkKind] = if copy { &[] } else { &self.opts.links };
         for &k in links {
             if k == LinkKind::Symlink || k == LinkKind::Copy || self.is_refused(k) {
                 continue;
             }
+            if k == LinkKind::Hardlink && meta.nlink() > 1 {
+                tracing::debug!(
+                    "{} has {} links: stored as a copy, never linked",
+                    src.display(),
+                    meta.nlink()
+                );
+                continue;
+            }
             let r = match k {
                 LinkKind::Hardlink => fs::hard_link(src, dst),
-                _ => reflink_copy::reflink(src, dst),
+                _ => fsutil::clone_file(&file, dst, ro_mode),
             };
             match r {
-                Ok(()) => {
-                    if k == LinkKind::Hardlink {
-                        // The workspace file and the object are one inode now: protect both.
-                        fsutil::make_read_only(dst)?;
+                Ok(()) if k == LinkKind::Hardlink => {
+                    // Linked is what was opened and checked, and nothing else links it: else
+                    // (a file swapped or linked meanwhile) the link is undone and a copy made.
+                    let linked = fs::symlink_metadata(dst).at("stat", dst)?;
+                    if linked.ino() != meta.ino()
+                        || linked.dev() != meta.dev()
+                        || linked.nlink() != 2
+                    {
+                        fs::remove_file(dst).at("remove", dst)?;
+                        continue;
                     }
+                    // The workspace file and the object are one inode now: protect both.
+                    fsutil::set_object_mode(dst, self.opts.shared_group)?;
                     return Ok(k);
                 }
+                Ok(()) => return Ok(k),
                 Err(e) if is_unsupported(&e) => self.refuse(k, &e),
                 Err(e) => return Err(Error::io("store", src, e)),
             }
         }
-        copy_file(src, dst, true)?;
-        fsutil::make_read_only(dst)?;
+        copy_file(&mut file, src, dst, ro_mode, true)?;
         Ok(LinkKind::Copy)
     }
 
-    /// Makes `dst` hold the object `d` (replacing whatever is there), by the first link
-    /// kind that works. Returns the kind used.
-    pub fn checkout_file(&self, d: &Digest, dst: &Path, exec: bool) -> Result<LinkKind> {
-        self.checkout_file_as(d, dst, exec, false)
+    /// Makes `rel` (beneath `dir`, the workspace) hold the object `d`, replacing whatever
+    /// is there, by the first link kind that works. Returns the kind used.
+    pub fn checkout_file(
+        &self,
+        d: &Digest,
+        dir: &RootDir,
+        rel: &str,
+        exec: bool,
+    ) -> Result<LinkKind> {
+        self.checkout_file_as(d, dir, rel, exec, false)
     }
 
     /// As `checkout_file`; with `copy`, always an independent, writable copy.
+    ///
+    /// Written beside `rel` under a temp name (journaled, see `rootdir`), then put in its
+    /// place: `rel`'s directory is opened beneath `dir`, so a link that leads out of it
+    /// is refused (`Error::Escapes`) before anything is written.
     pub fn checkout_file_as(
         &self,
         d: &Digest,
-        dst: &Path,
+        dir: &RootDir,
+        rel: &str,
         exec: bool,
         copy: bool,
     ) -> Result<LinkKind> {
@@ -396,39 +464,35 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::Missing(*d)),
             Err(e) => return Err(Error::io("stat", obj, e)),
         };
-        let parent = dst.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).at("create directory", parent)?;
-        let tmp = fsutil::unique_path(parent, &d.short());
+        let (parent, name) = dir.parent(rel, true, "write")?;
+        let tmp = parent.temp_name(&d.short())?;
         let obj_exec = meta.permissions().mode() & 0o111 != 0;
-        let kind = self.link_into(&obj, &tmp, exec, obj_exec, copy)?;
-        if let Err(e) = fs::rename(&tmp, dst) {
-            let _ = fs::remove_file(&tmp);
-            // A directory in the way cannot be renamed over.
-            if dst.is_dir() {
-                fsutil::remove_path(dst)?;
-                let tmp2 = fsutil::unique_path(parent, &d.short());
-                self.link_into(&obj, &tmp2, exec, obj_exec, copy)?;
-                return fs::rename(&tmp2, dst).at("replace", dst).map(|_| kind);
-            }
-            return Err(Error::io("replace", dst, e));
+        let kind = self.link_into(&obj, &parent, &tmp, exec, obj_exec, copy)?;
+        if let Err(e) = parent.replace(&tmp, name) {
+            let _ = parent.remove_in(&tmp);
+            return Err(e);
         }
         // Renaming a link over another link to the same inode does nothing: the temp
         // name is still there.
-        if fs::symlink_metadata(&tmp).is_ok() {
-            let _ = fs::remove_file(&tmp);
+        if let Ok(Some(_)) = parent.entry_in(&tmp) {
+            let _ = parent.remove_in(&tmp);
         }
         Ok(kind)
     }
 
+    /// Creates `name` in `dir` holding object `obj`, by the first link kind that works.
     fn link_into(
         &self,
         obj: &Path,
-        tmp: &Path,
+        dir: &RootDir,
+        name: &str,
         exec: bool,
         obj_exec: bool,
         copy: bool,
     ) -> Result<LinkKind> {
+        let mode = if exec { 0o755 } else { 0o644 };
         let links: &[LinkKind] = if copy { &[] } else { &self.opts.links };
+        let open = || fs::File::open(obj).at("open", obj);
         for &k in links {
             if self.is_refused(k) {
                 continue;
@@ -437,73 +501,77 @@ impl Store {
                 // One inode cannot carry two modes: content shared by an executable and a
                 // plain file gets a copy.
                 LinkKind::Hardlink if exec != obj_exec => continue,
-                LinkKind::Hardlink => fs::hard_link(obj, tmp),
-                LinkKind::Reflink => reflink_copy::reflink(obj, tmp),
-                LinkKind::Symlink => std::os::unix::fs::symlink(obj, tmp),
+                LinkKind::Hardlink => dir.hard_link_in(obj, name),
+                LinkKind::Reflink => dir.reflink_in(&open()?, name, mode).map(drop),
+                LinkKind::Symlink => dir.symlink_in(obj, name),
                 LinkKind::Copy => break,
             };
             match r {
-                Ok(()) => {
-                    if k == LinkKind::Reflink {
-                        fsutil::set_writable_mode(tmp, exec)?;
-                    }
-                    return Ok(k);
-                }
+                Ok(()) => return Ok(k),
                 Err(e) if is_unsupported(&e) => self.refuse(k, &e),
-                Err(e) => return Err(Error::io("link", tmp, e)),
+                Err(e) => return Err(Error::io("link", dir.abs(name), e)),
             }
         }
-        copy_file(obj, tmp, false)?;
-        fsutil::set_writable_mode(tmp, exec)?;
+        dir.copy_in(&mut open()?, name, mode)
+            .map_err(|e| copy_error(obj, &dir.abs(name), e))?;
         Ok(LinkKind::Copy)
     }
 
-    /// Makes directory `dst` hold exactly the files of `manifest`: built beside it and
-    /// renamed into place, so a failure leaves `dst` as it was.
-    pub fn checkout_tree(&self, manifest: &Manifest, dst: &Path) -> Result<()> {
-        self.checkout_tree_as(manifest, dst, false)
+    /// Makes directory `rel` (beneath `dir`, the workspace) hold exactly the files of
+    /// `manifest`: built beside it under a temp name and exchanged with it, so a failure
+    /// leaves `rel` as it was (see `RootDir::replace`).
+    pub fn checkout_tree(&self, manifest: &Manifest, dir: &RootDir, rel: &str) -> Result<()> {
+        self.checkout_tree_as(manifest, dir, rel, false)
     }
 
     /// As `checkout_tree`; with `copy`, every file an independent, writable copy.
-    pub fn checkout_tree_as(&self, manifest: &Manifest, dst: &Path, copy: bool) -> Result<()> {
-        let parent = dst.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).at("create directory", parent)?;
-        let tmp = fsutil::unique_path(parent, "tree");
-        let r = self.fill_tree(manifest, &tmp, copy).and_then(|()| {
-            let old = fsutil::unique_path(parent, "old");
-            let had_old = match fs::rename(dst, &old) {
-                Ok(()) => true,
-                Err(e) if e.kind() == ErrorKind::NotFound => false,
-                Err(e) => return Err(Error::io("move aside", dst, e)),
-            };
-            fs::rename(&tmp, dst).at("replace", dst)?;
-            if had_old {
-                fsutil::remove_path(&old)?;
-            }
-            Ok(())
-        });
+    pub fn checkout_tree_as(
+        &self,
+        manifest: &Manifest,
+        dir: &RootDir,
+        rel: &str,
+        copy: bool,
+    ) -> Result<()> {
+        let (parent, name) = dir.parent(rel, true, "write")?;
+        let tmp = parent.temp_name("tree")?;
+        parent
+            .mkdir_in(&tmp)
+            .map_err(|e| Error::io("create directory", parent.abs(&tmp), e))?;
+        let r = parent
+            .subdir(&tmp, false)
+            .and_then(|tree| self.fill_tree(manifest, &tree, copy))
+            .and_then(|()| parent.replace(&tmp, name));
         if r.is_err() {
-            let _ = fsutil::remove_path(&tmp);
+            let _ = parent.remove_in(&tmp);
         }
         r
     }
 
-    fn fill_tree(&self, manifest: &Manifest, dir: &Path, copy: bool) -> Result<()> {
-        fs::create_dir_all(dir).at("create directory", dir)?;
+    /// Fills the empty directory `tree` with the files of `manifest` (their directories
+    /// opened beneath it: a manifest naming `..` cannot write outside it).
+    fn fill_tree(&self, manifest: &Manifest, tree: &RootDir, copy: bool) -> Result<()> {
         let mut subdirs: Vec<&str> = manifest
             .entries()
             .iter()
             .filter_map(|e| e.path.rsplit_once('/').map(|(d, _)| d))
             .collect();
         subdirs.dedup();
+        let mut dirs = std::collections::HashMap::new();
         for s in subdirs {
-            let p = dir.join(s);
-            fs::create_dir_all(&p).at("create directory", &p)?;
+            if !dirs.contains_key(s) {
+                dirs.insert(s, tree.subdir(s, true)?);
+            }
         }
         manifest.entries().par_iter().try_for_each(|e| {
             self.check(&e.digest).map_err(|err| err.within(&e.path))?;
             let obj = self.object_path(&e.digest);
-            let dst = dir.join(&e.path);
+            let (d, name) = match e.path.rsplit_once('/') {
+                Some((d, n)) => (dirs.get(d), n),
+                None => (Some(tree), e.path.as_str()),
+            };
+            let Some(d) = d else {
+                return Err(Error::invalid(tree.abs(&e.path), "has no directory"));
+            };
             let obj_exec = match fs::metadata(&obj) {
                 Ok(m) => m.permissions().mode() & 0o111 != 0,
                 Err(err) if err.kind() == ErrorKind::NotFound => {
@@ -511,7 +579,7 @@ impl Store {
                 }
                 Err(err) => return Err(Error::io("stat", obj, err)),
             };
-            self.link_into(&obj, &dst, e.exec, obj_exec, copy)
+            self.link_into(&obj, d, name, e.exec, obj_exec, copy)
                 .map(|_| ())
         })
     }
@@ -558,23 +626,15 @@ impl Store {
         }
     }
 
+    /// Writes a run-cache record: private to the user (0600), or, in a cache shared by a
+    /// group, readable and replaceable by it (0664).
     pub fn put_record(&self, key: &Digest, bytes: &[u8]) -> Result<()> {
         let p = self.record_path(key);
         if let Some(dir) = p.parent() {
             self.mkdir(dir)?;
         }
-        fsutil::write_atomic(&p, bytes, true)
-    }
-
-    /// Places a file that was written to `tmp` (under this store's tmp dir) and verified
-    /// by the caller as object `d`.
-    pub fn place_verified(&self, tmp: &Path, d: &Digest) -> Result<()> {
-        let dst = self.object_path(d);
-        if let Some(dir) = dst.parent() {
-            self.mkdir(dir)?;
-        }
-        fsutil::make_read_only(tmp)?;
-        fs::rename(tmp, &dst).at("store", &dst)
+        let mode = self.opts.shared_group.then_some(fsutil::SHARED_FILE_MODE);
+        fsutil::write_atomic_mode(&p, bytes, true, mode)
     }
 }
 
@@ -631,7 +691,7 @@ impl Batch<'_> {
             .chain(self.blobs.par_iter().map(|(bytes, d)| {
                 let tmp = fsutil::unique_path(&tmp_dir, &d.short());
                 fsutil::write_new(&tmp, bytes)?;
-                fsutil::make_read_only(&tmp)?;
+                fsutil::set_object_mode(&tmp, store.opts.shared_group)?;
                 Ok((tmp, *d))
             }))
             .collect();
@@ -675,6 +735,12 @@ impl Store {
     pub fn place_durably(&self, staged: &[(PathBuf, Digest)]) -> Result<()> {
         if staged.is_empty() {
             return Ok(());
+        }
+        if self.opts.shared_group {
+            // Whoever wrote the temp (a batch, a pull), the group reads the object.
+            staged
+                .par_iter()
+                .try_for_each(|(tmp, _)| fsutil::set_object_mode(tmp, true))?;
         }
         let old_way = fsutil::bench_syncfs();
         let started = std::time::Instant::now();
@@ -738,24 +804,30 @@ fn is_unsupported(e: &std::io::Error) -> bool {
     ) || e.kind() == ErrorKind::Unsupported
 }
 
-/// Copies `src` to `dst` (a new temp name; std's copy between two files is
-/// `copy_file_range` on Linux, so the kernel moves the bytes); a failed copy (a full disk)
-/// removes its partial file, so that it takes no space from the next write. With
-/// `to_store`, write-back of the new file is started as soon as it is whole
-/// (`fsutil::start_writeback`): the flush before its rename then finds it written or under
-/// way, and a batch's bytes go to the disk while the next files are being copied instead
-/// of all at the end (measured in the README, "Durable commits").
-fn copy_file(src: &Path, dst: &Path, to_store: bool) -> Result<()> {
-    let copy = || -> std::io::Result<()> {
-        let mut from = fs::File::open(src)?;
-        let mode = from.metadata()?.permissions();
+/// Copies the open file `src` (at `src_path`) to `dst` (a new temp name in the cache,
+/// created with `mode`; std's copy between two files is `copy_file_range` on Linux, so the
+/// kernel moves the bytes); a failed copy (a full disk) removes its partial file, so that
+/// it takes no space from the next write. With `to_store`, write-back of the new file is
+/// started as soon as it is whole (`fsutil::start_writeback`): the flush before its rename
+/// then finds it written or under way, and a batch's bytes go to the disk while the next
+/// files are being copied instead of all at the end (measured in the README, "Durable
+/// commits").
+fn copy_file(
+    src: &mut fs::File,
+    src_path: &Path,
+    dst: &Path,
+    mode: u32,
+    to_store: bool,
+) -> Result<()> {
+    let mut copy = || -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut to = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(dst)?;
-        std::io::copy(&mut from, &mut to)?;
-        to.set_permissions(mode)?;
+        std::io::copy(src, &mut to)?;
+        crate::rootdir::set_mode(&to, mode)?;
         if to_store {
             fsutil::start_writeback(&to);
         }
@@ -763,7 +835,7 @@ fn copy_file(src: &Path, dst: &Path, to_store: bool) -> Result<()> {
     };
     copy().map_err(|e| {
         let _ = fs::remove_file(dst);
-        copy_error(src, dst, e)
+        copy_error(src_path, dst, e)
     })
 }
 
@@ -856,7 +928,8 @@ mod tests {
             };
             assert_eq!(store.read_manifest(&digest).unwrap(), manifest);
             fsutil::remove_path(&ws.join("out")).unwrap();
-            store.checkout_tree(&manifest, &ws.join("out")).unwrap();
+            let root = RootDir::open(ws).unwrap();
+            store.checkout_tree(&manifest, &root, "out").unwrap();
             assert_eq!(fs::read_to_string(ws.join("out/a")).unwrap(), "alpha");
             assert_eq!(fs::read_to_string(ws.join("out/sub/b")).unwrap(), "beta");
             let mode = fs::metadata(ws.join("out/sub/b"))
@@ -892,12 +965,42 @@ mod tests {
     }
 
     #[test]
+    fn a_file_with_other_links_is_stored_as_a_copy_and_keeps_its_mode() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path();
+        fs::write(ws.join("elsewhere"), "data").unwrap();
+        fs::set_permissions(ws.join("elsewhere"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::hard_link(ws.join("elsewhere"), ws.join("f")).unwrap();
+        let store = store_with(ws, vec![LinkKind::Hardlink, LinkKind::Copy]);
+        let dg = Digest::of_bytes(b"data");
+        let mut b = store.batch();
+        b.add_file(&ws.join("f"), dg);
+        assert_eq!(b.commit().unwrap(), 1);
+        let obj = fs::metadata(store.object_path(&dg)).unwrap();
+        let src = fs::metadata(ws.join("elsewhere")).unwrap();
+        assert_ne!(obj.ino(), src.ino(), "a copy");
+        assert_eq!(
+            obj.permissions().mode() & 0o777,
+            0o444,
+            "the object is read-only"
+        );
+        assert_eq!(
+            src.permissions().mode() & 0o777,
+            0o644,
+            "the file is not chmodded"
+        );
+        assert_eq!(src.nlink(), 2, "nor linked");
+    }
+
+    #[test]
     fn missing_and_corrupt_objects_are_reported() {
         let d = tempfile::tempdir().unwrap();
         let store = store_with(d.path(), vec![LinkKind::Copy]);
         let dg = Digest::of_bytes(b"x");
+        let root = RootDir::open(d.path()).unwrap();
         assert!(matches!(
-            store.checkout_file(&dg, &d.path().join("o"), false),
+            store.checkout_file(&dg, &root, "o", false),
             Err(Error::Missing(_))
         ));
         let mut b = store.batch();
@@ -922,8 +1025,9 @@ mod tests {
         let dst = d.path().join("ws/f");
         fs::create_dir_all(d.path().join("ws")).unwrap();
         fs::write(&dst, "old").unwrap();
+        let root = RootDir::open(d.path()).unwrap();
         assert_eq!(
-            store.checkout_file(&dg, &dst, false).unwrap(),
+            store.checkout_file(&dg, &root, "ws/f", false).unwrap(),
             LinkKind::Copy
         );
         assert_eq!(fs::read_to_string(&dst).unwrap(), "new");
@@ -948,7 +1052,8 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&p, "dada").unwrap();
         let dst = d.path().join("out");
-        match store.checkout_file(&dg, &dst, false) {
+        let root = RootDir::open(d.path()).unwrap();
+        match store.checkout_file(&dg, &root, "out", false) {
             Err(Error::Quarantined { to, .. }) => {
                 assert_eq!(fs::read(&to).unwrap(), b"dada");
             }
@@ -971,8 +1076,9 @@ mod tests {
         let mut b = store.batch();
         b.add_file(&ws.join("f"), dg);
         b.commit().unwrap();
+        let root = RootDir::open(&ws).unwrap();
         assert_eq!(
-            store.checkout_file(&dg, &ws.join("f"), false).unwrap(),
+            store.checkout_file(&dg, &root, "f", false).unwrap(),
             LinkKind::Hardlink
         );
         let names: Vec<_> = fs::read_dir(&ws)

@@ -76,9 +76,21 @@ impl Trust {
         self.db().record(&d.to_hex(), stat, *d, clock);
     }
 
-    /// Writes what was learned back (best effort: a lost entry costs one hash later).
+    /// Writes what was learned back (best effort: a lost entry costs one hash later). In a
+    /// cache shared by a group, the table and its lock are the group's to read and lock
+    /// (0664): the lock is made so before the save would make it the user's alone.
     pub(crate) fn save(&self, shared_group: bool) {
         let Some(db) = self.db.get() else { return };
+        if shared_group {
+            let lk = self.path.with_extension("lk");
+            if let Ok(f) = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lk)
+            {
+                let _ = crate::fsutil::share_file(&f, &lk, true);
+            }
+        }
         match db.save() {
             Ok(()) if shared_group => {
                 use std::os::unix::fs::PermissionsExt;

@@ -2,7 +2,7 @@
 //! key the state db.
 //!
 //! The walk honours `.pipeignore` files (gitignore syntax) in the tree and in the walked
-//! directory's ancestors, never descends into `.pipe/` or `.git/`, follows symbolic links
+//! directory's ancestors, never lists `.pipe` or `.git` (directory or file), follows symbolic links
 //! (a linked file counts as its content; a link cycle is an error), and spreads directories
 //! over rayon's pool. It reads each directory once and stats each file once, relative to
 //! its directory, which is about all the work a tree of unchanged files costs. The result is
@@ -180,7 +180,9 @@ fn walk_into(
         let entry = entry.map_err(|e| Error::io("read directory", dir, io(e)))?;
         let cname = entry.file_name();
         let bytes = cname.to_bytes();
-        if bytes == b"." || bytes == b".." {
+        // `.git` and `.pipe` are never part of a tree, whatever their type (a `.git` file
+        // is a submodule's link to its repository): see `manifest`'s rules.
+        if matches!(bytes, b"." | b".." | b".git" | b".pipe") {
             continue;
         }
         let Ok(name) = std::str::from_utf8(bytes) else {
@@ -214,9 +216,6 @@ fn walk_into(
             None => true,
             Some(st) => FileType::from_raw_mode(st.st_mode) == FileType::Directory,
         };
-        if is_dir && (name == ".pipe" || name == ".git") {
-            continue;
-        }
         if !rules.0.is_empty() && rules.ignored(&dir.join(name), is_dir) {
             continue;
         }
@@ -300,6 +299,10 @@ mod tests {
         fs::write(r.join("skip.log"), "x").unwrap();
         fs::write(r.join("logs/x"), "x").unwrap();
         fs::write(r.join(".git/HEAD"), "x").unwrap();
+        // A submodule's `.git` file and a `.pipe` anywhere are skipped as `.git/` is.
+        fs::write(r.join("b/c/.git"), "gitdir: /elsewhere\n").unwrap();
+        fs::create_dir_all(r.join("b/.pipe")).unwrap();
+        fs::write(r.join("b/.pipe/x"), "x").unwrap();
         fs::write(r.join(IGNORE_FILE), "*.log\nlogs/\n").unwrap();
         let files: Vec<String> = walk_dir(r).unwrap().into_iter().map(|f| f.rel).collect();
         assert_eq!(

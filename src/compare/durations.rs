@@ -17,9 +17,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::Outcome;
 use crate::ops::Session;
 use crate::report::printer;
-use crate::sched::{Outcome, Summary};
+use crate::sched::Summary;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -71,7 +72,10 @@ pub fn record(s: &Session, summary: &Summary) {
     let written = serde_json::to_vec_pretty(&all)
         .map_err(|e| e.to_string())
         .and_then(|b| {
-            pipe_cache::fsutil::write_atomic(&path(&s.ws), &b, false).map_err(|e| e.to_string())
+            let rel = format!("{}/durations.json", crate::workspace::DOT);
+            s.ws.dir
+                .write_atomic(&rel, &b, false)
+                .map_err(|e| e.to_string())
         });
     if let Err(e) = written {
         printer::get().warn(&format!("stage durations not recorded: {e}"));

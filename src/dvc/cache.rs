@@ -2,9 +2,13 @@
 //!
 //! Where a workspace out is missing but DVC's cache holds it, the importer copies it back
 //! from there (each object verified by md5 on the way), so the out is restorable without
-//! rerunning its stage; it is then hashed and cached by pipe like any out.
+//! rerunning its stage; it is then hashed and cached by pipe like any out. The copy is
+//! written through the workspace's root (`Workspace::dir`): an out whose directory is a
+//! link out of the project is refused, never written through.
 
 use std::path::{Path, PathBuf};
+
+use pipe_cache::RootDir;
 
 use super::md5;
 
@@ -22,62 +26,92 @@ pub fn object(root: &Path, md5: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-/// Materialises the content DVC recorded as `md5` at `dst` from DVC's cache. Returns
-/// `Ok(false)` when the cache lacks an object or holds a corrupt one (nothing is left at
-/// `dst` then).
-pub fn restore(root: &Path, md5_hex: &str, dst: &Path) -> std::io::Result<bool> {
-    if let Some(dir_md5) = md5_hex.strip_suffix(".dir") {
-        let Some(listing) = object(root, md5_hex) else {
-            return Ok(false);
-        };
-        let bytes = std::fs::read(&listing)?;
-        if md5::bytes_md5(&bytes) != dir_md5 {
-            return Ok(false);
-        }
-        let Some(entries) = md5::parse_listing(&bytes) else {
-            return Ok(false);
-        };
-        let tmp = tmp_beside(dst);
-        for e in &entries {
-            if e.relpath.split('/').any(|c| c == ".." || c.is_empty()) {
-                return Ok(false);
-            }
-            if !copy_verified(root, &e.md5, &tmp.join(&e.relpath))? {
-                let _ = std::fs::remove_dir_all(&tmp);
-                return Ok(false);
-            }
-        }
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::rename(&tmp, dst)?;
-        return Ok(true);
+/// Materialises the content DVC recorded as `md5` at `rel` (beneath `dir`, the project
+/// root `root` opened) from DVC's cache. Returns `Ok(false)` when the cache lacks an object
+/// or holds a corrupt one (nothing is left at `rel` then).
+///
+/// Written through `dir` (a link that leads out of the project is refused) under a
+/// journaled temp name beside `rel` (a killed import's is swept by the next command), and
+/// put in place only when every file copied hashes to what DVC recorded.
+pub fn restore(
+    dir: &RootDir,
+    root: &Path,
+    md5_hex: &str,
+    rel: &str,
+) -> Result<bool, pipe_cache::Error> {
+    let (parent, name) = dir.parent(rel, true, "write")?;
+    let tmp = parent.temp_name("dvc")?;
+    let filled = if let Some(dir_md5) = md5_hex.strip_suffix(".dir") {
+        restore_dir(root, &parent, &tmp, md5_hex, dir_md5)
+    } else {
+        copy_verified(root, md5_hex, &parent, &tmp)
+    };
+    let placed = match filled {
+        Ok(true) => parent.replace(&tmp, name).map(|()| true),
+        other => other,
+    };
+    if !matches!(placed, Ok(true)) {
+        let _ = parent.remove_in(&tmp);
     }
-    let tmp = tmp_beside(dst);
-    if !copy_verified(root, md5_hex, &tmp)? {
+    placed
+}
+
+/// Fills the new directory `tmp` (in `parent`) with the files DVC's listing `md5_hex`
+/// names.
+fn restore_dir(
+    root: &Path,
+    parent: &RootDir,
+    tmp: &str,
+    md5_hex: &str,
+    dir_md5: &str,
+) -> Result<bool, pipe_cache::Error> {
+    let Some(listing) = object(root, md5_hex) else {
+        return Ok(false);
+    };
+    let bytes = std::fs::read(&listing).map_err(|e| pipe_cache::Error::io("read", &listing, e))?;
+    if md5::bytes_md5(&bytes) != dir_md5 {
         return Ok(false);
     }
-    std::fs::rename(&tmp, dst)?;
+    let Some(entries) = md5::parse_listing(&bytes) else {
+        return Ok(false);
+    };
+    parent
+        .mkdir_in(tmp)
+        .map_err(|e| pipe_cache::Error::io("create directory", parent.abs(tmp), e))?;
+    let tree = parent.subdir(tmp, false)?;
+    for e in &entries {
+        if e.relpath
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.is_empty())
+        {
+            return Ok(false);
+        }
+        let (d, file) = tree.parent(&e.relpath, true, "write")?;
+        if !copy_verified(root, &e.md5, &d, file)? {
+            return Ok(false);
+        }
+    }
     Ok(true)
 }
 
-fn tmp_beside(dst: &Path) -> PathBuf {
-    let name = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dst.with_file_name(format!(".{name}.pipe-import"))
-}
-
-fn copy_verified(root: &Path, md5_hex: &str, dst: &Path) -> std::io::Result<bool> {
+/// Copies DVC's object `md5_hex` to the new file `name` in `dir`; `false` (and nothing
+/// left) when the object is missing or its copy does not hash to `md5_hex`.
+fn copy_verified(
+    root: &Path,
+    md5_hex: &str,
+    dir: &RootDir,
+    name: &str,
+) -> Result<bool, pipe_cache::Error> {
     let Some(src) = object(root, md5_hex) else {
         return Ok(false);
     };
-    if let Some(d) = dst.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    std::fs::copy(&src, dst)?;
-    let (got, _) = md5::file_md5(dst)?;
+    let mut from = std::fs::File::open(&src).map_err(|e| pipe_cache::Error::io("open", &src, e))?;
+    dir.copy_in(&mut from, name, 0o644)
+        .map_err(|e| pipe_cache::Error::io("write", dir.abs(name), e))?;
+    let copied = dir.abs(name);
+    let (got, _) = md5::file_md5(&copied).map_err(|e| pipe_cache::Error::io("read", &copied, e))?;
     if got != md5_hex {
-        let _ = std::fs::remove_file(dst);
+        let _ = dir.remove_in(name);
         return Ok(false);
     }
     Ok(true)

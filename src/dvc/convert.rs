@@ -25,6 +25,10 @@
 //!
 //! Everything else (`meta`, plot templates and axes, `push: false`, per-out `remote`,
 //! `artifacts`, ...) is listed as a note with its file:line and why.
+//!
+//! A path is taken as the project has it, never rewritten: one that leaves the project
+//! (`wdir: ../..`, an out `../../x.txt`, an absolute `/tmp`) is refused with its file:line
+//! ([`join`]), here and in `dvc.lock` and `.dvc` files alike.
 
 use std::path::Path;
 
@@ -110,13 +114,22 @@ impl Source<'_> {
         self.file.error(yaml::span(self.file, node), msg)
     }
 
-    fn ws(&self, rel: &str) -> String {
-        join(self.dir, rel)
+    /// `rel` (relative to this dvc.yaml's directory) as a project path; `Err` (at `node`)
+    /// when it leaves the project.
+    fn ws(&self, rel: &str, node: &Node) -> Result<String, SpecError> {
+        join(self.dir, rel).map_err(|m| self.err(node, m))
     }
 }
 
-/// `a/b` + `c` -> `a/b/c`, with `.` and `..` resolved lexically ("" is the root).
-pub fn join(base: &str, rel: &str) -> String {
+/// `a/b` + `c` -> `a/b/c`, with `.` and `..` resolved lexically ("" is the root): a
+/// project path. `Err` (a sentence naming `rel`) when `rel` is absolute or climbs above
+/// the project's root: such a path is refused, never clamped to the root or rewritten.
+pub fn join(base: &str, rel: &str) -> Result<String, String> {
+    if rel.starts_with('/') {
+        return Err(format!(
+            "`{rel}` is an absolute path: it leaves the project"
+        ));
+    }
     let mut parts: Vec<&str> = base
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
@@ -125,12 +138,27 @@ pub fn join(base: &str, rel: &str) -> String {
         match p {
             "" | "." => {}
             ".." => {
-                parts.pop();
+                if parts.pop().is_none() {
+                    return Err(if base.is_empty() {
+                        format!("`{rel}` leaves the project")
+                    } else {
+                        format!("`{rel}` (from `{base}`) leaves the project")
+                    });
+                }
             }
             p => parts.push(p),
         }
     }
-    parts.join("/")
+    Ok(parts.join("/"))
+}
+
+/// File `name` (one path segment, e.g. `dvc.yaml`) in project directory `dir`.
+pub fn within(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 /// The mapping entries of a node, keys as strings.
@@ -185,7 +213,7 @@ pub fn convert(src: &Source, notes: &mut Notes) -> Result<Converted, SpecError> 
     let root_file = src.dir.is_empty();
     // The context templates read: params.yaml, then vars (files and inline) in order.
     let mut global = Table::new();
-    let default_params = src.ws("params.yaml");
+    let default_params = within(src.dir, "params.yaml");
     if let Some(t) = load_table(src.root, &default_params)? {
         merge(&mut global, &t);
         out.params_files.push(default_params);
@@ -215,7 +243,7 @@ pub fn convert(src: &Source, notes: &mut Notes) -> Result<Converted, SpecError> 
                         Some((f, k)) => (f.to_string(), Some(k.to_string())),
                         None => (spec.clone(), None),
                     };
-                    let ws = src.ws(&file);
+                    let ws = src.ws(&file, it)?;
                     let Some(t) = load_table(src.root, &ws)? else {
                         return Err(src.err(it, format!("vars file `{ws}` does not exist")));
                     };
@@ -317,10 +345,10 @@ pub fn apply_top_level(
                     format!("plot `{path}`: its template, axes and titles are not carried (pipe has no plot definitions)"),
                 );
             }
-            let ws = src.ws(&path);
+            let ws = src.ws(&path, it)?;
             let mut moved = false;
             for st in stages.iter_mut() {
-                let here = |o: &OutDecl| join(&st.wdir, &o.path) == ws;
+                let here = |o: &OutDecl| join(&st.wdir, &o.path).as_deref() == Ok(ws.as_str());
                 if let Some(i) = st.outs.iter().position(here) {
                     let o = st.outs.remove(i);
                     if plot {
@@ -376,7 +404,7 @@ fn stage(
             match yaml::to_value(src.file, it)? {
                 Some(Value::Table(t)) => merge(&mut local, &t),
                 Some(Value::String(f)) => {
-                    let ws = src.ws(f.split(':').next().unwrap_or(&f));
+                    let ws = src.ws(f.split(':').next().unwrap_or(&f), it)?;
                     match load_table(src.root, &ws)? {
                         Some(t) => merge(&mut local, &t),
                         None => return Err(src.err(it, format!("vars file `{ws}` does not exist"))),
@@ -586,6 +614,8 @@ fn instance(
         at: src.at(nnode),
     };
     let mut frozen_exprs = Vec::new();
+    // Every dep and out path with the node it came from: checked once the wdir is known.
+    let mut paths: Vec<(String, &Node)> = Vec::new();
     for (key, knode, vnode) in entries(src.file, body)? {
         if matches!(key.as_str(), "vars" | "foreach" | "do" | "matrix") {
             continue;
@@ -610,7 +640,10 @@ fn instance(
                 _ => return Err(bad("a string or a list of strings")),
             },
             "wdir" => match v {
-                Value::String(s) => decl.wdir = join(src.dir, &s),
+                Value::String(s) => {
+                    decl.wdir = join(src.dir, &s)
+                        .map_err(|m| src.err(vnode, format!("stage `{dvc_name}`: wdir {m}")))?
+                }
                 _ => return Err(bad("a path")),
             },
             "desc" => decl.desc = v.as_str().map(String::from),
@@ -621,7 +654,10 @@ fn instance(
             "deps" => {
                 for d in v.as_array().ok_or_else(|| bad("a list of paths"))? {
                     match d {
-                        Value::String(s) => decl.deps.push(s.clone()),
+                        Value::String(s) => {
+                            decl.deps.push(s.clone());
+                            paths.push((s.clone(), vnode));
+                        }
                         _ => return Err(bad("a list of paths")),
                     }
                 }
@@ -630,7 +666,9 @@ fn instance(
                 let list = v.as_array().ok_or_else(|| bad("a list"))?;
                 let mut got = Vec::new();
                 for o in list {
-                    got.push(out_decl(src, knode, dvc_name, &key, o, notes).map_err(|m| src.err(vnode, m))?);
+                    let d = out_decl(src, knode, dvc_name, &key, o, notes).map_err(|m| src.err(vnode, m))?;
+                    paths.push((d.path.clone(), vnode));
+                    got.push(d);
                 }
                 match key.as_str() {
                     "outs" => decl.outs = got,
@@ -650,6 +688,9 @@ fn instance(
     }
     if decl.cmd.is_empty() {
         return Err(src.err(nnode, format!("stage `{dvc_name}` has no `cmd`")));
+    }
+    for (path, node) in &paths {
+        join(&decl.wdir, path).map_err(|m| src.err(node, format!("stage `{dvc_name}`: {m}")))?;
     }
     let text = src.file.text.get(yaml::span(src.file, body)).unwrap_or("");
     if !src.dir.is_empty() && text.contains("${") {
@@ -737,7 +778,7 @@ fn param_decls(
     out: &mut Vec<ParamDecl>,
     notes: &mut Notes,
 ) -> Result<(), String> {
-    let default_file = join(wdir, "params.yaml");
+    let default_file = within(wdir, "params.yaml");
     match v {
         Value::String(key) => {
             if wdir.is_empty() {
@@ -748,7 +789,8 @@ fn param_decls(
         }
         Value::Table(t) => {
             for (file, keys) in t {
-                let ws = join(wdir, file);
+                let ws =
+                    join(wdir, file).map_err(|m| format!("stage `{stage}`: params file {m}"))?;
                 let keys: Vec<String> = match keys {
                     Value::Array(a) if a.is_empty() => {
                         // The whole file: every top-level key it holds now.
@@ -836,7 +878,16 @@ mod tests {
             pipe_name("sub/dir", "clean@raw/a b"),
             "sub.dir.clean.raw_a_b"
         );
-        assert_eq!(join("sub", "../data/x"), "data/x");
-        assert_eq!(join("", "./a"), "a");
+        assert_eq!(join("sub", "../data/x").unwrap(), "data/x");
+        assert_eq!(join("", "./a").unwrap(), "a");
+        assert_eq!(join("a/b", "../..").unwrap(), "");
+        assert!(join("", "..").is_err());
+        assert!(
+            join("sub", "../../x.txt")
+                .unwrap_err()
+                .contains("leaves the project")
+        );
+        assert!(join("", "/tmp").unwrap_err().contains("absolute"));
+        assert!(join("a", "b/../../../c").is_err());
     }
 }

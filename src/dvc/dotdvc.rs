@@ -76,8 +76,11 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
                             what: format!("`{path}` has `cache: false`; pipe caches tracked data"),
                         });
                     }
+                    let path = join(dir, path).map_err(|m| {
+                        file.error(yaml::span(&file, it), format!("an out's path {m}"))
+                    })?;
                     out.push(Tracked {
-                        path: join(dir, path),
+                        path,
                         md5: t.get("md5").and_then(Value::as_str).map(String::from),
                         legacy: t.get("hash").and_then(Value::as_str) != Some("md5"),
                         at: format!("{rel}:{}", it.span.start.line()),

@@ -19,6 +19,10 @@
 //! A stage matches when its command, its deps and outs (as sets), the params values and
 //! the md5 of every dep and out in the workspace are what dvc.lock says: DVC would call it
 //! up to date. Each md5 is computed once per path however many stages name it.
+//!
+//! Paths are checked before anything is imported ([`check_paths`]): a dep, out or params
+//! file that leaves the project (`../../x.txt` from the stage's wdir) is refused with its
+//! `dvc.lock:LINE`, never resolved to a path inside it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -26,7 +30,7 @@ use std::sync::Mutex;
 
 use toml::Value;
 
-use super::convert::{entries, join};
+use super::convert::{entries, join, within};
 use super::md5;
 use crate::spec::yaml;
 use crate::spec::{SourceFile, SpecError};
@@ -38,10 +42,14 @@ pub struct Hashed {
     pub path: String,
     pub md5: Option<String>,
     pub legacy: bool,
+    /// `dvc.lock:LINE`, for messages.
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct LockedStage {
+    /// `dvc.lock:LINE` of the stage, for messages.
+    pub at: String,
     pub cmd: Vec<String>,
     pub deps: Vec<Hashed>,
     pub outs: Vec<Hashed>,
@@ -51,7 +59,7 @@ pub struct LockedStage {
 
 /// Reads `dir/dvc.lock` (workspace-relative dir); empty when there is none.
 pub fn read(root: &Path, dir: &str) -> Result<BTreeMap<String, LockedStage>, SpecError> {
-    let rel = join(dir, "dvc.lock");
+    let rel = within(dir, "dvc.lock");
     let abs = root.join(&rel);
     let text = match std::fs::read_to_string(&abs) {
         Ok(t) => t,
@@ -75,37 +83,68 @@ pub fn read(root: &Path, dir: &str) -> Result<BTreeMap<String, LockedStage>, Spe
         if k != "stages" {
             continue;
         }
-        for (name, _, body) in entries(&file, v)? {
+        for (name, nnode, body) in entries(&file, v)? {
             let Value::Table(t) = yaml::to_value_or(&file, body, &Value::Array(Vec::new()))? else {
                 return Err(file.error(
                     yaml::span(&file, body),
                     format!("stage `{name}` is not a mapping"),
                 ));
             };
-            out.insert(name, stage(&t));
+            let mut s = stage(&t);
+            s.at = format!("{}:{}", file.name, nnode.span.start.line());
+            s.deps = hashed(&file, body, "deps")?;
+            s.outs = hashed(&file, body, "outs")?;
+            out.insert(name, s);
         }
     }
     Ok(out)
 }
 
-fn stage(t: &toml::Table) -> LockedStage {
-    let list = |k: &str| -> Vec<Hashed> {
-        t.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_table)
-                    .filter_map(|e| {
-                        Some(Hashed {
-                            path: e.get("path")?.as_str()?.to_string(),
-                            md5: e.get("md5").and_then(Value::as_str).map(String::from),
-                            legacy: e.get("hash").and_then(Value::as_str) != Some("md5"),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+/// The `key` list (`deps` or `outs`) of a stage's `body`, each entry with its line.
+fn hashed(file: &SourceFile, body: &yaml::Node, key: &str) -> Result<Vec<Hashed>, SpecError> {
+    let mut out = Vec::new();
+    let Some((_, _, list)) = entries(file, body)?.into_iter().find(|(k, _, _)| k == key) else {
+        return Ok(out);
     };
+    let saphyr::YamlDataOwned::Sequence(items) = &list.data else {
+        return Ok(out);
+    };
+    for it in items {
+        let Some(Value::Table(e)) = yaml::to_value(file, it)? else {
+            continue;
+        };
+        let Some(path) = e.get("path").and_then(Value::as_str) else {
+            continue;
+        };
+        out.push(Hashed {
+            path: path.to_string(),
+            md5: e.get("md5").and_then(Value::as_str).map(String::from),
+            legacy: e.get("hash").and_then(Value::as_str) != Some("md5"),
+            at: format!("{}:{}", file.name, it.span.start.line()),
+        });
+    }
+    Ok(out)
+}
+
+/// Refuses a dvc.lock path that leaves the project: every dep and out of `locked` (paths
+/// relative to `wdir`, the stage's project-relative working directory) and every params
+/// file it names, with the `dvc.lock:LINE` it is at.
+pub fn check_paths(locked: &LockedStage, wdir: &str) -> Result<(), String> {
+    for h in locked.deps.iter().chain(&locked.outs) {
+        join(wdir, &h.path).map_err(|m| format!("{}: {m}", h.at))?;
+    }
+    for file in locked.params.keys() {
+        join(wdir, file).map_err(|m| format!("{}: params file {m}", locked.at))?;
+    }
+    Ok(())
+}
+
+/// `rel` (from a dvc.lock that [`check_paths`] passed) as a project path.
+fn joined(wdir: &str, rel: &str) -> std::io::Result<String> {
+    join(wdir, rel).map_err(std::io::Error::other)
+}
+
+fn stage(t: &toml::Table) -> LockedStage {
     let cmd = match t.get("cmd") {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a
@@ -126,9 +165,10 @@ fn stage(t: &toml::Table) -> LockedStage {
         }
     }
     LockedStage {
+        at: String::new(),
         cmd,
-        deps: list("deps"),
-        outs: list("outs"),
+        deps: Vec::new(),
+        outs: Vec::new(),
         params,
     }
 }
@@ -186,7 +226,10 @@ pub fn mismatch(
         )));
     }
     for (what, locked_list, now) in [("deps", &locked.deps, deps), ("outs", &locked.outs, outs)] {
-        let mut a: Vec<String> = locked_list.iter().map(|h| join(wdir, &h.path)).collect();
+        let mut a: Vec<String> = locked_list
+            .iter()
+            .map(|h| joined(wdir, &h.path))
+            .collect::<std::io::Result<_>>()?;
         let mut b: Vec<String> = now.to_vec();
         a.sort();
         b.sort();
@@ -195,7 +238,7 @@ pub fn mismatch(
         }
     }
     for (file, keys) in &locked.params {
-        let ws = join(wdir, file);
+        let ws = joined(wdir, file)?;
         for (k, v) in keys {
             let now = param(&ws, k);
             if now.as_ref() != Some(v) {
@@ -209,7 +252,7 @@ pub fn mismatch(
     }
     for (what, list) in [("dep", &locked.deps), ("out", &locked.outs)] {
         for h in list.iter() {
-            let ws = join(wdir, &h.path);
+            let ws = joined(wdir, &h.path)?;
             let Some(m) = &h.md5 else {
                 return Ok(Some(format!("dvc.lock has no md5 for {what} {ws}")));
             };

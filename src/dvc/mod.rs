@@ -67,7 +67,7 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
     }
     let mut files = Vec::new();
     for dir in &yamls {
-        let rel = convert::join(dir, "dvc.yaml");
+        let rel = convert::within(dir, "dvc.yaml");
         let abs = root.join(&rel);
         let text = std::fs::read_to_string(&abs)
             .map_err(|e| SpecError::new(format!("cannot read {}: {e}", abs.display())))?;
@@ -122,7 +122,7 @@ fn find(
     for e in std::fs::read_dir(&dir)? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let child = convert::join(rel, &name);
+        let child = convert::within(rel, &name);
         let ft = e.file_type()?;
         if ft.is_dir() {
             if matches!(name.as_str(), ".git" | ".dvc" | ".pipe") {

@@ -19,7 +19,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
 use super::{Cancel, Exit, Job, Program};
-use crate::sched::event::{Event, Events};
+use crate::error::StageExit;
+use crate::events::{Event, Events};
 
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -100,9 +101,8 @@ pub async fn run(job: &Job, mut cancel: Cancel, events: &Events) -> std::io::Res
         if !status.success() {
             use std::os::unix::process::ExitStatusExt;
             return Ok(Exit::Failed {
-                command: i,
-                code: status.code(),
-                signal: status.signal(),
+                how: StageExit::of(status.code(), status.signal()),
+                retry: true,
             });
         }
     }

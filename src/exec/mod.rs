@@ -6,7 +6,11 @@
 //! the workspace and cache being on a filesystem the cluster's nodes share. A job carries a
 //! [`Request`] that only the cluster executor reads. Executors print nothing: what a job
 //! prints and what becomes of a cluster job are events of the run
-//! ([`crate::sched::event`]).
+//! ([`crate::events`]).
+//!
+//! A job that ran and failed is an [`Exit::Failed`] with its [`StageExit`] (a code, a
+//! signal, a cluster state), from which pipe's exit code follows; an executor that could
+//! not run the job at all returns an [`ExecError`].
 
 pub mod local;
 pub mod reaper;
@@ -17,7 +21,36 @@ use std::path::PathBuf;
 
 use tokio::sync::watch;
 
-use crate::sched::event::Events;
+use crate::error::StageExit;
+use crate::events::Events;
+
+/// Why an executor could not run a job at all (as opposed to a job that failed: [`Exit`]).
+/// Exit 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// A process could not be started or waited for, or its log not written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The Slurm executor could not submit or follow the job (one error for every job of a
+    /// submission that failed).
+    #[error(transparent)]
+    Slurm(std::sync::Arc<slurm::SlurmError>),
+}
+
+impl From<slurm::SlurmError> for ExecError {
+    fn from(e: slurm::SlurmError) -> Self {
+        ExecError::Slurm(std::sync::Arc::new(e))
+    }
+}
+
+impl ExecError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ExecError::Io(_) => 3,
+            ExecError::Slurm(e) => e.exit_code(),
+        }
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -64,68 +97,21 @@ pub struct Request {
     pub local: bool,
 }
 
+/// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     Success,
-    /// Command number `command` (0-based) failed.
+    /// It failed: how (a code, a signal, a cluster job's end state), and whether another
+    /// attempt may succeed (within the stage's `retries`).
     Failed {
-        command: usize,
-        code: Option<i32>,
-        signal: Option<i32>,
-    },
-    Cancelled,
-    /// A cluster job ended in a state of the scheduler's (FAILED with its code, TIMEOUT,
-    /// OUT_OF_MEMORY, CANCELLED, NODE_FAIL, PREEMPTED, ...); `detail` says which, whose
-    /// job and where its log is. `retry`: worth another attempt within `retries`.
-    Cluster {
-        state: String,
-        detail: String,
+        how: StageExit,
         retry: bool,
     },
+    Cancelled,
     /// Submitted and left to run (`--detach`); a later run collects it.
     Detached {
         job: String,
     },
-}
-
-impl Exit {
-    pub fn describe(&self) -> String {
-        match self {
-            Exit::Success => "succeeded".into(),
-            Exit::Failed { code: Some(c), .. } => format!("exited with code {c}"),
-            Exit::Failed {
-                signal: Some(s), ..
-            } => format!("was killed by signal {s}"),
-            Exit::Failed { .. } => "failed".into(),
-            Exit::Cancelled => "was interrupted".into(),
-            Exit::Cluster { detail, .. } => detail.clone(),
-            Exit::Detached { job } => format!("was submitted as Slurm job {job}"),
-        }
-    }
-
-    /// What pipe's exit status says about a failed run: the command's own code, or the
-    /// signal that killed it; `Other` for a cluster state.
-    pub fn stage_exit(&self) -> crate::error::StageExit {
-        use crate::error::StageExit;
-        match self {
-            Exit::Failed { code: Some(c), .. } if (1..=255).contains(c) => {
-                StageExit::Code(*c as u8)
-            }
-            Exit::Failed {
-                signal: Some(s), ..
-            } if (1..=127).contains(s) => StageExit::Signal(*s as u8),
-            _ => StageExit::Other,
-        }
-    }
-
-    /// Whether another attempt may succeed (within the stage's `retries`).
-    pub fn retryable(&self) -> bool {
-        match self {
-            Exit::Failed { .. } => true,
-            Exit::Cluster { retry, .. } => *retry,
-            _ => false,
-        }
-    }
 }
 
 /// Cancellation shared by every running job: set once on Ctrl-C / SIGTERM.
@@ -159,9 +145,9 @@ pub enum Executor {
 
 impl Executor {
     /// Runs `job`; what it prints and how its cluster job fares go to `events`.
-    pub async fn run(&self, job: &Job, cancel: Cancel, events: &Events) -> std::io::Result<Exit> {
+    pub async fn run(&self, job: &Job, cancel: Cancel, events: &Events) -> Result<Exit, ExecError> {
         match self {
-            Executor::Local => local::run(job, cancel, events).await,
+            Executor::Local => Ok(local::run(job, cancel, events).await?),
             Executor::Slurm(s) => s.run(job, cancel).await,
         }
     }

@@ -7,6 +7,9 @@
 //!   exps.lock            the lock of every experiment's stage instances
 //! ```
 //!
+//! Every experiment name is an [`ExpName`], checked where it enters (the command line, a
+//! record read from disk or a remote), so none climbs out of `.pipe/exps/`.
+//!
 //! Flow: `exp run -S k=v` checks the overrides against the params ([`overrides`]), writes
 //! a record (`queued`), expands it into stage instances (`graph::exp`), runs them through
 //! the scheduler with the sweeps' path (so `--jobs`, resources, the run cache, remotes and
@@ -15,6 +18,9 @@
 //! `exp apply` writes the overrides into the params files ([`params_edit`]) and checks the
 //! recorded outs out into the workspace.
 
+pub mod name;
 pub mod overrides;
 pub mod params_edit;
 pub mod record;
+
+pub use name::ExpName;

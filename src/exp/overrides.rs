@@ -56,27 +56,6 @@ pub fn default_name(overrides: &[(String, Value)]) -> String {
         .join(",")
 }
 
-/// A name is a path segment and part of a stage id.
-pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.=,+".contains(c));
-    if !ok {
-        return Err(Error::User(format!(
-            "experiment name `{name}`: use letters, digits and `_ - . = , +` (not starting with `.`)"
-        )));
-    }
-    if name == "baseline" || name == "workspace" {
-        return Err(Error::User(format!(
-            "experiment name `{name}` is reserved for the workspace's own results"
-        )));
-    }
-    Ok(())
-}
-
 /// The overrides as a map.
 pub fn to_map(o: &[(String, Value)]) -> BTreeMap<String, Value> {
     o.iter().cloned().collect()
@@ -108,8 +87,5 @@ mod tests {
             ("model.fusion".to_string(), Value::String("a/b".into())),
         ];
         assert_eq!(default_name(&o), "lr=0.01,fusion=a_b");
-        assert!(check_name("lr=0.01,fusion=a_b").is_ok());
-        assert!(check_name("a/b").is_err());
-        assert!(check_name("baseline").is_err());
     }
 }

@@ -4,7 +4,11 @@
 //! Written atomically at each change of state: `queued` when recorded, `running` with the
 //! pid of the process running it, then `done` (its stages' lock entries and metrics
 //! filled in) or `failed` (with the first failure). A `running` record whose process is
-//! gone reads as `failed` (interrupted).
+//! gone reads as `failed` (interrupted). Records and the outs under `.pipe/exps/<name>/`
+//! are written and removed through the workspace's root (`Workspace::dir`), so neither a
+//! name nor a linked `.pipe/exps` can lead a write or a removal out of the workspace; a
+//! record is a file of the umask's mode, readable by a teammate's `pipe gc` when the cache
+//! is shared.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lock::LockEntry;
+use pipe_cache::RootDir;
+
+use super::ExpName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,7 +44,7 @@ impl ExpState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpRecord {
-    pub name: String,
+    pub name: ExpName,
     /// The overrides, typed.
     pub overrides: BTreeMap<String, toml::Value>,
     /// What it was limited to (empty: the whole pipeline).
@@ -89,9 +96,29 @@ impl ExpRecord {
     }
 }
 
-/// The records of one workspace, under `.pipe/exps/`.
+/// The records of one workspace, under `.pipe/exps/`. Written and removed through the
+/// workspace's root (`Workspace::dir`): a record's name is checked (`ExpName`), and a
+/// `.pipe/exps` that is a link out of the workspace is refused.
 pub struct Records {
     dir: PathBuf,
+    /// The workspace root, for writes; `None`: read only (another workspace's records,
+    /// read by gc).
+    root: Option<RootDir>,
+}
+
+/// A record file under `.pipe/exps/` that does not read as an experiment record: shown by
+/// `exp show` as such (never left out silently), removed by `exp remove NAME`.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// The experiment the file's name stands for (`None`: the file name is no
+    /// experiment name, so no command names it).
+    pub name: Option<ExpName>,
+    /// The file, as shown.
+    pub file: String,
+    pub why: String,
+    /// The file could not be read at all (permissions, an I/O error), as opposed to read
+    /// and not understood.
+    pub io: bool,
 }
 
 /// Unix milliseconds.
@@ -102,37 +129,65 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// `.pipe/exps`, relative to the workspace root.
+const REL: &str = ".pipe/exps";
+
 impl Records {
-    pub fn new(dot: &Path) -> Records {
+    /// The records of the workspace `ws`, to read and write.
+    pub fn of(ws: &crate::workspace::Workspace) -> Records {
         Records {
-            dir: dot.join("exps"),
+            dir: ws.dot.join("exps"),
+            root: Some(ws.dir.clone()),
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    /// The records under `dot` (a `.pipe/`), to read only.
+    pub fn read_only(dot: &Path) -> Records {
+        Records {
+            dir: dot.join("exps"),
+            root: None,
+        }
+    }
+
+    fn root(&self) -> Result<&RootDir> {
+        self.root.as_ref().ok_or_else(|| {
+            Error::Env(format!(
+                "{}: experiment records opened to read only",
+                self.dir.display()
+            ))
+        })
+    }
+
+    pub fn path(&self, name: &ExpName) -> PathBuf {
         self.dir.join(format!("{name}.json"))
     }
 
     /// Where the experiment's outs live (on disk).
-    pub fn out_dir(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+    pub fn out_dir(&self, name: &ExpName) -> PathBuf {
+        self.dir.join(name.as_str())
     }
 
-    pub fn get(&self, name: &str) -> Result<Option<ExpRecord>> {
+    /// The record of `name`; `Err` when it cannot be read or is not `name`'s record.
+    pub fn get(&self, name: &ExpName) -> Result<Option<ExpRecord>> {
         let p = self.path(name);
         match std::fs::read(&p) {
-            Ok(b) => ExpRecord::decode(&b, &p.display().to_string()).map(Some),
+            Ok(b) => read_record(&p, &b, name).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Env(format!("cannot read {}: {e}", p.display()))),
         }
     }
 
     /// The record, or an error naming the experiments there are.
-    pub fn find(&self, name: &str) -> Result<ExpRecord> {
+    pub fn find(&self, name: &ExpName) -> Result<ExpRecord> {
         if let Some(r) = self.get(name)? {
             return Ok(r);
         }
-        let names: Vec<String> = self.list()?.into_iter().map(|r| r.name).take(10).collect();
+        let names: Vec<String> = self
+            .list()?
+            .into_iter()
+            .map(|r| r.name.to_string())
+            .take(10)
+            .collect();
         Err(Error::User(if names.is_empty() {
             format!("no experiment `{name}`: there are none (run `pipe exp run -S KEY=VALUE`)")
         } else {
@@ -141,15 +196,23 @@ impl Records {
     }
 
     pub fn save(&self, r: &ExpRecord) -> Result<()> {
-        pipe_cache::fsutil::write_atomic(&self.path(&r.name), &r.encode()?, false)?;
+        self.root()?
+            .write_atomic(&format!("{REL}/{}.json", r.name), &r.encode()?, false)?;
         Ok(())
     }
 
-    /// Every record, oldest first; unreadable ones are skipped with their error.
+    /// Every readable record, oldest first (see [`Records::list_all`] for the others).
     pub fn list(&self) -> Result<Vec<ExpRecord>> {
+        Ok(self.list_all()?.0)
+    }
+
+    /// Every record, oldest first, and the record files that do not read as one.
+    pub fn list_all(&self) -> Result<(Vec<ExpRecord>, Vec<Unreadable>)> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()));
+            }
             Err(e) => {
                 return Err(Error::Env(format!(
                     "cannot read {}: {e}",
@@ -162,32 +225,63 @@ impl Records {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
-        let mut v: Vec<ExpRecord> = paths
+        let read: Vec<std::result::Result<ExpRecord, Unreadable>> = paths
             .par_iter()
-            .filter_map(|p| {
-                let b = std::fs::read(p).ok()?;
-                ExpRecord::decode(&b, &p.display().to_string()).ok()
+            .map(|p| {
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let name = stem.as_deref().and_then(|s| ExpName::parse(s).ok());
+                let bad = |why: String, io: bool| Unreadable {
+                    name: name.clone(),
+                    file: p.display().to_string(),
+                    why,
+                    io,
+                };
+                let Some(n) = &name else {
+                    return Err(bad("its file name is no experiment name".into(), false));
+                };
+                let b = std::fs::read(p).map_err(|e| bad(e.to_string(), true))?;
+                read_record(p, &b, n).map_err(|e| bad(e.to_string(), false))
             })
             .collect();
+        let mut v = Vec::new();
+        let mut bad = Vec::new();
+        for r in read {
+            match r {
+                Ok(r) => v.push(r),
+                Err(u) => bad.push(u),
+            }
+        }
         v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.name.cmp(&b.name)));
-        Ok(v)
+        bad.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok((v, bad))
     }
 
-    /// Deletes the record and the experiment's outs.
-    pub fn remove(&self, name: &str) -> Result<()> {
-        let p = self.path(name);
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Env(format!("cannot remove {}: {e}", p.display()))),
-        }
-        let d = self.out_dir(name);
-        match std::fs::remove_dir_all(&d) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Env(format!("cannot remove {}: {e}", d.display()))),
-        }
+    /// Deletes the record (readable or not) and the experiment's outs.
+    pub fn remove(&self, name: &ExpName) -> Result<()> {
+        let root = self.root()?;
+        root.remove(&format!("{REL}/{name}.json"))?;
+        root.remove(&format!("{REL}/{name}"))?;
+        Ok(())
     }
+
+    /// Deletes the out directory `.pipe/exps/<name>` of an experiment that has no record.
+    pub fn remove_out_dir(&self, name: &ExpName) -> Result<()> {
+        self.root()?.remove(&format!("{REL}/{name}"))?;
+        Ok(())
+    }
+}
+
+/// The record in `bytes` (read from `path`), which must be `name`'s.
+fn read_record(path: &Path, bytes: &[u8], name: &ExpName) -> Result<ExpRecord> {
+    let r = ExpRecord::decode(bytes, &path.display().to_string())?;
+    if r.name != *name {
+        return Err(Error::Env(format!(
+            "{}: it is the record of experiment `{}`, not of `{name}`",
+            path.display(),
+            r.name
+        )));
+    }
+    Ok(r)
 }
 
 /// `2026-11-30 20:41` (UTC) from unix seconds.

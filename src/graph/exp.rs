@@ -18,6 +18,7 @@ use super::instance::{Instance, NoRemap};
 use super::stage::{CellInfo, Stage, StageId};
 use super::sweep::{CellRemap, check_literal_paths};
 use crate::error::{Error, Result};
+use crate::exp::ExpName;
 use crate::spec::{Spec, View};
 use crate::wspath::WsPath;
 
@@ -30,12 +31,12 @@ pub fn is_exp_id(id: &str) -> bool {
 }
 
 /// The stage id of base stage `stage` in experiment `name`.
-pub fn stage_id(stage: &str, name: &str) -> StageId {
+pub fn stage_id(stage: &str, name: &ExpName) -> StageId {
     StageId::new(stage, Some(format!("exp~{name}").as_str()))
 }
 
 /// Where experiment `name` writes its outs.
-pub fn out_dir(name: &str) -> Result<WsPath> {
+pub fn out_dir(name: &ExpName) -> Result<WsPath> {
     WsPath::parse(&format!(".pipe/exps/{name}"))
         .map_err(|e| Error::User(format!("experiment name `{name}`: {e}")))
 }
@@ -43,7 +44,7 @@ pub fn out_dir(name: &str) -> Result<WsPath> {
 /// One experiment to instantiate.
 #[derive(Debug, Clone)]
 pub struct ExpCell {
-    pub name: String,
+    pub name: ExpName,
     /// Typed overrides (checked against the params).
     pub overrides: BTreeMap<String, Value>,
     /// Base stages or outs it is limited to (empty: the whole pipeline).
@@ -130,7 +131,7 @@ pub fn instantiate(spec: &Spec, graph: &Graph, cell: &ExpCell) -> Result<Vec<Sta
         check_literal_paths(spec, d, before, &s, &what)?;
         s.cell = Some(CellInfo {
             sweep: "exp".into(),
-            cell: cell.name.clone(),
+            cell: cell.name.to_string(),
             overrides: cell.overrides.clone(),
         });
         out.push(s);
@@ -139,7 +140,7 @@ pub fn instantiate(spec: &Spec, graph: &Graph, cell: &ExpCell) -> Result<Vec<Sta
 }
 
 /// The workspace path an experiment's path stands for (its outs moved back).
-pub fn base_path(name: &str, path: &str) -> String {
+pub fn base_path(name: &ExpName, path: &str) -> String {
     let prefix = format!(".pipe/exps/{name}/");
     path.strip_prefix(&prefix).unwrap_or(path).to_string()
 }

@@ -114,17 +114,10 @@ impl Instance<'_> {
                     format!("{} of stage `{}`: {e}", o.role.key(), def.name),
                 )
             })?;
-            if p.is_root()
-                || p.components()
-                    .next()
-                    .is_some_and(|c| c == ".pipe" || c == ".git")
-            {
+            if let Some(what) = crate::spec::workspace_owned(&self.spec.path, &p) {
                 return Err(self.err(
                     o.path.span(),
-                    format!(
-                        "stage `{}` cannot write `{p}`: it belongs to the workspace",
-                        def.name
-                    ),
+                    format!("stage `{}` cannot write `{p}`: it is {what}", def.name),
                 ));
             }
             let p = remap

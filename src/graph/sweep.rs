@@ -734,7 +734,7 @@ pub(crate) fn check_literal_paths(
             continue;
         }
         let rel = a.relative_to(&before.wdir);
-        if cmds.get_ref().iter().any(|c| c.contains(&rel)) {
+        if cmds.get_ref().iter().any(|c| names_path(c, &rel)) {
             return Err(spec
                 .file
                 .error(
@@ -750,9 +750,51 @@ pub(crate) fn check_literal_paths(
     Ok(())
 }
 
+/// Whether command `cmd` (as written, templates unexpanded) names path `rel` itself or
+/// something inside it: a whole word of the command (split at blanks, quotes, shell
+/// operators and `=`, a leading `./` dropped) that is `rel` or starts with `rel/`. Not a
+/// substring: out `o` is not named by `echo`, nor `data` by `make_data.py` or `src/data`;
+/// and nothing inside `${...}`, which each cell expands to its own path.
+fn names_path(cmd: &str, rel: &str) -> bool {
+    let mut text = String::with_capacity(cmd.len());
+    let mut rest = cmd;
+    while let Some(i) = rest.find("${") {
+        text.push_str(&rest[..i]);
+        text.push(' ');
+        rest = match rest[i..].find('}') {
+            Some(j) => &rest[i + j + 1..],
+            None => "",
+        };
+    }
+    text.push_str(rest);
+    let inside = format!("{rel}/");
+    text.split(|c: char| c.is_whitespace() || "'\"`;|&<>()=".contains(c))
+        .map(|w| {
+            let mut w = w;
+            while let Some(r) = w.strip_prefix("./") {
+                w = r;
+            }
+            w
+        })
+        .any(|w| w == rel || w.starts_with(&inside))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_named_as_a_whole_word_not_a_substring() {
+        assert!(!names_path("echo ${n} > ${outs[0]}", "o"));
+        assert!(!names_path("python make_data.py > ${outs[0]}", "data"));
+        assert!(!names_path("cat src/data > ${outs[0]}", "data"));
+        assert!(!names_path("cp ${deps[0]} x", "deps"));
+        assert!(names_path("echo 1 > o", "o"));
+        assert!(names_path("python make.py --out=data/x.csv", "data"));
+        assert!(names_path("cat ./data/*.csv|wc", "data"));
+        assert!(names_path("python -c \"open('o','w')\"", "o"));
+        assert!(names_path("cd .. && touch ../data", "../data"));
+    }
 
     #[test]
     fn short_names_disambiguate() {

@@ -79,12 +79,21 @@ pub struct LockEntry {
     /// run on stable inputs replaces this entry. Empty for every trustworthy run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_during_run: Vec<String>,
+    /// The run-cache key this entry's outs were recorded under, as the run computed it
+    /// (`run::decide::Inputs`): what push, gc and `exp push` look a record up by. Carried,
+    /// never recomputed: a key rebuilt later from the pipeline's params and the
+    /// environment of the day names another run (or none). `None`: no record is known
+    /// (a stage that cannot be restored, a run whose deps changed under it, an entry
+    /// `exp apply` moved back, or an entry written before pipe carried keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Digest>,
 }
 
 impl LockEntry {
     /// The one way an entry is made: the stage's command and params as declared, the env
-    /// digests and dep hashes observed before the run, the outs it left. A run whose deps
-    /// changed under it names them in `changed_during_run` (see there).
+    /// digests and dep hashes observed before the run, the outs it left; no run-cache
+    /// record known (see [`LockEntry::of_run`] for one). A run whose deps changed under it
+    /// names them in `changed_during_run` (see there).
     pub fn new(
         stage: &crate::graph::Stage,
         env: BTreeMap<String, String>,
@@ -98,7 +107,20 @@ impl LockEntry {
             deps,
             outs,
             changed_during_run: Vec::new(),
+            key: None,
         }
+    }
+
+    /// The entry of a run (or a restore) from `inputs`, carrying their run-cache key when
+    /// the stage's runs are recorded in the run cache at all.
+    pub fn of_run(
+        stage: &crate::graph::Stage,
+        inputs: &crate::run::decide::Inputs,
+        outs: BTreeMap<String, HashInfo>,
+    ) -> Self {
+        let mut e = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs);
+        e.key = stage.restorable().then_some(inputs.key);
+        e
     }
 }
 

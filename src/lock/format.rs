@@ -7,6 +7,7 @@
 //!
 //! [stage.train]
 //! cmd = "python train.py"
+//! key = "5be0…"
 //! params."train.lr" = 0.001
 //! deps."data/features" = { digest = "3f2a…", size = 1234, files = 10, dir = true }
 //! outs."models/model.ot" = { digest = "9c1e…", size = 5555 }
@@ -50,6 +51,9 @@ pub fn render(stages: &BTreeMap<String, LockEntry>) -> String {
     for (id, e) in stages {
         let _ = writeln!(out, "\n[stage.{}]", key(id));
         let _ = writeln!(out, "cmd = {}", string(&e.cmd));
+        if let Some(k) = &e.key {
+            let _ = writeln!(out, "key = \"{k}\"");
+        }
         for (k, v) in &e.params {
             let _ = writeln!(out, "params.{} = {}", key(k), value(v));
         }
@@ -167,6 +171,7 @@ mod tests {
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
             changed_during_run: vec!["data/x y".into()],
+            key: Some(Digest::of_bytes(b"key")),
         };
         e.params
             .insert("train.lr".into(), toml::Value::Float(0.001));

@@ -64,6 +64,7 @@ mod tests {
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
             changed_during_run: Vec::new(),
+            key: None,
         }
     }
 

@@ -270,8 +270,12 @@ impl LockStore {
         self.append(b"\n")
     }
 
-    /// Folds the journal into the lock file: one atomic rewrite. `keep` filters which
-    /// stage ids survive (stages no longer in the pipeline are dropped); `None` keeps all.
+    /// Folds the journal into the lock file: one atomic rewrite of the file as it stands
+    /// (read under the guard, never an in-memory copy of the caller's). `keep` filters
+    /// which stage ids survive (stages no longer in the pipeline are dropped); `None`
+    /// keeps all. `keep` is asked under the guard, after every record that came before
+    /// this fold: whatever a recorder wrote before recording (the pipeline file that
+    /// `pipe add` extended) is there for it to see (see `ops::Session::fold_lock`).
     pub fn fold(&self, keep: Option<&dyn Fn(&str) -> bool>) -> Result<(), LockError> {
         if let Some((side, _)) = &self.side {
             // The side store holds what other sessions own too: it keeps everything.
@@ -290,12 +294,12 @@ impl LockStore {
         let text = format::render(&entries);
         let unchanged = fs::read_to_string(&self.path).is_ok_and(|old| old == text);
         if !unchanged && (!entries.is_empty() || self.path.exists()) {
-            pipe_cache::fsutil::write_atomic(&self.path, text.as_bytes(), true).map_err(|e| {
-                LockError::Parse {
+            pipe_cache::fsutil::write_file_atomic(&self.path, text.as_bytes(), true).map_err(
+                |e| LockError::Parse {
                     path: self.path.clone(),
                     msg: e.to_string(),
-                }
-            })?;
+                },
+            )?;
         }
         if replayed {
             File::create(&self.journal).map_err(io("truncate", &self.journal))?;
@@ -317,6 +321,7 @@ mod tests {
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
             changed_during_run: Vec::new(),
+            key: None,
         };
         e.outs.insert(
             "o".into(),

@@ -110,7 +110,7 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
     }
     s.ws.state.save()?;
     s.fold_lock()?;
-    super::init::refresh_gitignore(&s.ws.root, &super::cached_outs(&s))?;
+    super::init::refresh_gitignore(&s.ws.dir, &super::cached_outs(&s))?;
     Ok(wanted)
 }
 
@@ -165,7 +165,7 @@ pub fn with_data_keys(text: &str, paths: &[WsPath]) -> Result<String> {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_atomic(path, text.as_bytes(), false)
+    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
         .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
 }
 

@@ -4,7 +4,11 @@
 //! and exits 3 if there is any.
 //!
 //! For a remote, a directory remote's objects are hashed where they are; an object store's
-//! are streamed through and hashed, `jobs` at once, storing nothing.
+//! are streamed through and hashed, `jobs` at once, storing nothing. What `pull` would
+//! refuse, verify reports: an object that is no regular file (a FIFO, a device, a
+//! directory, a link: never opened, see `pipe_cache::remote::dir`) and a directory out's
+//! manifest that `Manifest::decode` refuses (a path out of the out, under `.git/`, a
+//! control character, a name too long, a file that is also a directory).
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +30,10 @@ pub struct VerifyReport {
     pub corrupt: Vec<(Digest, Digest)>,
     /// (out path or `dir/file`, object)
     pub missing: Vec<(String, Digest)>,
+    /// (object, why): not an object pipe would read, or a manifest it would not use.
+    pub refused: Vec<(Digest, String)>,
+    /// Whose each object is (`dir/file`), from manifests only the remote had.
+    pub owners: HashMap<Digest, String>,
 }
 
 /// `remote`: `None` for the local cache; `Some(name)` for a remote (`Some(None)`: the
@@ -54,7 +62,10 @@ pub fn verify(
         }
     };
     let p = printer::get();
-    let owners = owners(&outs, s);
+    let mut owners = owners(&outs, s);
+    for (d, o) in &report.owners {
+        owners.entry(*d).or_insert_with(|| o.clone());
+    }
     for (d, actual) in &report.corrupt {
         let of = owners.get(d).map(|o| format!(" ({o})")).unwrap_or_default();
         p.verb(
@@ -62,6 +73,10 @@ pub fn verify(
             Tone::Bad,
             &format!("object {d}{of} in {whr}: its content hashes to {actual}"),
         );
+    }
+    for (d, why) in &report.refused {
+        let of = owners.get(d).map(|o| format!(" ({o})")).unwrap_or_default();
+        p.verb("Corrupt", Tone::Bad, &format!("{why}{of}"));
     }
     for (path, d) in &report.missing {
         p.verb(
@@ -73,10 +88,10 @@ pub fn verify(
     let summary = format!(
         "{} object(s) in {whr}: {} corrupt, {} missing",
         report.checked,
-        report.corrupt.len(),
+        report.corrupt.len() + report.refused.len(),
         report.missing.len()
     );
-    if report.corrupt.is_empty() && report.missing.is_empty() {
+    if report.corrupt.is_empty() && report.missing.is_empty() && report.refused.is_empty() {
         p.verb("Verified", Tone::Good, &summary);
         return Ok(report);
     }
@@ -90,13 +105,18 @@ fn owners(outs: &[glue::LockedOut], s: &Session) -> HashMap<Digest, String> {
         if o.hash.dir
             && let Ok(man) = s.ws.store.read_manifest(&o.hash.digest)
         {
-            for e in man.entries() {
-                m.entry(e.digest)
-                    .or_insert_with(|| format!("{}/{}", o.path, e.path));
-            }
+            name_files(&mut m, &o.path, &man);
         }
     }
     m
+}
+
+/// Names each file of directory out `path` (listed by `man`) in `m`, where unnamed.
+fn name_files(m: &mut HashMap<Digest, String>, path: &str, man: &Manifest) {
+    for e in man.entries() {
+        m.entry(e.digest)
+            .or_insert_with(|| format!("{path}/{}", e.path));
+    }
 }
 
 fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
@@ -113,21 +133,28 @@ fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
     let have: HashSet<Digest> = all.iter().copied().collect();
     let bad: HashSet<Digest> = corrupt.iter().map(|(d, _)| *d).collect();
     let mut missing = Vec::new();
+    let mut refused = Vec::new();
     for o in outs {
         if !have.contains(&o.hash.digest) {
             missing.push((o.path.clone(), o.hash.digest));
             continue;
         }
         if o.hash.dir && !bad.contains(&o.hash.digest) {
-            let m = store.read_manifest(&o.hash.digest)?;
-            missing.extend(absent_files(&o.path, &m, &have));
+            match store.read_manifest(&o.hash.digest) {
+                Ok(m) => missing.extend(absent_files(&o.path, &m, &have)),
+                Err(e) => refused.push((o.hash.digest, e.to_string())),
+            }
         }
     }
     dedup(&mut missing);
+    refused.sort();
+    refused.dedup();
     Ok(VerifyReport {
         checked: all.len(),
         corrupt,
         missing,
+        refused,
+        owners: HashMap::new(),
     })
 }
 
@@ -151,19 +178,27 @@ async fn verify_remote(
     let all = remote.list_all(Kind::Object).await?;
     let have: HashSet<Digest> = all.iter().copied().collect();
     let mut corrupt = Vec::new();
+    let mut refused = Vec::new();
     let mut hashed = futures::stream::iter(all.iter().copied())
         .map(|d| async move { (d, remote.rehash(&d).await) })
         .buffer_unordered(remote.jobs());
     while let Some((d, r)) = hashed.next().await {
-        match r? {
-            Some(actual) if actual != d => corrupt.push((d, actual)),
-            _ => {}
+        match r {
+            Ok(Some(actual)) if actual != d => corrupt.push((d, actual)),
+            Ok(_) => {}
+            Err(e @ RemoteError::Refused { .. }) => refused.push((d, e.to_string())),
+            Err(e) => return Err(e),
         }
     }
     drop(hashed);
     corrupt.sort();
-    let bad: HashSet<Digest> = corrupt.iter().map(|(d, _)| *d).collect();
+    let bad: HashSet<Digest> = corrupt
+        .iter()
+        .map(|(d, _)| *d)
+        .chain(refused.iter().map(|(d, _)| *d))
+        .collect();
     let mut missing = Vec::new();
+    let mut owners = HashMap::new();
     for o in outs {
         if !have.contains(&o.hash.digest) {
             missing.push((o.path.clone(), o.hash.digest));
@@ -172,25 +207,44 @@ async fn verify_remote(
         if !o.hash.dir || bad.contains(&o.hash.digest) {
             continue;
         }
-        let manifest = match s.ws.store.read_manifest(&o.hash.digest) {
-            Ok(m) => m,
-            Err(_) => match remote.read_object(&o.hash.digest).await? {
-                Some(b) => Manifest::decode(&b).map_err(|e| RemoteError::Failed {
-                    remote: remote.name().to_string(),
-                    detail: format!("manifest {}: {e}", o.hash.digest),
-                    transient: false,
-                    attempts: 1,
-                })?,
-                None => continue,
-            },
+        // Judged by the one decoder pull and checkout use. The local copy, when it reads,
+        // has the very bytes of the remote's (the remote's is not corrupt: `bad`).
+        if let Ok(m) = s.ws.store.read_manifest(&o.hash.digest) {
+            missing.extend(absent_files(&o.path, &m, &have));
+            continue;
+        }
+        let manifest = match remote.read_object(&o.hash.digest).await {
+            Ok(Some(b)) => Manifest::decode(&b).map_err(|e| {
+                format!(
+                    "manifest {} from remote `{}` is corrupt: it lists what pipe cannot check \
+                     out: {e}",
+                    o.hash.digest,
+                    remote.name()
+                )
+            }),
+            Ok(None) => continue,
+            Err(e @ (RemoteError::Refused { .. } | RemoteError::Corrupt { .. })) => {
+                Err(e.to_string())
+            }
+            Err(e) => return Err(e),
         };
-        missing.extend(absent_files(&o.path, &manifest, &have));
+        match manifest {
+            Ok(m) => {
+                missing.extend(absent_files(&o.path, &m, &have));
+                name_files(&mut owners, &o.path, &m);
+            }
+            Err(why) => refused.push((o.hash.digest, why)),
+        }
     }
     dedup(&mut missing);
+    refused.sort();
+    refused.dedup();
     Ok(VerifyReport {
         checked: all.len(),
         corrupt,
         missing,
+        refused,
+        owners,
     })
 }
 

@@ -22,7 +22,7 @@ use super::Session;
 pub struct CheckoutReport {
     pub restored: Vec<WsPath>,
     pub missing: Vec<WsPath>,
-    /// Outs whose cached content was corrupt (and is now quarantined).
+    /// Outs whose cached content was corrupt (now quarantined) or unusable (a manifest that fails validation).
     pub corrupt: Vec<WsPath>,
     /// Outs a running stage holds (left as they are).
     pub busy: Vec<WsPath>,
@@ -75,7 +75,7 @@ pub fn checkout(s: &Session, targets: &[String]) -> Result<CheckoutReport> {
     }
     if !report.corrupt.is_empty() {
         return Err(Error::Env(format!(
-            "{} out(s) not restored: their cached content was corrupt (quarantined)",
+            "{} out(s) not restored: their cached content was corrupt (quarantined) or unusable (said above)",
             report.corrupt.len()
         )));
     }
@@ -142,12 +142,21 @@ fn restore_outs(
                     report.corrupt.push(path.clone());
                     continue;
                 }
-                Err(_) => {
+                Err(pipe_cache::Error::Missing(_)) => {
                     p.warn(&format!(
                         "{path}: not in the cache (run `pipe pull` or `pipe repro {}`)",
                         st.id
                     ));
                     report.missing.push(path.clone());
+                    continue;
+                }
+                // An unreadable object or a manifest that fails validation: said as it is.
+                Err(e) => {
+                    p.warn(&format!(
+                        "{e}; `{path}` is left as it is (run `pipe repro {}` to make it again)",
+                        st.id
+                    ));
+                    report.corrupt.push(path.clone());
                     continue;
                 }
             }

@@ -4,7 +4,15 @@
 //! pipeline that is a pipe lock, so two pipelines sharing a cache keep each other's
 //! objects) and, unless `--workspace`, everything a run-cache record refers to (so reverting
 //! a param still restores instead of rerunning). With `--workspace`, run-cache records
-//! whose outs are not all kept go too.
+//! whose outs are not all kept go too, except a record a lock entry names (by the key its
+//! run carried into the lock, `LockEntry::key`): that one and its objects always stay.
+//!
+//! The same for every other workspace that uses the cache (registered in it, see
+//! `workspace::roots`): its registered locks with their journals, its experiments' lock
+//! and records, read where it lies and never written. An entry whose workspace is gone is
+//! dropped (said in the output); a workspace that cannot be read (permissions, a lock that
+//! does not parse) makes gc refuse, naming it, before anything is deleted. The output says
+//! how many workspaces were considered.
 //!
 //! Freed as well, and counted: quarantined (corrupt) objects, and what killed processes
 //! left (swept when the workspace was opened, see `Workspace::open`). A live process's
@@ -26,9 +34,11 @@ use std::os::unix::fs::MetadataExt;
 use pipe_cache::Digest;
 
 use crate::error::{Error, Result};
+use crate::lock::LockStore;
 use crate::lock::{HashInfo, format};
 use crate::report::printer::{self, Tone, bytes};
 use crate::run::runcache::RunRecord;
+use crate::workspace::{DOT, roots};
 
 use super::Session;
 
@@ -39,6 +49,9 @@ pub struct GcReport {
     pub records: usize,
     /// Leftovers of dead processes and quarantined objects.
     pub leftovers: u64,
+    /// The workspaces whose references were kept: this one and every other registered in
+    /// the cache that is still there.
+    pub workspaces: usize,
 }
 
 pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
@@ -73,18 +86,26 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     let mut locks = workspace_locks(s)?;
     // Experiments' objects stay until the experiment is removed.
     locks.extend(super::exp::entries_to_keep(s)?);
+    // Every other workspace that uses this cache, all read before anything is deleted.
+    let survey = roots::survey(store.root(), &s.ws.id)?;
+    for w in &survey.live {
+        locks.extend(other_workspace_locks(w, store.root())?);
+    }
+    // The records lock entries name, by the key their runs carried.
+    let mut named: HashSet<Digest> = HashSet::new();
     for lock in locks {
         for e in lock.values() {
             for h in e.outs.values().chain(e.deps.values()) {
                 add(h, &mut keep);
             }
+            named.extend(e.key);
         }
     }
     let mut drop_records = Vec::new();
     for key in store.list_records()? {
         let rec = store.get_record(&key)?.and_then(|b| RunRecord::decode(&b));
         match rec {
-            Some(r) if !workspace_only => {
+            Some(r) if !workspace_only || named.contains(&key) => {
                 for h in r.outs.values() {
                     add(h, &mut keep);
                 }
@@ -115,9 +136,24 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         }
     }
     report.records = drop_records.len();
+    report.workspaces = 1 + survey.live.len();
     if !dry {
         for k in &drop_records {
             store.remove_record(k)?;
+        }
+    }
+    for g in &survey.gone {
+        printer::get().verb(
+            if dry { "Would forget" } else { "Forgot" },
+            Tone::Good,
+            &format!(
+                "workspace {} ({}): its objects are no longer kept",
+                g.path.display(),
+                g.why
+            ),
+        );
+        if !dry {
+            pipe_cache::fsutil::remove_path(&g.file)?;
         }
     }
     let mut left = s.ws.swept;
@@ -129,12 +165,13 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
         verb,
         Tone::Good,
         &format!(
-            "{} object(s), {} run-cache record(s) and {} leftover(s) of interrupted runs or corrupt objects: {}; {} object(s) kept",
+            "{} object(s), {} run-cache record(s) and {} leftover(s) of interrupted runs or corrupt objects: {}; {} object(s) kept for {} workspace(s)",
             report.objects,
             report.records,
             report.leftovers,
             bytes(report.bytes),
-            keep.len()
+            keep.len(),
+            report.workspaces
         ),
     );
     Ok(report)
@@ -175,6 +212,36 @@ fn workspace_locks(s: &Session) -> Result<Vec<crate::lock::Entries>> {
             out.push(entries);
         }
     }
+    Ok(out)
+}
+
+/// What another workspace that uses the cache refers to: its registered locks (each with
+/// its journal replayed, as `LockStore::read` does), its experiments' lock and records.
+/// Read only; an error names the workspace (see `roots`).
+fn other_workspace_locks(
+    w: &roots::Live,
+    cache: &std::path::Path,
+) -> Result<Vec<crate::lock::Entries>> {
+    let dot = w.root.path.join(DOT);
+    let journal = dot.join("journal");
+    let unreadable = |why: String| {
+        Error::Env(format!(
+            "cannot read the workspace {} (registered in {} as one that uses this cache): \
+             {why}; gc would delete what it needs: make it readable to this user, or, if it \
+             is no longer used, remove {}",
+            w.root.path.display(),
+            cache.join(roots::DIR).display(),
+            cache.join(roots::DIR).join(&w.id).display()
+        ))
+    };
+    let mut out = Vec::new();
+    for name in &w.root.locks {
+        let entries = LockStore::new(&w.root.path.join(name), &journal)
+            .read()
+            .map_err(|e| unreadable(e.to_string()))?;
+        out.push(entries);
+    }
+    out.extend(super::exp::entries_to_keep_in(&dot, true).map_err(|e| unreadable(e.to_string()))?);
     Ok(out)
 }
 

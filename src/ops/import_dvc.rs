@@ -2,7 +2,9 @@
 //! with nothing recomputed that DVC already computed.
 //!
 //! 1. Read the project (`crate::dvc::read`): every dvc.yaml, `.dvc` file and the remotes
-//!    of `.dvc/config`, with a note (file:line and why) for each construct not carried.
+//!    of `.dvc/config`, with a note (file:line and why) for each construct not carried,
+//!    and every dvc.lock. A path that leaves the project, in any of them, is refused with
+//!    its file:line before anything is written.
 //! 2. `--dry`: print pipe.toml's text and the notes; write nothing.
 //! 3. Refuse an existing pipe.toml without `--force`; write pipe.toml and load it as any
 //!    pipeline (a pipeline pipe cannot load is put back as it was, and the error shown).
@@ -53,6 +55,7 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
     let root = std::path::absolute(dir)
         .map_err(|e| Error::User(format!("cannot resolve {}: {e}", dir.display())))?;
     let imp = dvc::read(&root)?;
+    let locks = read_locks(&root, &imp)?;
     let text = dvc::render::pipeline(&imp);
     let p = printer::get();
     let mut report = ImportReport {
@@ -104,10 +107,10 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
     report.remotes = remotes(&s, &root, &imp)?;
     let checker = Checker::default();
     data(&s, &root, &imp, &checker, &mut report)?;
-    stages(&s, &root, &imp, &checker, &mut report)?;
+    stages(&s, &root, &imp, &locks, &checker, &mut report)?;
     s.ws.state.save()?;
     s.fold_lock()?;
-    super::init::refresh_gitignore(&s.ws.root, &super::cached_outs(&s))?;
+    super::init::refresh_gitignore(&s.ws.dir, &super::cached_outs(&s))?;
     for (name, why) in &report.stale {
         p.detail("Stale", &format!("{name}: {why}"));
     }
@@ -125,6 +128,24 @@ pub fn import_dvc(dir: &Path, o: &ImportOptions) -> Result<ImportReport> {
     Ok(report)
 }
 
+/// Every dvc.lock of the project, by directory; a dep, out or params file of a stage that
+/// leaves the project is refused (`dvc.lock:LINE: ...`, exit 2).
+fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
+    let mut locks = Locks::new();
+    for dir in &imp.dirs {
+        locks.insert(dir.clone(), dvc::lock::read(root, dir)?);
+    }
+    for decl in &imp.stages {
+        if let Some(locked) = locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)) {
+            dvc::lock::check_paths(locked, &decl.wdir).map_err(Error::User)?;
+        }
+    }
+    Ok(locks)
+}
+
+type Locks =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, dvc::lock::LockedStage>>;
+
 fn notes_text(imp: &Import) -> String {
     if imp.notes.is_empty() {
         return "# Everything was carried over.".into();
@@ -137,7 +158,7 @@ fn notes_text(imp: &Import) -> String {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    pipe_cache::fsutil::write_atomic(path, text.as_bytes(), false)
+    pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false)
         .map_err(|e| Error::Env(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -209,7 +230,7 @@ fn data(
                     .push((id, format!("{} differs from {}", d.path, d.at)));
                 continue;
             }
-            Ok(None) if from_dvc_cache(root, &d.path, md5)? => {}
+            Ok(None) if from_dvc_cache(&s.ws.dir, &d.path, md5)? => {}
             Ok(None) => {
                 report.stale.push((
                     id,
@@ -241,21 +262,28 @@ fn data(
 
 /// Outs dvc.lock names that the workspace lacks, brought back from DVC's cache (verified),
 /// as `dvc checkout` would.
-fn restore_missing(root: &Path, wdir: &str, outs: &[dvc::lock::Hashed]) -> Result<()> {
+fn restore_missing(
+    dir: &pipe_cache::RootDir,
+    wdir: &str,
+    outs: &[dvc::lock::Hashed],
+) -> Result<()> {
     for h in outs {
-        let ws = dvc::convert::join(wdir, &h.path);
+        let ws =
+            dvc::convert::join(wdir, &h.path).map_err(|m| Error::User(format!("{}: {m}", h.at)))?;
         if let Some(m) = &h.md5
-            && std::fs::symlink_metadata(root.join(&ws)).is_err()
+            && std::fs::symlink_metadata(dir.path().join(&ws)).is_err()
         {
-            from_dvc_cache(root, &ws, m)?;
+            from_dvc_cache(dir, &ws, m)?;
         }
     }
     Ok(())
 }
 
-fn from_dvc_cache(root: &Path, ws: &str, md5: &str) -> Result<bool> {
-    let ok = dvc::cache::restore(root, md5, &root.join(ws))
-        .map_err(|e| Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")))?;
+fn from_dvc_cache(dir: &pipe_cache::RootDir, ws: &str, md5: &str) -> Result<bool> {
+    let ok = dvc::cache::restore(dir, dir.path(), md5, ws).map_err(|e| match e {
+        e @ pipe_cache::Error::Escapes { .. } => Error::Cache(e),
+        e => Error::Env(format!("cannot restore {ws} from DVC's cache: {e}")),
+    })?;
     if ok {
         printer::get().verb("Restored", Tone::Good, &format!("{ws} (from DVC's cache)"));
     }
@@ -277,13 +305,10 @@ fn stages(
     s: &Session,
     root: &Path,
     imp: &Import,
+    locks: &Locks,
     checker: &Checker,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let mut locks = std::collections::BTreeMap::new();
-    for dir in &imp.dirs {
-        locks.insert(dir.clone(), dvc::lock::read(root, dir)?);
-    }
     let files: std::cell::RefCell<std::collections::BTreeMap<String, Option<toml::Table>>> =
         Default::default();
     let param = |file: &str, key: &str| -> Option<Value> {
@@ -331,7 +356,7 @@ fn stages(
         let StageKind::Cmd(cmd) = &st.kind else {
             continue;
         };
-        restore_missing(root, st.wdir.as_str(), &locked.outs)?;
+        restore_missing(&s.ws.dir, st.wdir.as_str(), &locked.outs)?;
         let deps: Vec<String> = st.deps.iter().map(|d| d.to_string()).collect();
         let outs: Vec<String> = st.outs.iter().map(|o| o.path.to_string()).collect();
         let why = dvc::lock::mismatch(

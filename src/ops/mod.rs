@@ -83,12 +83,38 @@ impl Session {
             .collect())
     }
 
-    /// Folds the lock journal, dropping stages that are no longer in the pipeline.
+    /// Folds the lock journal, dropping the entries of stages that are no longer in the
+    /// pipeline.
+    ///
+    /// "No longer in the pipeline" is asked of the pipeline file as it stands when the
+    /// fold runs, not of this session's graph alone: while a long `pipe repro` ran,
+    /// another terminal may have added a path (`pipe add`) or a stage and recorded it, and
+    /// this session's graph, loaded before, does not know it. So an id this graph lacks is
+    /// dropped only if the pipeline file, loaded again inside the fold (under the lock's
+    /// guard, so after whatever recorded it had written the file), lacks it too; when that
+    /// file cannot be loaded (being edited, say), nothing is dropped: the next fold will.
     pub fn fold_lock(&self) -> Result<()> {
         let g = self.graph.clone();
-        self.ws
-            .lock
-            .fold(Some(&move |id: &str| g.find(id).is_some()))?;
+        let path = self.spec.path.clone();
+        let now: std::cell::OnceCell<Option<Graph>> = std::cell::OnceCell::new();
+        self.ws.lock.fold(Some(&move |id: &str| {
+            if g.find(id).is_some() {
+                return true;
+            }
+            let current = now.get_or_init(|| match spec::load(&path) {
+                Ok(spec) => Graph::build(&spec).ok(),
+                Err(_) => None,
+            });
+            match current {
+                Some(g) => g.find(id).is_some(),
+                None => {
+                    tracing::debug!(
+                        "the pipeline does not load now: lock entry {id} is kept for now"
+                    );
+                    true
+                }
+            }
+        }))?;
         Ok(())
     }
 
@@ -104,8 +130,21 @@ impl Session {
 /// Every cached out of the base pipeline (tracked data included) and every sweep's
 /// directory: the managed block of `.gitignore`.
 pub fn cached_outs(s: &Session) -> Vec<String> {
-    let mut v: Vec<String> = s
-        .graph
+    cached_outs_of(&s.graph)
+}
+
+/// [`cached_outs`] of the pipeline file as it stands now (this session's graph when the
+/// file does not load): what a long command writes into `.gitignore` when it ends, so
+/// that a path another terminal added meanwhile (`pipe add`) stays listed.
+pub fn current_cached_outs(s: &Session) -> Vec<String> {
+    match spec::load(&s.spec.path).map(|spec| Graph::build(&spec)) {
+        Ok(Ok(g)) => cached_outs_of(&g),
+        _ => cached_outs(s),
+    }
+}
+
+fn cached_outs_of(graph: &Graph) -> Vec<String> {
+    let mut v: Vec<String> = graph
         .stages
         .iter()
         .filter(|st| st.cell.is_none())
@@ -116,7 +155,7 @@ pub fn cached_outs(s: &Session) -> Vec<String> {
                 .map(|o| o.path.to_string())
         })
         .collect();
-    v.extend(s.graph.sweeps.iter().map(|sw| sw.dir.to_string()));
+    v.extend(graph.sweeps.iter().map(|sw| sw.dir.to_string()));
     v.sort();
     v.dedup();
     v

@@ -87,23 +87,27 @@ fn file_name(s: &str) -> String {
         .collect()
 }
 
+/// Writes the charts and their page to `dir` (see `Workspace::output_dir`: beneath the
+/// root when inside the workspace).
 fn write(
+    s: &Session,
     dir: &Path,
     title: &str,
     charts: &[(String, Chart)],
     problems: Vec<String>,
 ) -> Result<Written> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Env(format!("cannot create {}: {e}", dir.display())))?;
+    let out = s.ws.output_dir(dir)?;
     let mut svgs = Vec::new();
     for (i, (name, c)) in charts.iter().enumerate() {
         let svg = chart::svg(c, (720, 420)).map_err(Error::Env)?;
-        let path = dir.join(format!("{:02}-{}.svg", i + 1, file_name(name)));
-        pipe_cache::fsutil::write_atomic(&path, svg.as_bytes(), false)?;
+        out.write(
+            &format!("{:02}-{}.svg", i + 1, file_name(name)),
+            svg.as_bytes(),
+        )?;
         svgs.push((c.title.clone(), svg));
     }
     let page = html::plots_page(title, &svgs, &problems);
-    pipe_cache::fsutil::write_atomic(&dir.join("index.html"), page.as_bytes(), false)?;
+    out.write("index.html", page.as_bytes())?;
     Ok(Written {
         dir: dir.to_path_buf(),
         charts: svgs.len(),
@@ -173,7 +177,7 @@ pub fn show(s: &Session, targets: &[String], out: &Path) -> Result<()> {
             "no plots to draw: no stage has written its plots files yet (or the pipeline declares none)".into(),
         ));
     }
-    finish(write(out, "plots", &charts, problems)?)
+    finish(write(s, out, "plots", &charts, problems)?)
 }
 
 /// `pipe plots diff [REV...]`.
@@ -225,6 +229,7 @@ pub fn diff(s: &Session, revs: &[String], targets: &[String], out: &Path) -> Res
         }
     }
     finish(write(
+        s,
         out,
         &format!("plots: {}", names.join(" vs ")),
         &charts,

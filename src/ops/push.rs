@@ -68,7 +68,10 @@ pub fn push(
             Local::Absent | Local::Partly => report.not_local.push(path.clone()),
         }
     }
+    // Each entry's record, under the key its run carried into the lock (never one rebuilt
+    // from today's params and environment: that would name another run, or none).
     let mut records: Vec<(Digest, Bytes)> = Vec::new();
+    let mut unkeyed = Vec::new();
     for st in &stages {
         let Some(e) = lock.get(st.id.as_str()) else {
             continue;
@@ -76,7 +79,12 @@ pub fn push(
         if !st.restorable() {
             continue;
         }
-        let key = glue::record_key(st, &e.deps);
+        let Some(key) = e.key else {
+            if e.changed_during_run.is_empty() {
+                unkeyed.push(st.id.to_string());
+            }
+            continue;
+        };
         if let Some(b) = store.get_record(&key)? {
             records.push((key, Bytes::from(b)));
         }
@@ -84,6 +92,14 @@ pub fn push(
     for path in &report.not_local {
         p.warn(&format!(
             "{path}: not (wholly) in the local cache, not pushed (run `pipe pull` or `pipe repro` first)"
+        ));
+    }
+    if !unkeyed.is_empty() {
+        p.warn(&format!(
+            "no run-cache record is pushed for stage(s) {}: the lock names none (an entry \
+             written before pipe kept the run-cache key in the lock, or moved back by `exp \
+             apply`); `pipe repro --force STAGE` records one",
+            unkeyed.join(", ")
         ));
     }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use pipe_cache::remote::Kind;
+use pipe_cache::remote::{Kind, RemoteError};
 use pipe_cache::{Digest, Manifest};
 use serde::Serialize;
 
@@ -63,10 +63,13 @@ pub fn status(
                 if o.hash.dir {
                     let m: Option<Manifest> = match store.read_manifest(&o.hash.digest) {
                         Ok(m) => Some(m),
-                        Err(_) => remote
-                            .read_object(&o.hash.digest)
-                            .await?
-                            .and_then(|b| Manifest::decode(&b).ok()),
+                        // A manifest pull would refuse (not a file, corrupt, invalid)
+                        // says nothing either.
+                        Err(_) => match remote.read_object(&o.hash.digest).await {
+                            Ok(b) => b.and_then(|b| Manifest::decode(&b).ok()),
+                            Err(RemoteError::Refused { .. } | RemoteError::Corrupt { .. }) => None,
+                            Err(e) => return Err(e),
+                        },
                     };
                     match m {
                         Some(m) => v.extend(m.entries().iter().map(|e| e.digest)),

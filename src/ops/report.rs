@@ -47,11 +47,17 @@ pub fn write(s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     let m = build(s, sweeps)?;
     let page = html::report(&m);
-    if let Some(d) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d)
-            .map_err(|e| Error::Env(format!("cannot create {}: {e}", d.display())))?;
-    }
-    pipe_cache::fsutil::write_atomic(out, page.as_bytes(), false)?;
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(name) = out.file_name().and_then(|n| n.to_str()) else {
+        return Err(Error::User(format!(
+            "{}: name a file to write the report to",
+            out.display()
+        )));
+    };
+    s.ws.output_dir(dir)?.write(name, page.as_bytes())?;
     printer::get().verb(
         "Wrote",
         Tone::Good,

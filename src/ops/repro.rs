@@ -3,15 +3,19 @@
 use std::sync::Arc;
 
 use crate::config::ExecutorKind;
-use crate::error::{Error, Result, StageExit};
+use crate::error::{Error, Result, RunFailed};
+use crate::events::Outcome;
 use crate::exec::Executor;
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone, elapsed};
 use crate::run::plan::{self, PlanOptions};
 use crate::sched::resources::{Pool, Totals};
-use crate::sched::{self, Outcome, RunOptions, Summary};
+use crate::sched::{self, RunOptions, Summary};
 
 use super::Session;
+
+/// How long the end of a run waits for threads still blocked in an abandoned transfer.
+const ABANDONED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, Default)]
 pub struct ReproOptions {
@@ -55,8 +59,7 @@ pub fn repro_with(s: &Session, o: &ReproOptions, pull: Option<Arc<RunRemote>>) -
         return Ok(Summary::default());
     }
     let summary = run_stages_with(s, &order, o, pull)?;
-    failure(s, &summary)?;
-    Ok(summary)
+    failure(s, summary)
 }
 
 fn dry_run(s: &Session, order: &[usize], o: &ReproOptions) -> Result<()> {
@@ -157,11 +160,17 @@ pub fn run_stages_with(
         events,
     )?;
     let summary = rt.block_on(sched::run(ctx, cancel_tx, order));
-    drop(rt);
+    // Every stage task has ended; a blocking thread still running is a transfer abandoned
+    // in a stuck system call (see `pipe_cache::remote::stop`): do not wait for it.
+    rt.shutdown_timeout(ABANDONED_GRACE);
     let folded = s.fold_lock();
     let saved = s.ws.state.save();
-    if let Some(line) = slurm.as_ref().and_then(|x| x.summary()) {
-        p.verb("Slurm", Tone::Info, &line);
+    if let Some(asked) = slurm.as_ref().and_then(|x| x.asked()) {
+        p.verb(
+            "Slurm",
+            Tone::Info,
+            &crate::report::run::slurm_asked(&asked),
+        );
     }
     crate::compare::durations::record(s, &summary);
     report(&summary);
@@ -174,7 +183,7 @@ pub fn run_stages_with(
 fn slurm_executor(
     s: &Session,
     o: &ReproOptions,
-    events: &crate::sched::event::Events,
+    events: &crate::events::Events,
 ) -> Result<Option<std::sync::Arc<crate::exec::slurm::Slurm>>> {
     let cfg = &s.ws.config.executor;
     match o.executor.unwrap_or(cfg.kind) {
@@ -186,35 +195,33 @@ fn slurm_executor(
         ExecutorKind::Slurm => {
             crate::exec::slurm::Slurm::start(&s.ws.dot, &s.ws.root, cfg, o.detach, events.clone())
                 .map(Some)
-                .map_err(Error::Env)
+                .map_err(Error::from)
         }
     }
 }
 
 /// The error a run's summary amounts to, if any: interrupted, or the failure. One failed
-/// stage's error carries how it ended (pipe exits with its code); several exit 1.
-pub fn failure(s: &Session, summary: &Summary) -> Result<()> {
+/// stage's error is its [`Failure`](crate::error::Failure), whose type gives the exit code
+/// (a command's own code, for one); several exit 1.
+pub fn failure(s: &Session, summary: Summary) -> Result<Summary> {
+    if summary.terminated {
+        return Err(Error::Terminated);
+    }
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
-    let failures = summary.failures();
-    if let Some((i, Outcome::Failed { msg, env, exit, .. })) = failures.first() {
-        let id = &s.graph.stages[*i].id;
-        let (msg, exit) = if failures.len() == 1 {
-            (msg.clone(), *exit)
-        } else {
-            (
-                format!("{} stages failed, the first {id}: {msg}", failures.len()),
-                StageExit::Other,
-            )
-        };
-        return Err(if *env {
-            Error::Env(msg)
-        } else {
-            Error::StageFailed { msg, exit }
-        });
+    let count = summary.failures().len();
+    let mut summary = summary;
+    let first = (summary.outcomes.iter()).position(|(_, o)| matches!(o, Outcome::Failed(_)));
+    match first.map(|k| summary.outcomes.swap_remove(k)) {
+        Some((i, Outcome::Failed(first))) => Err(RunFailed {
+            stage: s.graph.stages[i].id.clone(),
+            first,
+            count,
+        }
+        .into()),
+        _ => Ok(summary),
     }
-    Ok(())
 }
 
 fn report(s: &Summary) {

@@ -36,7 +36,7 @@ pub fn list() {
 /// libtorch), so its output and exit code are the prediction's own.
 pub fn predict(package: &Path, seq_dir: &Path, device: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe = crate::builtin::runner().map_err(Error::User)?;
+    let exe = crate::builtin::runner()?;
     let err = std::process::Command::new(&exe)
         .arg("predict")
         .arg(package)

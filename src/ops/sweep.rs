@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::events::Outcome;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::remote::RunRemote;
@@ -20,7 +21,6 @@ use crate::report::printer::{self, Tone};
 use crate::report::table::{self, Format, Row, RowState, Stat, Table};
 use crate::run::fresh::Freshness;
 use crate::run::plan::{self, PlanOptions};
-use crate::sched::Outcome;
 use crate::spec::{OutRole, params};
 
 use super::Session;
@@ -124,7 +124,7 @@ pub fn sweep(
         ro.keep_going = !o.fail_fast;
         let summary = run_stages_with(s, &selection, &ro, pull)?;
         record_last_run(s, sw, &summary.outcomes)?;
-        if let Err(e) = super::repro::failure(s, &summary) {
+        if let Err(e) = super::repro::failure(s, summary) {
             run_err = Some(e);
         }
     }
@@ -137,13 +137,12 @@ pub fn sweep(
     if !o.show
         && let Some(f) = &sw.report_file
     {
-        let path = f.to_abs(&s.ws.root);
         let mut md = format!("# Sweep `{}`\n\n", sw.name);
         if let Some(d) = &sw.desc {
             md.push_str(&format!("{d}\n\n"));
         }
         md.push_str(&t.render(Format::Markdown));
-        pipe_cache::fsutil::write_atomic(&path, md.as_bytes(), false)?;
+        s.ws.dir.write_atomic(f.as_str(), md.as_bytes(), false)?;
         printer::get().verb("Wrote", Tone::Good, &format!("{f}"));
     }
     match run_err {
@@ -165,11 +164,11 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
     for (i, o) in outcomes {
         let id = s.graph.stages[*i].id.to_string();
         match o {
-            Outcome::Failed { log, msg, .. } => {
-                let shown = log
-                    .as_ref()
-                    .map(|l| crate::spec::diag::display_path(l))
-                    .unwrap_or_else(|| msg.clone());
+            Outcome::Failed(f) => {
+                let shown = f
+                    .log()
+                    .map(crate::spec::diag::display_path)
+                    .unwrap_or_else(|| f.to_string());
                 last.failed.insert(id, shown);
             }
             Outcome::Skipped(_) | Outcome::Cancelled | Outcome::Detached(_) => {}
@@ -179,7 +178,8 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
         }
     }
     let bytes = serde_json::to_vec_pretty(&last).map_err(|e| Error::Env(e.to_string()))?;
-    pipe_cache::fsutil::write_atomic(&path, &bytes, false)?;
+    let rel = format!("{}/sweeps/{}.json", crate::workspace::DOT, sw.name);
+    s.ws.dir.write_atomic(&rel, &bytes, false)?;
     Ok(())
 }
 

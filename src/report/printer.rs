@@ -6,7 +6,15 @@
 //! `[stage]`. Data a command was asked for (`status --json`, `dag --dot`, a sweep table)
 //! goes to stdout unprefixed. On a terminal a status line shows what runs, what is done
 //! and what waits; everything else prints above it.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//!
+//! Output that cannot be written never stops the work. A full disk behind `2>file`, a
+//! closed pipe (`pipe repro 2>&1 | head -1`: pipe ignores SIGPIPE, as every Rust program
+//! does, so the write fails with EPIPE rather than killing pipe mid-commit): the first
+//! failed write to a stream is remembered and nothing more is written to that stream,
+//! while the command goes on to its end, records what it ran, and then exits 3 (the
+//! environment failed pipe, see `crate::error`) unless it failed on its own. Every line
+//! goes through [`Printer::write`]; nothing in pipe calls `print!` or `eprint!` (they
+//! panic on such a stream).
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
@@ -22,6 +30,29 @@ pub enum Tone {
     Bad,
 }
 
+/// One of pipe's two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "standard output",
+            Stream::Stderr => "standard error",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        }
+    }
+}
+
 pub struct Printer {
     /// Stage output goes to stderr while stdout carries data (`--json`, `--csv`, `--md`).
     stages_to_stderr: std::sync::atomic::AtomicBool,
@@ -29,7 +60,9 @@ pub struct Printer {
     verbose: u8,
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
-    out: Mutex<()>,
+    /// Held while writing; per stream, the first write that failed (nothing is written to
+    /// that stream after it).
+    out: Mutex<[Option<String>; 2]>,
 }
 
 static PRINTER: OnceLock<Printer> = OnceLock::new();
@@ -55,7 +88,7 @@ pub fn init(color: ColorChoice, verbose: u8, quiet: bool) {
         verbose,
         quiet,
         bar: Mutex::new(None),
-        out: Mutex::new(()),
+        out: Mutex::new([None, None]),
     });
 }
 
@@ -66,7 +99,7 @@ pub fn get() -> &'static Printer {
         verbose: 0,
         quiet: false,
         bar: Mutex::new(None),
-        out: Mutex::new(()),
+        out: Mutex::new([None, None]),
     })
 }
 
@@ -96,16 +129,61 @@ impl Printer {
         }
     }
 
+    /// Writes `text` to `to` (with the status line out of the way), unless a write to it
+    /// failed before; a failure is remembered, never raised (see the module's header).
+    pub fn write(&self, to: Stream, text: &str) {
+        self.with_bar_suspended(|| {
+            let mut failed = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            if failed[to.index()].is_some() {
+                return;
+            }
+            let r = match to {
+                Stream::Stdout => {
+                    let mut o = std::io::stdout().lock();
+                    o.write_all(text.as_bytes()).and_then(|()| o.flush())
+                }
+                Stream::Stderr => {
+                    let mut o = std::io::stderr().lock();
+                    o.write_all(text.as_bytes()).and_then(|()| o.flush())
+                }
+            };
+            if let Err(e) = r {
+                failed[to.index()] = Some(e.to_string());
+            }
+        });
+    }
+
+    /// A line (a newline is added) on stderr.
+    fn line_err(&self, line: &str) {
+        self.write(Stream::Stderr, &format!("{line}\n"));
+    }
+
+    /// The streams whose output was cut short, and why: `standard error: no space left
+    /// on device`. Empty when everything was written.
+    pub fn lost_output(&self) -> Vec<String> {
+        let failed = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .filter_map(|s| {
+                failed[s.index()]
+                    .as_ref()
+                    .map(|e| format!("{}: {e}", s.name()))
+            })
+            .collect()
+    }
+
+    /// Whether writes to `to` still go through.
+    pub fn writable(&self, to: Stream) -> bool {
+        self.out.lock().unwrap_or_else(|p| p.into_inner())[to.index()].is_none()
+    }
+
     /// `     Running train`: a verb, right-aligned, and what it applies to.
     pub fn verb(&self, verb: &str, tone: Tone, msg: &str) {
         if self.quiet && tone != Tone::Bad && tone != Tone::Warn {
             return;
         }
         let line = format!("{} {msg}", self.paint(tone, &format!("{verb:>12}")));
-        self.with_bar_suspended(|| {
-            let _g = self.out.lock();
-            eprintln!("{line}");
-        });
+        self.line_err(&line);
     }
 
     /// Only with `-v`.
@@ -117,18 +195,17 @@ impl Printer {
 
     pub fn warn(&self, msg: &str) {
         let line = format!("{}: {msg}", self.paint(Tone::Warn, "warning"));
-        self.with_bar_suspended(|| {
-            let _g = self.out.lock();
-            eprintln!("{line}");
-        });
+        self.line_err(&line);
     }
 
     pub fn error(&self, msg: &str) {
         let line = format!("{}: {msg}", self.paint(Tone::Bad, "error"));
-        self.with_bar_suspended(|| {
-            let _g = self.out.lock();
-            eprintln!("{line}");
-        });
+        self.line_err(&line);
+    }
+
+    /// Text on stderr as it is (a rendered diagnostic).
+    pub fn raw_err(&self, text: &str) {
+        self.write(Stream::Stderr, text);
     }
 
     /// A line of a stage's output.
@@ -140,16 +217,12 @@ impl Printer {
         let to_stderr = self
             .stages_to_stderr
             .load(std::sync::atomic::Ordering::Relaxed);
-        self.with_bar_suspended(|| {
-            let _g = self.out.lock();
-            if to_stderr {
-                eprintln!("{prefix} {line}");
-            } else {
-                let mut o = std::io::stdout().lock();
-                let _ = writeln!(o, "{prefix} {line}");
-                let _ = o.flush();
-            }
-        });
+        let to = if to_stderr {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        self.write(to, &format!("{prefix} {line}\n"));
     }
 
     /// Keeps stdout for data: stage output goes to stderr from now on.
@@ -160,15 +233,11 @@ impl Printer {
 
     /// Data the user asked for, on stdout.
     pub fn data(&self, s: &str) {
-        self.with_bar_suspended(|| {
-            let _g = self.out.lock();
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(s.as_bytes());
-            if !s.ends_with('\n') && !s.is_empty() {
-                let _ = o.write_all(b"\n");
-            }
-            let _ = o.flush();
-        });
+        if !s.ends_with('\n') && !s.is_empty() {
+            self.write(Stream::Stdout, &format!("{s}\n"));
+        } else {
+            self.write(Stream::Stdout, s);
+        }
     }
 
     /// Starts the status line (on a terminal only).

@@ -2,9 +2,7 @@
 //! (`     Running train: param lr 0.1 -> 0.2`, `    Restored prepare from the run cache`),
 //! and the status line on a terminal.
 
-use crate::run::fresh::DirtyReason;
-use crate::sched::Outcome;
-use crate::sched::event::{Event, Events, JobState};
+use crate::events::{DirtyReason, Event, Events, JobState, Outcome};
 
 use super::printer::{self, Tone, elapsed};
 
@@ -165,9 +163,9 @@ fn done(id: &str, o: &Outcome) {
         Outcome::Frozen => p.detail("Frozen", &format!("{id} (not run)")),
         Outcome::Restored => p.verb("Restored", Tone::Good, &format!("{id} from the run cache")),
         Outcome::Ran(d) => p.verb("Finished", Tone::Good, &format!("{id} in {}", elapsed(*d))),
-        Outcome::Failed { msg, log, .. } => {
-            let mut m = msg.clone();
-            if let Some(l) = log {
+        Outcome::Failed(f) => {
+            let mut m = f.to_string();
+            if let Some(l) = f.log() {
                 m.push_str(&format!(" (log: {})", crate::spec::diag::display_path(l)));
             }
             p.verb("Failed", Tone::Bad, &m);
@@ -180,4 +178,24 @@ fn done(id: &str, o: &Outcome) {
             &format!("{id} as Slurm job {job} (detached: a later `pipe repro` collects it)"),
         ),
     }
+}
+
+/// What a run asked of Slurm, for the `Slurm` line after it.
+pub fn slurm_asked(a: &crate::exec::slurm::Asked) -> String {
+    let mut s = format!(
+        "{} submission(s) ({} array(s)) for {} job(s), {} adopted; {} squeue and {} scontrol \
+         call(s) in {} ({:.1} squeue/min)",
+        a.submissions,
+        a.arrays,
+        a.jobs,
+        a.adopted,
+        a.squeue,
+        a.scontrol,
+        elapsed(a.elapsed),
+        a.squeue_per_min()
+    );
+    if let Some((mean, max)) = a.end_to_pipe_ms {
+        s.push_str(&format!("; job end to pipe: mean {mean} ms, max {max} ms"));
+    }
+    s
 }

@@ -1,24 +1,86 @@
 //! Committing a successful run: only after the stage exited 0 and every declared out
 //! exists are its outs stored, its run-cache record written and its lock entry recorded,
 //! in that order (a crash in between leaves at worst unreferenced objects).
+//!
+//! A stage that exited 0 but broke its contract (a declared out missing, an out that is or
+//! holds a symbolic link: `outlinks.rs`) fails with a [`ContractError`], and nothing of it
+//! is stored.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use pipe_cache::{Hashed, LinkKind};
 
-use crate::error::{Error, Result};
-use crate::graph::Stage;
+use crate::error::Result;
+use crate::graph::{Stage, StageId};
 use crate::lock::{HashInfo, LockEntry};
 use crate::run::decide::Inputs;
 use crate::run::observe::Seen;
 use crate::run::observe::hash_all;
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
+use crate::spec::OutRole;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
+/// A stage whose command succeeded broke its contract: what it declared is not what it
+/// left. Exit 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error("stage `{stage}` did not produce its declared {} `{path}`", role.key().trim_end_matches('s'))]
+    Missing {
+        stage: StageId,
+        role: OutRole,
+        path: WsPath,
+    },
+    /// An out's directory is reached through a link that leads out of the workspace.
+    #[error("stage `{stage}`: {source}: declare an out inside the workspace")]
+    Escapes {
+        stage: StageId,
+        source: pipe_cache::Error,
+    },
+    /// An out is a symbolic link, or holds one.
+    #[error(
+        "stage `{stage}`: {} -> `{}`; pipe stores regular files and directories only, and never follows a link out of an out: make the stage write the files themselves (e.g. `cp -rL` the target into the out)",
+        Link(out, inner.as_deref()),
+        target.display()
+    )]
+    Link {
+        stage: StageId,
+        out: WsPath,
+        /// The link inside the out (relative to the workspace), or `None`: the out itself.
+        inner: Option<PathBuf>,
+        /// Where it points.
+        target: PathBuf,
+    },
+}
+
+impl ContractError {
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}
+
+/// `out `o` is a symbolic link` / `out `o` holds a symbolic link, `o/l``.
+struct Link<'a>(&'a WsPath, Option<&'a std::path::Path>);
+
+impl std::fmt::Display for Link<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            None => write!(f, "out `{}` is a symbolic link", self.0),
+            Some(link) => write!(
+                f,
+                "out `{}` holds a symbolic link, `{}`",
+                self.0,
+                link.display()
+            ),
+        }
+    }
+}
+
 /// `inputs`: the dep hashes and env digests taken before the run, and the run-cache key
-/// the decision computed from them (the record goes under that key, not a recomputed one).
+/// the decision computed from them (the record goes under that key, not a recomputed one,
+/// and the lock entry carries it for push, gc and `exp push`).
 /// `changed_during_run`: deps whose content differed after the run: the outs are stored
 /// (so they can be checked out and inspected) but no run-cache record is written, and the
 /// lock entry names those deps, which keeps the stage stale until it runs on stable inputs.
@@ -38,12 +100,12 @@ pub fn commit(
     let mut batch = ws.store.batch();
     for (o, h) in stage.outs.iter().zip(&hashed) {
         let Some(h) = h else {
-            return Err(Error::stage(format!(
-                "stage `{}` did not produce its declared {} `{}`",
-                stage.id,
-                o.role.key().trim_end_matches('s'),
-                o.path
-            )));
+            return Err(ContractError::Missing {
+                stage: stage.id.clone(),
+                role: o.role,
+                path: o.path.clone(),
+            }
+            .into());
         };
         // Uncached outs stay plain files where they are; a copy of their content goes to the
         // store for the run cache, unless the stage cannot be restored anyway.
@@ -82,9 +144,13 @@ pub fn commit(
             .collect();
         crate::run::restore::checkout(ws, &cached)?;
     }
-    let mut entry = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs.clone());
+    let mut entry = LockEntry::of_run(stage, inputs, outs.clone());
     entry.changed_during_run = changed_during_run;
-    if stage.restorable() && entry.changed_during_run.is_empty() {
+    if !entry.changed_during_run.is_empty() {
+        // No record is written for it (below): the entry names none.
+        entry.key = None;
+    }
+    if entry.key.is_some() {
         let record = RunRecord {
             stage: stage.id.to_string(),
             outs,

@@ -84,8 +84,8 @@ pub enum Decision {
     /// Stale: it runs. `inputs` is `None` while a dep is missing (an upstream stage makes
     /// it, or the run fails saying which). `looked_up`: the run cache may be used and the
     /// local one has nothing (a remote may, with `repro --pull`). `quarantined`: the local
-    /// record's object that was found corrupt (and quarantined) while deciding, which the
-    /// caller tells the user.
+    /// record's object that was found corrupt (and quarantined) while deciding, or the
+    /// local record itself found corrupt (ignored), which the caller tells the user.
     Run {
         reasons: Vec<DirtyReason>,
         inputs: Option<Inputs>,
@@ -226,7 +226,15 @@ fn local_record(
     key: &Digest,
 ) -> Result<(RunRecord, Vec<OutRef>), Miss> {
     let record = match ws.store.get_record(key) {
-        Ok(Some(bytes)) => RunRecord::decode(&bytes).ok_or(("record unreadable", None))?,
+        Ok(Some(bytes)) => RunRecord::decode_for(&bytes, stage).map_err(|why| {
+            (
+                "record corrupt",
+                Some(format!(
+                    "run-cache record {} is corrupt and ignored: {why}",
+                    key.short()
+                )),
+            )
+        })?,
         Ok(None) => return Err(("no record", None)),
         Err(_) => return Err(("record unreadable", None)),
     };

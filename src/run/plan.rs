@@ -1,7 +1,7 @@
 //! Planning without running: what `pipe status`, `repro --dry` and `sweep --dry` show.
 //! Every selected stage is observed (in parallel, each distinct path once; nothing runs,
-//! nothing is locked), then [`decide`] is asked in dependency order, a stage whose upstream
-//! will run being stale for that reason.
+//! nothing is locked), then [`decide()`](crate::run::decide::decide) is asked in
+//! dependency order, a stage whose upstream will run being stale for that reason.
 
 use std::collections::HashSet;
 

@@ -2,6 +2,10 @@
 //! Restored files are recorded in the state db with the digest they were written from, so
 //! the next status need not hash them again.
 //!
+//! Every out is written through the workspace's `RootDir`: an out whose directory is
+//! reached through a link that leads out of the workspace is refused with an error naming
+//! the out and the link (`pipe_cache::Error::Escapes`), and nothing is written.
+//!
 //! Every object is checked before it is handed out (`Store::check`): one whose stat moved
 //! since it was last hashed is hashed again, and a corrupt one is quarantined. A run-cache
 //! hit with a corrupt object is no hit (the stage runs again); `checkout` says which out
@@ -115,17 +119,19 @@ pub fn checkout(ws: &Workspace, outs: &[OutRef]) -> pipe_cache::Result<()> {
         copy,
     } in outs
     {
-        let abs = path.to_abs(&ws.root);
+        let rel = path.as_str();
         if h.dir {
             let manifest = ws
                 .store
                 .read_manifest(&h.digest)
-                .map_err(|e| e.within(path.as_str()))?;
+                .map_err(|e| e.within(rel))?;
             ws.store
-                .checkout_tree_as(&manifest, &abs, *copy)
-                .map_err(|e| e.within(path.as_str()))?;
+                .checkout_tree_as(&manifest, &ws.dir, rel, *copy)
+                .map_err(|e| e.within(rel))?;
             let clock = ws.state.clock()?;
             let mut items = Vec::with_capacity(manifest.len());
+            // Stats as hashing takes them (a symlink checkout: its target's).
+            let abs = path.to_abs(&ws.root);
             for e in manifest.entries() {
                 if let Ok(m) = std::fs::metadata(abs.join(&e.path)) {
                     items.push((
@@ -138,12 +144,12 @@ pub fn checkout(ws: &Workspace, outs: &[OutRef]) -> pipe_cache::Result<()> {
             ws.state.record_many(items.into_iter(), clock);
         } else {
             ws.store
-                .checkout_file_as(&h.digest, &abs, h.exec, *copy)
-                .map_err(|e| e.within(path.as_str()))?;
+                .checkout_file_as(&h.digest, &ws.dir, rel, h.exec, *copy)
+                .map_err(|e| e.within(rel))?;
             let clock = ws.state.clock()?;
-            if let Ok(m) = std::fs::metadata(&abs) {
+            if let Ok(m) = std::fs::metadata(path.to_abs(&ws.root)) {
                 ws.state
-                    .record(path.as_str(), &Stat::from_metadata(&m), h.digest, clock);
+                    .record(rel, &Stat::from_metadata(&m), h.digest, clock);
             }
         }
     }

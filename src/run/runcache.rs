@@ -157,6 +157,28 @@ impl RunRecord {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
+
+    /// The record as one of `stage`'s runs: it names exactly the outs the stage declares
+    /// (the key covers their paths, so a whole record of a run of this stage can name no
+    /// other). Anything else is a corrupt record, from a damaged cache or an untrusted
+    /// remote (an extra `../../x` would otherwise reach the lock and be checked out):
+    /// `Err` says why, for the warning that it is ignored.
+    pub fn decode_for(bytes: &[u8], stage: &Stage) -> Result<RunRecord, String> {
+        let r: RunRecord = serde_json::from_slice(bytes)
+            .map_err(|e| format!("it is not a run-cache record ({e})"))?;
+        let declared: std::collections::BTreeSet<&str> =
+            stage.outs.iter().map(|o| o.path.as_str()).collect();
+        if let Some(extra) = r.outs.keys().find(|p| !declared.contains(p.as_str())) {
+            return Err(format!(
+                "it names out `{extra}`, which stage {} does not declare",
+                stage.id
+            ));
+        }
+        if let Some(missing) = declared.iter().find(|p| !r.outs.contains_key(**p)) {
+            return Err(format!("it lacks the stage's out `{missing}`"));
+        }
+        Ok(r)
+    }
 }
 
 #[cfg(test)]

@@ -7,16 +7,25 @@
 //!    from the run cache, or waits for a job slot and its resources and runs.
 //! 3. A finished stage readies its dependents; a failed one skips them and, without
 //!    `--keep-going`, stops new stages from starting (running ones finish and commit).
+//!    [`run`] owns the loop; where the walk stands (what is ready, running, done) is a
+//!    `Walk`'s.
 //! 4. Ctrl-C / SIGTERM cancels: running stages' process groups are terminated, their outs
-//!    restored, nothing of theirs committed; finished stages stay committed.
+//!    restored, nothing of theirs committed; finished stages stay committed. Transfers from
+//!    a remote (`repro --pull`) are abandoned at once (`pipe_cache::remote::stop`), so a
+//!    read stuck on a hung mount holds no stage: the run ends, and the command shuts its
+//!    runtime down with a bound rather than waiting for the stuck thread.
 //!
 //! What a stage task does is [`task`]'s; what becomes of a stage is
-//! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`event::Event`]s that
-//! the command's sink shows (`report::run`).
+//! [`crate::run::decide`]'s. The scheduler prints nothing: it emits [`Event`]s that
+//! the command's sink shows (`report::run`), and returns a [`Summary`] of each stage's
+//! [`Outcome`]; a failed one carries a typed [`Failure`](crate::error::Failure). What keeps
+//! the scheduler itself from doing its part for a stage is a [`SchedError`] (`error.rs`).
 
-pub mod event;
+mod error;
 pub mod resources;
 pub mod task;
+
+pub use error::SchedError;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,14 +34,13 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
+use crate::events::{Event, Events, Outcome};
 use crate::exec::{Cancel, Executor};
 use crate::graph::Graph;
 use crate::lock::Entries;
 use crate::pathlock::PathLocks;
 use crate::workspace::Workspace;
-use event::Event;
 use resources::Pool;
-pub use task::Outcome;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -57,7 +65,7 @@ pub struct Ctx {
     /// already spawned but still waiting for a slot do not start.
     pub stopping: std::sync::atomic::AtomicBool,
     /// Where the run's events go.
-    pub events: event::Events,
+    pub events: Events,
     /// What the run has observed so far (each path walked once per run).
     pub seen: crate::run::observe::Seen,
 }
@@ -68,10 +76,13 @@ impl Ctx {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Summary {
     pub outcomes: Vec<(usize, Outcome)>,
+    /// Stopped by Ctrl-C or SIGTERM.
     pub interrupted: bool,
+    /// By SIGTERM (pipe exits 143 rather than 130).
+    pub terminated: bool,
     pub elapsed: Duration,
 }
 
@@ -83,42 +94,21 @@ impl Summary {
     pub fn failures(&self) -> Vec<&(usize, Outcome)> {
         self.outcomes
             .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
+            .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
             .collect()
     }
 }
 
+/// Runs `selection` (stage indices, in dependency order) to its end: every stage done,
+/// skipped, or stopped by Ctrl-C / SIGTERM.
 pub async fn run(
     ctx: Arc<Ctx>,
     cancel_tx: tokio::sync::watch::Sender<bool>,
     selection: &[usize],
 ) -> Summary {
     let started = Instant::now();
-    let g = &ctx.graph;
-    let in_sel: HashMap<usize, usize> =
-        selection.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    let mut indeg: HashMap<usize, usize> = selection
-        .iter()
-        .map(|&i| {
-            (
-                i,
-                g.upstream(i)
-                    .iter()
-                    .filter(|u| in_sel.contains_key(u))
-                    .count(),
-            )
-        })
-        .collect();
-    let mut ready: VecDeque<usize> = selection
-        .iter()
-        .copied()
-        .filter(|i| indeg[i] == 0)
-        .collect();
-    let mut outcomes: HashMap<usize, Outcome> = HashMap::new();
+    let mut walk = Walk::new(&ctx, selection);
     let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
-    let mut names: HashMap<usize, String> = HashMap::new();
-    let mut stop = false;
-    let mut interrupted = false;
     let (mut sigint, mut sigterm) = match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -127,82 +117,171 @@ pub async fn run(
         _ => (None, None),
     };
     ctx.emit(Event::Started);
-
     loop {
-        while !stop && let Some(i) = ready.pop_front() {
-            let c = ctx.clone();
-            names.insert(i, g.stages[i].id.to_string());
-            running.spawn(async move { (i, task::process(c, i).await) });
-        }
+        walk.spawn_ready(&mut running);
         if running.is_empty() {
             break;
         }
         ctx.emit(Event::Progress {
-            running: names.values().map(String::as_str).collect(),
-            done: outcomes.len(),
+            running: walk.names.values().map(String::as_str).collect(),
+            done: walk.outcomes.len(),
             total: selection.len(),
         });
         tokio::select! {
-            joined = running.join_next() => {
-                let Some(joined) = joined else { break };
-                let (i, outcome) = match joined {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // A panicking task is a bug; keep the run's bookkeeping intact.
-                        ctx.emit(Event::Panicked { error: e.to_string() });
-                        stop = true;
-                        continue;
-                    }
-                };
-                names.remove(&i);
-                announce(&ctx, i, &outcome);
-                let detached = matches!(outcome, Outcome::Detached(_));
-                if outcome.failed() || detached {
-                    if !ctx.opts.keep_going && !detached {
-                        stop = true;
-                        ctx.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    let why = if detached { "runs detached on Slurm" } else { "failed" };
-                    for d in g.closure(&[i], true).into_iter().filter(|d| *d != i && in_sel.contains_key(d)) {
-                        if let std::collections::hash_map::Entry::Vacant(v) = outcomes.entry(d) {
-                            let o = Outcome::Skipped(format!("upstream stage {} {why}", g.stages[i].id));
-                            announce(&ctx, d, &o);
-                            v.insert(o);
-                        }
-                    }
-                } else {
-                    for d in g.downstream(i) {
-                        if let Some(n) = indeg.get_mut(&d) {
-                            *n -= 1;
-                            if *n == 0 && !outcomes.contains_key(&d) {
-                                ready.push_back(d);
-                            }
-                        }
-                    }
+            joined = running.join_next() => match joined {
+                None => break,
+                Some(Ok((i, outcome))) => walk.finished(i, outcome),
+                Some(Err(e)) => {
+                    // A panicking task is a bug; keep the run's bookkeeping intact.
+                    ctx.emit(Event::Panicked { error: e.to_string() });
+                    walk.stop = true;
                 }
-                outcomes.insert(i, outcome);
-            }
-            _ = recv(&mut sigint), if !interrupted => {
-                interrupted = true;
-                stop = true;
-                let _ = cancel_tx.send(true);
+            },
+            _ = recv(&mut sigint), if !walk.interrupted => {
+                walk.interrupt(&cancel_tx, false);
                 ctx.emit(Event::Interrupted { running: running.len() });
             }
-            _ = recv(&mut sigterm), if !interrupted => {
-                interrupted = true;
-                stop = true;
-                let _ = cancel_tx.send(true);
+            _ = recv(&mut sigterm), if !walk.interrupted => {
+                walk.interrupt(&cancel_tx, true);
                 ctx.emit(Event::Terminated);
             }
         }
     }
     ctx.emit(Event::Ended);
-    let mut ordered: Vec<(usize, Outcome)> = outcomes.into_iter().collect();
-    ordered.sort_by_key(|(i, _)| in_sel.get(i).copied().unwrap_or(usize::MAX));
-    Summary {
-        outcomes: ordered,
-        interrupted,
-        elapsed: started.elapsed(),
+    walk.summary(started.elapsed())
+}
+
+/// Where a run's walk of the selection stands.
+struct Walk<'a> {
+    ctx: &'a Arc<Ctx>,
+    /// Each selected stage's place in the selection.
+    in_sel: HashMap<usize, usize>,
+    /// Selected upstream stages not done yet, per stage.
+    indeg: HashMap<usize, usize>,
+    ready: VecDeque<usize>,
+    outcomes: HashMap<usize, Outcome>,
+    /// What runs now, by stage.
+    names: HashMap<usize, String>,
+    /// No stage starts any more.
+    stop: bool,
+    interrupted: bool,
+    terminated: bool,
+}
+
+impl<'a> Walk<'a> {
+    fn new(ctx: &'a Arc<Ctx>, selection: &[usize]) -> Walk<'a> {
+        let g = &ctx.graph;
+        let in_sel: HashMap<usize, usize> =
+            selection.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        let indeg: HashMap<usize, usize> = selection
+            .iter()
+            .map(|&i| {
+                let n = g
+                    .upstream(i)
+                    .iter()
+                    .filter(|u| in_sel.contains_key(u))
+                    .count();
+                (i, n)
+            })
+            .collect();
+        let ready = selection
+            .iter()
+            .copied()
+            .filter(|i| indeg[i] == 0)
+            .collect();
+        Walk {
+            ctx,
+            in_sel,
+            indeg,
+            ready,
+            outcomes: HashMap::new(),
+            names: HashMap::new(),
+            stop: false,
+            interrupted: false,
+            terminated: false,
+        }
+    }
+
+    /// Starts every ready stage as a task, unless the run stopped.
+    fn spawn_ready(&mut self, running: &mut JoinSet<(usize, Outcome)>) {
+        while !self.stop
+            && let Some(i) = self.ready.pop_front()
+        {
+            let c = self.ctx.clone();
+            self.names
+                .insert(i, self.ctx.graph.stages[i].id.to_string());
+            running.spawn(async move { (i, task::process(c, i).await) });
+        }
+    }
+
+    /// A stage is done: a failed or detached one skips what needs it (and a failure, without
+    /// `--keep-going`, stops the run); any other readies its dependents.
+    fn finished(&mut self, i: usize, outcome: Outcome) {
+        self.names.remove(&i);
+        announce(self.ctx, i, &outcome);
+        let detached = matches!(outcome, Outcome::Detached(_));
+        if outcome.failed() || detached {
+            if !self.ctx.opts.keep_going && !detached {
+                self.stop = true;
+                self.ctx
+                    .stopping
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            let why = if detached {
+                "runs detached on Slurm"
+            } else {
+                "failed"
+            };
+            self.skip_dependents(i, why);
+        } else {
+            for d in self.ctx.graph.downstream(i) {
+                if let Some(n) = self.indeg.get_mut(&d) {
+                    *n -= 1;
+                    if *n == 0 && !self.outcomes.contains_key(&d) {
+                        self.ready.push_back(d);
+                    }
+                }
+            }
+        }
+        self.outcomes.insert(i, outcome);
+    }
+
+    /// Every selected stage downstream of `i` is skipped: upstream stage `i` `why`.
+    fn skip_dependents(&mut self, i: usize, why: &str) {
+        let g = &self.ctx.graph;
+        for d in g.closure(&[i], true) {
+            if d == i || !self.in_sel.contains_key(&d) {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = self.outcomes.entry(d) {
+                let o = Outcome::Skipped(format!("upstream stage {} {why}", g.stages[i].id));
+                announce(self.ctx, d, &o);
+                v.insert(o);
+            }
+        }
+    }
+
+    /// Ctrl-C or SIGTERM: no stage starts, running ones are cancelled, transfers from a
+    /// remote abandoned.
+    fn interrupt(&mut self, cancel_tx: &tokio::sync::watch::Sender<bool>, terminated: bool) {
+        self.interrupted = true;
+        self.terminated = terminated;
+        self.stop = true;
+        let _ = cancel_tx.send(true);
+        pipe_cache::remote::stop::stop();
+    }
+
+    /// The outcomes in the selection's order.
+    fn summary(self, elapsed: Duration) -> Summary {
+        let in_sel = self.in_sel;
+        let mut ordered: Vec<(usize, Outcome)> = self.outcomes.into_iter().collect();
+        ordered.sort_by_key(|(i, _)| in_sel.get(i).copied().unwrap_or(usize::MAX));
+        Summary {
+            outcomes: ordered,
+            interrupted: self.interrupted,
+            terminated: self.terminated,
+            elapsed,
+        }
     }
 }
 
@@ -229,7 +308,7 @@ pub fn context(
     pool: Arc<Pool>,
     exec: Executor,
     opts: RunOptions,
-    events: event::Events,
+    events: Events,
 ) -> crate::error::Result<(Arc<Ctx>, tokio::sync::watch::Sender<bool>)> {
     let lock = ws.lock.read()?;
     let (tx, cancel) = Cancel::new();

@@ -65,6 +65,14 @@ fn detect_gpus() -> Vec<String> {
     }
 }
 
+/// A stage asks for more GPUs than this machine has (and it has some).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("asks for {asked} GPUs, but this machine has {here} (pass --gpus N to change the count)")]
+pub struct TooFewGpus {
+    pub asked: u32,
+    pub here: u32,
+}
+
 struct Free {
     jobs: usize,
     cpus: u32,
@@ -116,13 +124,13 @@ impl Pool {
     /// What a request becomes on this machine: cpus and memory capped at the totals (a
     /// stage asking for more than exists would never start), GPUs dropped where there are
     /// none (the stage runs on CPU). `Err` when GPUs exist but fewer than asked.
-    pub fn fit(&self, r: Resources) -> Result<Resources, String> {
+    pub fn fit(&self, r: Resources) -> Result<Resources, TooFewGpus> {
         let g = self.totals.gpus.len() as u32;
         if r.gpus > g && g > 0 {
-            return Err(format!(
-                "asks for {} GPUs, but this machine has {g} (pass --gpus N to change the count)",
-                r.gpus
-            ));
+            return Err(TooFewGpus {
+                asked: r.gpus,
+                here: g,
+            });
         }
         Ok(Resources {
             cpus: r.cpus.min(self.totals.cpus),

@@ -1,14 +1,28 @@
-//! One stage instance through a run: lock its paths, observe it, ask
-//! [`decide`](crate::run::decide::decide), then restore it from the run cache (local, or
-//! the remote with `--pull`) or run it (with retries) and commit it under the key the
-//! decision computed. What happens is told as [`Event`]s; nothing here prints.
+//! One stage instance through a run, in this order:
+//!
+//! 1. `take_locks`: its path locks (waiting, with a message once a wait lasts).
+//! 2. `observe_and_decide`: observe it (on the blocking pool) and ask
+//!    [`decide`](crate::run::decide::decide): fresh, frozen, restore or run.
+//! 3. A restore checks the run cache's outs out (`restore`); with `--pull`, a miss in the
+//!    local run cache asks the remote (`pull`).
+//! 4. A run (`run`) takes a job slot and its resources (`slot`), moves the outs aside
+//!    (`move_aside`), runs the job with retries (`attempts`, each one `run_job`), and
+//!    stores what a success made under the key the decision computed (`store`).
+//!
+//! What becomes of the stage is an [`Outcome`]; a failure is a typed
+//! [`Failure`]: its command's ([`Failure::Command`]), its contract's
+//! ([`Failure::Contract`]), or pipe's own part ([`Failure::Pipe`]), from which the exit
+//! code follows. What happens is told as [`Event`]s; nothing here prints.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::StageExit;
+use pipe_stage_api::Invocation;
+
+use crate::error::{Error, Failure};
+use crate::events::{DirtyReason, Event, Outcome};
 use crate::exec::{Exit, Job, Program};
 use crate::graph::{Stage, StageKind};
 use crate::lock::{HashInfo, LockEntry};
@@ -16,50 +30,25 @@ use crate::pathlock::{self, Busy, Held, Mode};
 use crate::run::backup::Backup;
 use crate::run::commit::commit;
 use crate::run::decide::{self, Decision, Inputs, decide};
-use crate::run::fresh::DirtyReason;
+use crate::run::fresh::Observed;
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
 use crate::spec::OutRole;
 use crate::wspath::WsPath;
 
-use super::Ctx;
-use super::event::Event;
+use super::resources::Grant;
+use super::{Ctx, SchedError};
 
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Fresh,
-    Frozen,
-    Restored,
-    Ran(Duration),
-    /// The stage failed (its command, or it broke its contract), or, with `env`, pipe
-    /// could not do its part (store the outs, read a file).
-    Failed {
-        msg: String,
-        log: Option<PathBuf>,
-        env: bool,
-        /// How the stage ended (`Other` when pipe failed, `env`).
-        exit: StageExit,
-    },
-    Skipped(String),
-    Cancelled,
-    /// Submitted to a cluster and left running (`--detach`): the job id.
-    Detached(String),
-}
-
-impl Outcome {
-    pub fn failed(&self) -> bool {
-        matches!(self, Outcome::Failed { .. } | Outcome::Cancelled)
-    }
-}
+/// A step of a stage task: its value, or the outcome that ends the task early.
+type Step<T> = Result<T, Outcome>;
 
 /// pipe could not do its part.
-fn fail(msg: impl Into<String>) -> Outcome {
-    Outcome::Failed {
-        msg: msg.into(),
-        log: None,
-        env: true,
-        exit: StageExit::Other,
-    }
+fn pipe_failed(e: impl Into<Error>) -> Outcome {
+    failed(Failure::Pipe(e.into()))
+}
+
+fn failed(f: Failure) -> Outcome {
+    Outcome::Failed(Box::new(f))
 }
 
 pub async fn process(ctx: Arc<Ctx>, i: usize) -> Outcome {
@@ -74,7 +63,7 @@ pub async fn process(ctx: Arc<Ctx>, i: usize) -> Outcome {
 
 /// Exclusive locks on the stage's outs, shared ones on what it reads (and on the outs in or
 /// around it).
-async fn take_locks(ctx: &Ctx, i: usize) -> Result<(Held, bool), Outcome> {
+async fn take_locks(ctx: &Ctx, i: usize) -> Step<(Held, bool)> {
     let stage = &ctx.graph.stages[i];
     let mut want = BTreeMap::new();
     for o in &stage.outs {
@@ -102,7 +91,9 @@ async fn take_locks(ctx: &Ctx, i: usize) -> Result<(Held, bool), Outcome> {
     loop {
         match ctx.locks.try_acquire(&want, &who) {
             Ok(h) => return Ok((h, waited)),
-            Err(Busy::Io(p, e)) => return Err(fail(format!("cannot lock {}: {e}", p.display()))),
+            Err(Busy::Io(path, source)) => {
+                return Err(pipe_failed(SchedError::Lock { path, source }));
+            }
             Err(Busy::Held { path, holder }) => {
                 waited = true;
                 // A lock can look busy for a moment while a child of this process is between
@@ -125,49 +116,17 @@ async fn take_locks(ctx: &Ctx, i: usize) -> Result<(Held, bool), Outcome> {
     }
 }
 
-fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, Outcome>> {
-    let h = tokio::task::spawn_blocking(f);
-    async move { h.await.map_err(|e| fail(format!("internal error: {e}"))) }
+/// Runs `f` on the blocking pool (hashing and file moves never block the async runtime).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Step<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| pipe_failed(SchedError::Internal(e)))
 }
 
 async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
-    let stage = &ctx.graph.stages[i];
-    let id = stage.id.to_string();
-    // Another process may have just run this stage: read its entry again.
-    let entry: Option<LockEntry> = if waited {
-        match ctx.ws.lock.read() {
-            Ok(l) => l.get(&id).cloned(),
-            Err(e) => return fail(e.to_string()),
-        }
-    } else {
-        ctx.lock.get(&id).cloned()
-    };
-    let opts = decide::Options {
-        force: ctx.opts.force,
-        no_run_cache: ctx.opts.no_run_cache,
-        compare_data: false,
-    };
-    let (observed, decision) = {
-        let c = ctx.clone();
-        match blocking(move || -> crate::error::Result<_> {
-            let st = &c.graph.stages[i];
-            let observed = c.seen.observe(&c.ws, st, waited)?;
-            let d = decide(&c.ws, st, entry.as_ref(), &observed, &[], opts);
-            if d.is_stale() {
-                // It is about to be rewritten (restored or run): what the run saw is stale.
-                let outs: Vec<&WsPath> = st.outs.iter().map(|o| &o.path).collect();
-                c.seen.forget(&outs);
-            }
-            Ok((observed, d))
-        })
-        .await
-        {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => return fail(e.to_string()),
-            Err(o) => return o,
-        }
+    let (observed, decision) = match observe_and_decide(ctx, i, waited).await {
+        Ok(x) => x,
+        Err(o) => return o,
     };
     let (reasons, inputs, looked_up) = match decision {
         Decision::Fresh => return Outcome::Fresh,
@@ -190,23 +149,21 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
             quarantined,
         } => {
             if let Some(error) = &quarantined {
-                ctx.emit(Event::Quarantined { stage: &id, error });
+                ctx.emit(Event::Quarantined {
+                    stage: ctx.graph.stages[i].id.as_str(),
+                    error,
+                });
             }
             (reasons, inputs, looked_up)
         }
     };
     let Some(inputs) = inputs else {
-        let missing = observed
-            .deps
-            .iter()
-            .find(|(_, h)| h.is_none())
-            .map_or("?", |(p, _)| p.as_str());
-        return fail(format!("dep `{missing}` of stage `{id}` does not exist"));
+        return pipe_failed(missing_dep(ctx, i, &observed));
     };
     if looked_up && let Some(remote) = &ctx.opts.pull {
         match pull(ctx, i, remote, &inputs).await {
             Ok(true) => {
-                tracing::debug!(stage = %id, key = %inputs.key, "restored through the remote");
+                tracing::debug!(stage = %ctx.graph.stages[i].id, key = %inputs.key, "restored through the remote");
                 return Outcome::Restored;
             }
             Ok(false) => {}
@@ -216,6 +173,49 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
     run(ctx, i, inputs, reasons).await
 }
 
+/// Observes the stage (what this run has not observed yet) and decides what becomes of it.
+async fn observe_and_decide(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Step<(Observed, Decision)> {
+    let id = ctx.graph.stages[i].id.as_str();
+    // Another process may have just run this stage: read its entry again.
+    let entry: Option<LockEntry> = if waited {
+        ctx.ws.lock.read().map_err(pipe_failed)?.get(id).cloned()
+    } else {
+        ctx.lock.get(id).cloned()
+    };
+    let opts = decide::Options {
+        force: ctx.opts.force,
+        no_run_cache: ctx.opts.no_run_cache,
+        compare_data: false,
+    };
+    let c = ctx.clone();
+    blocking(move || -> crate::error::Result<_> {
+        let st = &c.graph.stages[i];
+        let observed = c.seen.observe(&c.ws, st, waited)?;
+        let d = decide(&c.ws, st, entry.as_ref(), &observed, &[], opts);
+        if d.is_stale() {
+            // It is about to be rewritten (restored or run): what the run saw is stale.
+            let outs: Vec<&WsPath> = st.outs.iter().map(|o| &o.path).collect();
+            c.seen.forget(&outs);
+        }
+        Ok((observed, d))
+    })
+    .await?
+    .map_err(pipe_failed)
+}
+
+/// The dep that keeps a stale stage from running: it does not exist.
+fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
+    let dep = observed
+        .deps
+        .iter()
+        .find(|(_, h)| h.is_none())
+        .map_or("?", |(p, _)| p.as_str());
+    SchedError::MissingDep {
+        stage: ctx.graph.stages[i].id.clone(),
+        dep: dep.to_string(),
+    }
+}
+
 /// Checks a run-cache hit's outs out and records the stage's lock entry.
 async fn restore(
     ctx: &Arc<Ctx>,
@@ -223,17 +223,17 @@ async fn restore(
     inputs: Inputs,
     outs: Vec<OutRef>,
     record: RunRecord,
-) -> Result<(), Outcome> {
+) -> Step<()> {
     let c = ctx.clone();
     blocking(move || -> crate::error::Result<()> {
         let st = &c.graph.stages[i];
-        let entry = LockEntry::new(st, inputs.env, inputs.deps, record.outs);
+        let entry = LockEntry::of_run(st, &inputs, record.outs);
         crate::run::restore::checkout(&c.ws, &outs)?;
         c.seen.record(&c.ws, st.id.as_str(), &entry)?;
         Ok(())
     })
     .await?
-    .map_err(|e| fail(e.to_string()))
+    .map_err(pipe_failed)
 }
 
 /// `repro --pull`: the local run cache missed; the remote's record, or the local record's
@@ -243,16 +243,19 @@ async fn pull(
     i: usize,
     remote: &Arc<crate::remote::RunRemote>,
     inputs: &Inputs,
-) -> Result<bool, Outcome> {
+) -> Step<bool> {
     let stage = &ctx.graph.stages[i];
     let record = match ctx.ws.store.get_record(&inputs.key) {
-        Ok(Some(bytes)) => RunRecord::decode(&bytes),
+        Ok(Some(bytes)) => RunRecord::decode_for(&bytes, stage).ok(),
         Ok(None) => None,
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => return Err(pipe_failed(e)),
     };
     let record = match record {
         Some(r) => r,
-        None => match remote.record(&ctx.ws, &inputs.key, &ctx.events).await {
+        None => match remote
+            .record(&ctx.ws, stage, &inputs.key, &ctx.events)
+            .await
+        {
             Some(r) => r,
             None => return Ok(false),
         },
@@ -281,135 +284,176 @@ async fn pull(
     Ok(true)
 }
 
+/// Runs a stale stage: a slot, the outs moved aside, the job's attempts, and what became
+/// of them.
 async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>) -> Outcome {
     let stage = &ctx.graph.stages[i];
-    let id = stage.id.to_string();
-    let fitted = match ctx.pool.fit(stage.resources) {
-        Ok(r) => r,
-        Err(m) => return fail(format!("stage `{id}` {m}")),
+    let grant = match slot(ctx, stage).await {
+        Ok(g) => g,
+        Err(o) => return o,
     };
-    let mut cancel = ctx.cancel.clone();
-    let grant = tokio::select! {
-        g = ctx.pool.acquire(fitted) => g,
-        _ = cancel.cancelled() => return Outcome::Cancelled,
-    };
-    if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
-        return Outcome::Skipped("not started: the run stopped after a failure".into());
-    }
     // Hook for cluster executors: a job an earlier pipe process submitted for this very
     // instance is adopted, and its outs are not moved aside (the job is writing them).
     let key = inputs.key.to_string();
     let adopted = ctx.exec.adopt(stage.id.as_str(), &key);
     if adopted {
-        tracing::debug!(stage = %id, key, "adopting the cluster job an earlier pipe submitted");
+        tracing::debug!(stage = %stage.id, key, "adopting the cluster job an earlier pipe submitted");
     }
     ctx.emit(Event::Running {
-        stage: &id,
+        stage: stage.id.as_str(),
         reasons: &reasons,
     });
     let started = Instant::now();
-    let backup = {
-        let c = ctx.clone();
-        match blocking(move || {
-            let st = &c.graph.stages[i];
-            if adopted {
-                Ok(Backup::adopt(&c.ws, st))
-            } else {
-                Backup::take(&c.ws, st)
-            }
-        })
-        .await
-        {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return fail(e.to_string()),
-            Err(o) => return o,
-        }
+    let backup = match move_aside(ctx, i, adopted).await {
+        Ok(b) => b,
+        Err(o) => return o,
     };
     let log = ctx.ws.logs().join(format!("{}.log", stage.id.file_name()));
-    let attempts = stage.retries + 1;
-    let mut exit = Exit::Cancelled;
-    for attempt in 1..=attempts {
-        let job = match build_job(ctx, stage, &grant, attempt, &log, &key) {
-            Ok(j) => j,
-            Err(e) => {
-                let _ = backup.restore();
-                return fail(e);
-            }
-        };
-        // Marked before too: a process killed while its command runs marks nothing after,
-        // yet other runs must not trust what they observed before the command started.
-        let c = ctx.clone();
-        if let Ok(Err(e)) = blocking(move || c.seen.mark(&c.ws)).await {
-            ctx.emit(Event::ExecProblem {
-                message: format!(
-                    "cannot mark the lock before stage {id}'s command starts ({e}): another \
-                     pipe process running in this workspace may not see what it writes"
-                ),
-            });
+    let exit = match attempts(ctx, stage, &grant, &backup, &log, &key).await {
+        Ok(exit) => exit,
+        Err(e) => {
+            let _ = backup.restore();
+            return pipe_failed(e);
         }
-        let ran = ctx.exec.run(&job, ctx.cancel.clone(), &ctx.events).await;
-        // Whatever the command wrote, declared or not, the stages deciding after it see, and
-        // so do other processes' runs: the lock is marked (a success may still fail to be
-        // recorded: an out missing).
-        ctx.seen.forget_all();
-        let c = ctx.clone();
-        if let Ok(Err(e)) = blocking(move || c.seen.mark(&c.ws)).await {
-            ctx.emit(Event::ExecProblem {
-                message: format!(
-                    "cannot mark the lock after stage {id}'s command ended ({e}): another pipe \
-                     process running in this workspace may not see what it wrote"
-                ),
-            });
-        }
-        exit = match ran {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = backup.restore();
-                return fail(format!("cannot start stage `{id}`: {e}"));
-            }
-        };
-        match &exit {
-            _ if exit.retryable() && attempt < attempts && !ctx.cancel.is_cancelled() => {
-                ctx.emit(Event::Retrying {
-                    stage: &id,
-                    attempt: attempt + 1,
-                    attempts,
-                    why: exit.describe(),
-                });
-                if let Err(e) = backup.clear_outs() {
-                    let _ = backup.restore();
-                    return fail(e.to_string());
-                }
-            }
-            _ => break,
-        }
-    }
+    };
     drop(grant);
     match exit {
-        Exit::Success => {}
+        Exit::Success => store(ctx, i, inputs, backup, log, started).await,
         Exit::Cancelled => {
             let _ = backup.restore();
-            return Outcome::Cancelled;
+            Outcome::Cancelled
         }
         Exit::Detached { job } => {
             // The job writes the outs now; the old ones are not coming back.
             backup.discard();
-            return Outcome::Detached(job);
+            Outcome::Detached(job)
         }
-        failed => {
-            let restored = backup.restore();
-            let mut msg = format!("stage `{id}` {}", failed.describe());
-            if let Err(e) = restored {
-                msg.push_str(&format!("; restoring its previous outs failed: {e}"));
-            }
-            return Outcome::Failed {
-                msg,
-                log: Some(log),
-                env: false,
-                exit: failed.stage_exit(),
-            };
-        }
+        Exit::Failed { how, .. } => failed(Failure::Command {
+            stage: stage.id.clone(),
+            exit: how,
+            log,
+            restore: backup.restore().err(),
+        }),
     }
+}
+
+/// A job slot and the stage's resources, fitted to this machine; waits for them.
+async fn slot(ctx: &Ctx, stage: &Stage) -> Step<Grant> {
+    let fitted = ctx.pool.fit(stage.resources).map_err(|source| {
+        pipe_failed(SchedError::Resources {
+            stage: stage.id.clone(),
+            source,
+        })
+    })?;
+    let mut cancel = ctx.cancel.clone();
+    let grant = tokio::select! {
+        g = ctx.pool.acquire(fitted) => g,
+        _ = cancel.cancelled() => return Err(Outcome::Cancelled),
+    };
+    if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Outcome::Skipped(
+            "not started: the run stopped after a failure".into(),
+        ));
+    }
+    Ok(grant)
+}
+
+/// Moves the stage's outs aside (an adopted job's are left where they are: it writes them).
+async fn move_aside(ctx: &Arc<Ctx>, i: usize, adopted: bool) -> Step<Backup> {
+    let c = ctx.clone();
+    blocking(move || {
+        let st = &c.graph.stages[i];
+        if adopted {
+            Ok(Backup::adopt(&c.ws, st))
+        } else {
+            Backup::take(&c.ws, st)
+        }
+    })
+    .await?
+    .map_err(pipe_failed)
+}
+
+/// Runs the stage's job until it succeeds, is cancelled, or fails with no attempt left (the
+/// stage's `retries`); what a failed attempt left at the outs goes before the next.
+async fn attempts(
+    ctx: &Arc<Ctx>,
+    stage: &Stage,
+    grant: &Grant,
+    backup: &Backup,
+    log: &Path,
+    key: &str,
+) -> Result<Exit, Error> {
+    let attempts = stage.retries + 1;
+    let mut attempt = 1;
+    loop {
+        let job = build_job(ctx, stage, grant, attempt, log, key)?;
+        let exit = run_job(ctx, stage, &job).await?;
+        let Exit::Failed { how, retry: true } = &exit else {
+            return Ok(exit);
+        };
+        if attempt == attempts || ctx.cancel.is_cancelled() {
+            return Ok(exit);
+        }
+        attempt += 1;
+        ctx.emit(Event::Retrying {
+            stage: stage.id.as_str(),
+            attempt,
+            attempts,
+            why: how.to_string(),
+        });
+        backup.clear_outs()?;
+    }
+}
+
+/// One attempt of the job. The lock is marked before its command starts and after it
+/// ends, so that other processes' runs do not trust what they observed before it wrote.
+async fn run_job(ctx: &Arc<Ctx>, stage: &Stage, job: &Job) -> Result<Exit, SchedError> {
+    // Marked before too: a process killed while its command runs marks nothing after.
+    if let Err(e) = mark(ctx).await {
+        ctx.emit(Event::ExecProblem {
+            message: format!(
+                "cannot mark the lock before stage {}'s command starts ({e}): another \
+                 pipe process running in this workspace may not see what it writes",
+                stage.id
+            ),
+        });
+    }
+    let ran = ctx.exec.run(job, ctx.cancel.clone(), &ctx.events).await;
+    // Whatever the command wrote, declared or not, the stages deciding after it see, and
+    // so do other processes' runs: the lock is marked (a success may still fail to be
+    // recorded: an out missing).
+    ctx.seen.forget_all();
+    if let Err(e) = mark(ctx).await {
+        ctx.emit(Event::ExecProblem {
+            message: format!(
+                "cannot mark the lock after stage {}'s command ended ({e}): another pipe \
+                 process running in this workspace may not see what it wrote",
+                stage.id
+            ),
+        });
+    }
+    ran.map_err(|source| SchedError::Start {
+        stage: stage.id.clone(),
+        source,
+    })
+}
+
+/// Marks the lock (`Seen::mark`); a task that panicked marks nothing and says nothing.
+async fn mark(ctx: &Arc<Ctx>) -> Result<(), crate::lock::LockError> {
+    let c = ctx.clone();
+    blocking(move || c.seen.mark(&c.ws)).await.unwrap_or(Ok(()))
+}
+
+/// Commits what a successful run made; a dep that changed while it ran is told, and keeps
+/// the outs from being recorded as the result of any inputs.
+async fn store(
+    ctx: &Arc<Ctx>,
+    i: usize,
+    inputs: Inputs,
+    backup: Backup,
+    log: PathBuf,
+    started: Instant,
+) -> Outcome {
     let c = ctx.clone();
     let committed = blocking(move || {
         let st = &c.graph.stages[i];
@@ -426,29 +470,22 @@ async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>
         commit(&c.ws, st, &inputs, changed, Some(&c.seen))
     })
     .await;
+    let stage = ctx.graph.stages[i].id.clone();
     match committed {
         Ok(Ok(_)) => {
             backup.discard();
             Outcome::Ran(started.elapsed())
         }
-        Ok(Err(e)) => {
-            let restored = backup.restore();
-            let env = !matches!(e, crate::error::Error::StageFailed { .. });
-            let mut msg = if env {
-                format!("stage `{id}` ran, but its outs could not be stored: {e}")
-            } else {
-                e.to_string()
-            };
-            if let Err(r) = restored {
-                msg.push_str(&format!("; restoring the previous outs failed: {r}"));
-            }
-            Outcome::Failed {
-                msg,
-                log: (!env).then_some(log),
-                env,
-                exit: StageExit::Other,
-            }
-        }
+        Ok(Err(Error::Contract(error))) => failed(Failure::Contract {
+            error: *error,
+            log,
+            restore: backup.restore().err(),
+        }),
+        Ok(Err(e)) => pipe_failed(SchedError::Store {
+            stage,
+            source: Box::new(e),
+            restore: backup.restore().err().map(Box::new),
+        }),
         Err(o) => o,
     }
 }
@@ -475,80 +512,28 @@ fn changed_deps(
         .collect())
 }
 
+/// The job of one attempt: what runs (written under `.pipe/tmp/`: the params it reads,
+/// a built-in's invocation), where, with which environment.
 fn build_job(
     ctx: &Ctx,
     stage: &Stage,
-    grant: &super::resources::Grant,
+    grant: &Grant,
     attempt: u32,
-    log: &std::path::Path,
+    log: &Path,
     key: &str,
-) -> Result<Job, String> {
+) -> Result<Job, SchedError> {
     let ws = &ctx.ws;
-    let tmp = ws.tmp();
-    let params_file = tmp
+    let params_file = ws
+        .tmp()
         .join("params")
         .join(format!("{}.json", stage.id.file_name()));
-    let params_json = serde_json::to_vec_pretty(&stage.param_tables).map_err(|e| e.to_string())?;
-    pipe_cache::fsutil::write_atomic(&params_file, &params_json, false)
-        .map_err(|e| e.to_string())?;
-    let mut env = vec![
-        ("PIPE_STAGE".to_string(), stage.id.to_string()),
-        ("PIPE_ATTEMPT".to_string(), attempt.to_string()),
-        ("PIPE_WORKSPACE".to_string(), ws.root.display().to_string()),
-        ("PIPE_CPUS".to_string(), grant.cpus.to_string()),
-        ("PIPE_PARAMS".to_string(), params_file.display().to_string()),
-    ];
-    if let Some(c) = &stage.cell {
-        env.push(("PIPE_CELL".to_string(), c.cell.clone()));
-        env.push(("PIPE_SWEEP".to_string(), c.sweep.clone()));
-    }
-    if std::env::var_os("OMP_NUM_THREADS").is_none() {
-        env.push(("OMP_NUM_THREADS".to_string(), grant.cpus.to_string()));
-    }
-    if stage.resources.gpus > 0 {
-        env.push(("CUDA_VISIBLE_DEVICES".to_string(), grant.gpus.join(",")));
-    }
-    let cwd = stage.wdir.to_abs(&ws.root);
-    let program = match &stage.kind {
-        StageKind::Cmd(cmds) => Program::Shell(cmds.clone()),
-        StageKind::Data => {
-            return Err(format!(
-                "`{}` is tracked data: record it with `pipe add`, it is never run",
-                stage.id
-            ));
-        }
-        StageKind::Builtin(name) => {
-            let abs = |role: OutRole| -> Vec<String> {
-                stage
-                    .outs_of(role)
-                    .map(|o| o.path.to_abs(&ws.root).display().to_string())
-                    .collect()
-            };
-            let inv = serde_json::json!({
-                "stage": stage.id.as_str(),
-                "uses": name,
-                "params": stage.param_tables,
-                "deps": stage.deps.iter().map(|d| d.to_abs(&ws.root).display().to_string()).collect::<Vec<_>>(),
-                "outs": abs(OutRole::Out),
-                "metrics": abs(OutRole::Metric),
-                "plots": abs(OutRole::Plot),
-            });
-            let path = tmp
-                .join("invocations")
-                .join(format!("{}.json", stage.id.file_name()));
-            let bytes = serde_json::to_vec_pretty(&inv).map_err(|e| e.to_string())?;
-            pipe_cache::fsutil::write_atomic(&path, &bytes, false).map_err(|e| e.to_string())?;
-            Program::Exec {
-                program: crate::builtin::runner()?,
-                args: vec!["builtin".into(), path.into_os_string()],
-            }
-        }
-    };
+    let params_json = serde_json::to_vec_pretty(&stage.param_tables)?;
+    pipe_cache::fsutil::write_atomic(&params_file, &params_json, false)?;
     Ok(Job {
         stage: stage.id.to_string(),
-        program,
-        cwd,
-        env,
+        program: program(ctx, stage)?,
+        cwd: stage.wdir.to_abs(&ws.root),
+        env: job_env(ctx, stage, grant, attempt, &params_file),
         log: log.to_path_buf(),
         attempt,
         request: crate::exec::Request {
@@ -562,4 +547,129 @@ fn build_job(
             local: stage.placement.local,
         },
     })
+}
+
+/// The variables a stage's command sees besides pipe's own environment.
+fn job_env(
+    ctx: &Ctx,
+    stage: &Stage,
+    grant: &Grant,
+    attempt: u32,
+    params_file: &Path,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PIPE_STAGE".to_string(), stage.id.to_string()),
+        ("PIPE_ATTEMPT".to_string(), attempt.to_string()),
+        (
+            "PIPE_WORKSPACE".to_string(),
+            ctx.ws.root.display().to_string(),
+        ),
+        ("PIPE_CPUS".to_string(), grant.cpus.to_string()),
+        ("PIPE_PARAMS".to_string(), params_file.display().to_string()),
+    ];
+    if let Some(c) = &stage.cell {
+        env.push(("PIPE_CELL".to_string(), c.cell.clone()));
+        env.push(("PIPE_SWEEP".to_string(), c.sweep.clone()));
+    }
+    if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        env.push(("OMP_NUM_THREADS".to_string(), grant.cpus.to_string()));
+    }
+    if stage.resources.gpus > 0 {
+        env.push(("CUDA_VISIBLE_DEVICES".to_string(), grant.gpus.join(",")));
+    }
+    env
+}
+
+/// What runs: the stage's commands, or `pipe-torch builtin <invocation.json>`.
+fn program(ctx: &Ctx, stage: &Stage) -> Result<Program, SchedError> {
+    match &stage.kind {
+        StageKind::Cmd(cmds) => Ok(Program::Shell(cmds.clone())),
+        StageKind::Data => Err(SchedError::TrackedData {
+            stage: stage.id.clone(),
+        }),
+        StageKind::Builtin(uses) => {
+            let path = ctx
+                .ws
+                .tmp()
+                .join("invocations")
+                .join(format!("{}.json", stage.id.file_name()));
+            let inv = invocation(stage, &ctx.ws.root, uses);
+            let bytes = serde_json::to_vec_pretty(&inv)?;
+            pipe_cache::fsutil::write_atomic(&path, &bytes, false)?;
+            Ok(Program::Exec {
+                program: crate::builtin::runner()?,
+                args: vec!["builtin".into(), path.into_os_string()],
+            })
+        }
+    }
+}
+
+/// What a built-in stage is handed: its params and absolute paths.
+fn invocation(stage: &Stage, root: &Path, uses: &str) -> Invocation {
+    let abs = |role: OutRole| -> Vec<PathBuf> {
+        stage.outs_of(role).map(|o| o.path.to_abs(root)).collect()
+    };
+    Invocation {
+        stage: stage.id.to_string(),
+        uses: uses.to_string(),
+        params: stage.param_tables.clone(),
+        deps: stage.deps.iter().map(|d| d.to_abs(root)).collect(),
+        outs: abs(OutRole::Out),
+        metrics: abs(OutRole::Metric),
+        plots: abs(OutRole::Plot),
+    }
+}
+
+#[cfg(all(test, feature = "torch"))]
+mod tests {
+    use super::*;
+    use crate::graph::Graph;
+
+    /// The invocation file holds what the `json!` that built it before held (the same JSON
+    /// value, keys in the struct's order), and `pipe-torch` reads it back as it was.
+    #[test]
+    fn a_builtins_invocation_is_the_json_the_runner_reads() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            d.path().join("params.toml"),
+            "[train]\nlr = 0.001\nepochs = 2\n",
+        )
+        .expect("params");
+        std::fs::create_dir_all(d.path().join("data/sets")).expect("dep");
+        std::fs::write(
+            d.path().join("pipe.toml"),
+            "[stage.train]\nuses = \"train\"\ndeps = [\"data/sets\"]\nouts = [\"model\"]\n\
+             metrics = [\"metrics.json\"]\nplots = [\"curve.csv\"]\n",
+        )
+        .expect("pipeline");
+        let spec = crate::spec::load(&d.path().join("pipe.toml")).expect("spec");
+        let graph = Graph::build(&spec).expect("graph");
+        let stage = &graph.stages[graph.find("train").expect("train")];
+        let root = Path::new("/w");
+        let inv = invocation(stage, root, "train");
+        let bytes = serde_json::to_vec_pretty(&inv).expect("encode");
+        let abs = |role: OutRole| -> Vec<String> {
+            stage
+                .outs_of(role)
+                .map(|o| o.path.to_abs(root).display().to_string())
+                .collect()
+        };
+        let before = serde_json::json!({
+            "stage": stage.id.as_str(),
+            "uses": "train",
+            "params": stage.param_tables,
+            "deps": stage.deps.iter().map(|d| d.to_abs(root).display().to_string()).collect::<Vec<_>>(),
+            "outs": abs(OutRole::Out),
+            "metrics": abs(OutRole::Metric),
+            "plots": abs(OutRole::Plot),
+        });
+        let now: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(now, before);
+        assert_eq!(now["params"]["train"]["lr"], 0.001);
+        assert_eq!(now["deps"][0], "/w/data/sets");
+        let read: Invocation = serde_json::from_slice(&bytes).expect("read back");
+        assert_eq!(read.outs, [PathBuf::from("/w/model")]);
+        assert_eq!(read.metrics, [PathBuf::from("/w/metrics.json")]);
+        assert_eq!(read.plots, [PathBuf::from("/w/curve.csv")]);
+    }
 }

@@ -257,16 +257,8 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         let span = path.span();
         let wp = WsPath::parse(path.get_ref())
             .map_err(|e| file.error(span.clone(), format!("tracked data: {e}")))?;
-        if wp.is_root()
-            || wp
-                .components()
-                .next()
-                .is_some_and(|c| c == ".pipe" || c == ".git")
-        {
-            return Err(file.error(
-                span,
-                format!("`{wp}` cannot be tracked data: it belongs to the workspace"),
-            ));
+        if let Some(what) = workspace_owned(&abs, &wp) {
+            return Err(file.error(span, format!("`{wp}` cannot be tracked data: it is {what}")));
         }
         data.push(DataDef {
             path: wp,
@@ -285,6 +277,30 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         sweeps,
         data,
     })
+}
+
+/// What `p` is when it belongs to the workspace rather than to a stage's outs or to
+/// `[data]` (pipe writes or reads it itself, and caching it would replace it with a link
+/// into the cache): the root, `.pipe/`, `.git/`, the pipeline file `pipeline` itself, its
+/// lock, or a `.gitignore`.
+pub fn workspace_owned(pipeline: &Path, p: &WsPath) -> Option<String> {
+    // `.pipe` and `.git` at any depth: a walk never enters them (as DVC), so an out there
+    // could never be hashed.
+    if p.is_root() || p.components().any(|c| c == ".pipe" || c == ".git") {
+        return Some("the workspace's own".into());
+    }
+    // The pipeline file sits at the workspace's root, and so does its lock.
+    let own = |f: &Path| f.file_name().is_some_and(|n| n == p.as_str());
+    if own(pipeline) {
+        return Some("the pipeline file".into());
+    }
+    if own(&pipeline.with_extension("lock")) {
+        return Some("the pipeline's lock".into());
+    }
+    if p.components().last() == Some(".gitignore") {
+        return Some("git's list of ignored files (pipe keeps its outs in the root one)".into());
+    }
+    None
 }
 
 /// Stage names: letters, digits, `_`, `-`, `.`; `@` is reserved for sweep cells.
@@ -336,8 +352,8 @@ fn stage_def(
             Body::Cmd(Spanned::new(s, cmds))
         }
         (None, Some(uses)) => {
-            let sig =
-                builtin::signature(uses.get_ref()).map_err(|msg| file.error(uses.span(), msg))?;
+            let sig = builtin::signature(uses.get_ref())
+                .map_err(|e| file.error(uses.span(), e.to_string()))?;
             Body::Uses(uses, sig)
         }
     };

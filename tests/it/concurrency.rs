@@ -2,13 +2,13 @@
 
 use std::process::Stdio;
 
-use crate::support::Project;
+use crate::support::{Project, WAIT_FOR_GO};
 
 #[test]
 fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
     let p = Project::new().file("v.txt", "1").file(
         "pipe.toml",
-        "[stage.slow]\ncmd = \"touch started; sleep 2; cat v.txt > out.txt; echo ran >> runs.log\"\ndeps = [\"v.txt\"]\nouts = [\"out.txt\"]\n",
+        &format!("[stage.slow]\ncmd = \"touch started; {WAIT_FOR_GO}; cat v.txt > out.txt; echo ran >> runs.log\"\ndeps = [\"v.txt\"]\nouts = [\"out.txt\"]\n"),
     );
     let first = p
         .cmd(&["repro"])
@@ -16,10 +16,13 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    // The second process starts once the first holds the stage, and has to wait for it
-    // longer than the half second after which a waiter says what it waits for.
+    // The second process starts once the first holds the stage, and waits for it (the
+    // stage waits for `go`) until it says what it waits for, after half a second.
     p.wait_for("started");
-    let second = p.pipe(&["repro"]).ok();
+    let second = p.start(&["repro"]);
+    second.wait_for_err("the second process to wait", "Waiting");
+    p.write("go", "");
+    let second = second.finish().ok();
     second
         .err_has("Waiting")
         .err_has("out.txt")
@@ -35,11 +38,10 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
     p.pipe(&["status"])
         .ok()
         .out_is("Everything is up to date (1 stages).\n");
-    // Read-only commands never wait.
-    let spec = p
-        .read("pipe.toml")
-        .replace("touch started; sleep 2", "touch bg; sleep 6");
+    // Read-only commands never wait (the stage waits for `go` again).
+    let spec = p.read("pipe.toml").replace("touch started", "touch bg");
     p.write("pipe.toml", &spec);
+    p.remove("go");
     let bg = p
         .cmd(&["repro"])
         .stdout(Stdio::null())
@@ -57,6 +59,7 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
         bg.try_wait().expect("poll").is_none(),
         "status waited for the running stage"
     );
+    p.write("go", "");
     let _ = bg.wait_with_output();
 }
 
@@ -64,7 +67,7 @@ fn a_second_repro_waits_for_a_running_stage_then_finds_it_fresh() {
 fn independent_stages_in_two_processes_do_not_wait() {
     let p = Project::new().file(
         "pipe.toml",
-        "[stage.a]\ncmd = \"touch started; sleep 5; echo a > a.txt\"\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"echo b > b.txt\"\nouts = [\"b.txt\"]\n",
+        &format!("[stage.a]\ncmd = \"touch started; {WAIT_FOR_GO}; echo a > a.txt\"\nouts = [\"a.txt\"]\n\n[stage.b]\ncmd = \"echo b > b.txt\"\nouts = [\"b.txt\"]\n"),
     );
     let mut first = p
         .cmd(&["repro", "a"])
@@ -76,6 +79,7 @@ fn independent_stages_in_two_processes_do_not_wait() {
     p.pipe(&["repro", "b"]).ok().err_lacks("Waiting");
     assert!(p.exists("b.txt"));
     assert!(first.try_wait().expect("poll").is_none(), "b waited for a");
+    p.write("go", "");
     assert!(first.wait_with_output().expect("wait").status.success());
     // Both processes' lock entries survived each other.
     let lock = p.read("pipe.lock");

@@ -160,11 +160,13 @@ fn status_json_carries_tagged_reasons() {
 
 #[test]
 fn a_dep_modified_while_its_stage_runs_leaves_it_stale() {
+    // The stage rewrites in.txt (same size) once the filesystem's clock has ticked past
+    // its mtime (a fresh file, `tick`, is newer), so the rewrite gets a later mtime.
     let p = Project::new().file("in.txt", "one\n").file(
         "pipe.toml",
         r#"
 [stage.s]
-cmd = "cat in.txt > out.txt; sleep 0.2; echo two > in.txt"
+cmd = "cat in.txt > out.txt; touch tick; until find tick -newer in.txt | grep -q .; do touch tick; done; echo two > in.txt"
 deps = ["in.txt"]
 outs = ["out.txt"]
 "#,

@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{Project, count_files};
+use crate::support::{Project, WAIT_FOR_GO, count_files, wait_until};
 
 const HARDLINKS: &str = "[cache]\nlink = [\"hardlink\", \"copy\"]\n";
 
@@ -290,7 +290,7 @@ fn a_same_size_rewrite_with_its_mtime_put_back_is_seen() {
             "[stage.r]\ncmd = \"cat d.txt dir/x.txt > r.txt\"\ndeps = [\"d.txt\", \"dir\"]\nouts = [\"r.txt\"]\n",
         );
     // Past the filesystem clock's tick, so the state db trusts what it recorded.
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    p.wait_for_clock_past(&["d.txt", "dir/x.txt"]);
     p.pipe(&["repro"]).ok();
     p.pipe(&["status"])
         .ok()
@@ -358,12 +358,22 @@ fn leftovers_of_a_killed_pipe_are_removed_by_the_next_command() {
     std::fs::create_dir_all(&tmp).expect("mkdir");
     std::fs::write(tmp.join(format!(".pipe-tmp-{pid}-0-abcd")), vec![0u8; 4096]).expect("w");
     std::fs::write(p.path(format!(".pipe/tmp/clock-{pid}").as_str()), "c").expect("w");
-    // The orphaned stage ends (defect 6 is not this test's).
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // The orphaned stage ends (its watcher ends it, or its sleep does: defect 6 is not this
+    // test's).
+    wait_until(
+        "the killed run's stage to end",
+        std::time::Duration::from_secs(60),
+        || p.stage_processes().is_empty(),
+    );
     // A live process's files are spared. (The killed run's stage ended with it, before
     // writing its out, and its backup was swept: give the live run an out to move aside.)
+    // Its stage waits for `go`, so it is still running when `status` sweeps.
     p.remove("started");
     p.write("out.txt", "previous");
+    p.write(
+        "pipe.toml",
+        &p.read("pipe.toml").replace("sleep ${t}", WAIT_FOR_GO),
+    );
     let mut live = p
         .cmd(&["repro"])
         .stdout(Stdio::null())
@@ -386,6 +396,7 @@ fn leftovers_of_a_killed_pipe_are_removed_by_the_next_command() {
         "{:?}",
         entries(&p.path(".pipe/tmp"))
     );
+    p.write("go", "");
     assert!(live.wait().expect("wait").success());
     assert_eq!(p.read("out.txt"), "2");
     p.pipe(&["status"]).ok().out_has("Everything is up to date");

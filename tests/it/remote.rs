@@ -698,6 +698,9 @@ fn a_dead_endpoint_is_one_clear_error_after_retries() {
     let e = single_error(&r);
     assert!(e.contains("cannot be reached at http://127.0.0.1:"), "{r}");
     assert!(e.contains("gave up after 4 attempts"), "{r}");
+    // Four refused connections and the backoff between them (0.2 + 0.4 + 0.8 s at most)
+    // take under 2 s; 20 s leaves room for a loaded machine, and is still less than four
+    // attempts that each waited out the 5 s connect timeout.
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "fails promptly"

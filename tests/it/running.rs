@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::support::Project;
+use crate::support::{Background, Project, wait_until};
 
 /// Reads `start end` pairs (seconds, as floats) that stages wrote.
 fn interval(p: &Project, f: &str) -> (f64, f64) {
@@ -21,11 +21,16 @@ fn overlaps(a: (f64, f64), b: (f64, f64)) -> bool {
 
 const TIMED: &str = "s=$(date +%s.%N); sleep 0.6; e=$(date +%s.%N); echo $s $e > ${outs[0]}";
 
+/// Like `TIMED`, but each stage waits (up to 30 s) until both have started, so that two
+/// stages run at the same time overlap however slow the machine, and two run one after
+/// the other do not.
+const MEET: &str = "s=$(date +%s.%N); touch ${outs[0]}.started; for i in $(seq 600); do [ $(ls *.started | wc -l) -ge 2 ] && break; sleep 0.05; done; e=$(date +%s.%N); echo $s $e > ${outs[0]}";
+
 #[test]
 fn independent_stages_run_at_the_same_time() {
     let p = Project::new().file(
         "pipe.toml",
-        &format!("[stage.a]\ncmd = \"{TIMED}\"\nouts = [\"a.t\"]\n\n[stage.b]\ncmd = \"{TIMED}\"\nouts = [\"b.t\"]\n"),
+        &format!("[stage.a]\ncmd = \"{MEET}\"\nouts = [\"a.t\"]\n\n[stage.b]\ncmd = \"{MEET}\"\nouts = [\"b.t\"]\n"),
     );
     p.pipe(&["repro", "-j", "2", "--cpus", "2"]).ok();
     // The stages' own clocks: both were sleeping at the same time.
@@ -205,12 +210,21 @@ fn ctrl_c_stops_the_children_and_commits_nothing() {
         .spawn()
         .expect("spawn");
     p.wait_for("pid.txt");
-    std::thread::sleep(Duration::from_millis(200));
+    // The stage has written its half out and sleeps.
+    let stage_pid: i32 = p.read("pid.txt").trim().parse().expect("pid");
+    wait_until(
+        "the stage to reach its sleep",
+        Duration::from_secs(60),
+        || sleeping_in_group(stage_pid),
+    );
     kill_process(Pid::from_child(&child), Signal::INT).expect("send SIGINT");
     let t = Instant::now();
     let out = child.wait_with_output().expect("wait");
+    // The stage would sleep 30 s: stopping well before that shows pipe ended it rather
+    // than waited for it. It takes under a second here; 20 s leaves room for a loaded
+    // machine without coming near the 30 s of a stage that was waited for.
     assert!(
-        t.elapsed() < Duration::from_secs(8),
+        t.elapsed() < Duration::from_secs(20),
         "pipe took {:?} to stop",
         t.elapsed()
     );
@@ -220,7 +234,6 @@ fn ctrl_c_stops_the_children_and_commits_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stage_pid: i32 = p.read("pid.txt").trim().parse().expect("pid");
     assert!(
         live_in_group(stage_pid).is_empty(),
         "the stage's process group is still alive"
@@ -287,6 +300,13 @@ fn live_in_group(pgid: i32) -> Vec<i32> {
     live
 }
 
+/// Whether a `sleep` runs in process group `pgid` (a stage's shell got to its `sleep`).
+fn sleeping_in_group(pgid: i32) -> bool {
+    live_in_group(pgid).into_iter().any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    })
+}
+
 /// Defect 6: `kill -9` of pipe must take the stage's whole process group with it (the
 /// shell and the `sleep` it started), so nothing goes on writing into the workspace.
 #[test]
@@ -295,19 +315,23 @@ fn kill_9_of_pipe_ends_its_running_stages() {
         "pipe.toml",
         "[stage.s]\ncmd = \"echo $$ > pgid.txt; sleep 30; echo late > late.txt\"\nouts = [\"late.txt\"]\n",
     );
-    let mut child = p
-        .cmd(&["repro"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    // pipe logs (at debug level) that it handed the stage's process group to its watcher:
+    // from then on the watcher ends the group when pipe dies.
+    let mut repro = p.cmd(&["repro"]);
+    repro.env("PIPE_LOG", "pipe::exec::reaper=debug");
+    let child = Background::spawn(repro);
     p.wait_for("pgid.txt");
-    std::thread::sleep(Duration::from_millis(200));
+    child.wait_for_err(
+        "pipe to hand the stage to its watcher",
+        "watching a stage's process group",
+    );
     let pgid: i32 = p.read("pgid.txt").trim().parse().expect("pgid");
     assert!(!live_in_group(pgid).is_empty(), "the stage is not running");
-    child.kill().expect("SIGKILL pipe");
-    child.wait().expect("wait");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    child.signal(Signal::KILL);
+    child.finish();
+    // A failure bound only: the watcher ends the group at once (SIGTERM, then SIGKILL
+    // after 3 s), and the loop stops as soon as the group is gone.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut live = live_in_group(pgid);
     while !live.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

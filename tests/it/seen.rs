@@ -125,9 +125,9 @@ fn a_stage_of_another_process_writing_inside_a_directory_this_run_reads_is_waite
         || p.exists("a.wrote"),
     );
     p.write("go", "");
-    // Time for `b` to start and decide while `a` still holds data/x.txt (on a slow
-    // machine it starts later, after `a` recorded, which the lock's stamp catches).
-    std::thread::sleep(Duration::from_secs(2));
+    // `b` starts and waits while `a` still holds data/x.txt: the run says so (after half a
+    // second of waiting) before `a` may go on and record.
+    run.wait_for_err("b to wait for the other process's a", "Waiting");
     p.write("go.a", "");
     other.finish().ok();
     let run = run.finish().ok();
@@ -243,7 +243,7 @@ outs = ["b.txt"]
 }
 
 /// Starts the other process, then `pipe repro` here; once this run's `d` observed
-/// raw.txt (on a slow machine it looks later and sees the edit itself), lets the other
+/// raw.txt (it decided `d` fresh: the decision is logged at debug level), lets the other
 /// `q` write raw.txt. This run's `q` waits for the other process, then is fresh, and `b`
 /// after it decides with no command of this run ending in between.
 fn breach_under_a_run(p: &Project) -> (Background, Background) {
@@ -255,8 +255,10 @@ fn breach_under_a_run(p: &Project) -> (Background, Background) {
         Duration::from_secs(60),
         || p.exists("q.started"),
     );
-    let run = p.start_until(&["repro"], "", Duration::from_secs(1), || true);
-    std::thread::sleep(Duration::from_secs(1));
+    let mut repro = p.cmd(&["repro"]);
+    repro.env("PIPE_LOG", "pipe::run::decide=debug");
+    let run = Background::spawn(repro);
+    run.wait_for_err("this run to decide d", "stage=d decision=fresh");
     p.write("go.q", "");
     p.wait_for("q.wrote");
     (other, run)

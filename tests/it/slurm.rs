@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
-use crate::support::{Project, Run};
+use crate::support::{Project, Run, WAIT_FOR_GO};
 
 /// Fails the test unless the one-node cluster answers and its node can take jobs.
 #[track_caller]
@@ -324,10 +324,11 @@ resources = { cpus = 2 }
 
 #[test]
 fn after_kill_9_the_next_repro_adopts_the_queued_jobs() {
-    // Each stage takes both CPUs of the node: one runs, the others queue.
+    // Each stage takes both CPUs of the node: one runs, the others queue. Each waits for
+    // `go` (up to a minute), which the test writes once pipe is dead.
     let stage = |n: &str| {
         format!(
-            "[stage.{n}]\ncmd = \"sleep 3; echo {n} > {n}.txt; echo ran >> {n}.count\"\nouts = [\"{n}.txt\"]\nresources = {{ cpus = 2 }}\n\n"
+            "[stage.{n}]\ncmd = \"{WAIT_FOR_GO}; echo {n} > {n}.txt; echo ran >> {n}.count\"\nouts = [\"{n}.txt\"]\nresources = {{ cpus = 2 }}\n\n"
         )
     };
     let p = slurm_project(&format!("{}{}{}", stage("x"), stage("y"), stage("z")));
@@ -341,6 +342,7 @@ fn after_kill_9_the_next_repro_adopts_the_queued_jobs() {
     child.finish().code(128 + 9);
     let before = submissions(&p).len();
     assert_eq!(before, 3);
+    p.write("go", "");
     let r = p.pipe(&["repro"]).ok();
     r.err_has("Adopting");
     assert_eq!(
@@ -361,14 +363,17 @@ fn after_kill_9_the_next_repro_adopts_the_queued_jobs() {
 
 #[test]
 fn detach_submits_and_returns_then_repro_collects() {
-    let p = slurm_project(
-        "[stage.d]\ncmd = \"sleep 2; echo d > d.txt; echo ran >> d.count\"\nouts = [\"d.txt\"]\n\n[stage.e]\ncmd = \"cat d.txt > e.txt\"\ndeps = [\"d.txt\"]\nouts = [\"e.txt\"]\n",
-    );
+    let p = slurm_project(&format!(
+        "[stage.d]\ncmd = \"{WAIT_FOR_GO}; echo d > d.txt; echo ran >> d.count\"\nouts = [\"d.txt\"]\n\n[stage.e]\ncmd = \"cat d.txt > e.txt\"\ndeps = [\"d.txt\"]\nouts = [\"e.txt\"]\n"
+    ));
     let t = Instant::now();
     let r = p.pipe(&["repro", "--detach"]).ok();
     r.err_has("Submitted").err_has("detached");
+    // `d` cannot end before `go` exists (or a minute has passed): returning sooner shows
+    // that --detach did not wait for it; 30 s is room for a loaded machine's sbatch.
     assert!(t.elapsed() < Duration::from_secs(30));
     assert_eq!(recorded_jobs(&p).len(), 1, "d is out, e waits for it");
+    p.write("go", "");
     let r = p.pipe(&["repro"]).ok();
     r.err_has("Adopting");
     assert_eq!(lines(&p, "d.count"), 1, "d ran once\n{r}");

@@ -1,9 +1,16 @@
 //! A fixture builder for integration tests: a temporary workspace, files, and runs of the
 //! real `pipe` binary.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// A stage's command that waits until the test creates `go` in the workspace: at most a
+/// minute, so that the stage of a test that failed before letting it go ends by itself.
+pub const WAIT_FOR_GO: &str = "for i in $(seq 1200); do [ -e go ] && break; sleep 0.05; done";
 
 pub struct Project {
     dir: tempfile::TempDir,
@@ -193,15 +200,65 @@ impl Project {
         limit: Duration,
         ready: impl FnMut() -> bool,
     ) -> Background {
-        let child = self
-            .cmd(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn pipe {args:?}: {e}"));
-        let bg = Background(child);
+        let bg = self.start(args);
         wait_until(what, limit, ready);
         bg
+    }
+
+    /// Starts `pipe ARGS` in the background (see `Background`).
+    #[track_caller]
+    pub fn start(&self, args: &[&str]) -> Background {
+        Background::spawn(self.cmd(args))
+    }
+
+    /// Waits until the filesystem's clock has ticked past the mtime and ctime of `paths`:
+    /// what is written from now on gets a later time, and the state db trusts what it
+    /// records of them (it distrusts a file changed in the tick of its hashing). Polls a
+    /// fresh file's mtime, on the same filesystem, rather than sleeping for a tick.
+    #[track_caller]
+    pub fn wait_for_clock_past(&self, paths: &[&str]) {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| s * 1_000_000_000 + n;
+        let newest = paths
+            .iter()
+            .map(|p| {
+                let m = std::fs::metadata(self.path(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+                ns(m.mtime(), m.mtime_nsec()).max(ns(m.ctime(), m.ctime_nsec()))
+            })
+            .max()
+            .unwrap_or(i64::MIN);
+        let parent = self.root().parent().expect("a temp dir has a parent");
+        let mut probe = tempfile::NamedTempFile::new_in(parent).expect("clock probe");
+        wait_until(
+            "the filesystem's clock to tick",
+            Duration::from_secs(60),
+            || {
+                probe.write_all(b"t").expect("write the clock probe");
+                let m = probe.as_file().metadata().expect("stat the clock probe");
+                ns(m.mtime(), m.mtime_nsec()) > newest
+            },
+        );
+    }
+
+    /// Live processes working in the project (their working directory is its root) other
+    /// than `pipe` itself and its stage watcher: the commands of stages. Zombies have no
+    /// working directory and do not count.
+    pub fn stage_processes(&self) -> Vec<i32> {
+        let root = std::fs::canonicalize(self.root()).expect("canonical root");
+        let pipe = std::fs::canonicalize(bin()).expect("canonical pipe binary");
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let is = |link: &str, p: &Path| {
+                std::fs::read_link(e.path().join(link)).is_ok_and(|l| l == p)
+            };
+            if is("cwd", &root) && !is("exe", &pipe) {
+                found.push(pid);
+            }
+        }
+        found
     }
 
     pub fn remove(&self, path: &str) {
@@ -273,24 +330,105 @@ pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A `pipe` started by `Project::start_until`, still running.
-pub struct Background(Child);
+/// A `pipe` started by `Project::start` or `Project::start_until`, still running. Its
+/// stdout and stderr are read as they come, so a test can wait for a line (`wait_for_err`)
+/// and a chatty process never blocks on a full pipe.
+pub struct Background {
+    child: Child,
+    stdout: Drain,
+    stderr: Drain,
+}
+
+/// One output stream of a `Background`, read into `buf` by a thread until end-of-file.
+struct Drain {
+    buf: Arc<Mutex<Vec<u8>>>,
+    thread: JoinHandle<()>,
+}
+
+impl Drain {
+    fn new(mut from: impl Read + Send + 'static) -> Drain {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let to = buf.clone();
+        let thread = std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match from.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => to
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Drain { buf, thread }
+    }
+
+    fn so_far(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_owned()
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.thread.join().expect("output reader");
+        std::mem::take(&mut *self.buf.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 impl Background {
+    /// Starts `cmd` (a `Project::cmd`, with whatever env the test adds) in the background.
+    #[track_caller]
+    pub fn spawn(mut cmd: Command) -> Background {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let stdout = Drain::new(child.stdout.take().expect("piped stdout"));
+        let stderr = Drain::new(child.stderr.take().expect("piped stderr"));
+        Background {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits (up to a minute, for busy CI machines) until a line of its stderr holds
+    /// `text` (`what` it waits for names the event in the failure message).
+    #[track_caller]
+    pub fn wait_for_err(&self, what: &str, text: &str) {
+        let t = Instant::now();
+        while !self.stderr.so_far().lines().any(|l| l.contains(text)) {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what} ({text:?} on stderr); stderr so far:\n{}",
+                self.stderr.so_far()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends `sig` to the process (SIGINT: as Ctrl-C would).
     pub fn signal(&self, sig: rustix::process::Signal) {
-        let pid =
-            rustix::process::Pid::from_raw(self.0.id() as i32).expect("a child's pid is positive");
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32)
+            .expect("a child's pid is positive");
         rustix::process::kill_process(pid, sig).expect("signal pipe");
     }
 
     pub fn pid(&self) -> u32 {
-        self.0.id()
+        self.child.id()
     }
 
     /// Waits for it to exit: its exit code and output.
-    pub fn finish(self) -> Run {
-        Run::from(self.0.wait_with_output().expect("wait for pipe"))
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().expect("wait for pipe");
+        Run::from(Output {
+            status,
+            stdout: self.stdout.finish(),
+            stderr: self.stderr.finish(),
+        })
     }
 }
 

@@ -330,12 +330,14 @@ fn set_overrides_every_cell_without_naming_it() {
 fn gpu_cells_run_side_by_side_on_their_own_devices() {
     let p =
         project("[sweep.g]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2, 3, 4] }\n");
+    // Each cell waits (up to 30 s) until all four have started: they overlap however slow
+    // the machine if they run side by side, and not if they run one after another.
     let spec = p.read("pipe.toml").replace(
         "outs = [\"model.txt\"]\n",
         "outs = [\"model.txt\"]\nresources = { gpus = 1 }\n",
     ).replace(
         "echo ran >> train.log",
-        "echo ran >> train.log; s=$(date +%s.%N); sleep 1.5; echo $s $(date +%s.%N) > dev.$CUDA_VISIBLE_DEVICES",
+        "echo ran >> train.log; s=$(date +%s.%N); touch started.$CUDA_VISIBLE_DEVICES; for i in $(seq 600); do [ $(ls started.* | wc -l) -ge 4 ] && break; sleep 0.05; done; echo $s $(date +%s.%N) > dev.$CUDA_VISIBLE_DEVICES",
     );
     p.write("pipe.toml", &spec);
     p.pipe(&["sweep", "g", "--gpus", "4", "--cpus", "8", "-j", "8"])

@@ -6,7 +6,10 @@
 //!   multipart upload (visible only when completed) above, streamed from the file in
 //!   `PART` chunks with a few parts in flight; no whole large file is held in memory.
 //! - Downloads stream the body to a local file on the blocking pool, hashing as it is
-//!   written; the caller verifies the digest before the file may enter the cache.
+//!   written; the caller verifies the digest before the file may enter the cache. An
+//!   object whose size (as the store reports it, or as the body turns out) is not the size
+//!   the lock gives it is refused, its body read no further; a record or manifest read
+//!   whole is refused above `dir::READ_WHOLE_MAX`.
 //! - The HTTP client's own retries are off: `retry` is the one policy. Errors are
 //!   classified here into one clear sentence each (see `classify`).
 
@@ -317,13 +320,30 @@ impl CloudRemote {
         }
     }
 
+    /// The key of `kind` `d` (for messages).
+    pub fn locate(&self, kind: Kind, d: &Digest) -> String {
+        self.key(&layout::key(kind, d)).to_string()
+    }
+
+    fn refused(&self, kind: Kind, d: &Digest, why: String) -> RemoteError {
+        RemoteError::Refused {
+            remote: self.name.clone(),
+            what: kind.noun(),
+            digest: *d,
+            at: self.locate(kind, d),
+            why,
+        }
+    }
+
     /// Streams object `d` into a new file at `dst` (hashing on the blocking pool as it is
-    /// written), or only hashes it when `dst` is `None`. Returns what it hashes to and its
+    /// written), or only hashes it when `dst` is `None`. `expected`: the size it must have
+    /// (another is refused, its body read no further). Returns what it hashes to and its
     /// size.
     pub async fn download(
         &self,
         d: &Digest,
         dst: Option<&Path>,
+        expected: Option<u64>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(Digest, u64), RemoteError> {
         let got = self
@@ -331,6 +351,17 @@ impl CloudRemote {
             .get(&self.key(&layout::key(Kind::Object, d)))
             .await
             .map_err(|e| self.classify(e, Some(*d)))?;
+        let said = got.meta.size;
+        if let Some(want) = expected
+            && want != said
+        {
+            return Err(self.refused(
+                Kind::Object,
+                d,
+                format!("is {said} bytes where {want} were expected"),
+            ));
+        }
+        let limit = expected.unwrap_or(said);
         let mut body = got.into_stream();
         let mut file = match dst {
             Some(p) => Some(
@@ -354,8 +385,17 @@ impl CloudRemote {
             Ok((hasher.finalize().into(), n))
         });
         let streamed: Result<(), RemoteError> = async {
+            let mut seen = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| self.classify(e, Some(*d)))?;
+                seen += chunk.len() as u64;
+                if seen > limit {
+                    return Err(self.refused(
+                        Kind::Object,
+                        d,
+                        format!("sent more than the {limit} bytes it was to have"),
+                    ));
+                }
                 progress(chunk.len() as u64);
                 if tx.send(chunk).await.is_err() {
                     break;
@@ -372,7 +412,8 @@ impl CloudRemote {
         })
     }
 
-    /// A small object or record read whole; `None` when absent.
+    /// A small object or record read whole; `None` when absent. Larger than
+    /// `dir::READ_WHOLE_MAX`: refused unread.
     pub async fn read(&self, kind: Kind, d: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
         let got = match self.store.get(&self.key(&layout::key(kind, d))).await {
             Ok(g) => g,
@@ -383,10 +424,25 @@ impl CloudRemote {
             }
             Err(e) => return Err(self.classify(e, None)),
         };
-        got.bytes()
-            .await
-            .map(|b| Some(b.to_vec()))
-            .map_err(|e| self.classify(e, None))
+        let size = got.meta.size;
+        let max = super::dir::READ_WHOLE_MAX;
+        if size > max {
+            return Err(self.refused(
+                kind,
+                d,
+                format!("is {size} bytes, more than pipe reads whole ({max})"),
+            ));
+        }
+        let mut body = got.into_stream();
+        let mut out = Vec::with_capacity(size as usize);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.classify(e, None))?;
+            if (out.len() + chunk.len()) as u64 > size {
+                return Err(self.refused(kind, d, format!("sent more than its {size} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Some(out))
     }
 
     fn classify(&self, e: object_store::Error, digest: Option<Digest>) -> RemoteError {

@@ -14,10 +14,23 @@
 //! created setgid and group-writable (02775) so every member of the group can add objects;
 //! objects themselves are read-only (0444). Temp files a killed upload left behind are
 //! removed by a later upload once they are a day old.
+//!
+//! Reading trusts nothing of what it finds (a teammate's tool, a broken sync, or someone
+//! hostile may have put it there). pipe only ever renames regular files into place, so an
+//! object or record is read only if it is one: its type is looked at first (`lstat`: a
+//! FIFO, socket, device, directory or symbolic link is refused unopened, as git's object
+//! database and restic's repository checks would), then it is opened non-blocking and
+//! without following a final link (`O_NONBLOCK | O_NOFOLLOW`: a FIFO swapped in since
+//! cannot block the open), and the open file is checked again (`fstat`). A file is read
+//! no further than the size the lock or manifest gives it (or, without one, than its size
+//! when opened): more is refused, never stored. A refused object is reported like a
+//! corrupt one ([`RemoteError::Refused`], naming its path) and the other transfers go on.
+//! Links above the object (the remote's root, `objects/` on another disk) are followed:
+//! the content is verified against its name whichever disk it is on.
 
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::RemoteError;
@@ -28,6 +41,12 @@ use crate::Digest;
 /// core); smaller ones are hashed as they are copied.
 const COPY_THEN_HASH_MIN: u64 = 16 << 20;
 const BUF: usize = 256 << 10;
+/// Objects from this size up are hashed where they lie (`rehash`) in chunks of this size,
+/// each on every core.
+const HASH_CHUNK: usize = 8 << 20;
+/// The most pipe reads into memory whole from a remote (a record, a manifest): about eight
+/// million files' manifest.
+pub const READ_WHOLE_MAX: u64 = 1 << 30;
 
 #[derive(Debug, Clone)]
 pub struct DirRemote {
@@ -221,75 +240,197 @@ impl DirRemote {
         Ok(crate::fsutil::sync_dirs(&changed)?)
     }
 
-    /// Copies object `d` into `dst` (a new file), hashing on the way. Returns the digest of
-    /// what was read and its size; `progress` gets byte counts as they go.
+    fn refused(&self, kind: Kind, d: &Digest, at: &Path, why: String) -> RemoteError {
+        RemoteError::Refused {
+            remote: self.name.clone(),
+            what: kind.noun(),
+            digest: *d,
+            at: at.display().to_string(),
+            why,
+        }
+    }
+
+    /// Opens `kind` `d` for reading if it is a regular file (see the module's header):
+    /// the open file and its size, `None` when there is nothing under its name.
+    fn open_regular(&self, kind: Kind, d: &Digest) -> Result<Option<(File, u64)>, RemoteError> {
+        use rustix::fs::{Mode, OFlags};
+        let p = self.path(kind, d);
+        let not_regular =
+            |ft: fs::FileType| self.refused(kind, d, &p, format!("is {}", file_type(&ft)));
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => return Err(not_regular(m.file_type())),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io("stat", &p)(e)),
+        }
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = match rustix::fs::open(&p, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(self.refused(kind, d, &p, "is a symbolic link".into()));
+            }
+            Err(e) => {
+                return Err(self.io("open", &p)(io::Error::from_raw_os_error(
+                    e.raw_os_error(),
+                )));
+            }
+        };
+        let f = File::from(fd);
+        let m = f.metadata().map_err(self.io("stat", &p))?;
+        if !m.is_file() {
+            return Err(not_regular(m.file_type()));
+        }
+        Ok(Some((f, m.len())))
+    }
+
+    /// Reads `from` (`kind` `d`) to its end into `sink`, refusing it past `limit` bytes.
+    /// Returns the bytes read.
+    fn read_at_most(
+        &self,
+        kind: Kind,
+        d: &Digest,
+        from: File,
+        limit: u64,
+        buf: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), RemoteError>,
+    ) -> Result<u64, RemoteError> {
+        let p = self.path(kind, d);
+        let mut from = from.take(limit.saturating_add(1));
+        let mut total = 0u64;
+        loop {
+            let n = match from.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io("read", &p)(e)),
+            };
+            total += n as u64;
+            if total > limit {
+                return Err(self.refused(kind, d, &p, format!("holds more than {limit} bytes")));
+            }
+            sink(&buf[..n])?;
+        }
+        Ok(total)
+    }
+
+    /// Copies object `d` into `dst` (a new file), hashing on the way. `expected`: its size
+    /// as the lock or a manifest gives it (a file of another size is refused unread).
+    /// Returns the digest of what was read and its size; `progress` gets byte counts as
+    /// they go.
     pub fn download_to(
         &self,
         d: &Digest,
         dst_path: &Path,
+        expected: Option<u64>,
         progress: &dyn Fn(u64),
     ) -> Result<(Digest, u64), RemoteError> {
         let src = self.path(Kind::Object, d);
-        let mut from = match File::open(&src) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(RemoteError::Missing {
-                    remote: self.name.clone(),
-                    digest: *d,
-                });
-            }
-            Err(e) => return Err(self.io("read", &src)(e)),
+        let Some((from, size)) = self.open_regular(Kind::Object, d)? else {
+            return Err(RemoteError::Missing {
+                remote: self.name.clone(),
+                digest: *d,
+            });
         };
-        let size = from.metadata().map_err(self.io("stat", &src))?.len();
+        if let Some(want) = expected
+            && want != size
+        {
+            return Err(self.refused(
+                Kind::Object,
+                d,
+                &src,
+                format!("is {size} bytes where {want} were expected"),
+            ));
+        }
+        let limit = expected.unwrap_or(size);
         let local = |op| move |e| RemoteError::Local(crate::Error::io(op, dst_path, e));
         let dst = &mut File::create(dst_path).map_err(local("create"))?;
         if size >= COPY_THEN_HASH_MIN {
-            let n = io::copy(&mut from, dst).map_err(local("write"))?;
+            let n =
+                io::copy(&mut from.take(limit.saturating_add(1)), dst).map_err(local("write"))?;
+            if n > limit {
+                return Err(self.refused(
+                    Kind::Object,
+                    d,
+                    &src,
+                    format!("holds more than {limit} bytes"),
+                ));
+            }
             progress(n);
             let actual = crate::hash::hash_file(dst_path, n)?;
             return Ok((actual, n));
         }
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; BUF.min(size as usize + 1).max(1)];
-        let mut total = 0u64;
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io("read", &src)(e)),
-            };
-            hasher.update(&buf[..n]);
-            dst.write_all(&buf[..n]).map_err(local("write"))?;
-            total += n as u64;
-            progress(n as u64);
-        }
+        let total = self.read_at_most(Kind::Object, d, from, limit, &mut buf, &mut |b| {
+            hasher.update(b);
+            dst.write_all(b).map_err(local("write"))?;
+            progress(b.len() as u64);
+            Ok(())
+        })?;
         Ok((hasher.finalize().into(), total))
     }
 
-    /// A small file (a record, a manifest) read whole; `None` when absent.
+    /// A small file (a record, a manifest) read whole; `None` when absent. Larger than
+    /// [`READ_WHOLE_MAX`]: refused.
     pub fn read(&self, kind: Kind, d: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
-        let p = self.path(kind, d);
-        match fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io("read", &p)(e)),
+        let Some((from, size)) = self.open_regular(kind, d)? else {
+            return Ok(None);
+        };
+        if size > READ_WHOLE_MAX {
+            return Err(self.refused(
+                kind,
+                d,
+                &self.path(kind, d),
+                format!("is {size} bytes, more than pipe reads whole ({READ_WHOLE_MAX})"),
+            ));
         }
+        let mut out = Vec::with_capacity(size as usize);
+        let mut buf = vec![0u8; BUF];
+        self.read_at_most(kind, d, from, size, &mut buf, &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(Some(out))
     }
 
     /// The digest of object `d`'s content as stored; `None` when absent.
     pub fn rehash(&self, d: &Digest) -> Result<Option<Digest>, RemoteError> {
-        let p = self.path(Kind::Object, d);
-        let size = match fs::metadata(&p) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("stat", &p)(e)),
+        let Some((from, size)) = self.open_regular(Kind::Object, d)? else {
+            return Ok(None);
         };
-        match crate::hash::hash_file(&p, size) {
-            Ok(h) => Ok(Some(h)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(RemoteError::Local(e)),
-        }
+        let mut hasher = blake3::Hasher::new();
+        let big = size >= crate::hash::MMAP_MIN;
+        let mut buf = vec![0u8; if big { HASH_CHUNK } else { BUF }];
+        self.read_at_most(Kind::Object, d, from, size, &mut buf, &mut |b| {
+            if big {
+                hasher.update_rayon(b);
+            } else {
+                hasher.update(b);
+            }
+            Ok(())
+        })?;
+        Ok(Some(hasher.finalize().into()))
+    }
+}
+
+/// What a file type is, for a message.
+fn file_type(ft: &fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory, not a file"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe), not a file"
+    } else if ft.is_socket() {
+        "a socket, not a file"
+    } else if ft.is_char_device() {
+        "a character device, not a file"
+    } else if ft.is_block_device() {
+        "a block device, not a file"
+    } else {
+        "not a regular file"
     }
 }
 
@@ -370,14 +511,116 @@ mod tests {
         let t = r.stage_bytes(b"abc").unwrap();
         r.commit(&[(t, Kind::Object, dg)]).unwrap();
         let out = d.path().join("out");
-        let (h, n) = r.download_to(&dg, &out, &|_| {}).unwrap();
+        let (h, n) = r.download_to(&dg, &out, None, &|_| {}).unwrap();
         assert_eq!((h, n), (dg, 3));
         let missing = Digest::of_bytes(b"nope");
         assert!(matches!(
-            r.download_to(&missing, &out, &|_| {}),
+            r.download_to(&missing, &out, None, &|_| {}),
             Err(RemoteError::Missing { .. })
         ));
         assert_eq!(r.rehash(&missing).unwrap(), None);
+    }
+
+    /// Runs `f` on a thread; fails the test (rather than hanging it) if it blocks.
+    fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("blocked on what the remote holds")
+    }
+
+    fn refusal(r: Result<impl std::fmt::Debug, RemoteError>) -> String {
+        match r {
+            Err(e @ RemoteError::Refused { .. }) => e.to_string(),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_never_past_their_size() {
+        use rustix::fs::{FileType, Mode};
+        let d = tempfile::tempdir().unwrap();
+        let r = remote(d.path(), false);
+        let out = d.path().join("out");
+        let put = |name: &[u8]| {
+            let dg = Digest::of_bytes(name);
+            let p = r.path(Kind::Object, &dg);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            (dg, p)
+        };
+        // A FIFO nobody writes to: opening it for reading would block forever.
+        let (fifo, p) = put(b"fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let (r2, o2) = (r.clone(), out.clone());
+        let e = refusal(within(move || r2.download_to(&fifo, &o2, None, &|_| {})));
+        assert!(
+            e.contains("is a FIFO") && e.contains(&p.display().to_string()),
+            "{e}"
+        );
+        let r2 = r.clone();
+        refusal(within(move || r2.rehash(&fifo)));
+        // The same file under `runs/`: a record read must not block either.
+        let rec = r.path(Kind::Record, &fifo);
+        fs::create_dir_all(rec.parent().unwrap()).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &rec,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let r2 = r.clone();
+        let e = refusal(within(move || r2.read(Kind::Record, &fifo)));
+        assert!(e.starts_with("run-cache record"), "{e}");
+        // A socket, a directory, a character device behind a link.
+        let (sock, p) = put(b"socket");
+        let _l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        assert!(refusal(r.download_to(&sock, &out, None, &|_| {})).contains("is a socket"));
+        let (dir, p) = put(b"dir");
+        fs::create_dir(&p).unwrap();
+        assert!(refusal(r.download_to(&dir, &out, None, &|_| {})).contains("is a directory"));
+        assert!(refusal(r.read(Kind::Object, &dir)).contains("is a directory"));
+        // A link, even to a regular file with the right content: pipe never made it.
+        let (link, p) = put(b"elsewhere");
+        fs::write(d.path().join("elsewhere"), b"elsewhere").unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), &p).unwrap();
+        assert!(refusal(r.download_to(&link, &out, None, &|_| {})).contains("symbolic link"));
+        let (zero, p) = put(b"zero");
+        std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        let r2 = r.clone();
+        refusal(within(move || r2.rehash(&zero)));
+        // More bytes than the lock says: refused unread, and nothing was written.
+        let dg = Digest::of_bytes(b"abc");
+        let t = r.stage_bytes(b"abc and then some").unwrap();
+        r.commit(&[(t, Kind::Object, dg)]).unwrap();
+        let _ = fs::remove_file(&out);
+        let e = refusal(r.download_to(&dg, &out, Some(3), &|_| {}));
+        assert!(e.contains("is 17 bytes where 3 were expected"), "{e}");
+        assert!(!out.exists());
+        // Without a size to hold it to, it is read (and its digest tells it is wrong).
+        let (h, n) = r.download_to(&dg, &out, None, &|_| {}).unwrap();
+        assert_ne!(h, dg);
+        assert_eq!(n, 17);
+        assert!(
+            !RemoteError::Refused {
+                remote: "r".into(),
+                what: "object",
+                digest: dg,
+                at: String::new(),
+                why: String::new()
+            }
+            .is_fatal()
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Classified for the retry policy: `is_transient` (worth another attempt: a dropped
 //! connection, a timeout, a 5xx) and `is_fatal` (stop every transfer now: nothing else will
-//! work either, e.g. an unreachable endpoint, refused credentials, a missing bucket).
+//! work either, e.g. an unreachable endpoint, refused credentials, a missing bucket, pipe
+//! stopping). A refused object (`Refused`: not a regular file, too large) is neither: it is
+//! reported like a corrupt one and the other transfers go on.
 
 use std::io;
 use std::path::PathBuf;
@@ -42,6 +44,24 @@ pub enum RemoteError {
     },
     #[error("remote `{remote}` does not have object {digest}")]
     Missing { remote: String, digest: Digest },
+    /// Not what pipe ever stores under that name (a FIFO, a device, a directory, a link,
+    /// more bytes than expected): refused before or while reading, like a corrupt object.
+    #[error(
+        "{what} {digest} from remote `{remote}` is corrupt: it {why} ({at}); it was not stored \
+         in the local cache"
+    )]
+    Refused {
+        remote: String,
+        /// "object", "run-cache record", "experiment record"
+        what: &'static str,
+        digest: Digest,
+        /// Its path on a directory remote, its key on an object store.
+        at: String,
+        why: String,
+    },
+    /// pipe is stopping (Ctrl-C, SIGTERM): the transfer was abandoned.
+    #[error("remote `{remote}`: transfer abandoned, pipe is stopping")]
+    Stopped { remote: String },
     #[error("remote `{remote}`: {detail}{}", gave_up(*.attempts))]
     Failed {
         remote: String,
@@ -90,7 +110,8 @@ impl RemoteError {
             RemoteError::Unreachable { .. }
             | RemoteError::Auth { .. }
             | RemoteError::NoBucket { .. }
-            | RemoteError::Config { .. } => true,
+            | RemoteError::Config { .. }
+            | RemoteError::Stopped { .. } => true,
             RemoteError::Failed { transient, .. } => *transient,
             RemoteError::Io { err, .. } => matches!(
                 err.kind(),
@@ -107,7 +128,9 @@ impl RemoteError {
                         | io::ErrorKind::QuotaExceeded
                 )
             }),
-            RemoteError::Corrupt { .. } | RemoteError::Missing { .. } => false,
+            RemoteError::Corrupt { .. }
+            | RemoteError::Missing { .. }
+            | RemoteError::Refused { .. } => false,
         }
     }
 

@@ -27,6 +27,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What one of them is called in a message.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Object => "object",
+            Kind::Record => "run-cache record",
+            Kind::Exp => "experiment record",
+        }
+    }
+
     pub fn dir(self) -> &'static str {
         match self {
             Kind::Object => "objects",

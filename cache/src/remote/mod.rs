@@ -15,6 +15,11 @@
 //!   objects enter the local cache; uploads are atomic on the remote.
 //! - *Order*: a push sends file objects, then the manifests that list them, then the
 //!   run-cache records that name them, so whoever sees a record finds what it names.
+//! - *Untrusted content*: what a remote holds is checked before it is believed: objects
+//!   against their names, sizes against what the lock says, a directory remote's files
+//!   for being regular files at all ([`dir`]), manifests by `Manifest::decode`.
+//! - *Stopping*: every operation returns at once when pipe is told to stop ([`stop`]),
+//!   even one blocked in a system call on a hung mount.
 //!
 //! This module knows nothing about pipelines: the engine decides which digests to move.
 
@@ -26,6 +31,7 @@ pub mod error;
 pub mod layout;
 pub mod retry;
 pub mod spec;
+pub mod stop;
 pub mod transfer;
 
 use std::collections::{BTreeMap, HashSet};
@@ -108,6 +114,23 @@ impl Remote {
         &self.backend
     }
 
+    /// Where `kind` `d` lives on the remote, for messages: a path, or a key.
+    pub fn locate(&self, kind: Kind, d: &Digest) -> String {
+        match &self.backend {
+            Backend::Dir(r) => r.path(kind, d).display().to_string(),
+            Backend::Cloud(c) => c.locate(kind, d),
+        }
+    }
+
+    /// Runs `op` under the retry policy, unless pipe stops first (see [`stop`]).
+    async fn attempt<T, F, Fut>(&self, op: F) -> Result<T, RemoteError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RemoteError>>,
+    {
+        stop::unless_stopped(&self.name, self.retry.run(op)).await
+    }
+
     fn internal(&self, e: tokio::task::JoinError) -> RemoteError {
         RemoteError::Failed {
             remote: self.name.clone(),
@@ -119,31 +142,30 @@ impl Remote {
 
     /// Digests of `kind` under one listing prefix (`objects/ab`, or `objects` for all).
     async fn list(&self, kind: Kind, rel: String) -> Result<Vec<Digest>, RemoteError> {
-        self.retry
-            .run(|| async {
-                match &self.backend {
-                    Backend::Dir(d) => {
-                        let (d, rel) = (d.clone(), rel.clone());
-                        if rel.contains('/') {
-                            tokio::task::spawn_blocking(move || d.list_prefix(&rel))
-                                .await
-                                .map_err(|e| self.internal(e))?
-                        } else {
-                            tokio::task::spawn_blocking(move || {
-                                let mut all = Vec::new();
-                                for p in d.prefixes(kind)? {
-                                    all.extend(d.list_prefix(&p)?);
-                                }
-                                Ok(all)
-                            })
+        self.attempt(|| async {
+            match &self.backend {
+                Backend::Dir(d) => {
+                    let (d, rel) = (d.clone(), rel.clone());
+                    if rel.contains('/') {
+                        tokio::task::spawn_blocking(move || d.list_prefix(&rel))
                             .await
                             .map_err(|e| self.internal(e))?
-                        }
+                    } else {
+                        tokio::task::spawn_blocking(move || {
+                            let mut all = Vec::new();
+                            for p in d.prefixes(kind)? {
+                                all.extend(d.list_prefix(&p)?);
+                            }
+                            Ok(all)
+                        })
+                        .await
+                        .map_err(|e| self.internal(e))?
                     }
-                    Backend::Cloud(c) => c.list(kind, &rel).await,
                 }
-            })
-            .await
+                Backend::Cloud(c) => c.list(kind, &rel).await,
+            }
+        })
+        .await
     }
 
     /// Which of `wanted` the remote has, never asking per digest. A few digests: one
@@ -170,7 +192,7 @@ impl Remote {
             let want = &want;
             return futures::stream::iter("0123456789abcdef".chars())
                 .map(|first| async move {
-                    let have = self.retry.run(|| c.list_range(kind, first)).await?;
+                    let have = self.attempt(|| c.list_range(kind, first)).await?;
                     Ok::<_, RemoteError>(
                         have.into_iter()
                             .filter(|d| want.contains(d))
@@ -210,19 +232,18 @@ impl Remote {
     }
 
     async fn read(&self, kind: Kind, d: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.retry
-            .run(|| async {
-                match &self.backend {
-                    Backend::Dir(r) => {
-                        let (r, d) = (r.clone(), *d);
-                        tokio::task::spawn_blocking(move || r.read(kind, &d))
-                            .await
-                            .map_err(|e| self.internal(e))?
-                    }
-                    Backend::Cloud(c) => c.read(kind, d).await,
+        self.attempt(|| async {
+            match &self.backend {
+                Backend::Dir(r) => {
+                    let (r, d) = (r.clone(), *d);
+                    tokio::task::spawn_blocking(move || r.read(kind, &d))
+                        .await
+                        .map_err(|e| self.internal(e))?
                 }
-            })
-            .await
+                Backend::Cloud(c) => c.read(kind, d).await,
+            }
+        })
+        .await
     }
 
     /// A run-cache record; `None` when the remote has none under `key`.
@@ -254,22 +275,21 @@ impl Remote {
     /// What object `d` on the remote hashes to (`None` when absent): reads it through,
     /// storing nothing.
     pub async fn rehash(&self, d: &Digest) -> Result<Option<Digest>, RemoteError> {
-        self.retry
-            .run(|| async {
-                match &self.backend {
-                    Backend::Dir(r) => {
-                        let (r, d) = (r.clone(), *d);
-                        tokio::task::spawn_blocking(move || r.rehash(&d))
-                            .await
-                            .map_err(|e| self.internal(e))?
-                    }
-                    Backend::Cloud(c) => match c.download(d, None, &|_| {}).await {
-                        Ok((h, _)) => Ok(Some(h)),
-                        Err(RemoteError::Missing { .. }) => Ok(None),
-                        Err(e) => Err(e),
-                    },
+        self.attempt(|| async {
+            match &self.backend {
+                Backend::Dir(r) => {
+                    let (r, d) = (r.clone(), *d);
+                    tokio::task::spawn_blocking(move || r.rehash(&d))
+                        .await
+                        .map_err(|e| self.internal(e))?
                 }
-            })
-            .await
+                Backend::Cloud(c) => match c.download(d, None, None, &|_| {}).await {
+                    Ok((h, _)) => Ok(Some(h)),
+                    Err(RemoteError::Missing { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                },
+            }
+        })
+        .await
     }
 }

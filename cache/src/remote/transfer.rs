@@ -12,9 +12,13 @@
 //! arrives, and compared with its name. A mismatch removes the temp file and is reported
 //! (naming the object and the remote); nothing corrupt enters the cache. Verified temps are
 //! placed in groups by `Store::place_durably` (each temp's data flushed, renamed, the
-//! directories flushed), so an object in the cache is always whole, as when a run stores it. Missing and corrupt objects do not
-//! stop the others; an error that will hit every transfer (unreachable, refused, no
-//! bucket, a full disk) does.
+//! directories flushed), so an object in the cache is always whole, as when a run stores it.
+//! Given the size the lock or a manifest records ([`download_sized`]), an object of another
+//! size is refused before or while it is read: a remote cannot fill the disk with a file
+//! that only claims a name. Missing, corrupt and refused objects do not stop the others; an
+//! error that will hit every transfer (unreachable, refused credentials, no bucket, a full
+//! disk, pipe stopping) does. When pipe stops (see [`super::stop`]), a transfer stuck in a
+//! read is abandoned at once and its temp file removed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -196,7 +200,8 @@ pub struct Fetched {
     pub bytes: u64,
     /// Not on the remote.
     pub missing: Vec<Digest>,
-    /// On the remote, but not what their names say; not stored.
+    /// On the remote, but not what their names say (or not objects at all:
+    /// `RemoteError::Refused`); not stored.
     pub corrupt: Vec<RemoteError>,
 }
 
@@ -207,8 +212,58 @@ pub async fn download(
     digests: Vec<Digest>,
     progress: &Progress,
 ) -> Result<Fetched, RemoteError> {
+    let wanted = digests
+        .into_iter()
+        .map(|d| (d, Check::Size(None)))
+        .collect();
+    download_checked(remote, store, wanted, progress).await
+}
+
+/// [`download`], each object with the size it must have when known (from the lock or a
+/// manifest): one of another size is refused, never read past that size.
+pub async fn download_sized(
+    remote: &Remote,
+    store: &Store,
+    wanted: Vec<(Digest, Option<u64>)>,
+    progress: &Progress,
+) -> Result<Fetched, RemoteError> {
+    let wanted = wanted
+        .into_iter()
+        .map(|(d, n)| (d, Check::Size(n)))
+        .collect();
+    download_checked(remote, store, wanted, progress).await
+}
+
+/// [`download`] of directory manifests: one that `Manifest::decode` refuses (a path that
+/// leaves its directory, a `.git` component, a control character...) is refused like a
+/// corrupt object and never enters the cache.
+pub async fn download_manifests(
+    remote: &Remote,
+    store: &Store,
+    digests: Vec<Digest>,
+    progress: &Progress,
+) -> Result<Fetched, RemoteError> {
+    let wanted = digests.into_iter().map(|d| (d, Check::Manifest)).collect();
+    download_checked(remote, store, wanted, progress).await
+}
+
+/// What a download checks beyond the digest.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// The size it must have, when known.
+    Size(Option<u64>),
+    /// A directory manifest: it must decode.
+    Manifest,
+}
+
+async fn download_checked(
+    remote: &Remote,
+    store: &Store,
+    wanted: Vec<(Digest, Check)>,
+    progress: &Progress,
+) -> Result<Fetched, RemoteError> {
     let mut out = Fetched::default();
-    if digests.is_empty() {
+    if wanted.is_empty() {
         return Ok(out);
     }
     let tmp_dir = store.tmp_dir();
@@ -219,14 +274,14 @@ pub async fn download(
     let mut staged_bytes = 0u64;
     let mut failure = None;
     {
-        let mut results = futures::stream::iter(digests)
-            .map(|dg| {
+        let mut results = futures::stream::iter(wanted)
+            .map(|(dg, check)| {
                 let tmp_dir = tmp_dir.clone();
                 let progress = progress.clone();
                 async move {
                     let r = remote
                         .retry()
-                        .run(|| fetch_one(remote, dg, &tmp_dir, &progress))
+                        .run(|| fetch_one(remote, dg, check, &tmp_dir, &progress))
                         .await;
                     (dg, r)
                 }
@@ -246,7 +301,9 @@ pub async fn download(
                     }
                 }
                 Err(RemoteError::Missing { .. }) => out.missing.push(dg),
-                Err(e @ RemoteError::Corrupt { .. }) => out.corrupt.push(e),
+                Err(e @ (RemoteError::Corrupt { .. } | RemoteError::Refused { .. })) => {
+                    out.corrupt.push(e)
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -261,25 +318,49 @@ pub async fn download(
     placed.map(|()| out)
 }
 
-/// One object to a verified temp file: (its path, its size).
+/// One object to a temp file verified as `check` says: (its path, its size). Abandoned
+/// when pipe stops; the temp file is removed on any failure.
 async fn fetch_one(
     remote: &Remote,
     dg: Digest,
+    check: Check,
     tmp_dir: &std::path::Path,
     progress: &Progress,
 ) -> Result<(PathBuf, u64), RemoteError> {
+    let size = match check {
+        Check::Size(n) => n,
+        Check::Manifest => None,
+    };
     let tmp = fsutil::unique_path(tmp_dir, &dg.short());
-    let got = match remote.backend() {
-        Backend::Dir(d) => {
-            let (d, t, pg) = (d.clone(), tmp.clone(), progress.clone());
-            tokio::task::spawn_blocking(move || d.download_to(&dg, &t, &|b| pg(b, 0)))
+    let got = super::stop::unless_stopped(remote.name(), async {
+        match remote.backend() {
+            Backend::Dir(d) => {
+                let (d, t, pg) = (d.clone(), tmp.clone(), progress.clone());
+                tokio::task::spawn_blocking(move || d.download_to(&dg, &t, size, &|b| pg(b, 0)))
+                    .await
+                    .map_err(|e| remote.internal(e))?
+            }
+            Backend::Cloud(c) => {
+                let pg = progress.clone();
+                c.download(&dg, Some(&tmp), size, &move |b| pg(b, 0)).await
+            }
+        }
+    })
+    .await;
+    let got = match got {
+        Ok((actual, n)) if actual == dg && matches!(check, Check::Manifest) => {
+            let t = tmp.clone();
+            let (name, at) = (
+                remote.name().to_string(),
+                remote.locate(super::Kind::Object, &dg),
+            );
+            tokio::task::spawn_blocking(move || valid_manifest(&name, &at, &dg, &t, n))
                 .await
-                .map_err(|e| remote.internal(e))?
+                .map_err(|e| remote.internal(e))
+                .and_then(|r| r)
+                .map(|()| (actual, n))
         }
-        Backend::Cloud(c) => {
-            let pg = progress.clone();
-            c.download(&dg, Some(&tmp), &move |b| pg(b, 0)).await
-        }
+        other => other,
     };
     match got {
         Ok((actual, n)) if actual == dg => Ok((tmp, n)),
@@ -296,6 +377,35 @@ async fn fetch_one(
             Err(e)
         }
     }
+}
+
+/// Checks that manifest `d`, downloaded from `at` on remote `remote` to `tmp` (`n`
+/// bytes), decodes: the one validation every reader of a manifest gets.
+fn valid_manifest(
+    remote: &str,
+    at: &str,
+    d: &Digest,
+    tmp: &std::path::Path,
+    n: u64,
+) -> Result<(), RemoteError> {
+    let refused = |why: String| RemoteError::Refused {
+        remote: remote.to_string(),
+        what: "manifest",
+        digest: *d,
+        at: at.to_string(),
+        why,
+    };
+    let max = super::dir::READ_WHOLE_MAX;
+    if n > max {
+        return Err(refused(format!(
+            "is {n} bytes, more than pipe reads whole ({max})"
+        )));
+    }
+    let bytes =
+        std::fs::read(tmp).map_err(|e| RemoteError::Local(crate::Error::io("read", tmp, e)))?;
+    crate::Manifest::decode(&bytes)
+        .map(|_| ())
+        .map_err(|e| refused(format!("lists what pipe cannot check out: {e}")))
 }
 
 /// Places verified temps in the store, durably (`Store::place_durably`), on the blocking

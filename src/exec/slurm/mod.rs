@@ -21,7 +21,12 @@
 //!    node).
 //! 5. Ctrl-C / SIGTERM: one `scancel` for every job of the run, waiting until squeue lists
 //!    none of them as queued or running.
+//!
+//! What it could not do (Slurm's commands missing, the probe, a submission) is a
+//! [`SlurmError`] (`error.rs`); what it asked of Slurm in a run is an [`Asked`], which the
+//! command reports.
 
+mod error;
 mod probe;
 pub mod query;
 pub mod record;
@@ -36,10 +41,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use super::{Cancel, Exit, Job, Request};
+use super::{Cancel, ExecError, Exit, Job, Request};
 use crate::config::ExecutorConfig;
-use crate::report::printer;
-use crate::sched::event::{Event, Events, JobState};
+use crate::error::StageExit;
+use crate::events::{Event, Events, JobState};
+pub use error::SlurmError;
 use record::Record;
 use script::Status;
 
@@ -77,11 +83,46 @@ struct Watched {
     unlisted: u32,
 }
 
-type Reply = Result<(String, Option<watch::Receiver<State>>), String>;
+/// The submitter's answer to a stage: the job id, and its state to wait on (none when the
+/// run detaches); or why it was not submitted (one error for every job of a submission).
+type Reply = Result<(String, Option<watch::Receiver<State>>), Arc<SlurmError>>;
 
 struct Pending {
     job: Job,
     reply: oneshot::Sender<Reply>,
+}
+
+/// Answers every job of a submission that did not happen with why.
+fn refuse(members: Vec<Pending>, e: SlurmError) {
+    let e = Arc::new(e);
+    for p in members {
+        let _ = p.reply.send(Err(e.clone()));
+    }
+}
+
+/// What one `sbatch` call submits: the script, Slurm's output file (with `%j`, or `%A` and
+/// `%a` for an array) and the job's name.
+struct Submission {
+    script: PathBuf,
+    output: PathBuf,
+    name: String,
+}
+
+impl Submission {
+    /// Slurm's log of task `i` of job `id`.
+    fn log_of(&self, id: &str, i: usize) -> PathBuf {
+        let name = self
+            .output
+            .file_name()
+            .map(|f| {
+                f.to_string_lossy()
+                    .replace("%j", id)
+                    .replace("%A", id)
+                    .replace("%a", &i.to_string())
+            })
+            .unwrap_or_default();
+        self.output.with_file_name(name)
+    }
 }
 
 #[derive(Default)]
@@ -140,31 +181,17 @@ fn on_path(cmd: &str) -> bool {
 
 impl Slurm {
     /// Checks that Slurm's commands are here and that the nodes see the workspace, and
-    /// reads the jobs earlier pipe processes left. `Err`: a sentence for the user.
+    /// reads the jobs earlier pipe processes left.
     pub fn start(
         dot: &Path,
         root: &Path,
         cfg: &ExecutorConfig,
         detach: bool,
         events: Events,
-    ) -> Result<Arc<Slurm>, String> {
+    ) -> Result<Arc<Slurm>, SlurmError> {
         let missing: Vec<&str> = COMMANDS.iter().copied().filter(|c| !on_path(c)).collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "the Slurm executor needs Slurm's commands ({}), and {} not on PATH: run pipe on \
-                 a host of the cluster (a login node), or use --executor local",
-                COMMANDS.join(", "),
-                match missing.as_slice() {
-                    [one] => format!("`{one}` is"),
-                    more => format!(
-                        "{} are",
-                        more.iter()
-                            .map(|c| format!("`{c}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                }
-            ));
+            return Err(SlurmError::NotOnPath { missing });
         }
         probe::check(dot, root, cfg, &events)?;
         let now = SystemTime::now()
@@ -268,9 +295,9 @@ impl Slurm {
         true
     }
 
-    pub async fn run(self: &Arc<Self>, job: &Job, mut cancel: Cancel) -> std::io::Result<Exit> {
+    pub async fn run(self: &Arc<Self>, job: &Job, mut cancel: Cancel) -> Result<Exit, ExecError> {
         if job.request.local {
-            return super::local::run(job, cancel, &self.events).await;
+            return Ok(super::local::run(job, cancel, &self.events).await?);
         }
         self.start_tasks();
         let adopted = self.inner().adopted.remove(&job.stage);
@@ -299,7 +326,7 @@ impl Slurm {
                     .is_ok()
                 });
                 if !sent {
-                    return Err(std::io::Error::other("the Slurm submitter stopped"));
+                    return Err(SlurmError::SubmitterStopped.into());
                 }
                 let answer = tokio::select! {
                     r = reply => r,
@@ -310,8 +337,8 @@ impl Slurm {
                 };
                 match answer {
                     Ok(Ok(x)) => x,
-                    Ok(Err(e)) => return Err(std::io::Error::other(e)),
-                    Err(_) => return Err(std::io::Error::other("the Slurm submitter stopped")),
+                    Ok(Err(e)) => return Err(ExecError::Slurm(e)),
+                    Err(_) => return Err(SlurmError::SubmitterStopped.into()),
                 }
             }
         };
@@ -325,7 +352,7 @@ impl Slurm {
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
-                        return Err(std::io::Error::other(format!("lost track of Slurm job {id}")));
+                        return Err(SlurmError::Lost { job: id }.into());
                     }
                 }
                 _ = cancel.cancelled() => {
@@ -415,80 +442,29 @@ impl Slurm {
         ))
     }
 
+    /// Submits `members` (jobs with equal requests) as one job, or one job array, and
+    /// registers each: recorded for a later run, watched by the poller.
     async fn submit_group(&self, req: &Request, members: Vec<Pending>, n: usize) {
         if self.cancelling.load(Ordering::SeqCst) {
-            for p in members {
-                let _ = p.reply.send(Err("the run was interrupted".into()));
-            }
-            return;
+            return refuse(members, SlurmError::Interrupted);
         }
         let count = members.len();
-        let scripts = self.dot.join("slurm").join("scripts").join(&self.run_id);
-        let slurm_logs = self.dot.join("logs").join("slurm");
-        let seq = self.stats().submissions + n;
         let statuses: Vec<PathBuf> = members.iter().map(|p| self.status_path(&p.job)).collect();
-        let prepared = (|| -> std::io::Result<(PathBuf, PathBuf, String)> {
-            std::fs::create_dir_all(&scripts)?;
-            std::fs::create_dir_all(&slurm_logs)?;
-            for s in &statuses {
-                if let Some(d) = s.parent() {
-                    std::fs::create_dir_all(d)?;
-                }
-                let _ = std::fs::remove_file(s);
-            }
-            if count == 1 {
-                let job = &members[0].job;
-                let file = scripts.join(format!("{}.{}.sh", file_name(&job.stage), job.attempt));
-                std::fs::write(&file, script::wrapper(job, &statuses[0]))?;
-                Ok((
-                    file,
-                    slurm_logs.join(format!("{}-%j.out", file_name(&job.stage))),
-                    format!("pipe-{}-{}", self.run_id, job.stage),
-                ))
-            } else {
-                let dir = scripts.join(format!("array-{seq}"));
-                std::fs::create_dir_all(&dir)?;
-                for (i, p) in members.iter().enumerate() {
-                    std::fs::write(
-                        dir.join(format!("{i}.sh")),
-                        script::wrapper(&p.job, &statuses[i]),
-                    )?;
-                }
-                let driver = dir.join("array.sh");
-                std::fs::write(
-                    &driver,
-                    format!(
-                        "#!/bin/sh\n# pipe: a job array, one wrapper per task\nexec sh {}/\"$SLURM_ARRAY_TASK_ID.sh\"\n",
-                        script::quote(&dir.to_string_lossy())
-                    ),
-                )?;
-                Ok((
-                    driver,
-                    slurm_logs.join(format!("{}-%A_%a.out", file_name(&req.group))),
-                    format!("pipe-{}-{}", self.run_id, req.group),
-                ))
-            }
-        })();
-        let (script, output, name) = match prepared {
+        let submission = match self.write_scripts(req, &members, &statuses, n) {
             Ok(x) => x,
-            Err(e) => {
-                for p in members {
-                    let _ = p
-                        .reply
-                        .send(Err(format!("cannot write the job's wrapper script: {e}")));
-                }
-                return;
-            }
+            Err(e) => return refuse(members, SlurmError::Script(e)),
         };
-        let args = sbatch::args(&self.cfg, req, &name, &output, &self.root, count);
-        let id = match sbatch::submit(&self.dot, &args, &script).await {
+        let args = sbatch::args(
+            &self.cfg,
+            req,
+            &submission.name,
+            &submission.output,
+            &self.root,
+            count,
+        );
+        let id = match sbatch::submit(&self.dot, &args, &submission.script).await {
             Ok(id) => id,
-            Err(e) => {
-                for p in members {
-                    let _ = p.reply.send(Err(e.clone()));
-                }
-                return;
-            }
+            Err(e) => return refuse(members, e),
         };
         {
             let mut st = self.stats();
@@ -502,36 +478,86 @@ impl Slurm {
             } else {
                 format!("{id}_{i}")
             };
-            let log_name = output
-                .file_name()
-                .map(|f| {
-                    f.to_string_lossy()
-                        .replace("%j", &id)
-                        .replace("%A", &id)
-                        .replace("%a", &i.to_string())
-                })
-                .unwrap_or_default();
-            let slurm_log = slurm_logs.join(log_name);
-            let rec = Record {
-                stage: p.job.stage.clone(),
-                job: job_id.clone(),
-                key: p.job.request.key.clone(),
-                status: status.clone(),
-                slurm_log: slurm_log.clone(),
-                attempt: p.job.attempt,
-                run: self.run_id.clone(),
-            };
-            if let Err(e) = record::write(&self.dot, &rec) {
-                (self.events)(Event::ExecProblem {
-                    message: format!(
-                        "cannot record Slurm job {job_id} under {}: {e}; a later run cannot adopt it",
-                        record::dir(&self.dot).display()
-                    ),
-                });
-            }
-            let rx = (!self.detach).then(|| self.watch(&job_id, &p.job.stage, &status, &slurm_log));
-            let _ = p.reply.send(Ok((job_id, rx)));
+            let slurm_log = submission.log_of(&id, i);
+            self.register(p, job_id, status, slurm_log);
         }
+    }
+
+    /// Writes the wrapper script of each member (one job: its own; an array: one per task
+    /// and a driver that picks its task's), with the status files' directories.
+    fn write_scripts(
+        &self,
+        req: &Request,
+        members: &[Pending],
+        statuses: &[PathBuf],
+        n: usize,
+    ) -> std::io::Result<Submission> {
+        let scripts = self.dot.join("slurm").join("scripts").join(&self.run_id);
+        let slurm_logs = self.dot.join("logs").join("slurm");
+        std::fs::create_dir_all(&scripts)?;
+        std::fs::create_dir_all(&slurm_logs)?;
+        for s in statuses {
+            if let Some(d) = s.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            let _ = std::fs::remove_file(s);
+        }
+        if let [one] = members {
+            let job = &one.job;
+            let file = scripts.join(format!("{}.{}.sh", file_name(&job.stage), job.attempt));
+            std::fs::write(&file, script::wrapper(job, &statuses[0]))?;
+            return Ok(Submission {
+                script: file,
+                output: slurm_logs.join(format!("{}-%j.out", file_name(&job.stage))),
+                name: format!("pipe-{}-{}", self.run_id, job.stage),
+            });
+        }
+        let seq = self.stats().submissions + n;
+        let dir = scripts.join(format!("array-{seq}"));
+        std::fs::create_dir_all(&dir)?;
+        for (i, p) in members.iter().enumerate() {
+            std::fs::write(
+                dir.join(format!("{i}.sh")),
+                script::wrapper(&p.job, &statuses[i]),
+            )?;
+        }
+        let driver = dir.join("array.sh");
+        std::fs::write(
+            &driver,
+            format!(
+                "#!/bin/sh\n# pipe: a job array, one wrapper per task\nexec sh {}/\"$SLURM_ARRAY_TASK_ID.sh\"\n",
+                script::quote(&dir.to_string_lossy())
+            ),
+        )?;
+        Ok(Submission {
+            script: driver,
+            output: slurm_logs.join(format!("{}-%A_%a.out", file_name(&req.group))),
+            name: format!("pipe-{}-{}", self.run_id, req.group),
+        })
+    }
+
+    /// A submitted job: recorded (so that a later run can adopt it), watched unless the
+    /// run detaches, and answered to the stage waiting for it.
+    fn register(&self, p: Pending, job_id: String, status: PathBuf, slurm_log: PathBuf) {
+        let rec = Record {
+            stage: p.job.stage.clone(),
+            job: job_id.clone(),
+            key: p.job.request.key.clone(),
+            status: status.clone(),
+            slurm_log: slurm_log.clone(),
+            attempt: p.job.attempt,
+            run: self.run_id.clone(),
+        };
+        if let Err(e) = record::write(&self.dot, &rec) {
+            (self.events)(Event::ExecProblem {
+                message: format!(
+                    "cannot record Slurm job {job_id} under {}: {e}; a later run cannot adopt it",
+                    record::dir(&self.dot).display()
+                ),
+            });
+        }
+        let rx = (!self.detach).then(|| self.watch(&job_id, &p.job.stage, &status, &slurm_log));
+        let _ = p.reply.send(Ok((job_id, rx)));
     }
 
     /// Watches every job of the run until it ends.
@@ -681,42 +707,40 @@ impl Slurm {
             (
                 "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL" | "DEADLINE",
                 _,
-            ) => Exit::Cluster {
-                state: word.to_string(),
-                detail: format!(
+            ) => cluster(
+                word,
+                format!(
                     "ran as Slurm job {id} and ended {word}: {}; Slurm's log: {log}",
                     query::meaning(word)
                 ),
-                retry: query::retryable(word),
-            },
+                query::retryable(word),
+            ),
             ("CANCELLED", _) => {
                 let by = if self.cancelling.load(Ordering::SeqCst) {
                     "by this pipe run"
                 } else {
                     "from outside pipe (scancel by a user, or an administrator)"
                 };
-                Exit::Cluster {
-                    state: "CANCELLED".into(),
-                    detail: format!(
-                        "ran as Slurm job {id} and was CANCELLED {by}; Slurm's log: {log}"
-                    ),
-                    retry: false,
-                }
+                cluster(
+                    "CANCELLED",
+                    format!("ran as Slurm job {id} and was CANCELLED {by}; Slurm's log: {log}"),
+                    false,
+                )
             }
-            (_, Some(s)) if s.code != 0 => Exit::Cluster {
-                state: "FAILED".into(),
-                detail: format!(
+            (_, Some(s)) if s.code != 0 => cluster(
+                "FAILED",
+                format!(
                     "ran as Slurm job {id} and FAILED: {} exited with code {}",
                     s.command
                         .map_or("its wrapper".to_string(), |c| format!("command {}", c + 1)),
                     s.code
                 ),
-                retry: true,
-            },
+                true,
+            ),
             _ if since.elapsed() < STATUS_GRACE => return,
-            _ => Exit::Cluster {
-                state: if word.is_empty() { "LOST" } else { word }.to_string(),
-                detail: format!(
+            _ => cluster(
+                if word.is_empty() { "LOST" } else { word },
+                format!(
                     "ran as Slurm job {id} and ended {} without writing its exit status to {}: \
                      do the nodes see the workspace (it must be on a shared filesystem)? \
                      Slurm's log: {log}",
@@ -727,8 +751,8 @@ impl Slurm {
                     },
                     crate::spec::diag::display_path(&status_path)
                 ),
-                retry: false,
-            },
+                false,
+            ),
         };
         self.resolve(id, exit, status.as_ref());
     }
@@ -801,30 +825,60 @@ impl Slurm {
     }
 
     /// What this run asked of Slurm, for the closing report; `None` when it asked nothing.
-    pub fn summary(&self) -> Option<String> {
+    pub fn asked(&self) -> Option<Asked> {
         let st = self.stats();
         if st.submissions == 0 && st.adopted == 0 {
             return None;
         }
-        let mins = self.started.elapsed().as_secs_f64() / 60.0;
-        let mut s = format!(
-            "{} submission(s) ({} array(s)) for {} job(s), {} adopted; {} squeue and {} scontrol \
-             call(s) in {} ({:.1} squeue/min)",
-            st.submissions,
-            st.arrays,
-            st.jobs,
-            st.adopted,
-            st.squeue,
-            st.scontrol,
-            printer::elapsed(self.started.elapsed()),
-            st.squeue as f64 / mins.max(1.0 / 60.0)
-        );
-        if !st.seen_ms.is_empty() {
+        let seen = (!st.seen_ms.is_empty()).then(|| {
             let mean = st.seen_ms.iter().sum::<u64>() / st.seen_ms.len() as u64;
             let max = st.seen_ms.iter().max().copied().unwrap_or(0);
-            s.push_str(&format!("; job end to pipe: mean {mean} ms, max {max} ms"));
-        }
-        Some(s)
+            (mean, max)
+        });
+        Some(Asked {
+            submissions: st.submissions,
+            arrays: st.arrays,
+            jobs: st.jobs,
+            adopted: st.adopted,
+            squeue: st.squeue,
+            scontrol: st.scontrol,
+            elapsed: self.started.elapsed(),
+            end_to_pipe_ms: seen,
+        })
+    }
+}
+
+/// What a run asked of Slurm, and how soon it saw its jobs end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    pub submissions: usize,
+    pub arrays: usize,
+    pub jobs: usize,
+    pub adopted: usize,
+    pub squeue: usize,
+    pub scontrol: usize,
+    /// Since the executor started.
+    pub elapsed: Duration,
+    /// From a job's end (its status file) to pipe seeing it: mean and max, milliseconds.
+    pub end_to_pipe_ms: Option<(u64, u64)>,
+}
+
+impl Asked {
+    /// squeue calls a minute (the run's first minute counts as a whole one).
+    pub fn squeue_per_min(&self) -> f64 {
+        let mins = self.elapsed.as_secs_f64() / 60.0;
+        self.squeue as f64 / mins.max(1.0 / 60.0)
+    }
+}
+
+/// A job that ended in a state of Slurm's.
+fn cluster(state: &str, detail: String, retry: bool) -> Exit {
+    Exit::Failed {
+        how: StageExit::Cluster {
+            state: state.to_string(),
+            detail,
+        },
+        retry,
     }
 }
 

@@ -13,27 +13,27 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::ExecutorConfig;
-use crate::sched::event::{Event, Events};
+use crate::events::{Event, Events};
 
-use super::query;
+use super::{SlurmError, query};
 
 const REMEMBERED: Duration = Duration::from_secs(24 * 3600);
 
-pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig, events: &Events) -> Result<(), String> {
+pub fn check(
+    dot: &Path,
+    root: &Path,
+    cfg: &ExecutorConfig,
+    events: &Events,
+) -> Result<(), SlurmError> {
     let ok_file = dot.join("slurm").join("probe-ok");
-    let remembered = std::fs::read_to_string(&ok_file)
-        .is_ok_and(|t| t.trim() == root.to_string_lossy())
-        && std::fs::metadata(&ok_file)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age < REMEMBERED);
-    if remembered {
+    if remembered(&ok_file, root) {
         return Ok(());
     }
     let probe_dir = dot.join("slurm").join("probe");
-    std::fs::create_dir_all(&probe_dir)
-        .map_err(|e| format!("cannot create {}: {e}", probe_dir.display()))?;
+    std::fs::create_dir_all(&probe_dir).map_err(|source| SlurmError::CreateDir {
+        path: probe_dir.clone(),
+        source,
+    })?;
     let token = probe_dir.join(format!(
         "{}-{}",
         std::process::id(),
@@ -46,7 +46,29 @@ pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig, events: &Events) -> 
         "#!/bin/sh\nhostname > {}\n",
         super::script::quote(&token.to_string_lossy())
     );
-    std::fs::write(&script, body).map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    std::fs::write(&script, body).map_err(|source| SlurmError::Write {
+        path: script.clone(),
+        source,
+    })?;
+    let id = submit(cfg, &script)?;
+    wait_for(&id, &token, events)?;
+    let _ = std::fs::remove_file(&token);
+    let _ = std::fs::write(&ok_file, root.to_string_lossy().as_bytes());
+    Ok(())
+}
+
+/// Whether a probe for this workspace succeeded within the last day.
+fn remembered(ok_file: &Path, root: &Path) -> bool {
+    std::fs::read_to_string(ok_file).is_ok_and(|t| t.trim() == root.to_string_lossy())
+        && std::fs::metadata(ok_file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age < REMEMBERED)
+}
+
+/// Submits the probe job: 1 CPU, 1 minute, the configured partition, account and qos.
+fn submit(cfg: &ExecutorConfig, script: &Path) -> Result<String, SlurmError> {
     let mut args = vec![
         "--parsable".to_string(),
         "--job-name=pipe-probe".to_string(),
@@ -67,21 +89,27 @@ pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig, events: &Events) -> 
     args.extend(cfg.extra.iter().cloned());
     let out = Command::new("sbatch")
         .args(&args)
-        .arg(&script)
+        .arg(script)
         .output()
-        .map_err(|e| format!("cannot run sbatch: {e}"))?;
+        .map_err(|source| SlurmError::Spawn {
+            command: "sbatch",
+            source,
+        })?;
     let id = String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
         .and_then(|l| l.split(';').next())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    let Some(id) = id.filter(|_| out.status.success()) else {
-        return Err(format!(
-            "sbatch refused the probe job that checks the workspace is visible from the nodes: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    };
+    id.filter(|_| out.status.success())
+        .ok_or_else(|| SlurmError::ProbeRefused {
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+}
+
+/// Waits until the probe's `token` appears (the nodes see the workspace), or the job has
+/// ended and it has not within a grace (they do not).
+fn wait_for(id: &str, token: &Path, events: &Events) -> Result<(), SlurmError> {
     let started = Instant::now();
     let mut announced = false;
     let mut ended_at: Option<Instant> = None;
@@ -89,34 +117,26 @@ pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig, events: &Events) -> 
     let mut node = String::new();
     loop {
         if token.exists() {
-            let _ = std::fs::remove_file(&token);
-            let _ = std::fs::write(&ok_file, root.to_string_lossy().as_bytes());
             return Ok(());
         }
         if let Some(t) = ended_at {
             // A shared filesystem may show a file a few seconds late.
             if t.elapsed() > Duration::from_secs(10) {
-                let on = if node.is_empty() {
-                    String::new()
-                } else {
-                    format!(" on {node}")
-                };
-                return Err(format!(
-                    "the cluster's nodes do not see the workspace: probe job {id} ran{on} but its \
-                     file {} never appeared here. Under Slurm, pipe needs the workspace and its \
-                     cache on a filesystem shared with the nodes (NFS, Lustre, GPFS, ...)",
-                    token.display()
-                ));
+                return Err(SlurmError::NotShared {
+                    job: id.to_string(),
+                    node: (!node.is_empty()).then_some(node),
+                    token: token.to_path_buf(),
+                });
             }
         } else if last_query.elapsed() > Duration::from_secs(1) {
             last_query = Instant::now();
             let out = Command::new("squeue")
-                .args(["-h", "-t", "all", "-o", "%i|%T|%r|%N", "-j", &id])
+                .args(["-h", "-t", "all", "-o", "%i|%T|%r|%N", "-j", id])
                 .output();
             let listed = out
                 .ok()
                 .map(|o| query::parse_squeue(&String::from_utf8_lossy(&o.stdout)))
-                .and_then(|m| m.get(&id).cloned());
+                .and_then(|m| m.get(id).cloned());
             match listed {
                 Some(l) if query::phase(&l.state) == query::Phase::Ended => {
                     node = l.node;
@@ -130,10 +150,7 @@ pub fn check(dot: &Path, root: &Path, cfg: &ExecutorConfig, events: &Events) -> 
                         } else {
                             l.reason
                         };
-                        events(Event::Probing {
-                            job: &id,
-                            why: &why,
-                        });
+                        events(Event::Probing { job: id, why: &why });
                         announced = true;
                     }
                 }

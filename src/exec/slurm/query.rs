@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use tokio::process::Command;
 
+use super::SlurmError;
+
 /// One line of squeue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -54,7 +56,7 @@ pub fn parse_squeue(text: &str) -> HashMap<String, Listed> {
 }
 
 /// One squeue call for all `ids` (job ids or array task ids).
-pub async fn squeue(ids: &[String]) -> Result<HashMap<String, Listed>, String> {
+pub async fn squeue(ids: &[String]) -> Result<HashMap<String, Listed>, SlurmError> {
     let mut bases: Vec<&str> = ids.iter().map(|i| base_id(i)).collect();
     bases.sort_unstable();
     bases.dedup();
@@ -66,13 +68,18 @@ pub async fn squeue(ids: &[String]) -> Result<HashMap<String, Listed>, String> {
         .arg(bases.join(","))
         .output()
         .await
-        .map_err(|e| format!("cannot run squeue: {e}"))?;
+        .map_err(|source| SlurmError::Spawn {
+            command: "squeue",
+            source,
+        })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         if stderr.contains("Invalid job id") {
             return Ok(HashMap::new());
         }
-        return Err(format!("squeue failed: {}", stderr.trim()));
+        return Err(SlurmError::Squeue {
+            stderr: stderr.trim().to_string(),
+        });
     }
     Ok(parse_squeue(&String::from_utf8_lossy(&out.stdout)))
 }

@@ -14,6 +14,7 @@ use tokio::process::Command;
 
 use crate::config::ExecutorConfig;
 use crate::exec::Request;
+use crate::exec::slurm::SlurmError;
 use crate::spec::duration;
 
 /// Arguments for one submission of `count` tasks (1 = a plain job) sharing `req`.
@@ -59,14 +60,17 @@ pub fn args(
 }
 
 /// Runs `sbatch ARGS SCRIPT`; the job id (for an array, the array's id).
-pub async fn submit(dot: &Path, args: &[String], script: &Path) -> Result<String, String> {
+pub async fn submit(dot: &Path, args: &[String], script: &Path) -> Result<String, SlurmError> {
     let out = Command::new("sbatch")
         .args(args)
         .arg(script)
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| format!("cannot run sbatch: {e}"))?;
+        .map_err(|source| SlurmError::Spawn {
+            command: "sbatch",
+            source,
+        })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let id = stdout
         .lines()
@@ -83,11 +87,10 @@ pub async fn submit(dot: &Path, args: &[String], script: &Path) -> Result<String
             }
             Ok(id)
         }
-        _ => Err(format!(
-            "sbatch failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        _ => Err(SlurmError::Sbatch {
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
     }
 }
 

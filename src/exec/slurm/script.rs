@@ -28,6 +28,26 @@ fn quote_path(p: &Path) -> String {
 
 /// The wrapper script for `job`, writing its exit status to `status`.
 pub fn wrapper(job: &Job, status: &Path) -> String {
+    let mut s = prelude(job, status);
+    s.push_str(&environment(job));
+    s.push_str("mkdir -p \"$(dirname \"$log\")\" && : >\"$log\"\n");
+    for (i, (shown, run)) in commands(job).iter().enumerate() {
+        s.push_str(&format!(
+            "printf '%s\\n' {} >>\"$log\"\n",
+            quote(&format!("$ {shown} (attempt {})", job.attempt))
+        ));
+        s.push_str(&format!("{run}>>\"$log\" 2>&1 </dev/null\n"));
+        s.push_str(&format!(
+            "rc=$?; if [ $rc -ne 0 ]; then finish $rc {i}; exit $rc; fi\n"
+        ));
+    }
+    s.push_str("finish 0 -\n");
+    s
+}
+
+/// The script's head: where its status and log go, `finish` (which writes the status
+/// file), and the move into the stage's directory.
+fn prelude(job: &Job, status: &Path) -> String {
     let mut s = String::new();
     s.push_str("#!/bin/sh\n");
     s.push_str(&format!(
@@ -48,6 +68,12 @@ pub fn wrapper(job: &Job, status: &Path) -> String {
         "cd {} || {{ finish 127 -1; exit 127; }}\n",
         quote_path(&job.cwd)
     ));
+    s
+}
+
+/// The job's environment as exports, the node's CPUs (and GPUs) rather than this host's.
+fn environment(job: &Job) -> String {
+    let mut s = String::new();
     let mut omp = false;
     for (k, v) in &job.env {
         match k.as_str() {
@@ -60,8 +86,12 @@ pub fn wrapper(job: &Job, status: &Path) -> String {
     if omp {
         s.push_str("export OMP_NUM_THREADS=\"$PIPE_CPUS\"\n");
     }
-    s.push_str("mkdir -p \"$(dirname \"$log\")\" && : >\"$log\"\n");
-    let commands: Vec<(String, String)> = match &job.program {
+    s
+}
+
+/// Each command as the log shows it, and as the script runs it.
+fn commands(job: &Job) -> Vec<(String, String)> {
+    match &job.program {
         Program::Shell(cmds) => cmds
             .iter()
             .map(|c| (c.clone(), format!("sh -c {} ", quote(c))))
@@ -78,19 +108,7 @@ pub fn wrapper(job: &Job, status: &Path) -> String {
             run.push(' ');
             vec![(shown, run)]
         }
-    };
-    for (i, (shown, run)) in commands.iter().enumerate() {
-        s.push_str(&format!(
-            "printf '%s\\n' {} >>\"$log\"\n",
-            quote(&format!("$ {shown} (attempt {})", job.attempt))
-        ));
-        s.push_str(&format!("{run}>>\"$log\" 2>&1 </dev/null\n"));
-        s.push_str(&format!(
-            "rc=$?; if [ $rc -ne 0 ]; then finish $rc {i}; exit $rc; fi\n"
-        ));
     }
-    s.push_str("finish 0 -\n");
-    s
 }
 
 /// A status file's content.

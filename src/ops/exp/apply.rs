@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::exp::params_edit;
 use crate::exp::record::ExpState;
+use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
 use crate::lock::{HashInfo, LockEntry};
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
@@ -29,13 +29,13 @@ use crate::spec::params::{self, render};
 
 use super::{Session, records};
 
-fn moved_back(name: &str, m: &BTreeMap<String, HashInfo>) -> BTreeMap<String, HashInfo> {
+fn moved_back(name: &ExpName, m: &BTreeMap<String, HashInfo>) -> BTreeMap<String, HashInfo> {
     m.iter()
         .map(|(k, h)| (base_path(name, k), h.clone()))
         .collect()
 }
 
-pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
+pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {
     let rec = records(s).find(name)?;
     let state = rec.shown_state();
     if state != ExpState::Done {
@@ -113,7 +113,8 @@ pub fn apply(s: &Session, name: &str, force: bool) -> Result<()> {
         }
         .map_err(|m| Error::User(format!("{}: {m}", f.source.name)))?;
         if text != *f.source.text {
-            pipe_cache::fsutil::write_atomic(&f.path.to_abs(&s.ws.root), text.as_bytes(), true)?;
+            s.ws.dir
+                .write_atomic(f.path.as_str(), text.as_bytes(), true)?;
         }
     }
 
@@ -174,7 +175,7 @@ fn lock_outs(s: &Session, targets: &[usize]) -> Result<Held> {
 /// never run, since the experiment was recorded), or an out modified since its run.
 fn unsaved(
     s: &Session,
-    name: &str,
+    name: &ExpName,
     overrides: &BTreeMap<String, toml::Value>,
     targets: &[usize],
 ) -> Result<()> {

@@ -15,6 +15,7 @@ pub mod show;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, Records};
 use crate::graph::Graph;
 use crate::graph::exp::{ExpCell, instantiate, is_exp_id, stage_id};
@@ -30,7 +31,7 @@ pub fn exps_lock(ws: &Workspace) -> LockStore {
 }
 
 pub fn records(s: &Session) -> Records {
-    Records::new(&s.ws.dot)
+    Records::of(&s.ws)
 }
 
 pub fn cell_of(r: &ExpRecord) -> ExpCell {
@@ -70,39 +71,66 @@ pub fn session_with(s: &Session, cells: &[ExpCell]) -> Result<(Session, Vec<Vec<
 }
 
 /// `pipe exp remove NAME...`: the records, the outs under `.pipe/exps/NAME/`, the lock
-/// entries. Their cache objects go at the next `pipe gc`.
-pub fn remove(s: &Session, names: &[String]) -> Result<()> {
+/// entries. Their cache objects go at the next `pipe gc`. A record that cannot be read
+/// (`exp show` lists it as unreadable) is removed all the same.
+pub fn remove(s: &Session, names: &[ExpName]) -> Result<()> {
     if names.is_empty() {
         return Err(Error::User(
             "name the experiments to remove (see `pipe exp show`)".into(),
         ));
     }
     let recs = records(s);
-    let mut found = Vec::with_capacity(names.len());
+    let mut found: Vec<(&ExpName, bool)> = Vec::with_capacity(names.len());
     for n in names {
-        let r = recs.find(n)?;
-        if r.shown_state() == ExpState::Running {
-            return Err(Error::User(format!(
-                "experiment `{n}` is running (pid {}); remove it once it ends",
-                r.pid.unwrap_or(0)
-            )));
-        }
-        found.push(r);
+        let readable = match recs.get(n) {
+            Ok(Some(r)) => {
+                if r.shown_state() == ExpState::Running {
+                    return Err(Error::User(format!(
+                        "experiment `{n}` is running (pid {}); remove it once it ends",
+                        r.pid.unwrap_or(0)
+                    )));
+                }
+                true
+            }
+            Ok(None) => {
+                recs.find(n)?;
+                true
+            }
+            Err(e) => {
+                tracing::debug!("removing the unreadable record of {n}: {e}");
+                false
+            }
+        };
+        found.push((n, readable));
     }
-    for r in &found {
-        drop_one(s, &recs, r)?;
-        printer::get().verb("Removed", Tone::Good, &format!("experiment {}", r.name));
+    for (n, readable) in found {
+        drop_one(s, &recs, n)?;
+        let what = if readable {
+            format!("experiment {n}")
+        } else {
+            format!("experiment {n} (its record was unreadable)")
+        };
+        printer::get().verb("Removed", Tone::Good, &what);
     }
     exps_lock(&s.ws).fold(None)?;
     Ok(())
 }
 
-fn drop_one(s: &Session, recs: &Records, r: &ExpRecord) -> Result<()> {
+/// Forgets experiment `name`: every entry of its stages in the experiments' lock (found
+/// by id, so an unreadable record loses them too), its record and its outs.
+fn drop_one(s: &Session, recs: &Records, name: &ExpName) -> Result<()> {
     let lock = exps_lock(&s.ws);
-    for stage in r.stages.keys() {
-        lock.record(stage_id(stage, &r.name).as_str(), None)?;
+    for id in lock.read()?.keys() {
+        if owner(id) == Some(name.as_str()) {
+            lock.record(id, None)?;
+        }
     }
-    recs.remove(&r.name)
+    recs.remove(name)
+}
+
+/// The experiment an id of the experiments' lock belongs to (`train@exp~NAME` -> NAME).
+fn owner(id: &str) -> Option<&str> {
+    id.split_once(crate::graph::exp::ID_MARK).map(|(_, n)| n)
 }
 
 /// `pipe exp gc [--all]`: removes failed (and interrupted) experiments, or every one with
@@ -110,7 +138,7 @@ fn drop_one(s: &Session, recs: &Records, r: &ExpRecord) -> Result<()> {
 /// cache objects nothing refers to any more, as `pipe gc` does.
 pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
     let recs = records(s);
-    let list = recs.list()?;
+    let (list, unreadable) = recs.list_all()?;
     let doomed: Vec<&ExpRecord> = list
         .iter()
         .filter(|r| {
@@ -122,7 +150,7 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
     let verb = if dry { "Would remove" } else { "Removed" };
     for r in &doomed {
         if !dry {
-            drop_one(s, &recs, r)?;
+            drop_one(s, &recs, &r.name)?;
         }
         p.verb(
             verb,
@@ -131,16 +159,24 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
         );
     }
     if !dry {
-        // Entries and directories of experiments that no longer have a record.
-        let kept: std::collections::HashSet<&str> = list
+        // Entries and directories of experiments that no longer have a record (an
+        // unreadable record is one: `exp remove` removes it, gc does not guess). Records
+        // are listed again now: an experiment recorded since the list above is kept.
+        let (now, _) = recs.list_all()?;
+        let kept: std::collections::HashSet<&str> = now
             .iter()
             .filter(|r| !doomed.iter().any(|d| d.name == r.name))
             .map(|r| r.name.as_str())
+            .chain(
+                unreadable
+                    .iter()
+                    .filter_map(|u| u.name.as_ref())
+                    .map(ExpName::as_str),
+            )
             .collect();
         let lock = exps_lock(&s.ws);
         for id in lock.read()?.keys() {
-            let owner = id.split_once(crate::graph::exp::ID_MARK).map(|(_, n)| n);
-            if owner.is_some_and(|n| !kept.contains(n)) {
+            if owner(id).is_some_and(|n| !kept.contains(n)) {
                 lock.record(id, None)?;
             }
         }
@@ -148,8 +184,12 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
         if let Ok(rd) = std::fs::read_dir(s.ws.dot.join("exps")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if e.path().is_dir() && !kept.contains(name.as_str()) {
-                    let _ = std::fs::remove_dir_all(e.path());
+                // Only a directory named as an experiment (never a link: removed by name).
+                let Ok(exp) = ExpName::parse(&name) else {
+                    continue;
+                };
+                if e.file_type().is_ok_and(|t| t.is_dir()) && !kept.contains(name.as_str()) {
+                    recs.remove_out_dir(&exp)?;
                 }
             }
         }
@@ -160,9 +200,22 @@ pub fn gc(s: &Session, all: bool, dry: bool) -> Result<()> {
 /// What experiments refer to, for `pipe gc` to keep: the experiments' lock and every
 /// record's entries (a pulled record may be the only holder).
 pub fn entries_to_keep(s: &Session) -> Result<Vec<Entries>> {
-    let mut out = vec![exps_lock(&s.ws).read()?];
+    entries_to_keep_in(&s.ws.dot, false)
+}
+
+/// [`entries_to_keep`] of the workspace whose `.pipe/` is `dot` (another workspace that
+/// shares the cache, read without writing anything there). With `strict`, a record file
+/// that cannot be read (permissions: as opposed to one read and not understood, which no
+/// command can act on) is an error, naming it: what it refers to is unknown.
+pub fn entries_to_keep_in(dot: &std::path::Path, strict: bool) -> Result<Vec<Entries>> {
+    let lock = LockStore::new(&dot.join("exps.lock"), &dot.join("journal"));
+    let mut out = vec![lock.read()?];
     let mut from_records = Entries::new();
-    for r in records(s).list()? {
+    let (list, unreadable) = Records::read_only(dot).list_all()?;
+    if strict && let Some(u) = unreadable.iter().find(|u| u.io) {
+        return Err(Error::Env(format!("cannot read {}: {}", u.file, u.why)));
+    }
+    for r in list {
         for (stage, e) in r.stages {
             from_records.insert(stage_id(&stage, &r.name).to_string(), e);
         }

@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::exp::overrides;
+use crate::events::Outcome;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
+use crate::exp::{ExpName, overrides};
 use crate::graph::exp::ExpCell;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
 use crate::remote::RunRemote;
 use crate::report::printer::{self, Tone};
 use crate::report::table::num;
-use crate::sched::Outcome;
 
 use super::{Session, cell_of, records, session_with};
 
@@ -23,7 +23,7 @@ use super::{Session, cell_of, records, session_with};
 pub struct ExpRunOptions {
     /// `-S KEY=VALUE`, as given.
     pub set: Vec<String>,
-    pub name: Option<String>,
+    pub name: Option<ExpName>,
     pub queue: bool,
     pub run_all: bool,
     pub run: ReproOptions,
@@ -57,9 +57,9 @@ pub fn run(s: &Session, o: &ExpRunOptions, pull: Option<Arc<RunRemote>>) -> Resu
     let ov = overrides::parse(&s.spec.params, &o.set)?;
     let name = match &o.name {
         Some(n) => n.clone(),
-        None => overrides::default_name(&ov),
+        None => ExpName::parse(&overrides::default_name(&ov))
+            .map_err(|m| Error::User(format!("{m}; name the experiment with -n NAME")))?,
     };
-    overrides::check_name(&name)?;
     let cell = ExpCell {
         name: name.clone(),
         overrides: overrides::to_map(&ov),
@@ -164,7 +164,7 @@ fn run_records(
     for (r, idx) in list.iter_mut().zip(&per) {
         let closure = xs.graph.closure(idx, false);
         let failed = closure.iter().find_map(|i| match outcome.get(i) {
-            Some(Outcome::Failed { msg, .. }) => Some(msg.clone()),
+            Some(Outcome::Failed(f)) => Some(f.to_string()),
             Some(Outcome::Skipped(why)) => Some(why.clone()),
             Some(Outcome::Cancelled) => Some("cancelled".to_string()),
             _ => None,
@@ -231,5 +231,5 @@ fn run_records(
             );
         }
     }
-    failure(&xs, &summary)
+    failure(&xs, summary).map(drop)
 }

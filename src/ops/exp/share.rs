@@ -1,9 +1,12 @@
 //! Sharing experiments through the configured remote: `exp push NAME` sends the objects
-//! of its outs (files, then manifests) and then its record under `exps/` (keyed by the
-//! blake3 of its name), so whoever sees the record finds what it names; `exp pull NAME`
-//! fetches the record and the objects, verified as they arrive, so a teammate can show,
-//! diff and apply the experiment without rerunning it; `exp show --remote` lists every
-//! record there.
+//! of its outs (files, then manifests), the run-cache records its stages' entries name
+//! (by the key each run carried, `LockEntry::key`), and then its record under `exps/`
+//! (keyed by the blake3 of its name), so whoever sees the record finds what it names;
+//! `exp pull NAME` fetches the record, the objects (verified as they arrive) and the
+//! run-cache records (kept only when they name exactly the entry's outs), so a teammate
+//! can show, diff and apply the experiment without rerunning it, and an `exp run` of the
+//! same overrides restores instead of running; `exp show --remote` lists every record
+//! there.
 
 use std::sync::Arc;
 
@@ -14,6 +17,7 @@ use pipe_cache::remote::Kind;
 use pipe_cache::remote::transfer::{self, Source, Upload};
 
 use crate::error::{Error, Result};
+use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState};
 use crate::lock::HashInfo;
 use crate::ops::push::{Local, Outbound};
@@ -22,8 +26,8 @@ use crate::report::printer::{self, Tone, bytes};
 
 use super::{Session, records};
 
-fn key_of(name: &str) -> Digest {
-    Digest::of_bytes(name.as_bytes())
+fn key_of(name: &ExpName) -> Digest {
+    Digest::of_bytes(name.as_str().as_bytes())
 }
 
 fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
@@ -35,7 +39,7 @@ fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
 
 pub fn push(
     s: &Session,
-    names: &[String],
+    names: &[ExpName],
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
@@ -64,6 +68,14 @@ pub fn push(
             }
         }
     }
+    let mut runs: Vec<(Digest, Bytes)> = Vec::new();
+    for r in &list {
+        for key in r.stages.values().filter_map(|e| e.key) {
+            if let Some(b) = store.get_record(&key)? {
+                runs.push((key, Bytes::from(b)));
+            }
+        }
+    }
     let mut exps = Vec::with_capacity(list.len());
     for r in &list {
         exps.push(Upload {
@@ -76,6 +88,18 @@ pub fn push(
     let sent = rt
         .block_on(async {
             let sent = objects.send(&remote, store, None).await?;
+            let keys: Vec<Digest> = runs.iter().map(|(k, _)| *k).collect();
+            let have = remote.existing(Kind::Record, &keys).await?;
+            let todo: Vec<Upload> = runs
+                .iter()
+                .filter(|(k, _)| !have.contains(k))
+                .map(|(k, b)| Upload {
+                    kind: Kind::Record,
+                    digest: *k,
+                    source: Source::Bytes(b.clone()),
+                })
+                .collect();
+            transfer::upload(&remote, todo, &transfer::quiet()).await?;
             transfer::upload(&remote, exps, &transfer::quiet()).await?;
             Ok::<_, pipe_cache::remote::RemoteError>(sent)
         })
@@ -97,7 +121,7 @@ pub fn push(
 
 pub fn pull(
     s: &Session,
-    names: &[String],
+    names: &[ExpName],
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
@@ -150,6 +174,11 @@ pub fn pull(
                 f.missing[0].short()
             )));
         }
+        for e in rec.stages.values() {
+            if let Some(key) = e.key {
+                pull_run_record(&rt, &remote, &s.ws, &key, e);
+            }
+        }
         recs.save(&rec)?;
         printer::get().verb(
             "Pulled",
@@ -187,11 +216,56 @@ pub fn remote_records(
                 .await
         })
         .map_err(glue::error)?;
-    let mut list: Vec<ExpRecord> = raw
-        .into_iter()
-        .flatten()
-        .filter_map(|b| ExpRecord::decode(&b, "a remote experiment record").ok())
-        .collect();
+    let mut list: Vec<ExpRecord> = Vec::with_capacity(raw.len());
+    let mut unreadable = Vec::new();
+    for b in raw.into_iter().flatten() {
+        match ExpRecord::decode(&b, "a remote experiment record") {
+            Ok(r) => list.push(r),
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    if let Some(first) = unreadable.first() {
+        printer::get().warn(&format!(
+            "{} experiment record(s) on `{}` are unreadable and not shown; the first: {first}",
+            unreadable.len(),
+            remote.name()
+        ));
+    }
     list.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then(a.name.cmp(&b.name)));
     Ok((list, format!("remote {}", remote.name())))
+}
+
+/// The run-cache record under `key` from `remote`, kept in the local run cache when it
+/// names exactly the outs (and contents) of `entry`, the experiment's entry that carried
+/// the key. Best effort: without it the experiment still shows, diffs and applies.
+fn pull_run_record(
+    rt: &tokio::runtime::Runtime,
+    remote: &pipe_cache::remote::Remote,
+    ws: &crate::workspace::Workspace,
+    key: &Digest,
+    entry: &crate::lock::LockEntry,
+) {
+    if matches!(ws.store.get_record(key), Ok(Some(_))) {
+        return;
+    }
+    let bytes = match rt.block_on(remote.get_record(key)) {
+        Ok(Some(b)) => b,
+        Ok(None) => return,
+        Err(e) => {
+            printer::get().warn(&format!("run-cache record {}: {e}", key.short()));
+            return;
+        }
+    };
+    match crate::run::runcache::RunRecord::decode(&bytes) {
+        Some(r) if r.outs == entry.outs => {
+            if let Err(e) = ws.store.put_record(key, &bytes) {
+                tracing::debug!("cannot keep the pulled record {key}: {e}");
+            }
+        }
+        _ => printer::get().warn(&format!(
+            "run-cache record {} on `{}` does not name the outs its experiment recorded: ignored",
+            key.short(),
+            remote.name()
+        )),
+    }
 }

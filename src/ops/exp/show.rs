@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
+use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
@@ -24,11 +25,29 @@ pub struct ShowOptions {
 }
 
 pub fn show(s: &Session, o: &ShowOptions) -> Result<ExpTable> {
-    let (list, source) = match &o.remote {
-        Some(r) => super::share::remote_records(s, r.as_deref(), o.jobs)?,
-        None => (records(s).list()?, "workspace".to_string()),
+    let (list, unreadable, source) = match &o.remote {
+        Some(r) => {
+            let (list, source) = super::share::remote_records(s, r.as_deref(), o.jobs)?;
+            (list, Vec::new(), source)
+        }
+        None => {
+            let (list, unreadable) = records(s).list_all()?;
+            (list, unreadable, "workspace".to_string())
+        }
     };
     let mut t = table(s, &list, source);
+    // A record that cannot be read is shown as such (never left out), so that it can be
+    // named to `exp remove`.
+    for u in unreadable {
+        t.rows.push(ExpRow {
+            name: u.name.map_or_else(|| u.file.clone(), |n| n.to_string()),
+            params: vec![String::new(); t.keys.len()],
+            metrics: vec![None; t.metrics.len()],
+            state: "unreadable".into(),
+            time: String::new(),
+            error: Some(u.why),
+        });
+    }
     if let Some(k) = &o.sort {
         t.sort_by(k).map_err(Error::User)?;
     }
@@ -104,7 +123,7 @@ pub fn table(s: &Session, list: &[ExpRecord], source: String) -> ExpTable {
         let state = r.shown_state();
         let when = r.finished_at.or(r.started_at).unwrap_or(r.queued_at);
         rows.push(ExpRow {
-            name: r.name.clone(),
+            name: r.name.to_string(),
             params: keys
                 .iter()
                 .map(|k| r.overrides.get(k).map(shown).unwrap_or_default())
@@ -140,7 +159,7 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
         if n == "workspace" || n == "baseline" {
             return Ok((BTreeMap::new(), baseline_metrics(s)));
         }
-        let r = recs.find(n)?;
+        let r = recs.find(&ExpName::parse(n).map_err(Error::User)?)?;
         Ok((r.params, r.metrics))
     };
     let (mut pa, ma) = side(a)?;

@@ -1,12 +1,22 @@
-//! What the scheduler tells the world while it runs: events, not lines. The scheduler and
-//! its tasks never print; they hand each event to the run's [`Events`] sink, which the
-//! command that started the run chose (`report::run::print` for `repro` and `sweep`).
+//! What a run tells the world while it goes: events, not lines.
+//!
+//! The rooms that run stages (`sched`, its tasks, `exec`'s local and Slurm executors, and
+//! `remote` during `repro --pull`) never print: they hand each [`Event`] to the run's
+//! [`Events`] sink, which the command that started the run chose (`report::run::print` for
+//! `repro`, `sweep` and `exp run`; [`ignore`] for a caller that wants no output).
+//!
+//! This module is a leaf: it imports nothing of the rooms that emit or render events, only
+//! the data an event carries, which lives here or below: why a stage runs ([`DirtyReason`],
+//! `reason.rs`), what became of it ([`Outcome`], `outcome.rs`) and how a failure ended
+//! (`crate::error`).
+
+mod outcome;
+mod reason;
 
 use std::sync::Arc;
 
-use crate::run::fresh::DirtyReason;
-
-use super::Outcome;
+pub use outcome::Outcome;
+pub use reason::DirtyReason;
 
 #[derive(Debug)]
 pub enum Event<'a> {

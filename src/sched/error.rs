@@ -1,0 +1,65 @@
+//! What keeps the scheduler from doing its part for a stage: each is the stage's
+//! [`Failure::Pipe`](crate::error::Failure::Pipe). They exit 3 (the environment failed
+//! pipe), except outs that could not be stored, which exit as the reason why.
+
+use std::path::PathBuf;
+
+use crate::builtin::BuiltinError;
+use crate::error::Error;
+use crate::exec::ExecError;
+use crate::graph::StageId;
+
+use super::resources::TooFewGpus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedError {
+    /// A path lock could not be taken (an I/O error, not another holder).
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The blocking work of a stage task panicked (a bug).
+    #[error("internal error: {0}")]
+    Internal(#[from] tokio::task::JoinError),
+    /// A stage about to run reads a path that does not exist.
+    #[error("dep `{dep}` of stage `{stage}` does not exist")]
+    MissingDep { stage: StageId, dep: String },
+    #[error("stage `{stage}` {source}")]
+    Resources { stage: StageId, source: TooFewGpus },
+    /// Tracked data (`[data]`, `pipe add`) has no command.
+    #[error("`{stage}` is tracked data: record it with `pipe add`, it is never run")]
+    TrackedData { stage: StageId },
+    /// What a job reads (its params, a built-in's invocation) could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    /// ... or written under `.pipe/tmp/`.
+    #[error(transparent)]
+    Write(#[from] pipe_cache::Error),
+    /// A built-in stage has no runner.
+    #[error(transparent)]
+    Builtin(#[from] BuiltinError),
+    /// The executor could not start (or follow) the stage's job.
+    #[error("cannot start stage `{stage}`: {source}")]
+    Start { stage: StageId, source: ExecError },
+    /// The stage ran, but its outs could not be stored.
+    #[error(
+        "stage `{stage}` ran, but its outs could not be stored: {source}{}",
+        restore.as_ref().map(|r| format!("; restoring the previous outs failed: {r}")).unwrap_or_default()
+    )]
+    Store {
+        stage: StageId,
+        source: Box<Error>,
+        /// Why the outs could not be put back, if they could not.
+        restore: Option<Box<pipe_cache::Error>>,
+    },
+}
+
+impl SchedError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SchedError::Store { source, .. } => source.exit_code(),
+            _ => 3,
+        }
+    }
+}
