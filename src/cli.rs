@@ -88,8 +88,12 @@ enum Command {
         #[arg(long, conflicts_with = "mermaid")]
         dot: bool,
         /// Mermaid flowchart
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         mermaid: bool,
+        /// Every stage instance as resolved (id, cmd, wdir, deps, outs, params, flags) and
+        /// the edges, as JSON
+        #[arg(long, conflicts_with = "dot")]
+        json: bool,
     },
     /// Show why a stage would run and its run-cache key, part by part
     Explain { stage: String },
@@ -703,9 +707,12 @@ fn run(cli: Cli) -> Result<()> {
             targets,
             dot,
             mermaid,
+            json,
         } => {
             let s = Session::open(&file)?;
-            let format = if dot {
+            let format = if json {
+                DagFormat::Json
+            } else if dot {
                 DagFormat::Dot
             } else if mermaid {
                 DagFormat::Mermaid

@@ -24,7 +24,10 @@ pub use failure::{Failure, RunFailed, StageExit};
 use crate::builtin::BuiltinError;
 use crate::exec::ExecError;
 use crate::exec::slurm::SlurmError;
+use crate::exp::ExpError;
+use crate::graph::GraphError;
 use crate::lock::LockError;
+use crate::lock::merge::MergeError;
 use crate::remote::RemoteConfigError;
 use crate::run::commit::ContractError;
 use crate::sched::SchedError;
@@ -39,6 +42,15 @@ pub enum Error {
     Cache(#[from] pipe_cache::Error),
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// `pipe merge-lock`: one of the three locks is no lock.
+    #[error(transparent)]
+    LockMerge(#[from] MergeError),
+    /// A target no stage is; an experiment the graph cannot instantiate.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// An experiment: an override, a record, a name.
+    #[error(transparent)]
+    Exp(#[from] ExpError),
     #[error("{0}")]
     User(String),
     /// Stages of a run failed (`repro`, `sweep`, `exp run`).
@@ -108,6 +120,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::RunFailed(f) => f.exit_code(),
+            Error::Exp(e) => e.exit_code(),
+            Error::Graph(e) => e.exit_code(),
+            Error::LockMerge(e) => e.exit_code(),
             Error::Contract(e) => e.exit_code(),
             Error::Sched(e) => e.exit_code(),
             Error::Builtin(e) => e.exit_code(),

@@ -14,15 +14,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pipe_cache::Digest;
 use pipe_cache::remote::transfer::{self, Progress};
 use pipe_cache::remote::{Credentials, Remote, RemoteError, RemoteSpec};
+use pipe_cache::{Digest, Summary};
 
 use crate::config::RemoteToml;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::graph::Stage;
-use crate::lock::{Entries, HashInfo};
+use crate::lock::Entries;
 use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
 use crate::workspace::Workspace;
@@ -139,7 +139,7 @@ pub fn open(ws: &Workspace, name: Option<&str>, jobs: Option<usize>) -> Result<R
 pub struct LockedOut {
     pub stage: String,
     pub path: String,
-    pub hash: HashInfo,
+    pub hash: Summary,
     /// Kept in the cache (false: a plain file whose copy the run cache holds).
     pub cached: bool,
 }
@@ -156,7 +156,7 @@ pub fn locked_outs(stages: &[&Stage], lock: &Entries) -> Vec<LockedOut> {
                 v.push(LockedOut {
                     stage: st.id.to_string(),
                     path: o.path.to_string(),
-                    hash: h.clone(),
+                    hash: *h,
                     cached: o.cache,
                 });
             }
@@ -266,7 +266,7 @@ impl RunRemote {
         if !self.usable() {
             return false;
         }
-        let hashes: Vec<HashInfo> = outs.iter().map(|o| o.hash.clone()).collect();
+        let hashes: Vec<Summary> = outs.iter().map(|o| o.hash).collect();
         match fetch_missing(&self.remote, ws, &hashes, |_, _| transfer::quiet()).await {
             Ok(f) if f.missing.is_empty() && f.corrupt.is_empty() => {
                 if f.objects > 0 {
@@ -309,7 +309,7 @@ pub struct FetchOutcome {
 pub async fn fetch_missing(
     remote: &Remote,
     ws: &Arc<Workspace>,
-    outs: &[HashInfo],
+    outs: &[Summary],
     progress: impl FnOnce(u64, usize) -> Progress,
 ) -> std::result::Result<FetchOutcome, RemoteError> {
     let store = &ws.store;
@@ -319,7 +319,7 @@ pub async fn fetch_missing(
     let mut files: Vec<(Digest, u64)> = Vec::new();
     for h in outs {
         if seen.insert(h.digest) && !store.intact(&h.digest) {
-            if h.dir {
+            if h.is_dir() {
                 manifests.push(h.digest);
             } else {
                 files.push((h.digest, h.size));
@@ -328,7 +328,7 @@ pub async fn fetch_missing(
     }
     let got = transfer::download_manifests(remote, store, manifests, &transfer::quiet()).await?;
     out.absorb(got);
-    for h in outs.iter().filter(|h| h.dir) {
+    for h in outs.iter().filter(|h| h.is_dir()) {
         if !store.has(&h.digest) {
             continue;
         }

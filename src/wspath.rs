@@ -3,16 +3,39 @@
 //! Pipelines name deps and outs relative to their stage's `wdir`; everything after the spec
 //! parser works with these normalised, `/`-separated, workspace-relative paths, so two
 //! spellings of one file (`data/./x`, `sub/../data/x`) are one path, and nothing can point
-//! outside the workspace.
+//! outside the workspace. A `WsPath` read back from disk (the lock, its journal, run-cache
+//! and experiment records) is checked the same way as it is deserialized: a path that
+//! would leave the workspace never becomes one. It borrows as a `str`, so maps keyed by
+//! paths are looked up with `path.as_str()` as well as with `&path`.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct WsPath(String);
+
+/// As written (`""` is the root, as [`WsPath::as_str`] gives it), checked as [`WsPath::parse`]
+/// checks a path of a pipeline.
+impl<'de> Deserialize<'de> for WsPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(WsPath::root());
+        }
+        WsPath::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Equality, order and hash are the string's: a map keyed by `WsPath` is looked up by `&str`.
+impl Borrow<str> for WsPath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WsPathError {
@@ -200,6 +223,18 @@ mod tests {
         );
         assert_eq!(p.relative_to(&WsPath::parse("data").unwrap()), "x");
         assert_eq!(p.relative_to(&WsPath::root()), "data/x");
+    }
+
+    #[test]
+    fn read_back_checked_and_looked_up_as_a_str() {
+        let ok: Vec<WsPath> = serde_json::from_str(r#"["", "data/x"]"#).unwrap();
+        assert_eq!(ok, [WsPath::root(), WsPath::parse("data/x").unwrap()]);
+        assert_eq!(serde_json::to_string(&ok).unwrap(), r#"["","data/x"]"#);
+        for bad in [r#"["../x"]"#, r#"["/etc/passwd"]"#, r#"["a\nb"]"#] {
+            assert!(serde_json::from_str::<Vec<WsPath>>(bad).is_err(), "{bad}");
+        }
+        let m: std::collections::BTreeMap<WsPath, u8> = [(ok[1].clone(), 1)].into();
+        assert_eq!(m.get("data/x"), Some(&1));
     }
 
     proptest! {

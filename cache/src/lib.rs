@@ -38,4 +38,4 @@ pub use manifest::Manifest;
 pub use rootdir::RootDir;
 pub use state::StateDb;
 pub use store::{LinkKind, Store, StoreOptions};
-pub use tree::{Hashed, Summary, digest_path, hash_path};
+pub use tree::{Hashed, Shape, Summary, digest_path, hash_path};

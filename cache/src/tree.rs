@@ -60,34 +60,71 @@ impl Hashed {
     }
 }
 
-/// A path's digest and size, without a directory's manifest.
+/// A path's content as pipe records it (the lock's deps and outs, run-cache records): its
+/// digest and size, and what it is, without a directory's manifest. One type for the cache
+/// and the lock: a file has no count of its own ([`Summary::files`] says 1, as
+/// [`Hashed::files`] does), a directory has no exec bit; the lock decides how it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub digest: Digest,
     pub size: u64,
-    /// Number of files, for a directory; 0 for a file.
-    pub files: u64,
-    pub dir: bool,
-    pub exec: bool,
+    pub shape: Shape,
+}
+
+/// What a summarised path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    File {
+        exec: bool,
+    },
+    /// A directory of this many files (at any depth).
+    Dir {
+        files: u64,
+    },
+}
+
+impl Summary {
+    pub fn file(digest: Digest, size: u64, exec: bool) -> Summary {
+        Summary {
+            digest,
+            size,
+            shape: Shape::File { exec },
+        }
+    }
+
+    pub fn dir(digest: Digest, size: u64, files: u64) -> Summary {
+        Summary {
+            digest,
+            size,
+            shape: Shape::Dir { files },
+        }
+    }
+
+    pub fn is_dir(&self) -> bool {
+        matches!(self.shape, Shape::Dir { .. })
+    }
+
+    /// Number of files: 1 for a file.
+    pub fn files(&self) -> u64 {
+        match self.shape {
+            Shape::File { .. } => 1,
+            Shape::Dir { files } => files,
+        }
+    }
+
+    /// A file's exec bit (never set for a directory).
+    pub fn exec(&self) -> bool {
+        matches!(self.shape, Shape::File { exec: true })
+    }
 }
 
 impl Hashed {
     pub fn summary(&self) -> Summary {
         match self {
-            Hashed::File { digest, size, exec } => Summary {
-                digest: *digest,
-                size: *size,
-                files: 0,
-                dir: false,
-                exec: *exec,
-            },
-            Hashed::Dir { digest, manifest } => Summary {
-                digest: *digest,
-                size: manifest.total_size(),
-                files: manifest.len() as u64,
-                dir: true,
-                exec: false,
-            },
+            Hashed::File { digest, size, exec } => Summary::file(*digest, *size, *exec),
+            Hashed::Dir { digest, manifest } => {
+                Summary::dir(*digest, manifest.total_size(), manifest.len() as u64)
+            }
         }
     }
 }
@@ -102,13 +139,7 @@ pub fn digest_path(root: &Path, rel: &str, state: &StateDb, clock: i64) -> Resul
     let files = walk::walk_dir(&abs)?;
     let (fp, _) = fingerprint(&files);
     if let Some(t) = state.lookup_tree(rel, &fp) {
-        return Ok(Some(Summary {
-            digest: t.digest,
-            size: t.size,
-            files: t.files,
-            dir: true,
-            exec: false,
-        }));
+        return Ok(Some(Summary::dir(t.digest, t.size, t.files)));
     }
     hash_walked(&abs, rel, files, state, clock).map(|h| Some(h.summary()))
 }
@@ -277,12 +308,33 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(quick, full.summary());
-        assert_eq!((quick.files, quick.size), (2, 3));
+        assert_eq!((quick.files(), quick.size), (2, 3));
         fs::write(r.join("a/b/y"), "23").unwrap();
         let changed = digest_path(r, "a", &state, state.clock().unwrap())
             .unwrap()
             .unwrap();
         assert_ne!(changed.digest, quick.digest);
+    }
+
+    #[test]
+    fn a_summary_counts_files_as_its_hash_does() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let state = StateDb::in_memory(&r.join(".pipe/tmp"));
+        fs::create_dir_all(r.join("a")).unwrap();
+        fs::write(r.join("a/x"), "1").unwrap();
+        fs::write(r.join("f"), "22").unwrap();
+        let clock = state.clock().unwrap();
+        for (p, files, dir) in [("f", 1, false), ("a", 1, true)] {
+            let h = hash_path(r, p, &state, clock).unwrap().unwrap();
+            let s = digest_path(r, p, &state, clock).unwrap().unwrap();
+            assert_eq!(
+                (h.files(), s.files(), s.is_dir()),
+                (files, files, dir),
+                "{p}"
+            );
+            assert_eq!(h.summary(), s);
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use super::template::{self, Scope};
+use super::template::{self, Scope, TemplateError};
 use super::{Note, Notes};
 use crate::spec::yaml::{self, Node};
 use crate::spec::{SourceFile, SpecError};
@@ -110,8 +110,9 @@ impl Source<'_> {
         });
     }
 
-    fn err(&self, node: &Node, msg: impl Into<String>) -> SpecError {
-        self.file.error(yaml::span(self.file, node), msg)
+    fn err(&self, node: &Node, msg: impl std::fmt::Display) -> SpecError {
+        self.file
+            .error(yaml::span(self.file, node), msg.to_string())
     }
 
     /// `rel` (relative to this dvc.yaml's directory) as a project path; `Err` (at `node`)
@@ -121,14 +122,50 @@ impl Source<'_> {
     }
 }
 
+/// Why a DVC path cannot be a project path ([`join`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("`{0}` is an absolute path: it leaves the project")]
+    Absolute(String),
+    /// `rel` climbs above the root from `base` (`""`: from the root).
+    #[error("{}", leaves(rel, base))]
+    Leaves { rel: String, base: String },
+}
+
+fn leaves(rel: &str, base: &str) -> String {
+    if base.is_empty() {
+        format!("`{rel}` leaves the project")
+    } else {
+        format!("`{rel}` (from `{base}`) leaves the project")
+    }
+}
+
+/// Why an out or a params entry of a DVC stage cannot be declared (said at its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeclError {
+    #[error("an empty out")]
+    EmptyOut,
+    #[error("stage `{stage}`: a `{role}` entry is a path or `PATH: {{options}}`")]
+    OutShape { stage: String, role: String },
+    #[error("stage `{stage}`: params file {e}")]
+    ParamsFile { stage: String, e: JoinError },
+    /// A whole params file that cannot be read (the loader's message).
+    #[error("{0}")]
+    Load(String),
+    #[error("stage `{0}`: params keys are strings")]
+    KeyNotString(String),
+    #[error("stage `{stage}`: params of `{file}` must be a list of keys")]
+    KeysNotList { stage: String, file: String },
+    #[error("stage `{0}`: a params entry is a key or `FILE: [keys]`")]
+    ParamShape(String),
+}
+
 /// `a/b` + `c` -> `a/b/c`, with `.` and `..` resolved lexically ("" is the root): a
 /// project path. `Err` (a sentence naming `rel`) when `rel` is absolute or climbs above
 /// the project's root: such a path is refused, never clamped to the root or rewritten.
-pub fn join(base: &str, rel: &str) -> Result<String, String> {
+pub fn join(base: &str, rel: &str) -> Result<String, JoinError> {
     if rel.starts_with('/') {
-        return Err(format!(
-            "`{rel}` is an absolute path: it leaves the project"
-        ));
+        return Err(JoinError::Absolute(rel.to_string()));
     }
     let mut parts: Vec<&str> = base
         .split('/')
@@ -139,10 +176,9 @@ pub fn join(base: &str, rel: &str) -> Result<String, String> {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(if base.is_empty() {
-                        format!("`{rel}` leaves the project")
-                    } else {
-                        format!("`{rel}` (from `{base}`) leaves the project")
+                    return Err(JoinError::Leaves {
+                        rel: rel.to_string(),
+                        base: base.to_string(),
                     });
                 }
             }
@@ -348,7 +384,7 @@ pub fn apply_top_level(
             let ws = src.ws(&path, it)?;
             let mut moved = false;
             for st in stages.iter_mut() {
-                let here = |o: &OutDecl| join(&st.wdir, &o.path).as_deref() == Ok(ws.as_str());
+                let here = |o: &OutDecl| join(&st.wdir, &o.path).is_ok_and(|p| p == ws.as_str());
                 if let Some(i) = st.outs.iter().position(here) {
                     let o = st.outs.remove(i);
                     if plot {
@@ -376,7 +412,8 @@ pub fn apply_top_level(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One DVC stage: its own vars read, then one [`StageDecl`] per `foreach` item or
+/// `matrix` combination (or one), pushed onto `out.stages`.
 fn stage(
     src: &Source,
     name: &str,
@@ -393,32 +430,10 @@ fn stage(
             .find(|(n, _, _)| n == k)
             .map(|(_, kn, v)| (*kn, *v))
     };
-    // A stage's own vars: resolved at import.
-    let mut local = Table::new();
-    if let Some((kn, v)) = get("vars") {
-        let items = match &v.data {
-            saphyr::YamlDataOwned::Sequence(s) => s.iter().collect::<Vec<_>>(),
-            _ => vec![v],
-        };
-        for it in items {
-            match yaml::to_value(src.file, it)? {
-                Some(Value::Table(t)) => merge(&mut local, &t),
-                Some(Value::String(f)) => {
-                    let ws = src.ws(f.split(':').next().unwrap_or(&f), it)?;
-                    match load_table(src.root, &ws)? {
-                        Some(t) => merge(&mut local, &t),
-                        None => return Err(src.err(it, format!("vars file `{ws}` does not exist"))),
-                    }
-                }
-                _ => return Err(src.err(it, "a vars entry is a file name or a mapping")),
-            }
-        }
-        src.note(
-            notes,
-            kn,
-            format!("stage `{name}`: its own vars are written into the stage (resolved at import)"),
-        );
-    }
+    let local = match get("vars") {
+        Some((kn, v)) => stage_vars(src, name, kn, v, notes)?,
+        None => Table::new(),
+    };
     // Outside the root dvc.yaml every template is resolved here (see the module header).
     let (local_base, global_view) = if src.dir.is_empty() {
         (local, global.clone())
@@ -427,16 +442,96 @@ fn stage(
         merge(&mut all, &local);
         (all, Table::new())
     };
-
+    let mut ctx = global.clone();
+    merge(&mut ctx, &local_base);
+    let expansion = Expansion {
+        src,
+        name,
+        ctx: &ctx,
+        local: &local_base,
+    };
     let instances: Vec<(String, Table, &Node)> = if let Some((fk, each)) = get("foreach") {
         let Some((_, do_body)) = get("do") else {
             return Err(src.err(fk, format!("stage `{name}` has `foreach` without `do`")));
         };
-        let mut ctx = global.clone();
-        merge(&mut ctx, &local_base);
-        let items = iterable(src, each, &ctx)?;
-        expanded_note(src, notes, name, each);
-        let mut v = Vec::new();
+        expansion.foreach(each, do_body, notes)?
+    } else if let Some((_, matrix)) = get("matrix") {
+        expansion.matrix(matrix, body, notes)?
+    } else {
+        vec![(String::new(), local_base.clone(), body)]
+    };
+    for (key, local, body) in instances {
+        let scope = Scope {
+            local: &local,
+            global: &global_view,
+        };
+        let dvc_name = if key.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}@{key}")
+        };
+        let decl = instance(src, &dvc_name, nnode, body, &scope, notes)?;
+        out.stages.push(decl);
+    }
+    Ok(())
+}
+
+/// A stage's own `vars` (inline mappings and files), resolved at import.
+fn stage_vars(
+    src: &Source,
+    name: &str,
+    knode: &Node,
+    v: &Node,
+    notes: &mut Notes,
+) -> Result<Table, SpecError> {
+    let mut local = Table::new();
+    let items = match &v.data {
+        saphyr::YamlDataOwned::Sequence(s) => s.iter().collect::<Vec<_>>(),
+        _ => vec![v],
+    };
+    for it in items {
+        match yaml::to_value(src.file, it)? {
+            Some(Value::Table(t)) => merge(&mut local, &t),
+            Some(Value::String(f)) => {
+                let ws = src.ws(f.split(':').next().unwrap_or(&f), it)?;
+                match load_table(src.root, &ws)? {
+                    Some(t) => merge(&mut local, &t),
+                    None => return Err(src.err(it, format!("vars file `{ws}` does not exist"))),
+                }
+            }
+            _ => return Err(src.err(it, "a vars entry is a file name or a mapping")),
+        }
+    }
+    src.note(
+        notes,
+        knode,
+        format!("stage `{name}`: its own vars are written into the stage (resolved at import)"),
+    );
+    Ok(local)
+}
+
+/// Expanding one DVC stage's `foreach` or `matrix` into instances: (DVC's key, the
+/// instance's local names, its body).
+struct Expansion<'a> {
+    src: &'a Source<'a>,
+    name: &'a str,
+    /// What `${...}` of an axis reads: the globals with the stage's own vars on top.
+    ctx: &'a Table,
+    /// The stage's local names, to which each instance adds `item` (and `key`).
+    local: &'a Table,
+}
+
+impl<'a> Expansion<'a> {
+    /// One instance per item of a list (keyed by the item, or its index when items are
+    /// lists or mappings) or per entry of a mapping (keyed by its key, also `${key}`).
+    fn foreach(
+        &self,
+        each: &Node,
+        do_body: &'a Node,
+        notes: &mut Notes,
+    ) -> Result<Vec<(String, Table, &'a Node)>, SpecError> {
+        let items = iterable(self.src, each, self.ctx)?;
+        expanded_note(self.src, notes, self.name, each);
         let is_map = matches!(items, Value::Table(_));
         let list: Vec<(String, Value)> = match items {
             Value::Table(t) => t.into_iter().collect(),
@@ -454,26 +549,39 @@ fn stage(
                     })
                     .collect()
             }
-            _ => return Err(src.err(each, "`foreach` takes a list or a mapping")),
+            _ => return Err(self.src.err(each, "`foreach` takes a list or a mapping")),
         };
+        let mut v = Vec::with_capacity(list.len());
         for (k, item) in list {
-            let mut l = local_base.clone();
+            let mut l = self.local.clone();
             l.insert("item".into(), item);
             if is_map {
                 l.insert("key".into(), Value::String(k.clone()));
             }
             v.push((k, l, do_body));
         }
-        v
-    } else if let Some((_, matrix)) = get("matrix") {
-        let mut ctx = global.clone();
-        merge(&mut ctx, &local_base);
+        Ok(v)
+    }
+
+    /// One instance per combination of the axes (in file order), keyed by its values
+    /// joined with `-` (an axis's index where a value is a list or mapping).
+    fn matrix(
+        &self,
+        matrix: &Node,
+        body: &'a Node,
+        notes: &mut Notes,
+    ) -> Result<Vec<(String, Table, &'a Node)>, SpecError> {
         let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
-        for (k, _, vals) in entries(src.file, matrix)? {
-            expanded_note(src, notes, &format!("{name}` matrix `{k}"), vals);
-            match iterable(src, vals, &ctx)? {
+        for (k, _, vals) in entries(self.src.file, matrix)? {
+            expanded_note(
+                self.src,
+                notes,
+                &format!("{}` matrix `{k}", self.name),
+                vals,
+            );
+            match iterable(self.src, vals, self.ctx)? {
                 Value::Array(a) => axes.push((k, a)),
-                _ => return Err(src.err(vals, format!("matrix `{k}` must be a list"))),
+                _ => return Err(self.src.err(vals, format!("matrix `{k}` must be a list"))),
             }
         }
         let mut combos: Vec<(Vec<String>, Table)> = vec![(Vec::new(), Table::new())];
@@ -494,32 +602,15 @@ fn stage(
             }
             combos = next;
         }
-        combos
+        Ok(combos
             .into_iter()
             .map(|(f, item)| {
-                let mut l = local_base.clone();
+                let mut l = self.local.clone();
                 l.insert("item".into(), Value::Table(item));
                 (f.join("-"), l, body)
             })
-            .collect()
-    } else {
-        vec![(String::new(), local_base, body)]
-    };
-
-    for (key, local, body) in instances {
-        let scope = Scope {
-            local: &local,
-            global: &global_view,
-        };
-        let dvc_name = if key.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name}@{key}")
-        };
-        let decl = instance(src, &dvc_name, nnode, body, &scope, notes)?;
-        out.stages.push(decl);
+            .collect())
     }
-    Ok(())
 }
 
 /// A `foreach` or matrix axis read from vars or params is expanded now, not at each run.
@@ -555,7 +646,7 @@ fn iterable(src: &Source, node: &Node, ctx: &Table) -> Result<Value, SpecError> 
 }
 
 /// Substitutes templates in every string of a value.
-fn subst(v: &Value, scope: &Scope, frozen: &mut Vec<String>) -> Result<Value, String> {
+fn subst(v: &Value, scope: &Scope, frozen: &mut Vec<String>) -> Result<Value, TemplateError> {
     Ok(match v {
         Value::String(s) => {
             if let Some(expr) = template::whole(s) {
@@ -588,6 +679,9 @@ fn subst(v: &Value, scope: &Scope, frozen: &mut Vec<String>) -> Result<Value, St
     })
 }
 
+/// One instance of a DVC stage as a pipe stage: each key of its body applied
+/// ([`Instance::field`]), every dep and out path checked against the wdir, and notes on
+/// what was resolved at import.
 fn instance(
     src: &Source,
     dvc_name: &str,
@@ -596,26 +690,29 @@ fn instance(
     scope: &Scope,
     notes: &mut Notes,
 ) -> Result<StageDecl, SpecError> {
-    let mut decl = StageDecl {
-        name: pipe_name(src.dir, dvc_name),
-        dvc_name: dvc_name.to_string(),
-        dir: src.dir.to_string(),
-        desc: None,
-        cmd: Vec::new(),
-        cmd_list: false,
-        wdir: src.dir.to_string(),
-        deps: Vec::new(),
-        params: Vec::new(),
-        outs: Vec::new(),
-        metrics: Vec::new(),
-        plots: Vec::new(),
-        frozen: false,
-        always_changed: false,
-        at: src.at(nnode),
+    let mut inst = Instance {
+        src,
+        dvc_name,
+        decl: StageDecl {
+            name: pipe_name(src.dir, dvc_name),
+            dvc_name: dvc_name.to_string(),
+            dir: src.dir.to_string(),
+            desc: None,
+            cmd: Vec::new(),
+            cmd_list: false,
+            wdir: src.dir.to_string(),
+            deps: Vec::new(),
+            params: Vec::new(),
+            outs: Vec::new(),
+            metrics: Vec::new(),
+            plots: Vec::new(),
+            frozen: false,
+            always_changed: false,
+            at: src.at(nnode),
+        },
+        paths: Vec::new(),
     };
     let mut frozen_exprs = Vec::new();
-    // Every dep and out path with the node it came from: checked once the wdir is known.
-    let mut paths: Vec<(String, &Node)> = Vec::new();
     for (key, knode, vnode) in entries(src.file, body)? {
         if matches!(key.as_str(), "vars" | "foreach" | "do" | "matrix") {
             continue;
@@ -623,16 +720,47 @@ fn instance(
         let raw = yaml::to_value_or(src.file, vnode, &null())?;
         let v = subst(&raw, scope, &mut frozen_exprs)
             .map_err(|m| src.err(vnode, format!("stage `{dvc_name}`: {m}")))?;
+        inst.field((&key, knode, vnode), v, notes)?;
+    }
+    let Instance { decl, paths, .. } = inst;
+    if decl.cmd.is_empty() {
+        return Err(src.err(nnode, format!("stage `{dvc_name}` has no `cmd`")));
+    }
+    for (path, node) in &paths {
+        join(&decl.wdir, path).map_err(|m| src.err(node, format!("stage `{dvc_name}`: {m}")))?;
+    }
+    resolved_notes(src, dvc_name, nnode, body, frozen_exprs, notes);
+    Ok(decl)
+}
+
+/// A DVC stage instance being read into a [`StageDecl`].
+struct Instance<'a, 'n> {
+    src: &'a Source<'a>,
+    dvc_name: &'a str,
+    decl: StageDecl,
+    /// Every dep and out path with the node it came from: checked once the wdir is known.
+    paths: Vec<(String, &'n Node)>,
+}
+
+impl<'n> Instance<'_, 'n> {
+    /// Applies one key of the stage's body, `v` its value with templates substituted.
+    fn field(
+        &mut self,
+        (key, knode, vnode): (&str, &Node, &'n Node),
+        v: Value,
+        notes: &mut Notes,
+    ) -> Result<(), SpecError> {
+        let (src, dvc_name) = (self.src, self.dvc_name);
         let bad =
             |what: &str| src.err(vnode, format!("stage `{dvc_name}`: `{key}` must be {what}"));
-        match key.as_str() {
+        match key {
             "cmd" => match v {
-                Value::String(s) => decl.cmd = vec![s],
+                Value::String(s) => self.decl.cmd = vec![s],
                 Value::Array(a) => {
-                    decl.cmd_list = true;
+                    self.decl.cmd_list = true;
                     for x in a {
                         match x {
-                            Value::String(s) => decl.cmd.push(s),
+                            Value::String(s) => self.decl.cmd.push(s),
                             _ => return Err(bad("a string or a list of strings")),
                         }
                     }
@@ -641,22 +769,22 @@ fn instance(
             },
             "wdir" => match v {
                 Value::String(s) => {
-                    decl.wdir = join(src.dir, &s)
+                    self.decl.wdir = join(src.dir, &s)
                         .map_err(|m| src.err(vnode, format!("stage `{dvc_name}`: wdir {m}")))?
                 }
                 _ => return Err(bad("a path")),
             },
-            "desc" => decl.desc = v.as_str().map(String::from),
-            "frozen" => decl.frozen = v.as_bool().ok_or_else(|| bad("true or false"))?,
+            "desc" => self.decl.desc = v.as_str().map(String::from),
+            "frozen" => self.decl.frozen = v.as_bool().ok_or_else(|| bad("true or false"))?,
             "always_changed" => {
-                decl.always_changed = v.as_bool().ok_or_else(|| bad("true or false"))?
+                self.decl.always_changed = v.as_bool().ok_or_else(|| bad("true or false"))?
             }
             "deps" => {
                 for d in v.as_array().ok_or_else(|| bad("a list of paths"))? {
                     match d {
                         Value::String(s) => {
-                            decl.deps.push(s.clone());
-                            paths.push((s.clone(), vnode));
+                            self.decl.deps.push(s.clone());
+                            self.paths.push((s.clone(), vnode));
                         }
                         _ => return Err(bad("a list of paths")),
                     }
@@ -666,32 +794,39 @@ fn instance(
                 let list = v.as_array().ok_or_else(|| bad("a list"))?;
                 let mut got = Vec::new();
                 for o in list {
-                    let d = out_decl(src, knode, dvc_name, &key, o, notes).map_err(|m| src.err(vnode, m))?;
-                    paths.push((d.path.clone(), vnode));
+                    let d = out_decl(src, knode, dvc_name, key, o, notes).map_err(|m| src.err(vnode, m))?;
+                    self.paths.push((d.path.clone(), vnode));
                     got.push(d);
                 }
-                match key.as_str() {
-                    "outs" => decl.outs = got,
-                    "metrics" => decl.metrics = got,
-                    _ => decl.plots = got,
+                match key {
+                    "outs" => self.decl.outs = got,
+                    "metrics" => self.decl.metrics = got,
+                    _ => self.decl.plots = got,
                 }
             }
             "params" => {
                 for p in v.as_array().ok_or_else(|| bad("a list"))? {
-                    param_decls(src, knode, &decl.wdir, dvc_name, p, &mut decl.params, notes)
+                    param_decls(src, knode, &self.decl.wdir, dvc_name, p, &mut self.decl.params, notes)
                         .map_err(|m| src.err(vnode, m))?;
                 }
             }
             "meta" => src.note(notes, knode, format!("stage `{dvc_name}`: `meta` is not carried (pipe stages have no free-form metadata)")),
             other => src.note(notes, knode, format!("stage `{dvc_name}`: unknown key `{other}` ignored")),
         }
+        Ok(())
     }
-    if decl.cmd.is_empty() {
-        return Err(src.err(nnode, format!("stage `{dvc_name}` has no `cmd`")));
-    }
-    for (path, node) in &paths {
-        join(&decl.wdir, path).map_err(|m| src.err(node, format!("stage `{dvc_name}`: {m}")))?;
-    }
+}
+
+/// Notes on templates written out as values at import: all of a sub-directory's, and the
+/// expressions pipe has no syntax for.
+fn resolved_notes(
+    src: &Source,
+    dvc_name: &str,
+    nnode: &Node,
+    body: &Node,
+    mut frozen_exprs: Vec<String>,
+    notes: &mut Notes,
+) {
     let text = src.file.text.get(yaml::span(src.file, body)).unwrap_or("");
     if !src.dir.is_empty() && text.contains("${") {
         src.note(
@@ -712,7 +847,6 @@ fn instance(
             ),
         );
     }
-    Ok(decl)
 }
 
 fn out_decl(
@@ -722,7 +856,7 @@ fn out_decl(
     role: &str,
     v: &Value,
     notes: &mut Notes,
-) -> Result<OutDecl, String> {
+) -> Result<OutDecl, DeclError> {
     let (path, opts) = match v {
         Value::String(s) => {
             return Ok(OutDecl {
@@ -733,13 +867,14 @@ fn out_decl(
             });
         }
         Value::Table(t) if t.len() == 1 => {
-            let (p, o) = t.iter().next().ok_or("an empty out")?;
+            let (p, o) = t.iter().next().ok_or(DeclError::EmptyOut)?;
             (p.clone(), o)
         }
         _ => {
-            return Err(format!(
-                "stage `{stage}`: a `{role}` entry is a path or `PATH: {{options}}`"
-            ));
+            return Err(DeclError::OutShape {
+                stage: stage.to_string(),
+                role: role.to_string(),
+            });
         }
     };
     // DVC caches metrics and plots too unless `cache: false`.
@@ -777,7 +912,7 @@ fn param_decls(
     v: &Value,
     out: &mut Vec<ParamDecl>,
     notes: &mut Notes,
-) -> Result<(), String> {
+) -> Result<(), DeclError> {
     let default_file = within(wdir, "params.yaml");
     match v {
         Value::String(key) => {
@@ -789,12 +924,16 @@ fn param_decls(
         }
         Value::Table(t) => {
             for (file, keys) in t {
-                let ws =
-                    join(wdir, file).map_err(|m| format!("stage `{stage}`: params file {m}"))?;
+                let ws = join(wdir, file).map_err(|e| DeclError::ParamsFile {
+                    stage: stage.to_string(),
+                    e,
+                })?;
                 let keys: Vec<String> = match keys {
                     Value::Array(a) if a.is_empty() => {
                         // The whole file: every top-level key it holds now.
-                        match load_table(src.root, &ws).map_err(|e| e.message().to_string())? {
+                        match load_table(src.root, &ws)
+                            .map_err(|e| DeclError::Load(e.message().to_string()))?
+                        {
                             Some(t) => {
                                 src.note(notes, knode, format!("stage `{stage}`: params file `{file}` (whole) is imported as its top-level keys now: {}", t.keys().cloned().collect::<Vec<_>>().join(", ")));
                                 t.keys().cloned().collect()
@@ -810,13 +949,14 @@ fn param_decls(
                         .map(|k| {
                             k.as_str()
                                 .map(String::from)
-                                .ok_or_else(|| format!("stage `{stage}`: params keys are strings"))
+                                .ok_or_else(|| DeclError::KeyNotString(stage.to_string()))
                         })
                         .collect::<Result<_, _>>()?,
                     _ => {
-                        return Err(format!(
-                            "stage `{stage}`: params of `{file}` must be a list of keys"
-                        ));
+                        return Err(DeclError::KeysNotList {
+                            stage: stage.to_string(),
+                            file: file.clone(),
+                        });
                     }
                 };
                 if ws == "params.yaml" && wdir.is_empty() {
@@ -827,9 +967,7 @@ fn param_decls(
             }
         }
         _ => {
-            return Err(format!(
-                "stage `{stage}`: a params entry is a key or `FILE: [keys]`"
-            ));
+            return Err(DeclError::ParamShape(stage.to_string()));
         }
     }
     Ok(())
@@ -882,12 +1020,20 @@ mod tests {
         assert_eq!(join("", "./a").unwrap(), "a");
         assert_eq!(join("a/b", "../..").unwrap(), "");
         assert!(join("", "..").is_err());
-        assert!(
-            join("sub", "../../x.txt")
-                .unwrap_err()
-                .contains("leaves the project")
+        assert_eq!(
+            join("sub", "../../x.txt").unwrap_err().to_string(),
+            "`../../x.txt` (from `sub`) leaves the project"
         );
-        assert!(join("", "/tmp").unwrap_err().contains("absolute"));
+        assert_eq!(
+            join("", "..").unwrap_err().to_string(),
+            "`..` leaves the project"
+        );
+        assert!(
+            join("", "/tmp")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
         assert!(join("a", "b/../../../c").is_err());
     }
 }

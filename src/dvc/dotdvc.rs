@@ -6,8 +6,10 @@
 //!   size: 6
 //!   nfiles: 3
 //!   hash: md5
-//!   path: raw            # relative to the .dvc file's directory
+//!   path: raw            # relative to the .dvc file's directory, and its `wdir`
 //! ```
+//! A `wdir` (`wdir: ..`, as `dvc add` writes for a file of another directory) moves the
+//! base every path resolves against, as DVC does.
 //! A `.dvc` file with `deps` (`dvc import`, `dvc import-url`) records where the data came
 //! from; pipe keeps the data, and a note says the origin is not carried.
 
@@ -44,9 +46,19 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
     let Some(doc) = yaml::parse(&file)? else {
         return Ok(Vec::new());
     };
-    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let here = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let fields = entries(&file, &doc)?;
+    let dir = match fields.iter().find(|(k, _, _)| k == "wdir") {
+        None => here.to_string(),
+        Some((_, _, v)) => {
+            let Some(Value::String(w)) = yaml::to_value(&file, v)? else {
+                return Err(file.error(yaml::span(&file, v), "`wdir` must be a path"));
+            };
+            join(here, &w).map_err(|m| file.error(yaml::span(&file, v), format!("`wdir` {m}")))?
+        }
+    };
     let mut out = Vec::new();
-    for (key, knode, value) in entries(&file, &doc)? {
+    for (key, knode, value) in fields {
         match key.as_str() {
             "outs" => {
                 let saphyr::YamlDataOwned::Sequence(items) = &value.data else {
@@ -76,7 +88,7 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
                             what: format!("`{path}` has `cache: false`; pipe caches tracked data"),
                         });
                     }
-                    let path = join(dir, path).map_err(|m| {
+                    let path = join(&dir, path).map_err(|m| {
                         file.error(yaml::span(&file, it), format!("an out's path {m}"))
                     })?;
                     out.push(Tracked {

@@ -30,7 +30,7 @@ use std::sync::Mutex;
 
 use toml::Value;
 
-use super::convert::{entries, join, within};
+use super::convert::{JoinError, entries, join, within};
 use super::md5;
 use crate::spec::yaml;
 use crate::spec::{SourceFile, SpecError};
@@ -129,14 +129,29 @@ fn hashed(file: &SourceFile, body: &yaml::Node, key: &str) -> Result<Vec<Hashed>
 /// Refuses a dvc.lock path that leaves the project: every dep and out of `locked` (paths
 /// relative to `wdir`, the stage's project-relative working directory) and every params
 /// file it names, with the `dvc.lock:LINE` it is at.
-pub fn check_paths(locked: &LockedStage, wdir: &str) -> Result<(), String> {
+pub fn check_paths(locked: &LockedStage, wdir: &str) -> Result<(), LockPathError> {
     for h in locked.deps.iter().chain(&locked.outs) {
-        join(wdir, &h.path).map_err(|m| format!("{}: {m}", h.at))?;
+        join(wdir, &h.path).map_err(|e| LockPathError::Path {
+            at: h.at.clone(),
+            e,
+        })?;
     }
     for file in locked.params.keys() {
-        join(wdir, file).map_err(|m| format!("{}: params file {m}", locked.at))?;
+        join(wdir, file).map_err(|e| LockPathError::ParamsFile {
+            at: locked.at.clone(),
+            e,
+        })?;
     }
     Ok(())
+}
+
+/// A dvc.lock path that leaves the project, with the `dvc.lock:LINE` it is at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockPathError {
+    #[error("{at}: {e}")]
+    Path { at: String, e: JoinError },
+    #[error("{at}: params file {e}")]
+    ParamsFile { at: String, e: JoinError },
 }
 
 /// `rel` (from a dvc.lock that [`check_paths`] passed) as a project path.
@@ -244,8 +259,8 @@ pub fn mismatch(
             if now.as_ref() != Some(v) {
                 return Ok(Some(format!(
                     "param {k} in {ws} is {} now, {} in dvc.lock",
-                    now.map_or("missing".to_string(), |n| crate::lock::format::value(&n)),
-                    crate::lock::format::value(v)
+                    now.map_or("missing".to_string(), |n| crate::spec::toml_text::value(&n)),
+                    crate::spec::toml_text::value(v)
                 )));
             }
         }

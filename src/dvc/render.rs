@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::Import;
 use super::convert::{OutDecl, ParamDecl};
-use crate::lock::format::{key, string, value};
+use crate::spec::toml_text::{key, string, value};
 
 pub fn pipeline(imp: &Import) -> String {
     let mut s = String::new();

@@ -26,8 +26,23 @@ pub struct Resolved {
     pub frozen: Vec<String>,
 }
 
+/// Why a template cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The text holding the unclosed `${`.
+    #[error("unclosed `${{` in `{0}`")]
+    Unclosed(String),
+    /// A local name (`item`, `key`, the stage's vars) that the expression reaches past.
+    #[error("`${{{0}}}` is not defined")]
+    Local(String),
+    #[error("`${{{0}}}` is not defined in vars, params.yaml or the vars files")]
+    Global(String),
+    #[error("`${{{0}}}` holds nested dictionaries, which cannot be unpacked")]
+    Nested(String),
+}
+
 /// Substitutes `${...}` in `s`: local names become values, plain global names stay.
-pub fn substitute(s: &str, scope: &Scope) -> Result<Resolved, String> {
+pub fn substitute(s: &str, scope: &Scope) -> Result<Resolved, TemplateError> {
     let mut out = Resolved::default();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -41,7 +56,7 @@ pub fn substitute(s: &str, scope: &Scope) -> Result<Resolved, String> {
         out.text.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(close) = after.find('}') else {
-            return Err(format!("unclosed `${{` in `{s}`"));
+            return Err(TemplateError::Unclosed(s.to_string()));
         };
         let expr = after[..close].trim();
         out.text.push_str(&one(expr, scope, &mut out.frozen)?);
@@ -51,15 +66,13 @@ pub fn substitute(s: &str, scope: &Scope) -> Result<Resolved, String> {
     Ok(out)
 }
 
-fn one(expr: &str, scope: &Scope, frozen: &mut Vec<String>) -> Result<String, String> {
+fn one(expr: &str, scope: &Scope, frozen: &mut Vec<String>) -> Result<String, TemplateError> {
     let head = expr.split(['.', '[']).next().unwrap_or_default().trim();
     if scope.local.contains_key(head) {
-        let v = lookup(scope.local, expr).ok_or_else(|| format!("`${{{expr}}}` is not defined"))?;
+        let v = lookup(scope.local, expr).ok_or_else(|| TemplateError::Local(expr.to_string()))?;
         return render(expr, v);
     }
-    let v = lookup(scope.global, expr).ok_or_else(|| {
-        format!("`${{{expr}}}` is not defined in vars, params.yaml or the vars files")
-    })?;
+    let v = lookup(scope.global, expr).ok_or_else(|| TemplateError::Global(expr.to_string()))?;
     let plain = !expr.contains('[');
     match v {
         Value::Table(_) => {}
@@ -75,7 +88,7 @@ fn one(expr: &str, scope: &Scope, frozen: &mut Vec<String>) -> Result<String, St
 }
 
 /// A value as DVC writes it into a command.
-pub fn render(expr: &str, v: &Value) -> Result<String, String> {
+pub fn render(expr: &str, v: &Value) -> Result<String, TemplateError> {
     Ok(match v {
         Value::String(s) => s.clone(),
         Value::Boolean(b) => b.to_string(),
@@ -94,11 +107,7 @@ pub fn render(expr: &str, v: &Value) -> Result<String, String> {
                 match x {
                     Value::Boolean(true) => parts.push(format!("--{k}")),
                     Value::Boolean(false) => parts.push(format!("--no-{k}")),
-                    Value::Table(_) => {
-                        return Err(format!(
-                            "`${{{expr}}}` holds nested dictionaries, which cannot be unpacked"
-                        ));
-                    }
+                    Value::Table(_) => return Err(TemplateError::Nested(expr.to_string())),
                     x => parts.push(format!("--{k} {}", render(expr, x)?)),
                 }
             }
@@ -203,10 +212,17 @@ mod tests {
         let r = substitute("y ${train.layers[1]} ${train.opts} \\${z}", &scope).unwrap();
         assert_eq!(r.text, "y 2 --a 1 --v $${z}");
         assert_eq!(r.frozen, vec!["train.layers[1]", "train.opts"]);
-        assert!(
-            substitute("${nope}", &scope)
-                .unwrap_err()
-                .contains("not defined")
+        assert_eq!(
+            substitute("${nope}", &scope).unwrap_err().to_string(),
+            "`${nope}` is not defined in vars, params.yaml or the vars files"
+        );
+        assert_eq!(
+            substitute("${item.x}", &scope).unwrap_err().to_string(),
+            "`${item.x}` is not defined"
+        );
+        assert_eq!(
+            substitute("a ${b", &scope).unwrap_err().to_string(),
+            "unclosed `${` in `a ${b`"
         );
         assert_eq!(whole(" ${ seeds } "), Some("seeds"));
         assert_eq!(whole("a${b}"), None);

@@ -17,10 +17,14 @@
 //! its stages and the metrics they wrote. `exp show`, `diff` and `push` read records only;
 //! `exp apply` writes the overrides into the params files ([`params_edit`]) and checks the
 //! recorded outs out into the workspace.
+//!
+//! Errors of this room are [`ExpError`]s (an override, a record, a name not found).
 
+pub mod error;
 pub mod name;
 pub mod overrides;
 pub mod params_edit;
 pub mod record;
 
+pub use error::ExpError;
 pub use name::ExpName;

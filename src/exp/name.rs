@@ -15,12 +15,23 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExpName(String);
 
+/// Why a name cannot name an experiment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error(
+        "experiment name `{0}`: use letters, digits and `_ - . = , +` (at most 200, not starting with `.`)"
+    )]
+    Characters(String),
+    #[error("experiment name `{0}` is reserved for the workspace's own results")]
+    Reserved(String),
+}
+
 /// Names that stand for the workspace's own results in `exp show` and `exp diff`.
 pub const RESERVED: [&str; 2] = ["baseline", "workspace"];
 
 impl ExpName {
     /// `Err`: why `name` cannot name an experiment (a sentence naming it).
-    pub fn parse(name: &str) -> Result<ExpName, String> {
+    pub fn parse(name: &str) -> Result<ExpName, NameError> {
         let ok = !name.is_empty()
             && name.len() <= 200
             && !name.starts_with('.')
@@ -28,14 +39,10 @@ impl ExpName {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.=,+".contains(c));
         if !ok {
-            return Err(format!(
-                "experiment name `{name}`: use letters, digits and `_ - . = , +` (at most 200, not starting with `.`)"
-            ));
+            return Err(NameError::Characters(name.to_string()));
         }
         if RESERVED.contains(&name) {
-            return Err(format!(
-                "experiment name `{name}` is reserved for the workspace's own results"
-            ));
+            return Err(NameError::Reserved(name.to_string()));
         }
         Ok(ExpName(name.to_string()))
     }
@@ -52,7 +59,7 @@ impl fmt::Display for ExpName {
 }
 
 impl FromStr for ExpName {
-    type Err = String;
+    type Err = NameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ExpName::parse(s)
@@ -102,6 +109,14 @@ mod tests {
             assert!(ExpName::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(ExpName::parse(&"x".repeat(201)).is_err());
+        assert_eq!(
+            ExpName::parse("a/b").unwrap_err().to_string(),
+            "experiment name `a/b`: use letters, digits and `_ - . = , +` (at most 200, not starting with `.`)"
+        );
+        assert_eq!(
+            ExpName::parse("baseline").unwrap_err().to_string(),
+            "experiment name `baseline` is reserved for the workspace's own results"
+        );
         let json = r#"{"n": "../x"}"#;
         #[derive(Deserialize)]
         struct T {

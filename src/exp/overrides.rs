@@ -6,24 +6,27 @@ use std::collections::BTreeMap;
 
 use toml::Value;
 
-use crate::error::{Error, Result};
-use crate::graph::sweep::{base_value, short_names, typed_value, value_label};
+use super::ExpError;
+use crate::graph::sweep::{short_names, value_label};
 use crate::spec::params::Params;
+use crate::spec::sweep::{base_value, typed_value};
 
 /// Overrides in the order given, each checked and typed.
-pub fn parse(params: &Params, args: &[String]) -> Result<Vec<(String, Value)>> {
+pub fn parse(params: &Params, args: &[String]) -> Result<Vec<(String, Value)>, ExpError> {
     let mut out: Vec<(String, Value)> = Vec::with_capacity(args.len());
     for a in args {
         let Some((k, raw)) = a.split_once('=') else {
-            return Err(Error::User(format!(
-                "-S {a}: an override is KEY=VALUE (e.g. -S train.lr=0.01)"
-            )));
+            return Err(ExpError::OverrideShape { arg: a.clone() });
         };
         let k = k.trim();
         if out.iter().any(|(x, _)| x == k) {
-            return Err(Error::User(format!("-S {a}: `{k}` is overridden twice")));
+            return Err(ExpError::OverriddenTwice {
+                arg: a.clone(),
+                key: k.to_string(),
+            });
         }
-        let base = base_value(params, k).map_err(|m| Error::User(format!("-S {a}: {m}")))?;
+        let at = |e| ExpError::Override { arg: a.clone(), e };
+        let base = base_value(params, k).map_err(at)?;
         let v = match (&base, value_of(raw)) {
             // A string param takes the text as written (`-S model.name=123`).
             (Value::String(_), v) if !matches!(v, Value::String(_)) => {
@@ -31,7 +34,7 @@ pub fn parse(params: &Params, args: &[String]) -> Result<Vec<(String, Value)>> {
             }
             (_, v) => v,
         };
-        let v = typed_value(k, &base, &v).map_err(|m| Error::User(format!("-S {a}: {m}")))?;
+        let v = typed_value(k, &base, &v).map_err(at)?;
         out.push((k.to_string(), v));
     }
     Ok(out)

@@ -4,24 +4,42 @@
 
 use toml::Value;
 
+/// Why an override cannot be written into a params file (said after the file's name).
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0}")]
+    Toml(toml_edit::TomlError),
+    #[error("{0}")]
+    Json(serde_json::Error),
+    #[error("an empty key")]
+    EmptyKey,
+    #[error("no table `{seg}` on the way to `{key}`")]
+    NoTable { seg: String, key: String },
+    #[error("no key `{0}` in the file")]
+    NoKey(String),
+}
+
 /// `text` (a TOML document) with each `key` (dotted) set to its value.
-pub fn set_toml(text: &str, edits: &[(&str, &Value)]) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+pub fn set_toml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditError> {
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(EditError::Toml)?;
     for (key, v) in edits {
         let segs: Vec<&str> = key.split('.').collect();
         let Some((last, path)) = segs.split_last() else {
-            return Err("an empty key".into());
+            return Err(EditError::EmptyKey);
         };
         let mut table: &mut dyn toml_edit::TableLike = doc.as_table_mut();
         for seg in path {
             table = table
                 .get_mut(seg)
                 .and_then(toml_edit::Item::as_table_like_mut)
-                .ok_or_else(|| format!("no table `{seg}` on the way to `{key}`"))?;
+                .ok_or_else(|| EditError::NoTable {
+                    seg: seg.to_string(),
+                    key: key.to_string(),
+                })?;
         }
         let item = table
             .get_mut(last)
-            .ok_or_else(|| format!("no key `{key}` in the file"))?;
+            .ok_or_else(|| EditError::NoKey(key.to_string()))?;
         let new = to_edit(v);
         match item {
             toml_edit::Item::Value(old) => {
@@ -64,18 +82,18 @@ fn to_edit(v: &Value) -> toml_edit::Value {
 }
 
 /// `text` (a JSON document) with each `key` (dotted) set to its value.
-pub fn set_json(text: &str, edits: &[(&str, &Value)]) -> Result<String, String> {
-    let mut doc: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub fn set_json(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditError> {
+    let mut doc: serde_json::Value = serde_json::from_str(text).map_err(EditError::Json)?;
     for (key, v) in edits {
         let mut cur = &mut doc;
         for seg in key.split('.') {
             cur = cur
                 .get_mut(seg)
-                .ok_or_else(|| format!("no key `{key}` in the file"))?;
+                .ok_or_else(|| EditError::NoKey(key.to_string()))?;
         }
-        *cur = serde_json::to_value(v).map_err(|e| e.to_string())?;
+        *cur = serde_json::to_value(v).map_err(EditError::Json)?;
     }
-    let mut s = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    let mut s = serde_json::to_string_pretty(&doc).map_err(EditError::Json)?;
     s.push('\n');
     Ok(s)
 }
@@ -100,6 +118,11 @@ mod tests {
             out,
             "# top\n[train]\nlr = 0.01  # learning rate\nepochs = 3\n\n[model]\nfusion = \"wm\" # how\nsub.depth = 4\n"
         );
-        assert!(set_toml(text, &[("train.nope", &Value::Integer(1))]).is_err());
+        assert_eq!(
+            set_toml(text, &[("train.nope", &Value::Integer(1))])
+                .unwrap_err()
+                .to_string(),
+            "no key `train.nope` in the file"
+        );
     }
 }

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::LockEntry;
 use pipe_cache::RootDir;
 
-use super::ExpName;
+use super::{ExpError, ExpName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,12 +87,16 @@ impl ExpRecord {
     }
 
     pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec_pretty(self).map_err(|e| Error::Env(e.to_string()))
+        Ok(serde_json::to_vec_pretty(self).map_err(ExpError::Encode)?)
     }
 
     pub fn decode(bytes: &[u8], from: &str) -> Result<ExpRecord> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::Env(format!("{from}: not an experiment record: {e}")))
+        Ok(
+            serde_json::from_slice(bytes).map_err(|e| ExpError::NotARecord {
+                from: from.to_string(),
+                e,
+            })?,
+        )
     }
 }
 
@@ -150,12 +154,10 @@ impl Records {
     }
 
     fn root(&self) -> Result<&RootDir> {
-        self.root.as_ref().ok_or_else(|| {
-            Error::Env(format!(
-                "{}: experiment records opened to read only",
-                self.dir.display()
-            ))
-        })
+        Ok(self
+            .root
+            .as_ref()
+            .ok_or_else(|| ExpError::ReadOnly(self.dir.clone()))?)
     }
 
     pub fn path(&self, name: &ExpName) -> PathBuf {
@@ -173,7 +175,7 @@ impl Records {
         match std::fs::read(&p) {
             Ok(b) => read_record(&p, &b, name).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Env(format!("cannot read {}: {e}", p.display()))),
+            Err(e) => Err(ExpError::Read { path: p, e }.into()),
         }
     }
 
@@ -188,11 +190,11 @@ impl Records {
             .map(|r| r.name.to_string())
             .take(10)
             .collect();
-        Err(Error::User(if names.is_empty() {
-            format!("no experiment `{name}`: there are none (run `pipe exp run -S KEY=VALUE`)")
-        } else {
-            format!("no experiment `{name}` (experiments: {})", names.join(", "))
-        }))
+        Err(ExpError::NotFound {
+            name: name.clone(),
+            others: names,
+        }
+        .into())
     }
 
     pub fn save(&self, r: &ExpRecord) -> Result<()> {
@@ -214,10 +216,11 @@ impl Records {
                 return Ok((Vec::new(), Vec::new()));
             }
             Err(e) => {
-                return Err(Error::Env(format!(
-                    "cannot read {}: {e}",
-                    self.dir.display()
-                )));
+                return Err(ExpError::Read {
+                    path: self.dir.clone(),
+                    e,
+                }
+                .into());
             }
         };
         let paths: Vec<PathBuf> = rd
@@ -275,11 +278,12 @@ impl Records {
 fn read_record(path: &Path, bytes: &[u8], name: &ExpName) -> Result<ExpRecord> {
     let r = ExpRecord::decode(bytes, &path.display().to_string())?;
     if r.name != *name {
-        return Err(Error::Env(format!(
-            "{}: it is the record of experiment `{}`, not of `{name}`",
-            path.display(),
-            r.name
-        )));
+        return Err(ExpError::NotItsRecord {
+            path: path.to_path_buf(),
+            found: r.name,
+            name: name.clone(),
+        }
+        .into());
     }
     Ok(r)
 }

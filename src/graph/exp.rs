@@ -14,10 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use toml::Value;
 
 use super::Graph;
+use super::GraphError;
 use super::instance::{Instance, NoRemap};
 use super::stage::{CellInfo, Stage, StageId};
 use super::sweep::{CellRemap, check_literal_paths};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exp::ExpName;
 use crate::spec::{Spec, View};
 use crate::wspath::WsPath;
@@ -37,8 +38,12 @@ pub fn stage_id(stage: &str, name: &ExpName) -> StageId {
 
 /// Where experiment `name` writes its outs.
 pub fn out_dir(name: &ExpName) -> Result<WsPath> {
-    WsPath::parse(&format!(".pipe/exps/{name}"))
-        .map_err(|e| Error::User(format!("experiment name `{name}`: {e}")))
+    Ok(
+        WsPath::parse(&format!(".pipe/exps/{name}")).map_err(|e| GraphError::ExpDir {
+            name: name.clone(),
+            e,
+        })?,
+    )
 }
 
 /// One experiment to instantiate.
@@ -57,7 +62,7 @@ pub fn affected(graph: &Graph, cell: &ExpCell) -> Result<Vec<usize>> {
     let seeds = if cell.targets.is_empty() {
         graph.base_stages()
     } else {
-        graph.resolve_targets(&cell.targets).map_err(Error::User)?
+        graph.resolve_targets(&cell.targets)?
     };
     let scope: BTreeSet<usize> = graph
         .closure(&seeds, false)
@@ -83,9 +88,7 @@ pub fn affected(graph: &Graph, cell: &ExpCell) -> Result<Vec<usize>> {
             } else {
                 format!("no stage of {}", cell.targets.join(", "))
             };
-            return Err(Error::User(format!(
-                "-S {k}: {of} reads `{k}`, so overriding it changes nothing"
-            )));
+            return Err(GraphError::NothingReads { key: k.clone(), of }.into());
         }
         readers.extend(r);
     }
@@ -140,7 +143,11 @@ pub fn instantiate(spec: &Spec, graph: &Graph, cell: &ExpCell) -> Result<Vec<Sta
 }
 
 /// The workspace path an experiment's path stands for (its outs moved back).
-pub fn base_path(name: &ExpName, path: &str) -> String {
+pub fn base_path(name: &ExpName, path: &WsPath) -> WsPath {
     let prefix = format!(".pipe/exps/{name}/");
-    path.strip_prefix(&prefix).unwrap_or(path).to_string()
+    match path.as_str().strip_prefix(&prefix) {
+        // The rest of a workspace path after whole leading components is one too.
+        Some(rest) => WsPath::parse(rest).unwrap_or_else(|_| path.clone()),
+        None => path.clone(),
+    }
 }

@@ -4,8 +4,10 @@
 //! then links producers to consumers: stage B depends on stage A when one of B's deps is
 //! one of A's outs, lies inside one (a file of a directory out), or contains one. Built
 //! (sealed) only when the outs don't collide, every dep exists or is made by a stage, and
-//! there is no cycle; each failure is a `SpecError` pointing into the pipeline file.
+//! there is no cycle; each failure is a `SpecError` pointing into the pipeline file. What
+//! a built graph refuses (a target no stage is, an experiment) is a [`GraphError`].
 
+pub mod error;
 pub mod exp;
 pub mod instance;
 pub mod render;
@@ -20,8 +22,12 @@ pub use stage::{CellInfo, Out, Stage, StageId, StageKind};
 
 use crate::spec::{Spec, SpecError, View};
 use crate::wspath::WsPath;
+pub use error::GraphError;
 use instance::{Instance, NoRemap};
 use sweep::SweepPlan;
+
+/// Out path -> (stage, out index).
+type Producers = BTreeMap<WsPath, (usize, usize)>;
 
 #[derive(Debug)]
 pub struct Graph {
@@ -32,8 +38,7 @@ pub struct Graph {
     topo: Vec<usize>,
     /// Position of each stage in `topo`.
     rank: Vec<usize>,
-    /// out path -> (stage, out index)
-    producers: BTreeMap<WsPath, (usize, usize)>,
+    producers: Producers,
     pub sweeps: Vec<SweepPlan>,
 }
 
@@ -67,123 +72,14 @@ impl Graph {
         Graph::link(spec, stages, self.sweeps)
     }
 
+    /// Seals `stages` into a graph: ids unique, outs neither repeated nor nested, edges
+    /// from producers to consumers (every dep made or present), no cycle.
     fn link(spec: &Spec, stages: Vec<Stage>, sweeps: Vec<SweepPlan>) -> Result<Graph, SpecError> {
-        let mut index = HashMap::with_capacity(stages.len());
-        for (i, s) in stages.iter().enumerate() {
-            if index.insert(s.id.clone(), i).is_some() {
-                return Err(spec
-                    .file
-                    .error(s.span.clone(), format!("stage `{}` is defined twice", s.id)));
-            }
-        }
-
-        // Outs: no two the same, none inside another.
-        let mut producers: BTreeMap<WsPath, (usize, usize)> = BTreeMap::new();
-        for (si, s) in stages.iter().enumerate() {
-            for (oi, o) in s.outs.iter().enumerate() {
-                if let Some(&(pj, po)) = producers.get(&o.path) {
-                    let other = &stages[pj];
-                    let what = if pj == si {
-                        format!("stage `{}` declares out `{}` twice", s.id, o.path)
-                    } else {
-                        format!(
-                            "stages `{}` and `{}` both write `{}`",
-                            other.id, s.id, o.path
-                        )
-                    };
-                    return Err(spec.file.error(o.span.clone(), what).at(
-                        &spec.file,
-                        other.outs[po].span.clone(),
-                        "also written here",
-                    ));
-                }
-                producers.insert(o.path.clone(), (si, oi));
-            }
-        }
-        for (path, &(si, oi)) in &producers {
-            for anc in path.ancestors() {
-                let Ok(anc) = WsPath::parse(anc) else {
-                    continue;
-                };
-                if let Some(&(pj, po)) = producers.get(&anc) {
-                    let (s, o) = (&stages[si], &stages[si].outs[oi]);
-                    let other = &stages[pj];
-                    return Err(spec
-                        .file
-                        .error(
-                            o.span.clone(),
-                            format!(
-                                "out `{}` of stage `{}` lies inside out `{}` of stage `{}`",
-                                o.path, s.id, anc, other.id
-                            ),
-                        )
-                        .at(&spec.file, other.outs[po].span.clone(), "the enclosing out"));
-                }
-            }
-        }
-
-        // Edges from producers to consumers.
-        let mut dag = DiGraph::<usize, ()>::with_capacity(stages.len(), stages.len());
-        for i in 0..stages.len() {
-            dag.add_node(i);
-        }
-        for (si, s) in stages.iter().enumerate() {
-            let mut ups: Vec<usize> = Vec::new();
-            for (di, d) in s.deps.iter().enumerate() {
-                let found = producers_of(&producers, d);
-                if found.is_empty() {
-                    if std::fs::symlink_metadata(d.to_abs(&spec.root)).is_err() {
-                        return Err(spec
-                            .file
-                            .error(
-                                s.dep_spans[di].clone(),
-                                format!(
-                                    "dep `{d}` of stage `{}` does not exist, and no stage makes it",
-                                    s.id
-                                ),
-                            )
-                            .help("create it, fix the path, or add the stage that writes it"));
-                    }
-                    continue;
-                }
-                for (pj, po) in found {
-                    if pj == si {
-                        return Err(spec
-                            .file
-                            .error(
-                                s.dep_spans[di].clone(),
-                                format!(
-                                    "stage `{}` depends on its own out `{}`",
-                                    s.id, s.outs[po].path
-                                ),
-                            )
-                            .at(&spec.file, s.outs[po].span.clone(), "the out"));
-                    }
-                    ups.push(pj);
-                }
-            }
-            ups.sort_unstable();
-            ups.dedup();
-            for u in ups {
-                dag.add_edge(NodeIndex::new(u), NodeIndex::new(si), ());
-            }
-        }
-
-        let topo: Vec<usize> = match petgraph::algo::toposort(&dag, None) {
-            Ok(_) => stable_topo(&dag),
-            Err(_) => {
-                let cycle = find_cycle(&dag);
-                let names: Vec<String> = cycle.iter().map(|&i| stages[i].id.to_string()).collect();
-                let first = &stages[cycle[0]];
-                return Err(spec
-                    .file
-                    .error(
-                        first.span.clone(),
-                        format!("the stages form a cycle: {}", names.join(" -> ")),
-                    )
-                    .help("a stage cannot depend, directly or through others, on what it writes"));
-            }
-        };
+        let index = index_ids(spec, &stages)?;
+        let producers = producers(spec, &stages)?;
+        check_nested_outs(spec, &stages, &producers)?;
+        let dag = edges(spec, &stages, &producers)?;
+        let topo = order(spec, &stages, &dag)?;
         let mut rank = vec![0; stages.len()];
         for (pos, &i) in topo.iter().enumerate() {
             rank[i] = pos;
@@ -285,7 +181,7 @@ impl Graph {
     }
 
     /// Resolves command-line targets: stage ids, base stage names, or out paths.
-    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, String> {
+    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, GraphError> {
         let mut out = Vec::new();
         for t in targets {
             if let Some(i) = self.find(t) {
@@ -298,11 +194,10 @@ impl Graph {
                 out.push(i);
                 continue;
             }
-            let mut msg = format!("no stage `{t}` in the pipeline");
-            if let Some(near) = self.nearest(t) {
-                msg.push_str(&format!(" (did you mean `{near}`?)"));
-            }
-            return Err(msg);
+            return Err(GraphError::UnknownTarget {
+                target: t.clone(),
+                near: self.nearest(t).map(str::to_string),
+            });
         }
         Ok(out)
     }
@@ -314,6 +209,148 @@ impl Graph {
             .map(|s| s.id.as_str())
             .find(|id| id.starts_with(t) || t.starts_with(id) || id.contains(t))
     }
+}
+
+/// Stage id -> index; an id defined twice is an error.
+fn index_ids(spec: &Spec, stages: &[Stage]) -> Result<HashMap<StageId, usize>, SpecError> {
+    let mut index = HashMap::with_capacity(stages.len());
+    for (i, s) in stages.iter().enumerate() {
+        if index.insert(s.id.clone(), i).is_some() {
+            return Err(spec
+                .file
+                .error(s.span.clone(), format!("stage `{}` is defined twice", s.id)));
+        }
+    }
+    Ok(index)
+}
+
+/// Out path -> (stage, out index); an out written twice (by one stage or two) is an error.
+fn producers(spec: &Spec, stages: &[Stage]) -> Result<Producers, SpecError> {
+    let mut producers: Producers = BTreeMap::new();
+    for (si, s) in stages.iter().enumerate() {
+        for (oi, o) in s.outs.iter().enumerate() {
+            if let Some(&(pj, po)) = producers.get(&o.path) {
+                let other = &stages[pj];
+                let what = if pj == si {
+                    format!("stage `{}` declares out `{}` twice", s.id, o.path)
+                } else {
+                    format!(
+                        "stages `{}` and `{}` both write `{}`",
+                        other.id, s.id, o.path
+                    )
+                };
+                return Err(spec.file.error(o.span.clone(), what).at(
+                    &spec.file,
+                    other.outs[po].span.clone(),
+                    "also written here",
+                ));
+            }
+            producers.insert(o.path.clone(), (si, oi));
+        }
+    }
+    Ok(producers)
+}
+
+/// No out lies inside another.
+fn check_nested_outs(
+    spec: &Spec,
+    stages: &[Stage],
+    producers: &Producers,
+) -> Result<(), SpecError> {
+    for (path, &(si, oi)) in producers {
+        for anc in path.ancestors() {
+            let Ok(anc) = WsPath::parse(anc) else {
+                continue;
+            };
+            if let Some(&(pj, po)) = producers.get(&anc) {
+                let (s, o) = (&stages[si], &stages[si].outs[oi]);
+                let other = &stages[pj];
+                return Err(spec
+                    .file
+                    .error(
+                        o.span.clone(),
+                        format!(
+                            "out `{}` of stage `{}` lies inside out `{}` of stage `{}`",
+                            o.path, s.id, anc, other.id
+                        ),
+                    )
+                    .at(&spec.file, other.outs[po].span.clone(), "the enclosing out"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Edges from producers to consumers: a dep no stage makes must exist, and no stage reads
+/// its own out.
+fn edges(
+    spec: &Spec,
+    stages: &[Stage],
+    producers: &Producers,
+) -> Result<DiGraph<usize, ()>, SpecError> {
+    let mut dag = DiGraph::<usize, ()>::with_capacity(stages.len(), stages.len());
+    for i in 0..stages.len() {
+        dag.add_node(i);
+    }
+    for (si, s) in stages.iter().enumerate() {
+        let mut ups: Vec<usize> = Vec::new();
+        for (di, d) in s.deps.iter().enumerate() {
+            let found = producers_of(producers, d);
+            if found.is_empty() {
+                if std::fs::symlink_metadata(d.to_abs(&spec.root)).is_err() {
+                    return Err(spec
+                        .file
+                        .error(
+                            s.dep_spans[di].clone(),
+                            format!(
+                                "dep `{d}` of stage `{}` does not exist, and no stage makes it",
+                                s.id
+                            ),
+                        )
+                        .help("create it, fix the path, or add the stage that writes it"));
+                }
+                continue;
+            }
+            for (pj, po) in found {
+                if pj == si {
+                    return Err(spec
+                        .file
+                        .error(
+                            s.dep_spans[di].clone(),
+                            format!(
+                                "stage `{}` depends on its own out `{}`",
+                                s.id, s.outs[po].path
+                            ),
+                        )
+                        .at(&spec.file, s.outs[po].span.clone(), "the out"));
+                }
+                ups.push(pj);
+            }
+        }
+        ups.sort_unstable();
+        ups.dedup();
+        for u in ups {
+            dag.add_edge(NodeIndex::new(u), NodeIndex::new(si), ());
+        }
+    }
+    Ok(dag)
+}
+
+/// The stages in dependency order ([`stable_topo`]); a cycle is an error naming it.
+fn order(spec: &Spec, stages: &[Stage], dag: &DiGraph<usize, ()>) -> Result<Vec<usize>, SpecError> {
+    if petgraph::algo::toposort(dag, None).is_ok() {
+        return Ok(stable_topo(dag));
+    }
+    let cycle = find_cycle(dag);
+    let names: Vec<String> = cycle.iter().map(|&i| stages[i].id.to_string()).collect();
+    let first = &stages[cycle[0]];
+    Err(spec
+        .file
+        .error(
+            first.span.clone(),
+            format!("the stages form a cycle: {}", names.join(" -> ")),
+        )
+        .help("a stage cannot depend, directly or through others, on what it writes"))
 }
 
 /// Tracked data as a stage that is never run: one cached out, frozen for `repro`.
@@ -351,10 +388,7 @@ fn data_stage(i: usize, d: &crate::spec::DataDef) -> Stage {
 }
 
 /// Producers whose out equals, contains, or lies inside `path`.
-fn producers_of(
-    producers: &BTreeMap<WsPath, (usize, usize)>,
-    path: &WsPath,
-) -> Vec<(usize, usize)> {
+fn producers_of(producers: &Producers, path: &WsPath) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     if path.is_root() {
         return producers.values().copied().collect();
@@ -459,7 +493,11 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "x").unwrap();
         }
-        std::fs::write(d.path().join("params.toml"), "[m]\ng = 1\n").unwrap();
+        std::fs::write(
+            d.path().join("params.toml"),
+            "[m]\ng = 1\nlr = 1e-5\nbig = 1e16\non = true\nn = 3\n",
+        )
+        .unwrap();
         std::fs::write(d.path().join("pipe.toml"), spec).unwrap();
         let s = crate::spec::load(&d.path().join("pipe.toml"))?;
         Graph::build(&s)
@@ -517,6 +555,14 @@ deps = ["src/main.py"]
             g.resolve_targets(&["data/feat.bin".into()]).unwrap(),
             vec![g.find("feat").unwrap()]
         );
+        assert_eq!(
+            g.resolve_targets(&["fea".into()]).unwrap_err().to_string(),
+            "no stage `fea` in the pipeline (did you mean `feat`?)"
+        );
+        assert_eq!(
+            g.resolve_targets(&["zzz".into()]).unwrap_err().to_string(),
+            "no stage `zzz` in the pipeline"
+        );
     }
 
     #[test]
@@ -560,6 +606,35 @@ matrix = { "m.g" = [1, 2] }
             StageKind::Cmd(c) => assert_eq!(c[0], "x 1 sweeps/s/g=1/m.bin"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn params_are_spelled_in_commands_and_cell_names_as_decimals() {
+        // Pinned: a command or a cell id that spelled a number otherwise would be another
+        // command (a stale stage) or another cell.
+        let g = graph(
+            r#"
+[stage.train]
+cmd = "x ${m.lr} ${m.big} ${m.on} ${m.n}"
+params = ["m"]
+outs = ["o"]
+[sweep.s]
+stages = ["train"]
+matrix = { "m.lr" = [1e-5, 0.5], "m.big" = [1e16] }
+"#,
+            &[],
+        );
+        let g = g.unwrap_or_else(|e| panic!("{e}"));
+        let cmd = |id: &str| match &g.stages[g.find(id).unwrap()].kind {
+            StageKind::Cmd(c) => c[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cmd("train"), "x 0.00001 10000000000000000.0 true 3");
+        assert_eq!(
+            cmd("train@lr=0.00001,big=10000000000000000.0"),
+            "x 0.00001 10000000000000000.0 true 3"
+        );
+        assert!(g.find("train@lr=0.5,big=10000000000000000.0").is_some());
     }
 
     proptest::proptest! {

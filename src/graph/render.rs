@@ -1,8 +1,10 @@
-//! `pipe dag`: the graph as text, Graphviz dot, or Mermaid.
+//! `pipe dag`: the graph as text, Graphviz dot, Mermaid, or JSON (`DagJson`).
 
 use std::fmt::Write as _;
 
-use super::Graph;
+use super::{Graph, Stage, StageKind};
+use crate::spec::{OutRole, ParamRef, Spec};
+use crate::wspath::WsPath;
 
 /// One line per stage in dependency order, with the stages it reads from:
 ///
@@ -68,5 +70,120 @@ pub fn mermaid(g: &Graph, set: &[usize]) -> String {
             let _ = writeln!(out, "  s{u} --> s{i}");
         }
     }
+    out
+}
+
+/// The graph as data, for tools and for checking a conversion against `dvc stage list`:
+/// every stage instance as pipe resolved it (tracked data as `data:PATH` with no `cmd`),
+/// every path relative to the workspace root, and the edges `[upstream, downstream]`.
+#[derive(Debug, serde::Serialize)]
+pub struct DagJson<'a> {
+    pub stages: Vec<StageJson<'a>>,
+    pub edges: Vec<[&'a str; 2]>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct StageJson<'a> {
+    pub id: &'a str,
+    /// The resolved command (lines joined by newlines); `uses NAME` for a built-in; none
+    /// for tracked data.
+    pub cmd: Option<String>,
+    /// `.` for the workspace root.
+    pub wdir: &'a str,
+    pub deps: Vec<&'a str>,
+    pub outs: Vec<OutJson<'a>>,
+    pub params: Vec<ParamJson>,
+    pub frozen: bool,
+    pub always_changed: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct OutJson<'a> {
+    pub path: &'a str,
+    pub cache: bool,
+    pub metric: bool,
+    pub plot: bool,
+    pub persist: bool,
+}
+
+/// A param the stage declares: the file it comes from (none when no params file has it)
+/// and its key.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct ParamJson {
+    pub file: Option<String>,
+    pub key: String,
+}
+
+pub fn json<'a>(g: &'a Graph, spec: &Spec, set: &[usize]) -> DagJson<'a> {
+    let stages = set
+        .iter()
+        .map(|&i| stage_json(&g.stages[i], spec))
+        .collect();
+    let edges = set
+        .iter()
+        .flat_map(|&i| {
+            g.upstream(i)
+                .into_iter()
+                .filter(|u| set.contains(u))
+                .map(move |u| [g.stages[u].id.as_str(), g.stages[i].id.as_str()])
+        })
+        .collect();
+    DagJson { stages, edges }
+}
+
+fn stage_json<'a>(st: &'a Stage, spec: &Spec) -> StageJson<'a> {
+    let cmd = match &st.kind {
+        StageKind::Data => None,
+        k => Some(k.describe()),
+    };
+    let outs = st
+        .outs
+        .iter()
+        .map(|o| OutJson {
+            path: o.path.as_str(),
+            cache: o.cache,
+            metric: o.role == OutRole::Metric,
+            plot: o.role == OutRole::Plot,
+            persist: o.persist,
+        })
+        .collect();
+    StageJson {
+        id: st.id.as_str(),
+        cmd,
+        wdir: match st.wdir.as_str() {
+            "" => ".",
+            w => w,
+        },
+        deps: st.deps.iter().map(WsPath::as_str).collect(),
+        outs,
+        params: params_json(st, spec),
+        // Tracked data is never run, which the graph keeps as frozen; it is not a frozen
+        // stage (no cmd says it is data).
+        frozen: st.frozen && !st.is_data(),
+        always_changed: st.always_changed,
+    }
+}
+
+/// The params the stage declares (`params = [...]`), each with the file it resolves to.
+/// Values read only through `${...}` are tracked as well (they are in the lock) but are not
+/// declarations, as in `dvc stage list`.
+fn params_json(st: &Stage, spec: &Spec) -> Vec<ParamJson> {
+    let declared: &[ParamRef] = match &st.kind {
+        StageKind::Data => &[],
+        _ => spec.stages.get(st.def).map_or(&[], |d| d.params.as_slice()),
+    };
+    let mut out: Vec<ParamJson> = declared
+        .iter()
+        .map(|r| ParamJson {
+            file: spec
+                .params
+                .source_of(r.file.as_ref(), &r.key)
+                .map(|f| f.path.as_str().to_string())
+                .or_else(|| r.file.as_ref().map(|f| f.as_str().to_string())),
+            key: r.key.clone(),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }

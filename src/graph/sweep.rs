@@ -1,48 +1,43 @@
-//! Sweep expansion: `[sweep.NAME]` tables into cells, and cells into stage instances.
+//! Sweep expansion: a sweep's typed definition (`spec::sweep::SweepDef`, checked when the
+//! pipeline was read) into cells, and cells into stage instances.
 //!
 //! A sweep names stages to re-instantiate per cell; everything upstream of them is shared
-//! by all cells and runs once. Cells come from
+//! by all cells and runs once. [`expand`] takes each sweep through these steps, one
+//! function each:
 //!
-//! - `matrix`: the cartesian product of param key -> values (keys in file order),
-//! - `cells`: explicit overrides, each optionally named (`name = "no_temporal"`); given
-//!   together with `matrix`, every cell is crossed with every matrix combination,
-//! - `exclude`: rows that remove every product cell matching all their keys,
-//! - `include`: rows that add cells,
+//! 1. `check_no_gap`: no stage outside the sweep lies between two swept ones.
+//! 2. `product`: the cartesian product of `matrix` (keys in file order); given together
+//!    with `cells`, every explicit cell (optionally named, `name = "no_temporal"`) is
+//!    crossed with every matrix combination.
+//! 3. `exclude`: each row removes every product cell matching all its keys (a row that
+//!    matches none is an error); then `include` rows add cells.
+//! 4. `names`: a cell is named after its overrides (`grid=4,window=8`: the key's last
+//!    segment unless two keys share it) unless it has a name, which stands for its own
+//!    overrides (matrix values it is crossed with are still appended); two cells of one
+//!    name are an error.
+//! 5. `replicates`: `set` applies fixed overrides to every cell (not part of the names),
+//!    and `seeds` replicates each cell once per seed (the seed goes to `seed_key`,
+//!    default `train.seed`); each replicate's stages are instantiated
+//!    (`instantiate_cell`), and every override must be read by one of them.
 //!
-//! `set` applies fixed overrides to every cell (not part of the names), and `seeds`
-//! replicates each cell once per seed (the seed goes to `seed_key`, default
-//! `train.seed`). A cell is named after its overrides (`grid=4,window=8`: the key's last
-//! segment unless two keys share it) unless it has a name, which stands for its own overrides
-//! (matrix values it is crossed with are still appended); the instance id of a stage in it
-//! is `train@grid=4,window=8,seed=1`. Its outs, and its deps on other swept stages' outs,
-//! move under `<dir>/<cell>/` (default dir `sweeps/<sweep>`), so cells never clobber each
-//! other or the base pipeline.
+//! The instance id of a stage in a cell is `train@grid=4,window=8,seed=1`. Its outs, and
+//! its deps on other swept stages' outs, move under `<dir>/<cell>/` (default dir
+//! `sweeps/<sweep>`, [`CellRemap`]), so cells never clobber each other or the base
+//! pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use indexmap::IndexMap;
-use toml::{Spanned, Value};
+use toml::Value;
 
-use super::instance::{Instance, NoRemap, Remap};
+use super::instance::{Instance, NoRemap, Remap, RemapError};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
-use crate::spec::params::{self, View, type_name};
-use crate::spec::{Body, Spec, SpecError, SweepSrc};
+use crate::spec::params::View;
+pub use crate::spec::sweep::{Better, ReportCol};
+use crate::spec::sweep::{Override, Row, SweepDef};
+use crate::spec::toml_text;
+use crate::spec::{Body, Spec, SpecError};
 use crate::wspath::WsPath;
-
-/// Which way a reported metric is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Better {
-    Max,
-    Min,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReportCol {
-    pub metric: String,
-    pub better: Better,
-}
 
 /// One replicate of a cell: its instance ids.
 #[derive(Debug, Clone)]
@@ -76,260 +71,171 @@ pub struct SweepPlan {
     pub dir: WsPath,
 }
 
-type Row = IndexMap<Spanned<String>, Spanned<Value>>;
-type TypedFn<'a> = dyn Fn(&Spanned<String>, &Spanned<Value>) -> Result<Value, SpecError> + 'a;
-
-struct CellSpec {
-    name: Option<String>,
-    overrides: Vec<(String, Value, Range<usize>)>,
+/// A cell of the product, before it is named.
+#[derive(Debug, Clone)]
+struct Cell<'d> {
+    name: Option<&'d str>,
+    overrides: Vec<&'d Override>,
     /// The first `named` overrides belong to the named cell: its name stands for them.
     named: usize,
+}
+
+impl<'d> Cell<'d> {
+    fn of_row(row: &'d Row) -> Cell<'d> {
+        Cell {
+            name: row.name.as_deref(),
+            overrides: row.overrides.iter().collect(),
+            named: if row.name.is_some() {
+                row.overrides.len()
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Whether every override of `row` is one of this cell's.
+    fn matches(&self, row: &Row) -> bool {
+        row.overrides.iter().all(|c| {
+            self.overrides
+                .iter()
+                .any(|o| o.key == c.key && o.value == c.value)
+        })
+    }
 }
 
 pub fn expand(spec: &Spec, base: &[Stage]) -> Result<(Vec<Stage>, Vec<SweepPlan>), SpecError> {
     let mut all = Vec::new();
     let mut plans = Vec::new();
-    for src in &spec.sweeps {
-        let (stages, plan) = expand_one(spec, base, src)?;
+    for def in &spec.sweeps {
+        let (stages, plan) = expand_one(spec, base, def)?;
         all.extend(stages);
         plans.push(plan);
     }
     Ok((all, plans))
 }
 
+/// A sweep's cells and their stage instances: the product of `matrix` and `cells`, less
+/// `exclude`, plus `include`, named, then instantiated replicate by replicate.
 fn expand_one(
     spec: &Spec,
     base: &[Stage],
-    src: &SweepSrc,
+    def: &SweepDef,
 ) -> Result<(Vec<Stage>, SweepPlan), SpecError> {
-    let file = &spec.file;
-    let name = src.name.get_ref().clone();
-    let sweep_span = src.name.span();
-    let t = src.body.get_ref();
-    let err = |span: Range<usize>, msg: String| file.error(span, format!("sweep `{name}`: {msg}"));
-    if !crate::spec::valid_stage_name(&name) {
-        return Err(err(
-            sweep_span.clone(),
-            "a sweep name may hold only letters, digits, `_`, `-` and `.`".into(),
-        ));
+    check_no_gap(spec, base, def)?;
+    let mut cells = product(def);
+    exclude(spec, def, &mut cells)?;
+    cells.extend(def.include.iter().map(Cell::of_row));
+    let keys = def.keys();
+    let names = names(spec, def, &cells, &keys)?;
+    let mut stages = Vec::new();
+    let mut plans = Vec::with_capacity(cells.len());
+    for (cell, name) in cells.iter().zip(names) {
+        let replicates = replicates(spec, def, cell, &name, &mut stages)?;
+        plans.push(CellPlan {
+            name,
+            overrides: cell
+                .overrides
+                .iter()
+                .map(|o| (o.key.clone(), o.value.clone()))
+                .collect(),
+            replicates,
+        });
     }
+    Ok((
+        stages,
+        SweepPlan {
+            name: def.name.clone(),
+            span: def.span.clone(),
+            desc: def.desc.clone(),
+            stages: def
+                .stages
+                .iter()
+                .map(|&i| spec.stages[i].name.clone())
+                .collect(),
+            keys,
+            cells: plans,
+            seed_key: def.seeds.as_ref().map(|s| s.key.clone()),
+            report: def.report.clone(),
+            report_file: def.report_file.clone(),
+            dir: def.dir.clone(),
+        },
+    ))
+}
 
-    // The swept stages.
-    let mut defs: Vec<usize> = Vec::new();
-    for s in &t.stages {
-        let Some(i) = spec.stages.iter().position(|d| &d.name == s.get_ref()) else {
-            return Err(err(
-                s.span(),
-                format!("no stage `{}` in the pipeline", s.get_ref()),
-            ));
-        };
-        if defs.contains(&i) {
-            return Err(err(
-                s.span(),
-                format!("stage `{}` is listed twice", s.get_ref()),
-            ));
-        }
-        defs.push(i);
-    }
-    if defs.is_empty() {
-        return Err(err(
-            src.body.span(),
-            "`stages` is empty: name the stages each cell re-runs".into(),
-        ));
-    }
-    defs.sort_unstable();
-    check_no_gap(spec, base, &defs, &name, sweep_span.clone())?;
-
-    // Cells.
-    let check_key = |key: &Spanned<String>| -> Result<Value, SpecError> {
-        base_value(&spec.params, key.get_ref()).map_err(|m| err(key.span(), m))
-    };
-    let typed = |key: &Spanned<String>, v: &Spanned<Value>| -> Result<Value, SpecError> {
-        let base = check_key(key)?;
-        typed_value(key.get_ref(), &base, v.get_ref()).map_err(|m| err(v.span(), m))
-    };
-
-    let mut product: Vec<CellSpec> = vec![CellSpec {
+/// The cartesian product of the matrix's axes (in file order), each of its cells crossed
+/// with every explicit cell when `cells` is given.
+fn product(def: &SweepDef) -> Vec<Cell<'_>> {
+    let mut cells = vec![Cell {
         name: None,
         overrides: Vec::new(),
         named: 0,
     }];
-    let mut keys: Vec<String> = Vec::new();
-    if let Some(m) = &t.matrix {
-        if m.get_ref().is_empty() {
-            return Err(err(m.span(), "`matrix` is empty".into()));
-        }
-        for (k, vals) in m.get_ref() {
-            if vals.get_ref().is_empty() {
-                return Err(err(
-                    vals.span(),
-                    format!("matrix key `{}` has no values", k.get_ref()),
-                ));
-            }
-            let base = check_key(k)?;
-            let mut next = Vec::with_capacity(product.len() * vals.get_ref().len());
-            let typed_vals: Vec<Value> = vals
-                .get_ref()
-                .iter()
-                .map(|v| {
-                    coerce(&base, v).ok_or_else(|| {
-                        err(
-                            vals.span(),
-                            format!(
-                                "`{}` is {} {} in the params, but the matrix gives {} {}",
-                                k.get_ref(),
-                                article(type_name(&base)),
-                                type_name(&base),
-                                article(type_name(v)),
-                                type_name(v)
-                            ),
-                        )
-                    })
+    for axis in &def.matrix {
+        cells = cells
+            .iter()
+            .flat_map(|c| {
+                axis.values.iter().map(move |v| {
+                    let mut overrides = c.overrides.clone();
+                    overrides.push(v);
+                    Cell {
+                        overrides,
+                        ..c.clone()
+                    }
                 })
-                .collect::<Result<_, _>>()?;
-            for c in &product {
-                for v in &typed_vals {
-                    let mut o = c.overrides.clone();
-                    o.push((k.get_ref().clone(), v.clone(), vals.span()));
-                    next.push(CellSpec {
-                        name: None,
-                        overrides: o,
-                        named: 0,
-                    });
+            })
+            .collect();
+    }
+    let Some(rows) = &def.cells else {
+        return cells;
+    };
+    rows.iter()
+        .flat_map(|row| {
+            let named = Cell::of_row(row);
+            cells.iter().map(move |m| {
+                let mut overrides = named.overrides.clone();
+                overrides.extend(m.overrides.iter().copied());
+                Cell {
+                    overrides,
+                    ..named.clone()
                 }
-            }
-            product = next;
-            push_key(&mut keys, k.get_ref());
-        }
-    }
-    if let Some(cells) = &t.cells {
-        if cells.get_ref().is_empty() {
-            return Err(err(cells.span(), "`cells` is empty".into()));
-        }
-        let mut named = Vec::new();
-        for row in cells.get_ref() {
-            named.push(row_cell(
-                row.get_ref(),
-                row.span(),
-                &typed,
-                &mut keys,
-                &err,
-            )?);
-        }
-        let mut crossed = Vec::with_capacity(product.len() * named.len());
-        for n in &named {
-            for p in &product {
-                let mut o = n.overrides.clone();
-                o.extend(p.overrides.iter().cloned());
-                crossed.push(CellSpec {
-                    name: n.name.clone(),
-                    overrides: o,
-                    named: n.named,
-                });
-            }
-        }
-        product = crossed;
-    } else if t.matrix.is_none() {
-        return Err(err(
-            sweep_span.clone(),
-            "has no cells: give a `matrix`, `cells`, or both".into(),
-        ));
-    }
-    for row in &t.exclude {
-        let mut conds = Vec::new();
-        for (k, v) in row.get_ref() {
-            conds.push((k.get_ref().clone(), typed(k, v)?));
-        }
-        let before = product.len();
-        product.retain(|c| {
-            !conds
-                .iter()
-                .all(|(k, v)| c.overrides.iter().any(|(ck, cv, _)| ck == k && cv == v))
-        });
-        if product.len() == before {
-            return Err(err(row.span(), "this `exclude` row matches no cell".into()));
-        }
-    }
-    for row in &t.include {
-        product.push(row_cell(
-            row.get_ref(),
-            row.span(),
-            &typed,
-            &mut keys,
-            &err,
-        )?);
-    }
+            })
+        })
+        .collect()
+}
 
-    let mut fixed: Vec<(String, Value, Range<usize>)> = Vec::new();
-    for (k, v) in &t.set {
-        if k.get_ref() == "name" {
-            return Err(err(
-                k.span(),
-                "`set` holds param overrides; a `name` belongs in `cells`".into(),
+/// Each `exclude` row removes the cells it matches; a row that matches none is an error.
+fn exclude(spec: &Spec, def: &SweepDef, cells: &mut Vec<Cell>) -> Result<(), SpecError> {
+    for row in &def.exclude {
+        let before = cells.len();
+        cells.retain(|c| !c.matches(row));
+        if cells.len() == before {
+            return Err(spec.file.error(
+                row.span.clone(),
+                format!("sweep `{}`: this `exclude` row matches no cell", def.name),
             ));
         }
-        fixed.push((k.get_ref().clone(), typed(k, v)?, v.span()));
     }
+    Ok(())
+}
 
-    let seed_key = match (&t.seeds, &t.seed_key) {
-        (Some(_), Some(k)) => Some(Spanned::new(k.span(), k.get_ref().clone())),
-        (Some(s), None) => Some(Spanned::new(s.span(), "train.seed".to_string())),
-        (None, Some(k)) => return Err(err(k.span(), "`seed_key` without `seeds`".into())),
-        (None, None) => None,
-    };
-    let seeds: Vec<Option<i64>> = match &t.seeds {
-        Some(s) if s.get_ref().is_empty() => return Err(err(s.span(), "`seeds` is empty".into())),
-        Some(s) => {
-            let k = seed_key
-                .as_ref()
-                .map(|k| k.get_ref().as_str())
-                .unwrap_or("train.seed");
-            if spec.params.get(None, k).is_none() {
-                let span = seed_key.as_ref().map(Spanned::span).unwrap_or(s.span());
-                return Err(err(
-                    span,
-                    format!("seed key `{k}`: {}", spec.params.explain_missing(None, k)),
-                ));
-            }
-            let mut uniq = BTreeSet::new();
-            for v in s.get_ref() {
-                if !uniq.insert(*v) {
-                    return Err(err(s.span(), format!("seed {v} is listed twice")));
-                }
-            }
-            s.get_ref().iter().map(|v| Some(*v)).collect()
-        }
-        None => vec![None],
-    };
-
-    let dir = match &t.dir {
-        Some(d) => WsPath::parse(d.get_ref()).map_err(|e| err(d.span(), format!("dir: {e}")))?,
-        None => WsPath::parse(&format!("sweeps/{name}"))
-            .map_err(|e| err(sweep_span.clone(), e.to_string()))?,
-    };
-    let report = t
-        .report
-        .iter()
-        .map(|r| parse_report(r.get_ref()).map_err(|m| err(r.span(), m)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let report_file = match &t.report_file {
-        Some(f) => Some(
-            WsPath::parse(f.get_ref()).map_err(|e| err(f.span(), format!("report_file: {e}")))?,
-        ),
-        None => None,
-    };
-
-    // Names, unique.
-    let shorts = short_names(&keys);
+/// Each cell's name: its own name, then `key=value` of the overrides it does not stand for
+/// (short keys, see [`short_names`]); `base` when there are none. Two of one name are an
+/// error at the second.
+fn names(
+    spec: &Spec,
+    def: &SweepDef,
+    cells: &[Cell],
+    keys: &[String],
+) -> Result<Vec<String>, SpecError> {
+    let shorts = short_names(keys);
     let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
-    let mut cells = Vec::with_capacity(product.len());
-    let mut stages = Vec::new();
-    for c in &product {
-        let mut parts: Vec<String> = c.name.iter().cloned().collect();
-        for (k, v, _) in &c.overrides[c.named..] {
-            parts.push(format!("{}={}", shorts[k], value_label(v)));
+    let mut names = Vec::with_capacity(cells.len());
+    for c in cells {
+        let mut parts: Vec<String> = c.name.iter().map(|n| n.to_string()).collect();
+        for o in &c.overrides[c.named..] {
+            parts.push(format!("{}={}", shorts[&o.key], value_label(&o.value)));
         }
-        let cname = if parts.is_empty() {
+        let name = if parts.is_empty() {
             "base".to_string()
         } else {
             parts.join(",")
@@ -337,158 +243,62 @@ fn expand_one(
         let span = c
             .overrides
             .first()
-            .map(|o| o.2.clone())
-            .unwrap_or(sweep_span.clone());
-        if let Some(prev) = seen.insert(cname.clone(), span.clone()) {
-            return Err(err(span, format!("two cells are both named `{cname}`")).at(
-                file,
-                prev,
-                "the other",
-            ));
+            .map(|o| o.span.clone())
+            .unwrap_or(def.span.clone());
+        if let Some(prev) = seen.insert(name.clone(), span.clone()) {
+            let msg = format!("sweep `{}`: two cells are both named `{name}`", def.name);
+            return Err(spec.file.error(span, msg).at(&spec.file, prev, "the other"));
         }
-        let mut replicates = Vec::with_capacity(seeds.len());
-        for seed in &seeds {
-            let mut overrides: BTreeMap<String, Value> = fixed
-                .iter()
-                .chain(&c.overrides)
-                .map(|(k, v, _)| (k.clone(), v.clone()))
-                .collect();
-            let key = match seed {
-                Some(s) => {
-                    let sk = seed_key
-                        .as_ref()
-                        .map(|k| k.get_ref().clone())
-                        .unwrap_or_default();
-                    overrides.insert(sk, Value::Integer(*s));
-                    format!("{cname},seed={s}")
-                }
-                None => cname.clone(),
-            };
-            let cx = SweepCtx {
-                spec,
-                defs: &defs,
-                dir: &dir,
-                name: &name,
-                fixed: &fixed,
-            };
-            let insts = instantiate_cell(&cx, &overrides, &key, c)?;
-            replicates.push(Replicate {
-                seed: *seed,
-                key: key.clone(),
-                stages: insts.iter().map(|s| s.id.clone()).collect(),
-            });
-            stages.extend(insts);
-        }
-        cells.push(CellPlan {
-            name: cname,
-            overrides: c
-                .overrides
-                .iter()
-                .map(|(k, v, _)| (k.clone(), v.clone()))
-                .collect(),
-            replicates,
-        });
+        names.push(name);
     }
-
-    Ok((
-        stages,
-        SweepPlan {
-            name,
-            span: sweep_span,
-            desc: t.desc.clone(),
-            stages: defs.iter().map(|&i| spec.stages[i].name.clone()).collect(),
-            keys,
-            cells,
-            seed_key: seed_key.map(|k| k.into_inner()),
-            report,
-            report_file,
-            dir,
-        },
-    ))
+    Ok(names)
 }
 
-/// The params' value of an override key, or why there is none (with "did you mean").
-/// Sweeps and experiments check their overrides with this and [`typed_value`].
-pub(crate) fn base_value(params: &params::Params, key: &str) -> Result<Value, String> {
-    params.get(None, key).cloned().ok_or_else(|| {
-        format!(
-            "override key `{key}`: {}",
-            params.explain_missing(None, key)
-        )
-    })
-}
-
-/// An override value of `key` checked against the type of its params value `base`.
-pub(crate) fn typed_value(key: &str, base: &Value, v: &Value) -> Result<Value, String> {
-    coerce(base, v).ok_or_else(|| {
-        format!(
-            "`{key}` is {} {} in the params, but this value is {} {}",
-            article(type_name(base)),
-            type_name(base),
-            article(type_name(v)),
-            type_name(v)
-        )
-    })
-}
-
-fn row_cell(
-    row: &Row,
-    span: Range<usize>,
-    typed: &TypedFn<'_>,
-    keys: &mut Vec<String>,
-    err: &dyn Fn(Range<usize>, String) -> SpecError,
-) -> Result<CellSpec, SpecError> {
-    let mut c = CellSpec {
-        name: None,
-        overrides: Vec::new(),
-        named: 0,
+/// The replicates of cell `cell` named `name` (one per seed, or one), their stages pushed
+/// onto `stages`.
+fn replicates(
+    spec: &Spec,
+    def: &SweepDef,
+    cell: &Cell,
+    name: &str,
+    stages: &mut Vec<Stage>,
+) -> Result<Vec<Replicate>, SpecError> {
+    let seeds: Vec<Option<i64>> = match &def.seeds {
+        Some(s) => s.values.iter().copied().map(Some).collect(),
+        None => vec![None],
     };
-    for (k, v) in row {
-        if k.get_ref() == "name" {
-            match v.get_ref() {
-                Value::String(s) if valid_cell_name(s) => c.name = Some(s.clone()),
-                _ => {
-                    return Err(err(
-                        v.span(),
-                        "a cell `name` is a string of letters, digits, `_`, `-`, `.`, `=`".into(),
-                    ));
-                }
+    let mut out = Vec::with_capacity(seeds.len());
+    for seed in seeds {
+        let mut overrides: BTreeMap<String, Value> = def
+            .set
+            .iter()
+            .chain(cell.overrides.iter().copied())
+            .map(|o| (o.key.clone(), o.value.clone()))
+            .collect();
+        let key = match (seed, &def.seeds) {
+            (Some(s), Some(seeds)) => {
+                overrides.insert(seeds.key.clone(), Value::Integer(s));
+                format!("{name},seed={s}")
             }
-            continue;
-        }
-        let val = typed(k, v)?;
-        c.overrides.push((k.get_ref().clone(), val, v.span()));
-        push_key(keys, k.get_ref());
+            _ => name.to_string(),
+        };
+        let insts = instantiate_cell(spec, def, &overrides, &key)?;
+        check_overrides_read(spec, def, cell, &insts)?;
+        out.push(Replicate {
+            seed,
+            key,
+            stages: insts.iter().map(|s| s.id.clone()).collect(),
+        });
+        stages.extend(insts);
     }
-    if c.name.is_some() {
-        c.named = c.overrides.len();
-    }
-    if c.name.is_none() && c.overrides.is_empty() {
-        return Err(err(
-            span,
-            "an empty cell: give it a `name` or overrides".into(),
-        ));
-    }
-    Ok(c)
-}
-
-fn valid_cell_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.=".contains(c))
-}
-
-fn push_key(keys: &mut Vec<String>, k: &str) {
-    if !keys.iter().any(|x| x == k) {
-        keys.push(k.to_string());
-    }
+    Ok(out)
 }
 
 /// The override value as it should appear in names: strings bare, `/` made `_`.
 pub(crate) fn value_label(v: &Value) -> String {
     let s = match v {
         Value::String(s) => s.clone(),
-        other => params::render(other),
+        other => toml_text::decimal(other),
     };
     s.chars()
         .map(|c| {
@@ -516,53 +326,10 @@ pub fn short_names(keys: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// An override value checked against the params' type; an integer may stand for a float.
-fn coerce(base: &Value, v: &Value) -> Option<Value> {
-    match (base, v) {
-        (Value::Float(_), Value::Integer(i)) => Some(Value::Float(*i as f64)),
-        (b, v) if std::mem::discriminant(b) == std::mem::discriminant(v) => Some(v.clone()),
-        _ => None,
-    }
-}
-
-fn article(t: &str) -> &'static str {
-    if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
-}
-
-fn parse_report(s: &str) -> Result<ReportCol, String> {
-    let (metric, better) = match s.rsplit_once(':') {
-        Some((m, "max")) => (m, Better::Max),
-        Some((m, "min")) => (m, Better::Min),
-        Some((_, d)) => {
-            return Err(format!(
-                "report `{s}`: direction `{d}` must be `max` or `min`"
-            ));
-        }
-        None => (s, Better::Max),
-    };
-    if metric.is_empty() {
-        return Err("an empty report metric".into());
-    }
-    Ok(ReportCol {
-        metric: metric.to_string(),
-        better,
-    })
-}
-
 /// A non-swept stage between two swept ones would be shared by all cells although its
 /// input differs per cell: refuse it.
-fn check_no_gap(
-    spec: &Spec,
-    base: &[Stage],
-    defs: &[usize],
-    sweep: &str,
-    span: Range<usize>,
-) -> Result<(), SpecError> {
-    let swept: BTreeSet<usize> = defs.iter().copied().collect();
+fn check_no_gap(spec: &Spec, base: &[Stage], def: &SweepDef) -> Result<(), SpecError> {
+    let swept: BTreeSet<usize> = def.stages.iter().copied().collect();
     let feeds = |a: &Stage, b: &Stage| {
         b.deps
             .iter()
@@ -587,14 +354,14 @@ fn check_no_gap(
             }
         }
     }
-    for &c in defs {
+    for &c in &def.stages {
         for (b, stage) in base.iter().enumerate() {
             if !swept.contains(&b) && tainted[b] && feeds(stage, &base[c]) {
                 return Err(spec.file.error(
-                    span,
+                    def.span.clone(),
                     format!(
-                        "sweep `{sweep}`: stage `{}` lies between swept stages and would be shared by every cell; add it to `stages`",
-                        stage.id
+                        "sweep `{}`: stage `{}` lies between swept stages and would be shared by every cell; add it to `stages`",
+                        def.name, stage.id
                     ),
                 ));
             }
@@ -603,102 +370,98 @@ fn check_no_gap(
     Ok(())
 }
 
+/// Moves a cell's (or an experiment's) outs, and its deps on them, under `prefix`.
 pub(crate) struct CellRemap {
     pub(crate) prefix: WsPath,
     pub(crate) outs: Vec<WsPath>,
 }
 
 impl Remap for CellRemap {
-    fn remap(&self, p: &WsPath, is_out: bool) -> Result<WsPath, String> {
-        let moved = || WsPath::join(&self.prefix, p.as_str()).map_err(|e| e.to_string());
+    fn remap(&self, p: &WsPath, is_out: bool) -> Result<WsPath, RemapError> {
         if is_out || self.outs.iter().any(|o| p.is_within(o)) {
-            return moved();
+            return Ok(WsPath::join(&self.prefix, p.as_str())?);
         }
         if let Some(o) = self.outs.iter().find(|o| o.is_within(p)) {
-            return Err(format!(
-                "dep `{p}` contains `{o}`, an out of a swept stage, which each cell writes under its own directory; depend on `{o}` itself"
-            ));
+            return Err(RemapError::ContainsMovedOut {
+                dep: p.clone(),
+                out: o.clone(),
+            });
         }
         Ok(p.clone())
     }
 }
 
-/// What every cell of one sweep shares.
-struct SweepCtx<'a> {
-    spec: &'a Spec,
-    /// The swept stages' definitions.
-    defs: &'a [usize],
-    dir: &'a WsPath,
-    name: &'a str,
-    /// `set`: overrides of every cell.
-    fixed: &'a [(String, Value, Range<usize>)],
-}
-
+/// The swept stages' instances in the cell whose id part is `key`, with `overrides`: each
+/// built once as it is, to learn its paths, then again with them moved under the cell's
+/// directory (and checked that its cmd names none of them literally).
 fn instantiate_cell(
-    cx: &SweepCtx,
+    spec: &Spec,
+    def: &SweepDef,
     overrides: &BTreeMap<String, Value>,
     key: &str,
-    cell: &CellSpec,
 ) -> Result<Vec<Stage>, SpecError> {
-    let SweepCtx {
-        spec,
-        defs,
-        dir,
-        name: sweep,
-        fixed,
-    } = *cx;
     let view = View {
         params: &spec.params,
         overrides,
     };
-    let mut plain = Vec::with_capacity(defs.len());
-    for &d in defs {
-        let inst = Instance {
-            spec,
-            def_index: d,
-            view,
-            id: StageId::new(&spec.stages[d].name, Some(key)),
-        };
-        plain.push(inst.build(&NoRemap)?);
-    }
+    let inst = |d: usize| Instance {
+        spec,
+        def_index: d,
+        view,
+        id: StageId::new(&spec.stages[d].name, Some(key)),
+    };
+    let plain: Vec<Stage> = def
+        .stages
+        .iter()
+        .map(|&d| inst(d).build(&NoRemap))
+        .collect::<Result<_, _>>()?;
     let remap = CellRemap {
-        prefix: WsPath::join(dir, key).map_err(|e| spec.file.error(0..0, e.to_string()))?,
+        prefix: WsPath::join(&def.dir, key).map_err(|e| spec.file.error(0..0, e.to_string()))?,
         outs: plain
             .iter()
             .flat_map(|s| s.outs.iter().map(|o| o.path.clone()))
             .collect(),
     };
-    let mut out = Vec::with_capacity(defs.len());
-    for (&d, before) in defs.iter().zip(&plain) {
-        let inst = Instance {
-            spec,
-            def_index: d,
-            view,
-            id: StageId::new(&spec.stages[d].name, Some(key)),
-        };
-        let mut s = inst.build(&remap)?;
-        check_literal_paths(spec, d, before, &s, sweep)?;
+    let mut out = Vec::with_capacity(def.stages.len());
+    for (&d, before) in def.stages.iter().zip(&plain) {
+        let mut s = inst(d).build(&remap)?;
+        check_literal_paths(spec, d, before, &s, &def.name)?;
         s.cell = Some(CellInfo {
-            sweep: sweep.to_string(),
+            sweep: def.name.clone(),
             cell: key.to_string(),
             overrides: overrides.clone(),
         });
         out.push(s);
     }
-    for (k, _, span) in cell.overrides.iter().chain(fixed) {
-        let read = out.iter().any(|s| {
+    Ok(out)
+}
+
+/// Every override of `cell`, and of `set`, is read by a stage of the sweep: otherwise it
+/// changes nothing, and is refused.
+fn check_overrides_read(
+    spec: &Spec,
+    def: &SweepDef,
+    cell: &Cell,
+    insts: &[Stage],
+) -> Result<(), SpecError> {
+    for o in cell.overrides.iter().copied().chain(&def.set) {
+        let inside = format!("{}.", o.key);
+        let read = insts.iter().any(|s| {
             s.params
                 .keys()
-                .any(|p| p == k || p.starts_with(&format!("{k}.")))
+                .any(|p| p == &o.key || p.starts_with(&inside))
         });
         if !read {
             return Err(spec.file.error(
-                span.clone(),
-                format!("sweep `{sweep}`: no stage of the sweep reads `{k}`, so overriding it changes nothing"),
+                o.span.clone(),
+                format!(
+                    "sweep `{}`: no stage of the sweep reads `{}`, so overriding it changes nothing",
+                    def.name, o.key
+                ),
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A cmd that names a moved path literally would write the base pipeline's file from
@@ -807,13 +570,6 @@ mod tests {
         assert_eq!(s["model.grid"], "grid");
         assert_eq!(s["a.x"], "a.x");
         assert_eq!(s["b.x"], "b.x");
-    }
-
-    #[test]
-    fn report_directions() {
-        assert_eq!(parse_report("f1").unwrap().better, Better::Max);
-        assert_eq!(parse_report("loss:min").unwrap().better, Better::Min);
-        assert!(parse_report("x:up").is_err());
     }
 
     #[test]

@@ -1,23 +1,31 @@
-//! What the lock records per stage instance.
+//! What the lock records per stage instance: a [`LockEntry`], whose deps and outs are
+//! `pipe_cache::Summary`s (the cache's own type: one type from the hash to the lock), and
+//! how the lock writes a summary ([`summaries`], `SummaryToml`).
 
 use std::collections::BTreeMap;
 
-use pipe_cache::{Digest, Hashed, Summary};
+use pipe_cache::{Digest, Shape, Summary};
 use serde::{Deserialize, Serialize};
 
-/// A dep's or out's content as last seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+use crate::wspath::WsPath;
+
+/// How a dep's or out's [`Summary`] is written (the lock's text, its journal, run-cache and
+/// experiment records): `digest`, `size`, then `files` and `dir = true` for a directory,
+/// `exec = true` for an executable file. A file's count is never written (it is 1 by
+/// definition); a directory's is left out of the JSON forms when 0, so an absent `files`
+/// reads as 0 for a directory. These are the bytes the lock wrote when it kept its own
+/// copy of the type with `files = 0` for a file.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HashInfo {
-    pub digest: Digest,
-    pub size: u64,
-    /// Number of files, for a directory.
+struct SummaryToml {
+    digest: Digest,
+    size: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub files: u64,
+    files: u64,
     #[serde(default, skip_serializing_if = "is_false")]
-    pub dir: bool,
+    dir: bool,
     #[serde(default, skip_serializing_if = "is_false")]
-    pub exec: bool,
+    exec: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -28,34 +36,49 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-impl HashInfo {
-    pub fn from_summary(s: &Summary) -> Self {
-        HashInfo {
+impl From<&Summary> for SummaryToml {
+    fn from(s: &Summary) -> Self {
+        let (files, dir, exec) = match s.shape {
+            Shape::File { exec } => (0, false, exec),
+            Shape::Dir { files } => (files, true, false),
+        };
+        SummaryToml {
             digest: s.digest,
             size: s.size,
-            files: s.files,
-            dir: s.dir,
-            exec: s.exec,
+            files,
+            dir,
+            exec,
         }
     }
+}
 
-    pub fn of(h: &Hashed) -> Self {
-        match h {
-            Hashed::File { digest, size, exec } => HashInfo {
-                digest: *digest,
-                size: *size,
-                files: 0,
-                dir: false,
-                exec: *exec,
-            },
-            Hashed::Dir { digest, manifest } => HashInfo {
-                digest: *digest,
-                size: manifest.total_size(),
-                files: manifest.len() as u64,
-                dir: true,
-                exec: false,
-            },
+impl From<SummaryToml> for Summary {
+    fn from(t: SummaryToml) -> Self {
+        if t.dir {
+            Summary::dir(t.digest, t.size, t.files)
+        } else {
+            Summary::file(t.digest, t.size, t.exec)
         }
+    }
+}
+
+/// `#[serde(with = "summaries")]`: a map of paths to [`Summary`]s as the lock writes them.
+pub mod summaries {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<K: Serialize, S: Serializer>(
+        m: &BTreeMap<K, Summary>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k, SummaryToml::from(v))))
+    }
+
+    pub fn deserialize<'de, K: Deserialize<'de> + Ord, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<K, Summary>, D::Error> {
+        let m = BTreeMap::<K, SummaryToml>::deserialize(d)?;
+        Ok(m.into_iter().map(|(k, v)| (k, v.into())).collect())
     }
 }
 
@@ -70,15 +93,15 @@ pub struct LockEntry {
     /// Declared env vars -> a digest of their values (never the values: they may be secret).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub deps: BTreeMap<String, HashInfo>,
-    #[serde(default)]
-    pub outs: BTreeMap<String, HashInfo>,
+    #[serde(default, with = "summaries")]
+    pub deps: BTreeMap<WsPath, Summary>,
+    #[serde(default, with = "summaries")]
+    pub outs: BTreeMap<WsPath, Summary>,
     /// Deps whose content changed while the stage ran: the outs may have read either
     /// version, so they are the result of no known inputs and the stage stays stale until a
     /// run on stable inputs replaces this entry. Empty for every trustworthy run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changed_during_run: Vec<String>,
+    pub changed_during_run: Vec<WsPath>,
     /// The run-cache key this entry's outs were recorded under, as the run computed it
     /// (`run::decide::Inputs`): what push, gc and `exp push` look a record up by. Carried,
     /// never recomputed: a key rebuilt later from the pipeline's params and the
@@ -97,8 +120,8 @@ impl LockEntry {
     pub fn new(
         stage: &crate::graph::Stage,
         env: BTreeMap<String, String>,
-        deps: BTreeMap<String, HashInfo>,
-        outs: BTreeMap<String, HashInfo>,
+        deps: BTreeMap<WsPath, Summary>,
+        outs: BTreeMap<WsPath, Summary>,
     ) -> Self {
         LockEntry {
             cmd: stage.kind.describe(),
@@ -116,7 +139,7 @@ impl LockEntry {
     pub fn of_run(
         stage: &crate::graph::Stage,
         inputs: &crate::run::decide::Inputs,
-        outs: BTreeMap<String, HashInfo>,
+        outs: BTreeMap<WsPath, Summary>,
     ) -> Self {
         let mut e = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs);
         e.key = stage.restorable().then_some(inputs.key);

@@ -12,13 +12,18 @@
 //! deps."data/features" = { digest = "3f2a…", size = 1234, files = 10, dir = true }
 //! outs."models/model.ot" = { digest = "9c1e…", size = 5555 }
 //! ```
+//!
+//! Values are written by `spec::toml_text` (floats exactly, `1e-5`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use super::entry::{HashInfo, LockEntry};
+use pipe_cache::{Shape, Summary};
+
+use super::entry::LockEntry;
+use crate::spec::toml_text::{key, string, value};
 
 pub const VERSION: u32 = 1;
 
@@ -30,16 +35,23 @@ pub struct LockToml {
     pub stage: BTreeMap<String, LockEntry>,
 }
 
-pub fn parse(text: &str) -> Result<BTreeMap<String, LockEntry>, String> {
+/// Why a lock's text is not a lock this pipe reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Boxed: it is large, and a lock error travels in every `Result`.
+    #[error("{0}")]
+    Toml(Box<toml::de::Error>),
+    #[error("lock file version {0} is not supported by this pipe (which writes version {VERSION})")]
+    Version(u32),
+}
+
+pub fn parse(text: &str) -> Result<BTreeMap<String, LockEntry>, ParseError> {
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let t: LockToml = toml::from_str(text).map_err(|e| e.to_string())?;
+    let t: LockToml = toml::from_str(text).map_err(|e| ParseError::Toml(Box::new(e)))?;
     if t.version != VERSION {
-        return Err(format!(
-            "lock file version {} is not supported by this pipe (which writes version {VERSION})",
-            t.version
-        ));
+        return Err(ParseError::Version(t.version));
     }
     Ok(t.stage)
 }
@@ -61,105 +73,42 @@ pub fn render(stages: &BTreeMap<String, LockEntry>) -> String {
             let _ = writeln!(out, "env.{} = {}", key(k), string(v));
         }
         for (k, h) in &e.deps {
-            let _ = writeln!(out, "deps.{} = {}", key(k), hash(h));
+            let _ = writeln!(out, "deps.{} = {}", key(k.as_str()), hash(h));
         }
         for (k, h) in &e.outs {
-            let _ = writeln!(out, "outs.{} = {}", key(k), hash(h));
+            let _ = writeln!(out, "outs.{} = {}", key(k.as_str()), hash(h));
         }
         if !e.changed_during_run.is_empty() {
-            let paths: Vec<String> = e.changed_during_run.iter().map(|p| string(p)).collect();
+            let paths: Vec<String> = e
+                .changed_during_run
+                .iter()
+                .map(|p| string(p.as_str()))
+                .collect();
             let _ = writeln!(out, "changed_during_run = [{}]", paths.join(", "));
         }
     }
     out
 }
 
-fn hash(h: &HashInfo) -> String {
+/// A dep's or out's summary: a directory's `files` always, a file's count never (see
+/// `entry::SummaryToml`, which reads both back).
+fn hash(h: &Summary) -> String {
     let mut s = format!("{{ digest = \"{}\", size = {}", h.digest, h.size);
-    if h.dir {
-        let _ = write!(s, ", files = {}, dir = true", h.files);
-    }
-    if h.exec {
-        s.push_str(", exec = true");
+    match h.shape {
+        Shape::Dir { files } => {
+            let _ = write!(s, ", files = {files}, dir = true");
+        }
+        Shape::File { exec: true } => s.push_str(", exec = true"),
+        Shape::File { exec: false } => {}
     }
     s.push_str(" }");
     s
 }
 
-/// A TOML key: bare when it can be, else a quoted string.
-pub fn key(k: &str) -> String {
-    if !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        k.to_string()
-    } else {
-        string(k)
-    }
-}
-
-/// A TOML basic string.
-pub fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A TOML value on one line.
-pub fn value(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => string(s),
-        toml::Value::Float(f) if f.is_nan() => "nan".into(),
-        toml::Value::Float(f) if f.is_infinite() => {
-            if *f > 0.0 {
-                "inf".into()
-            } else {
-                "-inf".into()
-            }
-        }
-        toml::Value::Float(f) => {
-            let s = format!("{f:?}");
-            if s.contains(['.', 'e', 'E']) {
-                s
-            } else {
-                format!("{s}.0")
-            }
-        }
-        toml::Value::Array(a) => {
-            let inner: Vec<String> = a.iter().map(value).collect();
-            format!("[{}]", inner.join(", "))
-        }
-        toml::Value::Table(t) => {
-            if t.is_empty() {
-                return "{}".into();
-            }
-            let inner: Vec<String> = t
-                .iter()
-                .map(|(k, v)| format!("{} = {}", key(k), value(v)))
-                .collect();
-            format!("{{ {} }}", inner.join(", "))
-        }
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wspath::WsPath;
     use pipe_cache::Digest;
     use proptest::prelude::*;
 
@@ -170,7 +119,7 @@ mod tests {
             env: BTreeMap::new(),
             deps: BTreeMap::new(),
             outs: BTreeMap::new(),
-            changed_during_run: vec!["data/x y".into()],
+            changed_during_run: vec![WsPath::parse("data/x y").unwrap()],
             key: Some(Digest::of_bytes(b"key")),
         };
         e.params
@@ -181,24 +130,12 @@ mod tests {
             .insert("model.kind".into(), toml::Value::String("a b".into()));
         e.params.insert("f".into(), toml::Value::Float(1.0));
         e.deps.insert(
-            "data/x y".into(),
-            HashInfo {
-                digest: Digest::of_bytes(b"x"),
-                size: 1,
-                files: 0,
-                dir: false,
-                exec: true,
-            },
+            WsPath::parse("data/x y").unwrap(),
+            Summary::file(Digest::of_bytes(b"x"), 1, true),
         );
         e.outs.insert(
-            "out".into(),
-            HashInfo {
-                digest: Digest::of_bytes(b"o"),
-                size: 9,
-                files: 3,
-                dir: true,
-                exec: false,
-            },
+            WsPath::parse("out").unwrap(),
+            Summary::dir(Digest::of_bytes(b"o"), 9, 3),
         );
         e
     }
@@ -237,7 +174,12 @@ mod tests {
 
     #[test]
     fn rejects_future_versions() {
-        assert!(parse("version = 9\n").unwrap_err().contains("version 9"));
+        assert!(
+            parse("version = 9\n")
+                .unwrap_err()
+                .to_string()
+                .contains("version 9")
+        );
     }
 
     proptest! {

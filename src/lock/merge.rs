@@ -40,12 +40,32 @@ pub fn merge3(base: &Entries, ours: &Entries, theirs: &Entries) -> Merged {
     Merged { entries, conflicts }
 }
 
+/// One of the three locks git hands the merge driver is no lock (bad input: exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{side}: {e}")]
+pub struct MergeError {
+    /// `base`, `ours` or `theirs`.
+    pub side: &'static str,
+    pub e: format::ParseError,
+}
+
+impl MergeError {
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
 /// Parses three lock texts and merges them; the result's text is `format::render`.
-pub fn merge_texts(base: &str, ours: &str, theirs: &str) -> Result<(String, Vec<String>), String> {
+pub fn merge_texts(
+    base: &str,
+    ours: &str,
+    theirs: &str,
+) -> Result<(String, Vec<String>), MergeError> {
+    let parse = |side, text| format::parse(text).map_err(|e| MergeError { side, e });
     let m = merge3(
-        &format::parse(base).map_err(|e| format!("base: {e}"))?,
-        &format::parse(ours).map_err(|e| format!("ours: {e}"))?,
-        &format::parse(theirs).map_err(|e| format!("theirs: {e}"))?,
+        &parse("base", base)?,
+        &parse("ours", ours)?,
+        &parse("theirs", theirs)?,
     );
     Ok((format::render(&m.entries), m.conflicts))
 }
@@ -93,5 +113,15 @@ mod tests {
         // A deletion on one side with no change on the other is taken.
         let m = merge3(&base, &base, &Entries::new());
         assert!(m.entries.is_empty());
+    }
+
+    #[test]
+    fn a_side_that_is_no_lock_is_named() {
+        let e = merge_texts("", "version = 9\n", "").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ours: lock file version 9 is not supported by this pipe (which writes version 1)"
+        );
+        assert_eq!(e.exit_code(), 2);
     }
 }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use entry::{HashInfo, LockEntry};
+pub use entry::LockEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -41,8 +41,21 @@ pub enum LockError {
         path: PathBuf,
         err: std::io::Error,
     },
-    #[error("{}: {msg}", path.display())]
-    Parse { path: PathBuf, msg: String },
+    #[error("{}: {e}", path.display())]
+    Parse {
+        path: PathBuf,
+        e: format::ParseError,
+    },
+    /// A journal line that cannot be encoded.
+    #[error("{}: {e}", path.display())]
+    Encode { path: PathBuf, e: serde_json::Error },
+    /// The folded lock could not be written (boxed: a lock error travels in every
+    /// `Result`).
+    #[error("{}: {e}", path.display())]
+    Write {
+        path: PathBuf,
+        e: Box<pipe_cache::Error>,
+    },
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LockError {
@@ -173,9 +186,9 @@ impl LockStore {
 
     fn read_file(&self) -> Result<Entries, LockError> {
         match fs::read_to_string(&self.path) {
-            Ok(text) => format::parse(&text).map_err(|msg| LockError::Parse {
+            Ok(text) => format::parse(&text).map_err(|e| LockError::Parse {
                 path: self.path.clone(),
-                msg,
+                e,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Entries::new()),
             Err(e) => Err(io("read", &self.path)(e)),
@@ -226,9 +239,9 @@ impl LockStore {
             id: id.to_string(),
             entry: entry.cloned(),
         })
-        .map_err(|e| LockError::Parse {
+        .map_err(|e| LockError::Encode {
             path: self.journal.clone(),
-            msg: e.to_string(),
+            e,
         })?;
         self.append(format!("{line}\n").as_bytes())
     }
@@ -295,9 +308,9 @@ impl LockStore {
         let unchanged = fs::read_to_string(&self.path).is_ok_and(|old| old == text);
         if !unchanged && (!entries.is_empty() || self.path.exists()) {
             pipe_cache::fsutil::write_file_atomic(&self.path, text.as_bytes(), true).map_err(
-                |e| LockError::Parse {
+                |e| LockError::Write {
                     path: self.path.clone(),
-                    msg: e.to_string(),
+                    e: Box::new(e),
                 },
             )?;
         }
@@ -324,14 +337,8 @@ mod tests {
             key: None,
         };
         e.outs.insert(
-            "o".into(),
-            HashInfo {
-                digest: Digest::of_bytes(cmd.as_bytes()),
-                size: 1,
-                files: 0,
-                dir: false,
-                exec: false,
-            },
+            crate::wspath::WsPath::parse("o").unwrap(),
+            pipe_cache::Summary::file(Digest::of_bytes(cmd.as_bytes()), 1, false),
         );
         e
     }

@@ -100,8 +100,8 @@ pub fn add(pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath>> {
             None,
         )?;
         if let Some(h) = entry.outs.get(wp.as_str()) {
-            let what = if h.dir {
-                format!("{wp} ({} files, {})", h.files, bytes(h.size))
+            let what = if h.is_dir() {
+                format!("{wp} ({} files, {})", h.files(), bytes(h.size))
             } else {
                 format!("{wp} ({})", bytes(h.size))
             };

@@ -102,7 +102,7 @@ fn owners(outs: &[glue::LockedOut], s: &Session) -> HashMap<Digest, String> {
     let mut m = HashMap::new();
     for o in outs {
         m.entry(o.hash.digest).or_insert_with(|| o.path.clone());
-        if o.hash.dir
+        if o.hash.is_dir()
             && let Ok(man) = s.ws.store.read_manifest(&o.hash.digest)
         {
             name_files(&mut m, &o.path, &man);
@@ -139,7 +139,7 @@ fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
             missing.push((o.path.clone(), o.hash.digest));
             continue;
         }
-        if o.hash.dir && !bad.contains(&o.hash.digest) {
+        if o.hash.is_dir() && !bad.contains(&o.hash.digest) {
             match store.read_manifest(&o.hash.digest) {
                 Ok(m) => missing.extend(absent_files(&o.path, &m, &have)),
                 Err(e) => refused.push((o.hash.digest, e.to_string())),
@@ -204,7 +204,7 @@ async fn verify_remote(
             missing.push((o.path.clone(), o.hash.digest));
             continue;
         }
-        if !o.hash.dir || bad.contains(&o.hash.digest) {
+        if !o.hash.is_dir() || bad.contains(&o.hash.digest) {
             continue;
         }
         // Judged by the one decoder pull and checkout use. The local copy, when it reads,

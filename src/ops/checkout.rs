@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::lock::{Entries, HashInfo, Stamp};
+use crate::lock::{Entries, Stamp};
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{self, Tone};
 use crate::run::observe::digest_all_at;
@@ -110,7 +110,7 @@ fn restore_outs(
         let Some(entry) = lock.get(st.id.as_str()) else {
             continue;
         };
-        let cached: Vec<(WsPath, HashInfo, bool)> = st
+        let cached: Vec<(WsPath, pipe_cache::Summary, bool)> = st
             .outs
             .iter()
             .filter(|o| o.cache)
@@ -118,7 +118,7 @@ fn restore_outs(
                 entry
                     .outs
                     .get(o.path.as_str())
-                    .map(|h| (o.path.clone(), h.clone(), !o.linkable()))
+                    .map(|h| (o.path.clone(), *h, !o.linkable()))
             })
             .collect();
         let paths: Vec<&WsPath> = cached.iter().map(|(p, _, _)| p).collect();
@@ -129,7 +129,7 @@ fn restore_outs(
             }
             let one = [restore::OutRef {
                 path: path.clone(),
-                hash: h.clone(),
+                hash: *h,
                 copy: *copy,
             }];
             match restore::check_objects(&s.ws.store, &one[0]) {

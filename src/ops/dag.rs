@@ -1,4 +1,4 @@
-//! `pipe dag`: the graph as text, dot or mermaid.
+//! `pipe dag`: the graph as text, dot, mermaid or JSON.
 
 use crate::error::Result;
 use crate::graph::render;
@@ -11,6 +11,8 @@ pub enum DagFormat {
     Text,
     Dot,
     Mermaid,
+    /// Every stage instance as resolved, with its edges (`render::DagJson`).
+    Json,
 }
 
 pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
@@ -23,6 +25,13 @@ pub fn dag(s: &Session, targets: &[String], format: DagFormat) -> Result<()> {
         DagFormat::Text => render::text(&s.graph, &set),
         DagFormat::Dot => render::dot(&s.graph, &set),
         DagFormat::Mermaid => render::mermaid(&s.graph, &set),
+        DagFormat::Json => {
+            // Plain data (strings, bools): serialising it cannot fail.
+            let mut j = serde_json::to_string_pretty(&render::json(&s.graph, &s.spec, &set))
+                .unwrap_or_default();
+            j.push('\n');
+            j
+        }
     };
     printer::get().data(&out);
     Ok(())

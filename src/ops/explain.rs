@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::lock::HashInfo;
 use crate::report::printer;
 use crate::run::decide::decide;
 use crate::run::fresh::Freshness;
@@ -17,7 +16,7 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
     let i = *s
         .graph
         .resolve_targets(&[target.to_string()])
-        .map_err(Error::User)?
+        .map_err(Error::from)?
         .first()
         .ok_or_else(|| Error::User(format!("no stage `{target}`")))?;
     let st = &s.graph.stages[i];
@@ -46,10 +45,10 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
             }
         }
     }
-    let deps: Option<BTreeMap<String, HashInfo>> = obs
+    let deps: Option<BTreeMap<crate::wspath::WsPath, pipe_cache::Summary>> = obs
         .deps
         .iter()
-        .map(|(k, v)| v.clone().map(|h| (k.clone(), h)))
+        .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
         .collect();
     match deps {
         Some(deps) => {
@@ -69,7 +68,7 @@ pub fn explain(s: &Session, target: &str) -> Result<String> {
             ));
         }
         None => {
-            let missing: Vec<&String> = obs
+            let missing: Vec<&crate::wspath::WsPath> = obs
                 .deps
                 .iter()
                 .filter(|(_, v)| v.is_none())

@@ -31,11 +31,11 @@
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 
-use pipe_cache::Digest;
+use pipe_cache::{Digest, Summary};
 
 use crate::error::{Error, Result};
 use crate::lock::LockStore;
-use crate::lock::{HashInfo, format};
+use crate::lock::format;
 use crate::report::printer::{self, Tone, bytes};
 use crate::run::runcache::RunRecord;
 use crate::workspace::{DOT, roots};
@@ -75,9 +75,9 @@ pub fn gc(s: &Session, dry: bool, workspace_only: bool) -> Result<GcReport> {
     }
     s.fold_lock()?;
     let mut keep: HashSet<Digest> = HashSet::new();
-    let add = |h: &HashInfo, keep: &mut HashSet<Digest>| {
+    let add = |h: &Summary, keep: &mut HashSet<Digest>| {
         keep.insert(h.digest);
-        if h.dir
+        if h.is_dir()
             && let Ok(m) = store.read_manifest(&h.digest)
         {
             keep.extend(m.entries().iter().map(|e| e.digest));

@@ -13,7 +13,7 @@ pub fn merge_lock(base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
             .map_err(|e| Error::Env(format!("cannot read {}: {e}", p.display())))
     };
     let (text, conflicts) =
-        merge_texts(&read(base)?, &read(ours)?, &read(theirs)?).map_err(Error::User)?;
+        merge_texts(&read(base)?, &read(ours)?, &read(theirs)?).map_err(Error::from)?;
     pipe_cache::fsutil::write_atomic(ours, text.as_bytes(), true)?;
     if conflicts.is_empty() {
         return Ok(());

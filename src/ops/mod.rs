@@ -57,7 +57,7 @@ impl Session {
         if targets.is_empty() {
             return Ok(self.graph.base_stages());
         }
-        self.graph.resolve_targets(targets).map_err(Error::User)
+        self.graph.resolve_targets(targets).map_err(Error::from)
     }
 
     /// The stages `targets` name; no targets: every stage, sweep cells included (what

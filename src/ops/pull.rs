@@ -59,7 +59,7 @@ fn fetch_report(
 ) -> Result<FetchReport> {
     let outs = s.cached_locked_outs(targets)?;
     let remote = glue::open(&s.ws, remote, jobs)?;
-    let hashes: Vec<_> = outs.iter().map(|o| o.hash.clone()).collect();
+    let hashes: Vec<_> = outs.iter().map(|o| o.hash).collect();
     let rt = Session::runtime()?;
     let mut bar = None;
     let got = rt.block_on(glue::fetch_missing(&remote, &s.ws, &hashes, |total, n| {
@@ -121,7 +121,7 @@ fn owners(s: &Session, outs: &[glue::LockedOut]) -> HashMap<Digest, String> {
     let mut m = HashMap::new();
     for o in outs {
         m.entry(o.hash.digest).or_insert_with(|| o.path.clone());
-        if o.hash.dir
+        if o.hash.is_dir()
             && let Ok(man) = s.ws.store.read_manifest(&o.hash.digest)
         {
             for e in man.entries() {

@@ -61,7 +61,7 @@ pub fn push(
         path, hash, cached, ..
     } in &outs
     {
-        match objects.add(store, &hash.digest, hash.dir)? {
+        match objects.add(store, &hash.digest, hash.is_dir())? {
             Local::Whole => {}
             // An uncached out of a stage that cannot be restored is never stored.
             Local::Absent if !*cached => {}

@@ -60,7 +60,7 @@ pub fn status(
             let mut needs: Vec<Option<Vec<Digest>>> = Vec::with_capacity(outs.len());
             for o in &outs {
                 let mut v = vec![o.hash.digest];
-                if o.hash.dir {
+                if o.hash.is_dir() {
                     let m: Option<Manifest> = match store.read_manifest(&o.hash.digest) {
                         Ok(m) => Some(m),
                         // A manifest pull would refuse (not a file, corrupt, invalid)

@@ -13,7 +13,7 @@ use pipe_cache::{Hashed, LinkKind};
 
 use crate::error::Result;
 use crate::graph::{Stage, StageId};
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::run::decide::Inputs;
 use crate::run::observe::Seen;
 use crate::run::observe::hash_all;
@@ -90,7 +90,7 @@ pub fn commit(
     ws: &Workspace,
     stage: &Stage,
     inputs: &Inputs,
-    changed_during_run: Vec<String>,
+    changed_during_run: Vec<WsPath>,
     seen: Option<&Seen>,
 ) -> Result<LockEntry> {
     super::outlinks::refuse_links(ws, stage)?;
@@ -128,7 +128,7 @@ pub fn commit(
                 }
             }
         }
-        outs.insert(o.path.as_str().to_string(), HashInfo::of(h));
+        outs.insert(o.path.clone(), h.summary());
     }
     batch.commit()?;
     if ws.store.options().links.first() == Some(&LinkKind::Symlink) {
@@ -138,7 +138,7 @@ pub fn commit(
             .filter(|o| o.linkable())
             .map(|o| OutRef {
                 path: o.path.clone(),
-                hash: outs[o.path.as_str()].clone(),
+                hash: outs[o.path.as_str()],
                 copy: false,
             })
             .collect();

@@ -18,14 +18,15 @@
 
 use std::collections::BTreeMap;
 
-use pipe_cache::Digest;
+use pipe_cache::{Digest, Summary};
 
 use crate::graph::Stage;
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::run::fresh::{self, DirtyReason, Freshness, Observed};
 use crate::run::restore::{self, OutRef};
 use crate::run::runcache::{self, RunRecord};
 use crate::workspace::Workspace;
+use crate::wspath::WsPath;
 
 /// What the command allows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,7 +42,7 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
     /// Every dep's hash before the run.
-    pub deps: BTreeMap<String, HashInfo>,
+    pub deps: BTreeMap<WsPath, Summary>,
     /// Declared env vars -> digests of their values.
     pub env: BTreeMap<String, String>,
     /// The run-cache key of these inputs.
@@ -52,7 +53,7 @@ impl Inputs {
     /// The one place a run's key is computed.
     pub fn new(
         stage: &Stage,
-        deps: BTreeMap<String, HashInfo>,
+        deps: BTreeMap<WsPath, Summary>,
         env: BTreeMap<String, String>,
     ) -> Inputs {
         let key = runcache::KeyParts::of(stage, &deps).key();
@@ -64,7 +65,7 @@ impl Inputs {
         let deps = observed
             .deps
             .iter()
-            .map(|(k, v)| v.clone().map(|h| (k.clone(), h)))
+            .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
             .collect::<Option<_>>()?;
         Some(Inputs::new(stage, deps, observed.env.clone()))
     }

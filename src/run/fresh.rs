@@ -30,7 +30,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lock::{HashInfo, LockEntry};
+use pipe_cache::Summary;
+
+use crate::lock::LockEntry;
+use crate::wspath::WsPath;
 
 /// Why a stage is stale: it lives with the run's events, which carry it (`events::reason`).
 pub use crate::events::DirtyReason;
@@ -56,8 +59,8 @@ pub struct Observed {
     pub cmd: String,
     pub params: BTreeMap<String, toml::Value>,
     pub env: BTreeMap<String, String>,
-    pub deps: BTreeMap<String, Option<HashInfo>>,
-    pub outs: BTreeMap<String, Option<HashInfo>>,
+    pub deps: BTreeMap<WsPath, Option<Summary>>,
+    pub outs: BTreeMap<WsPath, Option<Summary>>,
 }
 
 impl Observed {
@@ -65,9 +68,9 @@ impl Observed {
     /// an entry of a run is made by `LockEntry::new`).
     #[cfg(test)]
     pub fn to_entry(&self) -> Option<LockEntry> {
-        let all = |m: &BTreeMap<String, Option<HashInfo>>| -> Option<BTreeMap<String, HashInfo>> {
+        let all = |m: &BTreeMap<WsPath, Option<Summary>>| -> Option<BTreeMap<WsPath, Summary>> {
             m.iter()
-                .map(|(k, v)| v.clone().map(|h| (k.clone(), h)))
+                .map(|(k, v)| (*v).map(|h| (k.clone(), h)))
                 .collect()
         };
         Some(LockEntry {
@@ -119,8 +122,8 @@ pub fn check(c: &Check) -> Freshness {
     for (key, old, new) in param_diff {
         why.push(DirtyReason::ParamChanged {
             key: key.clone(),
-            old: old.map(crate::lock::format::value),
-            new: new.map(crate::lock::format::value),
+            old: old.map(crate::spec::toml_text::value),
+            new: new.map(crate::spec::toml_text::value),
         });
     }
     for (name, _, _) in diff(&lock.env, &o.env) {
@@ -133,12 +136,14 @@ pub fn check(c: &Check) -> Freshness {
     for (path, now) in &o.deps {
         match (lock.deps.get(path), now) {
             (_, None) if upstream_runs => {}
-            (_, None) => why.push(DirtyReason::DepMissing { path: path.clone() }),
+            (_, None) => why.push(DirtyReason::DepMissing {
+                path: path.as_str().to_string(),
+            }),
             (Some(old), Some(new)) if old.digest == new.digest => {}
             (old, Some(new)) => {
                 if !upstream_runs {
                     why.push(DirtyReason::DepChanged {
-                        path: path.clone(),
+                        path: path.as_str().to_string(),
                         old: old.map(|h| h.digest.short()),
                         new: Some(new.digest.short()),
                     });
@@ -147,11 +152,13 @@ pub fn check(c: &Check) -> Freshness {
         }
     }
     for path in &lock.changed_during_run {
-        why.push(DirtyReason::DepChangedDuringRun { path: path.clone() });
+        why.push(DirtyReason::DepChangedDuringRun {
+            path: path.as_str().to_string(),
+        });
     }
     for path in lock.deps.keys().filter(|p| !o.deps.contains_key(*p)) {
         why.push(DirtyReason::DepChanged {
-            path: path.clone(),
+            path: path.as_str().to_string(),
             old: Some(String::new()),
             new: None,
         });
@@ -161,9 +168,13 @@ pub fn check(c: &Check) -> Freshness {
     } else {
         for (path, now) in &o.outs {
             match (lock.outs.get(path), now) {
-                (_, None) => why.push(DirtyReason::OutMissing { path: path.clone() }),
+                (_, None) => why.push(DirtyReason::OutMissing {
+                    path: path.as_str().to_string(),
+                }),
                 (Some(old), Some(new)) if old.digest != new.digest => {
-                    why.push(DirtyReason::OutChanged { path: path.clone() })
+                    why.push(DirtyReason::OutChanged {
+                        path: path.as_str().to_string(),
+                    })
                 }
                 _ => {}
             }
@@ -186,7 +197,7 @@ fn explained_by_params(
     let plain = |v: &toml::Value| match v {
         toml::Value::String(s) => Some(s.clone()),
         toml::Value::Array(_) | toml::Value::Table(_) => None,
-        other => Some(crate::spec::params::render(other)),
+        other => Some(crate::spec::toml_text::decimal(other)),
     };
     let mut cmd = new.to_string();
     let mut any = false;
@@ -227,14 +238,12 @@ mod tests {
     use super::*;
     use pipe_cache::Digest;
 
-    fn h(s: &str) -> HashInfo {
-        HashInfo {
-            digest: Digest::of_bytes(s.as_bytes()),
-            size: s.len() as u64,
-            files: 0,
-            dir: false,
-            exec: false,
-        }
+    fn path(s: &str) -> WsPath {
+        WsPath::parse(s).unwrap()
+    }
+
+    fn h(s: &str) -> Summary {
+        Summary::file(Digest::of_bytes(s.as_bytes()), s.len() as u64, false)
     }
 
     fn observed() -> Observed {
@@ -242,8 +251,8 @@ mod tests {
             cmd: "run".into(),
             params: [("train.lr".to_string(), toml::Value::Float(0.001))].into(),
             env: BTreeMap::new(),
-            deps: [("in".to_string(), Some(h("a")))].into(),
-            outs: [("out".to_string(), Some(h("b")))].into(),
+            deps: [(path("in"), Some(h("a")))].into(),
+            outs: [(path("out"), Some(h("b")))].into(),
         }
     }
 
@@ -290,11 +299,11 @@ mod tests {
         );
 
         let mut d = o.clone();
-        d.deps.insert("in".into(), Some(h("changed")));
+        d.deps.insert(path("in"), Some(h("changed")));
         assert_eq!(reasons(run(Some(&lock), &d)), vec!["dep in changed"]);
 
         let mut m = o.clone();
-        m.outs.insert("out".into(), None);
+        m.outs.insert(path("out"), None);
         assert_eq!(reasons(run(Some(&lock), &m)), vec!["out out missing"]);
 
         let mut c = o.clone();
@@ -302,12 +311,12 @@ mod tests {
         assert_eq!(reasons(run(Some(&lock), &c)), vec!["command changed"]);
 
         let mut x = o.clone();
-        x.outs.insert("out".into(), Some(h("edited")));
+        x.outs.insert(path("out"), Some(h("edited")));
         assert_eq!(reasons(run(Some(&lock), &x)), vec!["out out modified"]);
 
         // Everything matches, but the dep changed under the last run: still stale.
         let mut unstable = lock.clone();
-        unstable.changed_during_run = vec!["in".into()];
+        unstable.changed_during_run = vec![path("in")];
         assert_eq!(
             reasons(run(Some(&unstable), &o)),
             vec!["dep in changed while the stage last ran"]
@@ -337,7 +346,7 @@ mod tests {
     #[test]
     fn upstream_hides_dep_noise() {
         let mut o = observed();
-        o.deps.insert("in".into(), None);
+        o.deps.insert(path("in"), None);
         let lock = observed().to_entry().unwrap();
         let up = vec!["prepare".to_string()];
         let f = check(&Check {

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::graph::Stage;
 use crate::lock::entry::env_digest;
-use crate::lock::{HashInfo, LockEntry, LockError, Stamp};
+use crate::lock::{LockEntry, LockError, Stamp};
 use crate::run::fresh::Observed;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
@@ -95,13 +95,7 @@ type Memo<'a> = HashMap<&'a WsPath, Option<Summary>>;
 
 /// The observation of `stage` from the digests of its paths (every one in `memo`).
 fn assemble(stage: &Stage, memo: &Memo) -> Observed {
-    let info = |p: &WsPath| {
-        memo.get(p)
-            .copied()
-            .flatten()
-            .as_ref()
-            .map(HashInfo::from_summary)
-    };
+    let info = |p: &WsPath| memo.get(p).copied().flatten();
     Observed {
         cmd: stage.kind.describe(),
         params: stage.params.clone(),
@@ -113,12 +107,12 @@ fn assemble(stage: &Stage, memo: &Memo) -> Observed {
         deps: stage
             .deps
             .iter()
-            .map(|p| (p.as_str().to_string(), info(p)))
+            .map(|p| (p.clone(), info(p)))
             .collect::<BTreeMap<_, _>>(),
         outs: stage
             .outs
             .iter()
-            .map(|o| (o.path.as_str().to_string(), info(&o.path)))
+            .map(|o| (o.path.clone(), info(&o.path)))
             .collect(),
     }
 }

@@ -14,11 +14,10 @@
 use std::collections::BTreeMap;
 
 use pipe_cache::walk::Stat;
-use pipe_cache::{Digest, Store};
+use pipe_cache::{Digest, Store, Summary};
 use rayon::prelude::*;
 
 use crate::graph::Stage;
-use crate::lock::HashInfo;
 use crate::workspace::Workspace;
 use crate::wspath::WsPath;
 
@@ -27,19 +26,19 @@ use crate::wspath::WsPath;
 #[derive(Debug, Clone)]
 pub struct OutRef {
     pub path: WsPath,
-    pub hash: HashInfo,
+    pub hash: Summary,
     pub copy: bool,
 }
 
 /// The stage's outs as a record or lock entry gives them; `None` when one is not listed.
-pub fn outs_from(stage: &Stage, listed: &BTreeMap<String, HashInfo>) -> Option<Vec<OutRef>> {
+pub fn outs_from(stage: &Stage, listed: &BTreeMap<WsPath, Summary>) -> Option<Vec<OutRef>> {
     stage
         .outs
         .iter()
         .map(|o| {
             listed.get(o.path.as_str()).map(|h| OutRef {
                 path: o.path.clone(),
-                hash: h.clone(),
+                hash: *h,
                 copy: !o.linkable(),
             })
         })
@@ -51,7 +50,7 @@ pub fn outs_from(stage: &Stage, listed: &BTreeMap<String, HashInfo>) -> Option<V
 pub fn check_objects(store: &Store, out: &OutRef) -> pipe_cache::Result<()> {
     let h = &out.hash;
     let path = out.path.as_str();
-    if !h.dir {
+    if !h.is_dir() {
         return store.check(&h.digest).map_err(|e| e.within(path));
     }
     let m = store.read_manifest(&h.digest).map_err(|e| e.within(path))?;
@@ -90,14 +89,14 @@ pub fn objects_usable(store: &Store, outs: &[OutRef]) -> Result<(), Unusable> {
 
 /// Objects the outs need that the store lacks or holds corrupt (a corrupt one is
 /// quarantined, so fetching it again replaces it; manifests it has are read to know).
-pub fn missing_objects(store: &Store, outs: &[&HashInfo]) -> Vec<Digest> {
+pub fn missing_objects(store: &Store, outs: &[&Summary]) -> Vec<Digest> {
     let mut missing = Vec::new();
     for h in outs {
         if !store.intact(&h.digest) {
             missing.push(h.digest);
             continue;
         }
-        if h.dir
+        if h.is_dir()
             && let Ok(m) = store.read_manifest(&h.digest)
         {
             missing.extend(
@@ -120,7 +119,7 @@ pub fn checkout(ws: &Workspace, outs: &[OutRef]) -> pipe_cache::Result<()> {
     } in outs
     {
         let rel = path.as_str();
-        if h.dir {
+        if h.is_dir() {
             let manifest = ws
                 .store
                 .read_manifest(&h.digest)
@@ -144,7 +143,7 @@ pub fn checkout(ws: &Workspace, outs: &[OutRef]) -> pipe_cache::Result<()> {
             ws.state.record_many(items.into_iter(), clock);
         } else {
             ws.store
-                .checkout_file_as(&h.digest, &ws.dir, rel, h.exec, *copy)
+                .checkout_file_as(&h.digest, &ws.dir, rel, h.exec(), *copy)
                 .map_err(|e| e.within(rel))?;
             let clock = ws.state.clock()?;
             if let Ok(m) = std::fs::metadata(path.to_abs(&ws.root)) {

@@ -25,7 +25,7 @@ use crate::error::{Error, Failure};
 use crate::events::{DirtyReason, Event, Outcome};
 use crate::exec::{Exit, Job, Program};
 use crate::graph::{Stage, StageKind};
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::pathlock::{self, Busy, Held, Mode};
 use crate::run::backup::Backup;
 use crate::run::commit::commit;
@@ -35,6 +35,7 @@ use crate::run::restore::OutRef;
 use crate::run::runcache::RunRecord;
 use crate::spec::OutRole;
 use crate::wspath::WsPath;
+use pipe_cache::Summary;
 
 use super::resources::Grant;
 use super::{Ctx, SchedError};
@@ -464,7 +465,7 @@ async fn store(
         for p in &changed {
             c.emit(Event::DepChangedDuringRun {
                 stage: st.id.as_str(),
-                path: p,
+                path: p.as_str(),
             });
         }
         commit(&c.ws, st, &inputs, changed, Some(&c.seen))
@@ -495,8 +496,8 @@ async fn store(
 fn changed_deps(
     ws: &crate::workspace::Workspace,
     stage: &Stage,
-    before: &BTreeMap<String, HashInfo>,
-) -> crate::error::Result<Vec<String>> {
+    before: &BTreeMap<WsPath, Summary>,
+) -> crate::error::Result<Vec<WsPath>> {
     let paths: Vec<&WsPath> = stage.deps.iter().collect();
     let clock = ws.state.clock()?;
     let now = crate::run::observe::digest_all_at(ws, &paths, clock)?;
@@ -508,7 +509,7 @@ fn changed_deps(
             (Some(b), Some(n)) => b.digest != n.digest,
             _ => true,
         })
-        .map(|(p, _)| p.to_string())
+        .map(|(p, _)| p.clone())
         .collect())
 }
 

@@ -2,10 +2,19 @@
 //! forms (`"MM"`, `"MM:SS"`, `"HH:MM:SS"`, `"D-HH"`, `"D-HH:MM"`, `"D-HH:MM:SS"`), parsed to
 //! seconds; and seconds back to Slurm's `D-HH:MM:SS` for `sbatch --time`.
 
+/// A wall time pipe cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration like \"4h\", \"90m\" or \"1-12:00:00\"")]
+    Malformed(String),
+    #[error("`{0}` is zero; a wall time must be positive")]
+    Zero(String),
+}
+
 /// Parses a wall time to seconds; at least one second.
-pub fn parse(s: &str) -> Result<u64, String> {
+pub fn parse(s: &str) -> Result<u64, DurationError> {
     let t = s.trim();
-    let bad = || format!("`{s}` is not a duration like \"4h\", \"90m\" or \"1-12:00:00\"");
+    let bad = || DurationError::Malformed(s.to_string());
     if t.is_empty() {
         return Err(bad());
     }
@@ -15,7 +24,7 @@ pub fn parse(s: &str) -> Result<u64, String> {
         clock(t).ok_or_else(bad)?
     };
     if secs == 0 {
-        return Err(format!("`{s}` is zero; a wall time must be positive"));
+        return Err(DurationError::Zero(s.to_string()));
     }
     Ok(secs)
 }
@@ -112,6 +121,18 @@ mod tests {
         for s in ["", "4x", "h", "1:2:3:4", "0", "0h", "-1", "1.5h"] {
             assert!(parse(s).is_err(), "{s:?} parsed");
         }
+    }
+
+    #[test]
+    fn errors_say_what_was_written() {
+        assert_eq!(
+            parse("4x").unwrap_err().to_string(),
+            "`4x` is not a duration like \"4h\", \"90m\" or \"1-12:00:00\""
+        );
+        assert_eq!(
+            parse("0h").unwrap_err().to_string(),
+            "`0h` is zero; a wall time must be positive"
+        );
     }
 
     #[test]

@@ -13,10 +13,11 @@ pub struct InterpError {
     pub msg: String,
 }
 
-/// Replaces every `${name}` in `s` by `resolve(name)`.
-pub fn interpolate(
+/// Replaces every `${name}` in `s` by `resolve(name)`; a name `resolve` refuses is an
+/// [`InterpError`] at its `${...}`, saying what `resolve`'s error says.
+pub fn interpolate<E: std::fmt::Display>(
     s: &str,
-    mut resolve: impl FnMut(&str) -> Result<String, String>,
+    mut resolve: impl FnMut(&str) -> Result<String, E>,
 ) -> Result<String, InterpError> {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -42,9 +43,9 @@ pub fn interpolate(
                     msg: "empty `${}`".into(),
                 });
             }
-            let v = resolve(name).map_err(|msg| InterpError {
+            let v = resolve(name).map_err(|e| InterpError {
                 range: range.clone(),
-                msg,
+                msg: e.to_string(),
             })?;
             out.push_str(&v);
             i = range.end;
@@ -76,9 +77,12 @@ mod tests {
 
     #[test]
     fn replaces_and_escapes() {
-        let r = interpolate("a ${x} $${y} ${ z }é", |n| Ok(format!("<{n}>"))).unwrap();
+        let r = interpolate("a ${x} $${y} ${ z }é", |n| {
+            Ok::<_, String>(format!("<{n}>"))
+        })
+        .unwrap();
         assert_eq!(r, "a <x> ${y} <z>é");
-        let e = interpolate("run ${nope", |_| Ok(String::new())).unwrap_err();
+        let e = interpolate("run ${nope", |_| Ok::<_, String>(String::new())).unwrap_err();
         assert_eq!(e.range, 4..10);
         let e = interpolate("x ${bad}", |n| Err(format!("unknown {n}"))).unwrap_err();
         assert_eq!((e.range, e.msg.as_str()), (2..8, "unknown bad"));
@@ -89,7 +93,7 @@ mod tests {
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,40}") {
-            let _ = interpolate(&s, |n| Ok(n.to_string()));
+            let _ = interpolate(&s, |n| Ok::<_, String>(n.to_string()));
         }
     }
 }

@@ -2,6 +2,12 @@
 //! sweep definitions. Templates (`${...}`) stay unresolved here: a stage is instantiated
 //! once for the base pipeline and once per sweep cell, with different params, by `graph`.
 //!
+//! [`load`]: the file's text ([`schema`]'s plain serde types, spans kept) -> the params
+//! files ([`params`]) -> each `[stage.NAME]` into a [`StageDef`] (its name, what it runs,
+//! outs, params, resources, env and a built-in's arity, one function each) -> each
+//! `[sweep.NAME]` into a typed [`SweepDef`] ([`sweep`]: overrides typed against the params)
+//! -> `[data]`. Nothing after this re-checks what it checked.
+//!
 //! Errors are [`SpecError`]s pointing at the file, line and column.
 
 pub mod diag;
@@ -9,6 +15,8 @@ pub mod duration;
 pub mod interp;
 pub mod params;
 pub mod schema;
+pub mod sweep;
+pub mod toml_text;
 pub mod vars;
 pub mod yaml;
 
@@ -19,7 +27,8 @@ use toml::Spanned;
 
 pub use diag::{SourceFile, SpecError};
 pub use params::{Params, View};
-use schema::{OutToml, ParamRefToml, PipelineToml, StageToml, SweepToml};
+use schema::{OutToml, ParamRefToml, PipelineToml, StageToml};
+pub use sweep::SweepDef;
 
 use crate::builtin;
 use crate::wspath::WsPath;
@@ -36,7 +45,7 @@ pub struct Spec {
     pub vars: toml::Table,
     pub params: Params,
     pub stages: Vec<StageDef>,
-    pub sweeps: Vec<SweepSrc>,
+    pub sweeps: Vec<SweepDef>,
     /// Tracked data (`[data]`, written by `pipe add`).
     pub data: Vec<DataDef>,
 }
@@ -61,13 +70,6 @@ impl DataDef {
 
 /// The prefix of tracked data's ids in the lock and the graph.
 pub const DATA_PREFIX: &str = "data:";
-
-/// A sweep table as written; expanded by `graph::sweep`.
-#[derive(Debug)]
-pub struct SweepSrc {
-    pub name: Spanned<String>,
-    pub body: Spanned<SweepToml>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -217,55 +219,19 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
     vars::check_literal(&file)?;
 
     let meta = doc.pipeline;
-    let mut params = Params::default();
-    let param_files: Vec<Spanned<String>> = meta
-        .as_ref()
-        .and_then(|m| m.params.clone())
-        .unwrap_or_else(|| vec![Spanned::new(0..0, params::default_file(&root).to_string())]);
-    for p in &param_files {
-        let wp = WsPath::parse(p.get_ref()).map_err(|e| file.error(p.span(), e.to_string()))?;
-        let slot = match Params::load_file(&root, &wp)? {
-            Some(f) => params::Slot::Loaded(f),
-            None => params::Slot::Missing(wp),
-        };
-        params.defaults.push(slot);
-    }
-
+    let mut params = default_params(&file, &root, meta.as_ref())?;
     let mut stages = Vec::with_capacity(doc.stage.len());
     for (name, body) in doc.stage {
         let def = stage_def(&file, name, body)?;
-        for p in &def.params {
-            if let Some(f) = &p.file
-                && !params.others.contains_key(f)
-            {
-                let slot = match Params::load_file(&root, f)? {
-                    Some(pf) => params::Slot::Loaded(pf),
-                    None => params::Slot::Missing(f.clone()),
-                };
-                params.others.insert(f.clone(), slot);
-            }
-        }
+        load_named_params(&root, &def, &mut params)?;
         stages.push(def);
     }
     let sweeps = doc
         .sweep
-        .into_iter()
-        .map(|(name, body)| SweepSrc { name, body })
-        .collect();
-    let mut data = Vec::with_capacity(doc.data.len());
-    for (path, body) in doc.data {
-        let span = path.span();
-        let wp = WsPath::parse(path.get_ref())
-            .map_err(|e| file.error(span.clone(), format!("tracked data: {e}")))?;
-        if let Some(what) = workspace_owned(&abs, &wp) {
-            return Err(file.error(span, format!("`{wp}` cannot be tracked data: it is {what}")));
-        }
-        data.push(DataDef {
-            path: wp,
-            span,
-            desc: body.into_inner().desc,
-        });
-    }
+        .iter()
+        .map(|(name, body)| sweep::parse(&file, &stages, &params, name, body))
+        .collect::<Result<_, _>>()?;
+    let data = data_defs(&file, &abs, doc.data)?;
     Ok(Spec {
         root,
         path: abs,
@@ -277,6 +243,68 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         sweeps,
         data,
     })
+}
+
+/// The pipeline's params files (`[pipeline] params`, default `params.toml`, or
+/// `params.yaml` when only that exists), each loaded or noted missing.
+fn default_params(
+    file: &SourceFile,
+    root: &Path,
+    meta: Option<&schema::PipelineMetaToml>,
+) -> Result<Params, SpecError> {
+    let mut params = Params::default();
+    let param_files: Vec<Spanned<String>> = meta
+        .and_then(|m| m.params.clone())
+        .unwrap_or_else(|| vec![Spanned::new(0..0, params::default_file(root).to_string())]);
+    for p in &param_files {
+        let wp = WsPath::parse(p.get_ref()).map_err(|e| file.error(p.span(), e.to_string()))?;
+        let slot = match Params::load_file(root, &wp)? {
+            Some(f) => params::Slot::Loaded(f),
+            None => params::Slot::Missing(wp),
+        };
+        params.defaults.push(slot);
+    }
+    Ok(params)
+}
+
+/// Loads the params files stage `def` names (`{ file = ..., keys = [...] }`) that are not
+/// loaded yet.
+fn load_named_params(root: &Path, def: &StageDef, params: &mut Params) -> Result<(), SpecError> {
+    for p in &def.params {
+        if let Some(f) = &p.file
+            && !params.others.contains_key(f)
+        {
+            let slot = match Params::load_file(root, f)? {
+                Some(pf) => params::Slot::Loaded(pf),
+                None => params::Slot::Missing(f.clone()),
+            };
+            params.others.insert(f.clone(), slot);
+        }
+    }
+    Ok(())
+}
+
+/// `[data]`: tracked paths, none of them the workspace's own (see [`workspace_owned`]).
+fn data_defs(
+    file: &SourceFile,
+    pipeline: &Path,
+    data: indexmap::IndexMap<Spanned<String>, Spanned<schema::DataToml>>,
+) -> Result<Vec<DataDef>, SpecError> {
+    let mut defs = Vec::with_capacity(data.len());
+    for (path, body) in data {
+        let span = path.span();
+        let wp = WsPath::parse(path.get_ref())
+            .map_err(|e| file.error(span.clone(), format!("tracked data: {e}")))?;
+        if let Some(what) = workspace_owned(pipeline, &wp) {
+            return Err(file.error(span, format!("`{wp}` cannot be tracked data: it is {what}")));
+        }
+        defs.push(DataDef {
+            path: wp,
+            span,
+            desc: body.into_inner().desc,
+        });
+    }
+    Ok(defs)
 }
 
 /// What `p` is when it belongs to the workspace rather than to a stage's outs or to
@@ -311,6 +339,8 @@ pub fn valid_stage_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// One `[stage.NAME]` table, checked in the order its parts are written about: the name,
+/// what it runs, its outs, params, resources and env, and a built-in's arity.
 fn stage_def(
     file: &SourceFile,
     name: Spanned<String>,
@@ -326,43 +356,84 @@ fn stage_def(
     }
     let header = body.span();
     let t = body.into_inner();
-    let body = match (t.cmd, t.uses) {
-        (Some(_), Some(u)) => {
-            return Err(file
-                .error(
-                    u.span(),
-                    format!("stage `{name}` has both `cmd` and `uses`"),
-                )
-                .help("a stage runs either a shell command (`cmd`) or a built-in (`uses`)"));
-        }
-        (None, None) => {
-            return Err(file
-                .error(
-                    header,
-                    format!("stage `{name}` has neither `cmd` nor `uses`"),
-                )
-                .help("add `cmd = \"...\"` (a shell command) or `uses = \"NAME\"` (a built-in)"));
-        }
+    let run = stage_body(file, &name, header.clone(), t.cmd, t.uses)?;
+    let outs = stage_outs(file, &name, [t.outs, t.metrics, t.plots], t.persist)?;
+    let params = param_refs(file, t.params)?;
+    let (resources, resources_span, placement) =
+        stage_resources(file, &name, header, t.resources, t.local)?;
+    check_env_names(file, &t.env)?;
+    if let Body::Uses(u, sig) = &run {
+        check_builtin_arity(file, &name, u, sig, &t.deps, &outs)?;
+    }
+    Ok(StageDef {
+        name,
+        span,
+        desc: t.desc,
+        body: run,
+        wdir: t.wdir,
+        deps: t.deps,
+        params,
+        outs,
+        resources,
+        resources_span,
+        placement,
+        frozen: t.frozen,
+        always_changed: t.always_changed,
+        retries: t.retries,
+        env: t.env,
+    })
+}
+
+/// What a stage runs: a shell command (`cmd`) or a built-in (`uses`), never both.
+fn stage_body(
+    file: &SourceFile,
+    name: &str,
+    header: Range<usize>,
+    cmd: Option<Spanned<schema::CmdToml>>,
+    uses: Option<Spanned<String>>,
+) -> Result<Body, SpecError> {
+    match (cmd, uses) {
+        (Some(_), Some(u)) => Err(file
+            .error(
+                u.span(),
+                format!("stage `{name}` has both `cmd` and `uses`"),
+            )
+            .help("a stage runs either a shell command (`cmd`) or a built-in (`uses`)")),
+        (None, None) => Err(file
+            .error(
+                header,
+                format!("stage `{name}` has neither `cmd` nor `uses`"),
+            )
+            .help("add `cmd = \"...\"` (a shell command) or `uses = \"NAME\"` (a built-in)")),
         (Some(cmd), None) => {
             let s = cmd.span();
             let cmds = cmd.into_inner().0;
             if cmds.is_empty() || cmds.iter().any(|c| c.trim().is_empty()) {
                 return Err(file.error(s, format!("stage `{name}` has an empty command")));
             }
-            Body::Cmd(Spanned::new(s, cmds))
+            Ok(Body::Cmd(Spanned::new(s, cmds)))
         }
         (None, Some(uses)) => {
             let sig = builtin::signature(uses.get_ref())
                 .map_err(|e| file.error(uses.span(), e.to_string()))?;
-            Body::Uses(uses, sig)
+            Ok(Body::Uses(uses, sig))
         }
-    };
+    }
+}
 
-    let mut outs = Vec::new();
+/// `outs`, `metrics` and `plots` (in that order), each with its chart keys checked;
+/// `persist` of the stage makes every one persist.
+fn stage_outs(
+    file: &SourceFile,
+    name: &str,
+    [outs, metrics, plots]: [Vec<Spanned<OutToml>>; 3],
+    persist_all: bool,
+) -> Result<Vec<OutDef>, SpecError> {
+    let mut defs = Vec::with_capacity(outs.len() + metrics.len() + plots.len());
     for (role, list) in [
-        (OutRole::Out, t.outs),
-        (OutRole::Metric, t.metrics),
-        (OutRole::Plot, t.plots),
+        (OutRole::Out, outs),
+        (OutRole::Metric, metrics),
+        (OutRole::Plot, plots),
     ] {
         for o in list {
             let s = o.span();
@@ -373,19 +444,26 @@ fn stage_def(
                 chart,
                 ..
             } = o.into_inner();
-            let chart = chart_def(file, &name, role, &path, chart, s.clone())?;
-            outs.push(OutDef {
+            let chart = chart_def(file, name, role, &path, chart, s.clone())?;
+            defs.push(OutDef {
                 path: Spanned::new(s, path),
                 role,
                 cache,
-                persist: persist || t.persist,
+                persist: persist || persist_all,
                 chart,
             });
         }
     }
+    Ok(defs)
+}
 
+/// `params`: keys of the pipeline's params files, or keys of a named file.
+fn param_refs(
+    file: &SourceFile,
+    refs: Vec<Spanned<ParamRefToml>>,
+) -> Result<Vec<ParamRef>, SpecError> {
     let mut params = Vec::new();
-    for p in t.params {
+    for p in refs {
         let s = p.span();
         match p.into_inner() {
             ParamRefToml::Key(key) => {
@@ -410,12 +488,24 @@ fn stage_def(
             }
         }
     }
+    Ok(params)
+}
 
+/// `resources` (1 cpu, no gpu, no memory unless given; at least 1 cpu) and the cluster
+/// placement (`resources.time`, `resources.partition`, `local`), with the span of the
+/// `resources` table when there is one.
+fn stage_resources(
+    file: &SourceFile,
+    name: &str,
+    header: Range<usize>,
+    resources: Option<Spanned<schema::ResourcesToml>>,
+    local: bool,
+) -> Result<(Resources, Option<Range<usize>>, Placement), SpecError> {
     let mut placement = Placement {
-        local: t.local,
+        local,
         ..Placement::default()
     };
-    let (resources, resources_span) = match t.resources {
+    let (resources, resources_span) = match resources {
         Some(r) => {
             let s = r.span();
             let r = r.into_inner();
@@ -455,7 +545,12 @@ fn stage_def(
             format!("stage `{name}` asks for 0 cpus; a stage needs at least 1"),
         ));
     }
-    for e in &t.env {
+    Ok((resources, resources_span, placement))
+}
+
+/// `env`: each an environment variable's name.
+fn check_env_names(file: &SourceFile, env: &[Spanned<String>]) -> Result<(), SpecError> {
+    for e in env {
         let v = e.get_ref();
         if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(file.error(
@@ -464,27 +559,7 @@ fn stage_def(
             ));
         }
     }
-    if let Body::Uses(u, sig) = &body {
-        check_builtin_arity(file, &name, u, sig, &t.deps, &outs)?;
-    }
-
-    Ok(StageDef {
-        name,
-        span,
-        desc: t.desc,
-        body,
-        wdir: t.wdir,
-        deps: t.deps,
-        params,
-        outs,
-        resources,
-        resources_span,
-        placement,
-        frozen: t.frozen,
-        always_changed: t.always_changed,
-        retries: t.retries,
-        env: t.env,
-    })
+    Ok(())
 }
 
 /// Validates a plot's chart keys: only plots take them, the template is a known one, and

@@ -249,31 +249,10 @@ fn flatten_all(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// A value as it would be written in TOML, on one line.
+/// A param value as pipe spells it in commands, sweep cell names and tables: TOML on one
+/// line with floats in decimal digits (see `spec::toml_text`, the one renderer).
 pub fn render(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s:?}"),
-        Value::Table(t) => {
-            let inner: Vec<String> = t
-                .iter()
-                .map(|(k, v)| format!("{k} = {}", render(v)))
-                .collect();
-            format!("{{ {} }}", inner.join(", "))
-        }
-        Value::Array(a) => {
-            let inner: Vec<String> = a.iter().map(render).collect();
-            format!("[{}]", inner.join(", "))
-        }
-        Value::Float(f) => {
-            let s = f.to_string();
-            if s.contains(['.', 'e', 'E', 'n', 'i']) {
-                s
-            } else {
-                format!("{s}.0")
-            }
-        }
-        other => other.to_string(),
-    }
+    super::toml_text::decimal(v)
 }
 
 /// The name of a value's type, for messages.

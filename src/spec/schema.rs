@@ -277,8 +277,17 @@ impl<'de> Deserialize<'de> for MemToml {
     }
 }
 
+/// A size pipe cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("`{0}` is not a size like \"4G\" or \"512M\"")]
+    Malformed(String),
+    #[error("`{0}` has an unknown unit (use K, M, G or T)")]
+    Unit(String),
+}
+
 /// Parses `"4G"`, `"512 MiB"`, `"1.5GB"`, `"1024"`: binary multiples (K = 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -286,14 +295,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a size like \"4G\" or \"512M\""))?;
+        .map_err(|_| SizeError::Malformed(s.to_string()))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("`{s}` has an unknown unit (use K, M, G or T)")),
+        _ => return Err(SizeError::Unit(s.to_string())),
     };
     Ok((n * mult as f64) as u64)
 }
@@ -334,4 +343,23 @@ pub struct SweepToml {
     pub report_file: Option<Spanned<String>>,
     /// The directory the cells' outs live under (default `sweeps/<name>`).
     pub dir: Option<Spanned<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_their_errors() {
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(
+            parse_size("x").unwrap_err().to_string(),
+            "`x` is not a size like \"4G\" or \"512M\""
+        );
+        assert_eq!(
+            parse_size("4Q").unwrap_err().to_string(),
+            "`4Q` has an unknown unit (use K, M, G or T)"
+        );
+    }
 }

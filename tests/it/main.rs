@@ -8,6 +8,7 @@ mod concurrency;
 mod confine;
 mod data;
 mod dvc;
+mod dvc_graph;
 mod exp;
 mod failures;
 mod faults;

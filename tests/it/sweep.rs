@@ -414,3 +414,53 @@ fn a_swept_command_that_names_its_out_literally_is_refused() {
         .err_has("its cmd names `m.txt` literally");
     p.pipe(&["sweep", "nope"]).code(2);
 }
+
+#[test]
+fn dag_json_lists_every_instance_resolved_with_its_edges() {
+    let p = project(RES);
+    p.write("raw.txt", "raw\n");
+    p.pipe(&["add", "raw.txt"]).ok();
+    let out = p.pipe(&["dag", "--json"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&out).expect("dag --json is JSON");
+    let stages = v["stages"].as_array().expect("stages");
+    let ids: Vec<&str> = stages.iter().filter_map(|s| s["id"].as_str()).collect();
+    // The base pipeline, tracked data, and each of the 12 replicates' two swept stages.
+    assert_eq!(ids.len(), 3 + 1 + 24, "{ids:?}");
+    assert!(ids.contains(&"data:raw.txt"), "{ids:?}");
+    let cell = "train@grid=4,window=8,seed=2";
+    let train = stages
+        .iter()
+        .find(|s| s["id"] == cell)
+        .unwrap_or_else(|| panic!("no {cell} in {ids:?}"));
+    // `${...}` resolved with the cell's overrides, its out moved into the cell's namespace.
+    assert_eq!(
+        train["cmd"],
+        "echo grid=4 window=8 fusion=attn seed=2 > sweeps/res/grid=4,window=8,seed=2/model.txt; echo ran >> train.log"
+    );
+    assert_eq!(train["wdir"], ".");
+    assert_eq!(
+        train["outs"][0]["path"],
+        "sweeps/res/grid=4,window=8,seed=2/model.txt"
+    );
+    let eval = stages
+        .iter()
+        .find(|s| s["id"] == "evaluate")
+        .expect("evaluate");
+    assert_eq!(eval["outs"][0]["metric"], true);
+    assert_eq!(eval["params"][0]["file"], "params.toml");
+    assert_eq!(eval["params"][0]["key"], "model.grid");
+    let data = stages
+        .iter()
+        .find(|s| s["id"] == "data:raw.txt")
+        .expect("data");
+    assert!(data["cmd"].is_null(), "{data}");
+    let edges = v["edges"].as_array().expect("edges");
+    let has = |u: &str, d: &str| edges.iter().any(|e| e[0] == u && e[1] == d);
+    assert!(has("prep", "train"), "{edges:?}");
+    assert!(has("prep", cell), "{edges:?}");
+    assert!(has(cell, "evaluate@grid=4,window=8,seed=2"), "{edges:?}");
+    assert!(
+        !has("train", "evaluate@grid=4,window=8,seed=2"),
+        "{edges:?}"
+    );
+}

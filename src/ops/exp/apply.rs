@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::exp::record::ExpState;
 use crate::exp::{ExpName, params_edit};
 use crate::graph::exp::base_path;
-use crate::lock::{HashInfo, LockEntry};
+use crate::lock::LockEntry;
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
 use crate::report::printer::{self, Tone};
 use crate::run::fresh::{DirtyReason, Freshness};
@@ -29,10 +29,11 @@ use crate::spec::params::{self, render};
 
 use super::{Session, records};
 
-fn moved_back(name: &ExpName, m: &BTreeMap<String, HashInfo>) -> BTreeMap<String, HashInfo> {
-    m.iter()
-        .map(|(k, h)| (base_path(name, k), h.clone()))
-        .collect()
+fn moved_back(
+    name: &ExpName,
+    m: &BTreeMap<crate::wspath::WsPath, pipe_cache::Summary>,
+) -> BTreeMap<crate::wspath::WsPath, pipe_cache::Summary> {
+    m.iter().map(|(k, h)| (base_path(name, k), *h)).collect()
 }
 
 pub fn apply(s: &Session, name: &ExpName, force: bool) -> Result<()> {

@@ -19,7 +19,6 @@ use pipe_cache::remote::transfer::{self, Source, Upload};
 use crate::error::{Error, Result};
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState};
-use crate::lock::HashInfo;
 use crate::ops::push::{Local, Outbound};
 use crate::remote as glue;
 use crate::report::printer::{self, Tone, bytes};
@@ -30,7 +29,7 @@ fn key_of(name: &ExpName) -> Digest {
     Digest::of_bytes(name.as_str().as_bytes())
 }
 
-fn outs_of(r: &ExpRecord) -> Vec<HashInfo> {
+fn outs_of(r: &ExpRecord) -> Vec<pipe_cache::Summary> {
     r.stages
         .values()
         .flat_map(|e| e.outs.values().cloned())
@@ -59,7 +58,7 @@ pub fn push(
     let mut objects = Outbound::default();
     for r in &list {
         for h in outs_of(r) {
-            if objects.add(store, &h.digest, h.dir)? != Local::Whole {
+            if objects.add(store, &h.digest, h.is_dir())? != Local::Whole {
                 return Err(Error::User(format!(
                     "experiment `{}`: object {} is not (wholly) in the local cache",
                     r.name,

@@ -159,7 +159,7 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<()> {
         if n == "workspace" || n == "baseline" {
             return Ok((BTreeMap::new(), baseline_metrics(s)));
         }
-        let r = recs.find(&ExpName::parse(n).map_err(Error::User)?)?;
+        let r = recs.find(&ExpName::parse(n).map_err(|e| Error::User(e.to_string()))?)?;
         Ok((r.params, r.metrics))
     };
     let (mut pa, ma) = side(a)?;

@@ -1,0 +1,105 @@
+"""DVC's own view of a project, in the shape of `pipe dag --json`.
+
+Run with the Python that has DVC installed, from anywhere:
+
+    python dvc_graph.py PROJECT_ROOT
+
+Prints {"stages": [...], "edges": [[upstream, downstream], ...]} to stdout. Stage ids are
+named as `pipe import-dvc` names them (see `pipe_name`); a `.dvc` file's outs become tracked
+data `data:PATH` with no cmd. DVC loads the project itself (`Repo(root).index`), so a
+project DVC refuses makes this script fail with DVC's error.
+"""
+
+import json
+import os
+import sys
+
+from dvc.repo import Repo
+
+
+def pipe_name(directory, name):
+    """A DVC stage `name` of the dvc.yaml in `directory`, as pipe names it."""
+    parts = [p for p in directory.split("/") if p and p != "."]
+    s = "".join(p + "." for p in parts) + name
+    return "".join(
+        "." if c == "@" else c if (c.isascii() and c.isalnum()) or c in "_-." else "_"
+        for c in s
+    )
+
+
+def main(root):
+    repo = Repo(root)
+    top = os.path.realpath(repo.root_dir)
+
+    def rel(p):
+        r = os.path.relpath(os.path.realpath(p), top).replace(os.sep, "/")
+        return r
+
+    ids = {}
+    stages = []
+    for st in repo.index.stages:
+        outs = []
+        for o in st.outs:
+            outs.append(
+                {
+                    "path": rel(o.fs_path),
+                    "cache": bool(o.use_cache),
+                    "metric": bool(o.metric),
+                    "plot": bool(o.plot),
+                    "persist": bool(o.persist),
+                }
+            )
+        if st.cmd is None:
+            # A .dvc file: each out is tracked data.
+            for o in outs:
+                sid = "data:" + o["path"]
+                ids.setdefault(id(st), []).append(sid)
+                stages.append(
+                    {
+                        "id": sid,
+                        "cmd": None,
+                        "wdir": ".",
+                        "deps": [],
+                        "outs": [o],
+                        "params": [],
+                        "frozen": bool(st.frozen),
+                        "always_changed": False,
+                    }
+                )
+            continue
+        directory = rel(os.path.dirname(st.dvcfile.path))
+        sid = pipe_name(directory, st.name)
+        ids[id(st)] = [sid]
+        deps, params = [], []
+        for d in st.deps:
+            if type(d).__name__ == "ParamsDependency":
+                # A whole file (no keys) is `*`.
+                for k in d.params or ["*"]:
+                    params.append({"file": rel(d.fs_path), "key": k})
+            else:
+                deps.append(rel(d.fs_path) if d.protocol == "local" else str(d.def_path))
+        cmd = st.cmd if isinstance(st.cmd, str) else "\n".join(st.cmd)
+        stages.append(
+            {
+                "id": sid,
+                "cmd": cmd,
+                "wdir": rel(st.wdir),
+                "deps": deps,
+                "outs": outs,
+                "params": params,
+                "frozen": bool(st.frozen),
+                "always_changed": bool(st.always_changed),
+            }
+        )
+    edges = []
+    # networkx edges point from a stage to the stage it depends on.
+    for down, up in repo.index.graph.edges():
+        for u in ids.get(id(up), []):
+            for d in ids.get(id(down), []):
+                edges.append([u, d])
+    json.dump({"stages": stages, "edges": edges}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
