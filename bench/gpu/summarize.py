@@ -103,7 +103,9 @@ def pipeline(out, prec, step):
     return {"status": step["status"] if step else "not run", "wall_s": wall,
             "train_samples_per_s": train.get("samples_per_s"), "train_seconds": train.get("train_seconds"),
             "epochs": train.get("epochs_run"), "device": train.get("device"), "precision": train.get("precision"),
-            "val_f1": ev.get("f1"), "pr_auc": ev.get("pr_auc"), "eval_latency_ms": ev.get("latency_ms"),
+            # eval.json: the held-out split at the top level (test), val under "val".
+            "test_f1": ev.get("f1"), "val_f1": (ev.get("val") or {}).get("f1"),
+            "pr_auc": ev.get("pr_auc"), "eval_latency_ms": ev.get("latency_ms"),
             "bench_throughput_seq_per_s": bench.get("throughput_seq_per_s"),
             "bench_latency_p50_ms": bench.get("latency_p50_ms"), "bench_peak_mem_mb": bench.get("peak_mem_mb")}
 

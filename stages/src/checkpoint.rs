@@ -30,6 +30,9 @@ pub struct Meta {
     pub params: serde_json::Value,
     /// blake3 of the pretrained frame encoder file, when one was used.
     pub pretrained_blake3: Option<String>,
+    /// blake3 of the file that initialised the tube encoder, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tube_pretrained_blake3: Option<String>,
     pub best_epoch: usize,
     pub val_f1: f64,
     pub val_loss: f64,

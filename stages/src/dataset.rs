@@ -35,6 +35,9 @@ pub struct Item {
     pub name: String,
     pub split: Split,
     pub label: u8,
+    /// What the sequence shows (`kind.txt` of the raw layout), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     pub frames: usize,
     /// The stack's path relative to the model input directory.
     pub file: String,
@@ -48,6 +51,8 @@ pub struct Skipped {
     pub name: String,
     pub split: Split,
     pub label: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     pub reason: String,
 }
 
@@ -77,6 +82,7 @@ pub struct SplitData {
     pub labels: Tensor,
     pub names: Vec<String>,
     pub label_list: Vec<u8>,
+    pub kinds: Vec<Option<String>>,
 }
 
 impl SplitData {
@@ -136,5 +142,6 @@ pub fn load_split(
         labels: Tensor::from_slice(&labels),
         names: items.iter().map(|i| i.name.clone()).collect(),
         label_list,
+        kinds: items.iter().map(|i| i.kind.clone()).collect(),
     })
 }

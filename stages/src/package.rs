@@ -10,7 +10,9 @@
 //! ```
 //! Members are written with fixed timestamps and permissions, so the same inputs give the
 //! same bytes. Opening a package checks every member against the manifest before any of
-//! it is used, then unpacks to a temporary directory (libtorch loads from paths).
+//! it is used, then unpacks to a temporary directory (libtorch loads from paths). A member
+//! is inflated no further than the size its manifest entry gives (the manifest itself no
+//! further than 16 MiB), so a zip bomb is an error, not an allocation.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -97,17 +99,39 @@ pub struct Package {
     _dir: tempfile::TempDir,
 }
 
+/// The most `manifest.json` may hold: it lists a handful of members and the metrics.
+const MANIFEST_LIMIT: u64 = 16 << 20;
+
+/// Reads member `name` whole, but never more than `limit` bytes: a member that inflates past
+/// it (a zip bomb, or a file altered after packaging) is an error before it costs memory.
+/// The zip's own size fields are not trusted: they are written by whoever made the file.
 fn read_member(
     zip: &mut ZipArchive<fs_err::File>,
     name: &str,
+    limit: u64,
     path: &Path,
 ) -> Result<Vec<u8>, StageError> {
-    let mut f = zip
+    let f = zip
         .by_name(name)
         .map_err(|e| StageError::data(path, format!("package member {name}: {e}")))?;
+    read_limited(f, name, limit, path)
+}
+
+/// Reads `r` to its end, pulling at most `limit + 1` bytes from it (the one past the limit
+/// tells a member that is too long from one that is exactly as long as allowed).
+fn read_limited(r: impl Read, name: &str, limit: u64, path: &Path) -> Result<Vec<u8>, StageError> {
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
         .map_err(|e| StageError::data(path, format!("package member {name}: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(StageError::data(
+            path,
+            format!(
+                "package member {name} holds more than the {limit} bytes its manifest allows (corrupt or altered)"
+            ),
+        ));
+    }
     Ok(bytes)
 }
 
@@ -116,8 +140,9 @@ impl Package {
         let file = fs_err::File::open(path)?;
         let mut zip = ZipArchive::new(file)
             .map_err(|e| StageError::data(path, format!("not a zip file: {e}")))?;
-        let manifest: Manifest = serde_json::from_slice(&read_member(&mut zip, MANIFEST, path)?)
-            .map_err(|e| StageError::data(path, format!("{MANIFEST}: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&read_member(&mut zip, MANIFEST, MANIFEST_LIMIT, path)?)
+                .map_err(|e| StageError::data(path, format!("{MANIFEST}: {e}")))?;
         if manifest.format != FORMAT {
             return Err(StageError::data(
                 path,
@@ -129,7 +154,7 @@ impl Package {
         }
         let dir = tempfile::tempdir()?;
         for m in &manifest.members {
-            let bytes = read_member(&mut zip, &m.name, path)?;
+            let bytes = read_member(&mut zip, &m.name, m.bytes, path)?;
             let hash = blake3::hash(&bytes).to_hex().to_string();
             if hash != m.blake3 || bytes.len() as u64 != m.bytes {
                 return Err(StageError::data(
@@ -168,5 +193,109 @@ impl Package {
             loaded,
             _dir: dir,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zip holding `manifest` (as written) and `members`, deflated as `write` does.
+    fn zip_with(path: &Path, manifest: &[u8], members: &[(&str, &[u8])]) {
+        let mut zip = ZipWriter::new(fs_err::File::create(path).expect("create zip"));
+        let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        for (name, bytes) in members.iter().chain([&(MANIFEST, manifest)]) {
+            zip.start_file(*name, opts).expect("start member");
+            zip.write_all(bytes).expect("write member");
+        }
+        zip.finish().expect("finish zip");
+    }
+
+    fn manifest_json(members: serde_json::Value) -> Vec<u8> {
+        let model = crate::model::ModelConfig::from_params(&toml::Table::new()).expect("defaults");
+        serde_json::to_vec(&serde_json::json!({
+            "format": FORMAT, "created_by": "test", "members": members, "threshold": 0.5,
+            "best_epoch": 1, "model": model, "metrics": {},
+        }))
+        .expect("manifest json")
+    }
+
+    fn open_err(path: &Path) -> String {
+        match Package::open(path, Device::Cpu) {
+            Ok(_) => panic!("{} opened", path.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Counts the bytes pulled through it.
+    struct Counting<R> {
+        inner: R,
+        pulled: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.pulled.set(self.pulled.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_member_longer_than_its_limit_is_not_inflated_past_it() {
+        // A member of 1 MiB against a limit of 1000 bytes: no more than 1001 are pulled.
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+        let r = Counting {
+            inner: std::io::repeat(0).take(1 << 20),
+            pulled: pulled.clone(),
+        };
+        let e = read_limited(r, PARAMS, 1000, Path::new("m.zip")).expect_err("past the limit");
+        assert!(
+            e.to_string().contains("holds more than the 1000 bytes"),
+            "{e}"
+        );
+        assert_eq!(pulled.get(), 1001, "bytes pulled from the member");
+        // Exactly at the limit is fine.
+        let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+        let r = Counting {
+            inner: std::io::repeat(7).take(1000),
+            pulled: pulled.clone(),
+        };
+        let bytes = read_limited(r, PARAMS, 1000, Path::new("m.zip")).expect("at the limit");
+        assert_eq!(bytes, vec![7u8; 1000]);
+    }
+
+    #[test]
+    fn a_member_is_read_no_further_than_its_manifest_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 64 MiB of zeros deflate to ~64 KiB: the manifest says 10 bytes.
+        let bomb = vec![0u8; 64 << 20];
+        let manifest = manifest_json(serde_json::json!([
+            { "name": PARAMS, "bytes": 10, "blake3": blake3::hash(&bomb[..10]).to_hex().to_string() }
+        ]));
+        let path = dir.path().join("bomb.zip");
+        zip_with(&path, &manifest, &[(PARAMS, &bomb)]);
+        let e = open_err(&path);
+        assert!(
+            e.contains(
+                "package member params.toml holds more than the 10 bytes its manifest allows"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_manifest_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Valid JSON after 17 MiB of leading spaces: only the size makes it wrong.
+        let mut manifest = vec![b' '; 17 << 20];
+        manifest.extend(manifest_json(serde_json::json!([])));
+        let path = dir.path().join("big-manifest.zip");
+        zip_with(&path, &manifest, &[]);
+        let e = open_err(&path);
+        assert!(
+            e.contains("package member manifest.json holds more than the 16777216 bytes"),
+            "{e}"
+        );
     }
 }

@@ -13,6 +13,9 @@ pub struct TubeRecord {
     pub class: Class,
     /// 1 for wildfire, 0 for a false positive.
     pub label: u8,
+    /// What the sequence shows (`kind.txt`), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// The sequence directory relative to the dataset root, `/`-separated.
     pub path: String,
     /// Every frame file of the (truncated) sequence, in order.

@@ -23,6 +23,7 @@ fn tiny_params() -> String {
     for (k, v) in [
         ("train_per_class", 6),
         ("val_per_class", 4),
+        ("test_per_class", 4),
         ("width", 64),
         ("height", 48),
         ("min_frames", 6),
@@ -50,12 +51,20 @@ fn tiny_params() -> String {
     toml::to_string(&t).expect("params render")
 }
 
+/// The shipped pipe.toml with its sweeps cut to one seed of 2 epochs.
 fn project() -> Project {
-    let spec = std::fs::read_to_string(concat!(
+    let shipped = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/pipelines/smoke/pipe.toml"
     ))
     .expect("pipelines/smoke/pipe.toml");
+    let spec = shipped
+        .replace("\"train.epochs\" = 20", "\"train.epochs\" = 2")
+        .replace("seeds = [0, 1, 2]", "seeds = [0]");
+    assert!(
+        spec != shipped && !spec.contains("\"train.epochs\" = 20"),
+        "the sweeps' sizes moved in pipelines/smoke/pipe.toml"
+    );
     Project::new()
         .file("pipe.toml", &spec)
         .file("params.toml", &tiny_params())
@@ -146,8 +155,8 @@ fn a_sweep_of_the_study_tabulates_its_cells() {
         let f1 = row["metrics"][0]["mean"].as_f64().expect("f1");
         assert!((0.0..=1.0).contains(&f1));
     }
-    // The cost columns come from train.json: best_val_loss, seconds_per_epoch,
-    // samples_per_s, peak_cpu_mem_mb (after f1, pr_auc, params_m, gflops, latency_ms).
+    // Test metrics, the FPR per look-alike kind, then the costs (train.json's best_val_loss,
+    // seconds_per_epoch, samples_per_s, peak_cpu_mem_mb after params_m, gflops, latency_ms).
     let cols: Vec<&str> = v["columns"]
         .as_array()
         .expect("columns")
@@ -155,8 +164,17 @@ fn a_sweep_of_the_study_tabulates_its_cells() {
         .filter_map(|c| c["metric"].as_str())
         .collect();
     assert_eq!(
-        cols[5..],
+        cols,
         [
+            "f1",
+            "pr_auc",
+            "recall_at_fpr_1pct",
+            "fpr_by_kind.steady_plume",
+            "fpr_by_kind.smooth_plume",
+            "fpr_by_kind.cloud_bank",
+            "params_m",
+            "gflops",
+            "latency_ms",
             "best_val_loss",
             "seconds_per_epoch",
             "samples_per_s",
@@ -165,16 +183,16 @@ fn a_sweep_of_the_study_tabulates_its_cells() {
         "{cols:?}"
     );
     for row in rows {
-        for m in 5..9 {
+        for m in 9..13 {
             let x = row["metrics"][m]["mean"].as_f64().unwrap_or(-1.0);
             assert!(x > 0.0, "{} of {row}", cols[m]);
         }
     }
     // Cells differ: their checkpoints live apart and the params count differs by aggregator.
-    assert!(p.exists("sweeps/aggregator/aggregator=lstm/models/model.safetensors"));
+    assert!(p.exists("sweeps/aggregator/aggregator=lstm,seed=0/models/model.safetensors"));
     let params: Vec<f64> = rows
         .iter()
-        .filter_map(|r| r["metrics"][2]["mean"].as_f64())
+        .filter_map(|r| r["metrics"][6]["mean"].as_f64())
         .collect();
     assert!(
         params.iter().any(|x| (x - params[0]).abs() > 1e-9),

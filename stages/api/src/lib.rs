@@ -48,7 +48,7 @@ pub struct Signature {
 const SIGNATURES: &[Signature] = &[
     Signature {
         name: "prepare",
-        summary: "write a synthetic smoke dataset in the raw layout (or import `prepare.source`)",
+        summary: "write a synthetic smoke dataset (train/val/test, each sequence's kind) in the raw layout (or import `prepare.source`)",
         params: &["prepare"],
         deps: &[],
         outs: &["raw dataset directory: <dataset>/<split>/<wildfire|fp>/<sequence>/images|labels"],
@@ -102,7 +102,7 @@ const SIGNATURES: &[Signature] = &[
     },
     Signature {
         name: "evaluate",
-        summary: "score the val split: F1, PR-AUC, recall at 1% FPR, confusion, params, GFLOPs, latency",
+        summary: "score the test split (and val, marked as such): F1, PR-AUC, recall at 1% FPR, confusion, FPR per look-alike kind, params, GFLOPs, latency",
         params: &["evaluate"],
         deps: &["model input directory", "checkpoint"],
         outs: &[],

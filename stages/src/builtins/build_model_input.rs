@@ -22,7 +22,7 @@ pub fn crop_params(params: &toml::Table) -> Result<CropParams, StageError> {
     let s = Section::new(params, "model_input")?;
     let p = CropParams {
         patch_size: s.count("patch_size", 32, 4)?,
-        context: s.f64_in("context", 1.5, 1.0, 10.0)?,
+        context: s.f64_in("context", 1.0, 1.0, 10.0)?,
         min_window: s.f64_in("min_window", 16.0, 1.0, 1e6)?,
     };
     s.finish()?;
@@ -72,6 +72,7 @@ fn build_one(
         name: r.sequence.clone(),
         split: r.split,
         label: r.label,
+        kind: r.kind.clone(),
         frames: tube.len(),
         file,
         first_frame: tube.first().map_or(0, |e| e.frame),
@@ -84,7 +85,7 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
     let (raw, tubes, out) = (&inv.deps[0], &inv.deps[1], &inv.outs[0]);
     let records = read_records(tubes)?;
     fresh_dir(out)?;
-    for split in ["train", "val", "test"] {
+    for split in crate::raw::Split::ALL.map(crate::raw::Split::name) {
         fs_err::create_dir_all(out.join(split))?;
     }
     let started = Instant::now();
@@ -102,6 +103,7 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
                 name: r.sequence.clone(),
                 split: r.split,
                 label: r.label,
+                kind: r.kind.clone(),
                 reason: "no tube passed the filters".to_string(),
             }),
         }

@@ -46,6 +46,7 @@ pub fn record(seq: &Sequence, frames: &[Frame], p: &TubeParams) -> Result<TubeRe
         split: seq.split,
         class: seq.class,
         label: seq.class.label(),
+        kind: seq.kind.clone(),
         path: rel_string(&seq.rel),
         frames: frames.iter().map(|f| f.name.clone()).collect(),
         width,

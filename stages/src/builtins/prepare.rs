@@ -1,5 +1,6 @@
 //! `prepare`: writes the synthetic dataset, or imports an existing one (`prepare.source`),
-//! into the raw layout. See `synth` for what the generator draws.
+//! into the raw layout. See `synth` (and `synth::scene`) for what the generator draws and
+//! what each knob means.
 
 #![allow(clippy::print_stdout)]
 
@@ -39,15 +40,45 @@ impl PrepareParams {
             dataset: s.string("dataset", "synthetic")?,
             train_per_class: s.count("train_per_class", 200, 1)?,
             val_per_class: s.count("val_per_class", 60, 1)?,
+            test_per_class: s.count("test_per_class", 150, 0)?,
             width: s.count("width", 160, 32)?,
             height: s.count("height", 120, 32)?,
             min_frames,
             max_frames,
+            steady_plume: s.f64_in("steady_plume", 0.4, 0.0, 1.0)?,
+            smooth_plume: s.f64_in("smooth_plume", 0.4, 0.0, 1.0)?,
+            growth_min: s.f64_in("growth_min", 0.006, 0.0, 0.1)?,
+            growth_max: s.f64_in("growth_max", 0.025, 0.0, 0.1)?,
+            puff: s.f64_in("puff", 0.15, 0.0, 1.0)?,
+            haze: s.f64_in("haze", 0.25, 0.0, 0.95)?,
+            occlusion: s.f64_in("occlusion", 0.2, 0.0, 1.0)?,
             jitter: s.f64_in("jitter", 0.05, 0.0, 0.5)?,
             miss_rate: s.f64_in("miss_rate", 0.1, 0.0, 0.9)?,
             distractor_rate: s.f64_in("distractor_rate", 0.3, 0.0, 1.0)?,
+            label_noise: s.f64_in("label_noise", 0.02, 0.0, 0.5)?,
             jpeg_quality: s.count("jpeg_quality", 90, 1)?.min(100) as u8,
         };
+        if synth.steady_plume + synth.smooth_plume > 1.0 + 1e-9 {
+            return Err(s
+                .invalid(
+                    "smooth_plume",
+                    synth.smooth_plume,
+                    format!(
+                        "prepare.steady_plume + prepare.smooth_plume must be at most 1 (the rest of the negatives are cloud banks), got {}",
+                        synth.steady_plume + synth.smooth_plume
+                    ),
+                )
+                .into());
+        }
+        if synth.growth_max < synth.growth_min {
+            return Err(s
+                .invalid(
+                    "growth_max",
+                    synth.growth_max,
+                    format!("is less than prepare.growth_min = {}", synth.growth_min),
+                )
+                .into());
+        }
         if synth.dataset.is_empty()
             || synth.dataset.contains(['/', '\\'])
             || synth.dataset.starts_with('.')

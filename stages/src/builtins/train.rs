@@ -124,6 +124,11 @@ pub fn run(inv: &Invocation) -> Result<(), StageError> {
         } else {
             Some(file_blake3(Path::new(&config.pretrained))?)
         },
+        tube_pretrained_blake3: if config.tube_pretrained.is_empty() {
+            None
+        } else {
+            Some(file_blake3(Path::new(&config.tube_pretrained))?)
+        },
         best_epoch: result.best_epoch,
         val_f1: best.val_f1,
         val_loss: best.val_loss,

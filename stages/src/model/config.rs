@@ -9,7 +9,13 @@ use crate::params::{ParamError, Section};
 
 pub const AGGREGATORS: &[&str] = &["transformer", "lstm", "gru", "mlp", "conv1d", "linear_wavg"];
 pub const FUSIONS: &[&str] = &["cross_attention", "weighted_mean"];
-pub const TUBE_ENCODERS: &[&str] = &["tubelet_transformer"];
+pub const TUBE_ENCODERS: &[&str] = &["tubelet_transformer", "vivit", "r3d", "conv_lstm", "tsm"];
+/// The tube encoders that cut a tube into 3-D tokens (`tubelet_frames` x `tubelet_size`^2).
+pub const TOKEN_ENCODERS: &[&str] = &["tubelet_transformer", "vivit"];
+
+fn default_tube_channels() -> usize {
+    16
+}
 pub const FRAME_ENCODERS: &[&str] = &["cnn"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +40,19 @@ pub struct ModelConfig {
     /// Frames per temporal window, and the step between windows.
     pub window: usize,
     pub stride: usize,
+    /// One of [`TUBE_ENCODERS`]; see `model::local` for what each is.
     pub tube_encoder: String,
+    /// Transformer layers (tubelet_transformer; vivit: spatial and temporal each),
+    /// ConvLSTM layers (conv_lstm) or shift blocks (tsm); r3d's layout is fixed.
     pub tube_layers: usize,
+    /// Width of the convolutional tube encoders: r3d's stages are 1, 2, 4, 8 times it;
+    /// conv_lstm's and tsm's maps have this many channels.
+    #[serde(default = "default_tube_channels")]
+    pub tube_channels: usize,
+    /// A file whose weights initialise the r3d encoder (safetensors or TorchScript, with
+    /// torchvision's r3d_18 names); empty for none.
+    #[serde(default)]
+    pub tube_pretrained: String,
     /// Tubelet (token) size: frames x pixels x pixels.
     pub tubelet_frames: usize,
     pub tubelet_size: usize,
@@ -67,6 +84,8 @@ impl ModelConfig {
             stride: s.count("stride", 2, 1)?,
             tube_encoder: s.choice("tube_encoder", "tubelet_transformer", TUBE_ENCODERS)?,
             tube_layers: s.count("tube_layers", 1, 1)?,
+            tube_channels: s.count("tube_channels", default_tube_channels(), 2)?,
+            tube_pretrained: s.string("tube_pretrained", "")?,
             tubelet_frames: s.count("tubelet_frames", 2, 1)?,
             tubelet_size: s.count("tubelet_size", 8, 1)?,
             fusion: s.choice("fusion", "cross_attention", FUSIONS)?,
@@ -86,7 +105,17 @@ impl ModelConfig {
                 "model.global_branch and model.local_branch cannot both be false",
             ));
         }
-        if !c.window.is_multiple_of(c.tubelet_frames) {
+        if !c.tube_pretrained.is_empty() && c.tube_encoder != "r3d" {
+            return Err(s.invalid(
+                "tube_pretrained",
+                format!("{:?}", c.tube_pretrained),
+                format!(
+                    "initialises the r3d tube encoder, and model.tube_encoder is {:?}",
+                    c.tube_encoder
+                ),
+            ));
+        }
+        if c.tokens() && !c.window.is_multiple_of(c.tubelet_frames) {
             return Err(s.invalid(
                 "tubelet_frames",
                 c.tubelet_frames,
@@ -118,7 +147,7 @@ impl ModelConfig {
                 ));
             }
             let cell = self.patch_size / self.grid;
-            if !cell.is_multiple_of(self.tubelet_size) {
+            if self.tokens() && !cell.is_multiple_of(self.tubelet_size) {
                 return bad(format!(
                     "model.tubelet_size = {} does not divide the grid cell ({} px = patch {} / grid {})",
                     self.tubelet_size, cell, self.patch_size, self.grid
@@ -132,6 +161,11 @@ impl ModelConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether the tube encoder cuts tubes into tubelet tokens.
+    pub fn tokens(&self) -> bool {
+        TOKEN_ENCODERS.contains(&self.tube_encoder.as_str())
     }
 
     pub fn cell(&self) -> usize {

@@ -57,6 +57,12 @@ pub fn without_random_init<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Whether this thread is inside [`without_random_init`] (a checkpoint is about to fill
+/// the weights: nothing needs initialising, not even from a pretrained file).
+pub fn random_init_skipped() -> bool {
+    SKIP_INIT.with(Cell::get)
+}
+
 /// `init`, or zeros inside [`without_random_init`].
 pub fn init(init: Init) -> Init {
     if SKIP_INIT.with(Cell::get) {
@@ -133,7 +139,8 @@ impl Linear {
 #[derive(Debug)]
 pub struct Conv {
     pub ws: Tensor,
-    pub bs: Tensor,
+    /// None for a convolution followed by a norm, whose bias would be redundant.
+    pub bs: Option<Tensor>,
     stride: Vec<i64>,
     padding: Vec<i64>,
 }
@@ -145,19 +152,40 @@ impl Conv {
         let fan_in = i * kernel.iter().product::<i64>();
         Conv {
             ws: p.var("weight", &dims, pytorch_uniform(fan_in)),
-            bs: p.var("bias", &[o], pytorch_uniform(fan_in)),
+            bs: Some(p.var("bias", &[o], pytorch_uniform(fan_in))),
+            stride: stride.to_vec(),
+            padding: padding.to_vec(),
+        }
+    }
+
+    /// A convolution without a bias.
+    pub fn without_bias(
+        p: Path,
+        i: i64,
+        o: i64,
+        kernel: &[i64],
+        stride: &[i64],
+        padding: &[i64],
+    ) -> Self {
+        let mut dims = vec![o, i];
+        dims.extend_from_slice(kernel);
+        let fan_in = i * kernel.iter().product::<i64>();
+        Conv {
+            ws: p.var("weight", &dims, pytorch_uniform(fan_in)),
+            bs: None,
             stride: stride.to_vec(),
             padding: padding.to_vec(),
         }
     }
 
     pub fn forward(&self, x: &Tensor, prec: Precision) -> Tensor {
-        let (w, b, x) = (prec.cast(&self.ws), prec.cast(&self.bs), prec.cast(x));
+        let (w, x) = (prec.cast(&self.ws), prec.cast(x));
+        let b = self.bs.as_ref().map(|b| prec.cast(b));
         let dilation = vec![1i64; self.stride.len()];
         let y = match self.stride.len() {
-            1 => x.conv1d(&w, Some(&b), &self.stride, &self.padding, &dilation, 1),
-            2 => x.conv2d(&w, Some(&b), &self.stride, &self.padding, &dilation, 1),
-            _ => x.conv3d(&w, Some(&b), &self.stride, &self.padding, &dilation, 1),
+            1 => x.conv1d(&w, b.as_ref(), &self.stride, &self.padding, &dilation, 1),
+            2 => x.conv2d(&w, b.as_ref(), &self.stride, &self.padding, &dilation, 1),
+            _ => x.conv3d(&w, b.as_ref(), &self.stride, &self.padding, &dilation, 1),
         };
         // Each output element: in_channels x kernel volume multiply-accumulates.
         let per_out: u64 = self.ws.size()[1..].iter().product::<i64>() as u64;
@@ -193,8 +221,8 @@ impl LayerNorm {
 /// would make a prediction depend on its batch-mates or on padding.
 #[derive(Debug)]
 pub struct GroupNorm {
-    ws: Tensor,
-    bs: Tensor,
+    pub ws: Tensor,
+    pub bs: Tensor,
     groups: i64,
 }
 

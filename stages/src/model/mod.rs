@@ -4,7 +4,7 @@
 //! frames u8 [B, T, 3, P, P] + lengths [B]
 //!   -> normalise (ImageNet mean/std), zero the padded frames
 //!   -> global branch: frame encoder per frame [B, T, dim] -> aggregator -> [B, dim]
-//!   -> local branch:  grid cells x temporal windows -> tubelet transformer -> [B, tubes, dim]
+//!   -> local branch:  grid cells x temporal windows -> tube encoder -> [B, tubes, dim]
 //!   -> fusion (cross-attention | weighted mean + gate) -> [B, dim]
 //!   -> head: LayerNorm, dropout, Linear -> logit [B]
 //! ```
@@ -17,7 +17,7 @@ pub mod config;
 pub mod frame_encoder;
 pub mod fusion;
 pub mod layers;
-pub mod tubelets;
+pub mod local;
 
 use std::path::Path;
 
@@ -31,7 +31,7 @@ use aggregator::Aggregator;
 use frame_encoder::FrameEncoder;
 use fusion::Fusion;
 use layers::{LayerNorm, Linear};
-use tubelets::TubeletEncoder;
+use local::LocalBranch;
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -40,7 +40,7 @@ pub struct SmokeNet {
     pub config: ModelConfig,
     pub precision: Precision,
     global: Option<(FrameEncoder, Aggregator)>,
-    local: Option<TubeletEncoder>,
+    local: Option<LocalBranch>,
     fusion: Option<Fusion>,
     head_norm: LayerNorm,
     head: Linear,
@@ -50,8 +50,8 @@ pub struct SmokeNet {
 
 impl SmokeNet {
     /// Builds the network's variables in `vs` (initialised from libtorch's generator: seed
-    /// it first for a reproducible start). `base_dir` resolves a relative
-    /// `model.pretrained` path.
+    /// it first for a reproducible start). `base_dir` resolves relative
+    /// `model.pretrained` and `model.tube_pretrained` paths.
     pub fn new(
         vs: &nn::VarStore,
         config: &ModelConfig,
@@ -71,9 +71,11 @@ impl SmokeNet {
         } else {
             None
         };
-        let local = config
-            .local_branch
-            .then(|| TubeletEncoder::new(&root / "tubelets", config));
+        let local = if config.local_branch {
+            Some(LocalBranch::new(&root / "tubelets", config, base_dir)?)
+        } else {
+            None
+        };
         let fusion = config
             .local_branch
             .then(|| Fusion::new(&root / "fusion", config));

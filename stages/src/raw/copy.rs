@@ -1,6 +1,6 @@
 //! Copying sequences in the raw layout (import, truncate): images as they are, each label
 //! file parsed on the way so that a malformed line fails here, with its file and line,
-//! rather than three stages later.
+//! rather than three stages later; the kind (`kind.txt`), as `layout` read it.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::error::StageError;
 use crate::raw::labels;
-use crate::raw::layout::Sequence;
+use crate::raw::layout::{KIND_FILE, Sequence};
 
 /// Copies the first `limit` frames (all when `None`) of each sequence to `out/<rel>`, with
 /// `rel` the sequence's path relative to the scanned root. Returns the frames copied.
@@ -25,6 +25,9 @@ pub fn copy_sequences(
             let (images, label_dir) = (dest.join("images"), dest.join("labels"));
             fs_err::create_dir_all(&images)?;
             fs_err::create_dir_all(&label_dir)?;
+            if let Some(kind) = &s.kind {
+                fs_err::write(dest.join(KIND_FILE), format!("{kind}\n"))?;
+            }
             let frames = &s.frames[..limit.unwrap_or(usize::MAX).min(s.frames.len())];
             for f in frames {
                 fs_err::copy(&f.image, images.join(&f.name))?;

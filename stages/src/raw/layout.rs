@@ -3,12 +3,18 @@
 //! ```text
 //! ROOT/<dataset>/<split>/<class>/<sequence>/images/frame_000001.jpg ...
 //!                                           labels/frame_000001.txt ...
+//!                                           kind.txt      (optional)
 //! ```
 //! `<split>` is `train`, `val` or `test`; `<class>` is `wildfire` (label 1) or `fp` (label
 //! 0), and the class folder, not the class id in the label files, is the target. ROOT may
 //! also be a single dataset (holding `train/`, `val/` directly). Frames are ordered by file
 //! name; a frame whose label file is missing has no detections. Sequence names are the keys
 //! of every later output, so a name used twice anywhere under ROOT is an error naming both.
+//!
+//! `kind.txt`, one word (`smoke`, `steady_plume`, `cloud`, `fog`, ..), says what the sequence
+//! shows, finer than its class: `evaluate` reports the false-positive rate per kind. The
+//! synthetic generator writes it; for real data it is optional (an annotation a team may
+//! add), and is carried through every stage to the model input's index.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +81,8 @@ pub struct Frame {
 #[derive(Debug, Clone)]
 pub struct Sequence {
     pub name: String,
+    /// The word in `kind.txt`, where there is one.
+    pub kind: Option<String>,
     pub split: Split,
     pub class: Class,
     /// `<dataset>/<split>/<class>/<name>` relative to the scanned root (no dataset part
@@ -99,6 +107,35 @@ fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, StageError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The file beside `images/` and `labels/` naming a sequence's kind.
+pub const KIND_FILE: &str = "kind.txt";
+
+/// The kind of the sequence at `dir` (`kind.txt`), if it has one: one word of letters,
+/// digits, `_` or `-`.
+pub fn read_kind(dir: &Path) -> Result<Option<String>, StageError> {
+    let path = dir.join(KIND_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = fs_err::read_to_string(&path)?;
+    let word = text.trim();
+    let ok = !word.is_empty()
+        && word.len() <= 64
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(StageError::data(
+            &path,
+            format!(
+                "a kind is one word of letters, digits, `_` or `-` (at most 64), got {:?}",
+                text.trim_end()
+            ),
+        ));
+    }
+    Ok(Some(word.to_string()))
 }
 
 fn is_jpeg(name: &str) -> bool {
@@ -188,6 +225,7 @@ pub fn scan(root: &Path) -> Result<Vec<Sequence>, StageError> {
                 for (name, dir) in subdirs(&class_dir)? {
                     let frames = scan_sequence(&dir)?;
                     seqs.push(Sequence {
+                        kind: read_kind(&dir)?,
                         rel: ds_rel.join(split.name()).join(class.name()).join(&name),
                         name,
                         split,

@@ -113,6 +113,29 @@ fn every_stage_runs_in_sequence() {
         let v = m[key].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
     }
+    // The top level is the held-out test split; val (which chose the checkpoint) is marked.
+    assert_eq!(m["split"], "test", "{m}");
+    let val = &m["val"];
+    assert_eq!(val["n"].as_u64(), Some(8), "val metrics: {m}");
+    assert!(
+        val["f1"].is_number() && val["fpr_by_kind"].is_object(),
+        "{m}"
+    );
+    // One rate per look-alike kind among the test negatives, over all 4 of them.
+    let by_kind = m["fpr_by_kind"].as_object().expect("fpr_by_kind");
+    let negatives = m["negatives_by_kind"]
+        .as_object()
+        .expect("negatives_by_kind");
+    assert!(!by_kind.is_empty(), "{m}");
+    let total: u64 = negatives.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, 4, "test negatives by kind: {m}");
+    for (k, v) in by_kind {
+        assert!(
+            ["steady_plume", "smooth_plume", "cloud_bank"].contains(&k.as_str()),
+            "a test negative of kind {k}"
+        );
+        assert!((0.0..=1.0).contains(&v.as_f64().unwrap()), "{k}: {v}");
+    }
     assert!(m["gflops"].as_f64().unwrap() > 0.0);
     let pr = std::fs::read_to_string(t.dir.join("pr.csv")).unwrap();
     assert!(pr.starts_with("threshold,precision,recall,fpr\n") && pr.lines().count() > 2);

@@ -45,6 +45,7 @@ pub const TINY: &str = r#"
 seed = 7
 train_per_class = 6
 val_per_class = 4
+test_per_class = 4
 width = 64
 height = 48
 min_frames = 6
