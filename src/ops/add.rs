@@ -100,7 +100,9 @@ pub fn add(p: &Printer, pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath
         )?;
         if let Some(h) = entry.outs.get(wp.as_str()) {
             let what = if h.is_dir() {
-                format!("{wp} ({} files, {})", h.files(), bytes(h.size))
+                let n = h.files();
+                let files = if n == 1 { "file" } else { "files" };
+                format!("{wp} ({n} {files}, {})", bytes(h.size))
             } else {
                 format!("{wp} ({})", bytes(h.size))
             };

@@ -83,6 +83,14 @@ fn with_raw_data() -> Project {
 }
 
 #[test]
+fn add_counts_one_file_in_the_singular() {
+    let p = with_raw_data();
+    p.pipe(&["add", "raw/sub"])
+        .ok()
+        .err_has("raw/sub (1 file, 5 B)");
+}
+
+#[test]
 fn add_records_data_in_the_pipeline_and_the_lock() {
     let p = with_raw_data();
     let r = p.pipe(&["add", "raw", "encoder.bin"]).ok();
