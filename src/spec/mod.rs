@@ -213,10 +213,12 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
         .unwrap_or_else(|| PathBuf::from("/"));
     let file = SourceFile::from_bytes(&abs, bytes)?;
     let doc: PipelineToml = toml::from_str(&file.text).map_err(|e| diag::from_toml(&file, &e))?;
-    if doc.stage.is_empty() {
+    // Tracked data alone (a dataset registry) is a pipeline; a file with neither is a
+    // mistake worth saying.
+    if doc.stage.is_empty() && doc.data.is_empty() {
         return Err(file
-            .error(0..0, format!("{} defines no stages", file.name))
-            .help("a pipeline needs at least one `[stage.NAME]` table with `cmd = \"...\"` or `uses = \"NAME\"`; nothing was run or changed"));
+            .error(0..0, format!("{} defines no stages and tracks no data", file.name))
+            .help("a pipeline needs at least one `[stage.NAME]` table with `cmd = \"...\"` or `uses = \"NAME\"`, or tracked data (`pipe add PATH`); nothing was run or changed"));
     }
     vars::check_literal(&file)?;
 

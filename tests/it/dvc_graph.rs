@@ -194,3 +194,9 @@ fn dag_json_matches_dvc_on_the_shapes_of_real_projects() {
 fn a_dot_dvc_files_wdir_is_where_its_paths_start() {
     assert_same_graph("dotdvc-wdir");
 }
+
+/// A dataset registry (`.dvc` files, no stages) imports as a pipeline of tracked data alone.
+#[test]
+fn a_data_only_registry_imports_as_tracked_data() {
+    assert_same_graph("data-only");
+}
