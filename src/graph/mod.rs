@@ -296,19 +296,10 @@ fn edges(
         let mut ups: Vec<usize> = Vec::new();
         for (di, d) in s.deps.iter().enumerate() {
             let found = producers_of(producers, d);
+            // A dep no stage makes is read as it is: when it is missing (a fresh clone
+            // before its data is pulled, a file not yet written) the stage is stale and
+            // unrunnable, and says why; the pipeline still loads, as DVC's does.
             if found.is_empty() {
-                if std::fs::symlink_metadata(d.to_abs(&spec.root)).is_err() {
-                    return Err(spec
-                        .file
-                        .error(
-                            s.dep_spans[di].clone(),
-                            format!(
-                                "dep `{d}` of stage `{}` does not exist, and no stage makes it",
-                                s.id
-                            ),
-                        )
-                        .help("create it, fix the path, or add the stage that writes it"));
-                }
                 continue;
             }
             for (pj, po) in found {

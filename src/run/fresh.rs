@@ -107,6 +107,19 @@ pub fn check(c: &Check) -> Freshness {
     }
     let Some(lock) = c.lock else {
         why.push(DirtyReason::NeverRun);
+        // A dep that is missing with nothing upstream to make it keeps the stage from
+        // running: say which (a fresh clone's unpulled data, a file no stage writes).
+        if c.upstream.is_empty() {
+            why.extend(
+                c.observed
+                    .deps
+                    .iter()
+                    .filter(|(_, h)| h.is_none())
+                    .map(|(p, _)| DirtyReason::DepMissing {
+                        path: p.as_str().to_string(),
+                    }),
+            );
+        }
         return Freshness::Dirty(why);
     };
     if c.always_changed {

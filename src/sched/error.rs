@@ -22,9 +22,21 @@ pub enum SchedError {
     /// The blocking work of a stage task panicked (a bug).
     #[error("internal error: {0}")]
     Internal(#[from] tokio::task::JoinError),
-    /// A stage about to run reads a path that does not exist.
-    #[error("dep `{dep}` of stage `{stage}` does not exist")]
-    MissingDep { stage: StageId, dep: String },
+    /// A stage about to run reads a path that does not exist: `tracked` when it is tracked
+    /// data not in the workspace (a fresh clone before `pipe pull`), else no stage makes it.
+    #[error(
+        "dep `{dep}` of stage `{stage}` does not exist{}",
+        if *tracked {
+            ": it is tracked data not in the workspace (`pipe pull` or `pipe checkout` brings it)"
+        } else {
+            ", and no stage makes it: create it, fix the path, or add the stage that writes it"
+        }
+    )]
+    MissingDep {
+        stage: StageId,
+        dep: String,
+        tracked: bool,
+    },
     #[error("stage `{stage}` {source}")]
     Resources { stage: StageId, source: TooFewGpus },
     /// Tracked data (`[data]`, `pipe add`) has no command.

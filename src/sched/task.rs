@@ -210,10 +210,22 @@ fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
         .deps
         .iter()
         .find(|(_, h)| h.is_none())
-        .map_or("?", |(p, _)| p.as_str());
+        .map(|(p, _)| p);
+    // Tracked data upstream holding it (or inside it): pulling brings it back.
+    let tracked = dep.is_some_and(|d| {
+        ctx.graph.upstream(i).into_iter().any(|u| {
+            let up = &ctx.graph.stages[u];
+            up.is_data()
+                && up
+                    .outs
+                    .iter()
+                    .any(|o| d.is_within(&o.path) || o.path.is_within(d))
+        })
+    });
     SchedError::MissingDep {
         stage: ctx.graph.stages[i].id.clone(),
-        dep: dep.to_string(),
+        dep: dep.map_or_else(|| "?".to_string(), |d| d.to_string()),
+        tracked,
     }
 }
 

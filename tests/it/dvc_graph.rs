@@ -200,3 +200,10 @@ fn a_dot_dvc_files_wdir_is_where_its_paths_start() {
 fn a_data_only_registry_imports_as_tracked_data() {
     assert_same_graph("data-only");
 }
+
+/// A fresh clone whose deps are absent and made by no stage (raw data not pulled, a
+/// notebook kept elsewhere) imports whole, as DVC loads it.
+#[test]
+fn a_fresh_clone_with_missing_deps_imports_whole() {
+    assert_same_graph("missing-deps");
+}

@@ -82,13 +82,28 @@ fn unknown_param_key() {
     );
 }
 
+/// A dep that is missing and made by no stage does not stop the pipeline from loading (a
+/// fresh clone, a file not yet written, as DVC): the stage is stale and says which dep is
+/// missing, the others run, and `repro` fails that stage naming the file, running nothing
+/// of it.
 #[test]
-fn a_dep_nobody_makes() {
-    rejects(
-        "[stage.a]\ncmd = \"true\"\ndeps = [\"in.txt\", \"missing.csv\"]\n",
-        "dep `missing.csv` of stage `a` does not exist, and no stage makes it",
-        "pipe.toml:3:19",
-    );
+fn a_dep_nobody_makes_leaves_its_stage_stale_and_unrunnable() {
+    let p = Project::new()
+        .file("in.txt", "x")
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"touch ran.txt\"\ndeps = [\"in.txt\", \"missing.csv\"]\n\n[stage.b]\ncmd = \"cp in.txt b.txt\"\ndeps = [\"in.txt\"]\nouts = [\"b.txt\"]\n",
+        );
+    let st = p.pipe(&["status"]).ok();
+    st.out_has("a: stale").out_has("dep missing.csv missing");
+    let r = p.pipe(&["repro", "--keep-going"]).code(3);
+    r.err_has("dep `missing.csv` of stage `a` does not exist, and no stage makes it");
+    assert!(!p.exists("ran.txt"), "the stage's command ran\n{r}");
+    assert_eq!(p.read("b.txt"), "x", "the other stage did not run\n{r}");
+    // Once it exists, the stage runs.
+    p.write("missing.csv", "1\n");
+    p.pipe(&["repro"]).ok();
+    assert!(p.exists("ran.txt"));
 }
 
 #[test]
