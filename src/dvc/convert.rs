@@ -712,6 +712,21 @@ fn instance(
         },
         paths: Vec::new(),
     };
+    // A name pipe cannot keep (a `/`, a space, a `:`) is said once, with both spellings,
+    // so a clash or a target names what the user wrote in dvc.yaml too.
+    if !dvc_name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+    {
+        src.note(
+            notes,
+            nnode,
+            format!(
+                "stage `{dvc_name}` is `{}` in pipe (stage names keep letters, digits, `_`, `-` and `.`)",
+                inst.decl.name
+            ),
+        );
+    }
     let mut frozen_exprs = Vec::new();
     for (key, knode, vnode) in entries(src.file, body)? {
         if matches!(key.as_str(), "vars" | "foreach" | "do" | "matrix") {

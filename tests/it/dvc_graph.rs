@@ -207,3 +207,20 @@ fn a_data_only_registry_imports_as_tracked_data() {
 fn a_fresh_clone_with_missing_deps_imports_whole() {
     assert_same_graph("missing-deps");
 }
+
+/// Names pipe cannot keep (`/` in a stage name or a foreach item) are said once each, both
+/// spellings, and the graph is DVC's under the new names.
+#[test]
+fn each_renamed_stage_is_said_once() {
+    assert_same_graph("slash-names");
+    let p = clone_of("slash-names");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for (dvc, pipe) in [
+        ("site/pages/build", "site_pages_build"),
+        ("fetch@north/wells", "fetch.north_wells"),
+        ("fetch@south/wells", "fetch.south_wells"),
+    ] {
+        let line = format!("stage `{dvc}` is `{pipe}` in pipe");
+        assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
+    }
+}
