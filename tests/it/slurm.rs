@@ -28,7 +28,8 @@ fn require_cluster() {
         Err(e) => panic!("Slurm is not installed (sinfo: {e}); run scripts/setup-slurm.sh"),
     };
     assert!(
-        ["idle", "mixed", "allocated"]
+        // `completing`: up, and cleaning up after a job another test's run just ended.
+        ["idle", "mixed", "allocated", "completing"]
             .iter()
             .any(|s| state.starts_with(s)),
         "the Slurm node is `{state}`, not up; run scripts/setup-slurm.sh"
