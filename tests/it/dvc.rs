@@ -34,7 +34,7 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dvc-corpus/full")
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).expect("read corpus") {
         let e = e.expect("entry");
         let dst = to.join(e.file_name());

@@ -10,6 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::dvc::copy_tree;
 use crate::support::Project;
 
 fn corpus(name: &str) -> PathBuf {
@@ -27,19 +28,6 @@ fn dvc_python() -> PathBuf {
         .parent()
         .expect("PIPE_TEST_DVC names a file in a bin directory")
         .join("python")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).expect("read corpus") {
-        let e = e.expect("entry");
-        let dst = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&dst).expect("mkdir");
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).expect("copy");
-        }
-    }
 }
 
 #[track_caller]
