@@ -227,8 +227,36 @@ fn group_and_users() {
     );
 }
 
-/// `pipe ARGS` run as `user` (of `GROUP`) in `dir`, with umask 022.
-fn pipe_as(user: &str, dir: &Path, args: &[&str]) -> Run {
+/// The `pipe` the two users run, installed where they can reach it: a copy, in `base`, of
+/// `PIPE_TEST_BIN`, else of `PIPE_TEST_BIN_NO_TORCH` (a build without the torch stages, which
+/// loads no libtorch: CI's libtorch lives under root's home, which other users cannot
+/// enter), else of this build's binary. Fails the test, saying why, if `ALICE` cannot run it.
+fn install_for_users(base: &Path) -> PathBuf {
+    let from = std::env::var_os("PIPE_TEST_BIN")
+        .or_else(|| std::env::var_os("PIPE_TEST_BIN_NO_TORCH"))
+        .map(PathBuf::from)
+        .unwrap_or_else(bin);
+    let dir = base.join("bin");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let to = dir.join("pipe");
+    std::fs::copy(&from, &to).expect("copy the pipe binary");
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = pipe_as(&to, ALICE, base, &["--version"]);
+    assert_eq!(
+        r.code,
+        0,
+        "{ALICE} cannot run {} (copied from {}): a binary that loads libtorch from a directory \
+         other users cannot enter fails here; build one without torch (`cargo build \
+         --no-default-features`) and name it in PIPE_TEST_BIN_NO_TORCH, as scripts/test.sh does\n{r}",
+        to.display(),
+        from.display()
+    );
+    to
+}
+
+/// `pipe ARGS` (the binary `pipe`) run as `user` (of `GROUP`) in `dir`, with umask 022.
+fn pipe_as(pipe: &Path, user: &str, dir: &Path, args: &[&str]) -> Run {
     let o = Command::new("setpriv")
         .args([
             &format!("--reuid={user}"),
@@ -240,7 +268,7 @@ fn pipe_as(user: &str, dir: &Path, args: &[&str]) -> Run {
             "umask 022 && exec \"$@\"",
             "sh",
         ])
-        .arg(bin())
+        .arg(pipe)
         .args(args)
         .current_dir(dir)
         .env("HOME", dir)
@@ -358,17 +386,18 @@ fn a_group_shared_cache_works_for_a_second_user() {
     assert!(st.success());
     std::fs::set_permissions(&team, std::fs::Permissions::from_mode(0o2775)).expect("chmod");
     let cache = team.join("cache");
+    let pipe = install_for_users(base.path());
     let alice = users_workspace(base.path(), ALICE, &cache);
     let bob = users_workspace(base.path(), BOB, &cache);
 
-    pipe_as(ALICE, &alice, &["repro"]).ok();
-    pipe_as(ALICE, &alice, &["add", "raw.txt"]).ok();
+    pipe_as(&pipe, ALICE, &alice, &["repro"]).ok();
+    pipe_as(&pipe, ALICE, &alice, &["add", "raw.txt"]).ok();
     // An object only gc can free: Alice's first raw data, replaced.
     std::fs::write(alice.join("raw.txt"), "alice's raw data, v2\n").expect("write");
-    pipe_as(ALICE, &alice, &["add", "raw.txt"]).ok();
+    pipe_as(&pipe, ALICE, &alice, &["add", "raw.txt"]).ok();
 
     // Bob reads Alice's run-cache record (and her objects): restored, not run.
-    let r = pipe_as(BOB, &bob, &["repro"]).ok();
+    let r = pipe_as(&pipe, BOB, &bob, &["repro"]).ok();
     assert_eq!(r.restored(), ["make"], "{r}");
     assert_eq!(
         std::fs::read_to_string(bob.join("made.txt")).expect("read"),
@@ -376,15 +405,15 @@ fn a_group_shared_cache_works_for_a_second_user() {
     );
     // Bob stores objects and a record of his own.
     std::fs::write(bob.join("src.txt"), "bob's source\n").expect("write");
-    let r = pipe_as(BOB, &bob, &["repro"]).ok();
+    let r = pipe_as(&pipe, BOB, &bob, &["repro"]).ok();
     assert_eq!(r.ran(), ["make"], "{r}");
-    pipe_as(BOB, &bob, &["add", "raw.txt"]).ok();
+    pipe_as(&pipe, BOB, &bob, &["add", "raw.txt"]).ok();
     shared_modes(&cache, gid);
 
     // Bob collects: Alice's replaced raw data goes (an object she made), everything
     // either of them uses stays.
     let before = count_files(&cache.join("objects"));
-    pipe_as(BOB, &bob, &["gc", "--workspace"])
+    pipe_as(&pipe, BOB, &bob, &["gc", "--workspace"])
         .ok()
         .err_has("Removed 1 object(s)")
         .err_has("kept for 2 workspace(s)");
@@ -396,18 +425,18 @@ fn a_group_shared_cache_works_for_a_second_user() {
     ] {
         std::fs::remove_file(ws.join("raw.txt")).expect("rm");
         std::fs::remove_file(ws.join("made.txt")).expect("rm");
-        pipe_as(user, ws, &["checkout"]).ok();
+        pipe_as(&pipe, user, ws, &["checkout"]).ok();
         assert_eq!(
             std::fs::read_to_string(ws.join("raw.txt")).expect("read"),
             raw
         );
-        pipe_as(user, ws, &["cache", "verify"]).ok();
+        pipe_as(&pipe, user, ws, &["cache", "verify"]).ok();
     }
 
     // A workspace Bob cannot read: his gc refuses, naming it, and deletes nothing.
     std::fs::set_permissions(&alice, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let objects = files_under(&cache.join("objects"));
-    pipe_as(BOB, &bob, &["gc", "--workspace"])
+    pipe_as(&pipe, BOB, &bob, &["gc", "--workspace"])
         .code(3)
         .err_has(&format!("cannot read the workspace {}", alice.display()))
         .err_has("Permission denied");
