@@ -50,10 +50,6 @@ export INSTA_UPDATE=no
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --no-default-features
-# That build, kept for the shared-cache test (tests/it/shared_cache.rs), which runs pipe as two
-# other users: they cannot enter root's home, where CI's libtorch lives, and this one loads none.
-cp "$CARGO_TARGET_DIR/debug/pipe" "$CARGO_TARGET_DIR/pipe-no-torch"
-export PIPE_TEST_BIN_NO_TORCH=$CARGO_TARGET_DIR/pipe-no-torch
 cargo test --workspace
 
 # The GPU check kit (bench/gpu/), in its short form on the CPU: staged as for a GPU machine

@@ -227,15 +227,11 @@ fn group_and_users() {
     );
 }
 
-/// The `pipe` the two users run, installed where they can reach it: a copy, in `base`, of
-/// `PIPE_TEST_BIN`, else of `PIPE_TEST_BIN_NO_TORCH` (a build without the torch stages, which
-/// loads no libtorch: CI's libtorch lives under root's home, which other users cannot
-/// enter), else of this build's binary. Fails the test, saying why, if `ALICE` cannot run it.
+/// The `pipe` the two users run, installed where they can reach it: a copy, in `base`, of the
+/// binary under test (`bin()`), whose own directory may be one other users cannot enter (CI
+/// builds under root's home, mode 0700). Fails the test, saying why, if `ALICE` cannot run it.
 fn install_for_users(base: &Path) -> PathBuf {
-    let from = std::env::var_os("PIPE_TEST_BIN")
-        .or_else(|| std::env::var_os("PIPE_TEST_BIN_NO_TORCH"))
-        .map(PathBuf::from)
-        .unwrap_or_else(bin);
+    let from = bin();
     let dir = base.join("bin");
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -246,9 +242,8 @@ fn install_for_users(base: &Path) -> PathBuf {
     assert_eq!(
         r.code,
         0,
-        "{ALICE} cannot run {} (copied from {}): a binary that loads libtorch from a directory \
-         other users cannot enter fails here; build one without torch (`cargo build \
-         --no-default-features`) and name it in PIPE_TEST_BIN_NO_TORCH, as scripts/test.sh does\n{r}",
+        "{ALICE} cannot run {} (copied from {}): a binary that loads a library from a \
+         directory other users cannot enter fails here\n{r}",
         to.display(),
         from.display()
     );
