@@ -242,8 +242,8 @@ fn install_for_users(base: &Path) -> PathBuf {
     assert_eq!(
         r.code,
         0,
-        "{ALICE} cannot run {} (copied from {}): a binary that loads a library from a \
-         directory other users cannot enter fails here\n{r}",
+        "{ALICE} cannot run {} (copied from {}): is the temporary directory mounted noexec, \
+         or does the binary load a file other users cannot read?\n{r}",
         to.display(),
         from.display()
     );
