@@ -212,3 +212,22 @@ fn each_renamed_stage_is_said_once() {
         assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
     }
 }
+
+/// YAML merge keys (`<<: *anchor`, a list of anchors) in a stage, a matrix and vars merge
+/// as DVC's YAML reader merges them: explicit keys win, anchors in order.
+#[test]
+fn yaml_merge_keys_merge_as_dvc_reads_them() {
+    assert_same_graph("merge-keys");
+}
+
+/// A params key present with a null value is a param whose value is null, not a missing key.
+#[test]
+fn a_null_param_is_a_param() {
+    assert_same_graph("null-params");
+}
+
+/// Top-level `metrics`/`plots` inside a stage's directory out are that stage's.
+#[test]
+fn toplevel_metrics_inside_a_directory_out_belong_to_its_stage() {
+    assert_same_graph("toplevel-metrics");
+}
