@@ -32,7 +32,63 @@ pub fn parse(file: &SourceFile) -> Result<Option<Node>, SpecError> {
         let at = byte_offset(&file.text, m.line(), m.col());
         file.error(at..at + 1, format!("invalid YAML: {}", e.info()))
     })?;
-    Ok(docs.into_iter().next())
+    Ok(docs.into_iter().next().map(merge_keys))
+}
+
+/// Applies YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`) as DVC's YAML reader does:
+/// keys written in the mapping win over merged ones, and of several merged mappings the
+/// earlier wins. Aliases are already copies of their anchors (saphyr's loader clones them),
+/// so merging rewrites each mapping in place, depth first.
+fn merge_keys(node: Node) -> Node {
+    let Node { span, data } = node;
+    let data = match data {
+        YamlDataOwned::Sequence(items) => {
+            YamlDataOwned::Sequence(items.into_iter().map(merge_keys).collect())
+        }
+        YamlDataOwned::Mapping(map) => {
+            let is_merge = |k: &Node| matches!(&k.data, YamlDataOwned::Value(ScalarOwned::String(s)) if s == "<<");
+            let explicit: Vec<Node> = map.keys().filter(|k| !is_merge(k)).cloned().collect();
+            let mut out = saphyr::AnnotatedMappingOwned::new();
+            for (k, v) in map {
+                let v = merge_keys(v);
+                if !is_merge(&k) {
+                    out.insert(merge_keys(k), v);
+                    continue;
+                }
+                let sources = match v.data {
+                    YamlDataOwned::Sequence(items) => items,
+                    other => vec![Node {
+                        span: v.span,
+                        data: other,
+                    }],
+                };
+                for src in sources {
+                    match src.data {
+                        YamlDataOwned::Mapping(m) => {
+                            for (mk, mv) in m {
+                                if !explicit.contains(&mk) && !out.contains_key(&mk) {
+                                    out.insert(mk, mv);
+                                }
+                            }
+                        }
+                        // Not a mapping: kept as written, for the reader to name.
+                        other => {
+                            out.insert(
+                                k.clone(),
+                                Node {
+                                    span: src.span,
+                                    data: other,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            YamlDataOwned::Mapping(out)
+        }
+        other => other,
+    };
+    Node { span, data }
 }
 
 /// Byte range of a node in its file.
@@ -163,6 +219,21 @@ mod tests {
             name: "params.yaml".into(),
             text: text.into(),
         }
+    }
+
+    #[test]
+    fn merge_keys_merge_explicit_first_then_anchors_in_order() {
+        let f = file("a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  x: 3\n");
+        let t = params_table(&f).unwrap();
+        let c = t["c"].as_table().unwrap();
+        assert_eq!(c["x"].as_integer(), Some(3), "explicit wins: {c:?}");
+        assert_eq!(
+            c["y"].as_integer(),
+            Some(1),
+            "the earlier anchor wins: {c:?}"
+        );
+        assert_eq!(c["z"].as_integer(), Some(2), "{c:?}");
+        assert!(!c.contains_key("<<"), "{c:?}");
     }
 
     #[test]
