@@ -117,18 +117,14 @@ fn yaml_tree(path: &str, text: &str) -> Result<serde_json::Value, String> {
     let Some(doc) = yaml::parse(&file).map_err(at)? else {
         return Ok(serde_json::Value::Object(Default::default()));
     };
-    let null = toml::Value::String(NULL.to_string());
-    let v = yaml::to_value_or(&file, &doc, &null).map_err(at)?;
+    let v = yaml::to_value_or(&file, &doc, &crate::spec::params::null()).map_err(at)?;
     Ok(from_toml_with_nulls(v))
 }
-
-/// Stands for a YAML null while the tree is a TOML value (TOML has no null).
-const NULL: &str = "\u{0}null";
 
 fn from_toml_with_nulls(v: toml::Value) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
-        toml::Value::String(s) if s == NULL => J::Null,
+        toml::Value::String(s) if s == crate::spec::params::NULL => J::Null,
         toml::Value::String(s) => J::String(s),
         toml::Value::Integer(i) => J::from(i),
         toml::Value::Float(f) => J::from(f),

@@ -84,7 +84,8 @@ pub fn read(root: &Path, dir: &str) -> Result<BTreeMap<String, LockedStage>, Spe
             continue;
         }
         for (name, nnode, body) in entries(&file, v)? {
-            let Value::Table(t) = yaml::to_value_or(&file, body, &Value::Array(Vec::new()))? else {
+            let Value::Table(t) = yaml::to_value_or(&file, body, &crate::spec::params::null())?
+            else {
                 return Err(file.error(
                     yaml::span(&file, body),
                     format!("stage `{name}` is not a mapping"),
@@ -259,8 +260,8 @@ pub fn mismatch(
             if now.as_ref() != Some(v) {
                 return Ok(Some(format!(
                     "param {k} in {ws} is {} now, {} in dvc.lock",
-                    now.map_or("missing".to_string(), |n| crate::spec::toml_text::value(&n)),
-                    crate::spec::toml_text::value(v)
+                    now.map_or("missing".to_string(), |n| crate::spec::toml_text::shown(&n)),
+                    crate::spec::toml_text::shown(v)
                 )));
             }
         }

@@ -136,8 +136,8 @@ pub fn check(c: &Check) -> Freshness {
     for (key, old, new) in param_diff {
         why.push(DirtyReason::ParamChanged {
             key: key.clone(),
-            old: old.map(crate::spec::toml_text::value),
-            new: new.map(crate::spec::toml_text::value),
+            old: old.map(crate::spec::toml_text::shown),
+            new: new.map(crate::spec::toml_text::shown),
         });
     }
     for (name, _, _) in diff(&lock.env, &o.env) {

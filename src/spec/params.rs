@@ -14,6 +14,47 @@ use toml::{Table, Value};
 use super::diag::{SourceFile, SpecError};
 use crate::wspath::WsPath;
 
+/// A params value of `null` (YAML `~` or an empty value, JSON `null`). TOML has no null, so
+/// a params table holds this string in its place: a key present with a null value is a
+/// param whose value is null (as DVC records it), compared like any value, written to the
+/// lock as this string and shown as `null` (`None` in a command, as DVC interpolates it).
+pub const NULL: &str = "\u{0}null";
+
+/// The value standing for a null param.
+pub fn null() -> Value {
+    Value::String(NULL.to_string())
+}
+
+/// Whether `v` stands for a null param.
+pub fn is_null(v: &Value) -> bool {
+    matches!(v, Value::String(s) if s == NULL)
+}
+
+/// A JSON params file's tree as a params table (nulls as [`NULL`]); `None` when its top
+/// level is not an object.
+fn json_table(v: serde_json::Value) -> Option<Table> {
+    match json_value(v) {
+        Value::Table(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn json_value(v: serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => null(),
+        J::Bool(b) => Value::Boolean(b),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::Integer(i),
+            (None, Some(f)) => Value::Float(f),
+            (None, None) => Value::String(n.to_string()),
+        },
+        J::String(s) => Value::String(s),
+        J::Array(a) => Value::Array(a.into_iter().map(json_value).collect()),
+        J::Object(m) => Value::Table(m.into_iter().map(|(k, v)| (k, json_value(v))).collect()),
+    }
+}
+
 /// One loaded params file.
 #[derive(Debug, Clone)]
 pub struct ParamsFile {
@@ -54,9 +95,15 @@ impl Params {
         };
         let source = SourceFile::from_bytes(&abs, bytes)?;
         let table = if path.as_str().ends_with(".json") {
-            serde_json::from_str::<Table>(&source.text).map_err(|e| {
+            let tree = serde_json::from_str::<serde_json::Value>(&source.text).map_err(|e| {
                 let offset = offset_of(&source.text, e.line(), e.column());
                 source.error(offset..offset + 1, format!("invalid JSON params: {e}"))
+            })?;
+            json_table(tree).ok_or_else(|| {
+                source.error(
+                    0..1,
+                    "a params file must hold an object of keys to values at its top level",
+                )
             })?
         } else if path.as_str().ends_with(".toml") {
             toml::from_str::<Table>(&source.text)

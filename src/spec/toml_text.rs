@@ -28,13 +28,25 @@ pub enum Floats {
     Decimal,
 }
 
-/// A value as TOML on one line, floats written as `floats` says.
+/// A value as TOML on one line, floats written as `floats` says. A null param
+/// (`spec::params::NULL`) stays the string standing for it: the text reads back.
 pub fn render(v: &Value, floats: Floats) -> String {
+    render_as(v, floats, false)
+}
+
+/// A value as a person reads it: as [`value`], a null param written `null`. For messages
+/// and tables only; it does not read back.
+pub fn shown(v: &Value) -> String {
+    render_as(v, Floats::Exact, true)
+}
+
+fn render_as(v: &Value, floats: Floats, null_bare: bool) -> String {
     match v {
+        Value::String(s) if null_bare && s == super::params::NULL => "null".into(),
         Value::String(s) => string(s),
         Value::Float(f) => float(*f, floats),
         Value::Array(a) => {
-            let inner: Vec<String> = a.iter().map(|x| render(x, floats)).collect();
+            let inner: Vec<String> = a.iter().map(|x| render_as(x, floats, null_bare)).collect();
             format!("[{}]", inner.join(", "))
         }
         Value::Table(t) => {
@@ -43,7 +55,7 @@ pub fn render(v: &Value, floats: Floats) -> String {
             }
             let inner: Vec<String> = t
                 .iter()
-                .map(|(k, v)| format!("{} = {}", key(k), render(v, floats)))
+                .map(|(k, v)| format!("{} = {}", key(k), render_as(v, floats, null_bare)))
                 .collect();
             format!("{{ {} }}", inner.join(", "))
         }
@@ -56,9 +68,10 @@ pub fn value(v: &Value) -> String {
     render(v, Floats::Exact)
 }
 
-/// A value as a command and a sweep cell's name spell it ([`Floats::Decimal`]).
+/// A value as a command and a sweep cell's name spell it ([`Floats::Decimal`]), a null
+/// param `null`.
 pub fn decimal(v: &Value) -> String {
-    render(v, Floats::Decimal)
+    render_as(v, Floats::Decimal, true)
 }
 
 fn float(f: f64, floats: Floats) -> String {

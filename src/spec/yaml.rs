@@ -7,7 +7,7 @@
 //!
 //! | YAML | params value |
 //! |---|---|
-//! | `null` / `~` / empty | the key is left out (a stage reading it gets "no param") |
+//! | `null` / `~` / empty | a param whose value is null (`spec::params::NULL`), in lists too |
 //! | a mapping key that is not a string | error (`1: x` is written `"1": x`) |
 //! | an alias `*a` | the anchored value |
 //! | a tagged value `!foo x` | the value, tag ignored |
@@ -115,10 +115,10 @@ pub fn params_table(file: &SourceFile) -> Result<Table, SpecError> {
     let Some(doc) = parse(file)? else {
         return Ok(Table::new());
     };
-    match to_value(file, &doc)? {
-        None => Ok(Table::new()),
-        Some(Value::Table(t)) => Ok(t),
-        Some(_) => Err(file.error(
+    match to_value_or(file, &doc, &super::params::null())? {
+        Value::Table(t) => Ok(t),
+        v if super::params::is_null(&v) => Ok(Table::new()),
+        _ => Err(file.error(
             span(file, &doc),
             "a params file must hold a mapping of keys to values at its top level",
         )),
@@ -255,7 +255,11 @@ mod tests {
             super::super::params::lookup(&t, "train.on"),
             Some(&Value::String("yes".into()))
         );
-        assert!(super::super::params::lookup(&t, "train.none").is_none());
+        // A key present with a null value is a param whose value is null (as DVC has it).
+        assert_eq!(
+            super::super::params::lookup(&t, "train.none"),
+            Some(&super::super::params::null())
+        );
         assert_eq!(t.get("flag"), Some(&Value::Boolean(true)));
         assert!(params_table(&file("")).unwrap().is_empty());
     }
@@ -265,8 +269,12 @@ mod tests {
         let e = params_table(&file("a: 1\nb: [1,\nc: }\n")).unwrap_err();
         assert_eq!(e.location(), Some("params.yaml:3:1"), "{}", e.message());
         assert!(e.message().starts_with("invalid YAML"), "{}", e.message());
-        let e = params_table(&file("a:\n  - 1\n  - ~\n")).unwrap_err();
-        assert_eq!(e.location(), Some("params.yaml:3:5"));
+        let t = params_table(&file("a:\n  - 1\n  - ~\n")).unwrap();
+        assert_eq!(
+            t["a"],
+            Value::Array(vec![Value::Integer(1), super::super::params::null()])
+        );
+        assert!(params_table(&file("~\n")).unwrap().is_empty());
         let e = params_table(&file("- 1\n- 2\n")).unwrap_err();
         assert!(e.message().contains("mapping"), "{}", e.message());
         let t = params_table(&file("a: &x 1\nb: *x\n")).unwrap();

@@ -47,6 +47,44 @@ outs = ["a.txt"]
         .out_has("param model.kind \"cnn\" -> \"rnn\"");
 }
 
+/// A key present with a null value (YAML `~`, empty, JSON `null`) is a param whose value is
+/// null: the stage runs, the lock records it, and a change to or from null is a change.
+#[test]
+fn a_null_param_is_a_value_like_any_other() {
+    let p = Project::new()
+        .file(
+            "params.yaml",
+            "train:\n  checkpoint:\n  layers: [8, ~, 4]\n",
+        )
+        .file("extra.json", "{\"resume\": null}")
+        .file(
+            "pipe.toml",
+            r#"[stage.a]
+cmd = "echo ${train.checkpoint} ${train.layers} > a.txt"
+params = ["train.layers", { file = "extra.json", keys = ["resume"] }]
+outs = ["a.txt"]
+"#,
+        );
+    p.pipe(&["repro"]).ok();
+    // As DVC interpolates a null.
+    assert_eq!(p.read("a.txt"), "None 8 None 4\n");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+    p.write(
+        "params.yaml",
+        "train:\n  checkpoint: last.ckpt\n  layers: [8, ~, 4]\n",
+    );
+    p.pipe(&["status"])
+        .ok()
+        .out_has("param train.checkpoint null -> \"last.ckpt\"");
+    p.pipe(&["repro"]).ok();
+    p.write("extra.json", "{\"resume\": true}");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("param resume null -> true");
+    p.write("extra.json", "{\"resume\": null}");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+}
+
 #[test]
 fn bad_yaml_params_point_at_file_line_and_column() {
     let p = Project::new()
