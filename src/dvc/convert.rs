@@ -395,6 +395,25 @@ pub fn apply_top_level(
                     moved = true;
                 } else if st.metrics.iter().any(here) || st.plots.iter().any(here) {
                     moved = true;
+                } else if let Some(inner) = st.outs.iter().find_map(|o| {
+                    let out = join(&st.wdir, &o.path).ok()?;
+                    let rest = ws.as_str().strip_prefix(&out)?.strip_prefix('/')?;
+                    Some(format!("{}/{rest}", o.path.trim_end_matches('/')))
+                }) {
+                    // Inside one of its directory outs: the stage's metric or plot, a
+                    // file of that out (as DVC shows it), not an out of its own.
+                    let o = OutDecl {
+                        path: inner,
+                        cache: true,
+                        persist: false,
+                        desc: None,
+                    };
+                    if plot {
+                        st.plots.push(o);
+                    } else {
+                        st.metrics.push(o);
+                    }
+                    moved = true;
                 }
             }
             if !moved {

@@ -20,7 +20,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use stage::{CellInfo, Out, Stage, StageId, StageKind};
 
-use crate::spec::{Spec, SpecError, View};
+use crate::spec::{OutRole, Spec, SpecError, View};
 use crate::wspath::WsPath;
 pub use error::GraphError;
 use instance::{Instance, NoRemap};
@@ -251,7 +251,7 @@ fn producers(spec: &Spec, stages: &[Stage]) -> Result<Producers, SpecError> {
     Ok(producers)
 }
 
-/// No out lies inside another.
+/// No out lies inside another, except a stage's metric or plot inside its own out.
 fn check_nested_outs(
     spec: &Spec,
     stages: &[Stage],
@@ -264,6 +264,11 @@ fn check_nested_outs(
             };
             if let Some(&(pj, po)) = producers.get(&anc) {
                 let (s, o) = (&stages[si], &stages[si].outs[oi]);
+                // A stage's metric or plot may be a file of one of its own directory outs
+                // (as DVC's top-level metrics inside a stage's out are).
+                if pj == si && o.role != OutRole::Out {
+                    continue;
+                }
                 let other = &stages[pj];
                 return Err(spec
                     .file

@@ -6,7 +6,9 @@ Run with the Python that has DVC installed, from anywhere:
 
 Prints {"stages": [...], "edges": [[upstream, downstream], ...]} to stdout. Stage ids are
 named as `pipe import-dvc` names them (see `pipe_name`); a `.dvc` file's outs become tracked
-data `data:PATH` with no cmd. DVC loads the project itself (`Repo(root).index`), so a
+data `data:PATH` with no cmd. A top-level `metrics`/`plots` path is shown as pipe carries
+it: the flag on the stage out it names, or, when it lies inside a stage's directory out,
+a metric/plot of that stage (a file of the out). DVC loads the project itself (`Repo(root).index`), so a
 project DVC refuses makes this script fail with DVC's error.
 """
 
@@ -91,6 +93,31 @@ def main(root):
                 "always_changed": bool(st.always_changed),
             }
         )
+    by_path = {}
+    for s in stages:
+        for o in s["outs"]:
+            by_path[o["path"]] = (s, o)
+    for kind, table in (("metric", repo.index._metrics), ("plot", repo.index._plots)):
+        for dvcfile, entries in table.items():
+            base = os.path.dirname(dvcfile)
+            for e in entries:
+                for path in e if isinstance(e, dict) else [e]:
+                    p = rel(os.path.join(base, path))
+                    if p in by_path:
+                        by_path[p][1][kind] = True
+                        continue
+                    for out, (s, o) in by_path.items():
+                        if p.startswith(out + "/") and s["cmd"] is not None:
+                            s["outs"].append(
+                                {
+                                    "path": p,
+                                    "cache": True,
+                                    "metric": kind == "metric",
+                                    "plot": kind == "plot",
+                                    "persist": False,
+                                }
+                            )
+                            break
     edges = []
     # networkx edges point from a stage to the stage it depends on.
     for down, up in repo.index.graph.edges():

@@ -230,4 +230,26 @@ fn a_null_param_is_a_param() {
 #[test]
 fn toplevel_metrics_inside_a_directory_out_belong_to_its_stage() {
     assert_same_graph("toplevel-metrics");
+    let p = Project::new()
+        .file(
+            "judge.sh",
+            "mkdir -p verdict\necho '{\"auc\": 0.75}' > verdict/scores.json\necho '[{\"fpr\": 0, \"tpr\": 1}]' > verdict/roc.json\n",
+        )
+        .file(
+            "dvc.yaml",
+            "stages:\n  judge:\n    cmd: sh judge.sh\n    deps:\n    - judge.sh\n    outs:\n    - verdict\nmetrics:\n- verdict/scores.json\nplots:\n- verdict/roc.json\n",
+        );
+    let r = p.pipe(&["import-dvc"]).ok();
+    r.err_lacks("nothing to attach it to");
+    p.pipe(&["repro"]).ok();
+    p.pipe(&["metrics", "show"])
+        .ok()
+        .out_has("verdict/scores.json")
+        .out_has("0.75");
+    p.pipe(&["status"]).ok().out_has("up to date");
+    // The directory comes back whole, metric included.
+    std::fs::remove_dir_all(p.path("verdict")).unwrap();
+    p.pipe(&["checkout"]).ok();
+    assert!(p.read("verdict/scores.json").contains("0.75"));
+    assert!(p.exists("verdict/roc.json"));
 }
