@@ -19,6 +19,7 @@ pub mod convert;
 pub mod dotdvc;
 pub mod lock;
 pub mod md5;
+pub mod missing_params;
 pub mod render;
 pub mod template;
 
@@ -105,6 +106,7 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
     for rel in &dvcs {
         imp.data.extend(dotdvc::read(root, rel, &mut imp.notes)?);
     }
+    missing_params::prune(root, &mut imp);
     let (remotes, default) = config::read(root, &mut imp.notes)?;
     imp.remotes = remotes;
     imp.default_remote = default;

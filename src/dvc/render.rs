@@ -100,3 +100,37 @@ fn out(o: &OutDecl) -> String {
     s.push_str(" }");
     s
 }
+
+/// The DVC origin of line `line` (1-based) of `text`, the pipeline [`pipeline`] rendered
+/// from `imp`: the `dvc.yaml:LINE` of the stage, or the `.dvc` file's line of the data entry,
+/// whose lines hold it, and what it is (`stage `name`: `).
+pub fn origin(text: &str, imp: &Import, line: usize) -> Option<(String, String)> {
+    let mut best: Option<(usize, String, String)> = None;
+    let mut consider = |needle: &str, at: &str, what: String| {
+        let found = text
+            .lines()
+            .position(|l| l == needle)
+            .map(|i| i + 1)
+            .filter(|&l| l <= line);
+        if let Some(l) = found
+            && best.as_ref().is_none_or(|(b, _, _)| l > *b)
+        {
+            best = Some((l, at.to_string(), what));
+        }
+    };
+    for st in &imp.stages {
+        consider(
+            &format!("[stage.{}]", key(&st.name)),
+            &st.at,
+            format!("stage `{}`: ", st.dvc_name),
+        );
+    }
+    for d in &imp.data {
+        consider(
+            &format!("{} = {{}}", string(&d.path)),
+            &d.at,
+            format!("tracked `{}`: ", d.path),
+        );
+    }
+    best.map(|(_, at, what)| (at, what))
+}

@@ -77,6 +77,14 @@ pub enum OpsError {
         path.display()
     )]
     PipelineExists { path: PathBuf },
+    /// The converted pipeline does not load; `at` is the DVC file and line it came from.
+    #[error("{at}: {what}{message}; nothing was written")]
+    DvcWontLoad {
+        at: String,
+        /// `stage `x`: ` or empty.
+        what: String,
+        message: String,
+    },
 
     // `pipe remote`
     #[error("{}: {err}", path.display())]
@@ -325,6 +333,7 @@ impl OpsError {
             | PipelineToml(_)
             | DataNotTable
             | PipelineExists { .. }
+            | DvcWontLoad { .. }
             | ConfigToml { .. }
             | NotATable { .. }
             | OptionSyntax { .. }

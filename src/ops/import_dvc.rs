@@ -67,11 +67,14 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
         notes: imp.notes.len(),
         ..ImportReport::default()
     };
+    let pipeline = root.join("pipe.toml");
+    // Every check a load runs, on the text in memory: `--dry` fails as the import would,
+    // and an error points into the DVC file it came from, not a pipe.toml never written.
+    check(&pipeline, &text, &imp)?;
     if o.dry {
         report.preview = Some(crate::report::import::preview(&text, &imp.notes));
         return Ok(report);
     }
-    let pipeline = root.join("pipe.toml");
     let old = std::fs::read_to_string(&pipeline).ok();
     if old.is_some() && !o.force {
         return Err(OpsError::PipelineExists { path: pipeline }.into());
@@ -125,6 +128,31 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
         ),
     );
     Ok(report)
+}
+
+/// Loads `text` as the pipeline file `pipeline` would be (spec and graph, as `pipe` loads
+/// any pipeline), without writing it. An error inside it is given in DVC's terms: the
+/// dvc.yaml or `.dvc` file and line the offending stage or data entry came from.
+fn check(pipeline: &Path, text: &str, imp: &Import) -> Result<()> {
+    let loaded = crate::spec::from_bytes(pipeline, text.as_bytes().to_vec())
+        .and_then(|spec| crate::graph::Graph::build(&spec).map(|_| ()));
+    let Err(e) = loaded else {
+        return Ok(());
+    };
+    let line = e
+        .location()
+        .and_then(|l| l.strip_prefix("pipe.toml:"))
+        .and_then(|lc| lc.split(':').next())
+        .and_then(|l| l.parse::<usize>().ok());
+    let (at, what) = line
+        .and_then(|l| dvc::render::origin(text, imp, l))
+        .unwrap_or_else(|| ("the converted pipeline".to_string(), String::new()));
+    Err(OpsError::DvcWontLoad {
+        at,
+        what,
+        message: e.message().to_string(),
+    }
+    .into())
 }
 
 /// Every dvc.lock of the project, by directory; a dep, out or params file of a stage that

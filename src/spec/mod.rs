@@ -207,6 +207,14 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
             "run pipe in the directory holding pipe.toml, or name the file with `pipe -f FILE`",
         )
     })?;
+    from_bytes(&abs, bytes)
+}
+
+/// Validates `bytes` as the pipeline file at `abs` (an absolute path, which need not exist:
+/// `pipe import-dvc` checks the pipeline it would write before writing it). Params files
+/// are read from `abs`'s directory.
+pub fn from_bytes(abs: &Path, bytes: Vec<u8>) -> Result<Spec, SpecError> {
+    let abs = abs.to_path_buf();
     let root = abs
         .parent()
         .map(Path::to_path_buf)

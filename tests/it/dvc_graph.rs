@@ -253,3 +253,89 @@ fn toplevel_metrics_inside_a_directory_out_belong_to_its_stage() {
     assert!(p.read("verdict/scores.json").contains("0.75"));
     assert!(p.exists("verdict/roc.json"));
 }
+
+/// A DVC project from inline files, with git and `.dvc/` initialised.
+fn dvc_project(files: &[(&str, &str)]) -> Project {
+    let p = files
+        .iter()
+        .fold(Project::new(), |p, (path, text)| p.file(path, text));
+    let git = Path::new("git");
+    run(&p, git, &["init", "-q"]);
+    run(&p, &dvc_python().with_file_name("dvc"), &["init", "-q"]);
+    p
+}
+
+/// `--dry` runs every check the import runs and exits as it would, and the error points
+/// into dvc.yaml (the pipe.toml it names was never written). DVC's graph refuses the same
+/// project (overlapping outs).
+#[test]
+fn dry_fails_as_the_import_would_pointing_into_dvc_yaml() {
+    let p = dvc_project(&[(
+        "dvc.yaml",
+        "stages:\n  a:\n    cmd: mkdir -p d && echo a > d/a.txt\n    outs:\n    - d\n  b:\n    cmd: echo b > d/b.txt\n    outs:\n    - d/b.txt\n",
+    )]);
+    let script = corpus("dvc_graph.py");
+    let dvc = Command::new(dvc_python())
+        .args([script.to_str().expect("utf-8 path"), "."])
+        .current_dir(p.root())
+        .output()
+        .expect("run DVC's python");
+    assert!(!dvc.status.success(), "DVC's graph loads the overlap");
+    assert!(String::from_utf8_lossy(&dvc.stderr).contains("overlap"));
+    for args in [&["import-dvc", "--dry"][..], &["import-dvc"]] {
+        let r = p.pipe(args).code(2);
+        r.err_has(
+            "dvc.yaml:6: stage `b`: out `d/b.txt` of stage `b` lies inside out `d` of stage `a`",
+        )
+        .err_lacks("pipe.toml:");
+        assert!(!p.exists("pipe.toml"), "{args:?} wrote pipe.toml");
+    }
+}
+
+/// A param no params file holds (a key not written yet, a params file not in the clone)
+/// does not stop the import, as DVC loads such a project: it is left out of the stage,
+/// said once per stage definition with its dvc.yaml line, and the rest is carried.
+#[test]
+fn a_param_no_file_holds_is_named_and_the_rest_imports() {
+    let p = dvc_project(&[
+        ("params.yaml", "train:\n  lr: 1\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  a:\n    foreach: [x, y]\n    do:\n      cmd: echo ${item} > a-${item}.txt\n      params:\n      - train.lr\n      - train.missing\n      outs:\n      - a-${item}.txt\n  b:\n    cmd: echo b\n    params:\n    - other.yaml:\n      - x\n    deps:\n    - a-x.txt\n",
+        ),
+    ]);
+    run(&p, &dvc_python().with_file_name("dvc"), &["status"]);
+    let r = p.pipe(&["import-dvc"]).ok();
+    let a = "dvc.yaml:2: stage `a` reads param `train.missing`, which params.yaml does not hold";
+    assert_eq!(
+        r.stderr.matches("reads param `train.missing`").count(),
+        1,
+        "{r}"
+    );
+    r.err_has(a)
+        .err_has("dvc.yaml:11: stage `b` reads param `x`, which other.yaml does not hold");
+    p.pipe(&["status"]).ok();
+    let dag: Value = serde_json::from_str(&p.pipe(&["dag", "--json"]).ok().stdout).unwrap();
+    let params = |id: &str| -> Vec<String> {
+        dag["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no stage {id} in {dag}"))["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}",
+                    p["file"].as_str().unwrap(),
+                    p["key"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(params("a.x"), ["params.yaml:train.lr"]);
+    assert_eq!(params("a.y"), ["params.yaml:train.lr"]);
+    assert!(params("b").is_empty());
+}
