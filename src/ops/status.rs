@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
+use crate::lock::Entries;
 use crate::report::status::StatusReport;
 use crate::run::fresh::{DirtyReason, Freshness};
-use crate::run::plan::{self, PlanOptions};
+use crate::run::plan::{self, PlanOptions, Planned};
+use crate::wspath::WsPath;
 
 use super::Session;
 
@@ -44,9 +46,78 @@ pub fn status(s: &Session, targets: &[String]) -> Result<StatusReport> {
             _ => listed.push(k),
         }
     }
+    let frozen_missing = frozen_missing(s, &planned);
+    let hints = hints(s, &lock, &planned, &frozen_missing);
     Ok(StatusReport {
         planned,
         listed,
         never_run,
+        frozen_missing,
+        hints,
     })
+}
+
+/// Frozen stages (never run by repro) whose outs are not in the workspace: indices into
+/// `planned`, with the missing outs. Their readers cannot run until the outs come back.
+fn frozen_missing(s: &Session, planned: &[Planned]) -> Vec<(usize, Vec<String>)> {
+    planned
+        .iter()
+        .enumerate()
+        .filter(|(_, pl)| pl.freshness == Freshness::Frozen)
+        .filter_map(|(k, pl)| {
+            let missing: Vec<String> = s.graph.stages[pl.index]
+                .outs
+                .iter()
+                .filter(|o| std::fs::symlink_metadata(o.path.to_abs(&s.ws.root)).is_err())
+                .map(|o| o.path.to_string())
+                .collect();
+            (!missing.is_empty()).then_some((k, missing))
+        })
+        .collect()
+}
+
+/// Where each missing out recorded in the lock comes back from (by path): the local cache
+/// (`pipe checkout`), the default remote (`pipe pull`), or nowhere pipe knows of.
+fn hints(
+    s: &Session,
+    lock: &Entries,
+    planned: &[Planned],
+    frozen_missing: &[(usize, Vec<String>)],
+) -> BTreeMap<String, String> {
+    let mut missing: Vec<(usize, String)> = Vec::new();
+    for pl in planned {
+        if let Freshness::Dirty(reasons) = &pl.freshness {
+            for r in reasons {
+                if let DirtyReason::OutMissing { path } = r {
+                    missing.push((pl.index, path.clone()));
+                }
+            }
+        }
+    }
+    for (k, outs) in frozen_missing {
+        missing.extend(outs.iter().map(|o| (planned[*k].index, o.clone())));
+    }
+    let mut out = BTreeMap::new();
+    for (i, path) in missing {
+        let stage = &s.graph.stages[i];
+        let recorded = WsPath::parse(&path)
+            .ok()
+            .and_then(|p| lock.get(stage.id.as_str())?.outs.get(&p).map(|h| h.digest));
+        let hint = match (recorded, &s.ws.config.default_remote) {
+            (Some(d), _) if s.ws.store.has(&d) => {
+                format!("in the cache: `pipe checkout {path}` restores it")
+            }
+            (Some(_), Some(r)) => format!("pull it from remote `{r}` (`pipe pull {path}`)"),
+            (Some(_), None) => {
+                "not in the cache, and no remote is configured to pull it from".to_string()
+            }
+            (None, _) if stage.frozen => format!(
+                "stage `{}` is frozen and has never run: unfreeze it to make it",
+                stage.id
+            ),
+            (None, _) => continue,
+        };
+        out.insert(path, hint);
+    }
+    out
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::run::fresh::Freshness;
+use crate::run::fresh::{DirtyReason, Freshness};
 use crate::run::plan::Planned;
 
 use super::printer::Printer;
@@ -22,6 +22,11 @@ pub struct StatusReport {
     pub listed: Vec<usize>,
     /// ...which are counted per sweep instead.
     pub never_run: BTreeMap<String, usize>,
+    /// Frozen stages whose outs are not in the workspace (indices into `planned`), with
+    /// those outs: repro never makes them, so their readers cannot run.
+    pub frozen_missing: Vec<(usize, Vec<String>)>,
+    /// A missing path (out or tracked data) -> where it comes back from.
+    pub hints: BTreeMap<String, String>,
 }
 
 impl StatusReport {
@@ -71,6 +76,17 @@ struct StatusJson<'a> {
     stale: Vec<&'a Planned>,
     fresh: usize,
     frozen: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    frozen_missing: Vec<FrozenJson<'a>>,
+    /// Missing path -> where it comes back from.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    missing: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct FrozenJson<'a> {
+    stage: &'a str,
+    missing: &'a [String],
 }
 
 pub fn print(p: &Printer, r: &StatusReport, json: bool) {
@@ -82,6 +98,15 @@ pub fn print(p: &Printer, r: &StatusReport, json: bool) {
             stale: r.stale().collect(),
             fresh: r.count(&Freshness::Fresh),
             frozen: r.count(&Freshness::Frozen),
+            frozen_missing: r
+                .frozen_missing
+                .iter()
+                .map(|(k, m)| FrozenJson {
+                    stage: &r.planned[*k].stage,
+                    missing: m,
+                })
+                .collect(),
+            missing: &r.hints,
         })
         .unwrap_or_default();
         p.data(&out);
@@ -104,16 +129,37 @@ fn text(r: &StatusReport, verbose: bool) -> String {
                     ""
                 };
                 text.push_str(&format!("{}: stale{tag}\n", pl.stage));
-                for r in reasons {
-                    text.push_str(&format!("    {r}\n"));
+                for reason in reasons {
+                    let hint = match reason {
+                        DirtyReason::OutMissing { path } | DirtyReason::DepMissing { path } => {
+                            r.hints.get(path)
+                        }
+                        _ => None,
+                    };
+                    match hint {
+                        Some(h) => text.push_str(&format!("    {reason}: {h}\n")),
+                        None => text.push_str(&format!("    {reason}\n")),
+                    }
+                }
+            }
+            Freshness::Frozen => {
+                if let Some((_, missing)) = r.frozen_missing.iter().find(|(j, _)| *j == k) {
+                    text.push_str(&format!("{}: frozen, outs missing\n", pl.stage));
+                    for m in missing {
+                        match r.hints.get(m) {
+                            Some(h) => text.push_str(&format!("    out {m} missing: {h}\n")),
+                            None => text.push_str(&format!("    out {m} missing\n")),
+                        }
+                    }
+                } else if verbose {
+                    text.push_str(&format!("{}: frozen\n", pl.stage));
                 }
             }
             Freshness::Fresh if verbose => text.push_str(&format!("{}: up to date\n", pl.stage)),
-            Freshness::Frozen if verbose => text.push_str(&format!("{}: frozen\n", pl.stage)),
             _ => {}
         }
     }
-    if r.stale().next().is_none() {
+    if r.stale().next().is_none() && r.frozen_missing.is_empty() {
         text.push_str(&format!(
             "Everything is up to date ({}).",
             stages(r.planned.len())

@@ -22,20 +22,13 @@ pub enum SchedError {
     /// The blocking work of a stage task panicked (a bug).
     #[error("internal error: {0}")]
     Internal(#[from] tokio::task::JoinError),
-    /// A stage about to run reads a path that does not exist: `tracked` when it is tracked
-    /// data not in the workspace (a fresh clone before `pipe pull`), else no stage makes it.
-    #[error(
-        "dep `{dep}` of stage `{stage}` does not exist{}",
-        if *tracked {
-            ": it is tracked data not in the workspace (`pipe pull` or `pipe checkout` brings it)"
-        } else {
-            ", and no stage makes it: create it, fix the path, or add the stage that writes it"
-        }
-    )]
+    /// A stage about to run reads a path that does not exist; `from` says what would
+    /// have made it.
+    #[error("dep `{dep}` of stage `{stage}` does not exist{from}")]
     MissingDep {
         stage: StageId,
         dep: String,
-        tracked: bool,
+        from: MissingFrom,
     },
     #[error("stage `{stage}` {source}")]
     Resources { stage: StageId, source: TooFewGpus },
@@ -72,6 +65,34 @@ impl SchedError {
         match self {
             SchedError::Store { source, .. } => source.exit_code(),
             _ => 3,
+        }
+    }
+}
+
+/// What would have made a missing dep, as the end of [`SchedError::MissingDep`]'s message.
+#[derive(Debug)]
+pub enum MissingFrom {
+    /// Nothing: no stage writes it and it is not tracked.
+    Nothing,
+    /// Tracked data not in the workspace (a fresh clone before `pipe pull`).
+    Tracked,
+    /// An out of a frozen stage, which repro never runs.
+    Frozen(StageId),
+}
+
+impl std::fmt::Display for MissingFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissingFrom::Nothing => f.write_str(
+                ", and no stage makes it: create it, fix the path, or add the stage that writes it",
+            ),
+            MissingFrom::Tracked => f.write_str(
+                ": it is tracked data not in the workspace (`pipe pull` or `pipe checkout` brings it)",
+            ),
+            MissingFrom::Frozen(s) => write!(
+                f,
+                ": it is an out of frozen stage `{s}`, which repro never runs (`pipe pull {s}` or `pipe checkout {s}` brings it back, or unfreeze `{s}`)"
+            ),
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::spec::OutRole;
 use crate::wspath::WsPath;
 use pipe_cache::Summary;
 
+use super::error::MissingFrom;
 use super::resources::Grant;
 use super::{Ctx, SchedError};
 
@@ -211,21 +212,27 @@ fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
         .iter()
         .find(|(_, h)| h.is_none())
         .map(|(p, _)| p);
-    // Tracked data upstream holding it (or inside it): pulling brings it back.
-    let tracked = dep.is_some_and(|d| {
-        ctx.graph.upstream(i).into_iter().any(|u| {
+    // Tracked data or a frozen stage upstream holding it (or inside it): pulling brings it
+    // back; else nothing makes it.
+    let maker = dep.and_then(|d| {
+        ctx.graph.upstream(i).into_iter().find(|&u| {
             let up = &ctx.graph.stages[u];
-            up.is_data()
+            (up.is_data() || up.frozen)
                 && up
                     .outs
                     .iter()
                     .any(|o| d.is_within(&o.path) || o.path.is_within(d))
         })
     });
+    let from = match maker.map(|u| &ctx.graph.stages[u]) {
+        Some(up) if up.is_data() => MissingFrom::Tracked,
+        Some(up) => MissingFrom::Frozen(up.id.clone()),
+        None => MissingFrom::Nothing,
+    };
     SchedError::MissingDep {
         stage: ctx.graph.stages[i].id.clone(),
         dep: dep.map_or_else(|| "?".to_string(), |d| d.to_string()),
-        tracked,
+        from,
     }
 }
 

@@ -224,7 +224,17 @@ fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
     for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
         q.write(f, &p.read(f));
     }
-    q.pipe(&["status"]).ok().out_has("out raw missing");
+    // Unpulled data says where it comes back from, as does the stage reading it.
+    q.pipe(&["status"])
+        .ok()
+        .out_has("out raw missing: pull it from remote `team` (`pipe pull raw`)")
+        .out_has("dep raw missing: pull it from remote `team` (`pipe pull raw`)");
+    let json: serde_json::Value =
+        serde_json::from_str(&q.pipe(&["status", "--json"]).ok().stdout).expect("JSON");
+    assert_eq!(
+        json["missing"]["raw"], "pull it from remote `team` (`pipe pull raw`)",
+        "{json}"
+    );
     q.pipe(&["pull"]).ok().err_has("Restored raw");
     for f in [
         "raw/a.txt",
@@ -246,6 +256,9 @@ fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
     }
     c.pipe(&["fetch", "raw"]).ok();
     assert!(!c.exists("raw"));
+    c.pipe(&["status"])
+        .ok()
+        .out_has("out raw missing: in the cache: `pipe checkout raw` restores it");
     c.pipe(&["checkout", "raw"]).ok();
     assert_eq!(c.read("raw/a.txt"), "alpha\n");
 }

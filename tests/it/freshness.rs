@@ -263,6 +263,41 @@ always_changed = true
     );
 }
 
+/// A frozen stage whose outs are missing is shown by status (as DVC shows it), with where
+/// they come back from; the stage reading them fails naming the frozen stage, not "no stage
+/// makes it".
+#[test]
+fn a_frozen_stage_with_missing_outs_is_shown() {
+    let pipeline = |frozen: bool| {
+        format!(
+            "[stage.a]\ncmd = \"echo a > a.txt\"\nouts = [\"a.txt\"]\nfrozen = {frozen}\n\n[stage.b]\ncmd = \"cat a.txt > b.txt\"\ndeps = [\"a.txt\"]\nouts = [\"b.txt\"]\n"
+        )
+    };
+    let p = Project::new().file("pipe.toml", &pipeline(true));
+    p.pipe(&["status"]).ok().out_has(
+        "a: frozen, outs missing\n    out a.txt missing: stage `a` is frozen and has never run",
+    );
+    p.write("pipe.toml", &pipeline(false));
+    p.pipe(&["repro"]).ok();
+    p.write("pipe.toml", &pipeline(true));
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+    p.remove("a.txt");
+    p.remove("b.txt");
+    let r = p.pipe(&["status"]).ok();
+    r.out_has("a: frozen, outs missing\n    out a.txt missing: in the cache: `pipe checkout a.txt` restores it")
+        .out_has("dep a.txt missing: in the cache");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.pipe(&["status", "--json"]).ok().stdout).expect("JSON");
+    assert_eq!(json["frozen_missing"][0]["stage"], "a", "{json}");
+    assert_eq!(json["frozen_missing"][0]["missing"][0], "a.txt", "{json}");
+    p.pipe(&["repro"])
+        .code(3)
+        .err_has("dep `a.txt` of stage `b` does not exist: it is an out of frozen stage `a`");
+    p.pipe(&["checkout", "a.txt"]).ok();
+    let r = p.pipe(&["repro"]).ok();
+    assert!(r.ran().is_empty() && p.exists("b.txt"), "{r}");
+}
+
 #[test]
 fn directory_deps_and_pipeignore() {
     let p = Project::new()
