@@ -479,6 +479,8 @@ fn stage(
     } else {
         vec![(String::new(), local_base.clone(), body)]
     };
+    let count = instances.len();
+    let mut group = GroupNotes::default();
     for (key, local, body) in instances {
         let scope = Scope {
             local: &local,
@@ -489,10 +491,66 @@ fn stage(
         } else {
             format!("{name}@{key}")
         };
-        let decl = instance(src, &dvc_name, nnode, body, &scope, notes)?;
+        let mut own = Notes::new();
+        let decl = instance(src, &dvc_name, nnode, body, &scope, &mut own)?;
+        group.add(own, name, &dvc_name, count, notes);
+        // A name pipe cannot keep (a `/`, a space, a `:`) is said once per instance, with
+        // both spellings, so a clash or a target names what the user wrote in dvc.yaml too.
+        if !dvc_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+        {
+            src.note(
+                notes,
+                nnode,
+                format!(
+                    "stage `{dvc_name}` is `{}` in pipe (stage names keep letters, digits, `_`, `-` and `.`)",
+                    decl.name
+                ),
+            );
+        }
         out.stages.push(decl);
     }
     Ok(())
+}
+
+/// The notes of a foreach/matrix group's instances, said once per construct: the first
+/// instance's notes name the group (`stage `m` (6 instances, e.g. `m@1-a`)`), and a later
+/// instance's note at a line the first already noted as often is the same construct
+/// again, dropped. A note only some instances have (one item's odd value) is kept.
+#[derive(Default)]
+struct GroupNotes {
+    /// `file:line` -> how many notes the first instance made there.
+    first: std::collections::HashMap<String, usize>,
+    started: bool,
+}
+
+impl GroupNotes {
+    fn add(&mut self, own: Notes, group: &str, dvc_name: &str, count: usize, notes: &mut Notes) {
+        if count < 2 {
+            notes.extend(own);
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            let named = format!("stage `{dvc_name}`");
+            let as_group = format!("stage `{group}` ({count} instances, e.g. `{dvc_name}`)");
+            for mut n in own {
+                *self.first.entry(n.at.clone()).or_default() += 1;
+                n.what = n.what.replacen(&named, &as_group, 1);
+                notes.push(n);
+            }
+            return;
+        }
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
+        for n in own {
+            let k = seen.entry(n.at.clone()).or_default();
+            *k += 1;
+            if *k > self.first.get(&n.at).copied().unwrap_or(0) {
+                notes.push(n);
+            }
+        }
+    }
 }
 
 /// A stage's own `vars` (inline mappings and files), resolved at import.
@@ -731,21 +789,6 @@ fn instance(
         },
         paths: Vec::new(),
     };
-    // A name pipe cannot keep (a `/`, a space, a `:`) is said once, with both spellings,
-    // so a clash or a target names what the user wrote in dvc.yaml too.
-    if !dvc_name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
-    {
-        src.note(
-            notes,
-            nnode,
-            format!(
-                "stage `{dvc_name}` is `{}` in pipe (stage names keep letters, digits, `_`, `-` and `.`)",
-                inst.decl.name
-            ),
-        );
-    }
     let mut frozen_exprs = Vec::new();
     for (key, knode, vnode) in entries(src.file, body)? {
         if matches!(key.as_str(), "vars" | "foreach" | "do" | "matrix") {

@@ -339,3 +339,30 @@ fn a_param_no_file_holds_is_named_and_the_rest_imports() {
     assert_eq!(params("a.y"), ["params.yaml:train.lr"]);
     assert!(params("b").is_empty());
 }
+
+/// What a foreach/matrix group cannot carry is said once per construct for the group (in
+/// the warnings and pipe.toml's comment), not once per instance.
+#[test]
+fn a_groups_notes_are_said_once_per_construct() {
+    let p = dvc_project(&[(
+        "dvc.yaml",
+        "stages:\n  m:\n    matrix:\n      x: [1, 2, 3]\n      y: [a, b]\n    cmd: echo ${item.x} > o-${item.x}-${item.y}.txt\n    meta: {owner: me}\n    outs:\n    - o-${item.x}-${item.y}.txt:\n        push: false\n",
+    )]);
+    let r = p.pipe(&["import-dvc"]).ok();
+    for (what, line) in [
+        (
+            "`meta` is not carried",
+            "dvc.yaml:7: stage `m` (6 instances, e.g. `m@1-a`): `meta`",
+        ),
+        (
+            "has `push: false`",
+            "dvc.yaml:8: stage `m` (6 instances, e.g. `m@1-a`): `o-1-a.txt`",
+        ),
+    ] {
+        assert_eq!(r.stderr.matches(what).count(), 1, "{what}\n{r}");
+        assert_eq!(p.read("pipe.toml").matches(what).count(), 1, "{what}");
+        r.err_has(line);
+    }
+    let dag: Value = serde_json::from_str(&p.pipe(&["dag", "--json"]).ok().stdout).unwrap();
+    assert_eq!(dag["stages"].as_array().map(Vec::len), Some(6));
+}
