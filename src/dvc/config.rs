@@ -69,6 +69,19 @@ pub fn parse(text: &str, notes: &mut Notes) -> (Vec<Remote>, Option<String>) {
             default = Some(v);
             continue;
         }
+        if remote_name(&section).is_none() {
+            let what = match (section.as_str(), k) {
+                ("cache", "type") => format!(
+                    "cache `type = {v}` is not carried: pipe checks outs out by its own `[cache] link` in .pipe/config.toml (default reflink, then copy; hardlink and symlink can be named there)"
+                ),
+                ("cache", "dir") => format!(
+                    "cache `dir = {v}` is not carried: pipe keeps its own cache (`[cache] dir` in .pipe/config.toml)"
+                ),
+                _ => format!("setting `{section}.{k}` is not carried"),
+            };
+            notes.push(Note { at, what });
+            continue;
+        }
         let Some(r) = remote_name(&section).and_then(|n| remotes.iter_mut().find(|r| r.name == n))
         else {
             continue;

@@ -994,7 +994,7 @@ fn param_decls(
     match v {
         Value::String(key) => {
             if wdir.is_empty() {
-                out.push(ParamDecl::Key(key.clone()));
+                push_key(out, key);
             } else {
                 push_file(out, &default_file, vec![key.clone()]);
             }
@@ -1037,7 +1037,9 @@ fn param_decls(
                     }
                 };
                 if ws == "params.yaml" && wdir.is_empty() {
-                    out.extend(keys.into_iter().map(ParamDecl::Key));
+                    for k in &keys {
+                        push_key(out, k);
+                    }
                 } else {
                     push_file(out, &ws, keys);
                 }
@@ -1050,18 +1052,39 @@ fn param_decls(
     Ok(())
 }
 
+/// A key of the pipeline's params files, once (DVC reads a key named twice once).
+fn push_key(out: &mut Vec<ParamDecl>, key: &str) {
+    if !out
+        .iter()
+        .any(|p| matches!(p, ParamDecl::Key(k) if k == key))
+    {
+        out.push(ParamDecl::Key(key.to_string()));
+    }
+}
+
+/// Keys of `file`, each once, into the one entry for that file.
 fn push_file(out: &mut Vec<ParamDecl>, file: &str, keys: Vec<String>) {
+    let mut keys_once: Vec<String> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !keys_once.contains(&k) {
+            keys_once.push(k);
+        }
+    }
     for p in out.iter_mut() {
         if let ParamDecl::File { file: f, keys: k } = p
             && f == file
         {
-            k.extend(keys);
+            for key in keys_once {
+                if !k.contains(&key) {
+                    k.push(key);
+                }
+            }
             return;
         }
     }
     out.push(ParamDecl::File {
         file: file.to_string(),
-        keys,
+        keys: keys_once,
     });
 }
 

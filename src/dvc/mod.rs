@@ -54,12 +54,33 @@ pub struct Import {
 /// Reads the DVC project at `root`.
 pub fn read(root: &Path) -> Result<Import, SpecError> {
     let mut imp = Import::default();
-    let mut yamls = Vec::new();
-    let mut dvcs = Vec::new();
-    find(root, "", &mut yamls, &mut dvcs)
+    let mut found = Found::default();
+    find(root, "", &mut found)
         .map_err(|e| SpecError::new(format!("cannot list {}: {e}", root.display())))?;
+    let Found {
+        mut yamls,
+        mut dvcs,
+        nested,
+    } = found;
     yamls.sort();
     dvcs.sort();
+    for n in nested {
+        imp.notes.push(Note {
+            at: convert::within(&n, ".dvc"),
+            what: format!(
+                "`{n}/` is a DVC project of its own: not imported, as DVC leaves it out of this one (import it with `pipe import-dvc {n}`)"
+            ),
+        });
+    }
+    // What git ignores DVC does not read (a stray `.dvc` file, an ignored directory).
+    for path in git_ignored(root, &yamls, &dvcs) {
+        imp.notes.push(Note {
+            at: path.clone(),
+            what: "ignored by git: not imported, as DVC skips it".to_string(),
+        });
+        yamls.retain(|d| convert::within(d, "dvc.yaml") != path);
+        dvcs.retain(|d| *d != path);
+    }
     if yamls.is_empty() && dvcs.is_empty() {
         return Err(SpecError::new(format!(
             "no dvc.yaml or .dvc file under {}",
@@ -113,13 +134,20 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
     Ok(imp)
 }
 
-/// Finds dvc.yaml directories and `.dvc` files, skipping `.git`, `.dvc` and `.pipe`.
-fn find(
-    root: &Path,
-    rel: &str,
-    yamls: &mut Vec<String>,
-    dvcs: &mut Vec<String>,
-) -> std::io::Result<()> {
+/// What [`find`] finds.
+#[derive(Default)]
+struct Found {
+    /// Directories holding a dvc.yaml (workspace-relative).
+    yamls: Vec<String>,
+    /// `.dvc` files.
+    dvcs: Vec<String>,
+    /// Subdirectories that are DVC projects of their own (they hold a `.dvc/`).
+    nested: Vec<String>,
+}
+
+/// Finds dvc.yaml directories and `.dvc` files, skipping `.git`, `.dvc` and `.pipe`, and
+/// nested DVC projects (as DVC does).
+fn find(root: &Path, rel: &str, found: &mut Found) -> std::io::Result<()> {
     let dir = root.join(rel);
     for e in std::fs::read_dir(&dir)? {
         let e = e?;
@@ -130,12 +158,63 @@ fn find(
             if matches!(name.as_str(), ".git" | ".dvc" | ".pipe") {
                 continue;
             }
-            find(root, &child, yamls, dvcs)?;
+            if root.join(&child).join(".dvc").is_dir() {
+                found.nested.push(child);
+                continue;
+            }
+            find(root, &child, found)?;
         } else if name == "dvc.yaml" {
-            yamls.push(rel.to_string());
+            found.yamls.push(rel.to_string());
         } else if name.ends_with(".dvc") && ft.is_file() {
-            dvcs.push(child);
+            found.dvcs.push(child);
         }
     }
     Ok(())
+}
+
+/// The dvc.yaml and `.dvc` files (workspace-relative) git ignores, asked of git itself
+/// (`git check-ignore`, so every ignore source counts). Not a git work tree, or no git:
+/// none, as DVC without git ignores nothing.
+fn git_ignored(root: &Path, yamls: &[String], dvcs: &[String]) -> Vec<String> {
+    use std::io::Write as _;
+    let paths: Vec<String> = yamls
+        .iter()
+        .map(|d| convert::within(d, "dvc.yaml"))
+        .chain(dvcs.iter().cloned())
+        .collect();
+    if paths.is_empty() || !root.join(".git").exists() {
+        return Vec::new();
+    }
+    let child = std::process::Command::new("git")
+        .args(["check-ignore", "--no-index", "-z", "--stdin"])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return Vec::new();
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut input = Vec::new();
+        for p in &paths {
+            input.extend_from_slice(p.as_bytes());
+            input.push(0);
+        }
+        // A write error shows as git's output below.
+        let _ = stdin.write_all(&input);
+    }
+    let Ok(out) = child.wait_with_output() else {
+        return Vec::new();
+    };
+    // Exit 1: nothing ignored; 128: not a work tree or another failure.
+    if !out.status.success() {
+        return Vec::new();
+    }
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .filter(|s| paths.contains(s))
+        .collect()
 }

@@ -76,8 +76,11 @@ def main(root):
         for d in st.deps:
             if type(d).__name__ == "ParamsDependency":
                 # A whole file (no keys) is `*`.
+                # A key named twice is one param (DVC reads and locks it once).
                 for k in d.params or ["*"]:
-                    params.append({"file": rel(d.fs_path), "key": k})
+                    entry = {"file": rel(d.fs_path), "key": k}
+                    if entry not in params:
+                        params.append(entry)
             else:
                 deps.append(rel(d.fs_path) if d.protocol == "local" else str(d.def_path))
         cmd = st.cmd if isinstance(st.cmd, str) else "\n".join(st.cmd)

@@ -137,10 +137,15 @@ fn whole_files_as_pipe_declares(dvc: &mut Value, pipe: &Value) {
 
 #[track_caller]
 fn assert_same_graph(name: &str) {
-    let p = clone_of(name);
+    assert_same_graph_of(&clone_of(name), name);
+}
+
+/// Imports project `p` and compares `pipe dag --json` with DVC's graph of it.
+#[track_caller]
+fn assert_same_graph_of(p: &Project, name: &str) {
     let script = corpus("dvc_graph.py");
     let dvc_json = run(
-        &p,
+        p,
         &dvc_python(),
         &[script.to_str().expect("utf-8 path"), "."],
     );
@@ -365,4 +370,55 @@ fn a_groups_notes_are_said_once_per_construct() {
     }
     let dag: Value = serde_json::from_str(&p.pipe(&["dag", "--json"]).ok().stdout).unwrap();
     assert_eq!(dag["stages"].as_array().map(Vec::len), Some(6));
+}
+
+/// What DVC does not read, pipe does not import, and says so: `.dvc` files and dvc.yaml
+/// that git ignores, a nested DVC project (a subdirectory with its own `.dvc/`). What it
+/// cannot carry from `.dvc/config` (`cache.type`) is named. A params key named twice is
+/// read once, as DVC reads it.
+#[test]
+fn what_dvc_skips_is_skipped_and_said() {
+    let p = dvc_project(&[
+        ("params.yaml", "lr: 1\nepochs: 2\n"),
+        ("keep/a.txt", "a\n"),
+        ("skip/b.txt", "b\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  top:\n    cmd: cat keep/a.txt > t.txt\n    deps:\n    - keep/a.txt\n    params:\n    - lr\n    - lr\n    - params.yaml:\n      - lr\n      - epochs\n      - epochs\n    outs:\n    - t.txt\n",
+        ),
+        (
+            "sub/dvc.yaml",
+            "stages:\n  inner:\n    cmd: echo i > i.txt\n    outs:\n    - i.txt\n",
+        ),
+        (
+            "ignored/dvc.yaml",
+            "stages:\n  hidden:\n    cmd: echo h > h.txt\n    outs:\n    - h.txt\n",
+        ),
+    ]);
+    let dvc = dvc_python().with_file_name("dvc");
+    run(&p, &dvc, &["add", "-q", "keep/a.txt", "skip/b.txt"]);
+    p.write(".gitignore", "skip/\nstray.dvc\nignored/\n");
+    p.write(
+        "stray.dvc",
+        &p.read("keep/a.txt.dvc")
+            .replace("path: a.txt", "path: keep/a.txt"),
+    );
+    std::fs::create_dir_all(p.path("sub/.dvc")).unwrap();
+    p.write("sub/.dvc/config", "[cache]\n    type = symlink\n");
+    p.write(".dvc/config", "[cache]\n    type = symlink\n");
+    assert_same_graph_of(&p, "ignored and nested");
+    let r = p.pipe(&["import-dvc", "--dry"]).ok();
+    r.out_has("skip/b.txt.dvc: ignored by git: not imported")
+        .out_has("stray.dvc: ignored by git: not imported")
+        .out_has("ignored/dvc.yaml: ignored by git: not imported")
+        .out_has("sub/.dvc: `sub/` is a DVC project of its own: not imported")
+        .out_has(".dvc/config:2: cache `type = symlink` is not carried");
+    let dag: Value = serde_json::from_str(&p.pipe(&["dag", "--json"]).ok().stdout).unwrap();
+    let top = dag["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "top")
+        .expect("stage top");
+    assert_eq!(top["params"].as_array().map(Vec::len), Some(2), "{top}");
 }
