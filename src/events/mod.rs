@@ -114,8 +114,3 @@ pub enum JobState<'a> {
 
 /// Where a run's events go.
 pub type Events = Arc<dyn Fn(Event<'_>) + Send + Sync>;
-
-/// A sink that drops every event (a library caller that wants no output).
-pub fn ignore() -> Events {
-    Arc::new(|_| {})
-}

@@ -164,11 +164,6 @@ impl Records {
         self.dir.join(format!("{name}.json"))
     }
 
-    /// Where the experiment's outs live (on disk).
-    pub fn out_dir(&self, name: &ExpName) -> PathBuf {
-        self.dir.join(name.as_str())
-    }
-
     /// The record of `name`; `Err` when it cannot be read or is not `name`'s record.
     pub fn get(&self, name: &ExpName) -> Result<Option<ExpRecord>> {
         let p = self.path(name);

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-pub use stage::{CellInfo, Out, Stage, StageId, StageKind};
+pub use stage::{Out, Stage, StageId, StageKind};
 
 use crate::spec::{OutRole, Spec, SpecError, View};
 use crate::wspath::WsPath;

@@ -48,11 +48,7 @@ pub fn selection(s: &Session, o: &ReproOptions) -> Result<Vec<usize>> {
     })
 }
 
-pub fn repro(p: &Printer, s: &Session, o: &ReproOptions) -> Result<Summary> {
-    repro_with(p, s, o, None)
-}
-
-/// `repro`, with `pull`: the remote behind the local run cache (`repro --pull`).
+/// `pipe repro`; `pull`: the remote behind the local run cache (`repro --pull`).
 pub fn repro_with(
     p: &Printer,
     s: &Session,
@@ -88,11 +84,7 @@ pub fn plan(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Vec<Planne
 
 /// Runs `order` through the scheduler and reports; shared by `repro` and `sweep`. `Err`
 /// only when nothing could run; failed stages are in the summary (see [`failure`]).
-pub fn run_stages(p: &Printer, s: &Session, order: &[usize], o: &ReproOptions) -> Result<Summary> {
-    run_stages_with(p, s, order, o, None)
-}
-
-/// `run_stages`, restoring from `pull` what neither the lock nor the local run cache has.
+/// `pull`: restore from it what neither the lock nor the local run cache has.
 pub fn run_stages_with(
     p: &Printer,
     s: &Session,

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use pipe_cache::walk::Stat;
-use pipe_cache::{Digest, Store, Summary};
+use pipe_cache::{Store, Summary};
 use rayon::prelude::*;
 
 use crate::graph::Stage;
@@ -85,29 +85,6 @@ pub fn objects_usable(store: &Store, outs: &[OutRef]) -> Result<(), Unusable> {
         }
     }
     Ok(())
-}
-
-/// Objects the outs need that the store lacks or holds corrupt (a corrupt one is
-/// quarantined, so fetching it again replaces it; manifests it has are read to know).
-pub fn missing_objects(store: &Store, outs: &[&Summary]) -> Vec<Digest> {
-    let mut missing = Vec::new();
-    for h in outs {
-        if !store.intact(&h.digest) {
-            missing.push(h.digest);
-            continue;
-        }
-        if h.is_dir()
-            && let Ok(m) = store.read_manifest(&h.digest)
-        {
-            missing.extend(
-                m.entries()
-                    .iter()
-                    .filter(|e| !store.intact(&e.digest))
-                    .map(|e| e.digest),
-            );
-        }
-    }
-    missing
 }
 
 /// Makes each out hold its recorded content.

@@ -52,7 +52,9 @@ pub struct DataSourceToml {
 #[serde(deny_unknown_fields)]
 pub struct PipelineMetaToml {
     pub name: Option<String>,
-    pub desc: Option<String>,
+    /// For people reading the file; pipe shows it nowhere.
+    #[serde(rename = "desc")]
+    pub _desc: Option<String>,
     /// Params files, relative to the pipeline; default `["params.toml"]`.
     pub params: Option<Vec<Spanned<String>>>,
 }
@@ -127,7 +129,6 @@ pub struct OutToml {
     pub path: String,
     pub cache: bool,
     pub persist: bool,
-    pub desc: Option<String>,
     pub chart: ChartToml,
 }
 
@@ -171,7 +172,9 @@ struct OutTableToml {
     cache: bool,
     #[serde(default)]
     persist: bool,
-    desc: Option<String>,
+    /// A description for people reading the file (DVC's `desc`); pipe shows it nowhere.
+    #[serde(rename = "desc")]
+    _desc: Option<String>,
     x: Option<String>,
     y: Option<OneOrMany>,
     template: Option<String>,
@@ -195,7 +198,6 @@ impl<'de> Deserialize<'de> for OutToml {
                     path: s.to_string(),
                     cache: true,
                     persist: false,
-                    desc: None,
                     chart: ChartToml::default(),
                 })
             }
@@ -205,7 +207,6 @@ impl<'de> Deserialize<'de> for OutToml {
                     path: t.path,
                     cache: t.cache,
                     persist: t.persist,
-                    desc: t.desc,
                     chart: ChartToml {
                         x: t.x,
                         y: t.y,

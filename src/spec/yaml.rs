@@ -100,16 +100,6 @@ pub fn span(file: &SourceFile, node: &Node) -> Range<usize> {
     start..end
 }
 
-/// `file:line:col` of a node, 1-based.
-pub fn location(file: &SourceFile, node: &Node) -> String {
-    format!(
-        "{}:{}:{}",
-        file.name,
-        node.span.start.line(),
-        node.span.start.col() + 1
-    )
-}
-
 /// A YAML params file's table.
 pub fn params_table(file: &SourceFile) -> Result<Table, SpecError> {
     let Some(doc) = parse(file)? else {
