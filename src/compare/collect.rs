@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use pipe_cache::Digest;
 
-use super::error::CompareError;
+use super::error::{CompareError, FileError};
 use super::flat::{self, Flat, Value};
 use super::git::{Repo, Rev};
 use crate::error::Result;
@@ -32,13 +32,13 @@ pub struct FileRef {
 }
 
 /// A metrics file as read at one revision.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Read {
     Ok(Flat),
     /// Not there at that revision (never ran, or not yet declared).
     Absent,
-    /// There but unreadable: the sentence says why.
-    Broken(String),
+    /// There but unreadable, and why.
+    Broken(FileError),
 }
 
 /// The `role` outs (metrics or plots) of the stage instances `targets` name: a stage id
@@ -87,7 +87,7 @@ pub fn bytes_at(
     repo: Option<&Repo>,
     rev: &Rev,
     files: &[FileRef],
-) -> Result<Vec<std::result::Result<Option<Vec<u8>>, String>>> {
+) -> Result<Vec<std::result::Result<Option<Vec<u8>>, FileError>>> {
     let Rev::Git { commit, name } = rev else {
         return Ok(files
             .iter()
@@ -96,7 +96,7 @@ pub fn bytes_at(
                 match std::fs::read(&p) {
                     Ok(b) => Ok(Some(b)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(format!("cannot read it: {e}")),
+                    Err(e) => Err(FileError::Read(e)),
                 }
             })
             .collect());
@@ -120,12 +120,13 @@ pub fn bytes_at(
             let Some(d) = digests.get(f.path.as_str()) else {
                 return Ok(None);
             };
-            s.ws.store.read_object(d).map(Some).map_err(|_| {
-                format!(
-                    "not committed to git at {name}, and its cached copy ({}) is not in the local cache (`pipe fetch` brings it from a remote)",
-                    d.short()
-                )
-            })
+            s.ws.store
+                .read_object(d)
+                .map(Some)
+                .map_err(|_| FileError::NotCached {
+                    rev: name.clone(),
+                    object: d.short(),
+                })
         })
         .collect())
 }
@@ -165,10 +166,12 @@ pub fn metrics_at(
         .map(|(b, f)| match b {
             Ok(None) => Read::Absent,
             Ok(Some(bytes)) => match std::str::from_utf8(&bytes) {
-                Ok(text) => flat::parse(&f.path, text).map_or_else(Read::Broken, Read::Ok),
-                Err(_) => Read::Broken("not UTF-8 text".into()),
+                Ok(text) => {
+                    flat::parse(&f.path, text).map_or_else(|e| Read::Broken(e.into()), Read::Ok)
+                }
+                Err(_) => Read::Broken(FileError::NotUtf8),
             },
-            Err(msg) => Read::Broken(msg),
+            Err(e) => Read::Broken(e),
         })
         .collect())
 }

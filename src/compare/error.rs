@@ -78,3 +78,21 @@ impl CompareError {
         }
     }
 }
+
+/// Why one metrics or plots file (in the workspace or at a revision) could not be read:
+/// shown in its place, the rest of the table or chart still made.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read it: {0}")]
+    Read(std::io::Error),
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error(
+        "not committed to git at {rev}, and its cached copy ({object}) is not in the local cache (`pipe fetch` brings it from a remote)"
+    )]
+    NotCached { rev: String, object: String },
+    #[error(transparent)]
+    Metrics(#[from] super::flat::MetricsError),
+    #[error(transparent)]
+    Records(#[from] super::records::RecordsError),
+}

@@ -76,23 +76,39 @@ impl Kind {
     }
 }
 
-/// Parses a metrics file's text (named `path`, for its format) into a flat map. The error
-/// says which format was expected and where the text broke; the caller adds the path.
-pub fn parse(path: &str, text: &str) -> Result<Flat, String> {
+/// Why a metrics file's text is not metrics: which format was expected and where the text
+/// broke; the caller adds the path.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// Boxed: it is large.
+    #[error("{}", .0.message())]
+    Toml(Box<toml::de::Error>),
+    /// YAML's message, with `at line L column C` when the reader knew where.
+    #[error("{message}{}", at.as_ref().map_or(String::new(), |(l, c)| format!(" at line {l} column {c}")))]
+    Yaml {
+        message: String,
+        at: Option<(String, String)>,
+    },
+    #[error("not a {kind} table of metrics (the top level must map names to values)")]
+    NotATable { kind: &'static str },
+}
+
+/// Parses a metrics file's text (named `path`, for its format) into a flat map.
+pub fn parse(path: &str, text: &str) -> Result<Flat, MetricsError> {
     let kind = Kind::of(path);
     let tree: serde_json::Value = match kind {
-        Kind::Json => serde_json::from_str(text).map_err(|e| e.to_string())?,
+        Kind::Json => serde_json::from_str(text)?,
         Kind::Toml => {
-            let t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-            serde_json::to_value(t).map_err(|e| e.to_string())?
+            let t: toml::Table =
+                toml::from_str(text).map_err(|e| MetricsError::Toml(Box::new(e)))?;
+            serde_json::to_value(t)?
         }
         Kind::Yaml => yaml_tree(path, text)?,
     };
     let serde_json::Value::Object(map) = tree else {
-        return Err(format!(
-            "not a {} table of metrics (the top level must map names to values)",
-            kind.name()
-        ));
+        return Err(MetricsError::NotATable { kind: kind.name() });
     };
     let mut out = Flat::new();
     for (k, v) in &map {
@@ -103,15 +119,17 @@ pub fn parse(path: &str, text: &str) -> Result<Flat, String> {
 
 /// A YAML metrics file through the params reader (`spec::yaml`, saphyr: one YAML parser for
 /// pipe), as JSON; a parse error keeps its line and column.
-fn yaml_tree(path: &str, text: &str) -> Result<serde_json::Value, String> {
+fn yaml_tree(path: &str, text: &str) -> Result<serde_json::Value, MetricsError> {
     let file = SourceFile::new(Path::new(path), text.to_string());
     let at = |e: SpecError| {
         let where_ = e
             .location()
             .and_then(|l| l.strip_prefix(&file.name)?.strip_prefix(':'));
-        match where_.and_then(|lc| lc.split_once(':')) {
-            Some((line, col)) => format!("{} at line {line} column {col}", e.message()),
-            None => e.message().to_string(),
+        MetricsError::Yaml {
+            message: e.message().to_string(),
+            at: where_
+                .and_then(|lc| lc.split_once(':'))
+                .map(|(l, c)| (l.to_string(), c.to_string())),
         }
     };
     let Some(doc) = yaml::parse(&file).map_err(at)? else {
@@ -199,21 +217,21 @@ mod tests {
 
     #[test]
     fn malformed_and_non_table_files_say_what_was_expected() {
-        let e = parse("eval.json", "{\"f1\": 0.9,").unwrap_err();
+        let e = parse("eval.json", "{\"f1\": 0.9,").unwrap_err().to_string();
         assert!(e.contains("EOF"), "{e}");
-        let e = parse("eval.json", "[1, 2]").unwrap_err();
+        let e = parse("eval.json", "[1, 2]").unwrap_err().to_string();
         assert_eq!(
             e,
             "not a JSON table of metrics (the top level must map names to values)"
         );
         assert!(parse("m.toml", "f1 = ").is_err());
-        let e = parse("m.yml", "a: 1\nb: [1,\n").unwrap_err();
+        let e = parse("m.yml", "a: 1\nb: [1,\n").unwrap_err().to_string();
         assert!(e.starts_with("invalid YAML: "), "{e}");
         assert!(
             e.ends_with("at line 3 column 1"),
             "the error says where: {e}"
         );
-        let e = parse("m.yaml", "- 1\n- 2\n").unwrap_err();
+        let e = parse("m.yaml", "- 1\n- 2\n").unwrap_err().to_string();
         assert!(e.starts_with("not a YAML table"), "{e}");
     }
 

@@ -19,17 +19,31 @@ pub struct Source<'a> {
     pub records: &'a Records,
 }
 
-fn col(r: &Records, name: &str, path: &str) -> Result<usize, String> {
-    r.column(name).ok_or_else(|| {
-        format!(
-            "plot {path} has no column `{name}` (columns: {})",
-            r.columns.join(", ")
-        )
+/// Why a plot file's data cannot be drawn as its definition says.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("plot {path} has no column `{name}` (columns: {})", columns.join(", "))]
+    NoColumn {
+        path: String,
+        name: String,
+        columns: Vec<String>,
+    },
+    #[error("plot {path} has no numeric column to draw besides x `{x}`")]
+    NothingToDraw { path: String, x: String },
+    #[error("plot {path}: a confusion matrix needs two columns, actual and predicted")]
+    ConfusionColumns { path: String },
+}
+
+fn col(r: &Records, name: &str, path: &str) -> Result<usize, PlotError> {
+    r.column(name).ok_or_else(|| PlotError::NoColumn {
+        path: path.to_string(),
+        name: name.to_string(),
+        columns: r.columns.clone(),
     })
 }
 
 /// The x column and y columns of `r` under `def`.
-fn axes(r: &Records, def: &ChartDef, path: &str) -> Result<(usize, Vec<usize>), String> {
+fn axes(r: &Records, def: &ChartDef, path: &str) -> Result<(usize, Vec<usize>), PlotError> {
     let x = match &def.x {
         Some(x) => col(r, x, path)?,
         None => 0,
@@ -45,16 +59,16 @@ fn axes(r: &Records, def: &ChartDef, path: &str) -> Result<(usize, Vec<usize>), 
             .collect::<Result<_, _>>()?
     };
     if y.is_empty() {
-        return Err(format!(
-            "plot {path} has no numeric column to draw besides x `{}`",
-            r.columns.get(x).map_or("", String::as_str)
-        ));
+        return Err(PlotError::NothingToDraw {
+            path: path.to_string(),
+            x: r.columns.get(x).cloned().unwrap_or_default(),
+        });
     }
     Ok((x, y))
 }
 
 /// The charts for one plot file over its sources (several only for confusion matrices).
-pub fn charts(path: &str, def: &ChartDef, sources: &[Source]) -> Result<Vec<Chart>, String> {
+pub fn charts(path: &str, def: &ChartDef, sources: &[Source]) -> Result<Vec<Chart>, PlotError> {
     let Some(first) = sources.first() else {
         return Ok(Vec::new());
     };
@@ -159,7 +173,7 @@ fn confusion(
     sources: &[Source],
     first: &Records,
     title: String,
-) -> Result<Vec<Chart>, String> {
+) -> Result<Vec<Chart>, PlotError> {
     let x_name = match &def.x {
         Some(x) => first.columns[col(first, x, path)?].clone(),
         None => first.columns.first().cloned().unwrap_or_default(),
@@ -171,8 +185,8 @@ fn confusion(
             .iter()
             .find(|c| **c != x_name)
             .cloned()
-            .ok_or_else(|| {
-                format!("plot {path}: a confusion matrix needs two columns, actual and predicted")
+            .ok_or_else(|| PlotError::ConfusionColumns {
+                path: path.to_string(),
             })?,
     };
     let mut out = Vec::new();
@@ -263,7 +277,7 @@ mod tests {
             x: Some("step".into()),
             ..ChartDef::default()
         };
-        let e = charts("c.csv", &bad, &src).unwrap_err();
+        let e = charts("c.csv", &bad, &src).unwrap_err().to_string();
         assert_eq!(
             e,
             "plot c.csv has no column `step` (columns: epoch, loss, f1, device)"

@@ -34,8 +34,26 @@ impl Records {
     }
 }
 
+/// Why a file is not plot data.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("plots are CSV, TSV or JSON (an array of records); the extension says which")]
+    Format,
+    #[error("no header row: the file is empty")]
+    Empty,
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// A one-key object whose value is not an array.
+    #[error("not an array of records")]
+    NotAnArray,
+    #[error("not an array of records like [{{\"x\": 1, \"y\": 2}}, ...]")]
+    NotRecords,
+    #[error("an element of the array is not a record (an object)")]
+    NotARecord,
+}
+
 /// Parses plot data by the file's extension (`.csv`, `.tsv`, `.json`).
-pub fn parse(path: &str, text: &str) -> Result<Records, String> {
+pub fn parse(path: &str, text: &str) -> Result<Records, RecordsError> {
     let lower = path.to_ascii_lowercase();
     if lower.ends_with(".json") {
         json(text)
@@ -44,11 +62,11 @@ pub fn parse(path: &str, text: &str) -> Result<Records, String> {
     } else if lower.ends_with(".csv") {
         Ok(delimited(text, ','))
     } else {
-        Err("plots are CSV, TSV or JSON (an array of records); the extension says which".into())
+        Err(RecordsError::Format)
     }
     .and_then(|r| {
         if r.columns.is_empty() {
-            Err("no header row: the file is empty".into())
+            Err(RecordsError::Empty)
         } else {
             Ok(r)
         }
@@ -92,20 +110,20 @@ fn delimited(text: &str, sep: char) -> Records {
     }
 }
 
-fn json(text: &str) -> Result<Records, String> {
-    let v: J = serde_json::from_str(text).map_err(|e| e.to_string())?;
+fn json(text: &str) -> Result<Records, RecordsError> {
+    let v: J = serde_json::from_str(text)?;
     let arr = match v {
         J::Array(a) => a,
         J::Object(m) if m.len() == 1 => match m.into_iter().next() {
             Some((_, J::Array(a))) => a,
-            _ => return Err("not an array of records".into()),
+            _ => return Err(RecordsError::NotAnArray),
         },
-        _ => return Err("not an array of records like [{\"x\": 1, \"y\": 2}, ...]".into()),
+        _ => return Err(RecordsError::NotRecords),
     };
     let mut columns: Vec<String> = Vec::new();
     for r in &arr {
         let J::Object(m) = r else {
-            return Err("an element of the array is not a record (an object)".into());
+            return Err(RecordsError::NotARecord);
         };
         for k in m.keys() {
             if !columns.contains(k) {
@@ -164,18 +182,26 @@ mod tests {
         assert!(
             parse("c.json", "{\"a\": 1, \"b\": 2}")
                 .unwrap_err()
+                .to_string()
                 .contains("not an array")
         );
         assert!(
             parse("c.json", "[1, 2]")
                 .unwrap_err()
+                .to_string()
                 .contains("not a record")
         );
         assert!(
             parse("c.png", "x")
                 .unwrap_err()
+                .to_string()
                 .contains("CSV, TSV or JSON")
         );
-        assert!(parse("c.csv", "").unwrap_err().contains("empty"));
+        assert!(
+            parse("c.csv", "")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
     }
 }

@@ -56,6 +56,7 @@ pub fn show(s: &Session, targets: &[String]) -> Result<(Vec<Shown>, Vec<Problem>
             Read::Ok(m) => (Some(m), None),
             Read::Absent => continue,
             Read::Broken(e) => {
+                let e = e.to_string();
                 problems.push(Problem {
                     path: f.path.clone(),
                     rev: "workspace".into(),
@@ -92,7 +93,7 @@ fn keyed(
             Read::Broken(error) => problems.push(Problem {
                 path: f.path.clone(),
                 rev: rev.label().to_string(),
-                error,
+                error: error.to_string(),
             }),
         }
     }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compare::chart::Chart;
 use crate::compare::collect::{self, FileRef};
+use crate::compare::error::FileError;
 use crate::compare::git::{Repo, Rev};
 use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
@@ -59,13 +60,13 @@ fn groups(s: &Session, files: Vec<FileRef>) -> Vec<Vec<FileRef>> {
 
 fn parse_bytes(
     path: &str,
-    b: std::result::Result<Option<Vec<u8>>, String>,
-) -> std::result::Result<Option<Records>, String> {
+    b: std::result::Result<Option<Vec<u8>>, FileError>,
+) -> std::result::Result<Option<Records>, FileError> {
     match b? {
         None => Ok(None),
         Some(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
-            records::parse(path, &text).map(Some)
+            let text = String::from_utf8(bytes).map_err(|_| FileError::NotUtf8)?;
+            Ok(Some(records::parse(path, &text)?))
         }
     }
 }
@@ -171,7 +172,7 @@ pub fn show(p: &Printer, s: &Session, targets: &[String], out: &Path) -> Result<
         };
         match plot::charts(&first.path, &def, &sources) {
             Ok(cs) => charts.extend(cs.into_iter().map(|c| (name.clone(), c))),
-            Err(e) => problems.push(e),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     if charts.is_empty() && problems.is_empty() {
@@ -199,7 +200,7 @@ pub fn diff(
     if targets.is_empty() {
         files.retain(|f| !f.stage.contains('@'));
     }
-    let mut at: Vec<Vec<std::result::Result<Option<Records>, String>>> = Vec::new();
+    let mut at: Vec<Vec<std::result::Result<Option<Records>, FileError>>> = Vec::new();
     for r in &revs {
         let bytes = collect::bytes_at(s, Some(&repo), r, &files)?;
         at.push(
@@ -231,7 +232,7 @@ pub fn diff(
         let def = chart_def(s, f);
         match plot::charts(&f.path, &def, &sources) {
             Ok(cs) => charts.extend(cs.into_iter().map(|c| (f.path.clone(), c))),
-            Err(e) => problems.push(e),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     finish(
