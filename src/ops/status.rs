@@ -76,8 +76,9 @@ fn frozen_missing(s: &Session, planned: &[Planned]) -> Vec<(usize, Vec<String>)>
         .collect()
 }
 
-/// Where each missing out recorded in the lock comes back from (by path): the local cache
-/// (`pipe checkout`), the default remote (`pipe pull`), or nowhere pipe knows of.
+/// Where each missing path that repro will not make comes back from (by path): tracked
+/// data and a frozen stage's outs, from the local cache (`pipe checkout`), the default
+/// remote (`pipe pull`), or nowhere pipe knows of. A stale stage's own outs are its run's.
 fn hints(
     s: &Session,
     lock: &Entries,
@@ -86,6 +87,9 @@ fn hints(
 ) -> BTreeMap<String, String> {
     let mut missing: Vec<(usize, String)> = Vec::new();
     for pl in planned {
+        if !s.graph.stages[pl.index].is_data() {
+            continue;
+        }
         if let Freshness::Dirty(reasons) = &pl.freshness {
             for r in reasons {
                 if let DirtyReason::OutMissing { path } = r {
