@@ -74,6 +74,34 @@ pub enum WorkspaceError {
     Cache(#[from] pipe_cache::Error),
     #[error("cannot create {}: {err}", path.display())]
     Create { path: PathBuf, err: std::io::Error },
+    /// A file of the cache's `roots/` that is not an entry `register` wrote.
+    #[error("{}: not an entry of a workspace using this cache ({why}); remove it", file.display())]
+    BadRootEntry { file: PathBuf, why: String },
+    #[error("cannot read {}: {err}", path.display())]
+    Read { path: PathBuf, err: std::io::Error },
+    /// A workspace path JSON cannot hold (not UTF-8).
+    #[error("cannot write {}: {err}", path.display())]
+    Encode {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
+    #[error("cannot list {}: {err}", path.display())]
+    List { path: PathBuf, err: std::io::Error },
+    /// A registered workspace gc cannot look into: it would delete what that one needs.
+    #[error(
+        "cannot read the workspace {} (registered in {} as one that uses this cache): {why}; \
+         gc would delete what it needs: make it readable to this user, or, if it is no \
+         longer used, remove {}",
+        workspace.display(),
+        roots.display(),
+        entry.display()
+    )]
+    Unreadable {
+        workspace: PathBuf,
+        roots: PathBuf,
+        entry: PathBuf,
+        why: String,
+    },
 }
 
 const DOT_GITIGNORE: &str =

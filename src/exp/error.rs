@@ -20,6 +20,9 @@ pub enum ExpError {
     /// `find`: no record of that name; `others`: up to 10 that exist.
     #[error("{}", not_found(name, others))]
     NotFound { name: ExpName, others: Vec<String> },
+    /// A name given on the command line that cannot name an experiment.
+    #[error(transparent)]
+    Name(#[from] super::name::NameError),
     #[error("{0}")]
     Encode(serde_json::Error),
     #[error("{from}: not an experiment record: {e}")]
@@ -55,7 +58,8 @@ impl ExpError {
             ExpError::OverrideShape { .. }
             | ExpError::OverriddenTwice { .. }
             | ExpError::Override { .. }
-            | ExpError::NotFound { .. } => 2,
+            | ExpError::NotFound { .. }
+            | ExpError::Name(_) => 2,
             ExpError::Encode(_)
             | ExpError::NotARecord { .. }
             | ExpError::NotItsRecord { .. }

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::workspace::WorkspaceError;
 
 /// The cache's directory of registered workspaces.
 pub const DIR: &str = "roots";
@@ -118,10 +119,10 @@ fn entry_path(cache: &Path, id: &str) -> PathBuf {
 /// Reads the entry `id` of `cache`; `Ok(None)` when there is none.
 fn read_entry(file: &Path) -> Result<Option<Root>> {
     let bad = |why: String| {
-        Error::Env(format!(
-            "{}: not an entry of a workspace using this cache ({why}); remove it",
-            file.display()
-        ))
+        Error::from(WorkspaceError::BadRootEntry {
+            file: file.to_path_buf(),
+            why,
+        })
     };
     match fs::read(file) {
         Ok(b) => {
@@ -143,7 +144,11 @@ fn read_entry(file: &Path) -> Result<Option<Root>> {
             Ok(Some(root))
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Env(format!("cannot read {}: {e}", file.display()))),
+        Err(err) => Err(WorkspaceError::Read {
+            path: file.to_path_buf(),
+            err,
+        }
+        .into()),
     }
 }
 
@@ -206,7 +211,10 @@ pub fn register(
     }
     let dir = cache.join(DIR);
     pipe_cache::fsutil::create_dirs(&dir, shared_group)?;
-    let bytes = serde_json::to_vec(&new).map_err(|e| Error::Env(e.to_string()))?;
+    let bytes = serde_json::to_vec(&new).map_err(|err| WorkspaceError::Encode {
+        path: file.clone(),
+        err,
+    })?;
     let mode = shared_group.then_some(pipe_cache::fsutil::SHARED_FILE_MODE);
     pipe_cache::fsutil::write_atomic_mode(&file, &bytes, true, mode)?;
     Ok(Registered::Written)
@@ -220,7 +228,7 @@ pub fn survey(cache: &Path, own: &str) -> Result<Survey> {
     let rd = match fs::read_dir(&dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Survey::default()),
-        Err(e) => return Err(Error::Env(format!("cannot list {}: {e}", dir.display()))),
+        Err(err) => return Err(WorkspaceError::List { path: dir, err }.into()),
     };
     let this_cache = fs::canonicalize(cache).ok();
     let mut s = Survey::default();
@@ -236,14 +244,12 @@ pub fn survey(cache: &Path, own: &str) -> Result<Survey> {
             continue; // removed meanwhile
         };
         let unreadable = |why: String| {
-            Error::Env(format!(
-                "cannot read the workspace {} (registered in {} as one that uses this cache): {why}; \
-                 gc would delete what it needs: make it readable to this user, or, if it is no \
-                 longer used, remove {}",
-                root.path.display(),
-                dir.display(),
-                file.display()
-            ))
+            Error::from(WorkspaceError::Unreadable {
+                workspace: root.path.clone(),
+                roots: dir.clone(),
+                entry: file.clone(),
+                why,
+            })
         };
         let dot = root.path.join(crate::workspace::DOT);
         let gone = |why: &str| Gone {

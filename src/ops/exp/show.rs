@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compare::exps::{ExpRow, ExpTable};
-use crate::error::{Error, Result};
-use crate::exp::ExpName;
+use crate::error::Result;
 use crate::exp::record::{ExpRecord, ExpState, utc};
+use crate::exp::{ExpError, ExpName};
 use crate::graph::sweep::{Better, ReportCol, short_names};
 use crate::ops::sweep::replicate_metrics;
 use crate::report::printer::Printer;
@@ -162,7 +162,7 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<Vec<DiffLine>> {
         if n == "workspace" || n == "baseline" {
             return Ok((BTreeMap::new(), baseline_metrics(s)));
         }
-        let r = recs.find(&ExpName::parse(n).map_err(|e| Error::User(e.to_string()))?)?;
+        let r = recs.find(&ExpName::parse(n).map_err(ExpError::from)?)?;
         Ok((r.params, r.metrics))
     };
     let (mut pa, ma) = side(a)?;
