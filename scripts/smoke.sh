@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release
+# pipe (the engine) and pipe-torch (the built-in stages, package pipe-stages).
+cargo build --release -p pipe -p pipe-stages --bin pipe --bin pipe-torch
 ./target/release/pipe -C pipelines/smoke repro "$@"
 ./target/release/pipe -C pipelines/smoke status

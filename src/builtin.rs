@@ -51,8 +51,9 @@ pub enum BuiltinError {
     CurrentExe(std::io::Error),
     /// The runner is not where it should be.
     #[error(
-        "built-in stages run in `{RUNNER}`, which is not at {} (it is built with pipe: \
-         `cargo build --release` makes both; `cargo install` installs both)",
+        "built-in stages run in `{RUNNER}`, which is not at {} (the pipe-stages package builds \
+         it: `cargo build --release -p pipe -p pipe-stages` makes both; `cargo install --path \
+         stages` installs it beside `cargo install --path .`)",
         path.display()
     )]
     RunnerMissing { path: PathBuf },

@@ -15,7 +15,7 @@
 #
 # The binaries link libtorch_cpu and libtorch_cuda of the torch wheel in .venv (torch 2.11,
 # CUDA 13); their rpath names this machine's copy, which the GPU machine lacks, so run.sh
-# puts the GPU machine's <torch>/lib on LD_LIBRARY_PATH (build/libtorch_link.rs).
+# puts the GPU machine's <torch>/lib on LD_LIBRARY_PATH (stages/build.rs).
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
@@ -34,7 +34,7 @@ if [ -z "${LIBTORCH:-}" ] && [ -e "$root/.libtorch" ]; then
     export LIBTORCH=$root/.libtorch
 fi
 echo "== building pipe and pipe-torch ($profile)"
-cargo build --quiet --profile "$profile" --bin pipe --bin pipe-torch
+cargo build --quiet --profile "$profile" -p pipe -p pipe-stages --bin pipe --bin pipe-torch
 # Where cargo put them: CARGO_TARGET_DIR (scripts/test.sh sets one outside the checkout) or
 # whatever the configuration says, as cargo itself reports it.
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -52,7 +52,21 @@ fn tiny_params() -> String {
 }
 
 /// The shipped pipe.toml with its sweeps cut to one seed of 2 epochs.
+/// `pipe-torch`, beside the `pipe` under test (as pipe looks for it): built by the
+/// pipe-stages package, which `cargo test --workspace` (scripts/test.sh) builds too; a
+/// `cargo test --test it` alone does not.
+fn assert_runner_built() {
+    let runner = crate::support::bin().with_file_name("pipe-torch");
+    assert!(
+        runner.is_file() || std::env::var_os("PIPE_TORCH").is_some(),
+        "{} is not built: the built-in stages run in it. Build it with `cargo build -p \
+         pipe-stages` (`cargo test --workspace` builds it), or name one with PIPE_TORCH",
+        runner.display()
+    );
+}
+
 fn project() -> Project {
+    assert_runner_built();
     let shipped = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/pipelines/smoke/pipe.toml"
