@@ -22,7 +22,7 @@ pub enum ExpError {
     NotFound { name: ExpName, others: Vec<String> },
     /// A name given on the command line that cannot name an experiment.
     #[error(transparent)]
-    Name(#[from] super::name::NameError),
+    Name(#[from] super::NameError),
     #[error("{0}")]
     Encode(serde_json::Error),
     #[error("{from}: not an experiment record: {e}")]

@@ -21,10 +21,10 @@
 //! Errors of this room are [`ExpError`]s (an override, a record, a name not found).
 
 pub mod error;
-pub mod name;
 pub mod overrides;
 pub mod params_edit;
 pub mod record;
 
 pub use error::ExpError;
-pub use name::ExpName;
+// Checked where it enters pipe; in `spec`, since stage ids (the graph) hold it too.
+pub use crate::spec::exp_name::{ExpName, NameError};

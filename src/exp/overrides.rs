@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use toml::Value;
 
 use super::ExpError;
-use crate::graph::sweep::{short_names, value_label};
+use crate::spec::naming::{short_names, value_label};
 use crate::spec::params::Params;
 use crate::spec::sweep::{base_value, typed_value};
 

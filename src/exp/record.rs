@@ -137,11 +137,12 @@ pub fn now() -> u64 {
 const REL: &str = ".pipe/exps";
 
 impl Records {
-    /// The records of the workspace `ws`, to read and write.
-    pub fn of(ws: &crate::workspace::Workspace) -> Records {
+    /// The records of the workspace whose `.pipe/` is `dot` and whose root is `root`
+    /// (opened: every write goes through it), to read and write.
+    pub fn writable(dot: &Path, root: pipe_cache::RootDir) -> Records {
         Records {
-            dir: ws.dot.join("exps"),
-            root: Some(ws.dir.clone()),
+            dir: dot.join("exps"),
+            root: Some(root),
         }
     }
 

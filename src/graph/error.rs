@@ -2,7 +2,7 @@
 //! point into the pipeline file): a target the command line names and no stage is, and an
 //! experiment that cannot be instantiated. All bad input (exit 2).
 
-use crate::exp::ExpName;
+use crate::spec::exp_name::ExpName;
 use crate::wspath::WsPathError;
 
 #[derive(Debug, thiserror::Error)]

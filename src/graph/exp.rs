@@ -19,7 +19,7 @@ use super::instance::{Instance, NoRemap};
 use super::stage::{CellInfo, Stage, StageId};
 use super::sweep::{CellRemap, check_literal_paths};
 use crate::error::Result;
-use crate::exp::ExpName;
+use crate::spec::exp_name::ExpName;
 use crate::spec::{Spec, View};
 use crate::wspath::WsPath;
 

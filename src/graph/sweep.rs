@@ -32,10 +32,10 @@ use toml::Value;
 
 use super::instance::{Instance, NoRemap, Remap, RemapError};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
+use crate::spec::naming::{short_names, value_label};
 use crate::spec::params::View;
 pub use crate::spec::sweep::{Better, ReportCol};
 use crate::spec::sweep::{Override, Row, SweepDef};
-use crate::spec::toml_text;
 use crate::spec::{Body, Spec, SpecError};
 use crate::wspath::WsPath;
 
@@ -294,38 +294,6 @@ fn replicates(
     Ok(out)
 }
 
-/// The override value as it should appear in names: strings bare, `/` made `_`.
-pub(crate) fn value_label(v: &Value) -> String {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        other => toml_text::decimal(other),
-    };
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_-.+".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Short column names: the last segment of each key, unless two keys share it.
-pub fn short_names(keys: &[String]) -> BTreeMap<String, String> {
-    let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-    let mut count: BTreeMap<String, usize> = BTreeMap::new();
-    for k in keys {
-        *count.entry(last(k)).or_default() += 1;
-    }
-    keys.iter()
-        .map(|k| {
-            let l = last(k);
-            (k.clone(), if count[&l] > 1 { k.clone() } else { l })
-        })
-        .collect()
-}
-
 /// A non-swept stage between two swept ones would be shared by all cells although its
 /// input differs per cell: refuse it.
 fn check_no_gap(spec: &Spec, base: &[Stage], def: &SweepDef) -> Result<(), SpecError> {
@@ -557,25 +525,5 @@ mod tests {
         assert!(names_path("cat ./data/*.csv|wc", "data"));
         assert!(names_path("python -c \"open('o','w')\"", "o"));
         assert!(names_path("cd .. && touch ../data", "../data"));
-    }
-
-    #[test]
-    fn short_names_disambiguate() {
-        let keys = vec![
-            "model.grid".to_string(),
-            "a.x".to_string(),
-            "b.x".to_string(),
-        ];
-        let s = short_names(&keys);
-        assert_eq!(s["model.grid"], "grid");
-        assert_eq!(s["a.x"], "a.x");
-        assert_eq!(s["b.x"], "b.x");
-    }
-
-    #[test]
-    fn labels_are_path_safe() {
-        assert_eq!(value_label(&Value::String("a/b c".into())), "a_b_c");
-        assert_eq!(value_label(&Value::Float(0.5)), "0.5");
-        assert_eq!(value_label(&Value::Boolean(false)), "false");
     }
 }

@@ -118,7 +118,7 @@ pub struct LockEntry {
 impl LockEntry {
     /// The one way an entry is made: the stage's command and params as declared, the env
     /// digests and dep hashes observed before the run, the outs it left; no run-cache
-    /// record known (see [`LockEntry::of_run`] for one). A run whose deps changed under it
+    /// record known (see `run::decide::Inputs::entry` for one). A run whose deps changed under it
     /// names them in `changed_during_run` (see there).
     pub fn new(
         stage: &crate::graph::Stage,
@@ -136,18 +136,6 @@ impl LockEntry {
             key: None,
             rev_lock: None,
         }
-    }
-
-    /// The entry of a run (or a restore) from `inputs`, carrying their run-cache key when
-    /// the stage's runs are recorded in the run cache at all.
-    pub fn of_run(
-        stage: &crate::graph::Stage,
-        inputs: &crate::run::decide::Inputs,
-        outs: BTreeMap<WsPath, Summary>,
-    ) -> Self {
-        let mut e = LockEntry::new(stage, inputs.env.clone(), inputs.deps.clone(), outs);
-        e.key = stage.restorable().then_some(inputs.key);
-        e
     }
 }
 

@@ -340,7 +340,7 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
     } else {
         sw.report.clone()
     };
-    let short_map = crate::graph::sweep::short_names(&sw.keys);
+    let short_map = crate::spec::naming::short_names(&sw.keys);
     let mut rows = Vec::with_capacity(sw.cells.len());
     for (c, ms) in sw.cells.iter().zip(&metrics) {
         let params: Vec<String> = sw

@@ -144,7 +144,7 @@ pub fn commit(
             .collect();
         crate::run::restore::checkout(ws, &cached)?;
     }
-    let mut entry = LockEntry::of_run(stage, inputs, outs.clone());
+    let mut entry = inputs.entry(stage, outs.clone());
     entry.changed_during_run = changed_during_run;
     if !entry.changed_during_run.is_empty() {
         // No record is written for it (below): the entry names none.

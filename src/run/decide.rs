@@ -60,6 +60,14 @@ impl Inputs {
         Inputs { deps, env, key }
     }
 
+    /// The lock entry of a run (or a restore) from these inputs and the `outs` it made,
+    /// carrying their run-cache key when the stage's runs are recorded in the run cache.
+    pub fn entry(&self, stage: &Stage, outs: BTreeMap<WsPath, Summary>) -> LockEntry {
+        let mut e = LockEntry::new(stage, self.env.clone(), self.deps.clone(), outs);
+        e.key = stage.restorable().then_some(self.key);
+        e
+    }
+
     /// The inputs of an observation whose deps all exist.
     pub fn of(stage: &Stage, observed: &Observed) -> Option<Inputs> {
         let deps = observed

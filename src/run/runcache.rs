@@ -324,7 +324,7 @@ env = ["PIPE_PIN_TEST_UNSET"]
             ),
         ]
         .into();
-        let mut entry = crate::lock::LockEntry::of_run(&st, &inputs, outs.clone());
+        let mut entry = inputs.entry(&st, outs.clone());
         entry.changed_during_run = vec![path("src/data")];
         let text = crate::lock::format::render(&[("train".to_string(), entry.clone())].into());
         assert_eq!(

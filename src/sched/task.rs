@@ -247,7 +247,7 @@ async fn restore(
     let c = ctx.clone();
     blocking(move || -> crate::error::Result<()> {
         let st = &c.graph.stages[i];
-        let entry = LockEntry::of_run(st, &inputs, record.outs);
+        let entry = inputs.entry(st, record.outs);
         crate::run::restore::checkout(&c.ws, &outs)?;
         c.seen.record(&c.ws, st.id.as_str(), &entry)?;
         Ok(())

@@ -12,7 +12,9 @@
 
 pub mod diag;
 pub mod duration;
+pub mod exp_name;
 pub mod interp;
+pub mod naming;
 pub mod params;
 pub mod schema;
 pub mod sweep;

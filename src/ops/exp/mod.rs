@@ -28,7 +28,7 @@ use super::Session;
 use super::keep::exps_lock;
 
 pub fn records(s: &Session) -> Records {
-    Records::of(&s.ws)
+    Records::writable(&s.ws.dot, s.ws.dir.clone())
 }
 
 pub fn cell_of(r: &ExpRecord) -> ExpCell {

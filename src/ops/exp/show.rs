@@ -7,10 +7,11 @@ use crate::compare::exps::{ExpRow, ExpTable};
 use crate::error::Result;
 use crate::exp::record::{ExpRecord, ExpState, utc};
 use crate::exp::{ExpError, ExpName};
-use crate::graph::sweep::{Better, ReportCol, short_names};
+use crate::graph::sweep::{Better, ReportCol};
 use crate::ops::sweep::replicate_metrics;
 use crate::report::printer::Printer;
 use crate::report::table::num;
+use crate::spec::naming::short_names;
 use crate::spec::params;
 
 use super::{Session, records};
