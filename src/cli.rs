@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 mod front;
 
+use crate::error::{Error, Result};
+use crate::exp::ExpName;
+use crate::ops::error::OpsError;
+use crate::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
+use crate::report::compare::{self, Style};
+use crate::report::printer::{self, ColorChoice, Printer};
+use crate::report::table::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pipe::error::{Error, Result};
-use pipe::exp::ExpName;
-use pipe::ops::error::OpsError;
-use pipe::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::SweepOptions};
-use pipe::report::compare::{self, Style};
-use pipe::report::printer::{self, ColorChoice, Printer};
-use pipe::report::table::Format;
 
 #[derive(Parser)]
 #[command(
@@ -530,8 +530,8 @@ impl RunArgs {
             cpus: self.cpus,
             gpus: self.gpus,
             executor: self.executor.map(|e| match e {
-                ExecutorArg::Local => pipe::config::ExecutorKind::Local,
-                ExecutorArg::Slurm => pipe::config::ExecutorKind::Slurm,
+                ExecutorArg::Local => crate::config::ExecutorKind::Local,
+                ExecutorArg::Slurm => crate::config::ExecutorKind::Slurm,
             }),
             detach: self.detach,
             ..ReproOptions::default()
@@ -539,12 +539,12 @@ impl RunArgs {
     }
 
     /// The remote behind the run cache, with --pull.
-    fn pull_remote(&self, s: &Session) -> Result<Option<Arc<pipe::remote::RunRemote>>> {
+    fn pull_remote(&self, s: &Session) -> Result<Option<Arc<crate::remote::RunRemote>>> {
         if !self.pull {
             return Ok(None);
         }
-        let remote = pipe::remote::open(&s.ws, self.remote.as_deref(), None)?;
-        Ok(Some(pipe::remote::RunRemote::new(remote)))
+        let remote = crate::remote::open(&s.ws, self.remote.as_deref(), None)?;
+        Ok(Some(crate::remote::RunRemote::new(remote)))
     }
 }
 
@@ -706,7 +706,7 @@ fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
                 jobs: None,
             };
             let t = exp::show::show(p, &s, &o)?;
-            p.data(&pipe::report::exps::render(
+            p.data(&crate::report::exps::render(
                 &t,
                 format.unwrap_or(Format::Text),
             ));
@@ -714,7 +714,7 @@ fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
         }
         ExpCommand::Diff { a, b } => {
             let lines = exp::show::diff(&s, &a, &b)?;
-            p.data(&pipe::report::exps::diff_text(&a, &b, &lines));
+            p.data(&crate::report::exps::diff_text(&a, &b, &lines));
             Ok(())
         }
         ExpCommand::Apply { name, force } => exp::apply::apply(p, &s, &name, force),
@@ -859,7 +859,7 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         } => dag(p, &file, &targets, dot, mermaid, json),
         Command::Explain { stage } => {
             let s = ops::open(p, &file)?;
-            p.data(&pipe::report::explain::text(&ops::explain::explain(
+            p.data(&crate::report::explain::text(&ops::explain::explain(
                 &s, &stage,
             )?));
             Ok(())
@@ -892,7 +892,7 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep(p, &file, a),
         Command::Exp(c) => run_exp(p, &file, c),
         Command::Stages => {
-            p.data(&pipe::report::stages::text(ops::stages::list().as_deref()));
+            p.data(&crate::report::stages::text(ops::stages::list().as_deref()));
             Ok(())
         }
         Command::MergeLock { base, ours, theirs } => {
@@ -959,11 +959,11 @@ fn status(
     match remote {
         Some(r) => {
             let r = ops::remote_status::status(&s, targets, named(r))?;
-            pipe::report::status::print_remote(p, &r, json);
+            crate::report::status::print_remote(p, &r, json);
         }
         None => {
             let r = ops::status::status(&s, targets)?;
-            pipe::report::status::print(p, &r, json);
+            crate::report::status::print(p, &r, json);
         }
     }
     Ok(())
@@ -993,7 +993,7 @@ fn dag(
 
 /// `pipe remote ...`: needs the workspace's config only, not a valid pipeline.
 fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
-    let ws = pipe::workspace::Workspace::open(file)?;
+    let ws = crate::workspace::Workspace::open(file)?;
     ops::warn_workspace(p, &ws);
     match c {
         RemoteCommand::Add {
@@ -1016,7 +1016,7 @@ fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
             },
         ),
         RemoteCommand::List => {
-            p.data(&pipe::report::remote::list(&ws.config));
+            p.data(&crate::report::remote::list(&ws.config));
             Ok(())
         }
         RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
@@ -1029,7 +1029,7 @@ fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
 fn sweep(p: &Printer, file: &Path, a: SweepArgs) -> Result<()> {
     let s = ops::open(p, file)?;
     let Some(name) = a.name else {
-        p.data(&pipe::report::sweep::list(&s.graph.sweeps));
+        p.data(&crate::report::sweep::list(&s.graph.sweeps));
         return Ok(());
     };
     let format = table_format(a.md, a.csv, a.json);
@@ -1046,7 +1046,7 @@ fn sweep(p: &Printer, file: &Path, a: SweepArgs) -> Result<()> {
         run: a.run.options(),
     };
     let r = ops::sweep::sweep(p, &s, &name, &o, a.run.pull_remote(&s)?).map(|r| {
-        pipe::report::sweep::print(p, &r.output, format.unwrap_or(Format::Text));
+        crate::report::sweep::print(p, &r.output, format.unwrap_or(Format::Text));
         r.failed
     });
     ops::init::refresh_gitignore(&s.ws.dir, &ops::current_cached_outs(&s))?;

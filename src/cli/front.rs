@@ -8,10 +8,10 @@
 
 use std::path::Path;
 
+use crate::error::Result;
+use crate::ops::error::OpsError;
+use crate::report::printer::{Printer, Tone};
 use clap::CommandFactory;
-use pipe::error::Result;
-use pipe::ops::error::OpsError;
-use pipe::report::printer::{Printer, Tone};
 
 use super::Cli;
 

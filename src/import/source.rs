@@ -58,8 +58,6 @@ impl Tracked {
 #[derive(Debug, Clone)]
 pub struct SourceRemote {
     pub spec: RemoteSpec,
-    /// Laid out by DVC (md5 names) rather than by pipe.
-    pub dvc: bool,
 }
 
 /// Reads what `repo` tracks at `commit` for `path`, and the remote to fetch it from
@@ -114,10 +112,7 @@ pub fn locate(
                 sub,
                 object: Object::Pipe(hash),
             },
-            SourceRemote {
-                spec: remote,
-                dvc: false,
-            },
+            SourceRemote { spec: remote },
         ));
     }
     let files = repo.files(commit)?;
@@ -187,10 +182,7 @@ pub fn locate(
                 legacy: *legacy,
             },
         },
-        SourceRemote {
-            spec: remote,
-            dvc: true,
-        },
+        SourceRemote { spec: remote },
     ))
 }
 

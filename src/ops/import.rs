@@ -42,15 +42,6 @@ pub struct SourceOptions {
     pub jobs: Option<usize>,
 }
 
-/// What `get` did.
-#[derive(Debug, Clone)]
-pub struct GetReport {
-    pub commit: Commit,
-    pub tracked: Tracked,
-    pub fetched: Fetched,
-    pub out: PathBuf,
-}
-
 /// A temp directory removed when dropped.
 struct TempDir(PathBuf);
 
@@ -70,7 +61,7 @@ impl Drop for TempDir {
 }
 
 /// `pipe get`: `pipeline` is this workspace's pipeline file (for `--remote` only).
-pub fn get(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<GetReport> {
+pub fn get(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<()> {
     let out = match &o.out {
         Some(p) => p.clone(),
         None => PathBuf::from(last_component(&o.path)?),
@@ -119,12 +110,7 @@ pub fn get(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<GetReport>
             out.display()
         ),
     );
-    Ok(GetReport {
-        commit,
-        tracked,
-        fetched,
-        out,
-    })
+    Ok(())
 }
 
 /// The spec of this workspace's remote `name`, credentials and all (`--remote`).
@@ -208,8 +194,6 @@ pub struct Brought {
     pub path: WsPath,
     pub commit: Commit,
     pub hash: Summary,
-    /// Objects transferred.
-    pub objects: usize,
 }
 
 fn last_component(path: &str) -> Result<&str> {
@@ -411,7 +395,6 @@ fn bring(
         path: wp.clone(),
         commit,
         hash,
-        objects,
     })
 }
 
@@ -466,21 +449,10 @@ pub struct UpdateOptions {
     pub jobs: Option<usize>,
 }
 
-/// What `update` found for one import.
-#[derive(Debug, Clone)]
-pub struct Updated {
-    pub path: WsPath,
-    pub old: Option<String>,
-    pub new: Commit,
-    /// Files added, changed, removed (when both versions' listings are known).
-    pub changes: Option<(usize, usize, usize)>,
-    pub objects: usize,
-}
-
 /// `pipe update [PATH...]`: re-resolves each import's rev (a branch moves; a tag or a
 /// commit stays put unless `rev` moves it), imports what changed, says old and new commit
 /// and what changed; `dry`: only says.
-pub fn update(p: &Printer, pipeline: &Path, o: &UpdateOptions) -> Result<Vec<Updated>> {
+pub fn update(p: &Printer, pipeline: &Path, o: &UpdateOptions) -> Result<()> {
     let s = Session::open(pipeline)?;
     let imported: Vec<&DataDef> = s.spec.data.iter().filter(|d| d.source.is_some()).collect();
     let chosen: Vec<&DataDef> = if o.paths.is_empty() {
@@ -505,7 +477,6 @@ pub fn update(p: &Printer, pipeline: &Path, o: &UpdateOptions) -> Result<Vec<Upd
     let lock = s.ws.lock.read()?;
     let mut text = read_pipeline(pipeline)?.unwrap_or_default();
     let mut moved_rev = false;
-    let mut out = Vec::new();
     for d in chosen {
         let Some(src) = &d.source else { continue };
         let rev = o.rev.clone().or_else(|| src.rev.clone());
@@ -523,13 +494,6 @@ pub fn update(p: &Printer, pipeline: &Path, o: &UpdateOptions) -> Result<Vec<Upd
                 Tone::Info,
                 &format!("{} at {}", d.path, commit.describe()),
             );
-            out.push(Updated {
-                path: d.path.clone(),
-                old,
-                new: commit,
-                changes: Some((0, 0, 0)),
-                objects: 0,
-            });
             continue;
         }
         if o.dry {
@@ -538,13 +502,6 @@ pub fn update(p: &Printer, pipeline: &Path, o: &UpdateOptions) -> Result<Vec<Upd
                 Tone::Info,
                 &format!("{}: {old_short} -> {}", d.path, commit.describe()),
             );
-            out.push(Updated {
-                path: d.path.clone(),
-                old,
-                new: commit,
-                changes: None,
-                objects: 0,
-            });
             continue;
         }
         let new_src = DataSourceToml {
@@ -569,19 +526,12 @@ pub fn update(p: &Printer, pipeline: &Path, o: &UpdateOptions) -> Result<Vec<Upd
             Tone::Good,
             &format!("{}: {old_short} -> {}{what}", d.path, commit.describe()),
         );
-        out.push(Updated {
-            path: d.path.clone(),
-            old,
-            new: b.commit,
-            changes,
-            objects: b.objects,
-        });
     }
     if moved_rev {
         super::add::write(pipeline, &text)?;
     }
     s.fold_lock()?;
-    Ok(out)
+    Ok(())
 }
 
 /// Files added, changed and removed from `old` to `new`, when both are directories whose

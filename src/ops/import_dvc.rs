@@ -49,7 +49,6 @@ pub struct ImportReport {
     /// Tracked data recorded.
     pub data: Vec<String>,
     pub remotes: Vec<String>,
-    pub notes: usize,
     /// `--dry`: pipe.toml's text and what is not carried over, to show (nothing written).
     pub preview: Option<String>,
 }
@@ -64,7 +63,6 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
     let text = dvc::render::pipeline(&imp);
     let mut report = ImportReport {
         stages: imp.stages.len(),
-        notes: imp.notes.len(),
         ..ImportReport::default()
     };
     let pipeline = root.join("pipe.toml");
