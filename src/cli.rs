@@ -539,12 +539,12 @@ impl RunArgs {
     }
 
     /// The remote behind the run cache, with --pull.
-    fn pull_remote(&self, s: &Session) -> Result<Option<Arc<crate::remote::RunRemote>>> {
+    fn pull_remote(&self, s: &Session) -> Result<Option<Arc<crate::sharing::RunRemote>>> {
         if !self.pull {
             return Ok(None);
         }
-        let remote = crate::remote::open(&s.ws, self.remote.as_deref(), None)?;
-        Ok(Some(crate::remote::RunRemote::new(remote)))
+        let remote = crate::sharing::open(&s.ws, self.remote.as_deref(), None)?;
+        Ok(Some(crate::sharing::RunRemote::new(remote)))
     }
 }
 
@@ -1003,12 +1003,12 @@ fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
             local,
             force,
             options,
-        } => ops::remote::add(
+        } => ops::remote_config::add(
             p,
             &ws,
             &name,
             &url,
-            &ops::remote::AddOptions {
+            &ops::remote_config::AddOptions {
                 default,
                 local,
                 force,
@@ -1016,11 +1016,13 @@ fn run_remote(p: &Printer, file: &Path, c: RemoteCommand) -> Result<()> {
             },
         ),
         RemoteCommand::List => {
-            p.data(&crate::report::remote::list(&ws.config));
+            p.data(&crate::report::remote_list::list(&ws.config));
             Ok(())
         }
-        RemoteCommand::Remove { name } => ops::remote::remove(p, &ws, &name),
-        RemoteCommand::Default { name, local } => ops::remote::set_default(p, &ws, &name, local),
+        RemoteCommand::Remove { name } => ops::remote_config::remove(p, &ws, &name),
+        RemoteCommand::Default { name, local } => {
+            ops::remote_config::set_default(p, &ws, &name, local)
+        }
     }
 }
 

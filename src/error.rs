@@ -29,9 +29,9 @@ use crate::graph::GraphError;
 use crate::import::ImportError;
 use crate::lock::LockError;
 use crate::lock::merge::MergeError;
-use crate::remote::RemoteConfigError;
 use crate::run::commit::ContractError;
 use crate::sched::SchedError;
+use crate::sharing::RemoteConfigError;
 use crate::spec::SpecError;
 use crate::workspace::WorkspaceError;
 

@@ -15,7 +15,8 @@
 //! - `session`: a pipeline loaded with its workspace, what `ops` and `compare` work on.
 //! - `workspace`, `config`, `pathlock`: `.pipe/`, its settings, and cross-process locks.
 //! - `compare`: metrics and params across revisions, sweep statistics, plots, the report.
-//! - `remote`: which remote, what a push or fetch moves, and `repro --pull`.
+//! - `sharing`: the engine's side of remotes: which remote, what a push or fetch moves,
+//!   and `repro --pull` (the transport is `pipe_cache::remote`).
 //! - `dvc`: reading a DVC project for `pipe import-dvc`.
 //! - `import`: data from another repository (`pipe get`, `import`, `update`).
 mod builtin;
@@ -32,11 +33,11 @@ mod import;
 mod lock;
 mod ops;
 mod pathlock;
-mod remote;
 mod report;
 mod run;
 mod sched;
 mod session;
+mod sharing;
 mod spec;
 mod workspace;
 mod wspath;

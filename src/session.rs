@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Stage};
-use crate::remote::{LockedOut, locked_outs};
+use crate::sharing::{LockedOut, locked_outs};
 use crate::spec::{self, Spec};
 use crate::workspace::Workspace;
 

@@ -288,7 +288,7 @@ fn pipe_remote(
     let r = cfg.remotes.get(&name).ok_or_else(no_remote)?;
     let url = r.url.clone().unwrap_or_default();
     let base = base_for(repo, &url, "")?;
-    crate::remote::spec_of(&base, &name, r).map_err(|e| url_error(repo, &url, e.to_string()))
+    crate::sharing::spec_of(&base, &name, r).map_err(|e| url_error(repo, &url, e.to_string()))
 }
 
 /// The default remote of a DVC project, as its committed `.dvc/config` says (a relative
@@ -329,7 +329,7 @@ fn dvc_remote(
         }
     }
     let base = base_for(repo, &r.url, ".dvc")?;
-    crate::remote::spec_of(&base, &name, &t).map_err(|e| url_error(repo, &r.url, e.to_string()))
+    crate::sharing::spec_of(&base, &name, &t).map_err(|e| url_error(repo, &r.url, e.to_string()))
 }
 
 #[cfg(test)]

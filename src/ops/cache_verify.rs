@@ -19,8 +19,8 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::ops::error::OpsError;
-use crate::remote as glue;
 use crate::report::printer::{Printer, Tone};
+use crate::sharing;
 
 use super::Session;
 
@@ -48,18 +48,18 @@ pub fn verify(
     s.fold_lock()?;
     let lock = s.ws.lock.read()?;
     let stages: Vec<&crate::graph::Stage> = s.graph.stages.iter().collect();
-    let outs: Vec<glue::LockedOut> = glue::locked_outs(&stages, &lock)
+    let outs: Vec<sharing::LockedOut> = sharing::locked_outs(&stages, &lock)
         .into_iter()
         .filter(|o| o.cached)
         .collect();
     let (report, whr) = match remote {
         None => (verify_local(s, &outs)?, "the local cache".to_string()),
         Some(name) => {
-            let r = glue::open(&s.ws, name, jobs)?;
+            let r = sharing::open(&s.ws, name, jobs)?;
             let rt = Session::runtime()?;
             let rep = rt
                 .block_on(verify_remote(s, &r, &outs))
-                .map_err(glue::error)?;
+                .map_err(sharing::error)?;
             (rep, format!("remote `{}`", r.name()))
         }
     };
@@ -106,7 +106,7 @@ pub fn verify(
     .into())
 }
 
-fn owners(outs: &[glue::LockedOut], s: &Session) -> HashMap<Digest, String> {
+fn owners(outs: &[sharing::LockedOut], s: &Session) -> HashMap<Digest, String> {
     let mut m = HashMap::new();
     for o in outs {
         m.entry(o.hash.digest).or_insert_with(|| o.path.clone());
@@ -127,7 +127,7 @@ fn name_files(m: &mut HashMap<Digest, String>, path: &str, man: &Manifest) {
     }
 }
 
-fn verify_local(s: &Session, outs: &[glue::LockedOut]) -> Result<VerifyReport> {
+fn verify_local(s: &Session, outs: &[sharing::LockedOut]) -> Result<VerifyReport> {
     let store = &s.ws.store;
     let all = store.list_objects()?;
     let corrupt: Vec<(Digest, Digest)> = all
@@ -181,7 +181,7 @@ fn absent_files<'a>(
 async fn verify_remote(
     s: &Session,
     remote: &Remote,
-    outs: &[glue::LockedOut],
+    outs: &[sharing::LockedOut],
 ) -> std::result::Result<VerifyReport, RemoteError> {
     let all = remote.list_all(Kind::Object).await?;
     let have: HashSet<Digest> = all.iter().copied().collect();

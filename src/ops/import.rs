@@ -120,7 +120,7 @@ pub fn our_remote(pipeline: &Path, name: Option<&str>) -> Result<Option<RemoteSp
     };
     let root = pipeline.parent().unwrap_or(Path::new("."));
     let cfg = crate::config::Config::load(&root.join(crate::workspace::DOT))?;
-    Ok(Some(crate::remote::spec_in(&cfg, root, Some(name))?))
+    Ok(Some(crate::sharing::spec_in(&cfg, root, Some(name))?))
 }
 
 /// The source's own remote with the credentials and profile this workspace configures
@@ -132,7 +132,7 @@ pub fn with_local_settings(spec: &mut RemoteSpec, cfg: &crate::config::Config, b
         if r.url.as_deref() != Some(spec.url.as_str()) {
             continue;
         }
-        if let Ok(ours) = crate::remote::spec_of(base, name, r) {
+        if let Ok(ours) = crate::sharing::spec_of(base, name, r) {
             if ours.credentials.is_some() {
                 spec.credentials = ours.credentials;
             }
@@ -370,7 +370,7 @@ fn bring(
         }
         None => {
             let ours = match &src.remote {
-                Some(n) => Some(crate::remote::spec_in(&ws.config, &ws.root, Some(n))?),
+                Some(n) => Some(crate::sharing::spec_in(&ws.config, &ws.root, Some(n))?),
                 None => None,
             };
             let imports = ws.dot.join("imports");

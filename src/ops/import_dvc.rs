@@ -185,13 +185,13 @@ fn remotes(p: &Printer, s: &Session, root: &Path, imp: &Import) -> Result<Vec<St
     let mut done = Vec::new();
     for r in &imp.remotes {
         let url = local_url(root, &r.url);
-        let o = super::remote::AddOptions {
+        let o = super::remote_config::AddOptions {
             default: imp.default_remote.as_deref() == Some(r.name.as_str()),
             local: false,
             force: true,
             options: r.options.clone(),
         };
-        match super::remote::add(p, &s.ws, &r.name, &url, &o) {
+        match super::remote_config::add(p, &s.ws, &r.name, &url, &o) {
             Ok(()) => done.push(r.name.clone()),
             Err(e) => p.warn(&format!(
                 "remote `{}` ({}) not imported: {e}",

@@ -19,7 +19,7 @@ pub mod params;
 pub mod plots;
 pub mod pull;
 pub mod push;
-pub mod remote;
+pub mod remote_config;
 pub mod remote_status;
 pub mod report;
 pub mod repro;

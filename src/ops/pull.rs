@@ -13,8 +13,8 @@ use pipe_cache::Digest;
 
 use crate::error::{Error, Result};
 use crate::ops::error::OpsError;
-use crate::remote as glue;
 use crate::report::printer::{Printer, Tone, bytes};
+use crate::sharing;
 
 use super::Session;
 
@@ -63,19 +63,24 @@ fn fetch_report(
     jobs: Option<usize>,
 ) -> Result<FetchReport> {
     let outs = s.cached_locked_outs(targets)?;
-    let remote = glue::open(&s.ws, remote, jobs)?;
+    let remote = sharing::open(&s.ws, remote, jobs)?;
     let hashes: Vec<_> = outs.iter().map(|o| o.hash).collect();
     let rt = Session::runtime()?;
     let mut bar = None;
-    let got = rt.block_on(glue::fetch_missing(&remote, &s.ws, &hashes, |total, n| {
-        let (p, b) = crate::report::transfer::progress(p, total, n, "Fetching");
-        bar = b;
-        p
-    }));
+    let got = rt.block_on(sharing::fetch_missing(
+        &remote,
+        &s.ws,
+        &hashes,
+        |total, n| {
+            let (p, b) = crate::report::transfer::progress(p, total, n, "Fetching");
+            bar = b;
+            p
+        },
+    ));
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let got = got.map_err(glue::error)?;
+    let got = got.map_err(sharing::error)?;
     let mut report = FetchReport {
         objects: got.objects,
         bytes: got.bytes,
@@ -121,7 +126,7 @@ fn fetch_report(
 }
 
 /// Which out each object belongs to (a directory's files: `dir/file`), for messages.
-fn owners(s: &Session, outs: &[glue::LockedOut]) -> HashMap<Digest, String> {
+fn owners(s: &Session, outs: &[sharing::LockedOut]) -> HashMap<Digest, String> {
     let mut m = HashMap::new();
     for o in outs {
         m.entry(o.hash.digest).or_insert_with(|| o.path.clone());

@@ -23,8 +23,8 @@ use pipe_cache::{Digest, Store};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::remote::{self as glue, LockedOut};
 use crate::report::printer::{Printer, Tone, bytes};
+use crate::sharing::{self, LockedOut};
 
 use super::Session;
 
@@ -50,8 +50,8 @@ pub fn push(
     let lock = s.ws.lock.read()?;
     let order = s.select_all(targets)?;
     let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
-    let outs = glue::locked_outs(&stages, &lock);
-    let remote = glue::open(&s.ws, remote, jobs)?;
+    let outs = sharing::locked_outs(&stages, &lock);
+    let remote = sharing::open(&s.ws, remote, jobs)?;
     let store = &s.ws.store;
     let mut report = PushReport::default();
 
@@ -117,7 +117,7 @@ pub fn push(
         report.records_sent = r;
         Ok::<_, RemoteError>(())
     })
-    .map_err(glue::error)?;
+    .map_err(sharing::error)?;
     p.verb(
         "Pushed",
         Tone::Good,

@@ -9,14 +9,14 @@ use pipe_cache::remote::{Kind, RemoteError};
 use pipe_cache::{Digest, Manifest};
 
 use crate::error::Result;
-use crate::remote as glue;
 use crate::report::status::{OutState, RemoteStatus, Where};
+use crate::sharing;
 
 use super::Session;
 
 pub fn status(s: &Session, targets: &[String], remote: Option<&str>) -> Result<RemoteStatus> {
     let outs = s.cached_locked_outs(targets)?;
-    let remote = glue::open(&s.ws, remote, None)?;
+    let remote = sharing::open(&s.ws, remote, None)?;
     let store = &s.ws.store;
     let rt = Session::runtime()?;
     let states: Vec<OutState> = rt
@@ -81,7 +81,7 @@ pub fn status(s: &Session, targets: &[String], remote: Option<&str>) -> Result<R
                 })
                 .collect())
         })
-        .map_err(glue::error)?;
+        .map_err(sharing::error)?;
     Ok(RemoteStatus {
         remote: remote.name().to_string(),
         outs: states,

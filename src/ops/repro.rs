@@ -6,11 +6,11 @@ use crate::config::ExecutorKind;
 use crate::error::{Error, Result, RunFailed};
 use crate::events::Outcome;
 use crate::exec::Executor;
-use crate::remote::RunRemote;
 use crate::report::printer::{Printer, Tone};
 use crate::run::plan::{self, PlanOptions, Planned};
 use crate::sched::resources::{Pool, Totals};
 use crate::sched::{self, RunOptions, Summary};
+use crate::sharing::RunRemote;
 
 use super::Session;
 use super::error::OpsError;

@@ -16,11 +16,11 @@ use crate::error::{Error, Result};
 use crate::events::Outcome;
 use crate::graph::StageId;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
-use crate::remote::RunRemote;
 use crate::report::printer::{Printer, Tone};
 use crate::report::sweep::{CellDiff, DryRun, SweepOutput};
 use crate::report::table::{self, Format};
 use crate::run::plan::{self, PlanOptions};
+use crate::sharing::RunRemote;
 use crate::spec::{OutRole, params};
 
 use super::Session;

@@ -10,7 +10,7 @@ pub mod grid;
 pub mod html;
 pub mod import;
 pub mod printer;
-pub mod remote;
+pub mod remote_list;
 pub mod run;
 pub mod stages;
 pub mod status;

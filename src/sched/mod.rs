@@ -48,7 +48,7 @@ pub struct RunOptions {
     pub no_run_cache: bool,
     pub keep_going: bool,
     /// `repro --pull`: the remote behind the local run cache.
-    pub pull: Option<Arc<crate::remote::RunRemote>>,
+    pub pull: Option<Arc<crate::sharing::RunRemote>>,
 }
 
 pub struct Ctx {

@@ -261,7 +261,7 @@ async fn restore(
 async fn pull(
     ctx: &Arc<Ctx>,
     i: usize,
-    remote: &Arc<crate::remote::RunRemote>,
+    remote: &Arc<crate::sharing::RunRemote>,
     inputs: &Inputs,
 ) -> Step<bool> {
     let stage = &ctx.graph.stages[i];

@@ -14,9 +14,9 @@ use crate::graph::exp::ExpCell;
 use crate::ops::error::OpsError;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
 use crate::ops::sweep::replicate_metrics;
-use crate::remote::RunRemote;
 use crate::report::printer::{Printer, Tone};
 use crate::report::table::num;
+use crate::sharing::RunRemote;
 
 use super::{Session, cell_of, records, session_with};
 

@@ -21,8 +21,8 @@ use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState};
 use crate::ops::error::OpsError;
 use crate::ops::push::{Local, Outbound};
-use crate::remote as glue;
 use crate::report::printer::{Printer, Tone, bytes};
+use crate::sharing;
 
 use super::{Session, records};
 
@@ -56,7 +56,7 @@ pub fn push(
             .into());
         }
     }
-    let remote = glue::open(&s.ws, remote, jobs)?;
+    let remote = sharing::open(&s.ws, remote, jobs)?;
     let store = &s.ws.store;
     let mut objects = Outbound::default();
     for r in &list {
@@ -105,7 +105,7 @@ pub fn push(
             transfer::upload(&remote, exps, &transfer::quiet()).await?;
             Ok::<_, pipe_cache::remote::RemoteError>(sent)
         })
-        .map_err(glue::error)?;
+        .map_err(sharing::error)?;
     let names: Vec<&str> = list.iter().map(|r| r.name.as_str()).collect();
     p.verb(
         "Pushed",
@@ -128,13 +128,13 @@ pub fn pull(
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
-    let remote = glue::open(&s.ws, remote, jobs)?;
+    let remote = sharing::open(&s.ws, remote, jobs)?;
     let recs = records(s);
     let rt = Session::runtime()?;
     for name in names {
         let got = rt
             .block_on(remote.get_exp(&key_of(name)))
-            .map_err(glue::error)?;
+            .map_err(sharing::error)?;
         let Some(bytes_) = got else {
             return Err(OpsError::NoRemoteExp {
                 remote: remote.name().to_string(),
@@ -165,10 +165,10 @@ pub fn pull(
         let outs = outs_of(&rec);
         let ws = Arc::clone(&s.ws);
         let f = rt
-            .block_on(glue::fetch_missing(&remote, &ws, &outs, |_, _| {
+            .block_on(sharing::fetch_missing(&remote, &ws, &outs, |_, _| {
                 transfer::quiet()
             }))
-            .map_err(glue::error)?;
+            .map_err(sharing::error)?;
         if let Some(e) = f.corrupt.into_iter().next() {
             return Err(OpsError::ExpCorrupt(e).into());
         }
@@ -208,7 +208,7 @@ pub fn remote_records(
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<(Vec<ExpRecord>, String)> {
-    let remote = glue::open(&s.ws, remote, jobs)?;
+    let remote = sharing::open(&s.ws, remote, jobs)?;
     let rt = Session::runtime()?;
     let jobs = remote.jobs();
     let raw: Vec<Option<Vec<u8>>> = rt
@@ -223,7 +223,7 @@ pub fn remote_records(
                 .try_collect()
                 .await
         })
-        .map_err(glue::error)?;
+        .map_err(sharing::error)?;
     let mut list: Vec<ExpRecord> = Vec::with_capacity(raw.len());
     let mut unreadable = Vec::new();
     for b in raw.into_iter().flatten() {
