@@ -320,12 +320,24 @@ pub async fn fetch_missing(
     outs: &[Summary],
     progress: impl FnOnce(u64, usize) -> Progress,
 ) -> std::result::Result<FetchOutcome, RemoteError> {
+    let whole: Vec<(Summary, Option<&str>)> = outs.iter().map(|h| (*h, None)).collect();
+    fetch_missing_within(remote, ws, &whole, progress).await
+}
+
+/// As [`fetch_missing`], each out with the part of it wanted: `Some(p)` for a directory
+/// out, its manifest and only the files under `p` (a path relative to the out).
+pub async fn fetch_missing_within(
+    remote: &Remote,
+    ws: &Arc<Workspace>,
+    outs: &[(Summary, Option<&str>)],
+    progress: impl FnOnce(u64, usize) -> Progress,
+) -> std::result::Result<FetchOutcome, RemoteError> {
     let store = &ws.store;
     let mut out = FetchOutcome::default();
     let mut seen = HashSet::new();
     let mut manifests = Vec::new();
     let mut files: Vec<(Digest, u64)> = Vec::new();
-    for h in outs {
+    for (h, _) in outs {
         if seen.insert(h.digest) && !store.intact(&h.digest) {
             if h.is_dir() {
                 manifests.push(h.digest);
@@ -336,12 +348,15 @@ pub async fn fetch_missing(
     }
     let got = transfer::download_manifests(remote, store, manifests, &transfer::quiet()).await?;
     out.absorb(got);
-    for h in outs.iter().filter(|h| h.is_dir()) {
+    for (h, within) in outs.iter().filter(|(h, _)| h.is_dir()) {
         if !store.has(&h.digest) {
             continue;
         }
         let m = store.read_manifest(&h.digest).map_err(RemoteError::Local)?;
-        for e in m.entries() {
+        let under = |p: &str| {
+            within.is_none_or(|w| p == w || p.strip_prefix(w).is_some_and(|r| r.starts_with('/')))
+        };
+        for e in m.entries().iter().filter(|e| under(&e.path)) {
             if seen.insert(e.digest) && !store.intact(&e.digest) {
                 files.push((e.digest, e.size));
             }

@@ -45,6 +45,12 @@ pub enum DirtyReason {
     OutChanged {
         path: String,
     },
+    /// A directory out present in part (`pipe pull` of a path inside it).
+    OutPartial {
+        path: String,
+        present: usize,
+        total: usize,
+    },
     UpstreamStale {
         stage: String,
     },
@@ -76,6 +82,14 @@ impl fmt::Display for DirtyReason {
             DirtyReason::OutsChanged => f.write_str("outs changed"),
             DirtyReason::OutMissing { path } => write!(f, "out {path} missing"),
             DirtyReason::OutChanged { path } => write!(f, "out {path} modified"),
+            DirtyReason::OutPartial {
+                path,
+                present,
+                total,
+            } => write!(
+                f,
+                "out {path} partially present ({present} of {total} files): `pipe pull {path}` brings the rest"
+            ),
             DirtyReason::UpstreamStale { stage } => write!(f, "upstream stage {stage} will run"),
         }
     }

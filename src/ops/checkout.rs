@@ -32,6 +32,21 @@ pub struct CheckoutReport {
 /// `targets`: stages (default: every stage with a lock entry). Outs that already match
 /// are left alone; outs whose objects are not in the cache are reported.
 pub fn checkout(p: &Printer, s: &Session, targets: &[String]) -> Result<CheckoutReport> {
+    // A path inside a directory out: that part of it alone (see `ops::part`).
+    let (whole, parts) = super::part::split(s, targets)?;
+    if !parts.is_empty() {
+        let done = super::part::checkout(p, s, &parts)?;
+        if !done.missing.is_empty() {
+            return Err(OpsError::NotInCache {
+                n: done.missing.len(),
+            }
+            .into());
+        }
+        if whole.is_empty() {
+            return Ok(CheckoutReport::default());
+        }
+    }
+    let targets = &whole;
     let order = if targets.is_empty() {
         s.graph.topo().to_vec()
     } else {

@@ -128,6 +128,11 @@ pub enum OpsError {
     // `pipe checkout`
     #[error("{n} out(s) could not be restored: their content is not in the cache")]
     NotInCache { n: usize },
+    /// A target inside a directory out that names no file of it.
+    #[error("`{part}` names no file of out `{out}` as the lock records it")]
+    NoSuchPart { part: String, out: String },
+    #[error("`{path}` not restored: a running stage reads or writes it ({holder})")]
+    OutsBusyBy { path: String, holder: String },
 
     // `pipe exp`
     #[error("name the experiments to remove (see `pipe exp show`)")]
@@ -345,6 +350,7 @@ impl OpsError {
             | RemoteExists { .. }
             | NoRemote { .. }
             | NotInCache { .. }
+            | NoSuchPart { .. }
             | NoExpNames
             | RemoveRunning { .. }
             | ExpRunning { .. }
@@ -376,6 +382,7 @@ impl OpsError {
             | DvcRestore { .. }
             | DvcStage { .. }
             | OutsBusy { .. }
+            | OutsBusyBy { .. }
             | OutsCorrupt { .. }
             | ApplyBusy { .. }
             | FetchFailed { .. }

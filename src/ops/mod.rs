@@ -16,6 +16,7 @@ pub mod merge_lock;
 // compare: metrics, params, plots, report
 pub mod metrics;
 pub mod params;
+pub mod part;
 pub mod plots;
 pub mod pull;
 pub mod push;

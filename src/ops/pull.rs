@@ -62,15 +62,23 @@ fn fetch_report(
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<FetchReport> {
-    let outs = s.cached_locked_outs(targets)?;
+    // A path inside a directory out brings that part of it alone (see `ops::part`).
+    let (whole, parts) = super::part::split(s, targets)?;
+    let outs = if whole.is_empty() && !parts.is_empty() {
+        Vec::new()
+    } else {
+        s.cached_locked_outs(&whole)?
+    };
     let remote = sharing::open(&s.ws, remote, jobs)?;
-    let hashes: Vec<_> = outs.iter().map(|o| o.hash).collect();
+    let mut wanted: Vec<(pipe_cache::Summary, Option<&str>)> =
+        outs.iter().map(|o| (o.hash, None)).collect();
+    wanted.extend(parts.iter().map(|p| (p.hash, Some(p.within.as_str()))));
     let rt = Session::runtime()?;
     let mut bar = None;
-    let got = rt.block_on(sharing::fetch_missing(
+    let got = rt.block_on(sharing::fetch_missing_within(
         &remote,
         &s.ws,
-        &hashes,
+        &wanted,
         |total, n| {
             let (p, b) = crate::report::transfer::progress(p, total, n, "Fetching");
             bar = b;
@@ -81,12 +89,31 @@ fn fetch_report(
         b.finish_and_clear();
     }
     let got = got.map_err(sharing::error)?;
+    // A part that names no file of its directory (known once its manifest is here).
+    for part in &parts {
+        if let Ok(m) = s.ws.store.read_manifest(&part.hash.digest)
+            && part.entries(m.entries()).is_empty()
+        {
+            return Err(OpsError::NoSuchPart {
+                part: format!("{}/{}", part.out, part.within),
+                out: part.out.to_string(),
+            }
+            .into());
+        }
+    }
     let mut report = FetchReport {
         objects: got.objects,
         bytes: got.bytes,
         ..FetchReport::default()
     };
     if !got.missing.is_empty() {
+        let mut outs = outs;
+        outs.extend(parts.iter().map(|p| sharing::LockedOut {
+            stage: p.stage.clone(),
+            path: p.out.to_string(),
+            hash: p.hash,
+            cached: true,
+        }));
         let owners = owners(s, &outs);
         let mut paths: Vec<String> = got
             .missing

@@ -32,6 +32,7 @@ pub fn status(s: &Session, targets: &[String]) -> Result<StatusReport> {
             ..Default::default()
         },
     )?;
+    let planned = with_parts(s, &lock, planned);
     s.ws.state.save()?;
     let mut listed = Vec::new();
     let mut never_run: BTreeMap<String, usize> = BTreeMap::new();
@@ -55,6 +56,35 @@ pub fn status(s: &Session, targets: &[String]) -> Result<StatusReport> {
         frozen_missing,
         hints,
     })
+}
+
+/// A directory out present in part is said so ("partially present"), not "modified".
+fn with_parts(s: &Session, lock: &Entries, mut planned: Vec<Planned>) -> Vec<Planned> {
+    for pl in &mut planned {
+        let st = &s.graph.stages[pl.index];
+        let Freshness::Dirty(reasons) = &mut pl.freshness else {
+            continue;
+        };
+        for r in reasons.iter_mut() {
+            let DirtyReason::OutChanged { path } = r else {
+                continue;
+            };
+            let recorded = WsPath::parse(path).ok().and_then(|p| {
+                let h = *lock.get(st.id.as_str())?.outs.get(&p)?;
+                Some((p, h))
+            });
+            if let Some((present, total)) =
+                recorded.and_then(|(p, h)| crate::run::partial::partial(&s.ws, &p, &h))
+            {
+                *r = DirtyReason::OutPartial {
+                    path: path.clone(),
+                    present,
+                    total,
+                };
+            }
+        }
+    }
+    planned
 }
 
 /// Frozen stages (never run by repro) whose outs are not in the workspace: indices into
@@ -102,6 +132,24 @@ fn hints(
         missing.extend(outs.iter().map(|o| (planned[*k].index, o.clone())));
     }
     let mut out = BTreeMap::new();
+    // A directory present in part: a stage reading it says so too.
+    for pl in planned {
+        if let Freshness::Dirty(reasons) = &pl.freshness {
+            for r in reasons {
+                if let DirtyReason::OutPartial {
+                    path,
+                    present,
+                    total,
+                } = r
+                {
+                    out.insert(
+                        path.clone(),
+                        format!("partially present ({present} of {total} files): `pipe pull {path}` brings the rest"),
+                    );
+                }
+            }
+        }
+    }
     for (i, path) in missing {
         let stage = &s.graph.stages[i];
         let recorded = WsPath::parse(&path)

@@ -131,9 +131,9 @@ fn text(r: &StatusReport, verbose: bool) -> String {
                 text.push_str(&format!("{}: stale{tag}\n", pl.stage));
                 for reason in reasons {
                     let hint = match reason {
-                        DirtyReason::OutMissing { path } | DirtyReason::DepMissing { path } => {
-                            r.hints.get(path)
-                        }
+                        DirtyReason::OutMissing { path }
+                        | DirtyReason::DepMissing { path }
+                        | DirtyReason::DepChanged { path, .. } => r.hints.get(path),
                         _ => None,
                     };
                     match hint {

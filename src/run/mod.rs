@@ -32,6 +32,7 @@ pub mod decide;
 pub mod fresh;
 pub mod observe;
 pub mod outlinks;
+pub mod partial;
 pub mod plan;
 pub mod restore;
 pub mod runcache;

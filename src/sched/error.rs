@@ -30,6 +30,16 @@ pub enum SchedError {
         dep: String,
         from: MissingFrom,
     },
+    /// A dep that is tracked data present only in part.
+    #[error(
+        "dep `{dep}` of stage `{stage}` is partially present ({present} of {total} files): `pipe pull {dep}` brings the rest"
+    )]
+    PartialDep {
+        stage: StageId,
+        dep: String,
+        present: usize,
+        total: usize,
+    },
     #[error("stage `{stage}` {source}")]
     Resources { stage: StageId, source: TooFewGpus },
     /// Tracked data (`[data]`, `pipe add`) has no command.

@@ -162,6 +162,9 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
     let Some(inputs) = inputs else {
         return pipe_failed(missing_dep(ctx, i, &observed));
     };
+    if let Some(e) = partial_dep(ctx, i, &observed) {
+        return pipe_failed(e);
+    }
     if looked_up && let Some(remote) = &ctx.opts.pull {
         match pull(ctx, i, remote, &inputs).await {
             Ok(true) => {
@@ -203,6 +206,44 @@ async fn observe_and_decide(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Step<(Obs
     })
     .await?
     .map_err(pipe_failed)
+}
+
+/// A dep that is tracked data present only in part (`pipe pull` of a path inside it): the
+/// stage does not run on the part.
+fn partial_dep(ctx: &Ctx, i: usize, observed: &Observed) -> Option<SchedError> {
+    for u in ctx.graph.upstream(i) {
+        let up = &ctx.graph.stages[u];
+        if !up.is_data() {
+            continue;
+        }
+        let Some(entry) = ctx.lock.get(up.id.as_str()) else {
+            continue;
+        };
+        for o in &up.outs {
+            let Some(h) = entry.outs.get(&o.path) else {
+                continue;
+            };
+            let reads = observed
+                .deps
+                .iter()
+                .find(|(d, _)| o.path.is_within(d) || d.is_within(&o.path));
+            let Some((dep, Some(now))) = reads else {
+                continue;
+            };
+            if dep == &o.path && now.digest == h.digest {
+                continue;
+            }
+            if let Some((present, total)) = crate::run::partial::partial(&ctx.ws, &o.path, h) {
+                return Some(SchedError::PartialDep {
+                    stage: ctx.graph.stages[i].id.clone(),
+                    dep: o.path.to_string(),
+                    present,
+                    total,
+                });
+            }
+        }
+    }
+    None
 }
 
 /// The dep that keeps a stale stage from running: it does not exist.

@@ -262,3 +262,64 @@ fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
     c.pipe(&["checkout", "raw"]).ok();
     assert_eq!(c.read("raw/a.txt"), "alpha\n");
 }
+
+/// `pipe pull` of a path inside a tracked directory brings that part alone (the manifest
+/// and the files under it); status says the directory is partially present, a stage
+/// reading it does not run on the part, and pulling the directory brings only the rest.
+#[test]
+fn a_part_of_a_directory_is_pulled_alone() {
+    let p = Project::new()
+        .file("raw/cam07/a.txt", "a1\n")
+        .file("raw/cam07/b.txt", "a2\n")
+        .file("raw/cam08/a.txt", "b1\n")
+        .file("raw/cam08/b.txt", "b2\n")
+        .file("raw/cam08/c.txt", "b3\n")
+        .file(
+            "pipe.toml",
+            "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n",
+        );
+    let store = tempfile::tempdir().expect("tmp");
+    p.pipe(&["add", "raw"]).ok();
+    p.pipe(&["repro"]).ok();
+    p.pipe(&[
+        "remote",
+        "add",
+        "team",
+        store.path().to_str().expect("utf-8"),
+        "--default",
+    ])
+    .ok();
+    p.pipe(&["push"]).ok();
+
+    let q = Project::new();
+    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
+        q.write(f, &p.read(f));
+    }
+    // The manifest and cam07's two files: three objects.
+    q.pipe(&["pull", "raw/cam07"])
+        .ok()
+        .err_has("Fetched 3 object(s)")
+        .err_has("Restored raw/cam07 (2 file(s) of raw)");
+    assert_eq!(q.read("raw/cam07/a.txt"), "a1\n");
+    assert!(!q.exists("raw/cam08"), "only the part comes");
+    q.pipe(&["status"])
+        .ok()
+        .out_has("out raw partially present (2 of 5 files): `pipe pull raw` brings the rest");
+    assert!(!q.pipe(&["status"]).ok().stdout.contains("modified"));
+    q.pipe(&["repro"])
+        .code(3)
+        .err_has("dep `raw` of stage `count` is partially present (2 of 5 files)");
+    assert!(!q.exists("count.txt"), "the stage did not run on the part");
+    // One file, then the rest: only what is missing moves.
+    q.pipe(&["fetch", "raw/cam08/c.txt"])
+        .ok()
+        .err_has("Fetched 1 object(s)");
+    q.pipe(&["pull", "raw"]).ok().err_has("Fetched 2 object(s)");
+    assert_eq!(q.read("raw/cam08/c.txt"), "b3\n");
+    // Whole again: the stage reading it runs (or is restored) on all of it.
+    q.pipe(&["repro"]).ok();
+    assert_eq!(q.read("count.txt").trim(), "5");
+    q.pipe(&["pull", "raw/cam99"])
+        .code(2)
+        .err_has("`raw/cam99` names no file of out `raw`");
+}
