@@ -7,6 +7,15 @@ use pipe_cache::remote::RemoteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The source at the pinned commit no longer gives what the lock records.
+    #[error(
+        "`{path}` from {url} at {commit} does not hash to what pipe.lock records for it: the source was rewritten; run `pipe update {path}` to import what it holds now"
+    )]
+    SourceChanged {
+        path: String,
+        url: String,
+        commit: String,
+    },
     /// git could not clone, fetch or read the source.
     #[error("cannot read the git repository `{repo}`: {why}")]
     Git { repo: String, why: String },
@@ -85,6 +94,7 @@ impl ImportError {
             ImportError::Git { .. }
             | ImportError::Remote { .. }
             | ImportError::Missing { .. }
+            | ImportError::SourceChanged { .. }
             | ImportError::Corrupt { .. } => 3,
         }
     }

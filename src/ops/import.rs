@@ -333,6 +333,89 @@ fn complete(store: &Store, h: &Summary) -> bool {
             .is_ok_and(|m| m.entries().iter().all(|e| store.intact(&e.digest)))
 }
 
+/// Fetches what `src` tracks at `commit` into the cache, from the source's remote (or the
+/// workspace's remote the import names).
+fn fetch_at(
+    p: &Printer,
+    ws: &Workspace,
+    repo: &Repo,
+    commit: &Commit,
+    src: &DataSourceToml,
+    jobs: Option<usize>,
+) -> Result<Fetched> {
+    let ours = match &src.remote {
+        Some(n) => Some(crate::sharing::spec_in(&ws.config, &ws.root, Some(n))?),
+        None => None,
+    };
+    let imports = ws.dot.join("imports");
+    let scratch = pipe_cache::fsutil::unique_path(&imports, "meta");
+    let located = source::locate(repo, commit, &src.path, &scratch, ours);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (tracked, mut remote) = located?;
+    if src.remote.is_none() {
+        with_local_settings(&mut remote.spec, &ws.config, &ws.root);
+    }
+    fetch_into(p, repo, &tracked, &remote, &ws.store, jobs)
+}
+
+/// `pipe pull`'s fallback: imported data (`[data."PATH"] source`) that the local cache does
+/// not hold whole after the fetch from our remote (not pushed there, or no remote at all)
+/// is fetched from its source at the commit the lock pinned (`rev_lock`), and must hash
+/// to what the lock records. `targets`: as `pull`'s (empty: every import). Returns the
+/// paths it brought.
+pub fn fetch_sources(
+    p: &Printer,
+    s: &Session,
+    targets: &[String],
+    jobs: Option<usize>,
+) -> Result<Vec<String>> {
+    let lock = s.ws.lock.read()?;
+    let mut brought = Vec::new();
+    for d in s.spec.data.iter().filter(|d| d.source.is_some()) {
+        let Some(src) = &d.source else { continue };
+        if !targets.is_empty()
+            && !targets.iter().any(|t| {
+                WsPath::parse(t.trim_end_matches('/')).is_ok_and(|t| t.overlaps(&d.path))
+                    || t == &DataDef::lock_id(&d.path)
+            })
+        {
+            continue;
+        }
+        let Some(entry) = lock.get(&DataDef::lock_id(&d.path)) else {
+            continue;
+        };
+        let (Some(sha), Some(want)) = (&entry.rev_lock, entry.outs.get(d.path.as_str())) else {
+            continue;
+        };
+        if complete(&s.ws.store, want) {
+            continue;
+        }
+        let repo = mirror(&s.ws, &src.url)?;
+        let commit = repo.resolve(Some(sha))?;
+        let got = fetch_at(p, &s.ws, &repo, &commit, src, jobs)?;
+        if got.hash.digest != want.digest {
+            return Err(ImportError::SourceChanged {
+                path: d.path.to_string(),
+                url: src.url.clone(),
+                commit: commit.describe(),
+            }
+            .into());
+        }
+        p.verb(
+            "Fetched",
+            Tone::Good,
+            &format!(
+                "{} from its source {} at {}",
+                d.path,
+                src.url,
+                commit.describe()
+            ),
+        );
+        brought.push(d.path.to_string());
+    }
+    Ok(brought)
+}
+
 /// The mirror of `url` under `.pipe/imports/`, brought up to date.
 fn mirror(ws: &Workspace, url: &str) -> Result<Repo> {
     let dir = ws.dot.join("imports").join(mirror_name(url));
@@ -369,19 +452,7 @@ fn bring(
             (*h, 0)
         }
         None => {
-            let ours = match &src.remote {
-                Some(n) => Some(crate::sharing::spec_in(&ws.config, &ws.root, Some(n))?),
-                None => None,
-            };
-            let imports = ws.dot.join("imports");
-            let scratch = pipe_cache::fsutil::unique_path(&imports, "meta");
-            let located = source::locate(&repo, &commit, &src.path, &scratch, ours);
-            let _ = std::fs::remove_dir_all(&scratch);
-            let (tracked, mut remote) = located?;
-            if src.remote.is_none() {
-                with_local_settings(&mut remote.spec, &ws.config, &ws.root);
-            }
-            let f = fetch_into(p, &repo, &tracked, &remote, &ws.store, jobs)?;
+            let f = fetch_at(p, ws, &repo, &commit, src, jobs)?;
             (f.hash, f.objects)
         }
     };

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::ops::error::OpsError;
 use crate::report::printer::{Printer, Tone, bytes};
 use crate::sharing;
+use crate::sharing::RemoteConfigError;
 
 use super::Session;
 
@@ -178,10 +179,36 @@ pub fn pull(
     remote: Option<&str>,
     jobs: Option<usize>,
 ) -> Result<()> {
-    let fetched = fetch_report(p, s, targets, remote, jobs)?;
+    // Our remote first; imported data it lacks (or, with no remote configured, all of it)
+    // then comes from the repository it was imported from.
+    let fetched = match fetch_report(p, s, targets, remote, jobs) {
+        Ok(r) => r,
+        Err(Error::RemoteConfig(RemoteConfigError::NoneConfigured)) if has_imports(s) => {
+            FetchReport::default()
+        }
+        Err(e) => return Err(e),
+    };
+    let from_source = super::import::fetch_sources(p, s, targets, jobs)?;
+    let fetched = FetchReport {
+        missing: (fetched.missing.into_iter())
+            .filter(|m| {
+                !from_source.iter().any(|f| {
+                    m == f
+                        || m.strip_prefix(f.as_str())
+                            .is_some_and(|r| r.starts_with('/'))
+                })
+            })
+            .collect(),
+        ..fetched
+    };
     let checked = super::checkout::checkout(p, s, targets);
     if let Some(e) = fetched.failure() {
         return Err(e);
     }
     checked.map(|_| ())
+}
+
+/// Whether the pipeline holds data imported from another repository.
+fn has_imports(s: &Session) -> bool {
+    s.spec.data.iter().any(|d| d.source.is_some())
 }

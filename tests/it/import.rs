@@ -615,3 +615,63 @@ fn import_from_an_s3_remote_takes_credentials_from_config_local() {
     assert_eq!(fetched(&run), 4, "{run}");
     assert_eq!(tree(&p.path("data/raw")), expected(1, ""));
 }
+
+/// A teammate's `pipe pull` of imported data that was never pushed to our remote (or with
+/// no remote of ours at all) fetches it from the repository it was imported from, at the
+/// pinned commit, verified against the lock.
+fn pull_falls_back_to_the_source(r: &Registry) {
+    let p = study();
+    let url = r.url();
+    p.pipe(&[
+        "import",
+        &url,
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        "v1",
+    ])
+    .ok();
+    // No remote of ours: all of it from the source.
+    let q = Project::new();
+    for f in ["pipe.toml", "pipe.lock"] {
+        q.write(f, &p.read(f));
+    }
+    let run = q.pipe(&["pull"]).ok();
+    let v1 = git_rev(&r.reg, "v1");
+    run.err_has(&format!(
+        "Fetched data/raw from its source {url} at {}",
+        &v1[..10]
+    ));
+    assert_eq!(tree(&q.path("data/raw")), expected(1, ""));
+    q.pipe(&["status"]).ok();
+    assert!(!q.pipe(&["status"]).ok().stdout.contains("data:data/raw"));
+    // A remote of ours that never got it: the source again, and nothing else is missing.
+    let ours = tempfile::tempdir().expect("tmp");
+    let t = Project::new();
+    for f in ["pipe.toml", "pipe.lock"] {
+        t.write(f, &p.read(f));
+    }
+    t.pipe(&[
+        "remote",
+        "add",
+        "ours",
+        ours.path().to_str().expect("utf-8"),
+        "--default",
+    ])
+    .ok();
+    t.pipe(&["pull", "data/raw"])
+        .ok()
+        .err_has("Fetched data/raw from its source");
+    assert_eq!(tree(&t.path("data/raw")), expected(1, ""));
+}
+
+#[test]
+fn pull_of_pipe_imported_data_falls_back_to_the_source() {
+    pull_falls_back_to_the_source(&pipe_registry());
+}
+
+#[test]
+fn pull_of_dvc_imported_data_falls_back_to_the_source() {
+    pull_falls_back_to_the_source(&dvc_registry());
+}
