@@ -4,11 +4,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ::md5::{Digest as _, Md5};
+use pipe_cache::remote::RemoteError;
 use pipe_cache::remote::transfer::Progress;
 use pipe_cache::{Digest, Store, Summary, manifest};
 use rayon::prelude::*;
 
-use super::{Cx, Fetched, Part, part};
+use super::{Cx, Fetched, Part, part, store_manifest};
 use crate::import::error::ImportError;
 
 /// Where DVC keeps object `md5` on a directory remote: DVC 3's place, then DVC 2's.

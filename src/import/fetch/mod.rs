@@ -21,7 +21,7 @@ mod pipe;
 
 use pipe_cache::remote::transfer::{self, Progress};
 use pipe_cache::remote::{Location, Remote, RemoteError};
-use pipe_cache::{Digest, Store, Summary};
+use pipe_cache::{Digest, Manifest, Store, Summary, manifest};
 
 use super::error::ImportError;
 use super::source::{Object, SourceRemote, Tracked};
@@ -202,6 +202,16 @@ impl OwnedCx {
             path: self.path.clone(),
         }
     }
+}
+
+/// Stores the manifest of `entries`; its hash.
+fn store_manifest(store: &Store, entries: Vec<manifest::Entry>) -> Result<Summary, String> {
+    let m = Manifest::new(entries).map_err(|e| e.to_string())?;
+    let d = m.digest();
+    let mut b = store.batch();
+    b.add_bytes(m.encode(), d);
+    b.commit().map_err(|e| e.to_string())?;
+    Ok(Summary::dir(d, m.total_size(), m.len() as u64))
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use pipe_cache::remote::Remote;
 use pipe_cache::remote::transfer::{self, Progress};
-use pipe_cache::{Digest, Manifest, Store, Summary, manifest};
+use pipe_cache::{Digest, Store, Summary, manifest};
 
-use super::{Cx, Fetched, Part, part};
+use super::{Cx, Fetched, Part, part, store_manifest};
 use crate::import::error::ImportError;
 
 pub(super) async fn fetch_pipe(
@@ -84,14 +84,4 @@ pub(super) async fn fetch_pipe(
         out.hash = store_manifest(store, chosen).map_err(|e| cx.corrupt(cx.path.clone(), e))?;
     }
     Ok(out)
-}
-
-/// Stores the manifest of `entries`; its hash.
-fn store_manifest(store: &Store, entries: Vec<manifest::Entry>) -> Result<Summary, String> {
-    let m = Manifest::new(entries).map_err(|e| e.to_string())?;
-    let d = m.digest();
-    let mut b = store.batch();
-    b.add_bytes(m.encode(), d);
-    b.commit().map_err(|e| e.to_string())?;
-    Ok(Summary::dir(d, m.total_size(), m.len() as u64))
 }
