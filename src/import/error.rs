@@ -74,6 +74,9 @@ pub enum ImportError {
         object: String,
         why: String,
     },
+    /// A source's failure while `pipe pull` fetches the imported `out` from it.
+    #[error("`{out}` (imported data our remote lacks) cannot be fetched from its source: {err}")]
+    ForOut { out: String, err: Box<ImportError> },
     #[error("`{out}` already exists: remove it or pass another `-o`")]
     OutExists { out: String },
     #[error("{0}")]
@@ -83,6 +86,7 @@ pub enum ImportError {
 impl ImportError {
     pub fn exit_code(&self) -> u8 {
         match self {
+            ImportError::ForOut { err, .. } => err.exit_code(),
             ImportError::UnknownRev { .. }
             | ImportError::NotTracked { .. }
             | ImportError::Metadata { .. }

@@ -390,9 +390,18 @@ pub fn fetch_sources(
         if complete(&s.ws.store, want) {
             continue;
         }
-        let repo = mirror(&s.ws, &src.url)?;
-        let commit = repo.resolve(Some(sha))?;
-        let got = fetch_at(p, &s.ws, &repo, &commit, src, jobs)?;
+        // A source's failure names the out it was fetching.
+        let named = |e: Error| match e {
+            Error::Import(err) => ImportError::ForOut {
+                out: d.path.to_string(),
+                err,
+            }
+            .into(),
+            e => e,
+        };
+        let repo = mirror(&s.ws, &src.url).map_err(named)?;
+        let commit = repo.resolve(Some(sha)).map_err(|e| named(e.into()))?;
+        let got = fetch_at(p, &s.ws, &repo, &commit, src, jobs).map_err(named)?;
         if got.hash.digest != want.digest {
             return Err(ImportError::SourceChanged {
                 path: d.path.to_string(),

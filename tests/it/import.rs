@@ -348,6 +348,19 @@ fn a_source_without_a_remote_says_so() {
     assert!(!p.exists("count.txt"));
 }
 
+/// `pipe import SOURCE datasets/full -o data/raw --rev REV` in `p`.
+fn import_raw(p: &Project, source: &str, rev: &str) -> Run {
+    p.pipe(&[
+        "import",
+        source,
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        rev,
+    ])
+}
+
 /// A study whose stage reads the imported dataset.
 fn study() -> Project {
     let p = Project::new().file(
@@ -366,17 +379,7 @@ fn study() -> Project {
 fn import_and_update(r: &Registry) {
     let p = study();
     let url = r.url();
-    let run = p
-        .pipe(&[
-            "import",
-            &url,
-            "datasets/full",
-            "-o",
-            "data/raw",
-            "--rev",
-            "v1",
-        ])
-        .ok();
+    let run = import_raw(&p, &url, "v1").ok();
     assert_eq!(fetched(&run), 4, "{run}");
     assert_eq!(tree(&p.path("data/raw")), expected(1, ""));
     let toml = p.read("pipe.toml");
@@ -402,17 +405,7 @@ fn import_and_update(r: &Registry) {
     assert!(p.read("n.txt").contains("data/raw/cam07/f2.txt"));
 
     // The same commit again: nothing transferred.
-    let run = p
-        .pipe(&[
-            "import",
-            &url,
-            "datasets/full",
-            "-o",
-            "data/raw",
-            "--rev",
-            "v1",
-        ])
-        .ok();
+    let run = import_raw(&p, &url, "v1").ok();
     assert_eq!(fetched(&run), 0, "{run}");
 
     // A tag stays put.
@@ -445,16 +438,7 @@ fn import_and_update(r: &Registry) {
 
     // A branch moves with `update`.
     let q = study();
-    q.pipe(&[
-        "import",
-        &url,
-        "datasets/full",
-        "-o",
-        "data/raw",
-        "--rev",
-        "dev",
-    ])
-    .ok();
+    import_raw(&q, &url, "dev").ok();
     assert_eq!(tree(&q.path("data/raw")), expected(2, ""));
     r.move_dev();
     let dev = git_rev(&r.reg, "dev");
@@ -511,17 +495,9 @@ fn a_failed_import_leaves_the_workspace_as_it_was() {
     let r = pipe_registry();
     let p = study();
     let before = p.read("pipe.toml");
-    p.pipe(&[
-        "import",
-        &r.url(),
-        "datasets/full",
-        "-o",
-        "data/raw",
-        "--rev",
-        "v9",
-    ])
-    .code(2)
-    .err_has("`v9` is not a tag, branch or commit");
+    import_raw(&p, &r.url(), "v9")
+        .code(2)
+        .err_has("`v9` is not a tag, branch or commit");
     assert_eq!(p.read("pipe.toml"), before);
     assert!(!p.exists("data/raw") && !p.exists("pipe.lock"));
     p.pipe(&["import", &r.url(), "datasets/nope", "-o", "data/raw"])
@@ -538,16 +514,7 @@ fn a_failed_import_leaves_the_workspace_as_it_was() {
     assert_eq!(p.read("pipe.toml"), before);
     // `update` of a path that is not imported data.
     p.remove("data/raw");
-    p.pipe(&[
-        "import",
-        &r.url(),
-        "datasets/full",
-        "-o",
-        "data/raw",
-        "--rev",
-        "v1",
-    ])
-    .ok();
+    import_raw(&p, &r.url(), "v1").ok();
     p.pipe(&["update", "n.txt"])
         .code(2)
         .err_has("`n.txt` is not imported data");
@@ -622,16 +589,7 @@ fn import_from_an_s3_remote_takes_credentials_from_config_local() {
 fn pull_falls_back_to_the_source(r: &Registry) {
     let p = study();
     let url = r.url();
-    p.pipe(&[
-        "import",
-        &url,
-        "datasets/full",
-        "-o",
-        "data/raw",
-        "--rev",
-        "v1",
-    ])
-    .ok();
+    import_raw(&p, &url, "v1").ok();
     // No remote of ours: all of it from the source.
     let q = Project::new();
     for f in ["pipe.toml", "pipe.lock"] {
@@ -664,6 +622,24 @@ fn pull_falls_back_to_the_source(r: &Registry) {
         .ok()
         .err_has("Fetched data/raw from its source");
     assert_eq!(tree(&t.path("data/raw")), expected(1, ""));
+    // Pulled once, the cache has it: the source is not asked again.
+    t.pipe(&["pull", "data/raw"])
+        .ok()
+        .err_lacks("from its source");
+
+    // The source moved away: the pull fails naming the out and writes nothing.
+    let gone = tempfile::tempdir().expect("tmp");
+    let moved = gone.path().join("registry");
+    std::fs::rename(r.reg.root(), &moved).expect("move the registry");
+    let u = Project::new();
+    for f in ["pipe.toml", "pipe.lock"] {
+        u.write(f, &p.read(f));
+    }
+    let run = u.pipe(&["pull"]);
+    std::fs::rename(&moved, r.reg.root()).expect("move the registry back");
+    assert_ne!(run.code, 0, "{run}");
+    run.err_has("`data/raw` (imported data our remote lacks) cannot be fetched from its source");
+    assert!(!u.exists("data/raw"), "{run}");
 }
 
 #[test]
