@@ -422,3 +422,28 @@ fn what_dvc_skips_is_skipped_and_said() {
         .expect("stage top");
     assert_eq!(top["params"].as_array().map(Vec::len), Some(2), "{top}");
 }
+
+/// What a `.dvcignore` hides (a directory, an anchored path, a glob over `.dvc` files, and
+/// a `!pattern` that brings one back, in a subdirectory's own `.dvcignore`) DVC never
+/// reads, so pipe does not import it, and names each file once with the pattern's line.
+#[test]
+fn what_dvcignore_hides_is_skipped_and_said() {
+    assert_same_graph("dvcignore");
+    let p = clone_of("dvcignore");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for (path, pattern) in [
+        ("scratch/dvc.yaml", "`.dvcignore:2` (`scratch/`)"),
+        ("vendor/lib/dvc.yaml", "`.dvcignore:3` (`/vendor`)"),
+        ("old-raw.dvc", "`.dvcignore:4` (`old-*.dvc`)"),
+        ("sub/drop.txt.dvc", "`sub/.dvcignore:1` (`*.dvc`)"),
+    ] {
+        let line = format!("{path}: ignored by {pattern}: not imported");
+        assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
+    }
+    r.err_lacks("sub/keep.txt.dvc: ignored");
+    // Its patterns inside directory outs are not carried: each file is named once.
+    for f in [".dvcignore", "sub/.dvcignore"] {
+        let line = format!("warning: {f}: what it hides inside a directory out is not carried");
+        assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
+    }
+}
