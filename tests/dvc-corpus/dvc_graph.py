@@ -8,7 +8,8 @@ Prints {"stages": [...], "edges": [[upstream, downstream], ...]} to stdout. Stag
 named as `pipe import-dvc` names them (see `pipe_name`); a `.dvc` file's outs become tracked
 data `data:PATH` with no cmd. A top-level `metrics`/`plots` path is shown as pipe carries
 it: the flag on the stage out it names, or, when it lies inside a stage's directory out,
-a metric/plot of that stage (a file of the out). DVC loads the project itself (`Repo(root).index`), so a
+a metric/plot of that stage (a file of the out). A URL dep (`https://...`) is left out, as
+pipe does not carry it (the import names it). DVC loads the project itself (`Repo(root).index`), so a
 project DVC refuses makes this script fail with DVC's error.
 """
 
@@ -81,8 +82,10 @@ def main(root):
                     entry = {"file": rel(d.fs_path), "key": k}
                     if entry not in params:
                         params.append(entry)
-            else:
-                deps.append(rel(d.fs_path) if d.protocol == "local" else str(d.def_path))
+            elif d.protocol == "local":
+                deps.append(rel(d.fs_path))
+            # A URL dep (`https://...`, DVC's external dep) pipe does not carry (the
+            # import names it), so it is not shown.
         cmd = st.cmd if isinstance(st.cmd, str) else "\n".join(st.cmd)
         stages.append(
             {

@@ -447,3 +447,60 @@ fn what_dvcignore_hides_is_skipped_and_said() {
         assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
     }
 }
+
+/// A URL dep (`https://...`, DVC's external dep) is not a project path: it is named once,
+/// not carried (it used to become the local path `https:/...`); a dep with a trailing `/`,
+/// a space in an out and floats/booleans in a cmd are DVC's.
+#[test]
+fn a_url_dep_is_named_not_made_a_path() {
+    assert_same_graph("url-deps");
+    let p = clone_of("url-deps");
+    let r = p.pipe(&["import-dvc"]).ok();
+    let line = "dvc.yaml:14: stage `ext`: dep `https://example.com/file.csv` is not carried";
+    assert_eq!(r.stderr.matches(line).count(), 1, "{r}");
+    assert!(
+        !p.read("pipe.toml").contains("https:/e"),
+        "{}",
+        p.read("pipe.toml")
+    );
+}
+
+/// A DVC 3 plot definition (an id whose `y` names the files) is named once as a
+/// definition drawn from its files, not as a path no stage writes.
+#[test]
+fn a_plot_definition_is_named_with_its_files() {
+    assert_same_graph("plot-defs");
+    let p = clone_of("plot-defs");
+    let r = p.pipe(&["import-dvc"]).ok();
+    r.err_has("dvc.yaml:36: top-level plot `confusion` is a plot definition drawn from `preds.csv`: not carried")
+        .err_has("dvc.yaml:44: top-level plot `Precision recall` is a plot definition drawn from `preds.csv`")
+        .err_lacks("top-level plot `confusion`: no stage writes it");
+}
+
+/// foreach/matrix items that are booleans, floats and null are keyed as DVC keys them
+/// (`true`, `0.001`, `None`), and `vars` inside a foreach's `do` are read (they were
+/// refused as undefined).
+#[test]
+fn item_values_and_vars_in_do_are_dvcs() {
+    assert_same_graph("item-values");
+    let p = clone_of("item-values");
+    let r = p.pipe(&["import-dvc"]).ok();
+    assert_eq!(
+        r.stderr.matches("its own vars are written").count(),
+        1,
+        "{r}"
+    );
+    let dag: Value = serde_json::from_str(&p.pipe(&["dag", "--json"]).ok().stdout).unwrap();
+    let cmd = |id: &str| {
+        dag["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no stage {id} in {dag}"))["cmd"]
+            .clone()
+    };
+    assert_eq!(cmd("grid.true-2.5-None"), "echo true 2.5 None");
+    assert_eq!(cmd("cfg.large"), "echo v2 9 > cfg-large.txt");
+    assert_eq!(cmd("lr.0.001"), "echo 0.001 > lr-0.001.txt");
+}
