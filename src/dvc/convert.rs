@@ -909,7 +909,7 @@ impl<'n> Instance<'_, 'n> {
             "deps" => {
                 for d in v.as_array().ok_or_else(|| bad("a list of paths"))? {
                     match d {
-                        Value::String(s) if is_url(&s) => src.note(
+                        Value::String(s) if is_url(s) => src.note(
                             notes,
                             knode,
                             format!("stage `{dvc_name}`: dep `{s}` is not carried (pipe tracks paths in the project, not URLs: a change there does not make the stage stale)"),
