@@ -14,6 +14,8 @@
 //! | `foreach` (list, dict, `${...}`) | one stage per item, `NAME@KEY` named `NAME.KEY` |
 //! | `matrix` | one stage per combination, named `NAME.KEY` as DVC's `NAME@KEY` |
 //! | top-level `metrics`, `plots` | the stage's out becomes a metric / plot |
+//! | a URL dep (`https://`, `s3://`) | not carried, named ([`is_url`]) |
+//! | a top-level plot definition (`id: {y: {file: col}}`) | not carried, named with its files |
 //!
 //! Matrix and foreach become plain stages, not a pipe sweep: a sweep moves its cells' outs
 //! under `sweeps/NAME/`, and a DVC project's scripts and later stages read the paths the

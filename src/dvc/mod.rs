@@ -131,15 +131,7 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
         let src = convert::Source { root, dir, file };
         convert::apply_top_level(&src, &mut imp.stages, &mut imp.notes)?;
     }
-    let mut seen = std::collections::BTreeMap::new();
-    for s in &imp.stages {
-        if let Some(prev) = seen.insert(s.name.clone(), s.at.clone()) {
-            return Err(SpecError::new(format!(
-                "stages at {prev} and {} both become pipe stage `{}`",
-                s.at, s.name
-            )));
-        }
-    }
+    disambiguate(&mut imp.stages, &mut imp.notes);
     for rel in &dvcs {
         imp.data.extend(dotdvc::read(root, rel, &mut imp.notes)?);
     }
@@ -148,6 +140,54 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
     imp.remotes = remotes;
     imp.default_remote = default;
     Ok(imp)
+}
+
+/// DVC stages that would share a pipe name (`train@a` and a stage named `train.a`; `sub.x`
+/// and `x` of `sub/dvc.yaml`), which DVC keeps apart, are kept apart: the one whose DVC
+/// name is already the pipe name (a root stage needing no change) keeps it, or else the
+/// first by (directory, DVC name); each other one gets `NAME_2`, `NAME_3`, ..., said once
+/// with both spellings.
+fn disambiguate(stages: &mut [convert::StageDecl], notes: &mut Notes) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let address = |s: &convert::StageDecl| {
+        if s.dir.is_empty() {
+            s.dvc_name.clone()
+        } else {
+            format!("{}:{}", convert::within(&s.dir, "dvc.yaml"), s.dvc_name)
+        }
+    };
+    let mut by: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, s) in stages.iter().enumerate() {
+        by.entry(s.name.clone()).or_default().push(i);
+    }
+    let mut taken: BTreeSet<String> = by.keys().cloned().collect();
+    for (name, idx) in by.into_iter().filter(|(_, v)| v.len() > 1) {
+        let mut order = idx;
+        order.sort_by_key(|&i| {
+            let s = &stages[i];
+            let literal = s.dir.is_empty() && s.dvc_name == s.name;
+            (!literal, s.dir.clone(), s.dvc_name.clone())
+        });
+        let keeper = address(&stages[order[0]]);
+        for &i in &order[1..] {
+            let mut n = 2;
+            let new = loop {
+                let c = format!("{name}_{n}");
+                if taken.insert(c.clone()) {
+                    break c;
+                }
+                n += 1;
+            };
+            notes.push(Note {
+                at: stages[i].at.clone(),
+                what: format!(
+                    "stage `{}` is `{new}` in pipe: `{name}` is taken by stage `{keeper}`",
+                    address(&stages[i])
+                ),
+            });
+            stages[i].name = new;
+        }
+    }
 }
 
 /// What [`find`] finds.

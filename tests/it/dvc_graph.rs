@@ -504,3 +504,31 @@ fn item_values_and_vars_in_do_are_dvcs() {
     assert_eq!(cmd("cfg.large"), "echo v2 9 > cfg-large.txt");
     assert_eq!(cmd("lr.0.001"), "echo 0.001 > lr-0.001.txt");
 }
+
+/// foreach over an indexed expression and over a mapping of scalars, folded and literal
+/// multi-line commands, and a `.dvc` file's extra fields.
+#[test]
+fn indexed_foreach_and_multiline_cmds_are_dvcs() {
+    assert_same_graph("indexed-foreach");
+}
+
+/// `./`, `../` and trailing `/` in paths under a `wdir`, and params read from the wdir.
+#[test]
+fn wdir_relative_paths_are_dvcs() {
+    assert_same_graph("wdir-paths");
+}
+
+/// DVC stages pipe would give one name are kept apart (the import used to refuse the
+/// project: "both become pipe stage `train.a`"), each renamed one said once.
+#[test]
+fn stages_pipe_would_give_one_name_are_kept_apart() {
+    assert_same_graph("name-clash");
+    let p = clone_of("name-clash");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for line in [
+        "dvc.yaml:14: stage `train@a` is `train.a_2` in pipe: `train.a` is taken by stage `train.a`",
+        "sub/dvc.yaml:2: stage `sub/dvc.yaml:train` is `sub.train_2` in pipe: `sub.train` is taken by stage `sub.train`",
+    ] {
+        assert_eq!(r.stderr.matches(line).count(), 1, "{line}\n{r}");
+    }
+}
