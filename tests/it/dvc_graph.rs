@@ -532,3 +532,17 @@ fn stages_pipe_would_give_one_name_are_kept_apart() {
         assert_eq!(r.stderr.matches(line).count(), 1, "{line}\n{r}");
     }
 }
+
+/// `frozen` and a cmd list inside `do`, a dep named twice, a dep inside tracked data,
+/// per-out `remote`/`push` (named once per group), params of a whole sub-dict and file.
+#[test]
+fn flags_inside_do_and_repeated_deps_are_dvcs() {
+    assert_same_graph("flags-in-do");
+}
+
+/// `\${...}` is a literal `${`, shell `$VAR`s are left alone, an anchored deps list is
+/// shared, and a quoted stage name with a space is renamed once.
+#[test]
+fn escapes_and_anchored_lists_are_dvcs() {
+    assert_same_graph("escapes-anchors");
+}
