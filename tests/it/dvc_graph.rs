@@ -546,3 +546,17 @@ fn flags_inside_do_and_repeated_deps_are_dvcs() {
 fn escapes_and_anchored_lists_are_dvcs() {
     assert_same_graph("escapes-anchors");
 }
+
+/// Items that are lists (foreach and a matrix axis: keyed by index), `wdir` from an item,
+/// and a plain stage's own vars.
+#[test]
+fn composite_items_are_keyed_as_dvc_keys_them() {
+    assert_same_graph("composite-items");
+}
+
+/// A dvc.yaml two levels down reading vars from above, a dep on a directory that holds
+/// another dvc.yaml's outs, and a dep on a file inside a directory out.
+#[test]
+fn deep_dvc_yamls_and_directory_deps_are_dvcs() {
+    assert_same_graph("deep-dirs");
+}
