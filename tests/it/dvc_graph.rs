@@ -560,3 +560,31 @@ fn composite_items_are_keyed_as_dvc_keys_them() {
 fn deep_dvc_yamls_and_directory_deps_are_dvcs() {
     assert_same_graph("deep-dirs");
 }
+
+/// A list interpolated into a string (`echo ${shape}`, an item that is a list) is refused,
+/// as DVC refuses it, at its dvc.yaml line, and nothing is written (pipe used to write the
+/// list out joined by spaces, for a project DVC does not load).
+#[test]
+fn a_list_in_a_string_is_refused_as_dvc_refuses_it() {
+    let p = dvc_project(&[
+        ("params.yaml", "shape: [1, 2]\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  a:\n    cmd: echo ${shape} > a.txt\n    outs:\n    - a.txt\n",
+        ),
+    ]);
+    let script = corpus("dvc_graph.py");
+    let dvc = Command::new(dvc_python())
+        .args([script.to_str().expect("utf-8 path"), "."])
+        .current_dir(p.root())
+        .output()
+        .expect("run DVC's python");
+    assert!(!dvc.status.success(), "DVC's graph loads a list in a cmd");
+    assert!(
+        String::from_utf8_lossy(&dvc.stderr).contains("Cannot interpolate data of type 'list'")
+    );
+    let r = p.pipe(&["import-dvc"]).code(2);
+    r.err_has("`${shape}` is a list, which DVC does not interpolate into a string")
+        .err_has("dvc.yaml:3");
+    assert!(!p.exists("pipe.toml"));
+}
