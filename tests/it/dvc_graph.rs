@@ -510,6 +510,18 @@ fn item_values_and_vars_in_do_are_dvcs() {
 #[test]
 fn indexed_foreach_and_multiline_cmds_are_dvcs() {
     assert_same_graph("indexed-foreach");
+    // What the `.dvc` file holds beyond its data is named, each once (its top-level
+    // `meta` was dropped without a word).
+    let p = clone_of("indexed-foreach");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for line in [
+        "data.dvc:2: `data`: `type` is not carried",
+        "data.dvc:2: `data`: `labels` is not carried",
+        "data.dvc:2: `data`: `meta` is not carried",
+        "data.dvc:12: `meta` is not carried",
+    ] {
+        assert_eq!(r.stderr.matches(line).count(), 1, "{line}\n{r}");
+    }
 }
 
 /// `./`, `../` and trailing `/` in paths under a `wdir`, and params read from the wdir.
