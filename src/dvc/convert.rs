@@ -14,6 +14,8 @@
 //! | `foreach` (list, dict, `${...}`) | one stage per item, `NAME@KEY` named `NAME.KEY` |
 //! | `matrix` | one stage per combination, named `NAME.KEY` as DVC's `NAME@KEY` |
 //! | top-level `metrics`, `plots` | the stage's out becomes a metric / plot |
+//! | a URL dep (`https://`, `s3://`) | not carried, named ([`is_url`]) |
+//! | a top-level plot definition (`id: {y: {file: col}}`) | not carried, named with its files |
 //!
 //! Matrix and foreach become plain stages, not a pipe sweep: a sweep moves its cells' outs
 //! under `sweeps/NAME/`, and a DVC project's scripts and later stages read the paths the
@@ -186,6 +188,17 @@ pub fn join(base: &str, rel: &str) -> Result<String, JoinError> {
         }
     }
     Ok(parts.join("/"))
+}
+
+/// A DVC dep or out that is not a project path but a URL (`https://`, `s3://`,
+/// `remote://NAME/...`): DVC's external deps.
+pub fn is_url(path: &str) -> bool {
+    path.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// File `name` (one path segment, e.g. `dvc.yaml`) in project directory `dir`.
@@ -372,8 +385,26 @@ pub fn apply_top_level(
                     _ => return Err(src.err(it, format!("a `{key}` entry is a path"))),
                 },
             };
+            // A plot definition (DVC 3): an id, its data named by the files of `y` (and `x`).
+            let mut sources: Vec<String> = Vec::new();
+            if let Some(o) = opts
+                && let Ok(fields) = entries(src.file, o)
+            {
+                for (k, _, v) in fields {
+                    if matches!(k.as_str(), "x" | "y")
+                        && let Ok(files) = entries(src.file, v)
+                    {
+                        for (f, _, _) in files {
+                            if !sources.contains(&f) {
+                                sources.push(f);
+                            }
+                        }
+                    }
+                }
+            }
             if let Some(o) = opts
                 && !is_null(o)
+                && sources.is_empty()
             {
                 src.note(
                     notes,
@@ -416,7 +447,16 @@ pub fn apply_top_level(
                     moved = true;
                 }
             }
-            if !moved {
+            if !moved && !sources.is_empty() {
+                src.note(
+                    notes,
+                    it,
+                    format!(
+                        "top-level plot `{path}` is a plot definition drawn from {}: not carried (pipe has no plot definitions; a stage's `plots` names the files pipe shows)",
+                        sources.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            } else if !moved {
                 src.note(
                     notes,
                     it,
@@ -481,7 +521,19 @@ fn stage(
     };
     let count = instances.len();
     let mut group = GroupNotes::default();
-    for (key, local, body) in instances {
+    for (key, mut local, body) in instances {
+        let mut own = Notes::new();
+        // `vars` inside a foreach's `do` (DVC allows them there, not beside `foreach`):
+        // under the instance's own names (`item`, `key`, the stage's).
+        if get("foreach").is_some()
+            && let Some((_, kn, v)) = entries(src.file, body)?
+                .into_iter()
+                .find(|(k, _, _)| k == "vars")
+        {
+            let mut t = stage_vars(src, name, kn, v, &mut own)?;
+            merge(&mut t, &local);
+            local = t;
+        }
         let scope = Scope {
             local: &local,
             global: &global_view,
@@ -491,7 +543,6 @@ fn stage(
         } else {
             format!("{name}@{key}")
         };
-        let mut own = Notes::new();
         let decl = instance(src, &dvc_name, nnode, body, &scope, &mut own)?;
         group.add(own, name, &dvc_name, count, notes);
         // A name pipe cannot keep (a `/`, a space, a `:`) is said once per instance, with
@@ -705,7 +756,8 @@ fn expanded_note(src: &Source, notes: &mut Notes, what: &str, node: &Node) {
 
 /// A `foreach` / matrix axis: a list or mapping written out, or `${name}` of one.
 fn iterable(src: &Source, node: &Node, ctx: &Table) -> Result<Value, SpecError> {
-    let v = yaml::to_value_or(src.file, node, &null())?;
+    // A null item is DVC's `None` (`m@None`), not an empty list.
+    let v = yaml::to_value_or(src.file, node, &crate::spec::params::null())?;
     match &v {
         Value::String(s) => {
             let Some(expr) = template::whole(s) else {
@@ -859,6 +911,11 @@ impl<'n> Instance<'_, 'n> {
             "deps" => {
                 for d in v.as_array().ok_or_else(|| bad("a list of paths"))? {
                     match d {
+                        Value::String(s) if is_url(s) => src.note(
+                            notes,
+                            knode,
+                            format!("stage `{dvc_name}`: dep `{s}` is not carried (pipe tracks paths in the project, not URLs: a change there does not make the stage stale)"),
+                        ),
                         Value::String(s) => {
                             self.decl.deps.push(s.clone());
                             self.paths.push((s.clone(), vnode));

@@ -103,7 +103,11 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
                 at: format!("{rel}:{}", knode.span.start.line()),
                 what: "the data's origin (`dvc import` / `import-url`) is not carried: pipe tracks the data as it is".into(),
             }),
-            "frozen" | "md5" | "wdir" | "meta" | "desc" => {}
+            "meta" => notes.push(Note {
+                at: format!("{rel}:{}", knode.span.start.line()),
+                what: "`meta` is not carried (pipe's tracked data has no free-form metadata)".into(),
+            }),
+            "frozen" | "md5" | "wdir" | "desc" => {}
             other => notes.push(Note {
                 at: format!("{rel}:{}", knode.span.start.line()),
                 what: format!("`{other}` is not carried"),

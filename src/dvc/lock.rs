@@ -131,7 +131,12 @@ fn hashed(file: &SourceFile, body: &yaml::Node, key: &str) -> Result<Vec<Hashed>
 /// relative to `wdir`, the stage's project-relative working directory) and every params
 /// file it names, with the `dvc.lock:LINE` it is at.
 pub fn check_paths(locked: &LockedStage, wdir: &str) -> Result<(), LockPathError> {
-    for h in locked.deps.iter().chain(&locked.outs) {
+    for h in locked
+        .deps
+        .iter()
+        .chain(&locked.outs)
+        .filter(|h| !super::convert::is_url(&h.path))
+    {
         join(wdir, &h.path).map_err(|e| LockPathError::Path {
             at: h.at.clone(),
             e,
@@ -244,6 +249,7 @@ pub fn mismatch(
     for (what, locked_list, now) in [("deps", &locked.deps, deps), ("outs", &locked.outs, outs)] {
         let mut a: Vec<String> = locked_list
             .iter()
+            .filter(|h| !super::convert::is_url(&h.path))
             .map(|h| joined(wdir, &h.path))
             .collect::<std::io::Result<_>>()?;
         let mut b: Vec<String> = now.to_vec();
@@ -267,7 +273,8 @@ pub fn mismatch(
         }
     }
     for (what, list) in [("dep", &locked.deps), ("out", &locked.outs)] {
-        for h in list.iter() {
+        // A URL dep is not carried (the import names it): nothing to compare.
+        for h in list.iter().filter(|h| !super::convert::is_url(&h.path)) {
             let ws = joined(wdir, &h.path)?;
             let Some(m) = &h.md5 else {
                 return Ok(Some(format!("dvc.lock has no md5 for {what} {ws}")));

@@ -25,6 +25,8 @@ pub mod template;
 
 use std::path::Path;
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
 use crate::spec::{SourceFile, SpecError};
 
 /// Something in the DVC project that pipe does not carry, and why.
@@ -55,15 +57,29 @@ pub struct Import {
 pub fn read(root: &Path) -> Result<Import, SpecError> {
     let mut imp = Import::default();
     let mut found = Found::default();
-    find(root, "", &mut found)
+    find(root, "", &mut found, &mut Ignores::new(), None)
         .map_err(|e| SpecError::new(format!("cannot list {}: {e}", root.display())))?;
     let Found {
         mut yamls,
         mut dvcs,
         nested,
+        dvcignored,
+        dvcignore_files,
     } = found;
     yamls.sort();
     dvcs.sort();
+    for f in dvcignore_files {
+        imp.notes.push(Note {
+            at: f,
+            what: "what it hides inside a directory out is not carried: pipe reads `.pipeignore` (the same syntax) when it hashes a directory; copy the patterns there to keep such files out".to_string(),
+        });
+    }
+    for (path, why) in dvcignored {
+        imp.notes.push(Note {
+            at: path,
+            what: format!("ignored by {why}: not imported, as DVC skips it"),
+        });
+    }
     for n in nested {
         imp.notes.push(Note {
             at: convert::within(&n, ".dvc"),
@@ -115,15 +131,7 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
         let src = convert::Source { root, dir, file };
         convert::apply_top_level(&src, &mut imp.stages, &mut imp.notes)?;
     }
-    let mut seen = std::collections::BTreeMap::new();
-    for s in &imp.stages {
-        if let Some(prev) = seen.insert(s.name.clone(), s.at.clone()) {
-            return Err(SpecError::new(format!(
-                "stages at {prev} and {} both become pipe stage `{}`",
-                s.at, s.name
-            )));
-        }
-    }
+    disambiguate(&mut imp.stages, &mut imp.notes);
     for rel in &dvcs {
         imp.data.extend(dotdvc::read(root, rel, &mut imp.notes)?);
     }
@@ -132,6 +140,54 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
     imp.remotes = remotes;
     imp.default_remote = default;
     Ok(imp)
+}
+
+/// DVC stages that would share a pipe name (`train@a` and a stage named `train.a`; `sub.x`
+/// and `x` of `sub/dvc.yaml`), which DVC keeps apart, are kept apart: the one whose DVC
+/// name is already the pipe name (a root stage needing no change) keeps it, or else the
+/// first by (directory, DVC name); each other one gets `NAME_2`, `NAME_3`, ..., said once
+/// with both spellings.
+fn disambiguate(stages: &mut [convert::StageDecl], notes: &mut Notes) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let address = |s: &convert::StageDecl| {
+        if s.dir.is_empty() {
+            s.dvc_name.clone()
+        } else {
+            format!("{}:{}", convert::within(&s.dir, "dvc.yaml"), s.dvc_name)
+        }
+    };
+    let mut by: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, s) in stages.iter().enumerate() {
+        by.entry(s.name.clone()).or_default().push(i);
+    }
+    let mut taken: BTreeSet<String> = by.keys().cloned().collect();
+    for (name, idx) in by.into_iter().filter(|(_, v)| v.len() > 1) {
+        let mut order = idx;
+        order.sort_by_key(|&i| {
+            let s = &stages[i];
+            let literal = s.dir.is_empty() && s.dvc_name == s.name;
+            (!literal, s.dir.clone(), s.dvc_name.clone())
+        });
+        let keeper = address(&stages[order[0]]);
+        for &i in &order[1..] {
+            let mut n = 2;
+            let new = loop {
+                let c = format!("{name}_{n}");
+                if taken.insert(c.clone()) {
+                    break c;
+                }
+                n += 1;
+            };
+            notes.push(Note {
+                at: stages[i].at.clone(),
+                what: format!(
+                    "stage `{}` is `{new}` in pipe: `{name}` is taken by stage `{keeper}`",
+                    address(&stages[i])
+                ),
+            });
+            stages[i].name = new;
+        }
+    }
 }
 
 /// What [`find`] finds.
@@ -143,31 +199,132 @@ struct Found {
     dvcs: Vec<String>,
     /// Subdirectories that are DVC projects of their own (they hold a `.dvc/`).
     nested: Vec<String>,
+    /// dvc.yaml and `.dvc` files a `.dvcignore` hides (path, and the pattern:
+    /// `` `.dvcignore:3` (`data/`) ``).
+    dvcignored: Vec<(String, String)>,
+    /// `.dvcignore` files with at least one pattern.
+    dvcignore_files: Vec<String>,
+}
+
+/// The `.dvcignore` files met on the way down, deepest last: each one's directory
+/// (workspace-relative), matcher and text (to give a pattern's line).
+type Ignores = Vec<(String, Gitignore, String)>;
+
+/// Whether the `.dvcignore` files in `ignores` hide `child` (workspace-relative): the
+/// deepest file with a pattern that matches decides, and its last matching pattern (a
+/// `!pattern` brings a path back), as git and DVC read such files. Returns the pattern,
+/// as `` `sub/.dvcignore:3` (`*.dvc`) ``.
+fn dvcignored(ignores: &Ignores, child: &str, is_dir: bool) -> Option<String> {
+    for (dir, gi, text) in ignores.iter().rev() {
+        let rel = child
+            .strip_prefix(dir.as_str())
+            .map(|r| r.trim_start_matches('/'))
+            .unwrap_or(child);
+        match gi.matched(rel, is_dir) {
+            ignore::Match::None => continue,
+            ignore::Match::Whitelist(_) => return None,
+            ignore::Match::Ignore(g) => {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_end() == g.original())
+                    .map_or(String::new(), |i| format!(":{}", i + 1));
+                return Some(format!(
+                    "`{}{line}` (`{}`)",
+                    convert::within(dir, ".dvcignore"),
+                    g.original()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The `.dvcignore` of directory `rel`, if it has one, read with gitignore's syntax.
+fn read_dvcignore(root: &Path, rel: &str) -> std::io::Result<Option<(Gitignore, String)>> {
+    let path = root.join(rel).join(".dvcignore");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut b = GitignoreBuilder::new(root.join(rel));
+    for line in text.lines() {
+        b.add_line(None, line).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+    }
+    let gi = b.build().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    Ok(Some((gi, text)))
 }
 
 /// Finds dvc.yaml directories and `.dvc` files, skipping `.git`, `.dvc` and `.pipe`, and
-/// nested DVC projects (as DVC does).
-fn find(root: &Path, rel: &str, found: &mut Found) -> std::io::Result<()> {
+/// nested DVC projects (as DVC does). What a `.dvcignore` hides (a file, or anything under
+/// a directory it hides) is kept apart, to be named, as DVC never reads it. `hidden` is
+/// the pattern that hid this directory, if one did.
+fn find(
+    root: &Path,
+    rel: &str,
+    found: &mut Found,
+    ignores: &mut Ignores,
+    hidden: Option<&str>,
+) -> std::io::Result<()> {
     let dir = root.join(rel);
-    for e in std::fs::read_dir(&dir)? {
-        let e = e?;
+    let own = match hidden {
+        None => read_dvcignore(root, rel)?,
+        Some(_) => None,
+    };
+    let pushed = own.is_some();
+    if let Some((gi, text)) = own {
+        if !gi.is_empty() {
+            found
+                .dvcignore_files
+                .push(convert::within(rel, ".dvcignore"));
+        }
+        ignores.push((rel.to_string(), gi, text));
+    }
+    let mut entries = std::fs::read_dir(&dir)?.collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let child = convert::within(rel, &name);
         let ft = e.file_type()?;
-        if ft.is_dir() {
+        let is_dir = ft.is_dir();
+        let why = match hidden {
+            Some(h) => Some(h.to_string()),
+            None if is_dir || name == "dvc.yaml" || name.ends_with(".dvc") => {
+                dvcignored(ignores, &child, is_dir)
+            }
+            None => None,
+        };
+        if is_dir {
             if matches!(name.as_str(), ".git" | ".dvc" | ".pipe") {
                 continue;
             }
             if root.join(&child).join(".dvc").is_dir() {
-                found.nested.push(child);
+                if why.is_none() {
+                    found.nested.push(child);
+                }
                 continue;
             }
-            find(root, &child, found)?;
-        } else if name == "dvc.yaml" {
-            found.yamls.push(rel.to_string());
-        } else if name.ends_with(".dvc") && ft.is_file() {
-            found.dvcs.push(child);
+            find(root, &child, found, ignores, why.as_deref())?;
+        } else if name == "dvc.yaml" || (name.ends_with(".dvc") && ft.is_file()) {
+            match why {
+                Some(w) => found.dvcignored.push((child, w)),
+                None if name == "dvc.yaml" => found.yamls.push(rel.to_string()),
+                None => found.dvcs.push(child),
+            }
         }
+    }
+    if pushed {
+        ignores.pop();
     }
     Ok(())
 }

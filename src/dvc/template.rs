@@ -39,6 +39,11 @@ pub enum TemplateError {
     Global(String),
     #[error("`${{{0}}}` holds nested dictionaries, which cannot be unpacked")]
     Nested(String),
+    /// DVC interpolates no list into a string (only `foreach` and a matrix axis take one).
+    #[error(
+        "`${{{0}}}` is a list, which DVC does not interpolate into a string (it refuses the project: \"Cannot interpolate data of type 'list'\")"
+    )]
+    List(String),
 }
 
 /// Substitutes `${...}` in `s`: local names become values, plain global names stay.
@@ -70,10 +75,16 @@ fn one(expr: &str, scope: &Scope, frozen: &mut Vec<String>) -> Result<String, Te
     let head = expr.split(['.', '[']).next().unwrap_or_default().trim();
     if scope.local.contains_key(head) {
         let v = lookup(scope.local, expr).ok_or_else(|| TemplateError::Local(expr.to_string()))?;
+        if v.is_array() {
+            return Err(TemplateError::List(expr.to_string()));
+        }
         return render(expr, v);
     }
     let v = lookup(scope.global, expr).ok_or_else(|| TemplateError::Global(expr.to_string()))?;
     let plain = !expr.contains('[');
+    if v.is_array() {
+        return Err(TemplateError::List(expr.to_string()));
+    }
     match v {
         Value::Table(_) => {}
         Value::Array(a) if plain && a.iter().all(|x| !x.is_table() && !x.is_array()) => {
@@ -90,6 +101,8 @@ fn one(expr: &str, scope: &Scope, frozen: &mut Vec<String>) -> Result<String, Te
 /// A value as DVC writes it into a command.
 pub fn render(expr: &str, v: &Value) -> Result<String, TemplateError> {
     Ok(match v {
+        // A null (a YAML `~` in a foreach list or matrix axis) as DVC writes it.
+        v if crate::spec::params::is_null(v) => "None".to_string(),
         Value::String(s) => s.clone(),
         Value::Boolean(b) => b.to_string(),
         Value::Integer(i) => i.to_string(),
@@ -185,7 +198,7 @@ pub fn whole(s: &str) -> Option<&str> {
 /// A value as a foreach/matrix key fragment, as DVC names instances.
 pub fn key_str(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) if !crate::spec::params::is_null(v) => s.clone(),
         other => render("", other).unwrap_or_default(),
     }
 }
@@ -206,8 +219,13 @@ mod tests {
             local: &local,
             global: &global,
         };
-        let r = substitute("x ${item.lr} ${key} ${train.lr} ${train.layers}", &scope).unwrap();
-        assert_eq!(r.text, "x 0.1 us ${train.lr} ${train.layers}");
+        let r = substitute("x ${item.lr} ${key} ${train.lr}", &scope).unwrap();
+        assert_eq!(r.text, "x 0.1 us ${train.lr}");
+        // A list is refused, as DVC refuses it.
+        assert_eq!(
+            substitute("x ${train.layers}", &scope).unwrap_err(),
+            TemplateError::List("train.layers".into())
+        );
         assert!(r.frozen.is_empty());
         let r = substitute("y ${train.layers[1]} ${train.opts} \\${z}", &scope).unwrap();
         assert_eq!(r.text, "y 2 --a 1 --v $${z}");

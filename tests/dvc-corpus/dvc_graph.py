@@ -8,7 +8,8 @@ Prints {"stages": [...], "edges": [[upstream, downstream], ...]} to stdout. Stag
 named as `pipe import-dvc` names them (see `pipe_name`); a `.dvc` file's outs become tracked
 data `data:PATH` with no cmd. A top-level `metrics`/`plots` path is shown as pipe carries
 it: the flag on the stage out it names, or, when it lies inside a stage's directory out,
-a metric/plot of that stage (a file of the out). DVC loads the project itself (`Repo(root).index`), so a
+a metric/plot of that stage (a file of the out). A URL dep (`https://...`) is left out, as
+pipe does not carry it (the import names it). DVC loads the project itself (`Repo(root).index`), so a
 project DVC refuses makes this script fail with DVC's error.
 """
 
@@ -39,6 +40,8 @@ def main(root):
 
     ids = {}
     stages = []
+    cmd_stages = []  # (stage dict, its dvc.yaml's directory, DVC name)
+    stages_by_obj = {}
     for st in repo.index.stages:
         outs = []
         for o in st.outs:
@@ -70,6 +73,8 @@ def main(root):
                 )
             continue
         directory = rel(os.path.dirname(st.dvcfile.path))
+        if directory == ".":
+            directory = ""
         sid = pipe_name(directory, st.name)
         ids[id(st)] = [sid]
         deps, params = [], []
@@ -81,8 +86,10 @@ def main(root):
                     entry = {"file": rel(d.fs_path), "key": k}
                     if entry not in params:
                         params.append(entry)
-            else:
-                deps.append(rel(d.fs_path) if d.protocol == "local" else str(d.def_path))
+            elif d.protocol == "local":
+                deps.append(rel(d.fs_path))
+            # A URL dep (`https://...`, DVC's external dep) pipe does not carry (the
+            # import names it), so it is not shown.
         cmd = st.cmd if isinstance(st.cmd, str) else "\n".join(st.cmd)
         stages.append(
             {
@@ -96,6 +103,29 @@ def main(root):
                 "always_changed": bool(st.always_changed),
             }
         )
+        cmd_stages.append((stages[-1], directory, st.name))
+        stages_by_obj[id(st)] = stages[-1]
+    # Stages that pipe_name gives one name (`train@a` and `train.a`) pipe keeps apart as
+    # the importer does: a root stage already so named keeps it, else the first by
+    # (directory, DVC name); the others are NAME_2, NAME_3, ...
+    named = {}
+    for s, directory, name in cmd_stages:
+        named.setdefault(s["id"], []).append((s, directory, name))
+    taken = {s["id"] for s in stages}
+    for base, group in named.items():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda g: (not (g[1] == "" and g[2] == base), g[1], g[2]))
+        for s, _, _ in group[1:]:
+            n = 2
+            while f"{base}_{n}" in taken:
+                n += 1
+            new = f"{base}_{n}"
+            taken.add(new)
+            for k, v in ids.items():
+                if stages_by_obj.get(k) is s:
+                    ids[k] = [new]
+            s["id"] = new
     by_path = {}
     for s in stages:
         for o in s["outs"]:

@@ -422,3 +422,181 @@ fn what_dvc_skips_is_skipped_and_said() {
         .expect("stage top");
     assert_eq!(top["params"].as_array().map(Vec::len), Some(2), "{top}");
 }
+
+/// What a `.dvcignore` hides (a directory, an anchored path, a glob over `.dvc` files, and
+/// a `!pattern` that brings one back, in a subdirectory's own `.dvcignore`) DVC never
+/// reads, so pipe does not import it, and names each file once with the pattern's line.
+#[test]
+fn what_dvcignore_hides_is_skipped_and_said() {
+    assert_same_graph("dvcignore");
+    let p = clone_of("dvcignore");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for (path, pattern) in [
+        ("scratch/dvc.yaml", "`.dvcignore:2` (`scratch/`)"),
+        ("vendor/lib/dvc.yaml", "`.dvcignore:3` (`/vendor`)"),
+        ("old-raw.dvc", "`.dvcignore:4` (`old-*.dvc`)"),
+        ("sub/drop.txt.dvc", "`sub/.dvcignore:1` (`*.dvc`)"),
+    ] {
+        let line = format!("{path}: ignored by {pattern}: not imported");
+        assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
+    }
+    r.err_lacks("sub/keep.txt.dvc: ignored");
+    // Its patterns inside directory outs are not carried: each file is named once.
+    for f in [".dvcignore", "sub/.dvcignore"] {
+        let line = format!("warning: {f}: what it hides inside a directory out is not carried");
+        assert_eq!(r.stderr.matches(&line).count(), 1, "{line}\n{r}");
+    }
+}
+
+/// A URL dep (`https://...`, DVC's external dep) is not a project path: it is named once,
+/// not carried (it used to become the local path `https:/...`); a dep with a trailing `/`,
+/// a space in an out and floats/booleans in a cmd are DVC's.
+#[test]
+fn a_url_dep_is_named_not_made_a_path() {
+    assert_same_graph("url-deps");
+    let p = clone_of("url-deps");
+    let r = p.pipe(&["import-dvc"]).ok();
+    let line = "dvc.yaml:14: stage `ext`: dep `https://example.com/file.csv` is not carried";
+    assert_eq!(r.stderr.matches(line).count(), 1, "{r}");
+    assert!(
+        !p.read("pipe.toml").contains("https:/e"),
+        "{}",
+        p.read("pipe.toml")
+    );
+}
+
+/// A DVC 3 plot definition (an id whose `y` names the files) is named once as a
+/// definition drawn from its files, not as a path no stage writes.
+#[test]
+fn a_plot_definition_is_named_with_its_files() {
+    assert_same_graph("plot-defs");
+    let p = clone_of("plot-defs");
+    let r = p.pipe(&["import-dvc"]).ok();
+    r.err_has("dvc.yaml:36: top-level plot `confusion` is a plot definition drawn from `preds.csv`: not carried")
+        .err_has("dvc.yaml:44: top-level plot `Precision recall` is a plot definition drawn from `preds.csv`")
+        .err_lacks("top-level plot `confusion`: no stage writes it");
+}
+
+/// foreach/matrix items that are booleans, floats and null are keyed as DVC keys them
+/// (`true`, `0.001`, `None`), and `vars` inside a foreach's `do` are read (they were
+/// refused as undefined).
+#[test]
+fn item_values_and_vars_in_do_are_dvcs() {
+    assert_same_graph("item-values");
+    let p = clone_of("item-values");
+    let r = p.pipe(&["import-dvc"]).ok();
+    assert_eq!(
+        r.stderr.matches("its own vars are written").count(),
+        1,
+        "{r}"
+    );
+    let dag: Value = serde_json::from_str(&p.pipe(&["dag", "--json"]).ok().stdout).unwrap();
+    let cmd = |id: &str| {
+        dag["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no stage {id} in {dag}"))["cmd"]
+            .clone()
+    };
+    assert_eq!(cmd("grid.true-2.5-None"), "echo true 2.5 None");
+    assert_eq!(cmd("cfg.large"), "echo v2 9 > cfg-large.txt");
+    assert_eq!(cmd("lr.0.001"), "echo 0.001 > lr-0.001.txt");
+}
+
+/// foreach over an indexed expression and over a mapping of scalars, folded and literal
+/// multi-line commands, and a `.dvc` file's extra fields.
+#[test]
+fn indexed_foreach_and_multiline_cmds_are_dvcs() {
+    assert_same_graph("indexed-foreach");
+    // What the `.dvc` file holds beyond its data is named, each once (its top-level
+    // `meta` was dropped without a word).
+    let p = clone_of("indexed-foreach");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for line in [
+        "data.dvc:2: `data`: `type` is not carried",
+        "data.dvc:2: `data`: `labels` is not carried",
+        "data.dvc:2: `data`: `meta` is not carried",
+        "data.dvc:12: `meta` is not carried",
+    ] {
+        assert_eq!(r.stderr.matches(line).count(), 1, "{line}\n{r}");
+    }
+}
+
+/// `./`, `../` and trailing `/` in paths under a `wdir`, and params read from the wdir.
+#[test]
+fn wdir_relative_paths_are_dvcs() {
+    assert_same_graph("wdir-paths");
+}
+
+/// DVC stages pipe would give one name are kept apart (the import used to refuse the
+/// project: "both become pipe stage `train.a`"), each renamed one said once.
+#[test]
+fn stages_pipe_would_give_one_name_are_kept_apart() {
+    assert_same_graph("name-clash");
+    let p = clone_of("name-clash");
+    let r = p.pipe(&["import-dvc"]).ok();
+    for line in [
+        "dvc.yaml:14: stage `train@a` is `train.a_2` in pipe: `train.a` is taken by stage `train.a`",
+        "sub/dvc.yaml:2: stage `sub/dvc.yaml:train` is `sub.train_2` in pipe: `sub.train` is taken by stage `sub.train`",
+    ] {
+        assert_eq!(r.stderr.matches(line).count(), 1, "{line}\n{r}");
+    }
+}
+
+/// `frozen` and a cmd list inside `do`, a dep named twice, a dep inside tracked data,
+/// per-out `remote`/`push` (named once per group), params of a whole sub-dict and file.
+#[test]
+fn flags_inside_do_and_repeated_deps_are_dvcs() {
+    assert_same_graph("flags-in-do");
+}
+
+/// `\${...}` is a literal `${`, shell `$VAR`s are left alone, an anchored deps list is
+/// shared, and a quoted stage name with a space is renamed once.
+#[test]
+fn escapes_and_anchored_lists_are_dvcs() {
+    assert_same_graph("escapes-anchors");
+}
+
+/// Items that are lists (foreach and a matrix axis: keyed by index), `wdir` from an item,
+/// and a plain stage's own vars.
+#[test]
+fn composite_items_are_keyed_as_dvc_keys_them() {
+    assert_same_graph("composite-items");
+}
+
+/// A dvc.yaml two levels down reading vars from above, a dep on a directory that holds
+/// another dvc.yaml's outs, and a dep on a file inside a directory out.
+#[test]
+fn deep_dvc_yamls_and_directory_deps_are_dvcs() {
+    assert_same_graph("deep-dirs");
+}
+
+/// A list interpolated into a string (`echo ${shape}`, an item that is a list) is refused,
+/// as DVC refuses it, at its dvc.yaml line, and nothing is written (pipe used to write the
+/// list out joined by spaces, for a project DVC does not load).
+#[test]
+fn a_list_in_a_string_is_refused_as_dvc_refuses_it() {
+    let p = dvc_project(&[
+        ("params.yaml", "shape: [1, 2]\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  a:\n    cmd: echo ${shape} > a.txt\n    outs:\n    - a.txt\n",
+        ),
+    ]);
+    let script = corpus("dvc_graph.py");
+    let dvc = Command::new(dvc_python())
+        .args([script.to_str().expect("utf-8 path"), "."])
+        .current_dir(p.root())
+        .output()
+        .expect("run DVC's python");
+    assert!(!dvc.status.success(), "DVC's graph loads a list in a cmd");
+    assert!(
+        String::from_utf8_lossy(&dvc.stderr).contains("Cannot interpolate data of type 'list'")
+    );
+    let r = p.pipe(&["import-dvc"]).code(2);
+    r.err_has("`${shape}` is a list, which DVC does not interpolate into a string")
+        .err_has("dvc.yaml:3");
+    assert!(!p.exists("pipe.toml"));
+}
