@@ -61,8 +61,6 @@ pub enum Error {
     Ops(Box<crate::ops::error::OpsError>),
     #[error(transparent)]
     Runtime(#[from] crate::session::RuntimeError),
-    #[error("{0}")]
-    User(String),
     /// Stages of a run failed (`repro`, `sweep`, `exp run`).
     #[error(transparent)]
     RunFailed(#[from] RunFailed),
@@ -96,8 +94,6 @@ pub enum Error {
     /// Stopped by SIGTERM.
     #[error("terminated")]
     Terminated,
-    #[error("{0}")]
-    Env(String),
 }
 
 // Boxed: they are large, and `Error` is in every `Result`.
@@ -161,10 +157,10 @@ impl Error {
             Error::Draw(e) => e.exit_code(),
             Error::Ops(e) => e.exit_code(),
             Error::Runtime(_) => 3,
-            Error::Spec(_) | Error::User(_) => 2,
+            Error::Spec(_) => 2,
             // The user's workspace leads out of itself: bad input, not a failing disk.
             Error::Cache(pipe_cache::Error::Escapes { .. }) => 2,
-            Error::Cache(_) | Error::Lock(_) | Error::Workspace(_) | Error::Env(_) => 3,
+            Error::Cache(_) | Error::Lock(_) | Error::Workspace(_) => 3,
             Error::Interrupted => 130,
             Error::Terminated => 143,
         }

@@ -215,7 +215,12 @@ mod tests {
         assert_eq!(several.exit_code(), 1);
         let env = RunFailed {
             stage: StageId::new("a", None),
-            first: Box::new(Failure::Pipe(Error::Env("disk full".into()))),
+            first: Box::new(Failure::Pipe(Error::from(
+                crate::ops::error::OpsError::Read {
+                    path: "/w/x".into(),
+                    err: std::io::Error::other("disk full"),
+                },
+            ))),
             count: 2,
         };
         assert_eq!(env.exit_code(), 3);

@@ -77,6 +77,9 @@ pub enum OpsError {
         path.display()
     )]
     PipelineExists { path: PathBuf },
+    /// A dvc.lock path that leaves the project.
+    #[error(transparent)]
+    DvcLockPath(#[from] crate::dvc::lock::LockPathError),
     /// The converted pipeline does not load; `at` is the DVC file and line it came from.
     #[error("{at}: {what}{message}; nothing was written")]
     DvcWontLoad {
@@ -207,6 +210,11 @@ pub enum OpsError {
     // --- the environment (exit 3) ---
     #[error("cannot read {}: {err}", path.display())]
     Read { path: PathBuf, err: std::io::Error },
+    #[error("cannot create {}: {err}", path.display())]
+    CreateDir { path: PathBuf, err: std::io::Error },
+    #[error("cannot remove {}: {err}", path.display())]
+    Remove { path: PathBuf, err: std::io::Error },
+
     #[error("cannot write {}: {err}", path.display())]
     Write {
         path: PathBuf,
@@ -338,6 +346,7 @@ impl OpsError {
             | PipelineToml(_)
             | DataNotTable
             | PipelineExists { .. }
+            | DvcLockPath(_)
             | DvcWontLoad { .. }
             | ConfigToml { .. }
             | NotATable { .. }
@@ -370,6 +379,8 @@ impl OpsError {
             | NoRemoteExp { .. }
             | ExpOtherOverrides { .. } => 2,
             Read { .. }
+            | CreateDir { .. }
+            | Remove { .. }
             | Write { .. }
             | WriteIo { .. }
             | Lock { .. }

@@ -20,6 +20,7 @@ use crate::import::fetch::{self, Fetched};
 use crate::import::git::{Commit, Repo, mirror_name};
 use crate::import::source::{self, SourceRemote, Tracked};
 use crate::lock::LockEntry;
+use crate::ops::error::OpsError;
 use crate::report::printer::{Printer, Tone, bytes};
 use crate::spec::DataDef;
 use crate::spec::schema::DataSourceToml;
@@ -48,8 +49,10 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Result<TempDir> {
         let p = pipe_cache::fsutil::unique_path(&std::env::temp_dir(), "get");
-        std::fs::create_dir_all(&p)
-            .map_err(|e| Error::Env(format!("cannot create {}: {e}", p.display())))?;
+        std::fs::create_dir_all(&p).map_err(|err| OpsError::CreateDir {
+            path: p.clone(),
+            err,
+        })?;
         Ok(TempDir(p))
     }
 }
@@ -66,8 +69,10 @@ pub fn get(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<()> {
         Some(p) => p.clone(),
         None => PathBuf::from(last_component(&o.path)?),
     };
-    let out = std::path::absolute(&out)
-        .map_err(|e| Error::User(format!("cannot resolve {}: {e}", out.display())))?;
+    let out = std::path::absolute(&out).map_err(|err| OpsError::Resolve {
+        path: out.clone(),
+        err,
+    })?;
     if std::fs::symlink_metadata(&out).is_ok() {
         return Err(ImportError::OutExists {
             out: out.display().to_string(),
@@ -95,8 +100,10 @@ pub fn get(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<()> {
     }
     let store = Store::open(&tmp.0.join("cache"), StoreOptions::default());
     let fetched = fetch_into(p, &repo, &tracked, &remote, &store, o.jobs)?;
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::Env(format!("cannot create {}: {e}", parent.display())))?;
+    std::fs::create_dir_all(parent).map_err(|err| OpsError::CreateDir {
+        path: parent.to_path_buf(),
+        err,
+    })?;
     let dir = RootDir::open(parent)?;
     place(&store, &fetched, &dir, name)?;
     p.verb(
@@ -210,10 +217,11 @@ fn read_pipeline(pipeline: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(pipeline) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Env(format!(
-            "cannot read {}: {e}",
-            pipeline.display()
-        ))),
+        Err(err) => Err(OpsError::Read {
+            path: pipeline.to_path_buf(),
+            err,
+        }
+        .into()),
     }
 }
 
@@ -275,8 +283,13 @@ pub fn import(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<Brought
     let put_back = |e: Error| -> Error {
         let back = match &old {
             Some(t) => super::add::write(pipeline, t),
-            None => std::fs::remove_file(pipeline)
-                .map_err(|e| Error::Env(format!("cannot remove {}: {e}", pipeline.display()))),
+            None => std::fs::remove_file(pipeline).map_err(|err| {
+                OpsError::Remove {
+                    path: pipeline.to_path_buf(),
+                    err,
+                }
+                .into()
+            }),
         };
         back.err().unwrap_or(e)
     };
@@ -304,10 +317,10 @@ pub fn import(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<Brought
 fn record(s: &Session, b: &Brought) -> Result<()> {
     let id = DataDef::lock_id(&b.path);
     let Some(i) = s.graph.find(&id) else {
-        return Err(Error::Env(format!(
-            "`{}` is in [data] but not in the graph",
-            b.path
-        )));
+        return Err(OpsError::DataNotInGraph {
+            path: b.path.clone(),
+        }
+        .into());
     };
     let mut outs = std::collections::BTreeMap::new();
     outs.insert(b.path.clone(), b.hash);
@@ -480,9 +493,7 @@ fn bring(
 
 /// The pipeline text with `[data."wp"] source = {...}` (its other keys kept).
 pub fn with_source(text: &str, wp: &WsPath, src: &DataSourceToml) -> Result<String> {
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e| Error::User(format!("the pipeline file is not valid TOML: {e}")))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(OpsError::PipelineToml)?;
     let mut inline = toml_edit::InlineTable::new();
     inline.insert("url", src.url.as_str().into());
     inline.insert("path", src.path.as_str().into());
@@ -497,9 +508,7 @@ pub fn with_source(text: &str, wp: &WsPath, src: &DataSourceToml) -> Result<Stri
         .entry("data")
         .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
     let Some(table) = data.as_table_mut() else {
-        return Err(Error::User(
-            "`data` in the pipeline file must be a table of tracked paths".into(),
-        ));
+        return Err(OpsError::DataNotTable.into());
     };
     if fresh {
         table.set_implicit(true);

@@ -162,7 +162,7 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
     }
     for decl in &imp.stages {
         if let Some(locked) = locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)) {
-            dvc::lock::check_paths(locked, &decl.wdir).map_err(|e| Error::User(e.to_string()))?;
+            dvc::lock::check_paths(locked, &decl.wdir).map_err(OpsError::from)?;
         }
     }
     Ok(locks)
