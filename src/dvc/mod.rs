@@ -352,16 +352,24 @@ fn git_ignored(root: &Path, yamls: &[String], dvcs: &[String]) -> Vec<String> {
     let Ok(mut child) = child else {
         return Vec::new();
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut input = Vec::new();
-        for p in &paths {
-            input.extend_from_slice(p.as_bytes());
-            input.push(0);
-        }
-        // A write error shows as git's output below.
-        let _ = stdin.write_all(&input);
+    let mut input = Vec::new();
+    for p in &paths {
+        input.extend_from_slice(p.as_bytes());
+        input.push(0);
     }
-    let Ok(out) = child.wait_with_output() else {
+    // Written from a thread while this one reads: git answers path by path, so with
+    // thousands of paths its output fills the pipe before it has read all of its input.
+    let writer = child.stdin.take().map(|mut stdin| {
+        std::thread::spawn(move || {
+            // A write error shows as git's exit status below.
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let out = child.wait_with_output();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    let Ok(out) = out else {
         return Vec::new();
     };
     // Exit 1: nothing ignored; 128: not a work tree or another failure.

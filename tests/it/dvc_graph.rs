@@ -600,3 +600,47 @@ fn a_list_in_a_string_is_refused_as_dvc_refuses_it() {
         .err_has("dvc.yaml:3");
     assert!(!p.exists("pipe.toml"));
 }
+
+/// Thousands of git-ignored `.dvc` files (a registry's scratch copies): git is asked about
+/// all of them at once and answers path by path, so the import must read its answers
+/// while it still writes the questions, or both wait on each other for ever.
+#[test]
+fn thousands_of_ignored_dvc_files_are_skipped() {
+    let p = Project::new().file(
+        "dvc.yaml",
+        "stages:\n  top:\n    cmd: echo t > t.txt\n    outs:\n    - t.txt\n",
+    );
+    let n = 4000;
+    for i in 0..n {
+        p.write(
+            &format!("scratch/a-rather-long-directory-name-for-scratch/copy-{i:05}.txt.dvc"),
+            &format!(
+                "outs:\n- md5: {:032x}\n  size: 1\n  path: copy-{i:05}.txt\n",
+                i
+            ),
+        );
+    }
+    p.write(".gitignore", "scratch/\n");
+    run(&p, Path::new("git"), &["init", "-q"]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = p.root().to_path_buf();
+    std::thread::spawn(move || {
+        let o = Command::new(crate::support::bin())
+            .args(["import-dvc", "--dry"])
+            .current_dir(root)
+            .output();
+        let _ = tx.send(o);
+    });
+    let o = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("import-dvc --dry did not finish within 120 s (git check-ignore deadlocked?)")
+        .expect("run pipe");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.matches("ignored by git: not imported").count(),
+        2 * n,
+        "each named once in the comment and once in the list"
+    );
+    assert!(out.contains("[stage.top]"));
+}
