@@ -208,8 +208,8 @@ async fn observe_and_decide(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Step<(Obs
     .map_err(pipe_failed)
 }
 
-/// A dep that is tracked data present only in part (`pipe pull` of a path inside it): the
-/// stage does not run on the part.
+/// A dep that is tracked data present only in part (`pipe pull` of a path inside it): a
+/// stage reading the whole directory does not run on the part.
 fn partial_dep(ctx: &Ctx, i: usize, observed: &Observed) -> Option<SchedError> {
     for u in ctx.graph.upstream(i) {
         let up = &ctx.graph.stages[u];
@@ -223,10 +223,9 @@ fn partial_dep(ctx: &Ctx, i: usize, observed: &Observed) -> Option<SchedError> {
             let Some(h) = entry.outs.get(&o.path) else {
                 continue;
             };
-            let reads = observed
-                .deps
-                .iter()
-                .find(|(d, _)| o.path.is_within(d) || d.is_within(&o.path));
+            // Only a stage that reads the whole directory (the out, or a directory
+            // holding it) waits for the rest; one reading a part of it reads what is there.
+            let reads = observed.deps.iter().find(|(d, _)| o.path.is_within(d));
             let Some((dep, Some(now))) = reads else {
                 continue;
             };

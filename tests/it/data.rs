@@ -220,10 +220,7 @@ fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
     p.pipe(&["push"]).ok().err_has("Pushed");
 
     // A teammate's clone: the committed files, none of the data.
-    let q = Project::new();
-    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
-        q.write(f, &p.read(f));
-    }
+    let q = teammate_of(&p);
     // Unpulled data says where it comes back from, as does the stage reading it.
     q.pipe(&["status"])
         .ok()
@@ -250,10 +247,7 @@ fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
     assert!(r.ran().is_empty(), "{r}");
 
     // fetch alone brings only objects; checkout then places them.
-    let c = Project::new();
-    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
-        c.write(f, &p.read(f));
-    }
+    let c = teammate_of(&p);
     c.pipe(&["fetch", "raw"]).ok();
     assert!(!c.exists("raw"));
     c.pipe(&["status"])
@@ -263,21 +257,25 @@ fn added_data_goes_to_a_directory_remote_and_comes_back_in_a_fresh_clone() {
     assert_eq!(c.read("raw/a.txt"), "alpha\n");
 }
 
-/// `pipe pull` of a path inside a tracked directory brings that part alone (the manifest
-/// and the files under it); status says the directory is partially present, a stage
-/// reading it does not run on the part, and pulling the directory brings only the rest.
-#[test]
-fn a_part_of_a_directory_is_pulled_alone() {
+/// A teammate's clone of `p`: its committed files, none of its data.
+fn teammate_of(p: &Project) -> Project {
+    let q = Project::new();
+    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
+        q.write(f, &p.read(f));
+    }
+    q
+}
+
+/// Two cameras' sequences tracked as `raw`, `pipeline` run and pushed to a directory
+/// remote; the remote (kept alive) and a teammate's clone.
+fn cameras_pushed(pipeline: &str) -> (tempfile::TempDir, Project) {
     let p = Project::new()
         .file("raw/cam07/a.txt", "a1\n")
         .file("raw/cam07/b.txt", "a2\n")
         .file("raw/cam08/a.txt", "b1\n")
         .file("raw/cam08/b.txt", "b2\n")
         .file("raw/cam08/c.txt", "b3\n")
-        .file(
-            "pipe.toml",
-            "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n",
-        );
+        .file("pipe.toml", pipeline);
     let store = tempfile::tempdir().expect("tmp");
     p.pipe(&["add", "raw"]).ok();
     p.pipe(&["repro"]).ok();
@@ -290,11 +288,32 @@ fn a_part_of_a_directory_is_pulled_alone() {
     ])
     .ok();
     p.pipe(&["push"]).ok();
+    (store, teammate_of(&p))
+}
 
-    let q = Project::new();
-    for f in ["pipe.toml", "pipe.lock", ".pipe/config.toml"] {
-        q.write(f, &p.read(f));
-    }
+/// A stage that reads only the part that was pulled runs; one that reads the whole
+/// directory waits for the rest.
+#[test]
+fn a_stage_reading_only_the_pulled_part_runs() {
+    let (_store, q) = cameras_pushed(
+        "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n\n[stage.one]\ncmd = \"cat raw/cam07/a.txt > one.txt\"\ndeps = [\"raw/cam07\"]\nouts = [\"one.txt\"]\n",
+    );
+    q.pipe(&["pull", "raw/cam07"]).ok();
+    q.pipe(&["repro", "one"]).ok();
+    assert_eq!(q.read("one.txt"), "a1\n");
+    q.pipe(&["repro", "count"])
+        .code(3)
+        .err_has("dep `raw` of stage `count` is partially present");
+}
+
+/// `pipe pull` of a path inside a tracked directory brings that part alone (the manifest
+/// and the files under it); status says the directory is partially present, a stage
+/// reading it does not run on the part, and pulling the directory brings only the rest.
+#[test]
+fn a_part_of_a_directory_is_pulled_alone() {
+    let (_store, q) = cameras_pushed(
+        "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n",
+    );
     // The manifest and cam07's two files: three objects.
     q.pipe(&["pull", "raw/cam07"])
         .ok()
