@@ -31,6 +31,11 @@ impl Session {
     pub fn open(pipeline: &Path) -> Result<Session> {
         let spec = spec::load(pipeline)?;
         let graph = Graph::build(&spec)?;
+        Session::from_loaded(spec, graph)
+    }
+
+    /// The session of a pipeline already loaded and linked: its workspace opened.
+    pub fn from_loaded(spec: Spec, graph: Graph) -> Result<Session> {
         let ws = Workspace::open(&spec.path)?;
         Ok(Session {
             spec,

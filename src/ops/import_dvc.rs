@@ -68,7 +68,7 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
     let pipeline = root.join("pipe.toml");
     // Every check a load runs, on the text in memory: `--dry` fails as the import would,
     // and an error points into the DVC file it came from, not a pipe.toml never written.
-    check(&pipeline, &text, &imp)?;
+    let (spec, graph) = check(&pipeline, &text, &imp)?;
     if o.dry {
         report.preview = Some(crate::report::import::preview(&text, &imp.notes));
         return Ok(report);
@@ -78,7 +78,10 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
         return Err(OpsError::PipelineExists { path: pipeline }.into());
     }
     write(&pipeline, &text)?;
-    let s = match super::open(p, &pipeline) {
+    // The pipeline as checked above is what was written: its workspace is all that is
+    // left to open (not a second parse of a large pipeline).
+    let opened = Session::from_loaded(spec, graph).inspect(|s| super::warn_workspace(p, &s.ws));
+    let s = match opened {
         Ok(s) => s,
         Err(e) => {
             match &old {
@@ -131,11 +134,18 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
 /// Loads `text` as the pipeline file `pipeline` would be (spec and graph, as `pipe` loads
 /// any pipeline), without writing it. An error inside it is given in DVC's terms: the
 /// dvc.yaml or `.dvc` file and line the offending stage or data entry came from.
-fn check(pipeline: &Path, text: &str, imp: &Import) -> Result<()> {
-    let loaded = crate::spec::from_bytes(pipeline, text.as_bytes().to_vec())
-        .and_then(|spec| crate::graph::Graph::build(&spec).map(|_| ()));
-    let Err(e) = loaded else {
-        return Ok(());
+fn check(
+    pipeline: &Path,
+    text: &str,
+    imp: &Import,
+) -> Result<(crate::spec::Spec, crate::graph::Graph)> {
+    let loaded = crate::spec::from_bytes(pipeline, text.as_bytes().to_vec()).and_then(|spec| {
+        let graph = crate::graph::Graph::build(&spec)?;
+        Ok((spec, graph))
+    });
+    let e = match loaded {
+        Ok(done) => return Ok(done),
+        Err(e) => e,
     };
     let line = e
         .location()
