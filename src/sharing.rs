@@ -353,9 +353,7 @@ pub async fn fetch_missing_within(
             continue;
         }
         let m = store.read_manifest(&h.digest).map_err(RemoteError::Local)?;
-        let under = |p: &str| {
-            within.is_none_or(|w| p == w || p.strip_prefix(w).is_some_and(|r| r.starts_with('/')))
-        };
+        let under = |p: &str| within.is_none_or(|w| pipe_cache::manifest::is_under(p, w));
         for e in m.entries().iter().filter(|e| under(&e.path)) {
             if seen.insert(e.digest) && !store.intact(&e.digest) {
                 files.push((e.digest, e.size));

@@ -74,6 +74,15 @@ pub enum ManifestError {
     Syntax { line: usize, msg: String },
 }
 
+/// Whether an entry's `path` is `within` or lies below it (`cam07` holds `cam07/a`, not
+/// `cam070/a`): the part of a directory a path inside it names.
+pub fn is_under(path: &str, within: &str) -> bool {
+    path == within
+        || path
+            .strip_prefix(within)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Whether `p` may be an entry's path (see the table in the module's header); why not.
 pub fn check_path(p: &str) -> Result<(), &'static str> {
     if p.is_empty() {

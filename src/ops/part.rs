@@ -31,9 +31,8 @@ pub struct Part {
 impl Part {
     /// The manifest entries under the part.
     pub fn entries<'m>(&self, all: &'m [Entry]) -> Vec<&'m Entry> {
-        let prefix = format!("{}/", self.within);
         all.iter()
-            .filter(|e| e.path == self.within || e.path.starts_with(&prefix))
+            .filter(|e| pipe_cache::manifest::is_under(&e.path, &self.within))
             .collect()
     }
 }
