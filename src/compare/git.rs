@@ -50,24 +50,32 @@ fn git(root: &Path) -> Command {
     c
 }
 
-fn run(root: &Path, args: &[&str]) -> Result<std::result::Result<String, String>> {
+/// What git answered: its output, or (it exited non-zero) what it said on stderr.
+enum Answer {
+    Out(String),
+    Refused(String),
+}
+
+/// Runs git in `root`; an error only when git cannot be started.
+fn run(root: &Path, args: &[&str]) -> Result<Answer> {
     let out = git(root).args(args).output().map_err(CompareError::Git)?;
-    if out.status.success() {
-        Ok(Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    Ok(if out.status.success() {
+        Answer::Out(text(&out.stdout))
     } else {
-        Ok(Err(String::from_utf8_lossy(&out.stderr).trim().to_string()))
-    }
+        Answer::Refused(text(&out.stderr))
+    })
 }
 
 impl Repo {
     /// The repository around `root`; an error (exit 2) when there is none.
     pub fn open(root: &Path) -> Result<Repo> {
         match run(root, &["rev-parse", "--show-prefix"])? {
-            Ok(prefix) => Ok(Repo {
+            Answer::Out(prefix) => Ok(Repo {
                 root: root.to_path_buf(),
                 prefix,
             }),
-            Err(why) => Err(CompareError::NotARepo {
+            Answer::Refused(why) => Err(CompareError::NotARepo {
                 root: root.to_path_buf(),
                 why,
             }
@@ -82,7 +90,7 @@ impl Repo {
         }
         let spec = format!("{name}^{{commit}}");
         match run(&self.root, &["rev-parse", "--verify", "--quiet", &spec])? {
-            Ok(commit) if !commit.is_empty() => Ok(Rev::Git {
+            Answer::Out(commit) if !commit.is_empty() => Ok(Rev::Git {
                 name: name.to_string(),
                 commit,
             }),

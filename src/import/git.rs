@@ -78,7 +78,7 @@ impl Repo {
             .args(["clone", "--mirror", "--quiet", "--"])
             .arg(url)
             .arg(&tmp))
-        .map_err(|why| repo.failed(why))?;
+        .map_err(|e| repo.cannot_run(&e))?;
         if !o.status.success() {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(repo.failed(last_line(&o)));
@@ -93,6 +93,10 @@ impl Repo {
         Ok(repo)
     }
 
+    fn cannot_run(&self, e: &std::io::Error) -> ImportError {
+        self.failed(format!("cannot run git: {e}"))
+    }
+
     fn failed(&self, why: String) -> ImportError {
         ImportError::Git {
             repo: self.url.clone(),
@@ -102,7 +106,7 @@ impl Repo {
 
     fn git(&self, args: &[&str]) -> Result<Output, ImportError> {
         let o = run(Command::new("git").arg("-C").arg(&self.dir).args(args))
-            .map_err(|why| self.failed(why))?;
+            .map_err(|e| self.cannot_run(&e))?;
         if !o.status.success() {
             return Err(self.failed(last_line(&o)));
         }
@@ -126,7 +130,7 @@ impl Repo {
             "--end-of-options",
             &format!("{name}^{{commit}}"),
         ]))
-        .map_err(|why| self.failed(why))?;
+        .map_err(|e| self.cannot_run(&e))?;
         if !o.status.success() {
             return Err(unknown());
         }
@@ -155,7 +159,7 @@ impl Repo {
             .arg("-C")
             .arg(&self.dir)
             .args(["cat-file", "-e", &spec]))
-        .map_err(|why| self.failed(why))?;
+        .map_err(|e| self.cannot_run(&e))?;
         if !exists.status.success() {
             return Ok(None);
         }
@@ -174,12 +178,13 @@ impl Repo {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<Output, String> {
+/// Runs git without a terminal to ask for credentials, in the C locale (its messages are
+/// passed on); an error only when git cannot be started.
+fn run(cmd: &mut Command) -> std::io::Result<Output> {
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))
 }
 
 fn last_line(o: &Output) -> String {

@@ -156,7 +156,8 @@ pub(super) fn fetch_dvc(
         });
     }
     if as_dir {
-        out.hash = store_manifest(store, entries).map_err(|e| cx.corrupt(md5.to_string(), e))?;
+        out.hash = store_manifest(store, entries)
+            .map_err(|e| cx.corrupt(md5.to_string(), e.to_string()))?;
     } else if let Some(e) = entries.into_iter().next() {
         out.hash = Summary::file(e.digest, e.size, false);
     }

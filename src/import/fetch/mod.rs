@@ -204,13 +204,26 @@ impl OwnedCx {
     }
 }
 
+/// Why the manifest of what was fetched could not be stored.
+#[derive(Debug, thiserror::Error)]
+enum StoreManifestError {
+    /// The entries do not make a manifest (a path twice, a path that is not relative).
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Store(#[from] pipe_cache::Error),
+}
+
 /// Stores the manifest of `entries`; its hash.
-fn store_manifest(store: &Store, entries: Vec<manifest::Entry>) -> Result<Summary, String> {
-    let m = Manifest::new(entries).map_err(|e| e.to_string())?;
+fn store_manifest(
+    store: &Store,
+    entries: Vec<manifest::Entry>,
+) -> Result<Summary, StoreManifestError> {
+    let m = Manifest::new(entries)?;
     let d = m.digest();
     let mut b = store.batch();
     b.add_bytes(m.encode(), d);
-    b.commit().map_err(|e| e.to_string())?;
+    b.commit()?;
     Ok(Summary::dir(d, m.total_size(), m.len() as u64))
 }
 

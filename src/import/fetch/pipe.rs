@@ -81,7 +81,8 @@ pub(super) async fn fetch_pipe(
         return Ok(out);
     }
     if sub.is_some() {
-        out.hash = store_manifest(store, chosen).map_err(|e| cx.corrupt(cx.path.clone(), e))?;
+        out.hash = store_manifest(store, chosen)
+            .map_err(|e| cx.corrupt(cx.path.clone(), e.to_string()))?;
     }
     Ok(out)
 }
