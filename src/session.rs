@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Stage};
+use crate::graph::{Graph, Stage, StageIdx};
 use crate::sharing::{LockedOut, locked_outs};
 use crate::spec::{self, Spec};
 use crate::workspace::Workspace;
@@ -45,7 +45,7 @@ impl Session {
     }
 
     /// Targets to stage indices; no targets: every base-pipeline stage.
-    pub fn select(&self, targets: &[String]) -> Result<Vec<usize>> {
+    pub fn select(&self, targets: &[String]) -> Result<Vec<StageIdx>> {
         if targets.is_empty() {
             return Ok(self.graph.base_stages());
         }
@@ -54,7 +54,7 @@ impl Session {
 
     /// The stages `targets` name; no targets: every stage, sweep cells included (what
     /// push, fetch and `status --remote` work on, unlike [`Session::select`]).
-    pub fn select_all(&self, targets: &[String]) -> Result<Vec<usize>> {
+    pub fn select_all(&self, targets: &[String]) -> Result<Vec<StageIdx>> {
         if targets.is_empty() {
             Ok(self.graph.topo().to_vec())
         } else {
@@ -68,7 +68,7 @@ impl Session {
         self.fold_lock()?;
         let lock = self.ws.lock.read()?;
         let order = self.select_all(targets)?;
-        let stages: Vec<&Stage> = order.iter().map(|&i| &self.graph.stages[i]).collect();
+        let stages: Vec<&Stage> = order.iter().map(|&i| &self.graph[i]).collect();
         Ok(locked_outs(&stages, &lock)
             .into_iter()
             .filter(|o| o.cached)

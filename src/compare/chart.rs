@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::graph::Graph;
+use crate::graph::{Graph, StageIdx};
 use crate::spec::Template;
 
 /// A named line or point set; `band` is `(x, low, high)`, drawn shaded under the line.
@@ -60,8 +60,8 @@ pub struct DagLayout {
 impl DagLayout {
     /// The stages `order` names (in dependency order): each on the layer one past its
     /// deepest upstream, rows filled top down per layer.
-    pub fn of(graph: &Graph, order: &[usize]) -> DagLayout {
-        let mut layer = vec![0usize; graph.stages.len()];
+    pub fn of(graph: &Graph, order: &[StageIdx]) -> DagLayout {
+        let mut layer: HashMap<StageIdx, usize> = HashMap::new();
         let mut nodes = Vec::new();
         let mut node_of = HashMap::new();
         let mut per_layer: BTreeMap<usize, usize> = BTreeMap::new();
@@ -69,14 +69,14 @@ impl DagLayout {
             let l = graph
                 .upstream(i)
                 .into_iter()
-                .map(|u| layer[u] + 1)
+                .map(|u| layer.get(&u).copied().unwrap_or(0) + 1)
                 .max()
                 .unwrap_or(0);
-            layer[i] = l;
+            layer.insert(i, l);
             let row = per_layer.entry(l).or_insert(0);
             node_of.insert(i, nodes.len());
             nodes.push(DagNode {
-                label: graph.stages[i].id.to_string(),
+                label: graph[i].id.to_string(),
                 layer: l,
                 row: *row,
             });

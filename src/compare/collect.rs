@@ -47,7 +47,7 @@ pub enum Read {
 pub fn files(g: &Graph, targets: &[String], role: OutRole) -> Result<Vec<FileRef>> {
     let mut out = Vec::new();
     let mut matched = vec![false; targets.len()];
-    for st in &g.stages {
+    for st in g.stages() {
         for o in st.outs_of(role) {
             let hit: Vec<usize> = targets
                 .iter()
@@ -185,7 +185,7 @@ pub fn params_at(s: &Session, repo: Option<&Repo>, rev: &Rev) -> Result<ParamSet
     let mut out = ParamSet::new();
     match rev {
         Rev::Workspace => {
-            for st in &s.graph.stages {
+            for st in s.graph.stages() {
                 let scope = st.id.cell().unwrap_or("").to_string();
                 for (k, v) in &st.params {
                     out.entry((scope.clone(), k.clone()))

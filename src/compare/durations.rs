@@ -53,7 +53,7 @@ pub fn record(s: &Session, summary: &Summary) -> Result<(), RecordError> {
         .outcomes
         .iter()
         .filter_map(|(i, o)| match o {
-            Outcome::Ran(d) => Some((s.graph.stages[*i].id.to_string(), d.as_secs_f64())),
+            Outcome::Ran(d) => Some((s.graph[*i].id.to_string(), d.as_secs_f64())),
             _ => None,
         })
         .collect();

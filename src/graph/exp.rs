@@ -19,6 +19,7 @@ use super::instance::{Instance, NoRemap};
 use super::stage::{CellInfo, Stage, StageId};
 use super::sweep::{CellRemap, check_literal_paths};
 use crate::error::Result;
+use crate::graph::StageIdx;
 use crate::spec::exp_name::ExpName;
 use crate::spec::{Spec, View};
 use crate::wspath::WsPath;
@@ -58,25 +59,25 @@ pub struct ExpCell {
 
 /// The base stages `cell` re-instantiates, in dependency order: the readers of an
 /// overridden key within the targets' closure and everything downstream of them there.
-pub fn affected(graph: &Graph, cell: &ExpCell) -> Result<Vec<usize>> {
+pub fn affected(graph: &Graph, cell: &ExpCell) -> Result<Vec<StageIdx>> {
     let seeds = if cell.targets.is_empty() {
         graph.base_stages()
     } else {
         graph.resolve_targets(&cell.targets)?
     };
-    let scope: BTreeSet<usize> = graph
+    let scope: BTreeSet<StageIdx> = graph
         .closure(&seeds, false)
         .into_iter()
-        .filter(|&i| graph.stages[i].cell.is_none())
+        .filter(|&i| graph[i].cell.is_none())
         .collect();
     let mut readers = Vec::new();
     for k in cell.overrides.keys() {
         let prefix = format!("{k}.");
-        let r: Vec<usize> = scope
+        let r: Vec<StageIdx> = scope
             .iter()
             .copied()
             .filter(|&i| {
-                graph.stages[i]
+                graph[i]
                     .params
                     .keys()
                     .any(|p| p == k || p.starts_with(&prefix))
@@ -104,7 +105,7 @@ pub fn affected(graph: &Graph, cell: &ExpCell) -> Result<Vec<usize>> {
 pub fn instantiate(spec: &Spec, graph: &Graph, cell: &ExpCell) -> Result<Vec<Stage>> {
     let defs: Vec<usize> = affected(graph, cell)?
         .into_iter()
-        .map(|i| graph.stages[i].def)
+        .map(|i| graph[i].def)
         .collect();
     let view = View {
         params: &spec.params,

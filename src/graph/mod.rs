@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod exp;
+mod idx;
 pub mod instance;
 pub mod render;
 pub mod stage;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
+pub use idx::StageIdx;
 pub use stage::{Out, Stage, StageId, StageKind};
 
 use crate::spec::{OutRole, Spec, SpecError, View};
@@ -27,16 +29,16 @@ use instance::{Instance, NoRemap};
 use sweep::SweepPlan;
 
 /// Out path -> (stage, out index).
-type Producers = BTreeMap<WsPath, (usize, usize)>;
+type Producers = BTreeMap<WsPath, (StageIdx, usize)>;
 
 #[derive(Debug)]
 pub struct Graph {
-    pub stages: Vec<Stage>,
-    index: HashMap<StageId, usize>,
-    dag: DiGraph<usize, ()>,
+    stages: Vec<Stage>,
+    index: HashMap<StageId, StageIdx>,
+    dag: DiGraph<StageIdx, ()>,
     /// Every stage in an order where producers come before consumers.
-    topo: Vec<usize>,
-    /// Position of each stage in `topo`.
+    topo: Vec<StageIdx>,
+    /// Position of each stage in `topo`, by stage.
     rank: Vec<usize>,
     producers: Producers,
     pub sweeps: Vec<SweepPlan>,
@@ -82,7 +84,7 @@ impl Graph {
         let topo = order(spec, &stages, &dag)?;
         let mut rank = vec![0; stages.len()];
         for (pos, &i) in topo.iter().enumerate() {
-            rank[i] = pos;
+            rank[i.get()] = pos;
         }
         Ok(Graph {
             stages,
@@ -95,8 +97,27 @@ impl Graph {
         })
     }
 
-    pub fn find(&self, id: &str) -> Option<usize> {
+    pub fn find(&self, id: &str) -> Option<StageIdx> {
         self.index.get(&StageId::from_lock(id)).copied()
+    }
+
+    /// Every stage, in definition order (base stages, sweep cells, tracked data,
+    /// experiment instances); [`Graph::iter`] pairs each with its index.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// Every stage with its index, in definition order.
+    pub fn iter(&self) -> impl Iterator<Item = (StageIdx, &Stage)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (StageIdx::new(i), s))
+    }
+
+    /// Every stage's index, in definition order.
+    pub fn indices(&self) -> impl Iterator<Item = StageIdx> + use<> {
+        (0..self.stages.len()).map(StageIdx::new)
     }
 
     pub fn len(&self) -> usize {
@@ -108,22 +129,20 @@ impl Graph {
     }
 
     /// Direct upstream stages of `i`.
-    pub fn upstream(&self, i: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = self
-            .dag
-            .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
-            .map(|n| n.index())
-            .collect();
-        v.sort_unstable();
-        v
+    pub fn upstream(&self, i: StageIdx) -> Vec<StageIdx> {
+        self.neighbours(i, petgraph::Direction::Incoming)
     }
 
     /// Direct downstream stages of `i`.
-    pub fn downstream(&self, i: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = self
+    pub fn downstream(&self, i: StageIdx) -> Vec<StageIdx> {
+        self.neighbours(i, petgraph::Direction::Outgoing)
+    }
+
+    fn neighbours(&self, i: StageIdx, dir: petgraph::Direction) -> Vec<StageIdx> {
+        let mut v: Vec<StageIdx> = self
             .dag
-            .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing)
-            .map(|n| n.index())
+            .neighbors_directed(NodeIndex::new(i.get()), dir)
+            .map(|n| StageIdx::new(n.index()))
             .collect();
         v.sort_unstable();
         v
@@ -131,11 +150,11 @@ impl Graph {
 
     /// `seeds` and everything they depend on (or, `down`, everything depending on them),
     /// in dependency order.
-    pub fn closure(&self, seeds: &[usize], down: bool) -> Vec<usize> {
+    pub fn closure(&self, seeds: &[StageIdx], down: bool) -> Vec<StageIdx> {
         let mut seen = vec![false; self.stages.len()];
-        let mut stack: Vec<usize> = seeds.to_vec();
+        let mut stack: Vec<StageIdx> = seeds.to_vec();
         while let Some(i) = stack.pop() {
-            if std::mem::replace(&mut seen[i], true) {
+            if std::mem::replace(&mut seen[i.get()], true) {
                 continue;
             }
             stack.extend(if down {
@@ -144,44 +163,48 @@ impl Graph {
                 self.upstream(i)
             });
         }
-        self.in_order((0..self.stages.len()).filter(|&i| seen[i]))
+        self.in_order(self.indices().filter(|&i| seen[i.get()]))
     }
 
     /// Sorts stage indices into dependency order.
-    pub fn in_order(&self, set: impl IntoIterator<Item = usize>) -> Vec<usize> {
-        let mut v: Vec<usize> = set.into_iter().collect();
-        v.sort_unstable_by_key(|&i| self.rank[i]);
+    pub fn in_order(&self, set: impl IntoIterator<Item = StageIdx>) -> Vec<StageIdx> {
+        let mut v: Vec<StageIdx> = set.into_iter().collect();
+        v.sort_unstable_by_key(|&i| self.rank[i.get()]);
         v.dedup();
         v
     }
 
     /// Every stage in dependency order.
-    pub fn topo(&self) -> &[usize] {
+    pub fn topo(&self) -> &[StageIdx] {
         &self.topo
     }
 
     /// Base-pipeline stages (not sweep cells), in dependency order.
-    pub fn base_stages(&self) -> Vec<usize> {
-        self.in_order((0..self.stages.len()).filter(|&i| self.stages[i].cell.is_none()))
+    pub fn base_stages(&self) -> Vec<StageIdx> {
+        self.in_order(
+            self.iter()
+                .filter(|(_, s)| s.cell.is_none())
+                .map(|(i, _)| i),
+        )
     }
 
     /// The stage writing `path` (or the out containing it).
-    pub fn producer_of(&self, path: &WsPath) -> Option<usize> {
+    pub fn producer_of(&self, path: &WsPath) -> Option<StageIdx> {
         producers_of(&self.producers, path)
             .into_iter()
             .map(|(s, _)| s)
-            .find(|&s| self.stages[s].outs.iter().any(|o| path.is_within(&o.path)))
+            .find(|&s| self[s].outs.iter().any(|o| path.is_within(&o.path)))
     }
 
     /// Every out that equals `path`, contains it, or lies inside it.
     pub fn outs_overlapping(&self, path: &WsPath) -> impl Iterator<Item = &WsPath> {
         producers_of(&self.producers, path)
             .into_iter()
-            .map(|(s, o)| &self.stages[s].outs[o].path)
+            .map(|(s, o)| &self[s].outs[o].path)
     }
 
     /// Resolves command-line targets: stage ids, base stage names, or out paths.
-    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<usize>, GraphError> {
+    pub fn resolve_targets(&self, targets: &[String]) -> Result<Vec<StageIdx>, GraphError> {
         let mut out = Vec::new();
         for t in targets {
             if let Some(i) = self.find(t) {
@@ -211,11 +234,19 @@ impl Graph {
     }
 }
 
+impl std::ops::Index<StageIdx> for Graph {
+    type Output = Stage;
+
+    fn index(&self, i: StageIdx) -> &Stage {
+        &self.stages[i.get()]
+    }
+}
+
 /// Stage id -> index; an id defined twice is an error.
-fn index_ids(spec: &Spec, stages: &[Stage]) -> Result<HashMap<StageId, usize>, SpecError> {
+fn index_ids(spec: &Spec, stages: &[Stage]) -> Result<HashMap<StageId, StageIdx>, SpecError> {
     let mut index = HashMap::with_capacity(stages.len());
     for (i, s) in stages.iter().enumerate() {
-        if index.insert(s.id.clone(), i).is_some() {
+        if index.insert(s.id.clone(), StageIdx::new(i)).is_some() {
             return Err(spec
                 .file
                 .error(s.span.clone(), format!("stage `{}` is defined twice", s.id)));
@@ -228,9 +259,10 @@ fn index_ids(spec: &Spec, stages: &[Stage]) -> Result<HashMap<StageId, usize>, S
 fn producers(spec: &Spec, stages: &[Stage]) -> Result<Producers, SpecError> {
     let mut producers: Producers = BTreeMap::new();
     for (si, s) in stages.iter().enumerate() {
+        let si = StageIdx::new(si);
         for (oi, o) in s.outs.iter().enumerate() {
             if let Some(&(pj, po)) = producers.get(&o.path) {
-                let other = &stages[pj];
+                let other = &stages[pj.get()];
                 let what = if pj == si {
                     format!("stage `{}` declares out `{}` twice", s.id, o.path)
                 } else {
@@ -263,13 +295,13 @@ fn check_nested_outs(
                 continue;
             };
             if let Some(&(pj, po)) = producers.get(&anc) {
-                let (s, o) = (&stages[si], &stages[si].outs[oi]);
+                let (s, o) = (&stages[si.get()], &stages[si.get()].outs[oi]);
                 // A stage's metric or plot may be a file of one of its own directory outs
                 // (as DVC's top-level metrics inside a stage's out are).
                 if pj == si && o.role != OutRole::Out {
                     continue;
                 }
-                let other = &stages[pj];
+                let other = &stages[pj.get()];
                 return Err(spec
                     .file
                     .error(
@@ -292,13 +324,14 @@ fn edges(
     spec: &Spec,
     stages: &[Stage],
     producers: &Producers,
-) -> Result<DiGraph<usize, ()>, SpecError> {
-    let mut dag = DiGraph::<usize, ()>::with_capacity(stages.len(), stages.len());
+) -> Result<DiGraph<StageIdx, ()>, SpecError> {
+    let mut dag = DiGraph::<StageIdx, ()>::with_capacity(stages.len(), stages.len());
     for i in 0..stages.len() {
-        dag.add_node(i);
+        dag.add_node(StageIdx::new(i));
     }
     for (si, s) in stages.iter().enumerate() {
-        let mut ups: Vec<usize> = Vec::new();
+        let si = StageIdx::new(si);
+        let mut ups: Vec<StageIdx> = Vec::new();
         for (di, d) in s.deps.iter().enumerate() {
             let found = producers_of(producers, d);
             // A dep no stage makes is read as it is: when it is missing (a fresh clone
@@ -326,20 +359,29 @@ fn edges(
         ups.sort_unstable();
         ups.dedup();
         for u in ups {
-            dag.add_edge(NodeIndex::new(u), NodeIndex::new(si), ());
+            dag.add_edge(NodeIndex::new(u.get()), NodeIndex::new(si.get()), ());
         }
     }
     Ok(dag)
 }
 
 /// The stages in dependency order ([`stable_topo`]); a cycle is an error naming it.
-fn order(spec: &Spec, stages: &[Stage], dag: &DiGraph<usize, ()>) -> Result<Vec<usize>, SpecError> {
+fn order(
+    spec: &Spec,
+    stages: &[Stage],
+    dag: &DiGraph<StageIdx, ()>,
+) -> Result<Vec<StageIdx>, SpecError> {
     if petgraph::algo::toposort(dag, None).is_ok() {
         return Ok(stable_topo(dag));
     }
     let cycle = find_cycle(dag);
-    let names: Vec<String> = cycle.iter().map(|&i| stages[i].id.to_string()).collect();
-    let first = &stages[cycle[0]];
+    let names: Vec<String> = cycle
+        .iter()
+        .map(|&i| stages[i.get()].id.to_string())
+        .collect();
+    let Some(first) = cycle.first().map(|i| &stages[i.get()]) else {
+        return Ok(stable_topo(dag));
+    };
     Err(spec
         .file
         .error(
@@ -384,7 +426,7 @@ fn data_stage(i: usize, d: &crate::spec::DataDef) -> Stage {
 }
 
 /// Producers whose out equals, contains, or lies inside `path`.
-fn producers_of(producers: &Producers, path: &WsPath) -> Vec<(usize, usize)> {
+fn producers_of(producers: &Producers, path: &WsPath) -> Vec<(StageIdx, usize)> {
     let mut found = Vec::new();
     if path.is_root() {
         return producers.values().copied().collect();
@@ -410,7 +452,7 @@ fn producers_of(producers: &Producers, path: &WsPath) -> Vec<(usize, usize)> {
 
 /// Dependency order that otherwise keeps definition order (base stages as written, then
 /// sweep cells as expanded): Kahn's algorithm taking the lowest ready index first.
-fn stable_topo(dag: &DiGraph<usize, ()>) -> Vec<usize> {
+fn stable_topo(dag: &DiGraph<StageIdx, ()>) -> Vec<StageIdx> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     let n = dag.node_count();
@@ -424,7 +466,7 @@ fn stable_topo(dag: &DiGraph<usize, ()>) -> Vec<usize> {
         (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(Reverse(i)) = ready.pop() {
-        order.push(i);
+        order.push(StageIdx::new(i));
         for d in dag.neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing) {
             let d = d.index();
             indeg[d] -= 1;
@@ -438,7 +480,7 @@ fn stable_topo(dag: &DiGraph<usize, ()>) -> Vec<usize> {
 
 /// One cycle of a cyclic graph, as stage indices in order (the first repeated last
 /// implicitly).
-fn find_cycle(dag: &DiGraph<usize, ()>) -> Vec<usize> {
+fn find_cycle(dag: &DiGraph<StageIdx, ()>) -> Vec<StageIdx> {
     for scc in petgraph::algo::tarjan_scc(dag) {
         let self_loop = scc.len() == 1 && dag.find_edge(scc[0], scc[0]).is_some();
         if scc.len() < 2 && !self_loop {
@@ -459,7 +501,7 @@ fn find_cycle(dag: &DiGraph<usize, ()>) -> Vec<usize> {
             };
             if let Some(&start) = pos.get(&next) {
                 // Start the cycle at the stage defined first, so the message is stable.
-                let mut cycle: Vec<usize> = path[start..].iter().map(|n| dag[*n]).collect();
+                let mut cycle: Vec<StageIdx> = path[start..].iter().map(|n| dag[*n]).collect();
                 if let Some(first) = cycle
                     .iter()
                     .enumerate()
@@ -504,12 +546,8 @@ mod tests {
         g.topo()
             .iter()
             .map(|&i| {
-                let ups: Vec<&str> = g
-                    .upstream(i)
-                    .iter()
-                    .map(|&u| g.stages[u].id.as_str())
-                    .collect();
-                format!("{} <- [{}]", g.stages[i].id, ups.join(", "))
+                let ups: Vec<&str> = g.upstream(i).iter().map(|&u| g[u].id.as_str()).collect();
+                format!("{} <- [{}]", g[i].id, ups.join(", "))
             })
             .collect()
     }
@@ -595,10 +633,10 @@ matrix = { "m.g" = [1, 2] }
                 "eval@g=2 <- [train@g=2]",
             ]
         );
-        let e = &g.stages[g.find("eval@g=2").unwrap()];
+        let e = &g[g.find("eval@g=2").unwrap()];
         assert_eq!(e.deps[0].as_str(), "sweeps/s/g=2/m.bin");
         assert_eq!(e.outs[0].path.as_str(), "sweeps/s/g=2/e.json");
-        match &g.stages[g.find("train@g=1").unwrap()].kind {
+        match &g[g.find("train@g=1").unwrap()].kind {
             StageKind::Cmd(c) => assert_eq!(c[0], "x 1 sweeps/s/g=1/m.bin"),
             other => panic!("{other:?}"),
         }
@@ -621,7 +659,7 @@ matrix = { "m.lr" = [1e-5, 0.5], "m.big" = [1e16] }
             &[],
         );
         let g = g.unwrap_or_else(|e| panic!("{e}"));
-        let cmd = |id: &str| match &g.stages[g.find(id).unwrap()].kind {
+        let cmd = |id: &str| match &g[g.find(id).unwrap()].kind {
             StageKind::Cmd(c) => c[0].clone(),
             other => panic!("{other:?}"),
         };

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Graph, Stage, StageKind};
+use crate::graph::StageIdx;
 use crate::spec::{OutRole, ParamRef, Spec};
 use crate::wspath::WsPath;
 
@@ -13,10 +14,10 @@ use crate::wspath::WsPath;
 /// truncate           <- prepare
 /// build_model_input  <- truncate, build_tubes
 /// ```
-pub fn text(g: &Graph, set: &[usize]) -> String {
+pub fn text(g: &Graph, set: &[StageIdx]) -> String {
     let width = set
         .iter()
-        .map(|&i| g.stages[i].id.as_str().len())
+        .map(|&i| g[i].id.as_str().len())
         .max()
         .unwrap_or(0);
     let mut out = String::new();
@@ -25,9 +26,9 @@ pub fn text(g: &Graph, set: &[usize]) -> String {
             .upstream(i)
             .into_iter()
             .filter(|u| set.contains(u))
-            .map(|u| g.stages[u].id.as_str())
+            .map(|u| g[u].id.as_str())
             .collect();
-        let id = g.stages[i].id.as_str();
+        let id = g[i].id.as_str();
         if ups.is_empty() {
             let _ = writeln!(out, "{id}");
         } else {
@@ -37,32 +38,27 @@ pub fn text(g: &Graph, set: &[usize]) -> String {
     out
 }
 
-pub fn dot(g: &Graph, set: &[usize]) -> String {
+pub fn dot(g: &Graph, set: &[StageIdx]) -> String {
     let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n");
     for &i in set {
-        let _ = writeln!(out, "  {:?};", g.stages[i].id.as_str());
+        let _ = writeln!(out, "  {:?};", g[i].id.as_str());
     }
     for &i in set {
         for u in g.upstream(i).into_iter().filter(|u| set.contains(u)) {
-            let _ = writeln!(
-                out,
-                "  {:?} -> {:?};",
-                g.stages[u].id.as_str(),
-                g.stages[i].id.as_str()
-            );
+            let _ = writeln!(out, "  {:?} -> {:?};", g[u].id.as_str(), g[i].id.as_str());
         }
     }
     out.push_str("}\n");
     out
 }
 
-pub fn mermaid(g: &Graph, set: &[usize]) -> String {
+pub fn mermaid(g: &Graph, set: &[StageIdx]) -> String {
     let mut out = String::from("flowchart LR\n");
     for &i in set {
         let _ = writeln!(
             out,
             "  s{i}[\"{}\"]",
-            g.stages[i].id.as_str().replace('"', "#quot;")
+            g[i].id.as_str().replace('"', "#quot;")
         );
     }
     for &i in set {
@@ -114,18 +110,15 @@ pub struct ParamJson {
     pub key: String,
 }
 
-pub fn json<'a>(g: &'a Graph, spec: &Spec, set: &[usize]) -> DagJson<'a> {
-    let stages = set
-        .iter()
-        .map(|&i| stage_json(&g.stages[i], spec))
-        .collect();
+pub fn json<'a>(g: &'a Graph, spec: &Spec, set: &[StageIdx]) -> DagJson<'a> {
+    let stages = set.iter().map(|&i| stage_json(&g[i], spec)).collect();
     let edges = set
         .iter()
         .flat_map(|&i| {
             g.upstream(i)
                 .into_iter()
                 .filter(|u| set.contains(u))
-                .map(move |u| [g.stages[u].id.as_str(), g.stages[i].id.as_str()])
+                .map(move |u| [g[u].id.as_str(), g[i].id.as_str()])
         })
         .collect();
     DagJson { stages, edges }

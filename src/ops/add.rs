@@ -58,11 +58,11 @@ pub fn add(p: &Printer, pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath
         let s = super::open(p, pipeline)?;
         for wp in &wanted {
             if let Some(i) = s.graph.producer_of(wp)
-                && !s.graph.stages[i].is_data()
+                && !s.graph[i].is_data()
             {
                 return Err(OpsError::AddProduced {
                     path: wp.clone(),
-                    stage: s.graph.stages[i].id.to_string(),
+                    stage: s.graph[i].id.to_string(),
                 }
                 .into());
             }
@@ -90,7 +90,7 @@ pub fn add(p: &Printer, pipeline: &Path, paths: &[PathBuf]) -> Result<Vec<WsPath
         let Some(i) = s.graph.find(&id) else {
             return Err(OpsError::DataNotInGraph { path: wp.clone() }.into());
         };
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         let entry = commit::commit(
             &s.ws,
             st,

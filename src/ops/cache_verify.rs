@@ -47,7 +47,7 @@ pub fn verify(
 ) -> Result<VerifyReport> {
     s.fold_lock()?;
     let lock = s.ws.lock.read()?;
-    let stages: Vec<&crate::graph::Stage> = s.graph.stages.iter().collect();
+    let stages: Vec<&crate::graph::Stage> = s.graph.stages().iter().collect();
     let outs: Vec<sharing::LockedOut> = sharing::locked_outs(&stages, &lock)
         .into_iter()
         .filter(|o| o.cached)

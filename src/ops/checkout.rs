@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
+use crate::graph::StageIdx;
 use crate::lock::{Entries, Stamp};
 use crate::ops::error::OpsError;
 use crate::pathlock::{self, Busy, Held, Mode, PathLocks};
@@ -111,7 +112,7 @@ pub fn checkout(p: &Printer, s: &Session, targets: &[String]) -> Result<Checkout
 fn restore_outs(
     p: &Printer,
     s: &Session,
-    order: &[usize],
+    order: &[StageIdx],
     (stamp, lock): (Stamp, &Entries),
     report: &mut CheckoutReport,
     wrote: &mut bool,
@@ -122,7 +123,7 @@ fn restore_outs(
     // recorded), not once per out.
     let mut latest: (Stamp, Option<Entries>) = (stamp, None);
     for &i in order {
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         let Some(entry) = lock.get(st.id.as_str()) else {
             continue;
         };

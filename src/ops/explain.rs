@@ -22,7 +22,7 @@ pub fn explain(s: &Session, target: &str) -> Result<Explanation> {
         .ok_or_else(|| OpsError::NoStage {
             target: target.to_string(),
         })?;
-    let st = &s.graph.stages[i];
+    let st = &s.graph[i];
     let lock = s.ws.lock.read()?;
     let obs = observe(&s.ws, st)?;
     s.ws.state.save()?;

@@ -242,11 +242,11 @@ pub fn import(p: &Printer, pipeline: &Path, o: &SourceOptions) -> Result<Brought
     // import (below) is what must load.
     if let Some(s) = old.as_ref().and_then(|_| Session::open(pipeline).ok()) {
         if let Some(i) = s.graph.producer_of(&wp)
-            && !s.graph.stages[i].is_data()
+            && !s.graph[i].is_data()
         {
             return Err(ImportError::BadArgument(format!(
                 "cannot import to `{wp}`: stage `{}` writes it",
-                s.graph.stages[i].id
+                s.graph[i].id
             ))
             .into());
         }
@@ -324,12 +324,7 @@ fn record(s: &Session, b: &Brought) -> Result<()> {
     };
     let mut outs = std::collections::BTreeMap::new();
     outs.insert(b.path.clone(), b.hash);
-    let mut entry = LockEntry::new(
-        &s.graph.stages[i],
-        Default::default(),
-        Default::default(),
-        outs,
-    );
+    let mut entry = LockEntry::new(&s.graph[i], Default::default(), Default::default(), outs);
     entry.rev_lock = Some(b.commit.sha.clone());
     s.ws.lock.record(&id, Some(&entry))?;
     Ok(())

@@ -22,6 +22,7 @@ use toml::Value;
 
 use crate::dvc::{self, Import, lock::Checker};
 use crate::error::{Error, Result};
+use crate::graph::StageIdx;
 use crate::graph::StageKind;
 use crate::report::printer::{Printer, Tone};
 use crate::run::commit;
@@ -282,7 +283,7 @@ fn data(
             report.data.push(d.path.clone());
             continue;
         }
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         commit::commit(
             &s.ws,
             st,
@@ -333,8 +334,8 @@ fn from_dvc_cache(p: &Printer, dir: &pipe_cache::RootDir, ws: &str, md5: &str) -
 }
 
 /// Whether a lock entry pipe already has no longer matches the workspace.
-fn stale_entry(s: &Session, i: usize, lock: &crate::lock::Entries) -> Result<bool> {
-    let st = &s.graph.stages[i];
+fn stale_entry(s: &Session, i: StageIdx, lock: &crate::lock::Entries) -> Result<bool> {
+    let st = &s.graph[i];
     let obs = observe(&s.ws, st)?;
     let opts = crate::run::decide::Options {
         compare_data: true,
@@ -366,9 +367,9 @@ fn stages(
     };
     // Stages in dependency order, so an upstream that does not match leaves its
     // downstream stale too.
-    let mut unmatched: std::collections::HashSet<usize> = Default::default();
+    let mut unmatched: std::collections::HashSet<StageIdx> = Default::default();
     for &i in s.graph.topo() {
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         let Some(decl) = imp.stages.iter().find(|d| d.name == st.id.as_str()) else {
             continue;
         };
@@ -389,10 +390,7 @@ fn stages(
             unmatched.insert(i);
             report.stale.push((
                 decl.name.clone(),
-                format!(
-                    "upstream stage {} does not match dvc.lock",
-                    s.graph.stages[u].id
-                ),
+                format!("upstream stage {} does not match dvc.lock", s.graph[u].id),
             ));
             continue;
         }

@@ -71,7 +71,7 @@ pub fn current_cached_outs(s: &Session) -> Vec<String> {
 
 fn cached_outs_of(graph: &Graph) -> Vec<String> {
     let mut v: Vec<String> = graph
-        .stages
+        .stages()
         .iter()
         .filter(|st| st.cell.is_none())
         .flat_map(|st| {

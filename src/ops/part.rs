@@ -49,7 +49,7 @@ pub fn split(s: &Session, targets: &[String]) -> Result<(Vec<String>, Vec<Part>)
             .as_ref()
             .filter(|_| s.graph.find(t).is_none())
             .and_then(|p| {
-                s.graph.stages.iter().find_map(|st| {
+                s.graph.stages().iter().find_map(|st| {
                     st.outs
                         .iter()
                         .find(|o| o.cache && p != &o.path && p.is_within(&o.path))

@@ -31,7 +31,7 @@ pub fn chart_def(s: &Session, f: &FileRef) -> ChartDef {
     let Some(i) = s.graph.find(&f.stage) else {
         return ChartDef::default();
     };
-    let st = &s.graph.stages[i];
+    let st = &s.graph[i];
     let k = st
         .outs_of(OutRole::Plot)
         .position(|o| o.path.as_str() == f.path);
@@ -48,7 +48,7 @@ fn groups(s: &Session, files: Vec<FileRef>) -> Vec<Vec<FileRef>> {
         let Some(i) = s.graph.find(&f.stage) else {
             continue;
         };
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         let k = st
             .outs_of(OutRole::Plot)
             .position(|o| o.path.as_str() == f.path)

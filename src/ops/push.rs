@@ -49,7 +49,7 @@ pub fn push(
     s.fold_lock()?;
     let lock = s.ws.lock.read()?;
     let order = s.select_all(targets)?;
-    let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph.stages[i]).collect();
+    let stages: Vec<&crate::graph::Stage> = order.iter().map(|&i| &s.graph[i]).collect();
     let outs = sharing::locked_outs(&stages, &lock);
     let remote = sharing::open(&s.ws, remote, jobs)?;
     let store = &s.ws.store;

@@ -26,6 +26,7 @@ use crate::compare::plot::{self, Source};
 use crate::compare::records::{self, Records};
 use crate::compare::study::{ReportModel, StageRow, SweepSection};
 use crate::error::Result;
+use crate::graph::StageIdx;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::report::html;
 use crate::report::printer::{self, Printer, Tone};
@@ -80,7 +81,7 @@ pub fn write(p: &Printer, s: &Session, sweeps: &[String], out: &Path) -> Result<
 pub fn build(s: &Session, sweep_names: &[String]) -> Result<ReportModel> {
     let sweeps = chosen(s, sweep_names)?;
     let times = durations::load(&s.ws);
-    let base: Vec<usize> = s.graph.in_order(s.graph.base_stages());
+    let base: Vec<StageIdx> = s.graph.in_order(s.graph.base_stages());
     let stages = stage_rows(s, &base, &times)?;
     let durations = durations_chart(&stages);
     let mut sections = Vec::new();
@@ -121,10 +122,10 @@ fn chosen<'a>(s: &'a Session, names: &[String]) -> Result<Vec<&'a SweepPlan>> {
 }
 
 /// Every param the base stages read, once, rendered.
-fn params(s: &Session, base: &[usize]) -> Vec<(String, String)> {
+fn params(s: &Session, base: &[StageIdx]) -> Vec<(String, String)> {
     let mut params = BTreeMap::new();
     for &i in base {
-        for (k, v) in &s.graph.stages[i].params {
+        for (k, v) in &s.graph[i].params {
             params
                 .entry(k.clone())
                 .or_insert_with(|| crate::spec::params::render(v));
@@ -134,12 +135,12 @@ fn params(s: &Session, base: &[usize]) -> Vec<(String, String)> {
 }
 
 /// The base stages: whether each ran (the lock has it) and its last run time.
-fn stage_rows(s: &Session, base: &[usize], times: &Durations) -> Result<Vec<StageRow>> {
+fn stage_rows(s: &Session, base: &[StageIdx], times: &Durations) -> Result<Vec<StageRow>> {
     let lock = s.ws.lock.read()?;
     Ok(base
         .iter()
         .map(|&i| {
-            let st = &s.graph.stages[i];
+            let st = &s.graph[i];
             StageRow {
                 id: st.id.to_string(),
                 desc: st.desc.clone().unwrap_or_default(),
@@ -260,7 +261,7 @@ fn plot_groups(s: &Session, sw: &SweepPlan) -> Result<Vec<PlotGroup>> {
                 let Some(i) = s.graph.find(id.as_str()) else {
                     continue;
                 };
-                let st = &s.graph.stages[i];
+                let st = &s.graph[i];
                 for (k, o) in st.outs_of(OutRole::Plot).enumerate() {
                     refs.push((
                         (st.def, k),

@@ -6,6 +6,7 @@ use crate::config::ExecutorKind;
 use crate::error::{Error, Result, RunFailed};
 use crate::events::Outcome;
 use crate::exec::Executor;
+use crate::graph::StageIdx;
 use crate::report::printer::{Printer, Tone};
 use crate::run::plan::{self, PlanOptions, Planned};
 use crate::sched::resources::{Pool, Totals};
@@ -37,7 +38,7 @@ pub struct ReproOptions {
 }
 
 /// The stages a repro considers, in dependency order.
-pub fn selection(s: &Session, o: &ReproOptions) -> Result<Vec<usize>> {
+pub fn selection(s: &Session, o: &ReproOptions) -> Result<Vec<StageIdx>> {
     let seeds = s.select(&o.targets)?;
     Ok(if o.single {
         s.graph.in_order(seeds)
@@ -65,7 +66,7 @@ pub fn repro_with(
 }
 
 /// What a run of `order` would do, stage by stage (`repro --dry`).
-pub fn plan(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Vec<Planned>> {
+pub fn plan(s: &Session, order: &[StageIdx], o: &ReproOptions) -> Result<Vec<Planned>> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -88,7 +89,7 @@ pub fn plan(s: &Session, order: &[usize], o: &ReproOptions) -> Result<Vec<Planne
 pub fn run_stages_with(
     p: &Printer,
     s: &Session,
-    order: &[usize],
+    order: &[StageIdx],
     o: &ReproOptions,
     pull: Option<Arc<RunRemote>>,
 ) -> Result<Summary> {
@@ -107,7 +108,7 @@ pub fn run_stages_with(
     let pool = Pool::new(totals);
     let mut warned_gpu = false;
     for &i in order.iter().filter(|_| slurm.is_none()) {
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         if let Err(m) = pool.fit(st.resources) {
             return Err(OpsError::Resources {
                 stage: st.id.to_string(),
@@ -197,7 +198,7 @@ pub fn failure(s: &Session, summary: Summary) -> Result<Summary> {
     let first = (summary.outcomes.iter()).position(|(_, o)| matches!(o, Outcome::Failed(_)));
     match first.map(|k| summary.outcomes.swap_remove(k)) {
         Some((i, Outcome::Failed(first))) => Err(RunFailed {
-            stage: s.graph.stages[i].id.clone(),
+            stage: s.graph[i].id.clone(),
             first,
             count,
         }

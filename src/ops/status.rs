@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
+use crate::graph::StageIdx;
 use crate::lock::Entries;
 use crate::report::status::StatusReport;
 use crate::run::fresh::{DirtyReason, Freshness};
@@ -40,7 +41,7 @@ pub fn status(s: &Session, targets: &[String]) -> Result<StatusReport> {
         let Freshness::Dirty(r) = &pl.freshness else {
             continue;
         };
-        match &s.graph.stages[pl.index].cell {
+        match &s.graph[pl.index].cell {
             Some(cell) if r.iter().any(|x| matches!(x, DirtyReason::NeverRun)) => {
                 *never_run.entry(cell.sweep.clone()).or_default() += 1;
             }
@@ -61,7 +62,7 @@ pub fn status(s: &Session, targets: &[String]) -> Result<StatusReport> {
 /// A directory out present in part is said so ("partially present"), not "modified".
 fn with_parts(s: &Session, lock: &Entries, mut planned: Vec<Planned>) -> Vec<Planned> {
     for pl in &mut planned {
-        let st = &s.graph.stages[pl.index];
+        let st = &s.graph[pl.index];
         let Freshness::Dirty(reasons) = &mut pl.freshness else {
             continue;
         };
@@ -95,7 +96,7 @@ fn frozen_missing(s: &Session, planned: &[Planned]) -> Vec<(usize, Vec<String>)>
         .enumerate()
         .filter(|(_, pl)| pl.freshness == Freshness::Frozen)
         .filter_map(|(k, pl)| {
-            let missing: Vec<String> = s.graph.stages[pl.index]
+            let missing: Vec<String> = s.graph[pl.index]
                 .outs
                 .iter()
                 .filter(|o| std::fs::symlink_metadata(o.path.to_abs(&s.ws.root)).is_err())
@@ -115,9 +116,9 @@ fn hints(
     planned: &[Planned],
     frozen_missing: &[(usize, Vec<String>)],
 ) -> BTreeMap<String, String> {
-    let mut missing: Vec<(usize, String)> = Vec::new();
+    let mut missing: Vec<(StageIdx, String)> = Vec::new();
     for pl in planned {
-        if !s.graph.stages[pl.index].is_data() {
+        if !s.graph[pl.index].is_data() {
             continue;
         }
         if let Freshness::Dirty(reasons) = &pl.freshness {
@@ -151,7 +152,7 @@ fn hints(
         }
     }
     for (i, path) in missing {
-        let stage = &s.graph.stages[i];
+        let stage = &s.graph[i];
         let recorded = WsPath::parse(&path)
             .ok()
             .and_then(|p| lock.get(stage.id.as_str())?.outs.get(&p).map(|h| h.digest));

@@ -15,6 +15,7 @@ use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
 use crate::events::Outcome;
 use crate::graph::StageId;
+use crate::graph::StageIdx;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
 use crate::report::printer::{Printer, Tone};
 use crate::report::sweep::{CellDiff, DryRun, SweepOutput};
@@ -58,7 +59,7 @@ fn find<'a>(s: &'a Session, name: &str) -> Result<&'a SweepPlan> {
         })
 }
 
-fn instances(s: &Session, sw: &SweepPlan) -> Vec<usize> {
+fn instances(s: &Session, sw: &SweepPlan) -> Vec<StageIdx> {
     sw.cells
         .iter()
         .flat_map(|c| c.replicates.iter().flat_map(|r| r.stages.iter()))
@@ -134,14 +135,14 @@ fn last_run_path(s: &Session, sw: &SweepPlan) -> std::path::PathBuf {
     s.ws.dot.join("sweeps").join(format!("{}.json", sw.name))
 }
 
-fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -> Result<()> {
+fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(StageIdx, Outcome)]) -> Result<()> {
     let path = last_run_path(s, sw);
     let mut last: LastRun = std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     for (i, o) in outcomes {
-        let id = s.graph.stages[*i].id.to_string();
+        let id = s.graph[*i].id.to_string();
         match o {
             Outcome::Failed(f) => {
                 let shown = f
@@ -164,7 +165,7 @@ fn record_last_run(s: &Session, sw: &SweepPlan, outcomes: &[(usize, Outcome)]) -
 
 /// `--dry`: the shared upstream stages that would run, and per replicate its stale
 /// stages (none: up to date).
-fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Result<DryRun> {
+fn dry(s: &Session, sw: &SweepPlan, selection: &[StageIdx], o: &SweepOptions) -> Result<DryRun> {
     let lock = s.ws.lock.read()?;
     let planned = plan::evaluate(
         &s.ws,
@@ -180,7 +181,7 @@ fn dry(s: &Session, sw: &SweepPlan, selection: &[usize], o: &SweepOptions) -> Re
     s.ws.state.save()?;
     let by_id: HashMap<&str, &plan::Planned> =
         planned.iter().map(|p| (p.stage.as_str(), p)).collect();
-    let in_cells: HashSet<usize> = instances(s, sw).into_iter().collect();
+    let in_cells: HashSet<StageIdx> = instances(s, sw).into_iter().collect();
     let shared = planned
         .iter()
         .filter(|p| !in_cells.contains(&p.index) && p.freshness.is_dirty())
@@ -211,7 +212,7 @@ pub(crate) fn replicate_metrics(s: &Session, stages: &[StageId]) -> BTreeMap<Str
         let Some(i) = s.graph.find(id.as_str()) else {
             continue;
         };
-        for o in s.graph.stages[i].outs_of(OutRole::Metric) {
+        for o in s.graph[i].outs_of(OutRole::Metric) {
             let path = o.path.to_abs(&s.ws.root);
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
@@ -289,10 +290,10 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let cells = instances(s, sw);
-    let with_lock: Vec<usize> = cells
+    let with_lock: Vec<StageIdx> = cells
         .iter()
         .copied()
-        .filter(|&i| lock.contains_key(s.graph.stages[i].id.as_str()))
+        .filter(|&i| lock.contains_key(s.graph[i].id.as_str()))
         .collect();
     let order = s.graph.in_order(with_lock);
     let planned = plan::evaluate(
@@ -410,7 +411,7 @@ fn diff(s: &Session, sw: &SweepPlan, a: &str, b: &str) -> Result<CellDiff> {
         if let Some(r) = c.replicates.first() {
             for id in &r.stages {
                 if let Some(i) = s.graph.find(id.as_str()) {
-                    for (k, v) in &s.graph.stages[i].params {
+                    for (k, v) in &s.graph[i].params {
                         m.insert(k.clone(), params::render(v));
                     }
                 }

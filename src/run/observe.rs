@@ -351,7 +351,7 @@ mod tests {
     }
 
     fn stage_a(s: &Session) -> &Stage {
-        &s.graph.stages[s.graph.find("a").unwrap()]
+        &s.graph[s.graph.find("a").unwrap()]
     }
 
     fn dep(o: &Observed) -> Digest {

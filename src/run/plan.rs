@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::graph::StageIdx;
 use crate::graph::{Graph, Stage};
 use crate::lock::Entries;
 use crate::run::decide::{self, decide};
@@ -18,7 +19,7 @@ use crate::workspace::Workspace;
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
     #[serde(skip)]
-    pub index: usize,
+    pub index: StageIdx,
     pub stage: String,
     #[serde(flatten)]
     pub freshness: Freshness,
@@ -35,19 +36,19 @@ pub fn evaluate(
     ws: &Workspace,
     graph: &Graph,
     lock: &Entries,
-    order: &[usize],
+    order: &[StageIdx],
     opts: &PlanOptions,
 ) -> Result<Vec<Planned>> {
-    let stages: Vec<&Stage> = order.iter().map(|&i| &graph.stages[i]).collect();
+    let stages: Vec<&Stage> = order.iter().map(|&i| &graph[i]).collect();
     let observed = observe_many(ws, &stages)?;
-    let mut will_run: HashSet<usize> = HashSet::new();
+    let mut will_run: HashSet<StageIdx> = HashSet::new();
     let mut out = Vec::with_capacity(order.len());
     for ((&i, stage), obs) in order.iter().zip(stages).zip(&observed) {
         let upstream: Vec<String> = graph
             .upstream(i)
             .into_iter()
             .filter(|u| will_run.contains(u))
-            .map(|u| graph.stages[u].id.to_string())
+            .map(|u| graph[u].id.to_string())
             .collect();
         let d = decide(
             ws,

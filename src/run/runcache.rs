@@ -281,7 +281,7 @@ env = ["PIPE_PIN_TEST_UNSET"]
         .unwrap();
         let spec = crate::spec::load(&dir.join("pipe.toml")).unwrap();
         let g = crate::graph::Graph::build(&spec).unwrap();
-        g.stages[g.find("train").unwrap()].clone()
+        g[g.find("train").unwrap()].clone()
     }
 
     #[test]

@@ -37,6 +37,7 @@ use tokio::task::JoinSet;
 use crate::events::{Event, Events, Outcome};
 use crate::exec::{Cancel, Executor};
 use crate::graph::Graph;
+use crate::graph::StageIdx;
 use crate::lock::Entries;
 use crate::pathlock::PathLocks;
 use crate::workspace::Workspace;
@@ -78,7 +79,7 @@ impl Ctx {
 
 #[derive(Debug, Default)]
 pub struct Summary {
-    pub outcomes: Vec<(usize, Outcome)>,
+    pub outcomes: Vec<(StageIdx, Outcome)>,
     /// Stopped by Ctrl-C or SIGTERM.
     pub interrupted: bool,
     /// By SIGTERM (pipe exits 143 rather than 130).
@@ -91,7 +92,7 @@ impl Summary {
         self.outcomes.iter().filter(|(_, o)| f(o)).count()
     }
 
-    pub fn failures(&self) -> Vec<&(usize, Outcome)> {
+    pub fn failures(&self) -> Vec<&(StageIdx, Outcome)> {
         self.outcomes
             .iter()
             .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
@@ -104,11 +105,11 @@ impl Summary {
 pub async fn run(
     ctx: Arc<Ctx>,
     cancel_tx: tokio::sync::watch::Sender<bool>,
-    selection: &[usize],
+    selection: &[StageIdx],
 ) -> Summary {
     let started = Instant::now();
     let mut walk = Walk::new(&ctx, selection);
-    let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut running: JoinSet<(StageIdx, Outcome)> = JoinSet::new();
     let (mut sigint, mut sigterm) = match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -155,13 +156,13 @@ pub async fn run(
 struct Walk<'a> {
     ctx: &'a Arc<Ctx>,
     /// Each selected stage's place in the selection.
-    in_sel: HashMap<usize, usize>,
+    in_sel: HashMap<StageIdx, usize>,
     /// Selected upstream stages not done yet, per stage.
-    indeg: HashMap<usize, usize>,
-    ready: VecDeque<usize>,
-    outcomes: HashMap<usize, Outcome>,
+    indeg: HashMap<StageIdx, usize>,
+    ready: VecDeque<StageIdx>,
+    outcomes: HashMap<StageIdx, Outcome>,
     /// What runs now, by stage.
-    names: HashMap<usize, String>,
+    names: HashMap<StageIdx, String>,
     /// No stage starts any more.
     stop: bool,
     interrupted: bool,
@@ -169,11 +170,11 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(ctx: &'a Arc<Ctx>, selection: &[usize]) -> Walk<'a> {
+    fn new(ctx: &'a Arc<Ctx>, selection: &[StageIdx]) -> Walk<'a> {
         let g = &ctx.graph;
-        let in_sel: HashMap<usize, usize> =
+        let in_sel: HashMap<StageIdx, usize> =
             selection.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-        let indeg: HashMap<usize, usize> = selection
+        let indeg: HashMap<StageIdx, usize> = selection
             .iter()
             .map(|&i| {
                 let n = g
@@ -203,20 +204,19 @@ impl<'a> Walk<'a> {
     }
 
     /// Starts every ready stage as a task, unless the run stopped.
-    fn spawn_ready(&mut self, running: &mut JoinSet<(usize, Outcome)>) {
+    fn spawn_ready(&mut self, running: &mut JoinSet<(StageIdx, Outcome)>) {
         while !self.stop
             && let Some(i) = self.ready.pop_front()
         {
             let c = self.ctx.clone();
-            self.names
-                .insert(i, self.ctx.graph.stages[i].id.to_string());
+            self.names.insert(i, self.ctx.graph[i].id.to_string());
             running.spawn(async move { (i, task::process(c, i).await) });
         }
     }
 
     /// A stage is done: a failed or detached one skips what needs it (and a failure, without
     /// `--keep-going`, stops the run); any other readies its dependents.
-    fn finished(&mut self, i: usize, outcome: Outcome) {
+    fn finished(&mut self, i: StageIdx, outcome: Outcome) {
         self.names.remove(&i);
         announce(self.ctx, i, &outcome);
         let detached = matches!(outcome, Outcome::Detached(_));
@@ -247,14 +247,14 @@ impl<'a> Walk<'a> {
     }
 
     /// Every selected stage downstream of `i` is skipped: upstream stage `i` `why`.
-    fn skip_dependents(&mut self, i: usize, why: &str) {
+    fn skip_dependents(&mut self, i: StageIdx, why: &str) {
         let g = &self.ctx.graph;
         for d in g.closure(&[i], true) {
             if d == i || !self.in_sel.contains_key(&d) {
                 continue;
             }
             if let std::collections::hash_map::Entry::Vacant(v) = self.outcomes.entry(d) {
-                let o = Outcome::Skipped(format!("upstream stage {} {why}", g.stages[i].id));
+                let o = Outcome::Skipped(format!("upstream stage {} {why}", g[i].id));
                 announce(self.ctx, d, &o);
                 v.insert(o);
             }
@@ -274,7 +274,7 @@ impl<'a> Walk<'a> {
     /// The outcomes in the selection's order.
     fn summary(self, elapsed: Duration) -> Summary {
         let in_sel = self.in_sel;
-        let mut ordered: Vec<(usize, Outcome)> = self.outcomes.into_iter().collect();
+        let mut ordered: Vec<(StageIdx, Outcome)> = self.outcomes.into_iter().collect();
         ordered.sort_by_key(|(i, _)| in_sel.get(i).copied().unwrap_or(usize::MAX));
         Summary {
             outcomes: ordered,
@@ -294,9 +294,9 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-fn announce(ctx: &Ctx, i: usize, o: &Outcome) {
+fn announce(ctx: &Ctx, i: StageIdx, o: &Outcome) {
     ctx.emit(Event::Done {
-        stage: ctx.graph.stages[i].id.as_str(),
+        stage: ctx.graph[i].id.as_str(),
         outcome: o,
     });
 }

@@ -24,6 +24,7 @@ use pipe_stage_api::Invocation;
 use crate::error::{Error, Failure};
 use crate::events::{DirtyReason, Event, Outcome};
 use crate::exec::{Exit, Job, Program};
+use crate::graph::StageIdx;
 use crate::graph::{Stage, StageKind};
 use crate::lock::LockEntry;
 use crate::pathlock::{self, Busy, Held, Mode};
@@ -53,7 +54,7 @@ fn failed(f: Failure) -> Outcome {
     Outcome::Failed(Box::new(f))
 }
 
-pub async fn process(ctx: Arc<Ctx>, i: usize) -> Outcome {
+pub async fn process(ctx: Arc<Ctx>, i: StageIdx) -> Outcome {
     let (held, waited) = match take_locks(&ctx, i).await {
         Ok(h) => h,
         Err(o) => return o,
@@ -65,8 +66,8 @@ pub async fn process(ctx: Arc<Ctx>, i: usize) -> Outcome {
 
 /// Exclusive locks on the stage's outs, shared ones on what it reads (and on the outs in or
 /// around it).
-async fn take_locks(ctx: &Ctx, i: usize) -> Step<(Held, bool)> {
-    let stage = &ctx.graph.stages[i];
+async fn take_locks(ctx: &Ctx, i: StageIdx) -> Step<(Held, bool)> {
+    let stage = &ctx.graph[i];
     let mut want = BTreeMap::new();
     for o in &stage.outs {
         pathlock::want(&mut want, &o.path, Mode::Exclusive);
@@ -125,7 +126,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| pipe_failed(SchedError::Internal(e)))
 }
 
-async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
+async fn decide_and_run(ctx: &Arc<Ctx>, i: StageIdx, waited: bool) -> Outcome {
     let (observed, decision) = match observe_and_decide(ctx, i, waited).await {
         Ok(x) => x,
         Err(o) => return o,
@@ -152,7 +153,7 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
         } => {
             if let Some(error) = &quarantined {
                 ctx.emit(Event::Quarantined {
-                    stage: ctx.graph.stages[i].id.as_str(),
+                    stage: ctx.graph[i].id.as_str(),
                     error,
                 });
             }
@@ -168,7 +169,7 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
     if looked_up && let Some(remote) = &ctx.opts.pull {
         match pull(ctx, i, remote, &inputs).await {
             Ok(true) => {
-                tracing::debug!(stage = %ctx.graph.stages[i].id, key = %inputs.key, "restored through the remote");
+                tracing::debug!(stage = %ctx.graph[i].id, key = %inputs.key, "restored through the remote");
                 return Outcome::Restored;
             }
             Ok(false) => {}
@@ -179,8 +180,12 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Outcome {
 }
 
 /// Observes the stage (what this run has not observed yet) and decides what becomes of it.
-async fn observe_and_decide(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Step<(Observed, Decision)> {
-    let id = ctx.graph.stages[i].id.as_str();
+async fn observe_and_decide(
+    ctx: &Arc<Ctx>,
+    i: StageIdx,
+    waited: bool,
+) -> Step<(Observed, Decision)> {
+    let id = ctx.graph[i].id.as_str();
     // Another process may have just run this stage: read its entry again.
     let entry: Option<LockEntry> = if waited {
         ctx.ws.lock.read().map_err(pipe_failed)?.get(id).cloned()
@@ -194,7 +199,7 @@ async fn observe_and_decide(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Step<(Obs
     };
     let c = ctx.clone();
     blocking(move || -> crate::error::Result<_> {
-        let st = &c.graph.stages[i];
+        let st = &c.graph[i];
         let observed = c.seen.observe(&c.ws, st, waited)?;
         let d = decide(&c.ws, st, entry.as_ref(), &observed, &[], opts);
         if d.is_stale() {
@@ -210,9 +215,9 @@ async fn observe_and_decide(ctx: &Arc<Ctx>, i: usize, waited: bool) -> Step<(Obs
 
 /// A dep that is tracked data present only in part (`pipe pull` of a path inside it): a
 /// stage reading the whole directory does not run on the part.
-fn partial_dep(ctx: &Ctx, i: usize, observed: &Observed) -> Option<SchedError> {
+fn partial_dep(ctx: &Ctx, i: StageIdx, observed: &Observed) -> Option<SchedError> {
     for u in ctx.graph.upstream(i) {
-        let up = &ctx.graph.stages[u];
+        let up = &ctx.graph[u];
         if !up.is_data() {
             continue;
         }
@@ -234,7 +239,7 @@ fn partial_dep(ctx: &Ctx, i: usize, observed: &Observed) -> Option<SchedError> {
             }
             if let Some((present, total)) = crate::run::partial::partial(&ctx.ws, &o.path, h) {
                 return Some(SchedError::PartialDep {
-                    stage: ctx.graph.stages[i].id.clone(),
+                    stage: ctx.graph[i].id.clone(),
                     dep: o.path.to_string(),
                     present,
                     total,
@@ -246,7 +251,7 @@ fn partial_dep(ctx: &Ctx, i: usize, observed: &Observed) -> Option<SchedError> {
 }
 
 /// The dep that keeps a stale stage from running: it does not exist.
-fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
+fn missing_dep(ctx: &Ctx, i: StageIdx, observed: &Observed) -> SchedError {
     let dep = observed
         .deps
         .iter()
@@ -256,7 +261,7 @@ fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
     // back; else nothing makes it.
     let maker = dep.and_then(|d| {
         ctx.graph.upstream(i).into_iter().find(|&u| {
-            let up = &ctx.graph.stages[u];
+            let up = &ctx.graph[u];
             (up.is_data() || up.frozen)
                 && up
                     .outs
@@ -264,13 +269,13 @@ fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
                     .any(|o| d.is_within(&o.path) || o.path.is_within(d))
         })
     });
-    let from = match maker.map(|u| &ctx.graph.stages[u]) {
+    let from = match maker.map(|u| &ctx.graph[u]) {
         Some(up) if up.is_data() => MissingFrom::Tracked,
         Some(up) => MissingFrom::Frozen(up.id.clone()),
         None => MissingFrom::Nothing,
     };
     SchedError::MissingDep {
-        stage: ctx.graph.stages[i].id.clone(),
+        stage: ctx.graph[i].id.clone(),
         dep: dep.map_or_else(|| "?".to_string(), |d| d.to_string()),
         from,
     }
@@ -279,14 +284,14 @@ fn missing_dep(ctx: &Ctx, i: usize, observed: &Observed) -> SchedError {
 /// Checks a run-cache hit's outs out and records the stage's lock entry.
 async fn restore(
     ctx: &Arc<Ctx>,
-    i: usize,
+    i: StageIdx,
     inputs: Inputs,
     outs: Vec<OutRef>,
     record: RunRecord,
 ) -> Step<()> {
     let c = ctx.clone();
     blocking(move || -> crate::error::Result<()> {
-        let st = &c.graph.stages[i];
+        let st = &c.graph[i];
         let entry = inputs.entry(st, record.outs);
         crate::run::restore::checkout(&c.ws, &outs)?;
         c.seen.record(&c.ws, st.id.as_str(), &entry)?;
@@ -300,11 +305,11 @@ async fn restore(
 /// objects from the remote, may still make a hit.
 async fn pull(
     ctx: &Arc<Ctx>,
-    i: usize,
+    i: StageIdx,
     remote: &Arc<crate::sharing::RunRemote>,
     inputs: &Inputs,
 ) -> Step<bool> {
-    let stage = &ctx.graph.stages[i];
+    let stage = &ctx.graph[i];
     let record = match ctx.ws.store.get_record(&inputs.key) {
         Ok(Some(bytes)) => RunRecord::decode_for(&bytes, stage).ok(),
         Ok(None) => None,
@@ -346,8 +351,8 @@ async fn pull(
 
 /// Runs a stale stage: a slot, the outs moved aside, the job's attempts, and what became
 /// of them.
-async fn run(ctx: &Arc<Ctx>, i: usize, inputs: Inputs, reasons: Vec<DirtyReason>) -> Outcome {
-    let stage = &ctx.graph.stages[i];
+async fn run(ctx: &Arc<Ctx>, i: StageIdx, inputs: Inputs, reasons: Vec<DirtyReason>) -> Outcome {
+    let stage = &ctx.graph[i];
     let grant = match slot(ctx, stage).await {
         Ok(g) => g,
         Err(o) => return o,
@@ -419,10 +424,10 @@ async fn slot(ctx: &Ctx, stage: &Stage) -> Step<Grant> {
 }
 
 /// Moves the stage's outs aside (an adopted job's are left where they are: it writes them).
-async fn move_aside(ctx: &Arc<Ctx>, i: usize, adopted: bool) -> Step<Backup> {
+async fn move_aside(ctx: &Arc<Ctx>, i: StageIdx, adopted: bool) -> Step<Backup> {
     let c = ctx.clone();
     blocking(move || {
-        let st = &c.graph.stages[i];
+        let st = &c.graph[i];
         if adopted {
             Ok(Backup::adopt(&c.ws, st))
         } else {
@@ -508,7 +513,7 @@ async fn mark(ctx: &Arc<Ctx>) -> Result<(), crate::lock::LockError> {
 /// the outs from being recorded as the result of any inputs.
 async fn store(
     ctx: &Arc<Ctx>,
-    i: usize,
+    i: StageIdx,
     inputs: Inputs,
     backup: Backup,
     log: PathBuf,
@@ -516,7 +521,7 @@ async fn store(
 ) -> Outcome {
     let c = ctx.clone();
     let committed = blocking(move || {
-        let st = &c.graph.stages[i];
+        let st = &c.graph[i];
         let changed = changed_deps(&c.ws, st, &inputs.deps)?;
         if !changed.is_empty() {
             tracing::debug!(stage = %st.id, ?changed, "deps changed during the run: no run-cache record");
@@ -530,7 +535,7 @@ async fn store(
         commit(&c.ws, st, &inputs, changed, Some(&c.seen))
     })
     .await;
-    let stage = ctx.graph.stages[i].id.clone();
+    let stage = ctx.graph[i].id.clone();
     match committed {
         Ok(Ok(_)) => {
             backup.discard();
@@ -704,7 +709,7 @@ mod tests {
         .expect("pipeline");
         let spec = crate::spec::load(&d.path().join("pipe.toml")).expect("spec");
         let graph = Graph::build(&spec).expect("graph");
-        let stage = &graph.stages[graph.find("train").expect("train")];
+        let stage = &graph[graph.find("train").expect("train")];
         let root = Path::new("/w");
         let inv = invocation(stage, root, "train");
         let bytes = serde_json::to_vec_pretty(&inv).expect("encode");

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::exp::record::{ExpRecord, ExpState};
 use crate::exp::{ExpName, params_edit};
+use crate::graph::StageIdx;
 use crate::graph::exp::base_path;
 use crate::lock::LockEntry;
 use crate::ops::error::OpsError;
@@ -67,7 +68,7 @@ pub fn apply(p: &Printer, s: &Session, name: &ExpName, force: bool) -> Result<()
 /// Step 1, before anything is written: the experiment finished, and each of its stages is
 /// still in the pipeline with the same outs, whose objects are whole in the local cache.
 /// Returns those stages.
-fn check(s: &Session, name: &ExpName, rec: &ExpRecord) -> Result<Vec<usize>> {
+fn check(s: &Session, name: &ExpName, rec: &ExpRecord) -> Result<Vec<StageIdx>> {
     let state = rec.shown_state();
     if state != ExpState::Done {
         return Err(OpsError::ExpNotDone {
@@ -92,7 +93,7 @@ fn check(s: &Session, name: &ExpName, rec: &ExpRecord) -> Result<Vec<usize>> {
             }
             .into());
         };
-        let st = &s.graph.stages[i];
+        let st = &s.graph[i];
         let outs = moved_back(name, &e.outs);
         let Some(refs) = outs_from(st, &outs) else {
             return Err(OpsError::ExpOutsChanged {
@@ -188,7 +189,7 @@ fn record_and_check_out(
         let Some(i) = s2.graph.find(stage) else {
             continue;
         };
-        let st = &s2.graph.stages[i];
+        let st = &s2.graph[i];
         let outs = moved_back(name, &e.outs);
         let refs: Vec<OutRef> = outs_from(st, &outs).unwrap_or_default();
         checkout(&s2.ws, &refs)?;
@@ -203,9 +204,9 @@ fn record_and_check_out(
 
 /// The path locks of the outs of the stages `targets`, taken without waiting; an error
 /// naming the running stage that holds one.
-fn lock_outs(s: &Session, targets: &[usize]) -> Result<Held> {
+fn lock_outs(s: &Session, targets: &[StageIdx]) -> Result<Held> {
     let mut want = BTreeMap::new();
-    for o in targets.iter().flat_map(|&i| &s.graph.stages[i].outs) {
+    for o in targets.iter().flat_map(|&i| &s.graph[i].outs) {
         pathlock::want(&mut want, &o.path, Mode::Exclusive);
     }
     match PathLocks::new(&s.ws.locks()).try_acquire(&want, "pipe exp apply") {
@@ -225,7 +226,7 @@ fn unsaved(
     s: &Session,
     name: &ExpName,
     overrides: &BTreeMap<String, toml::Value>,
-    targets: &[usize],
+    targets: &[StageIdx],
 ) -> Result<()> {
     let lock = s.ws.lock.read()?;
     let rec = records(s).find(name)?;

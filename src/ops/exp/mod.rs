@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::exp::ExpName;
 use crate::exp::record::{ExpRecord, ExpState, Records};
 use crate::graph::Graph;
+use crate::graph::StageIdx;
 use crate::graph::exp::{ExpCell, instantiate, is_exp_id};
 use crate::ops::error::OpsError;
 use crate::report::printer::{Printer, Tone};
@@ -45,7 +46,7 @@ pub fn session_with(
     p: &Printer,
     s: &Session,
     cells: &[ExpCell],
-) -> Result<(Session, Vec<Vec<usize>>)> {
+) -> Result<(Session, Vec<Vec<StageIdx>>)> {
     let mut extra = Vec::new();
     let mut ids = Vec::with_capacity(cells.len());
     for c in cells {
@@ -58,7 +59,7 @@ pub fn session_with(
     let mut ws = Workspace::open(&spec.path)?;
     super::warn_workspace(p, &ws);
     ws.lock = ws.lock.clone().with_side(exps_lock(&ws), is_exp_id);
-    let per: Vec<Vec<usize>> = ids
+    let per: Vec<Vec<StageIdx>> = ids
         .iter()
         .map(|v| v.iter().filter_map(|id| graph.find(id.as_str())).collect())
         .collect();

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::events::Outcome;
 use crate::exp::record::{ExpRecord, ExpState, Records, now};
 use crate::exp::{ExpName, overrides};
+use crate::graph::StageIdx;
 use crate::graph::exp::ExpCell;
 use crate::ops::error::OpsError;
 use crate::ops::repro::{ReproOptions, failure, run_stages_with};
@@ -137,7 +138,7 @@ fn run_records(
 ) -> Result<()> {
     let cells: Vec<ExpCell> = list.iter().map(cell_of).collect();
     let (xs, per) = session_with(p, s, &cells)?;
-    let all: Vec<usize> = per.iter().flatten().copied().collect();
+    let all: Vec<StageIdx> = per.iter().flatten().copied().collect();
     let selection = xs.graph.closure(&all, false);
     let started = now();
     for r in &mut list {
@@ -165,7 +166,8 @@ fn run_records(
             return Err(e);
         }
     };
-    let outcome: HashMap<usize, &Outcome> = summary.outcomes.iter().map(|(i, o)| (*i, o)).collect();
+    let outcome: HashMap<StageIdx, &Outcome> =
+        summary.outcomes.iter().map(|(i, o)| (*i, o)).collect();
     let lock = xs.ws.lock.read()?;
     for (r, idx) in list.iter_mut().zip(&per) {
         let closure = xs.graph.closure(idx, false);
@@ -178,17 +180,14 @@ fn run_records(
         r.stages = BTreeMap::new();
         r.params = BTreeMap::new();
         for &i in idx {
-            let st = &xs.graph.stages[i];
+            let st = &xs.graph[i];
             if let Some(e) = lock.get(st.id.as_str()) {
                 r.stages.insert(st.id.name().to_string(), e.clone());
             }
             r.params
                 .extend(st.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        let ids: Vec<_> = closure
-            .iter()
-            .map(|&i| xs.graph.stages[i].id.clone())
-            .collect();
+        let ids: Vec<_> = closure.iter().map(|&i| xs.graph[i].id.clone()).collect();
         r.metrics = replicate_metrics(&xs, &ids);
         r.pid = None;
         r.finished_at = Some(now());

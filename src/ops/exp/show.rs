@@ -61,7 +61,7 @@ fn baseline_metrics(s: &Session) -> BTreeMap<String, f64> {
         .graph
         .base_stages()
         .into_iter()
-        .map(|i| s.graph.stages[i].id.clone())
+        .map(|i| s.graph[i].id.clone())
         .collect();
     replicate_metrics(s, &ids)
 }
