@@ -48,6 +48,8 @@ export PIPE_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
 export INSTA_UPDATE=no
 
 cargo fmt --all -- --check
+# The layering of docs/src/architecture.md: no import cycle, no arrow back up.
+scripts/check-layers.py
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --no-default-features
 cargo test --workspace

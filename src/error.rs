@@ -12,7 +12,7 @@
 //! | 143 | terminated (SIGTERM) |
 //!
 //! Each room has its own error type, in that room, with its own `exit_code`
-//! ([`ContractError`] in `run::commit`, [`SchedError`] in `sched`, ...); [`Error`] wraps
+//! ([`ContractError`] in `run::contract`, [`SchedError`] in `sched`, ...); [`Error`] wraps
 //! each and delegates to it, so an exit code follows from a type, never from a flag or a
 //! message. A stage's failure in a run is a [`Failure`] (`failure.rs`); a command whose run
 //! had failures fails with [`RunFailed`].
@@ -29,7 +29,7 @@ use crate::graph::GraphError;
 use crate::import::ImportError;
 use crate::lock::LockError;
 use crate::lock::merge::MergeError;
-use crate::run::commit::ContractError;
+use crate::run::contract::ContractError;
 use crate::sched::SchedError;
 use crate::sharing::RemoteConfigError;
 use crate::spec::SpecError;

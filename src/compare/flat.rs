@@ -135,14 +135,14 @@ fn yaml_tree(path: &str, text: &str) -> Result<serde_json::Value, MetricsError> 
     let Some(doc) = yaml::parse(&file).map_err(at)? else {
         return Ok(serde_json::Value::Object(Default::default()));
     };
-    let v = yaml::to_value_or(&file, &doc, &crate::spec::params::null()).map_err(at)?;
+    let v = yaml::to_value_or(&file, &doc, &crate::spec::null::null()).map_err(at)?;
     Ok(from_toml_with_nulls(v))
 }
 
 fn from_toml_with_nulls(v: toml::Value) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
-        toml::Value::String(s) if s == crate::spec::params::NULL => J::Null,
+        toml::Value::String(s) if s == crate::spec::null::NULL => J::Null,
         toml::Value::String(s) => J::String(s),
         toml::Value::Integer(i) => J::from(i),
         toml::Value::Float(f) => J::from(f),

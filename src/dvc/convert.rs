@@ -757,7 +757,7 @@ fn expanded_note(src: &Source, notes: &mut Notes, what: &str, node: &Node) {
 /// A `foreach` / matrix axis: a list or mapping written out, or `${name}` of one.
 fn iterable(src: &Source, node: &Node, ctx: &Table) -> Result<Value, SpecError> {
     // A null item is DVC's `None` (`m@None`), not an empty list.
-    let v = yaml::to_value_or(src.file, node, &crate::spec::params::null())?;
+    let v = yaml::to_value_or(src.file, node, &crate::spec::null::null())?;
     match &v {
         Value::String(s) => {
             let Some(expr) = template::whole(s) else {

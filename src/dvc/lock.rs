@@ -84,7 +84,7 @@ pub fn read(root: &Path, dir: &str) -> Result<BTreeMap<String, LockedStage>, Spe
             continue;
         }
         for (name, nnode, body) in entries(&file, v)? {
-            let Value::Table(t) = yaml::to_value_or(&file, body, &crate::spec::params::null())?
+            let Value::Table(t) = yaml::to_value_or(&file, body, &crate::spec::null::null())?
             else {
                 return Err(file.error(
                     yaml::span(&file, body),

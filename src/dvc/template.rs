@@ -102,7 +102,7 @@ fn one(expr: &str, scope: &Scope, frozen: &mut Vec<String>) -> Result<String, Te
 pub fn render(expr: &str, v: &Value) -> Result<String, TemplateError> {
     Ok(match v {
         // A null (a YAML `~` in a foreach list or matrix axis) as DVC writes it.
-        v if crate::spec::params::is_null(v) => "None".to_string(),
+        v if crate::spec::null::is_null(v) => "None".to_string(),
         Value::String(s) => s.clone(),
         Value::Boolean(b) => b.to_string(),
         Value::Integer(i) => i.to_string(),
@@ -198,7 +198,7 @@ pub fn whole(s: &str) -> Option<&str> {
 /// A value as a foreach/matrix key fragment, as DVC names instances.
 pub fn key_str(v: &Value) -> String {
     match v {
-        Value::String(s) if !crate::spec::params::is_null(v) => s.clone(),
+        Value::String(s) if !crate::spec::null::is_null(v) => s.clone(),
         other => render("", other).unwrap_or_default(),
     }
 }

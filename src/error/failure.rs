@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::graph::StageId;
-use crate::run::commit::ContractError;
+use crate::run::contract::ContractError;
 
 use super::Error;
 

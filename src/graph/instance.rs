@@ -323,7 +323,7 @@ impl Instance<'_> {
 fn scalar(name: &str, v: &Value) -> Result<String, VarError> {
     match v {
         // As DVC interpolates a null.
-        v if crate::spec::params::is_null(v) => Ok("None".to_string()),
+        v if crate::spec::null::is_null(v) => Ok("None".to_string()),
         Value::String(s) => Ok(s.clone()),
         Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => {
             Ok(toml_text::decimal(v))

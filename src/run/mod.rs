@@ -28,6 +28,7 @@
 
 pub mod backup;
 pub mod commit;
+pub mod contract;
 pub mod decide;
 pub mod fresh;
 pub mod observe;

@@ -13,7 +13,7 @@ use pipe_cache::walk;
 
 use crate::error::Result;
 use crate::graph::Stage;
-use crate::run::commit::ContractError;
+use crate::run::contract::ContractError;
 use crate::workspace::Workspace;
 
 /// Checks every out of `stage` that its commit will store.

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod exp_name;
 pub mod interp;
 pub mod naming;
+pub mod null;
 pub mod params;
 pub mod schema;
 pub mod sweep;

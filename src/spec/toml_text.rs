@@ -29,7 +29,7 @@ pub enum Floats {
 }
 
 /// A value as TOML on one line, floats written as `floats` says. A null param
-/// (`spec::params::NULL`) stays the string standing for it: the text reads back.
+/// (`spec::null::NULL`) stays the string standing for it: the text reads back.
 pub fn render(v: &Value, floats: Floats) -> String {
     render_as(v, floats, false)
 }
@@ -42,7 +42,7 @@ pub fn shown(v: &Value) -> String {
 
 fn render_as(v: &Value, floats: Floats, null_bare: bool) -> String {
     match v {
-        Value::String(s) if null_bare && s == super::params::NULL => "null".into(),
+        Value::String(s) if null_bare && s == super::null::NULL => "null".into(),
         Value::String(s) => string(s),
         Value::Float(f) => float(*f, floats),
         Value::Array(a) => {

@@ -7,7 +7,7 @@
 //!
 //! | YAML | params value |
 //! |---|---|
-//! | `null` / `~` / empty | a param whose value is null (`spec::params::NULL`), in lists too |
+//! | `null` / `~` / empty | a param whose value is null (`spec::null::NULL`), in lists too |
 //! | a mapping key that is not a string | error (`1: x` is written `"1": x`) |
 //! | an alias `*a` | the anchored value |
 //! | a tagged value `!foo x` | the value, tag ignored |
@@ -105,9 +105,9 @@ pub fn params_table(file: &SourceFile) -> Result<Table, SpecError> {
     let Some(doc) = parse(file)? else {
         return Ok(Table::new());
     };
-    match to_value_or(file, &doc, &super::params::null())? {
+    match to_value_or(file, &doc, &super::null::null())? {
         Value::Table(t) => Ok(t),
-        v if super::params::is_null(&v) => Ok(Table::new()),
+        v if super::null::is_null(&v) => Ok(Table::new()),
         _ => Err(file.error(
             span(file, &doc),
             "a params file must hold a mapping of keys to values at its top level",
@@ -248,7 +248,7 @@ mod tests {
         // A key present with a null value is a param whose value is null (as DVC has it).
         assert_eq!(
             super::super::params::lookup(&t, "train.none"),
-            Some(&super::super::params::null())
+            Some(&super::super::null::null())
         );
         assert_eq!(t.get("flag"), Some(&Value::Boolean(true)));
         assert!(params_table(&file("")).unwrap().is_empty());
@@ -262,7 +262,7 @@ mod tests {
         let t = params_table(&file("a:\n  - 1\n  - ~\n")).unwrap();
         assert_eq!(
             t["a"],
-            Value::Array(vec![Value::Integer(1), super::super::params::null()])
+            Value::Array(vec![Value::Integer(1), super::super::null::null()])
         );
         assert!(params_table(&file("~\n")).unwrap().is_empty());
         let e = params_table(&file("- 1\n- 2\n")).unwrap_err();
