@@ -3,8 +3,6 @@
 //! leaves). `status` says so rather than "modified", and a stage reading the directory
 //! does not run on the part (see `sched::task`).
 
-use std::path::Path;
-
 use pipe_cache::Summary;
 
 use crate::workspace::Workspace;
@@ -18,38 +16,24 @@ pub fn partial(ws: &Workspace, out: &WsPath, hash: &Summary) -> Option<(usize, u
         return None;
     }
     let manifest = ws.store.read_manifest(&hash.digest).ok()?;
-    let mut files = Vec::new();
-    list(&out.to_abs(&ws.root), "", &mut files).ok()?;
+    // The same walk as hashing: `.pipeignore`d files are no more part of the out here
+    // than in its digest.
+    let files = pipe_cache::walk::walk_dir(&out.to_abs(&ws.root)).ok()?;
     if files.is_empty() || files.len() >= manifest.len() {
         return None;
     }
     let clock = ws.state.clock().ok()?;
+    let entries = manifest.entries();
     for f in &files {
-        let e = manifest.entries().iter().find(|e| e.path == *f)?;
-        let rel = format!("{out}/{f}");
+        // Entries are sorted by path.
+        let k = entries
+            .binary_search_by(|e| e.path.as_str().cmp(&f.rel))
+            .ok()?;
+        let rel = format!("{out}/{}", f.rel);
         let now = pipe_cache::tree::digest_path(&ws.root, &rel, &ws.state, clock).ok()??;
-        if now.digest != e.digest {
+        if now.digest != entries[k].digest {
             return None;
         }
     }
     Some((files.len(), manifest.len()))
-}
-
-/// Every file under `dir`, relative to it.
-fn list(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir.join(rel))? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let child = if rel.is_empty() {
-            name
-        } else {
-            format!("{rel}/{name}")
-        };
-        if e.file_type()?.is_dir() {
-            list(dir, &child, out)?;
-        } else {
-            out.push(child);
-        }
-    }
-    Ok(())
 }

@@ -321,10 +321,15 @@ fn a_part_of_a_directory_is_pulled_alone() {
         .err_has("Restored raw/cam07 (2 file(s) of raw)");
     assert_eq!(q.read("raw/cam07/a.txt"), "a1\n");
     assert!(!q.exists("raw/cam08"), "only the part comes");
+    // An editor's swap file that `.pipeignore` keeps out of the out's digest is no more
+    // a file of the part than of the whole.
+    q.write(".pipeignore", "*.swp\n");
+    q.write("raw/cam07/.a.txt.swp", "scratch");
     q.pipe(&["status"])
         .ok()
         .out_has("out raw partially present (2 of 5 files): `pipe pull raw` brings the rest");
     assert!(!q.pipe(&["status"]).ok().stdout.contains("modified"));
+    std::fs::remove_file(q.path("raw/cam07/.a.txt.swp")).expect("remove the swap file");
     q.pipe(&["repro"])
         .code(3)
         .err_has("dep `raw` of stage `count` is partially present (2 of 5 files)");
