@@ -155,9 +155,9 @@ fn hints(
         let stage = &s.graph[i];
         let recorded = WsPath::parse(&path)
             .ok()
-            .and_then(|p| lock.get(stage.id.as_str())?.outs.get(&p).map(|h| h.digest));
+            .and_then(|p| lock.get(stage.id.as_str())?.outs.get(&p));
         let hint = match (recorded, &s.ws.config.default_remote) {
-            (Some(d), _) if s.ws.store.has(&d) => {
+            (Some(h), _) if cached_whole(&s.ws.store, h) => {
                 format!("in the cache: `pipe checkout {path}` restores it")
             }
             (Some(_), Some(r)) => format!("pull it from remote `{r}` (`pipe pull {path}`)"),
@@ -173,4 +173,15 @@ fn hints(
         out.insert(path, hint);
     }
     out
+}
+
+/// Whether the cache holds all of `h`: the object, or a directory's manifest and every
+/// file it lists (a `pipe fetch` of a part leaves the manifest and that part only).
+fn cached_whole(store: &pipe_cache::Store, h: &pipe_cache::Summary) -> bool {
+    if !h.is_dir() {
+        return store.has(&h.digest);
+    }
+    store
+        .read_manifest(&h.digest)
+        .is_ok_and(|m| m.entries().iter().all(|e| store.has(&e.digest)))
 }

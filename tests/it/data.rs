@@ -347,3 +347,22 @@ fn a_part_of_a_directory_is_pulled_alone() {
         .code(2)
         .err_has("`raw/cam99` names no file of out `raw`");
 }
+
+/// With only a part of a directory in the cache (a `pipe fetch` of it), status does not
+/// send the user to `pipe checkout`, which cannot restore the rest, but to the remote.
+#[test]
+fn a_directory_cached_in_part_is_pulled_not_checked_out() {
+    let (_store, q) = cameras_pushed(
+        "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n",
+    );
+    q.pipe(&["fetch", "raw/cam07"])
+        .ok()
+        .err_has("Fetched 3 object(s)");
+    q.pipe(&["status"])
+        .ok()
+        .out_has("out raw missing: pull it from remote `team` (`pipe pull raw`)");
+    q.pipe(&["fetch", "raw"]).ok();
+    q.pipe(&["status"])
+        .ok()
+        .out_has("out raw missing: in the cache: `pipe checkout raw` restores it");
+}
