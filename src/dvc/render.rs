@@ -105,13 +105,14 @@ fn out(o: &OutDecl) -> String {
 /// from `imp`: the `dvc.yaml:LINE` of the stage, or the `.dvc` file's line of the data entry,
 /// whose lines hold it, and what it is (`stage `name`: `).
 pub fn origin(text: &str, imp: &Import, line: usize) -> Option<(String, String)> {
+    // Each line's first number, once: looked up per stage and entry, not scanned for.
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, l) in text.lines().enumerate().take(line) {
+        first.entry(l).or_insert(i + 1);
+    }
     let mut best: Option<(usize, String, String)> = None;
     let mut consider = |needle: &str, at: &str, what: String| {
-        let found = text
-            .lines()
-            .position(|l| l == needle)
-            .map(|i| i + 1)
-            .filter(|&l| l <= line);
+        let found = first.get(needle).copied();
         if let Some(l) = found
             && best.as_ref().is_none_or(|(b, _, _)| l > *b)
         {
