@@ -9,7 +9,10 @@
 //! ```
 //! `url`, `endpointurl` (-> `endpoint`), `region` and `profile` are carried; keys holding
 //! secrets (`access_key_id`, `password`, ...) are listed as notes, other keys too.
-//! `.dvc/config.local` (where DVC keeps secrets) is not read.
+//! `.dvc/config.local` (git-ignored: where `dvc remote modify --local` keeps secrets) is
+//! not read for a conversion; only `pipe import`/`get` from a DVC project on this machine
+//! reads it ([`local_default`], [`overlay_local`]), to fetch with its credentials, and
+//! nothing of it is written anywhere.
 
 use std::path::Path;
 
@@ -107,6 +110,51 @@ pub fn parse(text: &str, notes: &mut Notes) -> (Vec<Remote>, Option<String>) {
     (remotes, default)
 }
 
+/// Each `key = value` of `text` (DVC's INI dialect) with its section, comments skipped.
+fn entries(text: &str) -> impl Iterator<Item = (String, &str, &str)> {
+    let mut section = String::new();
+    text.lines().filter_map(move |line| {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+            return None;
+        }
+        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = s.trim_matches('\'').trim().to_string();
+            return None;
+        }
+        let (k, v) = l.split_once('=')?;
+        Some((section.clone(), k.trim(), v.trim()))
+    })
+}
+
+/// The default remote `.dvc/config.local`'s text names (`core.remote`), if it does.
+pub fn local_default(text: &str) -> Option<String> {
+    entries(text)
+        .filter(|(s, k, _)| s == "core" && *k == "remote")
+        .map(|(_, _, v)| v.to_string())
+        .last()
+}
+
+/// Lays what `.dvc/config.local`'s text sets for remote `name` over `t`: its url,
+/// endpoint, region, profile and static credentials.
+pub fn overlay_local(text: &str, name: &str, t: &mut crate::config::RemoteToml) {
+    for (section, k, v) in entries(text) {
+        if remote_name(&section) != Some(name) {
+            continue;
+        }
+        let v = Some(v.to_string());
+        match k {
+            "url" => t.url = v,
+            "endpointurl" => t.endpoint = v,
+            "region" => t.region = v,
+            "profile" => t.profile = v,
+            "access_key_id" => t.access_key_id = v,
+            "secret_access_key" => t.secret_access_key = v,
+            _ => {}
+        }
+    }
+}
+
 fn remote_name(section: &str) -> Option<&str> {
     section
         .strip_prefix("remote")?
@@ -134,5 +182,22 @@ mod tests {
         assert_eq!(notes.len(), 1);
         assert!(notes[0].what.contains("credential"));
         assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_local_config_lays_credentials_and_endpoint_over_its_remote() {
+        let text = "[core]\n    remote = other\n['remote \"store\"']\n    access_key_id = AKID\n    secret_access_key = hunter2\n    endpointurl = http://127.0.0.1:9\n['remote \"other\"']\n    access_key_id = NOT\n";
+        assert_eq!(local_default(text).as_deref(), Some("other"));
+        let mut t = crate::config::RemoteToml {
+            url: Some("s3://b/p".into()),
+            ..Default::default()
+        };
+        overlay_local(text, "store", &mut t);
+        assert_eq!(t.access_key_id.as_deref(), Some("AKID"));
+        assert_eq!(t.secret_access_key.as_deref(), Some("hunter2"));
+        assert_eq!(t.endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(t.url.as_deref(), Some("s3://b/p"));
+        assert!(!format!("{t:?}").contains("hunter2"));
+        assert_eq!(local_default("[core]\nautostage = true\n"), None);
     }
 }

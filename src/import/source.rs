@@ -13,8 +13,9 @@
 //! `config::Config`, `dvc::dotdvc`, `dvc::lock`, `dvc::config`): one parser each.
 //!
 //! The remote: `--remote NAME` (one of this workspace's remotes, credentials and all), else
-//! the source's default remote, as its committed config describes it; a directory url
-//! relative to the source resolves against a source on this machine only.
+//! the source's default remote, as its committed config describes it (for a DVC project on
+//! this machine, with its git-ignored `.dvc/config.local` laid over it: credentials too);
+//! a directory url relative to the source resolves against a source on this machine only.
 
 use std::path::{Path, PathBuf};
 
@@ -292,7 +293,10 @@ fn pipe_remote(
 }
 
 /// The default remote of a DVC project, as its committed `.dvc/config` says (a relative
-/// directory is relative to `.dvc/`, as DVC has it).
+/// directory is relative to `.dvc/`, as DVC has it). For a source on this machine, its
+/// git-ignored `.dvc/config.local` is laid over that (as DVC itself does): the default
+/// remote it names, and that remote's endpoint and credentials (`dvc remote modify
+/// --local`). Elsewhere credentials come from this workspace's config or the environment.
 fn dvc_remote(
     repo: &Repo,
     commit: &Commit,
@@ -300,36 +304,49 @@ fn dvc_remote(
     path: &str,
 ) -> Result<RemoteSpec, ImportError> {
     materialise(repo, commit, scratch, ".dvc/config")?;
+    let meta = |why: String| ImportError::Metadata {
+        repo: repo.url.clone(),
+        rev: commit.describe(),
+        why,
+    };
     let no_remote = || ImportError::NoRemote {
         repo: repo.url.clone(),
         rev: commit.describe(),
         path: path.to_string(),
     };
     let (remotes, default) =
-        crate::dvc::config::read(scratch, &mut Vec::new()).map_err(|e| ImportError::Metadata {
-            repo: repo.url.clone(),
-            rev: commit.describe(),
-            why: e.to_string(),
-        })?;
-    let name = default.ok_or_else(no_remote)?;
-    let r = remotes
-        .into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(no_remote)?;
-    let mut t = RemoteToml {
-        url: Some(r.url.clone()),
-        ..RemoteToml::default()
+        crate::dvc::config::read(scratch, &mut Vec::new()).map_err(|e| meta(e.to_string()))?;
+    let local = match local_base(repo) {
+        Some(base) => {
+            let p = base.join(".dvc/config.local");
+            match std::fs::read_to_string(&p) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(meta(format!("cannot read {}: {e}", p.display()))),
+            }
+        }
+        None => None,
     };
-    for o in &r.options {
-        match o.split_once('=') {
-            Some(("endpoint", v)) => t.endpoint = Some(v.to_string()),
-            Some(("region", v)) => t.region = Some(v.to_string()),
-            Some(("profile", v)) => t.profile = Some(v.to_string()),
-            _ => {}
+    let local_default = local.as_deref().and_then(crate::dvc::config::local_default);
+    let name = local_default.or(default).ok_or_else(no_remote)?;
+    let mut t = RemoteToml::default();
+    if let Some(r) = remotes.into_iter().find(|r| r.name == name) {
+        t.url = Some(r.url.clone());
+        for o in &r.options {
+            match o.split_once('=') {
+                Some(("endpoint", v)) => t.endpoint = Some(v.to_string()),
+                Some(("region", v)) => t.region = Some(v.to_string()),
+                Some(("profile", v)) => t.profile = Some(v.to_string()),
+                _ => {}
+            }
         }
     }
-    let base = base_for(repo, &r.url, ".dvc")?;
-    crate::sharing::spec_of(&base, &name, &t).map_err(|e| url_error(repo, &r.url, e.to_string()))
+    if let Some(text) = &local {
+        crate::dvc::config::overlay_local(text, &name, &mut t);
+    }
+    let url = t.url.clone().ok_or_else(no_remote)?;
+    let base = base_for(repo, &url, ".dvc")?;
+    crate::sharing::spec_of(&base, &name, &t).map_err(|e| url_error(repo, &url, e.to_string()))
 }
 
 #[cfg(test)]

@@ -651,3 +651,102 @@ fn pull_of_pipe_imported_data_falls_back_to_the_source() {
 fn pull_of_dvc_imported_data_falls_back_to_the_source() {
     pull_falls_back_to_the_source(&dvc_registry());
 }
+
+/// A DVC registry whose data is on S3 (the moto server; `endpointurl` in its committed
+/// `.dvc/config`, credentials in its git-ignored `config.local`, as `dvc remote modify
+/// --local` puts them). From this machine the import reads the endpoint, bucket and
+/// credentials from the source's config and is byte-identical; without its config.local
+/// an importer with no credentials is told so and gets nothing, and with them in the
+/// environment it works. An unreachable endpoint and a missing object are one sentence
+/// each, and nothing is written.
+#[test]
+fn import_from_a_dvc_registry_on_s3_reads_its_endpoint_bucket_and_credentials() {
+    use crate::remote::{new_bucket, pipe_clean, pipe_with, s3_delete, s3_endpoint};
+    use md5::Digest as _;
+    let endpoint = s3_endpoint();
+    let bucket = new_bucket(endpoint);
+    let reg = Project::new();
+    reg.git(&["init", "-q"]);
+    dvc(&reg, &["init", "-q"]);
+    let url = format!("s3://{bucket}/dvcstore");
+    dvc(&reg, &["remote", "add", "-q", "-d", "store", &url]);
+    dvc(&reg, &["remote", "modify", "store", "endpointurl", endpoint]);
+    for (k, v) in [("access_key_id", "testing"), ("secret_access_key", "testing")] {
+        dvc(&reg, &["remote", "modify", "--local", "store", k, v]);
+    }
+    assert!(
+        !reg.read(".dvc/config").contains("secret_access_key"),
+        "the secret is not committed"
+    );
+    write_version(&reg, 1);
+    dvc(&reg, &["add", "-q", "datasets/full"]);
+    dvc(&reg, &["push", "-q"]);
+    commit(&reg, "v1");
+    reg.git(&["tag", "v1"]);
+    let source = reg.root().display().to_string();
+    let args = [
+        "import",
+        &source,
+        "datasets/full",
+        "-o",
+        "data/raw",
+        "--rev",
+        "v1",
+    ];
+
+    // The source's config.local has the credentials.
+    let p = study();
+    let run = pipe_clean(&p, &args).ok();
+    run.err_has(&format!("from `store` ({url})"));
+    assert_eq!(fetched(&run), 4, "{run}");
+    assert_eq!(tree(&p.path("data/raw")), expected(1, ""));
+
+    // Without it: no credentials, nothing written; then from the environment.
+    let local = reg.read(".dvc/config.local");
+    reg.remove(".dvc/config.local");
+    let q = study();
+    let before = q.read("pipe.toml");
+    pipe_clean(&q, &args)
+        .code(2)
+        .err_has("no credentials found");
+    assert!(!q.exists("data/raw"));
+    assert_eq!(q.read("pipe.toml"), before);
+    let run = pipe_with(
+        &q,
+        &args,
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    )
+    .ok();
+    assert_eq!(fetched(&run), 4, "{run}");
+    assert_eq!(tree(&q.path("data/raw")), expected(1, ""));
+
+    // An endpoint nobody listens on (config.local's endpointurl wins over the committed one).
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    reg.write(
+        ".dvc/config.local",
+        &format!("{local}    endpointurl = http://127.0.0.1:{closed}\n"),
+    );
+    let g = Project::new();
+    let get = ["get", &source, "datasets/full", "-o", "out", "--rev", "v1"];
+    pipe_clean(&g, &get)
+        .code(3)
+        .err_has(&format!("cannot be reached at http://127.0.0.1:{closed}"));
+    assert!(!g.exists("out"));
+    reg.write(".dvc/config.local", &local);
+
+    // An object missing from the bucket: named, nothing written.
+    let md5 = hex::encode(md5::Md5::digest(b"cam07 frame 2 v1\n"));
+    let key = format!("/{bucket}/dvcstore/files/md5/{}/{}", &md5[..2], &md5[2..]);
+    assert_eq!(s3_delete(endpoint, &key), Some(204), "delete {key}");
+    pipe_clean(&g, &get)
+        .code(3)
+        .err_has("missing on")
+        .err_has(&format!("`datasets/full/cam07/f2.txt` (md5 {md5})"));
+    assert!(!g.exists("out"));
+}

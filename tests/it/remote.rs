@@ -122,11 +122,22 @@ fn pipe_cache_is_loopback(e: &str) -> bool {
 
 /// One plain HTTP/1.1 request (moto without auth takes unsigned requests); the status.
 fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> Option<u16> {
+    http_with(endpoint, method, path, body, "")
+}
+
+/// Deletes `key` (`/bucket/key`) on the moto server without auth checks: moto refuses an
+/// anonymous DELETE, but takes any signature.
+pub(crate) fn s3_delete(endpoint: &str, key: &str) -> Option<u16> {
+    let auth = "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n";
+    http_with(endpoint, "DELETE", key, b"", auth)
+}
+
+fn http_with(endpoint: &str, method: &str, path: &str, body: &[u8], headers: &str) -> Option<u16> {
     let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).ok()?;
@@ -177,7 +188,7 @@ fn clean_cmd(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Command {
     c
 }
 
-fn pipe_with(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn pipe_with(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
     to_run(clean_cmd(p, args, env).output().expect("run pipe"))
 }
 

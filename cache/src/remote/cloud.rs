@@ -362,6 +362,23 @@ impl CloudRemote {
             ));
         }
         let limit = expected.unwrap_or(said);
+        let refused = |why| self.refused(Kind::Object, d, why);
+        self.stream_to(got, dst, limit, Some(*d), &refused, progress)
+            .await
+    }
+
+    /// Streams `got`'s body into a new file at `dst` (or only hashes it), hashing on the
+    /// blocking pool as it is written; more than `limit` bytes is `refused`. What it
+    /// hashes to and its size.
+    async fn stream_to(
+        &self,
+        got: object_store::GetResult,
+        dst: Option<&Path>,
+        limit: u64,
+        digest: Option<Digest>,
+        refused: &(dyn Fn(String) -> RemoteError + Sync),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(Digest, u64), RemoteError> {
         let mut body = got.into_stream();
         let mut file = match dst {
             Some(p) => Some(
@@ -387,14 +404,12 @@ impl CloudRemote {
         let streamed: Result<(), RemoteError> = async {
             let mut seen = 0u64;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| self.classify(e, Some(*d)))?;
+                let chunk = chunk.map_err(|e| self.classify(e, digest))?;
                 seen += chunk.len() as u64;
                 if seen > limit {
-                    return Err(self.refused(
-                        Kind::Object,
-                        d,
-                        format!("sent more than the {limit} bytes it was to have"),
-                    ));
+                    return Err(refused(format!(
+                        "sent more than the {limit} bytes it was to have"
+                    )));
                 }
                 progress(chunk.len() as u64);
                 if tx.send(chunk).await.is_err() {
@@ -410,6 +425,71 @@ impl CloudRemote {
         written.map_err(|e| {
             RemoteError::Local(crate::Error::io("write", dst_path.unwrap_or_default(), e))
         })
+    }
+
+    /// `rel` (a key below the prefix in another tool's layout, see `super::raw`) fetched;
+    /// `None` when there is nothing under it (a missing bucket is an error).
+    async fn get_raw(&self, rel: &str) -> Result<Option<object_store::GetResult>, RemoteError> {
+        match self.store.get(&self.key(rel)).await {
+            Ok(g) => Ok(Some(g)),
+            Err(object_store::Error::NotFound { source, .. })
+                if !source.to_string().contains("NoSuchBucket") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.classify(e, None)),
+        }
+    }
+
+    fn refused_raw(&self, rel: &str, why: String) -> RemoteError {
+        RemoteError::RefusedRaw {
+            remote: self.name.clone(),
+            at: self.key(rel).to_string(),
+            why,
+        }
+    }
+
+    /// The object at `rel` read whole; `None` when absent; more than `max` bytes: refused
+    /// unread.
+    pub async fn read_raw(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        let Some(got) = self.get_raw(rel).await? else {
+            return Ok(None);
+        };
+        let size = got.meta.size;
+        if size > max {
+            return Err(self.refused_raw(
+                rel,
+                format!("is {size} bytes, more than pipe reads whole ({max})"),
+            ));
+        }
+        let mut body = got.into_stream();
+        let mut out = Vec::with_capacity(size as usize);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.classify(e, None))?;
+            if (out.len() + chunk.len()) as u64 > size {
+                return Err(self.refused_raw(rel, format!("sent more than its {size} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Some(out))
+    }
+
+    /// The object at `rel` streamed into a new file at `dst`: its blake3 and size, `None`
+    /// when absent. No more than the size the store reports is accepted.
+    pub async fn download_raw(
+        &self,
+        rel: &str,
+        dst: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Option<(Digest, u64)>, RemoteError> {
+        let Some(got) = self.get_raw(rel).await? else {
+            return Ok(None);
+        };
+        let limit = got.meta.size;
+        let refused = |why| self.refused_raw(rel, why);
+        self.stream_to(got, Some(dst), limit, None, &refused, progress)
+            .await
+            .map(Some)
     }
 
     /// A small object or record read whole; `None` when absent. Larger than

@@ -253,32 +253,39 @@ impl DirRemote {
     /// Opens `kind` `d` for reading if it is a regular file (see the module's header):
     /// the open file and its size, `None` when there is nothing under its name.
     fn open_regular(&self, kind: Kind, d: &Digest) -> Result<Option<(File, u64)>, RemoteError> {
-        use rustix::fs::{Mode, OFlags};
         let p = self.path(kind, d);
-        let not_regular =
-            |ft: fs::FileType| self.refused(kind, d, &p, format!("is {}", file_type(&ft)));
-        match fs::symlink_metadata(&p) {
+        self.open_at(&p, &|why| self.refused(kind, d, &p, why))
+    }
+
+    /// Opens `p` for reading if it is a regular file: the open file and its size, `None`
+    /// when there is nothing there; anything else is `refused` (the reason given).
+    fn open_at(
+        &self,
+        p: &Path,
+        refused: &dyn Fn(String) -> RemoteError,
+    ) -> Result<Option<(File, u64)>, RemoteError> {
+        use rustix::fs::{Mode, OFlags};
+        let not_regular = |ft: fs::FileType| refused(format!("is {}", file_type(&ft)));
+        match fs::symlink_metadata(p) {
             Ok(m) if m.is_file() => {}
             Ok(m) => return Err(not_regular(m.file_type())),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("stat", &p)(e)),
+            Err(e) => return Err(self.io("stat", p)(e)),
         }
         let flags =
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let fd = match rustix::fs::open(&p, flags, Mode::empty()) {
+        let fd = match rustix::fs::open(p, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => return Ok(None),
-            Err(rustix::io::Errno::LOOP) => {
-                return Err(self.refused(kind, d, &p, "is a symbolic link".into()));
-            }
+            Err(rustix::io::Errno::LOOP) => return Err(refused("is a symbolic link".into())),
             Err(e) => {
-                return Err(self.io("open", &p)(io::Error::from_raw_os_error(
+                return Err(self.io("open", p)(io::Error::from_raw_os_error(
                     e.raw_os_error(),
                 )));
             }
         };
         let f = File::from(fd);
-        let m = f.metadata().map_err(self.io("stat", &p))?;
+        let m = f.metadata().map_err(self.io("stat", p))?;
         if !m.is_file() {
             return Err(not_regular(m.file_type()));
         }
@@ -297,6 +304,20 @@ impl DirRemote {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), RemoteError>,
     ) -> Result<u64, RemoteError> {
         let p = self.path(kind, d);
+        self.read_file_at_most(&p, &|why| self.refused(kind, d, &p, why), from, limit, buf, sink)
+    }
+
+    /// Reads `from` (the file at `p`) to its end into `sink`; past `limit` bytes it is
+    /// `refused`. Returns the bytes read.
+    fn read_file_at_most(
+        &self,
+        p: &Path,
+        refused: &dyn Fn(String) -> RemoteError,
+        from: File,
+        limit: u64,
+        buf: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), RemoteError>,
+    ) -> Result<u64, RemoteError> {
         let mut from = from.take(limit.saturating_add(1));
         let mut total = 0u64;
         loop {
@@ -304,11 +325,11 @@ impl DirRemote {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io("read", &p)(e)),
+                Err(e) => return Err(self.io("read", p)(e)),
             };
             total += n as u64;
             if total > limit {
-                return Err(self.refused(kind, d, &p, format!("holds more than {limit} bytes")));
+                return Err(refused(format!("holds more than {limit} bytes")));
             }
             sink(&buf[..n])?;
         }
@@ -412,6 +433,69 @@ impl DirRemote {
             Ok(())
         })?;
         Ok(Some(hasher.finalize().into()))
+    }
+}
+
+impl DirRemote {
+    /// The regular file at `rel` (a path relative to the root in another tool's layout,
+    /// see `super::raw`), opened with the same care as an object; `None` when absent.
+    fn open_raw(&self, rel: &str) -> Result<Option<(File, u64, PathBuf)>, RemoteError> {
+        let p = self.root.join(rel);
+        let refused = |why| self.refused_raw(&p, why);
+        Ok(self.open_at(&p, &refused)?.map(|(f, n)| (f, n, p.clone())))
+    }
+
+    fn refused_raw(&self, at: &Path, why: String) -> RemoteError {
+        RemoteError::RefusedRaw {
+            remote: self.name.clone(),
+            at: at.display().to_string(),
+            why,
+        }
+    }
+
+    /// The file at `rel` read whole; `None` when absent; larger than `max`: refused.
+    pub fn read_raw(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>, RemoteError> {
+        let Some((from, size, p)) = self.open_raw(rel)? else {
+            return Ok(None);
+        };
+        let refused = |why| self.refused_raw(&p, why);
+        if size > max {
+            return Err(refused(format!(
+                "is {size} bytes, more than pipe reads whole ({max})"
+            )));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        let mut buf = vec![0u8; BUF];
+        self.read_file_at_most(&p, &refused, from, size, &mut buf, &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(Some(out))
+    }
+
+    /// Copies the file at `rel` into `dst` (created or truncated), hashing on the way: its
+    /// blake3 and size, `None` when absent. Read no further than its size when opened.
+    pub fn download_raw(
+        &self,
+        rel: &str,
+        dst_path: &Path,
+        progress: &dyn Fn(u64),
+    ) -> Result<Option<(Digest, u64)>, RemoteError> {
+        let Some((from, size, p)) = self.open_raw(rel)? else {
+            return Ok(None);
+        };
+        let refused = |why| self.refused_raw(&p, why);
+        let local = |op| move |e| RemoteError::Local(crate::Error::io(op, dst_path, e));
+        let dst = &mut File::create(dst_path).map_err(local("create"))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; BUF.min(size as usize + 1).max(1)];
+        let n = self.read_file_at_most(&p, &refused, from, size, &mut buf, &mut |b| {
+            hasher.update(b);
+            dst.write_all(b).map_err(local("write"))?;
+            progress(b.len() as u64);
+            Ok(())
+        })?;
+        Ok(Some((hasher.finalize().into(), n)))
     }
 }
 

@@ -3,7 +3,7 @@
 //! Classified for the retry policy: `is_transient` (worth another attempt: a dropped
 //! connection, a timeout, a 5xx) and `is_fatal` (stop every transfer now: nothing else will
 //! work either, e.g. an unreachable endpoint, refused credentials, a missing bucket, pipe
-//! stopping). A refused object (`Refused`: not a regular file, too large) is neither: it is
+//! stopping). A refused object (`Refused`, `RefusedRaw`: not a regular file, too large) is neither: it is
 //! reported like a corrupt one and the other transfers go on.
 
 use std::io;
@@ -55,6 +55,15 @@ pub enum RemoteError {
         /// "object", "run-cache record", "experiment record"
         what: &'static str,
         digest: Digest,
+        /// Its path on a directory remote, its key on an object store.
+        at: String,
+        why: String,
+    },
+    /// What was read by key in another tool's layout (`Remote::read_raw`,
+    /// `Remote::download_raw`) is not a regular file, or is larger than pipe reads whole.
+    #[error("remote `{remote}`: {at} {why}; it was not stored in the local cache")]
+    RefusedRaw {
+        remote: String,
         /// Its path on a directory remote, its key on an object store.
         at: String,
         why: String,
@@ -130,7 +139,8 @@ impl RemoteError {
             }),
             RemoteError::Corrupt { .. }
             | RemoteError::Missing { .. }
-            | RemoteError::Refused { .. } => false,
+            | RemoteError::Refused { .. }
+            | RemoteError::RefusedRaw { .. } => false,
         }
     }
 

@@ -29,6 +29,7 @@ pub mod creds;
 pub mod dir;
 pub mod error;
 pub mod layout;
+pub mod raw;
 pub mod retry;
 pub mod spec;
 pub mod stop;

@@ -1,21 +1,25 @@
-//! A DVC source: its directory remote laid out by md5; each file checked by md5, stored under blake3.
+//! A DVC source: its remote (a directory or an object store) laid out by md5; each file
+//! read by its key ([`Remote::download_raw`]), checked by md5, stored under blake3.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ::md5::{Digest as _, Md5};
-use pipe_cache::remote::RemoteError;
+use futures::StreamExt;
 use pipe_cache::remote::transfer::Progress;
+use pipe_cache::remote::{Remote, RemoteError};
 use pipe_cache::{Digest, Store, Summary, manifest};
-use rayon::prelude::*;
 
 use super::{Cx, Fetched, Part, part, store_manifest};
 use crate::import::error::ImportError;
 
-/// Where DVC keeps object `md5` on a directory remote: DVC 3's place, then DVC 2's.
-fn dvc_paths(root: &Path, md5: &str) -> [PathBuf; 2] {
+/// Where DVC keeps object `md5` (`<md5>.dir` for a listing) relative to its remote's root:
+/// DVC 3's place and DVC 2's, the one the out was written by first.
+fn dvc_keys(md5: &str, legacy: bool) -> [String; 2] {
     let (a, b) = md5.split_at(2.min(md5.len()));
-    [root.join("files/md5").join(a).join(b), root.join(a).join(b)]
+    let v3 = format!("files/md5/{a}/{b}");
+    let v2 = format!("{a}/{b}");
+    if legacy { [v2, v3] } else { [v3, v2] }
 }
 
 /// One file of a DVC listing copied (its path, temp file, blake3, size), or why not (its
@@ -27,6 +31,8 @@ enum Miss {
     Missing,
     Corrupt(String),
     Local(String),
+    /// The remote failed (unreachable, credentials, ...): the whole fetch stops.
+    Remote(RemoteError),
 }
 
 /// The most a DVC listing is read into memory.
@@ -36,22 +42,25 @@ fn valid_md5(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-pub(super) fn fetch_dvc(
+/// A remote failure of one object: a refused file is that object's fault (corrupt), the
+/// rest the remote's.
+fn remote_miss(e: RemoteError) -> Miss {
+    match e {
+        e @ RemoteError::RefusedRaw { .. } => Miss::Corrupt(e.to_string()),
+        RemoteError::Local(e) => Miss::Local(e.to_string()),
+        e => Miss::Remote(e),
+    }
+}
+
+pub(super) async fn fetch_dvc(
     cx: &Cx<'_>,
-    root: &Path,
+    remote: &Remote,
     store: &Store,
     md5: &str,
     legacy: bool,
     sub: Option<&str>,
     progress: &Progress,
 ) -> Result<Fetched, ImportError> {
-    if !root.is_dir() {
-        return Err(cx.remote_err(RemoteError::NoBucket {
-            remote: cx.remote.to_string(),
-            what: "directory",
-            name: root.display().to_string(),
-        }));
-    }
     let tmp_dir = store.tmp_dir();
     store.mkdir(&tmp_dir).map_err(|e| ImportError::Git {
         repo: cx.repo.to_string(),
@@ -74,7 +83,9 @@ pub(super) fn fetch_dvc(
             if !valid_md5(hex) {
                 return Err(cx.corrupt(md5.to_string(), "is not an md5".into()));
             }
-            let bytes = read_listing(root, md5).map_err(|m| miss(cx, md5, m))?;
+            let bytes = read_listing(remote, md5, legacy)
+                .await
+                .map_err(|m| miss(cx, md5, m))?;
             out.objects += 1;
             out.bytes += bytes.len() as u64;
             if crate::dvc::md5::bytes_md5(&bytes) != hex {
@@ -99,19 +110,29 @@ pub(super) fn fetch_dvc(
     if let Some((p, m)) = files.iter().find(|(_, m)| !valid_md5(m)) {
         return Err(cx.corrupt(m.clone(), format!("`{p}` has no md5 name")));
     }
-    let got: Vec<Copied> = files
-        .par_iter()
+    let copies = futures::stream::iter(files.iter())
         .map(|(p, m)| {
-            copy_dvc(root, m, legacy, &tmp_dir, progress)
-                .map(|(tmp, d, n)| (p.clone(), tmp, d, n))
-                .map_err(|e| (p.clone(), m.clone(), e))
+            let tmp_dir = &tmp_dir;
+            async move {
+                copy_dvc(remote, m, legacy, tmp_dir, progress)
+                    .await
+                    .map(|(tmp, d, n)| (p.clone(), tmp, d, n))
+                    .map_err(|e| (p.clone(), m.clone(), e))
+            }
         })
-        .collect();
+        .buffer_unordered(remote.jobs());
+    let mut copies = std::pin::pin!(copies);
     let mut staged = Vec::new();
     let mut entries = Vec::new();
     let mut missing = Vec::new();
     let mut failed = None;
-    for r in got {
+    let cleanup = |staged: &[(PathBuf, Digest)]| {
+        for (t, _) in staged {
+            let _ = std::fs::remove_file(t);
+        }
+    };
+    while let Some(r) = copies.next().await {
+        let r: Copied = r;
         match r {
             Ok((p, tmp, d, n)) => {
                 out.objects += 1;
@@ -125,16 +146,17 @@ pub(super) fn fetch_dvc(
                 });
             }
             Err((p, m, Miss::Missing)) => missing.push(named(cx, &p, &m)),
+            Err((_, _, Miss::Remote(e))) => {
+                // Nothing else will work either: the copies in flight are dropped.
+                drop(copies);
+                cleanup(&staged);
+                return Err(cx.remote_err(e));
+            }
             Err((p, m, e)) => {
                 failed.get_or_insert_with(|| miss(cx, &named(cx, &p, &m), e));
             }
         }
     }
-    let cleanup = |staged: &[(PathBuf, Digest)]| {
-        for (t, _) in staged {
-            let _ = std::fs::remove_file(t);
-        }
-    };
     if !missing.is_empty() {
         cleanup(&staged);
         missing.sort();
@@ -180,103 +202,115 @@ fn miss(cx: &Cx<'_>, what: &str, m: Miss) -> ImportError {
             repo: cx.repo.to_string(),
             why,
         },
+        Miss::Remote(e) => cx.remote_err(e),
     }
 }
 
-/// The regular file holding DVC object `md5`, opened; a link, FIFO or directory there is
-/// refused unopened (as `remote::dir` does for our own layout).
-fn open_dvc(root: &Path, md5: &str) -> Result<(std::fs::File, PathBuf, u64), Miss> {
-    for p in dvc_paths(root, md5) {
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_file() => {
-                let f = std::fs::File::open(&p)
-                    .map_err(|e| Miss::Local(format!("cannot open {}: {e}", p.display())))?;
-                return Ok((f, p, m.len()));
-            }
-            Ok(_) => {
-                return Err(Miss::Corrupt(format!(
-                    "{} is not a regular file",
-                    p.display()
-                )));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Miss::Local(format!("cannot look at {}: {e}", p.display()))),
+async fn read_listing(remote: &Remote, md5: &str, legacy: bool) -> Result<Vec<u8>, Miss> {
+    for key in dvc_keys(md5, legacy) {
+        if let Some(b) = remote
+            .read_raw(&key, LISTING_MAX)
+            .await
+            .map_err(remote_miss)?
+        {
+            return Ok(b);
         }
     }
     Err(Miss::Missing)
 }
 
-fn read_listing(root: &Path, md5: &str) -> Result<Vec<u8>, Miss> {
-    let (f, p, n) = open_dvc(root, md5)?;
-    if n > LISTING_MAX {
-        return Err(Miss::Corrupt(format!(
-            "{} is {n} bytes: too large for a listing",
-            p.display()
-        )));
-    }
-    let mut bytes = Vec::with_capacity(n as usize);
-    f.take(LISTING_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Miss::Local(format!("cannot read {}: {e}", p.display())))?;
-    Ok(bytes)
-}
-
-/// Copies DVC object `md5` to a new temp file in `tmp_dir`, checking its md5 on the way
-/// (`legacy`: DVC 2's text hash is accepted too); its blake3 and size.
-fn copy_dvc(
-    root: &Path,
+/// Copies DVC object `md5` to a new temp file in `tmp_dir` and checks its md5 (`legacy`:
+/// DVC 2's text hash is accepted too); its blake3 and size.
+async fn copy_dvc(
+    remote: &Remote,
     md5: &str,
     legacy: bool,
     tmp_dir: &Path,
     progress: &Progress,
 ) -> Result<(PathBuf, Digest, u64), Miss> {
-    let (mut f, src, _) = open_dvc(root, md5)?;
     let tmp = pipe_cache::fsutil::unique_path(tmp_dir, &md5[..8]);
     let fail = |tmp: &Path, m: Miss| {
         let _ = std::fs::remove_file(tmp);
         m
     };
-    let mut dst = std::fs::File::create_new(&tmp)
-        .map_err(|e| Miss::Local(format!("cannot create {}: {e}", tmp.display())))?;
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; 256 << 10];
-    let mut n = 0u64;
-    loop {
-        let k = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) => {
-                return Err(fail(
-                    &tmp,
-                    Miss::Local(format!("cannot read {}: {e}", src.display())),
-                ));
+    let bytes = |n: u64| progress(n, 0);
+    let mut got = None;
+    let mut at = String::new();
+    for key in dvc_keys(md5, legacy) {
+        match remote.download_raw(&key, &tmp, &bytes).await {
+            Ok(Some(x)) => {
+                got = Some(x);
+                at = key;
+                break;
             }
-        };
-        h.update(&buf[..k]);
-        if let Err(e) = dst.write_all(&buf[..k]) {
-            return Err(fail(
-                &tmp,
-                Miss::Local(format!("cannot write {}: {e}", tmp.display())),
-            ));
+            Ok(None) => {}
+            Err(e) => return Err(fail(&tmp, remote_miss(e))),
         }
-        n += k as u64;
-        progress(k as u64, 0);
     }
-    drop(dst);
-    let got = hex::encode(h.finalize());
-    if got != md5 {
-        let unix = legacy
-            .then(|| crate::dvc::md5::file_md5(&tmp).ok().and_then(|(_, u)| u))
-            .flatten();
-        if unix.as_deref() != Some(md5) {
+    let Some((d, n)) = got else {
+        return Err(Miss::Missing);
+    };
+    let (t, m) = (tmp.clone(), md5.to_string());
+    let checked = tokio::task::spawn_blocking(move || check_md5(&t, &m, legacy))
+        .await
+        .map_err(|e| Miss::Local(format!("internal error: {e}")))
+        .and_then(|r| r);
+    match checked {
+        Ok(true) => {}
+        Ok(false) => {
             return Err(fail(
                 &tmp,
-                Miss::Corrupt(format!("{} hashes to md5 {got}", src.display())),
+                Miss::Corrupt(format!(
+                    "`{at}` on remote `{}` does not hash to md5 {md5}",
+                    remote.name()
+                )),
             ));
         }
+        Err(m) => return Err(fail(&tmp, m)),
     }
     progress(0, 1);
-    let d =
-        pipe_cache::hash::hash_file(&tmp, n).map_err(|e| fail(&tmp, Miss::Local(e.to_string())))?;
     Ok((tmp, d, n))
+}
+
+/// Whether the file at `tmp` hashes to `md5` (`legacy`: or to DVC 2's text hash of it).
+fn check_md5(tmp: &Path, md5: &str, legacy: bool) -> Result<bool, Miss> {
+    let mut f = std::fs::File::open(tmp)
+        .map_err(|e| Miss::Local(format!("cannot open {}: {e}", tmp.display())))?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => h.update(&buf[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Miss::Local(format!("cannot read {}: {e}", tmp.display()))),
+        }
+    }
+    if hex::encode(h.finalize()) == md5 {
+        return Ok(true);
+    }
+    Ok(legacy
+        && crate::dvc::md5::file_md5(tmp)
+            .ok()
+            .and_then(|(_, u)| u)
+            .as_deref()
+            == Some(md5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_looked_for_where_their_dvc_version_put_them_first() {
+        let m = "d41d8cd98f00b204e9800998ecf8427e";
+        assert_eq!(
+            dvc_keys(m, false),
+            [
+                "files/md5/d4/1d8cd98f00b204e9800998ecf8427e".to_string(),
+                "d4/1d8cd98f00b204e9800998ecf8427e".to_string()
+            ]
+        );
+        assert_eq!(dvc_keys(m, true)[0], "d4/1d8cd98f00b204e9800998ecf8427e");
+    }
 }

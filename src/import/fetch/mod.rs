@@ -6,10 +6,11 @@
 //!   `Manifest::decode`), then only the files under the asked part of it
 //!   (`remote::transfer`, sized and hashed as they arrive). The part of a directory is a
 //!   new manifest of the files below it, stored beside them.
-//! - A DVC source: its remote is laid out by md5 (`files/md5/ab/cdef…`, DVC 2:
-//!   `ab/cdef…`; a directory's listing is `<md5>.dir`). The listing is read and checked
-//!   against its md5, then each file wanted is copied to the store's `tmp/` with its md5
-//!   computed on the way, compared, hashed with blake3 and placed under that name.
+//! - A DVC source: its remote (a directory, or a bucket on S3 and the like) is laid out by
+//!   md5 (`files/md5/ab/cdef…`, DVC 2: `ab/cdef…`; a directory's listing is `<md5>.dir`),
+//!   read by key (`remote::raw`). The listing is read and checked against its md5, then
+//!   each file wanted is copied to the store's `tmp/` (hashed with blake3 on the way),
+//!   its md5 computed and compared, and only then placed under its blake3 name.
 //!
 //! Objects already intact in the store are not asked for: a second import of the same
 //! data transfers nothing. Missing or corrupt objects fail the whole fetch with the first
@@ -20,7 +21,7 @@ mod dvc;
 mod pipe;
 
 use pipe_cache::remote::transfer::{self, Progress};
-use pipe_cache::remote::{Location, Remote, RemoteError};
+use pipe_cache::remote::{Remote, RemoteError};
 use pipe_cache::{Digest, Manifest, Store, Summary, manifest};
 
 use super::error::ImportError;
@@ -150,56 +151,17 @@ pub async fn fetch(
             fetch_pipe(&cx, &r, store, h, tracked.sub.as_deref(), progress).await
         }
         Object::Dvc { md5, legacy } => {
-            let Location::Dir(root) = &remote.spec.location else {
-                return Err(ImportError::RemoteUrl {
-                    repo: repo.to_string(),
-                    url: remote.spec.url.clone(),
-                    why: "pipe reads a DVC project's data from a directory remote only".into(),
-                });
-            };
-            let (root, md5, legacy, sub) =
-                (root.clone(), md5.clone(), *legacy, tracked.sub.clone());
-            let store_root = store.root().to_path_buf();
-            let opts = store.options().clone();
-            let cx = OwnedCx {
-                repo: repo.to_string(),
-                remote: remote.spec.name.clone(),
-                path: tracked.path(),
-            };
-            let progress = progress.clone();
-            tokio::task::spawn_blocking(move || {
-                let store = Store::open(&store_root, opts);
-                fetch_dvc(
-                    &cx.cx(),
-                    &root,
-                    &store,
-                    &md5,
-                    legacy,
-                    sub.as_deref(),
-                    &progress,
-                )
-            })
+            let r = Remote::open(&remote.spec, jobs).map_err(|e| cx.remote_err(e))?;
+            fetch_dvc(
+                &cx,
+                &r,
+                store,
+                md5,
+                *legacy,
+                tracked.sub.as_deref(),
+                progress,
+            )
             .await
-            .map_err(|e| ImportError::Git {
-                repo: repo.to_string(),
-                why: format!("internal error: {e}"),
-            })?
-        }
-    }
-}
-
-struct OwnedCx {
-    repo: String,
-    remote: String,
-    path: String,
-}
-
-impl OwnedCx {
-    fn cx(&self) -> Cx<'_> {
-        Cx {
-            repo: &self.repo,
-            remote: &self.remote,
-            path: self.path.clone(),
         }
     }
 }
