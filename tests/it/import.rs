@@ -670,8 +670,14 @@ fn import_from_a_dvc_registry_on_s3_reads_its_endpoint_bucket_and_credentials() 
     dvc(&reg, &["init", "-q"]);
     let url = format!("s3://{bucket}/dvcstore");
     dvc(&reg, &["remote", "add", "-q", "-d", "store", &url]);
-    dvc(&reg, &["remote", "modify", "store", "endpointurl", endpoint]);
-    for (k, v) in [("access_key_id", "testing"), ("secret_access_key", "testing")] {
+    dvc(
+        &reg,
+        &["remote", "modify", "store", "endpointurl", endpoint],
+    );
+    for (k, v) in [
+        ("access_key_id", "testing"),
+        ("secret_access_key", "testing"),
+    ] {
         dvc(&reg, &["remote", "modify", "--local", "store", k, v]);
     }
     assert!(

@@ -304,7 +304,14 @@ impl DirRemote {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), RemoteError>,
     ) -> Result<u64, RemoteError> {
         let p = self.path(kind, d);
-        self.read_file_at_most(&p, &|why| self.refused(kind, d, &p, why), from, limit, buf, sink)
+        self.read_file_at_most(
+            &p,
+            &|why| self.refused(kind, d, &p, why),
+            from,
+            limit,
+            buf,
+            sink,
+        )
     }
 
     /// Reads `from` (the file at `p`) to its end into `sink`; past `limit` bytes it is

@@ -19,7 +19,9 @@ use crate::Digest;
 fn valid_key(rel: &str) -> bool {
     !rel.is_empty()
         && !rel.starts_with('/')
-        && rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 impl Remote {
