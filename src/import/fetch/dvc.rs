@@ -147,8 +147,8 @@ pub(super) async fn fetch_dvc(
             }
             Err((p, m, Miss::Missing)) => missing.push(named(cx, &p, &m)),
             Err((_, _, Miss::Remote(e))) => {
-                // Nothing else will work either: the copies in flight are dropped.
-                drop(copies);
+                // Nothing else will work either: returning drops the copies in flight (a
+                // temp one leaves is named by our pid: a later command sweeps it).
                 cleanup(&staged);
                 return Err(cx.remote_err(e));
             }
