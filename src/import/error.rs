@@ -50,7 +50,8 @@ pub enum ImportError {
         url: String,
         why: String,
     },
-    #[error("`{repo}`'s remote `{remote}`: {err}")]
+    /// `err` names the remote already; the source it belongs to is said after it.
+    #[error("{err} (`{remote}` is a remote of `{repo}`)")]
     Remote {
         repo: String,
         remote: String,

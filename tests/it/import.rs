@@ -714,7 +714,8 @@ fn import_from_a_dvc_registry_on_s3_reads_its_endpoint_bucket_and_credentials() 
     let before = q.read("pipe.toml");
     pipe_clean(&q, &args)
         .code(2)
-        .err_has("no credentials found");
+        .err_has("error: remote `store`: no credentials found")
+        .err_has(&format!("(`store` is a remote of `{source}`)"));
     assert!(!q.exists("data/raw"));
     assert_eq!(q.read("pipe.toml"), before);
     let run = pipe_with(
