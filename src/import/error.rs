@@ -16,6 +16,9 @@ pub enum ImportError {
         url: String,
         commit: String,
     },
+    /// The local cache failed while the fetched objects were stored.
+    #[error(transparent)]
+    Local(#[from] pipe_cache::Error),
     /// git could not clone, fetch or read the source.
     #[error("cannot read the git repository `{repo}`: {why}")]
     Git { repo: String, why: String },
@@ -96,7 +99,9 @@ impl ImportError {
             | ImportError::OutExists { .. }
             | ImportError::BadArgument(_) => 2,
             ImportError::Remote { err, .. } if err.is_config() => 2,
+            ImportError::Local(pipe_cache::Error::Escapes { .. }) => 2,
             ImportError::Git { .. }
+            | ImportError::Local(_)
             | ImportError::Remote { .. }
             | ImportError::Missing { .. }
             | ImportError::SourceChanged { .. }

@@ -71,87 +71,89 @@ pub fn locate(
     scratch: &Path,
     ours: Option<RemoteSpec>,
 ) -> Result<(Tracked, SourceRemote), ImportError> {
-    let meta = |why: String| ImportError::Metadata {
-        repo: repo.url.clone(),
-        rev: commit.describe(),
-        why,
-    };
     let path = normal(path).ok_or_else(|| {
         ImportError::BadArgument(format!(
             "`{path}` is not a path inside the repository (relative, without `..`)"
         ))
     })?;
-    let not_tracked = || ImportError::NotTracked {
-        repo: repo.url.clone(),
-        rev: commit.describe(),
-        path: path.clone(),
-    };
-    if let Some(lock) = repo.show(commit, "pipe.lock")? {
-        let text = String::from_utf8(lock).map_err(|_| meta("pipe.lock is not UTF-8".into()))?;
-        let entries =
-            crate::lock::format::parse(&text).map_err(|e| meta(format!("pipe.lock: {e}")))?;
-        let mut outs: Vec<(String, Summary)> = entries
-            .into_values()
-            .flat_map(|e| e.outs.into_iter().map(|(p, h)| (p.to_string(), h)))
-            .collect();
-        outs.sort_by(|a, b| a.0.cmp(&b.0));
-        let tracked =
-            find(outs.iter().map(|(p, h)| (p.as_str(), h.is_dir())), &path).map(|(out, sub)| {
-                let h = outs.iter().find(|(p, _)| p == out).map(|(_, h)| *h);
-                (out.to_string(), sub, h)
-            });
-        let Some((out, sub, Some(hash))) = tracked else {
-            return Err(not_tracked());
-        };
-        let remote = match ours {
-            Some(spec) => spec,
-            None => pipe_remote(repo, commit, scratch, &path)?,
-        };
-        return Ok((
-            Tracked {
-                out,
-                sub,
-                object: Object::Pipe(hash),
-            },
-            SourceRemote { spec: remote },
-        ));
+    let at = At { repo, commit };
+    match repo.show(commit, "pipe.lock")? {
+        Some(lock) => locate_pipe(at, &lock, &path, scratch, ours),
+        None => locate_dvc(at, &path, scratch, ours),
     }
-    let files = repo.files(commit)?;
-    let dvc_files: Vec<&String> = files
-        .iter()
-        .filter(|f| {
-            (f.ends_with(".dvc") || f.as_str() == "dvc.lock" || f.ends_with("/dvc.lock"))
-                && !f.starts_with(".dvc/")
-        })
-        .collect();
-    if dvc_files.is_empty() && !files.iter().any(|f| f == ".dvc/config") {
-        return Err(meta(
-            "it is neither a pipe workspace (no pipe.lock) nor a DVC project (no .dvc files, dvc.lock or .dvc/config)".into(),
-        ));
-    }
-    let mut outs: Vec<(String, Option<String>, bool)> = Vec::new();
-    let mut notes = Vec::new();
-    for f in dvc_files {
-        materialise(repo, commit, scratch, f)?;
-        if f.ends_with(".dvc") {
-            let got = crate::dvc::dotdvc::read(scratch, f, &mut notes)
-                .map_err(|e| meta(e.to_string()))?;
-            outs.extend(got.into_iter().map(|t| (t.path, t.md5, t.legacy)));
-        } else {
-            let dir = f
-                .strip_suffix("dvc.lock")
-                .unwrap_or("")
-                .trim_end_matches('/');
-            let stages = crate::dvc::lock::read(scratch, dir).map_err(|e| meta(e.to_string()))?;
-            for st in stages.into_values() {
-                for o in st.outs {
-                    let p = crate::dvc::convert::join(dir, &o.path)
-                        .map_err(|e| meta(format!("{}: {e}", o.at)))?;
-                    outs.push((p, o.md5, o.legacy));
-                }
-            }
+}
+
+/// The source and commit a lookup is in, for its errors.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    repo: &'a Repo,
+    commit: &'a Commit,
+}
+
+impl At<'_> {
+    fn meta(self, why: String) -> ImportError {
+        ImportError::Metadata {
+            repo: self.repo.url.clone(),
+            rev: self.commit.describe(),
+            why,
         }
     }
+
+    fn not_tracked(self, path: &str) -> ImportError {
+        ImportError::NotTracked {
+            repo: self.repo.url.clone(),
+            rev: self.commit.describe(),
+            path: path.to_string(),
+        }
+    }
+}
+
+/// `path` in a pipe workspace: the out of `pipe.lock` (its text `lock`) holding it.
+fn locate_pipe(
+    at: At<'_>,
+    lock: &[u8],
+    path: &str,
+    scratch: &Path,
+    ours: Option<RemoteSpec>,
+) -> Result<(Tracked, SourceRemote), ImportError> {
+    let text = std::str::from_utf8(lock).map_err(|_| at.meta("pipe.lock is not UTF-8".into()))?;
+    let entries =
+        crate::lock::format::parse(text).map_err(|e| at.meta(format!("pipe.lock: {e}")))?;
+    let mut outs: Vec<(String, Summary)> = entries
+        .into_values()
+        .flat_map(|e| e.outs.into_iter().map(|(p, h)| (p.to_string(), h)))
+        .collect();
+    outs.sort_by(|a, b| a.0.cmp(&b.0));
+    let tracked =
+        find(outs.iter().map(|(p, h)| (p.as_str(), h.is_dir())), path).map(|(out, sub)| {
+            let h = outs.iter().find(|(p, _)| p == out).map(|(_, h)| *h);
+            (out.to_string(), sub, h)
+        });
+    let Some((out, sub, Some(hash))) = tracked else {
+        return Err(at.not_tracked(path));
+    };
+    let remote = match ours {
+        Some(spec) => spec,
+        None => pipe_remote(at.repo, at.commit, scratch, path)?,
+    };
+    Ok((
+        Tracked {
+            out,
+            sub,
+            object: Object::Pipe(hash),
+        },
+        SourceRemote { spec: remote },
+    ))
+}
+
+/// `path` in a DVC project: the out of a `.dvc` file or a `dvc.lock` holding it.
+fn locate_dvc(
+    at: At<'_>,
+    path: &str,
+    scratch: &Path,
+    ours: Option<RemoteSpec>,
+) -> Result<(Tracked, SourceRemote), ImportError> {
+    let mut outs = dvc_outs(at, scratch)?;
     outs.sort_by(|a, b| a.0.cmp(&b.0));
     let found = find(
         outs.iter().map(|(p, m, _)| {
@@ -160,19 +162,19 @@ pub fn locate(
                 m.as_deref().is_some_and(|m| m.ends_with(".dir")),
             )
         }),
-        &path,
+        path,
     );
     let Some((out, sub)) = found else {
-        return Err(not_tracked());
+        return Err(at.not_tracked(path));
     };
     let Some((_, Some(md5), legacy)) = outs.iter().find(|(p, _, _)| p == out) else {
-        return Err(meta(format!(
+        return Err(at.meta(format!(
             "`{out}` has no md5 recorded (never committed by DVC)"
         )));
     };
     let remote = match ours {
         Some(spec) => spec,
-        None => dvc_remote(repo, commit, scratch, &path)?,
+        None => dvc_remote(at.repo, at.commit, scratch, path)?,
     };
     Ok((
         Tracked {
@@ -185,6 +187,49 @@ pub fn locate(
         },
         SourceRemote { spec: remote },
     ))
+}
+
+/// Every out a DVC project records at the commit, as (path, md5, legacy): its `.dvc` files'
+/// and its `dvc.lock`s' (written under `scratch` to be read).
+fn dvc_outs(
+    at: At<'_>,
+    scratch: &Path,
+) -> Result<Vec<(String, Option<String>, bool)>, ImportError> {
+    let files = at.repo.files(at.commit)?;
+    let dvc_files: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            (f.ends_with(".dvc") || f.as_str() == "dvc.lock" || f.ends_with("/dvc.lock"))
+                && !f.starts_with(".dvc/")
+        })
+        .collect();
+    if dvc_files.is_empty() && !files.iter().any(|f| f == ".dvc/config") {
+        return Err(at.meta(
+            "it is neither a pipe workspace (no pipe.lock) nor a DVC project (no .dvc files, dvc.lock or .dvc/config)".into(),
+        ));
+    }
+    let mut outs = Vec::new();
+    let mut notes = Vec::new();
+    for f in dvc_files {
+        materialise(at.repo, at.commit, scratch, f)?;
+        if f.ends_with(".dvc") {
+            let got = crate::dvc::dotdvc::read(scratch, f, &mut notes)
+                .map_err(|e| at.meta(e.to_string()))?;
+            outs.extend(got.into_iter().map(|t| (t.path, t.md5, t.legacy)));
+            continue;
+        }
+        let dir = f
+            .strip_suffix("dvc.lock")
+            .unwrap_or("")
+            .trim_end_matches('/');
+        let stages = crate::dvc::lock::read(scratch, dir).map_err(|e| at.meta(e.to_string()))?;
+        for o in stages.into_values().flat_map(|st| st.outs) {
+            let p = crate::dvc::convert::join(dir, &o.path)
+                .map_err(|e| at.meta(format!("{}: {e}", o.at)))?;
+            outs.push((p, o.md5, o.legacy));
+        }
+    }
+    Ok(outs)
 }
 
 /// `path` without `./`, trailing or doubled `/`; `None` when it leaves the repository.

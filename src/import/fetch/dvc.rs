@@ -30,7 +30,8 @@ type Copied = Result<(String, PathBuf, Digest, u64), (String, String, Miss)>;
 enum Miss {
     Missing,
     Corrupt(String),
-    Local(String),
+    /// This machine failed (the store's temp files).
+    Local(pipe_cache::Error),
     /// The remote failed (unreachable, credentials, ...): the whole fetch stops.
     Remote(RemoteError),
 }
@@ -47,7 +48,7 @@ fn valid_md5(s: &str) -> bool {
 fn remote_miss(e: RemoteError) -> Miss {
     match e {
         e @ RemoteError::RefusedRaw { .. } => Miss::Corrupt(e.to_string()),
-        RemoteError::Local(e) => Miss::Local(e.to_string()),
+        RemoteError::Local(e) => Miss::Local(e),
         e => Miss::Remote(e),
     }
 }
@@ -62,63 +63,94 @@ pub(super) async fn fetch_dvc(
     progress: &Progress,
 ) -> Result<Fetched, ImportError> {
     let tmp_dir = store.tmp_dir();
-    store.mkdir(&tmp_dir).map_err(|e| ImportError::Git {
-        repo: cx.repo.to_string(),
-        why: e.to_string(),
-    })?;
+    store.mkdir(&tmp_dir)?;
     let mut out = Fetched {
         hash: Summary::file(Digest::of_bytes(b""), 0, false),
         objects: 0,
         bytes: 0,
     };
-    let mut as_dir = false;
-    let files: Vec<(String, String)> = match md5.strip_suffix(".dir") {
-        None => {
-            if sub.is_some() || !valid_md5(md5) {
-                return Err(cx.not_tracked());
-            }
-            vec![(String::new(), md5.to_string())]
+    let (files, as_dir) = files_of(cx, remote, md5, legacy, sub, &mut out).await?;
+    let (staged, entries) =
+        copy_all(cx, remote, &files, legacy, &tmp_dir, progress, &mut out).await?;
+    let placed = staged
+        .iter()
+        .try_for_each(|(t, _)| pipe_cache::fsutil::make_read_only(t))
+        .and_then(|()| store.place_durably(&staged));
+    if let Err(e) = placed {
+        remove_staged(&staged);
+        return Err(e.into());
+    }
+    if as_dir {
+        out.hash = store_manifest(store, entries)
+            .map_err(|e| cx.corrupt(md5.to_string(), e.to_string()))?;
+    } else if let Some(e) = entries.into_iter().next() {
+        out.hash = Summary::file(e.digest, e.size, false);
+    }
+    Ok(out)
+}
+
+/// The files object `md5` stands for, as (path in the out, md5), and whether they make a
+/// directory: the object itself, or the files of its listing (read and checked here,
+/// counted in `out`) under `sub`.
+async fn files_of(
+    cx: &Cx<'_>,
+    remote: &Remote,
+    md5: &str,
+    legacy: bool,
+    sub: Option<&str>,
+    out: &mut Fetched,
+) -> Result<(Vec<(String, String)>, bool), ImportError> {
+    let Some(hex) = md5.strip_suffix(".dir") else {
+        if sub.is_some() || !valid_md5(md5) {
+            return Err(cx.not_tracked());
         }
-        Some(hex) => {
-            if !valid_md5(hex) {
-                return Err(cx.corrupt(md5.to_string(), "is not an md5".into()));
-            }
-            let bytes = read_listing(remote, md5, legacy)
-                .await
-                .map_err(|m| miss(cx, md5, m))?;
-            out.objects += 1;
-            out.bytes += bytes.len() as u64;
-            if crate::dvc::md5::bytes_md5(&bytes) != hex {
-                return Err(cx.corrupt(
-                    md5.to_string(),
-                    "its listing does not hash to its name".into(),
-                ));
-            }
-            let listing = crate::dvc::md5::parse_listing(&bytes).ok_or_else(|| {
-                cx.corrupt(md5.to_string(), "is not a DVC directory listing".into())
-            })?;
-            match part(listing.into_iter().map(|e| (e.relpath, e.md5)), sub) {
-                Part::Nothing => return Err(cx.not_tracked()),
-                Part::File(m) => vec![(String::new(), m)],
-                Part::Dir(v) => {
-                    as_dir = true;
-                    v
-                }
-            }
-        }
+        return Ok((vec![(String::new(), md5.to_string())], false));
+    };
+    if !valid_md5(hex) {
+        return Err(cx.corrupt(md5.to_string(), "is not an md5".into()));
+    }
+    let bytes = read_listing(remote, md5, legacy)
+        .await
+        .map_err(|m| miss(cx, md5, m))?;
+    out.objects += 1;
+    out.bytes += bytes.len() as u64;
+    if crate::dvc::md5::bytes_md5(&bytes) != hex {
+        return Err(cx.corrupt(
+            md5.to_string(),
+            "its listing does not hash to its name".into(),
+        ));
+    }
+    let listing = crate::dvc::md5::parse_listing(&bytes)
+        .ok_or_else(|| cx.corrupt(md5.to_string(), "is not a DVC directory listing".into()))?;
+    let (files, as_dir) = match part(listing.into_iter().map(|e| (e.relpath, e.md5)), sub) {
+        Part::Nothing => return Err(cx.not_tracked()),
+        Part::File(m) => (vec![(String::new(), m)], false),
+        Part::Dir(v) => (v, true),
     };
     if let Some((p, m)) = files.iter().find(|(_, m)| !valid_md5(m)) {
         return Err(cx.corrupt(m.clone(), format!("`{p}` has no md5 name")));
     }
+    Ok((files, as_dir))
+}
+
+/// Copies `files` from the remote into temp files of the store, `remote.jobs()` at a time,
+/// each checked by md5: the staged temp files with their blake3, and the manifest entries.
+/// Any failure removes what was staged; missing objects are all named.
+async fn copy_all(
+    cx: &Cx<'_>,
+    remote: &Remote,
+    files: &[(String, String)],
+    legacy: bool,
+    tmp_dir: &Path,
+    progress: &Progress,
+    out: &mut Fetched,
+) -> Result<(Vec<(PathBuf, Digest)>, Vec<manifest::Entry>), ImportError> {
     let copies = futures::stream::iter(files.iter())
-        .map(|(p, m)| {
-            let tmp_dir = &tmp_dir;
-            async move {
-                copy_dvc(remote, m, legacy, tmp_dir, progress)
-                    .await
-                    .map(|(tmp, d, n)| (p.clone(), tmp, d, n))
-                    .map_err(|e| (p.clone(), m.clone(), e))
-            }
+        .map(|(p, m)| async move {
+            copy_dvc(remote, m, legacy, tmp_dir, progress)
+                .await
+                .map(|(tmp, d, n)| (p.clone(), tmp, d, n))
+                .map_err(|e| (p.clone(), m.clone(), e))
         })
         .buffer_unordered(remote.jobs());
     let mut copies = std::pin::pin!(copies);
@@ -126,11 +158,6 @@ pub(super) async fn fetch_dvc(
     let mut entries = Vec::new();
     let mut missing = Vec::new();
     let mut failed = None;
-    let cleanup = |staged: &[(PathBuf, Digest)]| {
-        for (t, _) in staged {
-            let _ = std::fs::remove_file(t);
-        }
-    };
     while let Some(r) = copies.next().await {
         let r: Copied = r;
         match r {
@@ -149,7 +176,7 @@ pub(super) async fn fetch_dvc(
             Err((_, _, Miss::Remote(e))) => {
                 // Nothing else will work either: returning drops the copies in flight (a
                 // temp one leaves is named by our pid: a later command sweeps it).
-                cleanup(&staged);
+                remove_staged(&staged);
                 return Err(cx.remote_err(e));
             }
             Err((p, m, e)) => {
@@ -158,32 +185,21 @@ pub(super) async fn fetch_dvc(
         }
     }
     if !missing.is_empty() {
-        cleanup(&staged);
+        remove_staged(&staged);
         missing.sort();
         return Err(cx.missing(missing));
     }
     if let Some(e) = failed {
-        cleanup(&staged);
+        remove_staged(&staged);
         return Err(e);
     }
-    let placed = staged
-        .iter()
-        .try_for_each(|(t, _)| pipe_cache::fsutil::make_read_only(t))
-        .and_then(|()| store.place_durably(&staged));
-    if let Err(e) = placed {
-        cleanup(&staged);
-        return Err(ImportError::Git {
-            repo: cx.repo.to_string(),
-            why: e.to_string(),
-        });
+    Ok((staged, entries))
+}
+
+fn remove_staged(staged: &[(PathBuf, Digest)]) {
+    for (t, _) in staged {
+        let _ = std::fs::remove_file(t);
     }
-    if as_dir {
-        out.hash = store_manifest(store, entries)
-            .map_err(|e| cx.corrupt(md5.to_string(), e.to_string()))?;
-    } else if let Some(e) = entries.into_iter().next() {
-        out.hash = Summary::file(e.digest, e.size, false);
-    }
-    Ok(out)
 }
 
 fn named(cx: &Cx<'_>, p: &str, md5: &str) -> String {
@@ -198,10 +214,7 @@ fn miss(cx: &Cx<'_>, what: &str, m: Miss) -> ImportError {
     match m {
         Miss::Missing => cx.missing(vec![what.to_string()]),
         Miss::Corrupt(why) => cx.corrupt(what.to_string(), why),
-        Miss::Local(why) => ImportError::Git {
-            repo: cx.repo.to_string(),
-            why,
-        },
+        Miss::Local(e) => ImportError::Local(e),
         Miss::Remote(e) => cx.remote_err(e),
     }
 }
@@ -253,7 +266,13 @@ async fn copy_dvc(
     let (t, m) = (tmp.clone(), md5.to_string());
     let checked = tokio::task::spawn_blocking(move || check_md5(&t, &m, legacy))
         .await
-        .map_err(|e| Miss::Local(format!("internal error: {e}")))
+        .map_err(|e| {
+            Miss::Local(pipe_cache::Error::io(
+                "check",
+                &tmp,
+                std::io::Error::other(e),
+            ))
+        })
         .and_then(|r| r);
     match checked {
         Ok(true) => {}
@@ -274,8 +293,8 @@ async fn copy_dvc(
 
 /// Whether the file at `tmp` hashes to `md5` (`legacy`: or to DVC 2's text hash of it).
 fn check_md5(tmp: &Path, md5: &str, legacy: bool) -> Result<bool, Miss> {
-    let mut f = std::fs::File::open(tmp)
-        .map_err(|e| Miss::Local(format!("cannot open {}: {e}", tmp.display())))?;
+    let mut f =
+        std::fs::File::open(tmp).map_err(|e| Miss::Local(pipe_cache::Error::io("open", tmp, e)))?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; 256 << 10];
     loop {
@@ -283,7 +302,7 @@ fn check_md5(tmp: &Path, md5: &str, legacy: bool) -> Result<bool, Miss> {
             Ok(0) => break,
             Ok(k) => h.update(&buf[..k]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Miss::Local(format!("cannot read {}: {e}", tmp.display()))),
+            Err(e) => return Err(Miss::Local(pipe_cache::Error::io("read", tmp, e))),
         }
     }
     if hex::encode(h.finalize()) == md5 {
