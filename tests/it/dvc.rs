@@ -31,7 +31,7 @@ pub(crate) fn dvc(p: &Project, args: &[&str]) -> String {
 }
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dvc-corpus/full")
+    crate::support::package_dir().join("tests/dvc-corpus/full")
 }
 
 pub(crate) fn copy_tree(from: &Path, to: &Path) {

@@ -14,7 +14,7 @@ use crate::dvc::copy_tree;
 use crate::support::Project;
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::support::package_dir()
         .join("tests/dvc-corpus")
         .join(name)
 }

@@ -25,7 +25,7 @@ use crate::support::{Project, Run, count_files};
 // The S3 server
 
 fn moto_binary() -> Option<PathBuf> {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    let local = crate::support::package_dir().join(".venv/bin/moto_server");
     if local.is_file() {
         return Some(local);
     }

@@ -3,15 +3,12 @@
 //! on a sequence, and a sweep of the study.
 #![cfg(feature = "torch")]
 
-use crate::support::Project;
+use crate::support::{Project, package_dir};
 
 /// The shipped params with every size shrunk: a run of the whole pipeline in seconds.
 fn tiny_params() -> String {
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/pipelines/smoke/params.toml"
-    ))
-    .expect("pipelines/smoke/params.toml");
+    let shipped = std::fs::read_to_string(package_dir().join("pipelines/smoke/params.toml"))
+        .expect("pipelines/smoke/params.toml");
     let mut t: toml::Table = shipped.parse().expect("params parse");
     let mut set = |table: &str, key: &str, v: toml::Value| {
         t.get_mut(table)
@@ -67,11 +64,8 @@ fn assert_runner_built() {
 
 fn project() -> Project {
     assert_runner_built();
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/pipelines/smoke/pipe.toml"
-    ))
-    .expect("pipelines/smoke/pipe.toml");
+    let shipped = std::fs::read_to_string(package_dir().join("pipelines/smoke/pipe.toml"))
+        .expect("pipelines/smoke/pipe.toml");
     let spec = shipped
         .replace("\"train.epochs\" = 20", "\"train.epochs\" = 2")
         .replace("seeds = [0, 1, 2]", "seeds = [0]");

@@ -8,6 +8,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// This package's directory, as `cargo test` says when it runs the tests
+/// (`CARGO_MANIFEST_DIR` at run time), else where they were built. With a target directory
+/// shared by several clones (CI's), cargo reuses a test binary built in another clone, whose
+/// compile-time path may be gone.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// A stage's command that waits until the test creates `go` in the workspace: at most a
 /// minute, so that the stage of a test that failed before letting it go ends by itself.
 pub const WAIT_FOR_GO: &str = "for i in $(seq 1200); do [ -e go ] && break; sleep 0.05; done";

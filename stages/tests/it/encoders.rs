@@ -286,7 +286,7 @@ fn r3d_starts_from_a_safetensors_state_dict() {
 /// `.venv/bin/python` (the link the test environment sets up).
 fn python() -> std::path::PathBuf {
     std::env::var_os("PIPE_TEST_PYTHON").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+        || crate::support::package_dir().join("../.venv/bin/python"),
         Into::into,
     )
 }
@@ -296,7 +296,7 @@ fn r3d_starts_from_a_torchscript_module() {
     // torch.jit.script of the same layout at widths 2..16, made now by
     // stages/tests/fixtures/make_r3d_tiny.py (no binary fixture in the repository).
     let fixture = scratch("r3d-torchscript").join("r3d_tiny.pt");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_r3d_tiny.py");
+    let script = crate::support::package_dir().join("tests/fixtures/make_r3d_tiny.py");
     let py = python();
     let out = std::process::Command::new(&py)
         .arg(&script)

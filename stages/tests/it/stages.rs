@@ -179,7 +179,7 @@ fn import_copies_a_valid_dataset() {
 }
 
 fn shipped(name: &str) -> toml::Table {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = crate::support::package_dir()
         .join("../pipelines/smoke")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

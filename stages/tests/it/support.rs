@@ -87,6 +87,15 @@ iterations = 2
 warmup = 1
 "#;
 
+/// This package's directory, as `cargo test` says when it runs the tests
+/// (`CARGO_MANIFEST_DIR` at run time), else where they were built. With a target directory
+/// shared by several clones (CI's), cargo reuses a test binary built in another clone, whose
+/// compile-time path may be gone.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// A fresh directory under cargo's target tmp dir (kept after the run for inspection).
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
