@@ -60,7 +60,7 @@ impl TrainParams {
             weight_decay: s.f64_in("weight_decay", 0.05, 0.0, 10.0)?,
             warmup_epochs: s.count("warmup_epochs", 1, 0)?,
             grad_clip: s.f64_in("grad_clip", 1.0, 0.0, 1e9)?,
-            patience: s.count("patience", 6, 1)?,
+            patience: s.count("patience", 15, 1)?,
             monitor: s.choice("monitor", "val_f1", &["val_f1", "val_loss"])?,
             augment: s.bool("augment", true)?,
             threshold: s.f64_in("threshold", 0.5, 0.0, 1.0)?,
