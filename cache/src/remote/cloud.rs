@@ -427,8 +427,8 @@ impl CloudRemote {
         })
     }
 
-    /// `rel` (a key below the prefix in another tool's layout, see `super::raw`) fetched;
-    /// `None` when there is nothing under it (a missing bucket is an error).
+    /// `rel` (a key below the prefix: pipe's layout, or another tool's, see `super::raw`)
+    /// fetched; `None` when there is nothing under it (a missing bucket is an error).
     async fn get_raw(&self, rel: &str) -> Result<Option<object_store::GetResult>, RemoteError> {
         match self.store.get(&self.key(rel)).await {
             Ok(g) => Ok(Some(g)),
@@ -455,23 +455,35 @@ impl CloudRemote {
         let Some(got) = self.get_raw(rel).await? else {
             return Ok(None);
         };
+        self.read_whole(got, max, |why| self.refused_raw(rel, why))
+            .await
+            .map(Some)
+    }
+
+    /// `got`'s body in memory: more than `max` bytes refused unread, more than the store
+    /// said it holds refused while reading (`refuse` says which object).
+    async fn read_whole(
+        &self,
+        got: object_store::GetResult,
+        max: u64,
+        refuse: impl Fn(String) -> RemoteError,
+    ) -> Result<Vec<u8>, RemoteError> {
         let size = got.meta.size;
         if size > max {
-            return Err(self.refused_raw(
-                rel,
-                format!("is {size} bytes, more than pipe reads whole ({max})"),
-            ));
+            return Err(refuse(format!(
+                "is {size} bytes, more than pipe reads whole ({max})"
+            )));
         }
         let mut body = got.into_stream();
         let mut out = Vec::with_capacity(size as usize);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| self.classify(e, None))?;
             if (out.len() + chunk.len()) as u64 > size {
-                return Err(self.refused_raw(rel, format!("sent more than its {size} bytes")));
+                return Err(refuse(format!("sent more than its {size} bytes")));
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(Some(out))
+        Ok(out)
     }
 
     /// The object at `rel` streamed into a new file at `dst`: its blake3 and size, `None`
@@ -495,34 +507,14 @@ impl CloudRemote {
     /// A small object or record read whole; `None` when absent. Larger than
     /// `dir::READ_WHOLE_MAX`: refused unread.
     pub async fn read(&self, kind: Kind, d: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
-        let got = match self.store.get(&self.key(&layout::key(kind, d))).await {
-            Ok(g) => g,
-            Err(object_store::Error::NotFound { source, .. })
-                if !source.to_string().contains("NoSuchBucket") =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(self.classify(e, None)),
+        let Some(got) = self.get_raw(&layout::key(kind, d)).await? else {
+            return Ok(None);
         };
-        let size = got.meta.size;
-        let max = super::dir::READ_WHOLE_MAX;
-        if size > max {
-            return Err(self.refused(
-                kind,
-                d,
-                format!("is {size} bytes, more than pipe reads whole ({max})"),
-            ));
-        }
-        let mut body = got.into_stream();
-        let mut out = Vec::with_capacity(size as usize);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| self.classify(e, None))?;
-            if (out.len() + chunk.len()) as u64 > size {
-                return Err(self.refused(kind, d, format!("sent more than its {size} bytes")));
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(Some(out))
+        self.read_whole(got, super::dir::READ_WHOLE_MAX, |why| {
+            self.refused(kind, d, why)
+        })
+        .await
+        .map(Some)
     }
 
     fn classify(&self, e: object_store::Error, digest: Option<Digest>) -> RemoteError {
