@@ -195,14 +195,7 @@ pub fn add(p: &Printer, ws: &Workspace, name: &str, url: &str, o: &AddOptions) -
     }
     remotes.insert(name, Item::Table(t));
     if o.default {
-        doc.entry("core")
-            .or_insert_with(|| Item::Table(Table::new()))
-            .as_table_like_mut()
-            .ok_or_else(|| OpsError::NotATable {
-                path: path.clone(),
-                key: "core",
-            })?
-            .insert("remote", value(name));
+        set_core_remote(&mut doc, &path, name)?;
     }
     write_checked(&ws.dot, &path, &old, &doc)?;
     p.verb(
@@ -214,6 +207,19 @@ pub fn add(p: &Printer, ws: &Workspace, name: &str, url: &str, o: &AddOptions) -
             if o.default { ", the default" } else { "" }
         ),
     );
+    Ok(())
+}
+
+/// `[core] remote = NAME` in `doc` (the config file at `path`), `[core]` made when absent.
+fn set_core_remote(doc: &mut DocumentMut, path: &Path, name: &str) -> Result<()> {
+    doc.entry("core")
+        .or_insert_with(|| Item::Table(Table::new()))
+        .as_table_like_mut()
+        .ok_or_else(|| OpsError::NotATable {
+            path: path.to_path_buf(),
+            key: "core",
+        })?
+        .insert("remote", value(name));
     Ok(())
 }
 
@@ -271,14 +277,7 @@ pub fn set_default(p: &Printer, ws: &Workspace, name: &str, local: bool) -> Resu
     }
     let path = ws.dot.join(file_name(local));
     let (old, mut doc) = read_doc(&path)?;
-    doc.entry("core")
-        .or_insert_with(|| Item::Table(Table::new()))
-        .as_table_like_mut()
-        .ok_or_else(|| OpsError::NotATable {
-            path: path.clone(),
-            key: "core",
-        })?
-        .insert("remote", value(name));
+    set_core_remote(&mut doc, &path, name)?;
     write_checked(&ws.dot, &path, &old, &doc)?;
     p.verb(
         "Default",
