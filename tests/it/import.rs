@@ -102,15 +102,14 @@ impl Registry {
     }
 
     fn publish(&self, v: u32, tag: Option<&str>) {
-        write_version(&self.reg, v);
         if self.dvc {
-            dvc(&self.reg, &["add", "-q", "datasets/full"]);
-            dvc(&self.reg, &["push", "-q"]);
-        } else {
-            self.reg.pipe(&["add", "datasets/full"]).ok();
-            self.reg.pipe(&["repro"]).ok();
-            self.reg.pipe(&["push"]).ok();
+            dvc_publish(&self.reg, v, tag);
+            return;
         }
+        write_version(&self.reg, v);
+        self.reg.pipe(&["add", "datasets/full"]).ok();
+        self.reg.pipe(&["repro"]).ok();
+        self.reg.pipe(&["push"]).ok();
         commit(&self.reg, &format!("data v{v}"));
         if let Some(t) = tag {
             self.reg.git(&["tag", t]);
@@ -151,11 +150,29 @@ fn pipe_registry() -> Registry {
     r
 }
 
-fn dvc_registry() -> Registry {
+/// A git repository with DVC initialised in it.
+fn dvc_project() -> Project {
     let reg = Project::new();
-    let store = tempfile::tempdir().expect("tmp");
     reg.git(&["init", "-q"]);
     dvc(&reg, &["init", "-q"]);
+    reg
+}
+
+/// Version `v` of the dataset tracked by DVC, pushed to its default remote, committed (and
+/// tagged `tag`).
+fn dvc_publish(reg: &Project, v: u32, tag: Option<&str>) {
+    write_version(reg, v);
+    dvc(reg, &["add", "-q", "datasets/full"]);
+    dvc(reg, &["push", "-q"]);
+    commit(reg, &format!("data v{v}"));
+    if let Some(t) = tag {
+        reg.git(&["tag", t]);
+    }
+}
+
+fn dvc_registry() -> Registry {
+    let reg = dvc_project();
+    let store = tempfile::tempdir().expect("tmp");
     dvc(
         &reg,
         &[
@@ -665,9 +682,7 @@ fn import_from_a_dvc_registry_on_s3_reads_its_endpoint_bucket_and_credentials() 
     use md5::Digest as _;
     let endpoint = s3_endpoint();
     let bucket = new_bucket(endpoint);
-    let reg = Project::new();
-    reg.git(&["init", "-q"]);
-    dvc(&reg, &["init", "-q"]);
+    let reg = dvc_project();
     let url = format!("s3://{bucket}/dvcstore");
     dvc(&reg, &["remote", "add", "-q", "-d", "store", &url]);
     dvc(
@@ -684,11 +699,7 @@ fn import_from_a_dvc_registry_on_s3_reads_its_endpoint_bucket_and_credentials() 
         !reg.read(".dvc/config").contains("secret_access_key"),
         "the secret is not committed"
     );
-    write_version(&reg, 1);
-    dvc(&reg, &["add", "-q", "datasets/full"]);
-    dvc(&reg, &["push", "-q"]);
-    commit(&reg, "v1");
-    reg.git(&["tag", "v1"]);
+    dvc_publish(&reg, 1, Some("v1"));
     let source = reg.root().display().to_string();
     let args = [
         "import",
