@@ -266,6 +266,9 @@ fn teammate_of(p: &Project) -> Project {
     q
 }
 
+/// A stage counting the files of all of `raw`.
+const COUNT_RAW: &str = "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n";
+
 /// Two cameras' sequences tracked as `raw`, `pipeline` run and pushed to a directory
 /// remote; the remote (kept alive) and a teammate's clone.
 fn cameras_pushed(pipeline: &str) -> (tempfile::TempDir, Project) {
@@ -295,9 +298,9 @@ fn cameras_pushed(pipeline: &str) -> (tempfile::TempDir, Project) {
 /// directory waits for the rest.
 #[test]
 fn a_stage_reading_only_the_pulled_part_runs() {
-    let (_store, q) = cameras_pushed(
-        "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n\n[stage.one]\ncmd = \"cat raw/cam07/a.txt > one.txt\"\ndeps = [\"raw/cam07\"]\nouts = [\"one.txt\"]\n",
-    );
+    let (_store, q) = cameras_pushed(&format!(
+        "{COUNT_RAW}\n[stage.one]\ncmd = \"cat raw/cam07/a.txt > one.txt\"\ndeps = [\"raw/cam07\"]\nouts = [\"one.txt\"]\n"
+    ));
     q.pipe(&["pull", "raw/cam07"]).ok();
     q.pipe(&["repro", "one"]).ok();
     assert_eq!(q.read("one.txt"), "a1\n");
@@ -311,9 +314,7 @@ fn a_stage_reading_only_the_pulled_part_runs() {
 /// reading it does not run on the part, and pulling the directory brings only the rest.
 #[test]
 fn a_part_of_a_directory_is_pulled_alone() {
-    let (_store, q) = cameras_pushed(
-        "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n",
-    );
+    let (_store, q) = cameras_pushed(COUNT_RAW);
     // The manifest and cam07's two files: three objects.
     q.pipe(&["pull", "raw/cam07"])
         .ok()
@@ -352,9 +353,7 @@ fn a_part_of_a_directory_is_pulled_alone() {
 /// send the user to `pipe checkout`, which cannot restore the rest, but to the remote.
 #[test]
 fn a_directory_cached_in_part_is_pulled_not_checked_out() {
-    let (_store, q) = cameras_pushed(
-        "[stage.count]\ncmd = \"find raw -type f | wc -l > count.txt\"\ndeps = [\"raw\"]\nouts = [\"count.txt\"]\n",
-    );
+    let (_store, q) = cameras_pushed(COUNT_RAW);
     q.pipe(&["fetch", "raw/cam07"])
         .ok()
         .err_has("Fetched 3 object(s)");
