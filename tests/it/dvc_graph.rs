@@ -48,6 +48,21 @@ fn run(p: &Project, prog: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// DVC's own graph of `p`, which must fail to load (`what` it would load otherwise): what
+/// DVC said on stderr.
+#[track_caller]
+fn dvc_graph_refuses(p: &Project, what: &str) -> String {
+    let script = corpus("dvc_graph.py");
+    let dvc = Command::new(dvc_python())
+        .args([script.to_str().expect("utf-8 path"), "."])
+        .current_dir(p.root())
+        .env("DVC_NO_ANALYTICS", "1")
+        .output()
+        .expect("run DVC's python");
+    assert!(!dvc.status.success(), "DVC's graph loads {what}");
+    String::from_utf8_lossy(&dvc.stderr).into_owned()
+}
+
 /// A fresh clone of corpus project `name`: its files committed to a new git repository,
 /// `.dvc/` initialised, no data pulled.
 fn clone_of(name: &str) -> Project {
@@ -279,14 +294,7 @@ fn dry_fails_as_the_import_would_pointing_into_dvc_yaml() {
         "dvc.yaml",
         "stages:\n  a:\n    cmd: mkdir -p d && echo a > d/a.txt\n    outs:\n    - d\n  b:\n    cmd: echo b > d/b.txt\n    outs:\n    - d/b.txt\n",
     )]);
-    let script = corpus("dvc_graph.py");
-    let dvc = Command::new(dvc_python())
-        .args([script.to_str().expect("utf-8 path"), "."])
-        .current_dir(p.root())
-        .output()
-        .expect("run DVC's python");
-    assert!(!dvc.status.success(), "DVC's graph loads the overlap");
-    assert!(String::from_utf8_lossy(&dvc.stderr).contains("overlap"));
+    assert!(dvc_graph_refuses(&p, "the overlap").contains("overlap"));
     for args in [&["import-dvc", "--dry"][..], &["import-dvc"]] {
         let r = p.pipe(args).code(2);
         r.err_has(
@@ -585,15 +593,8 @@ fn a_list_in_a_string_is_refused_as_dvc_refuses_it() {
             "stages:\n  a:\n    cmd: echo ${shape} > a.txt\n    outs:\n    - a.txt\n",
         ),
     ]);
-    let script = corpus("dvc_graph.py");
-    let dvc = Command::new(dvc_python())
-        .args([script.to_str().expect("utf-8 path"), "."])
-        .current_dir(p.root())
-        .output()
-        .expect("run DVC's python");
-    assert!(!dvc.status.success(), "DVC's graph loads a list in a cmd");
     assert!(
-        String::from_utf8_lossy(&dvc.stderr).contains("Cannot interpolate data of type 'list'")
+        dvc_graph_refuses(&p, "a list in a cmd").contains("Cannot interpolate data of type 'list'")
     );
     let r = p.pipe(&["import-dvc"]).code(2);
     r.err_has("`${shape}` is a list, which DVC does not interpolate into a string")
