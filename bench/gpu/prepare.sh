@@ -80,7 +80,8 @@ matrix = { "model.window" = [4, 8], "model.aggregator" = ["transformer", "gru"] 
 set = { "train.epochs" = 2, "train.patience" = 100 }
 report = ["f1", "pr_auc", "latency_ms:min"]
 EOF
-cp bench/stages/torch_reference.py bench/gpu/run.sh bench/gpu/sample.py bench/gpu/summarize.py "$KIT/"
+cp bench/stages/torch_reference.py bench/gpu/run.sh bench/gpu/study.sh bench/gpu/short.txt \
+    bench/gpu/sample.py bench/gpu/summarize.py "$KIT/"
 git rev-parse HEAD > "$KIT/COMMIT"
 git status --porcelain | grep -q . && echo "(with uncommitted changes)" >> "$KIT/COMMIT"
 
@@ -93,5 +94,7 @@ rel=${KIT#"$root"/}
 echo "== kit: $KIT ($((size_kb / 1024)) MiB, $profile build of $(head -c 12 "$KIT/COMMIT"))"
 echo "run it on the GPU machine from the repository root (it writes \$OUT/gpu.json and logs):"
 echo "  TORCH=/opt/torch/.venv/lib/python3.12/site-packages/torch $rel/run.sh"
+echo "then the study's five sweeps at the CPU defaults, several cells sharing the GPU (\$OUT/study.tar.gz):"
+echo "  TORCH=/opt/torch/.venv/lib/python3.12/site-packages/torch $rel/study.sh --budget 540"
 echo "or on this machine's CPU:"
 echo "  $rel/run.sh --cpu [--short]"

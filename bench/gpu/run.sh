@@ -173,11 +173,7 @@ done
 [ -n "${PER_CLASS:-}" ] && setp "$PARAMS" prepare train_per_class "$PER_CLASS"
 if [ $short = 1 ]; then
     # Tiny sizes: every step runs, in seconds, on two cores.
-    for kv in prepare.train_per_class=6 prepare.val_per_class=4 prepare.test_per_class=4 prepare.width=96 prepare.height=72 \
-        prepare.min_frames=8 prepare.max_frames=10 truncate.max_frames=8 model_input.patch_size=32 \
-        model_input.min_window=16 model.dim=32 model.heads=2 model.tubelet_size=8 train.epochs=3 \
-        train.batch_size=4 evaluate.batch_size=8 evaluate.latency_runs=2 benchmark.batch_size=4 \
-        benchmark.iterations=3 benchmark.warmup=1; do
+    grep -v '^#' "$kit/short.txt" | while IFS= read -r kv; do
         k=${kv%%=*}
         setp "$PARAMS" "${k%%.*}" "${k#*.}" "${kv#*=}"
     done
