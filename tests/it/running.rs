@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::support::{Background, Project, wait_until};
+use crate::support::{Background, Project, Run, wait_until};
 
 /// Reads `start end` pairs (seconds, as floats) that stages wrote.
 fn interval(p: &Project, f: &str) -> (f64, f64) {
@@ -100,6 +100,37 @@ fn gpu_stages_get_distinct_devices() {
     q.pipe(&["repro", "--gpus", "2"])
         .code(2)
         .err_has("stage `a` asks for 4 GPUs, but this machine has 2");
+}
+
+#[test]
+fn a_gpu_listed_twice_holds_two_stages_at_once() {
+    // Small cells share one GPU when CUDA_VISIBLE_DEVICES names it once per slot: each
+    // stage waits (up to 10 s) for the other to start, so run one at a time they would
+    // each count only themselves.
+    let mut spec = String::new();
+    for s in ["a", "b"] {
+        spec.push_str(&format!(
+            "[stage.{s}]\ncmd = \"touch started.{s}; for i in $(seq 200); do [ -e started.a ] && [ -e started.b ] && break; sleep 0.05; done; echo $(ls started.* | wc -l) $CUDA_VISIBLE_DEVICES > {s}.t\"\nouts = [\"{s}.t\"]\nresources = {{ gpus = 1 }}\n\n"
+        ));
+    }
+    let run = |visible: &str| {
+        let p = Project::new().file("pipe.toml", &spec);
+        let out = p
+            .cmd(&["repro", "--cpus", "4"])
+            .env("CUDA_VISIBLE_DEVICES", visible)
+            .output()
+            .expect("run pipe");
+        Run::from(out).ok();
+        [p.read("a.t"), p.read("b.t")]
+    };
+    for t in run("0,0") {
+        assert_eq!(t.trim(), "2 0", "both stages at once, each on device 0");
+    }
+    let once = run("0");
+    assert!(
+        once.iter().any(|t| t.trim() == "1 0"),
+        "one slot: the stages ran one at a time ({once:?})"
+    );
 }
 
 #[test]
