@@ -1,9 +1,10 @@
 //! The machine's resources and who holds them.
 //!
-//! Totals: cores (`--cpus`), memory (/proc/meminfo), GPUs (`--gpus N`, else the devices in
-//! CUDA_VISIBLE_DEVICES, else one per line of `nvidia-smi -L`), and the job slots of
-//! `--jobs`. A stage takes one slot plus what its `resources` ask for, and gets its GPUs
-//! by id (they become its CUDA_VISIBLE_DEVICES). A grant goes back on drop.
+//! Totals: cores (`--cpus`), memory (/proc/meminfo), GPUs (`--gpus N`, else one per entry of
+//! CUDA_VISIBLE_DEVICES, so `0,0` is two slots on device 0, else one per line of
+//! `nvidia-smi -L`), and the job slots of `--jobs`. A stage takes one slot plus what its
+//! `resources` ask for, and gets its GPUs by id (they become its CUDA_VISIBLE_DEVICES). A
+//! grant goes back on drop.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
