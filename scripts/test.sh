@@ -76,3 +76,22 @@ assert g["utilisation"]["pipe_train"]["n"] > 0, g["utilisation"]
 assert g["sweep"]["status"] == "ok" and g["sweep"]["cells"] == 4 and g["sweep"]["wall_s"] > 0, g["sweep"]
 print("gpu kit (cpu, short): every figure present")
 PY
+# The kit's study run (study.sh), its plumbing at tiny sizes: one sweep in its own copy of the
+# workspace, merged back (results and lock entries), tabulated, reported and archived.
+rm -rf "$kit/study-work" "$kit/study-out"
+WORK=$PWD/$kit/study-work OUT=$PWD/$kit/study-out "$kit/study.sh" --cpu --short --budget 900 --slots "ablation=2"
+.venv/bin/python - "$kit/study-out/study.tar.gz" <<'PY'
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1])
+names = set(t.getnames())
+d = json.load(t.extractfile("tables/ablation.json"))
+f1 = [r["metric"] for r in d["report"]].index("f1")
+assert [r["cell"] for r in d["rows"]] == ["full", "no_temporal", "no_spatial", "weighted_mean"], d["rows"]
+for r in d["rows"]:
+    assert r["metrics"][f1]["n"] == 3, (r["cell"], r["metrics"][f1])
+lock = t.extractfile("base/pipe.lock").read().decode()
+assert lock.count('[stage."evaluate@') == 12 and lock.count('[stage."train@') == 12, "merged lock"
+assert "Sweep <code>ablation" in t.extractfile("tables/report.html").read().decode()
+assert not any(n.endswith(".safetensors") for n in names), "checkpoints are left out"
+print("gpu kit study (cpu, short): 12 instances merged, tabulated and reported")
+PY
