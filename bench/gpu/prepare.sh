@@ -80,7 +80,7 @@ matrix = { "model.window" = [4, 8], "model.aggregator" = ["transformer", "gru"] 
 set = { "train.epochs" = 2, "train.patience" = 100 }
 report = ["f1", "pr_auc", "latency_ms:min"]
 EOF
-cp bench/stages/torch_reference.py bench/gpu/run.sh bench/gpu/study.sh bench/gpu/short.txt \
+cp bench/stages/torch_reference.py bench/gpu/run.sh bench/gpu/study.sh bench/gpu/params.sh bench/gpu/short.txt \
     bench/gpu/sample.py bench/gpu/summarize.py "$KIT/"
 git rev-parse HEAD > "$KIT/COMMIT"
 git status --porcelain | grep -q . && echo "(with uncommitted changes)" >> "$KIT/COMMIT"

@@ -29,15 +29,8 @@ set -uo pipefail   # not -e: a failed step is recorded and the run goes on
 
 kit=$(cd "$(dirname "$0")" && pwd)
 now() { date +%s.%N; }
-setp() { # FILE SECTION KEY VALUE: sets `KEY = VALUE` in `[SECTION]` of a params file
-    awk -v sec="[$2]" -v key="$3" -v val="$4" '
-        $0 == sec { insec = 1; print; next }
-        /^\[/ { if (insec && !done) { print key " = " val; done = 1 } insec = 0 }
-        insec && $1 == key && $2 == "=" { print key " = " val; done = 1; next }
-        { print }
-        END { if (!done) { if (!insec) print sec; print key " = " val } }' "$1" > "$1.tmp"
-    mv "$1.tmp" "$1"
-}
+# shellcheck source=bench/gpu/params.sh
+. "$kit/params.sh"
 
 # One step's body, run by the top level as `run.sh --step NAME` under `timeout`.
 if [ "${1:-}" = "--step" ]; then
@@ -173,10 +166,7 @@ done
 [ -n "${PER_CLASS:-}" ] && setp "$PARAMS" prepare train_per_class "$PER_CLASS"
 if [ $short = 1 ]; then
     # Tiny sizes: every step runs, in seconds, on two cores.
-    grep -v '^#' "$kit/short.txt" | while IFS= read -r kv; do
-        k=${kv%%=*}
-        setp "$PARAMS" "${k%%.*}" "${k#*.}" "${kv#*=}"
-    done
+    set_short "$PARAMS"
     export ROUNDS=${ROUNDS_SHORT:-2}
     # Inductor compiles C++ kernels with the host compiler: minutes on two cores. The short
     # run checks the kit's plumbing through torch.compile's tracing (aot_eager) instead.

@@ -50,15 +50,8 @@ export OUT=${OUT:-$kit/out-study}
 WORK=${WORK:-/tmp/pipe-study}
 mkdir -p "$OUT" "$WORK/logs"
 OUT=$(cd "$OUT" && pwd)
-setp() { # FILE SECTION KEY VALUE (as run.sh)
-    awk -v sec="[$2]" -v key="$3" -v val="$4" '
-        $0 == sec { insec = 1; print; next }
-        /^\[/ { if (insec && !done) { print key " = " val; done = 1 } insec = 0 }
-        insec && $1 == key && $2 == "=" { print key " = " val; done = 1; next }
-        { print }
-        END { if (!done) { if (!insec) print sec; print key " = " val } }' "$1" > "$1.tmp"
-    mv "$1.tmp" "$1"
-}
+# shellcheck source=bench/gpu/params.sh
+. "$kit/params.sh"
 left() { echo $((deadline - $(date +%s))); }
 
 # The base workspace: the study at params.toml (CPU defaults), every torch stage on $dev.
@@ -75,10 +68,7 @@ if [ ! -e "$base/pipe.toml" ]; then
         setp "$base/params.toml" "$s" device "\"$dev\""
     done
     if [ $short = 1 ]; then
-        grep -v '^#' "$kit/short.txt" | while IFS= read -r kv; do
-            k=${kv%%=*}
-            setp "$base/params.toml" "${k%%.*}" "${k#*.}" "${kv#*=}"
-        done
+        set_short "$base/params.toml"
     fi
 fi
 echo "== study: budget ${budget}s, device $dev, work $WORK, out $OUT"
