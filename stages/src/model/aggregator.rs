@@ -12,7 +12,9 @@
 use tch::{Kind, Tensor, nn};
 
 use super::config::ModelConfig;
-use super::layers::{self, Conv, Encoder, Linear, Precision, count_macs, embedding};
+use super::layers::{
+    self, Conv, Encoder, Linear, Precision, count_macs, embedding, inverted_dropout,
+};
 
 pub enum Aggregator {
     Transformer {
@@ -147,10 +149,7 @@ impl Aggregator {
             }
             Aggregator::Mlp { fc1, fc2 } => {
                 let flat = (v * &maskf).reshape([b, t * d]);
-                let h = fc1
-                    .forward(&flat, prec)
-                    .gelu("none")
-                    .dropout(dropout, train);
+                let h = inverted_dropout(&fc1.forward(&flat, prec).gelu("none"), dropout, train);
                 fc2.forward(&h, prec).to_kind(Kind::Float)
             }
             Aggregator::Conv1d { c1, c2 } => {

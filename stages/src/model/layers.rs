@@ -16,7 +16,7 @@
 use std::cell::Cell;
 
 use tch::nn::{Init, Path};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
@@ -256,12 +256,9 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor, prec: Precision, dropout: f64, train: bool) -> Tensor {
-        let h = self
-            .fc1
-            .forward(x, prec)
-            .gelu("none")
-            .dropout(dropout, train);
-        self.fc2.forward(&h, prec)
+        let h = self.fc1.forward(x, prec).gelu("none");
+        self.fc2
+            .forward(&inverted_dropout(&h, dropout, train), prec)
     }
 }
 
@@ -349,15 +346,19 @@ impl EncoderLayer {
         train: bool,
     ) -> Tensor {
         let h = self.ln1.forward(x);
-        let a = self
-            .attn
-            .forward(&h, &h, mask, prec, dropout, train)
-            .dropout(dropout, train);
+        let a = inverted_dropout(
+            &self.attn.forward(&h, &h, mask, prec, dropout, train),
+            dropout,
+            train,
+        );
         let x = x + a.to_kind(Kind::Float);
-        let m = self
-            .mlp
-            .forward(&self.ln2.forward(&x), prec, dropout, train)
-            .dropout(dropout, train);
+        let m = inverted_dropout(
+            &self
+                .mlp
+                .forward(&self.ln2.forward(&x), prec, dropout, train),
+            dropout,
+            train,
+        );
         x + m.to_kind(Kind::Float)
     }
 }
@@ -393,6 +394,39 @@ impl Encoder {
         }
         self.norm.forward(&x)
     }
+}
+
+/// Inverted dropout: in training, each element is zeroed with probability `p` and the rest
+/// scaled by `1 / (1 - p)`; outside training `x` itself.
+///
+/// On the CPU the keep mask is drawn as 16-bit words, four from each 64-bit draw of the
+/// generator (`torch.dropout` draws once per element, which made it a third of a training
+/// step's forward pass at the CPU defaults). So `p` is applied in steps of 1/65536 (0.1
+/// becomes 6554/65536 = 0.100006), with the scale matched to the rate applied, and the
+/// stream differs from `torch.dropout`'s. Elsewhere libtorch's own kernel runs.
+pub fn inverted_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
+    if !train || p <= 0.0 {
+        return x.shallow_clone();
+    }
+    let cut = (p * 65536.0).round() as i64;
+    if x.device() != Device::Cpu || cut >= 65536 {
+        return x.dropout(p, train);
+    }
+    let n = x.numel() as i64;
+    // Uniform over every i64 (but i64::MAX): each 16-bit quarter is uniform over i16.
+    let words = Tensor::randint_low(
+        i64::MIN,
+        i64::MAX,
+        [(n + 3) / 4],
+        (Kind::Int64, Device::Cpu),
+    );
+    let keep = words
+        .view_dtype(Kind::Int16)
+        .narrow(0, 0, n)
+        .view(x.size().as_slice())
+        .ge(cut - 32768);
+    let scale = 65536.0 / (65536 - cut) as f64;
+    x * (keep.to_kind(x.kind()) * scale)
 }
 
 /// A learnable tensor initialised N(0, 0.02), for tokens and position embeddings.

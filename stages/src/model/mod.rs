@@ -30,7 +30,7 @@ use crate::error::StageError;
 use aggregator::Aggregator;
 use frame_encoder::FrameEncoder;
 use fusion::Fusion;
-use layers::{LayerNorm, Linear};
+use layers::{LayerNorm, Linear, inverted_dropout};
 use local::LocalBranch;
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -145,7 +145,7 @@ impl SmokeNet {
             }
             _ => global.ok_or_else(|| StageError::Invalid("the model has no branch".into()))?,
         };
-        let h = self.head_norm.forward(&fused).dropout(drop, train);
+        let h = inverted_dropout(&self.head_norm.forward(&fused), drop, train);
         Ok(self
             .head
             .forward(&h, prec)

@@ -210,3 +210,48 @@ fn bf16_compute_keeps_fp32_master_weights() {
         assert!(z.allclose(&w, 0.1, 0.1, false), "{v}: {z:?} vs {w:?}");
     }
 }
+
+#[test]
+fn dropout_drops_at_its_rate_and_keeps_the_expected_value() {
+    use pipe_stages::model::layers::inverted_dropout;
+    let _rng = crate::support::torch_rng();
+    let x = Tensor::ones([200_000], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    tch::manual_seed(5);
+    let y = inverted_dropout(&x, 0.1, true);
+    let dropped = f64::try_from(y.eq(0.0).to_kind(Kind::Float).mean(Kind::Float)).unwrap();
+    assert!((dropped - 0.1).abs() < 0.003, "dropped {dropped}");
+    // The survivors carry 1 / (1 - p) for the rate applied (6554 / 65536).
+    let scale = 65536.0 / (65536.0 - 6554.0);
+    let kept = y.masked_select(&y.ne(0.0));
+    let (lo, hi) = (
+        f64::try_from(kept.min()).unwrap(),
+        f64::try_from(kept.max()).unwrap(),
+    );
+    assert!(
+        (lo - scale).abs() < 1e-6 && (hi - scale).abs() < 1e-6,
+        "{lo} {hi}"
+    );
+    let mean = f64::try_from(y.mean(Kind::Float)).unwrap();
+    assert!((mean - 1.0).abs() < 0.01, "mean {mean}");
+    // The gradient is the same mask and scale.
+    y.sum(Kind::Float).backward();
+    assert!(x.grad().allclose(&y.detach(), 0.0, 0.0, false));
+    // The same seed draws the same mask; another seed another one.
+    tch::manual_seed(5);
+    let again = inverted_dropout(&x.detach(), 0.1, true);
+    assert!(again.equal(&y.detach()));
+    tch::manual_seed(6);
+    assert!(!inverted_dropout(&x.detach(), 0.1, true).equal(&y.detach()));
+    // Outside training, and at p = 0, it is the identity; at p = 1 everything is dropped.
+    assert!(inverted_dropout(&x, 0.1, false).equal(&x));
+    assert!(inverted_dropout(&x, 0.0, true).equal(&x));
+    let all = inverted_dropout(&x.detach(), 1.0, true);
+    assert_eq!(f64::try_from(all.abs().sum(Kind::Float)).unwrap(), 0.0);
+    // Any shape: a [3, 5, 7] input (not a multiple of four elements) keeps its shape.
+    let odd = inverted_dropout(
+        &Tensor::ones([3, 5, 7], (Kind::Float, Device::Cpu)),
+        0.5,
+        true,
+    );
+    assert_eq!(odd.size(), vec![3, 5, 7]);
+}
