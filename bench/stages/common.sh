@@ -7,8 +7,12 @@ THREADS=${THREADS:-$(nproc)}
 mkdir -p "$WORK"
 
 cargo build --quiet --release -p pipe-stages --example builtin --example decode_rate
-B=$root/target/release/examples/builtin
-DECODE=$root/target/release/examples/decode_rate
+# Where cargo put them (CARGO_TARGET_DIR, or whatever the configuration says), as cargo
+# itself reports it.
+target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+B=$target/release/examples/builtin
+DECODE=$target/release/examples/decode_rate
 
 # The data stages on $PARAMS, unless already there (delete $WORK to redo).
 prepare_data() {

@@ -138,12 +138,32 @@ pub fn signature(name: &str) -> Option<&'static Signature> {
     signatures().iter().find(|s| s.name == name)
 }
 
-/// Versions that change what a built-in computes; part of the engine's run-cache key.
+/// Versions that change what a built-in computes; part of the engine's run-cache key. The
+/// `source` fingerprint (build.rs) changes with any edit of the stages' code or of the
+/// locked dependency versions, which the crate version alone does not.
 pub fn version() -> String {
     format!(
-        "pipe-stages {} (tch {}, libtorch {})",
+        "pipe-stages {} (source {}, tch {}, libtorch {})",
         env!("CARGO_PKG_VERSION"),
+        env!("PIPE_STAGES_SOURCE"),
         TCH_VERSION,
         LIBTORCH_VERSION
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names_the_stages_source_fingerprint() {
+        let v = version();
+        let fingerprint = v.split("source ").nth(1).and_then(|rest| rest.get(..16));
+        assert!(
+            fingerprint.is_some_and(|f| f.chars().all(|c| c.is_ascii_hexdigit())),
+            "{v}"
+        );
+        // FNV-1a's offset basis is the fingerprint of no files: build.rs found the source.
+        assert_ne!(fingerprint, Some("cbf29ce484222325"), "{v}");
+    }
 }
