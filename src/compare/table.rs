@@ -2,8 +2,10 @@
 //! and per reported metric; per metric and cell the mean and spread over seeds
 //! ([`Stat`]: mean, sample std, n, the 95% t interval of the mean). The best mean of each
 //! column ([`Table::best`], ranked by `rank`) and, with seeds, every other cell tested
-//! against it with Welch's t-test ([`Table::versus_best`], two-sided, α = 0.05) are
-//! computed here; `report::table` lays the model out as text, markdown, CSV or JSON.
+//! with Welch's t-test (two-sided, α = 0.05) against the column's reference
+//! ([`Table::versus`]): the sweep's `baseline` cell when it names one (an ablation's full
+//! model), else the column's best. `report::table` lays the model out as text, markdown,
+//! CSV or JSON.
 
 use serde::Serialize;
 
@@ -25,14 +27,14 @@ pub struct Stat {
     pub ci95: Option<[f64; 2]>,
 }
 
-/// A cell against the best cell of a column.
+/// A cell against the reference cell of a column (the baseline, or the best).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Versus {
-    /// This cell's mean minus the best's.
+    /// This cell's mean minus the reference's.
     pub diff: f64,
     /// Welch's t-test, two-sided.
     pub p: f64,
-    /// `p >= 0.05`: not distinguishable from the best.
+    /// `p >= 0.05`: not distinguishable from the reference.
     pub within_noise: bool,
 }
 
@@ -105,6 +107,9 @@ pub struct Table {
     pub report: Vec<ReportCol>,
     pub seeds: bool,
     pub rows: Vec<Row>,
+    /// The cell every other is tested against (the sweep's `baseline`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
 }
 
 impl Table {
@@ -118,10 +123,35 @@ impl Table {
         rank::best(means, better)
     }
 
+    /// The baseline's row, when the sweep names one.
+    pub fn baseline_row(&self) -> Option<usize> {
+        let name = self.baseline.as_deref()?;
+        self.rows.iter().position(|r| r.cell == name)
+    }
+
+    /// The row the cells of metric column `m` are tested against: the baseline when the
+    /// sweep names one, else the column's best.
+    pub fn reference(&self, m: usize) -> Option<usize> {
+        match self.baseline {
+            Some(_) => self.baseline_row(),
+            None => self.best(m),
+        }
+    }
+
     /// Every row against the best row of metric column `m` (Welch's t-test); `None` for
     /// the best itself, rows without the metric, and rows with fewer than two replicates.
     pub fn versus_best(&self, m: usize) -> Vec<Option<Versus>> {
-        let Some(b) = self.best(m) else {
+        self.versus_row(m, self.best(m))
+    }
+
+    /// Every row against the reference row of metric column `m` ([`Table::reference`]),
+    /// as [`Table::versus_best`] does against the best.
+    pub fn versus(&self, m: usize) -> Vec<Option<Versus>> {
+        self.versus_row(m, self.reference(m))
+    }
+
+    fn versus_row(&self, m: usize, reference: Option<usize>) -> Vec<Option<Versus>> {
+        let Some(b) = reference else {
             return vec![None; self.rows.len()];
         };
         let Some(Some(best)) = self.rows[b].metrics.get(m) else {

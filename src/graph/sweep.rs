@@ -68,6 +68,8 @@ pub struct SweepPlan {
     pub seed_key: Option<String>,
     pub report: Vec<ReportCol>,
     pub report_file: Option<WsPath>,
+    /// The cell every other is tested against in the table (`baseline`), if named.
+    pub baseline: Option<String>,
     pub dir: WsPath,
 }
 
@@ -127,6 +129,7 @@ fn expand_one(
     cells.extend(def.include.iter().map(Cell::of_row));
     let keys = def.keys();
     let names = names(spec, def, &cells, &keys)?;
+    let baseline = baseline(spec, def, &names)?;
     let mut stages = Vec::new();
     let mut plans = Vec::with_capacity(cells.len());
     for (cell, name) in cells.iter().zip(names) {
@@ -157,6 +160,7 @@ fn expand_one(
             seed_key: def.seeds.as_ref().map(|s| s.key.clone()),
             report: def.report.clone(),
             report_file: def.report_file.clone(),
+            baseline,
             dir: def.dir.clone(),
         },
     ))
@@ -252,6 +256,22 @@ fn names(
         names.push(name);
     }
     Ok(names)
+}
+
+/// The `baseline` cell, which must be one of the sweep's cells (`names`).
+fn baseline(spec: &Spec, def: &SweepDef, names: &[String]) -> Result<Option<String>, SpecError> {
+    let Some((name, span)) = &def.baseline else {
+        return Ok(None);
+    };
+    if names.contains(name) {
+        return Ok(Some(name.clone()));
+    }
+    let msg = format!(
+        "sweep `{}`: baseline `{name}` is not one of its cells ({})",
+        def.name,
+        names.join(", ")
+    );
+    Err(spec.file.error(span.clone(), msg))
 }
 
 /// The replicates of cell `cell` named `name` (one per seed, or one), their stages pushed

@@ -391,6 +391,7 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
         report,
         seeds: sw.seed_key.is_some(),
         rows,
+        baseline: sw.baseline.clone(),
     })
 }
 

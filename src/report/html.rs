@@ -27,7 +27,7 @@ th,td{border:1px solid #e2e2e2;padding:4px 8px;text-align:left;vertical-align:to
 th{background:#f0f3f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td small{color:#666}table.sweep td.num{white-space:nowrap}
 .params{display:flex;flex-wrap:wrap;gap:0 16px;align-items:flex-start}td.best{background:#e6f4ea;font-weight:600}td.noise{background:#f3f8ee}
-td.worse{color:#555}.state-failed{color:#b00020}.state-stale{color:#9a6700}
+td.worse{color:#555}td.differs{font-weight:600}.state-failed{color:#b00020}.state-stale{color:#9a6700}
 figure{display:inline-block;margin:8px 12px 8px 0;background:#fff;border:1px solid #e2e2e2;padding:6px;max-width:100%}
 figure svg{max-width:100%;height:auto;display:block}figcaption{font-size:12px;color:#555;padding-top:4px;max-width:720px}
 .legend{font-size:12px;color:#555;max-width:900px}.problems{color:#b00020}
@@ -122,24 +122,35 @@ fn metric_cell(
     if let Some([lo, hi]) = s.ci95 {
         notes.push(format!("95% CI [{}, {}]", table::num(lo), table::num(hi)));
     }
-    let class = if best == Some(i) && t.rows.len() > 1 {
+    let against = t.baseline.as_deref().unwrap_or("best");
+    let is_best = best == Some(i) && t.rows.len() > 1;
+    if is_best {
         notes.push("best".into());
-        "best"
-    } else if let Some(v) = vs[i] {
-        notes.push(format!(
-            "Δ {}{}, p = {:.3}",
-            if v.diff > 0.0 { "+" } else { "" },
-            table::num(v.diff),
-            v.p
-        ));
-        if v.within_noise {
-            notes.push("≈ best (within noise)".into());
-            "noise"
-        } else {
-            "worse"
+    }
+    if t.baseline.is_some() && t.baseline_row() == Some(i) {
+        notes.push("baseline".into());
+    }
+    let class = match vs[i] {
+        Some(v) if !is_best || t.baseline.is_some() => {
+            notes.push(format!(
+                "Δ {}{} vs {against}, p = {:.3}",
+                if v.diff > 0.0 { "+" } else { "" },
+                table::num(v.diff),
+                v.p
+            ));
+            match (v.within_noise, t.baseline.is_some(), is_best) {
+                (true, _, false) => {
+                    notes.push(format!("≈ {against} (within noise)"));
+                    "noise"
+                }
+                (true, _, true) => "best",
+                (false, true, true) => "best",
+                (false, true, false) => "differs",
+                (false, false, _) => "worse",
+            }
         }
-    } else {
-        ""
+        _ if is_best => "best",
+        _ => "",
     };
     let small = if notes.is_empty() {
         String::new()
@@ -165,7 +176,7 @@ fn sweep_table(sec: &SweepSection) -> String {
     }
     h.push_str("<th>run time (s)</th><th>state</th></tr></thead><tbody>\n");
     let best: Vec<Option<usize>> = (0..t.report.len()).map(|m| t.best(m)).collect();
-    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus_best(m)).collect();
+    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus(m)).collect();
     for (i, r) in t.rows.iter().enumerate() {
         let _ = write!(h, "<tr><td>{}</td>", esc(&r.cell));
         for p in &r.params {
@@ -184,7 +195,20 @@ fn sweep_table(sec: &SweepSection) -> String {
         );
     }
     h.push_str("</tbody></table>\n");
-    if t.seeds {
+    if t.seeds
+        && let Some(b) = &t.baseline
+    {
+        let _ = writeln!(
+            h,
+            "<p class=\"legend\">Each value is the mean ± sample standard deviation over the seeds \
+             (n replicates) with the 95% confidence interval of the mean (Student's t, n − 1 degrees \
+             of freedom). Every cell is compared with the baseline cell <code>{}</code> by Welch's \
+             unequal-variance t-test (two-sided): Δ is the difference to the baseline, p its \
+             p-value. Cells with p ≥ 0.05 are shaded as within noise of the baseline; bold cells \
+             differ from it beyond noise.</p>",
+            esc(b)
+        );
+    } else if t.seeds {
         h.push_str(
             "<p class=\"legend\">Each value is the mean ± sample standard deviation over the seeds \
              (n replicates) with the 95% confidence interval of the mean (Student's t, n − 1 degrees \

@@ -2,8 +2,9 @@
 //! markdown, CSV or JSON. In text and markdown the best mean of each column is marked
 //! (`*`, bold); with seeds a cell each metric shows mean ± std (n) and the 95% interval
 //! of the mean, and a cell within noise of its column's best is marked `≈` (it is not
-//! ranked below the best as if the gap were real). Numbers keep four significant digits
-//! ([`num`]).
+//! ranked below the best as if the gap were real). A sweep with a `baseline` tests every
+//! cell against that cell instead: `≈` within its noise, `†` different beyond it. Numbers
+//! keep four significant digits ([`num`]).
 
 use serde::Serialize;
 
@@ -56,6 +57,8 @@ fn json(t: &Table) -> String {
         test: &'static str,
         alpha: f64,
         versus_best: Vec<Option<Versus>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        versus_baseline: Option<Vec<Option<Versus>>>,
     }
     #[derive(Serialize)]
     struct View<'a> {
@@ -73,19 +76,21 @@ fn json(t: &Table) -> String {
             test: "welch_t_two_sided",
             alpha: stats::ALPHA,
             versus_best: t.versus_best(m),
+            versus_baseline: t.baseline.as_ref().map(|_| t.versus(m)),
         })
         .collect();
     serde_json::to_string_pretty(&View { table: t, columns }).unwrap_or_default()
 }
 
-/// Whether any cell of the table is marked within noise of its column's best.
+/// Whether any cell of the table is marked within noise of its column's reference.
 fn any_within_noise(t: &Table) -> bool {
-    (0..t.report.len()).any(|m| t.versus_best(m).iter().flatten().any(|v| v.within_noise))
+    (0..t.report.len()).any(|m| t.versus(m).iter().flatten().any(|v| v.within_noise))
 }
 
 fn cells(t: &Table, mark: impl Fn(String) -> String) -> Vec<Vec<String>> {
     let best: Vec<Option<usize>> = (0..t.report.len()).map(|m| t.best(m)).collect();
-    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus_best(m)).collect();
+    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus(m)).collect();
+    let against_baseline = t.baseline.is_some();
     t.rows
         .iter()
         .enumerate()
@@ -97,10 +102,13 @@ fn cells(t: &Table, mark: impl Fn(String) -> String) -> Vec<Vec<String>> {
                     Some(s) => fmt_stat(s, t.seeds),
                     None => "-".into(),
                 };
+                let text = match vs[m][i] {
+                    Some(v) if v.within_noise => format!("{text} ≈"),
+                    Some(_) if against_baseline => format!("{text} †"),
+                    _ => text,
+                };
                 v.push(if best[m] == Some(i) && t.rows.len() > 1 {
                     mark(text)
-                } else if vs[m][i].is_some_and(|v| v.within_noise) {
-                    format!("{text} ≈")
                 } else {
                     text
                 });
@@ -130,9 +138,17 @@ fn legend(t: &Table) -> String {
     if !t.seeds || t.rows.len() < 2 || t.report.is_empty() {
         return String::new();
     }
-    let mut s = String::from(
-        "[lo, hi]: 95% interval of the mean (Student's t over seeds). Each cell is tested against \
-         its column's best with Welch's t-test (two-sided, α = 0.05)",
+    let mut s = String::from("[lo, hi]: 95% interval of the mean (Student's t over seeds). ");
+    if let Some(b) = &t.baseline {
+        s.push_str(&format!(
+            "Each cell is tested against the baseline cell `{b}` with Welch's t-test \
+             (two-sided, α = 0.05): † differs from it beyond noise (p < 0.05), ≈ is within \
+             its noise.\n"
+        ));
+        return s;
+    }
+    s.push_str(
+        "Each cell is tested against its column's best with Welch's t-test (two-sided, α = 0.05)",
     );
     if any_within_noise(t) {
         s.push_str("; ≈ marks a difference to the best within noise, not a real ranking");
@@ -160,12 +176,17 @@ fn csv(t: &Table) -> String {
         h.push(format!("{}_n", c.metric));
         h.push(format!("{}_ci95_low", c.metric));
         h.push(format!("{}_ci95_high", c.metric));
-        h.push(format!("{}_diff_to_best", c.metric));
+        let reference = if t.baseline.is_some() {
+            "baseline"
+        } else {
+            "best"
+        };
+        h.push(format!("{}_diff_to_{reference}", c.metric));
         h.push(format!("{}_welch_p", c.metric));
     }
     h.push("state".into());
     let mut out = grid::csv_record(&h);
-    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus_best(m)).collect();
+    let vs: Vec<Vec<Option<Versus>>> = (0..t.report.len()).map(|m| t.versus(m)).collect();
     for (i, r) in t.rows.iter().enumerate() {
         let mut v = vec![r.cell.clone()];
         v.extend(r.params.iter().cloned());
@@ -278,6 +299,7 @@ mod tests {
                 row("grid=8", "8", 0.9, 0.5),
                 row("grid=4", "4", 0.7, 0.2),
             ],
+            baseline: None,
         }
     }
 
@@ -331,6 +353,7 @@ mod tests {
                 row("b", &[0.89, 0.92, 0.90]),
                 row("c", &[0.70, 0.71, 0.72]),
             ],
+            baseline: None,
         };
         assert_eq!(t.best(0), Some(0));
         let vs = t.versus_best(0);
@@ -358,6 +381,74 @@ mod tests {
         assert_eq!(json["columns"][0]["versus_best"][1]["within_noise"], true);
         assert_eq!(json["columns"][0]["versus_best"][2]["within_noise"], false);
         assert!(json["rows"][0]["metrics"][0]["ci95"][0].as_f64().unwrap() < 0.91);
+    }
+
+    #[test]
+    fn a_baseline_is_what_every_cell_is_tested_against() {
+        let row = |cell: &str, f1: &[f64]| Row {
+            cell: cell.into(),
+            params: vec![String::new()],
+            metrics: vec![Stat::of(f1.to_vec())],
+            state: RowState::Ok,
+            log: None,
+        };
+        let mut t = Table {
+            sweep: "ablation".into(),
+            keys: vec!["model.global_branch".into()],
+            short: vec!["global_branch".into()],
+            report: vec![ReportCol {
+                metric: "f1".into(),
+                better: Better::Max,
+            }],
+            seeds: true,
+            rows: vec![
+                row("full", &[0.90, 0.91, 0.92]),
+                row("no_temporal", &[0.80, 0.81, 0.82]),
+                row("weighted_mean", &[0.91, 0.92, 0.90]),
+                row("better", &[0.99, 0.98, 0.99]),
+            ],
+            baseline: Some("full".into()),
+        };
+        // Against the best (`better`), `full` itself differs; against the baseline it is the
+        // reference, and `weighted_mean` is within its noise.
+        assert_eq!(t.best(0), Some(3));
+        assert_eq!(t.reference(0), Some(0));
+        let vs = t.versus(0);
+        assert_eq!(vs[0], None, "the baseline is not tested against itself");
+        assert!(!vs[1].unwrap().within_noise && vs[1].unwrap().diff < 0.0);
+        assert!(vs[2].unwrap().within_noise);
+        assert!(!vs[3].unwrap().within_noise && vs[3].unwrap().diff > 0.0);
+        assert!(t.versus_best(0)[0].is_some_and(|v| !v.within_noise));
+        let text = render(&t, Format::Text);
+        let line = |cell: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{cell} ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(line("no_temporal").contains("] †"), "{text}");
+        assert!(line("weighted_mean").contains("] ≈"), "{text}");
+        assert!(line("better").contains("] † *"), "{text}");
+        assert!(
+            !line("full").contains('†') && !line("full").contains('≈'),
+            "{text}"
+        );
+        assert!(
+            text.contains("tested against the baseline cell `full`"),
+            "{text}"
+        );
+        let csv = render(&t, Format::Csv);
+        assert!(csv.contains("f1_diff_to_baseline,f1_welch_p"), "{csv}");
+        let json: serde_json::Value = serde_json::from_str(&render(&t, Format::Json)).unwrap();
+        assert_eq!(json["baseline"], "full");
+        assert_eq!(
+            json["columns"][0]["versus_baseline"][2]["within_noise"],
+            true
+        );
+        assert_eq!(json["columns"][0]["versus_best"][2]["within_noise"], false);
+        // A baseline that is not a row (filtered out) tests nothing.
+        t.rows.remove(0);
+        assert!(t.versus(0).iter().all(Option::is_none));
     }
 
     #[test]

@@ -358,6 +358,9 @@ pub struct SweepToml {
     pub report: Vec<Spanned<String>>,
     /// Where the markdown table is written after a run (relative to the pipeline).
     pub report_file: Option<Spanned<String>>,
+    /// The cell every other is tested against in the table (an ablation's full model),
+    /// instead of each column's best.
+    pub baseline: Option<Spanned<String>>,
     /// The directory the cells' outs live under (default `sweeps/<name>`).
     pub dir: Option<Spanned<String>>,
 }

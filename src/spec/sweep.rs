@@ -46,6 +46,9 @@ pub struct SweepDef {
     pub seeds: Option<Seeds>,
     pub report: Vec<ReportCol>,
     pub report_file: Option<WsPath>,
+    /// `baseline`: the cell the table tests every other against, and where it was written;
+    /// checked against the cells' names when the sweep is expanded.
+    pub baseline: Option<(String, Range<usize>)>,
     /// Where the cells' outs go (default `sweeps/<name>`).
     pub dir: WsPath,
 }
@@ -164,6 +167,7 @@ pub fn parse(
         seeds,
         report,
         report_file,
+        baseline: t.baseline.as_ref().map(|b| (b.get_ref().clone(), b.span())),
         dir,
     })
 }

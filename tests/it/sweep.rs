@@ -309,6 +309,45 @@ include = [ { name = "wide", "model.grid" = 16 } ]
 }
 
 #[test]
+fn a_baseline_cell_is_what_the_others_are_tested_against() {
+    // f1 = grid / 10 + seed / 100: `wide` (grid 16) is the best, `full` (grid 2) the
+    // baseline; `twin` (grid 2 again, another fusion) has the baseline's values exactly.
+    let sweep = r#"
+[sweep.ablation]
+stages = ["train", "evaluate"]
+cells = [ { name = "full" }, { name = "wide", "model.grid" = 16 }, { name = "twin", "model.fusion" = "wm" } ]
+seeds = [0, 1, 2]
+report = ["f1"]
+baseline = "full"
+"#;
+    let p = project(sweep);
+    p.pipe(&["sweep", "ablation", "-q"]).ok();
+    let show = p.pipe(&["sweep", "ablation", "--show"]).ok();
+    let line = |cell: &str| {
+        show.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{cell} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("wide").contains("] † *"), "{}", show.stdout);
+    assert!(line("twin").contains("] ≈"), "{}", show.stdout);
+    assert!(!line("full").contains('†'), "{}", show.stdout);
+    show.out_has("tested against the baseline cell `full`");
+    let json = p.pipe(&["sweep", "ablation", "--show", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(v["baseline"], "full");
+    assert_eq!(v["columns"][0]["versus_baseline"][1]["within_noise"], false);
+
+    // A baseline that names no cell is refused where it is written, listing the cells.
+    rejects(
+        &sweep.replace("baseline = \"full\"", "baseline = \"ful\""),
+        "sweep `ablation`: baseline `ful` is not one of its cells (full, wide, twin)",
+        "pipe.toml:23:",
+    );
+}
+
+#[test]
 fn set_overrides_every_cell_without_naming_it() {
     let p = project(
         "[sweep.q]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2] }\nset = { \"model.fusion\" = \"wm\" }\n",
