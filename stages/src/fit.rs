@@ -55,7 +55,7 @@ impl TrainParams {
             precision: s.choice("precision", "fp32", &["fp32", "bf16"])?,
             epochs: s.count("epochs", 20, 1)?,
             batch_size: s.count("batch_size", 16, 1)?,
-            lr: s.f64_in("lr", 1e-3, 0.0, 10.0)?,
+            lr: s.f64_in("lr", 5e-4, 0.0, 10.0)?,
             min_lr: s.f64_in("min_lr", 1e-5, 0.0, 10.0)?,
             weight_decay: s.f64_in("weight_decay", 0.05, 0.0, 10.0)?,
             warmup_epochs: s.count("warmup_epochs", 1, 0)?,

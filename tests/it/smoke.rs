@@ -125,11 +125,11 @@ fn the_study_runs_end_to_end_and_a_second_run_is_a_no_op() {
     again.err_has("everything is up to date (8 stages)");
 
     // A changed training param reruns training and what depends on it, nothing upstream.
-    let params = p.read("params.toml").replace("lr = 0.001", "lr = 0.002");
+    let params = p.read("params.toml").replace("lr = 0.0005 ", "lr = 0.001 ");
     p.write("params.toml", &params);
     let r = p.pipe(&["repro"]).ok();
     assert_eq!(r.ran(), ["benchmark", "evaluate", "package", "train"]);
-    r.err_has("Running train: param train.lr 0.001 -> 0.002");
+    r.err_has("Running train: param train.lr 0.0005 -> 0.001");
 
     // The package scores a raw sequence directory.
     let raw = p.path("data/01_raw/synthetic/val/wildfire");
