@@ -263,6 +263,31 @@ mod tests {
     use super::*;
     use crate::compare::table::Row;
 
+    /// One f1 column with seeds: a cell per `(name, values)`, the param column its name.
+    fn seeded(cells: &[(&str, &[f64])], baseline: Option<&str>) -> Table {
+        Table {
+            sweep: "s".into(),
+            keys: vec!["model.grid".into()],
+            short: vec!["grid".into()],
+            report: vec![ReportCol {
+                metric: "f1".into(),
+                better: Better::Max,
+            }],
+            seeds: true,
+            rows: cells
+                .iter()
+                .map(|(cell, f1)| Row {
+                    cell: (*cell).into(),
+                    params: vec![(*cell).into()],
+                    metrics: vec![Stat::of(f1.to_vec())],
+                    state: RowState::Ok,
+                    log: None,
+                })
+                .collect(),
+            baseline: baseline.map(String::from),
+        }
+    }
+
     #[test]
     fn numbers_keep_four_significant_digits() {
         assert_eq!(num(0.93125), "0.9313");
@@ -332,29 +357,14 @@ mod tests {
 
     #[test]
     fn cells_within_noise_of_the_best_are_marked_not_ranked() {
-        let row = |cell: &str, f1: &[f64]| Row {
-            cell: cell.into(),
-            params: vec![cell.into()],
-            metrics: vec![Stat::of(f1.to_vec())],
-            state: RowState::Ok,
-            log: None,
-        };
-        let t = Table {
-            sweep: "s".into(),
-            keys: vec!["model.grid".into()],
-            short: vec!["grid".into()],
-            report: vec![ReportCol {
-                metric: "f1".into(),
-                better: Better::Max,
-            }],
-            seeds: true,
-            rows: vec![
-                row("a", &[0.90, 0.91, 0.92]),
-                row("b", &[0.89, 0.92, 0.90]),
-                row("c", &[0.70, 0.71, 0.72]),
+        let t = seeded(
+            &[
+                ("a", &[0.90, 0.91, 0.92]),
+                ("b", &[0.89, 0.92, 0.90]),
+                ("c", &[0.70, 0.71, 0.72]),
             ],
-            baseline: None,
-        };
+            None,
+        );
         assert_eq!(t.best(0), Some(0));
         let vs = t.versus_best(0);
         assert_eq!(vs[0], None, "the best is not tested against itself");
@@ -385,30 +395,15 @@ mod tests {
 
     #[test]
     fn a_baseline_is_what_every_cell_is_tested_against() {
-        let row = |cell: &str, f1: &[f64]| Row {
-            cell: cell.into(),
-            params: vec![String::new()],
-            metrics: vec![Stat::of(f1.to_vec())],
-            state: RowState::Ok,
-            log: None,
-        };
-        let mut t = Table {
-            sweep: "ablation".into(),
-            keys: vec!["model.global_branch".into()],
-            short: vec!["global_branch".into()],
-            report: vec![ReportCol {
-                metric: "f1".into(),
-                better: Better::Max,
-            }],
-            seeds: true,
-            rows: vec![
-                row("full", &[0.90, 0.91, 0.92]),
-                row("no_temporal", &[0.80, 0.81, 0.82]),
-                row("weighted_mean", &[0.91, 0.92, 0.90]),
-                row("better", &[0.99, 0.98, 0.99]),
+        let mut t = seeded(
+            &[
+                ("full", &[0.90, 0.91, 0.92]),
+                ("no_temporal", &[0.80, 0.81, 0.82]),
+                ("weighted_mean", &[0.91, 0.92, 0.90]),
+                ("better", &[0.99, 0.98, 0.99]),
             ],
-            baseline: Some("full".into()),
-        };
+            Some("full"),
+        );
         // Against the best (`better`), `full` itself differs; against the baseline it is the
         // reference, and `weighted_mean` is within its noise.
         assert_eq!(t.best(0), Some(3));

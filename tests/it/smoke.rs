@@ -125,7 +125,9 @@ fn the_study_runs_end_to_end_and_a_second_run_is_a_no_op() {
     again.err_has("everything is up to date (8 stages)");
 
     // A changed training param reruns training and what depends on it, nothing upstream.
-    let params = p.read("params.toml").replace("lr = 0.0005 ", "lr = 0.001 ");
+    let params = p
+        .read("params.toml")
+        .replace("lr = 0.0005\n", "lr = 0.001\n");
     p.write("params.toml", &params);
     let r = p.pipe(&["repro"]).ok();
     assert_eq!(r.ran(), ["benchmark", "evaluate", "package", "train"]);
