@@ -130,27 +130,28 @@ fn metric_cell(
     if t.baseline.is_some() && t.baseline_row() == Some(i) {
         notes.push("baseline".into());
     }
+    // The reference itself (the best, or the baseline) has no test against itself.
     let class = match vs[i] {
-        Some(v) if !is_best || t.baseline.is_some() => {
+        Some(v) => {
             notes.push(format!(
                 "Δ {}{} vs {against}, p = {:.3}",
                 if v.diff > 0.0 { "+" } else { "" },
                 table::num(v.diff),
                 v.p
             ));
-            match (v.within_noise, t.baseline.is_some(), is_best) {
-                (true, _, false) => {
-                    notes.push(format!("≈ {against} (within noise)"));
-                    "noise"
-                }
-                (true, _, true) => "best",
-                (false, true, true) => "best",
-                (false, true, false) => "differs",
-                (false, false, _) => "worse",
+            if is_best {
+                "best"
+            } else if v.within_noise {
+                notes.push(format!("≈ {against} (within noise)"));
+                "noise"
+            } else if t.baseline.is_some() {
+                "differs"
+            } else {
+                "worse"
             }
         }
-        _ if is_best => "best",
-        _ => "",
+        None if is_best => "best",
+        None => "",
     };
     let small = if notes.is_empty() {
         String::new()
@@ -285,6 +286,45 @@ pub fn report(m: &ReportModel) -> Result<String, DrawError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::table::{Row, RowState, Stat};
+    use crate::graph::sweep::{Better, ReportCol};
+
+    #[test]
+    fn cells_are_shaded_against_the_baseline_when_there_is_one() {
+        let row = |cell: &str, f1: &[f64]| Row {
+            cell: cell.into(),
+            params: vec![],
+            metrics: vec![Stat::of(f1.to_vec())],
+            state: RowState::Ok,
+            log: None,
+        };
+        let mut t = Table {
+            sweep: "ablation".into(),
+            keys: vec![],
+            short: vec![],
+            report: vec![ReportCol {
+                metric: "f1".into(),
+                better: Better::Max,
+            }],
+            seeds: true,
+            rows: vec![
+                row("full", &[0.90, 0.91, 0.92]),
+                row("twin", &[0.91, 0.90, 0.92]),
+                row("worse", &[0.70, 0.71, 0.72]),
+                row("top", &[0.99, 0.98, 0.99]),
+            ],
+            baseline: Some("full".into()),
+        };
+        let cell = |t: &Table, i: usize| metric_cell(t, 0, i, t.best(0), &t.versus(0));
+        assert!(cell(&t, 0).contains("baseline") && !cell(&t, 0).contains("Δ"));
+        assert!(cell(&t, 1).contains("class=\"num noise\"") && cell(&t, 1).contains("≈ full"));
+        assert!(cell(&t, 2).contains("class=\"num differs\"") && cell(&t, 2).contains("vs full"));
+        assert!(cell(&t, 3).contains("class=\"num best\"") && cell(&t, 3).contains("vs full"));
+        // Without a baseline the same rows are compared with the best.
+        t.baseline = None;
+        assert!(cell(&t, 2).contains("class=\"num worse\"") && cell(&t, 2).contains("vs best"));
+        assert!(cell(&t, 3).contains("class=\"num best\"") && !cell(&t, 3).contains("Δ"));
+    }
 
     #[test]
     fn text_is_escaped_and_the_page_fetches_nothing() {
