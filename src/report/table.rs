@@ -263,6 +263,14 @@ mod tests {
     use super::*;
     use crate::compare::table::Row;
 
+    /// The text table's line of `cell`.
+    fn line_of(text: &str, cell: &str) -> String {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{cell} ")))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// One f1 column with seeds: a cell per `(name, values)`, the param column its name.
     fn seeded(cells: &[(&str, &[f64])], baseline: Option<&str>) -> Table {
         Table {
@@ -373,12 +381,7 @@ mod tests {
         assert!(!c.within_noise && c.p < 0.001, "{c:?}");
         assert!((c.diff + 0.2).abs() < 1e-9);
         let text = render(&t, Format::Text);
-        let line = |cell: &str| {
-            text.lines()
-                .find(|l| l.starts_with(&format!("{cell} ")))
-                .unwrap_or_default()
-                .to_string()
-        };
+        let line = |cell: &str| line_of(&text, cell);
         assert!(
             line("a").contains("0.9100 ± 0.0100 (n=3) [0.8852, 0.9348] *"),
             "{text}"
@@ -415,12 +418,7 @@ mod tests {
         assert!(!vs[3].unwrap().within_noise && vs[3].unwrap().diff > 0.0);
         assert!(t.versus_best(0)[0].is_some_and(|v| !v.within_noise));
         let text = render(&t, Format::Text);
-        let line = |cell: &str| {
-            text.lines()
-                .find(|l| l.starts_with(&format!("{cell} ")))
-                .unwrap_or_default()
-                .to_string()
-        };
+        let line = |cell: &str| line_of(&text, cell);
         assert!(line("no_temporal").contains("] †"), "{text}");
         assert!(line("weighted_mean").contains("] ≈"), "{text}");
         assert!(line("better").contains("] † *"), "{text}");
