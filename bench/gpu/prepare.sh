@@ -36,8 +36,8 @@ fi
 echo "== building pipe and pipe-torch ($profile)"
 cargo build --quiet --profile "$profile" -p pipe -p pipe-stages --bin pipe --bin pipe-torch
 # Where cargo put them: CARGO_TARGET_DIR (scripts/test.sh sets one outside the checkout) or
-# whatever the configuration says, as cargo itself reports it.
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# whatever the configuration says.
+target=$("$root/bench/target-dir.sh")
 dir=$target/$([ "$profile" = dev ] && echo debug || echo release)
 
 # A fresh folder each time, so nothing stale travels. Only a folder this script made is

@@ -7,10 +7,7 @@ THREADS=${THREADS:-$(nproc)}
 mkdir -p "$WORK"
 
 cargo build --quiet --release -p pipe-stages --example builtin --example decode_rate
-# Where cargo put them (CARGO_TARGET_DIR, or whatever the configuration says), as cargo
-# itself reports it.
-target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target=$("$root/bench/target-dir.sh")
 B=$target/release/examples/builtin
 DECODE=$target/release/examples/decode_rate
 
