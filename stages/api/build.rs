@@ -20,8 +20,13 @@ impl Fnv {
     }
 }
 
-/// Every file under `path` (or `path` itself), sorted.
+/// Every file under `path` (or `path` itself), sorted. A symlinked directory is not
+/// entered: one pointing above itself would hash the tree again at every level, until the
+/// system refuses the path.
 fn files(path: &Path, out: &mut Vec<PathBuf>) {
+    if path.is_symlink() && path.is_dir() {
+        return;
+    }
     match std::fs::read_dir(path) {
         Ok(entries) => {
             let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
