@@ -204,6 +204,35 @@ impl Table {
     }
 }
 
+#[cfg(test)]
+impl Table {
+    /// For tests: one `f1` column with seeds, a cell per `(name, values)` (its param column
+    /// holds its name), tested against `baseline` when given.
+    pub(crate) fn seeded_f1(cells: &[(&str, &[f64])], baseline: Option<&str>) -> Table {
+        Table {
+            sweep: "s".into(),
+            keys: vec!["model.grid".into()],
+            short: vec!["grid".into()],
+            report: vec![ReportCol {
+                metric: "f1".into(),
+                better: crate::graph::sweep::Better::Max,
+            }],
+            seeds: true,
+            rows: cells
+                .iter()
+                .map(|(cell, f1)| Row {
+                    cell: (*cell).into(),
+                    params: vec![(*cell).into()],
+                    metrics: vec![Stat::of(f1.to_vec())],
+                    state: RowState::Ok,
+                    log: None,
+                })
+                .collect(),
+            baseline: baseline.map(String::from),
+        }
+    }
+}
+
 /// Numbers compare as numbers, the rest as text.
 fn natural(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<f64>(), b.parse::<f64>()) {

@@ -286,35 +286,18 @@ pub fn report(m: &ReportModel) -> Result<String, DrawError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::table::{Row, RowState, Stat};
-    use crate::graph::sweep::{Better, ReportCol};
 
     #[test]
     fn cells_are_shaded_against_the_baseline_when_there_is_one() {
-        let row = |cell: &str, f1: &[f64]| Row {
-            cell: cell.into(),
-            params: vec![],
-            metrics: vec![Stat::of(f1.to_vec())],
-            state: RowState::Ok,
-            log: None,
-        };
-        let mut t = Table {
-            sweep: "ablation".into(),
-            keys: vec![],
-            short: vec![],
-            report: vec![ReportCol {
-                metric: "f1".into(),
-                better: Better::Max,
-            }],
-            seeds: true,
-            rows: vec![
-                row("full", &[0.90, 0.91, 0.92]),
-                row("twin", &[0.91, 0.90, 0.92]),
-                row("worse", &[0.70, 0.71, 0.72]),
-                row("top", &[0.99, 0.98, 0.99]),
+        let mut t = Table::seeded_f1(
+            &[
+                ("full", &[0.90, 0.91, 0.92]),
+                ("twin", &[0.91, 0.90, 0.92]),
+                ("worse", &[0.70, 0.71, 0.72]),
+                ("top", &[0.99, 0.98, 0.99]),
             ],
-            baseline: Some("full".into()),
-        };
+            Some("full"),
+        );
         let cell = |t: &Table, i: usize| metric_cell(t, 0, i, t.best(0), &t.versus(0));
         assert!(cell(&t, 0).contains("baseline") && !cell(&t, 0).contains("Δ"));
         assert!(cell(&t, 1).contains("class=\"num noise\"") && cell(&t, 1).contains("≈ full"));

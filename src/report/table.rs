@@ -168,6 +168,11 @@ fn markdown(t: &Table) -> String {
 }
 
 fn csv(t: &Table) -> String {
+    let reference = if t.baseline.is_some() {
+        "baseline"
+    } else {
+        "best"
+    };
     let mut h: Vec<String> = vec!["cell".into()];
     h.extend(t.keys.iter().cloned());
     for c in &t.report {
@@ -176,11 +181,6 @@ fn csv(t: &Table) -> String {
         h.push(format!("{}_n", c.metric));
         h.push(format!("{}_ci95_low", c.metric));
         h.push(format!("{}_ci95_high", c.metric));
-        let reference = if t.baseline.is_some() {
-            "baseline"
-        } else {
-            "best"
-        };
         h.push(format!("{}_diff_to_{reference}", c.metric));
         h.push(format!("{}_welch_p", c.metric));
     }
@@ -271,31 +271,6 @@ mod tests {
             .to_string()
     }
 
-    /// One f1 column with seeds: a cell per `(name, values)`, the param column its name.
-    fn seeded(cells: &[(&str, &[f64])], baseline: Option<&str>) -> Table {
-        Table {
-            sweep: "s".into(),
-            keys: vec!["model.grid".into()],
-            short: vec!["grid".into()],
-            report: vec![ReportCol {
-                metric: "f1".into(),
-                better: Better::Max,
-            }],
-            seeds: true,
-            rows: cells
-                .iter()
-                .map(|(cell, f1)| Row {
-                    cell: (*cell).into(),
-                    params: vec![(*cell).into()],
-                    metrics: vec![Stat::of(f1.to_vec())],
-                    state: RowState::Ok,
-                    log: None,
-                })
-                .collect(),
-            baseline: baseline.map(String::from),
-        }
-    }
-
     #[test]
     fn numbers_keep_four_significant_digits() {
         assert_eq!(num(0.93125), "0.9313");
@@ -365,7 +340,7 @@ mod tests {
 
     #[test]
     fn cells_within_noise_of_the_best_are_marked_not_ranked() {
-        let t = seeded(
+        let t = Table::seeded_f1(
             &[
                 ("a", &[0.90, 0.91, 0.92]),
                 ("b", &[0.89, 0.92, 0.90]),
@@ -398,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_baseline_is_what_every_cell_is_tested_against() {
-        let mut t = seeded(
+        let mut t = Table::seeded_f1(
             &[
                 ("full", &[0.90, 0.91, 0.92]),
                 ("no_temporal", &[0.80, 0.81, 0.82]),
