@@ -185,13 +185,20 @@ fn landscape(rng: &mut Rand, w: usize, h: usize) -> (Rgb, f64) {
         rng.range(75.0, 120.0),
         rng.range(40.0, 80.0),
     ];
+    // The two ridge lines are functions of the column: computed once per column, not per pixel.
+    let ridges: Vec<(f64, f64)> = (0..w)
+        .map(|x| {
+            let xf = x as f64;
+            (
+                horizon - 0.08 * hf * noise.fbm(xf / (0.3 * wf), 0.5, 0.0, 3, 0.5),
+                horizon + 0.06 * hf * noise.fbm(xf / (0.25 * wf), 7.5, 1.0, 3, 0.5) - 0.02 * hf,
+            )
+        })
+        .collect();
     let mut img = Rgb::new(w, h);
     for y in 0..h {
-        for x in 0..w {
+        for (x, &(far_ridge, near_ridge)) in ridges.iter().enumerate() {
             let (xf, yf) = (x as f64, y as f64);
-            let far_ridge = horizon - 0.08 * hf * noise.fbm(xf / (0.3 * wf), 0.5, 0.0, 3, 0.5);
-            let near_ridge =
-                horizon + 0.06 * hf * noise.fbm(xf / (0.25 * wf), 7.5, 1.0, 3, 0.5) - 0.02 * hf;
             let colour = if yf < far_ridge {
                 let t = (yf / far_ridge).clamp(0.0, 1.0);
                 let cloudiness = noise.fbm(xf / (0.4 * wf), yf / (0.2 * hf), 3.0, 2, 0.5);
