@@ -40,7 +40,7 @@ impl PrepareParams {
             dataset: s.string("dataset", "synthetic")?,
             train_per_class: s.count("train_per_class", 600, 1)?,
             val_per_class: s.count("val_per_class", 100, 1)?,
-            test_per_class: s.count("test_per_class", 150, 0)?,
+            test_per_class: s.count("test_per_class", 500, 0)?,
             width: s.count("width", 160, 32)?,
             height: s.count("height", 120, 32)?,
             min_frames,
