@@ -108,12 +108,39 @@ impl<'d> Cell<'d> {
 pub fn expand(spec: &Spec, base: &[Stage]) -> Result<(Vec<Stage>, Vec<SweepPlan>), SpecError> {
     let mut all = Vec::new();
     let mut plans = Vec::new();
-    for def in &spec.sweeps {
+    // Instance id -> the sweep (index into spec.sweeps) that made it.
+    let mut made_by: BTreeMap<StageId, usize> = BTreeMap::new();
+    for (d, def) in spec.sweeps.iter().enumerate() {
         let (stages, plan) = expand_one(spec, base, def)?;
+        for s in &stages {
+            if let Some(&other) = made_by.get(&s.id) {
+                return Err(same_instance_twice(spec, &spec.sweeps[other], def, &s.id));
+            }
+            made_by.insert(s.id.clone(), d);
+        }
         all.extend(stages);
         plans.push(plan);
     }
     Ok((all, plans))
+}
+
+/// Two sweeps whose cells have the same name (the same overrides of the same stages, each
+/// sweep's `set` aside) would make two stages of one id.
+fn same_instance_twice(spec: &Spec, first: &SweepDef, def: &SweepDef, id: &StageId) -> SpecError {
+    let msg = format!(
+        "sweeps `{}` and `{}` both make stage `{id}`: an instance is named after its cell's overrides, not its sweep",
+        first.name, def.name
+    );
+    spec.file
+        .error(def.span.clone(), msg)
+        .at(&spec.file, first.span.clone(), "the other")
+        .help(format!(
+            "set one sweep's cells apart with a named cell crossed with its matrix, e.g. `cells = [{{ name = \"{}\" }}]` in `[sweep.{}]` (its instances become `{}@{},...`)",
+            def.name,
+            def.name,
+            id.name(),
+            def.name
+        ))
 }
 
 /// A sweep's cells and their stage instances: the product of `matrix` and `cells`, less

@@ -366,6 +366,33 @@ fn set_overrides_every_cell_without_naming_it() {
 }
 
 #[test]
+fn two_sweeps_making_one_instance_name_both_and_a_named_cell_parts_them() {
+    // Same matrix, another `set`: the cells' names (and so their instances' ids) are equal.
+    let two = "[sweep.q]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2] }\n\n[sweep.r]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2] }\nset = { \"model.fusion\" = \"wm\" }\n";
+    rejects(
+        two,
+        "sweeps `q` and `r` both make stage `train@grid=1`",
+        "pipe.toml:21:",
+    );
+    project(two)
+        .pipe(&["sweep"])
+        .code(2)
+        .err_has("cells = [{ name = \"r\" }]");
+    // The remedy the error gives.
+    let p = project(&two.replace("set = {", "cells = [{ name = \"r\" }]\nset = {"));
+    p.pipe(&["sweep", "r", "-q"]).ok();
+    assert_eq!(
+        p.read("sweeps/r/r,grid=2/model.txt"),
+        "grid=2 window=4 fusion=wm seed=0\n"
+    );
+    p.pipe(&["sweep", "q", "-q"]).ok();
+    assert_eq!(
+        p.read("sweeps/q/grid=2/model.txt"),
+        "grid=2 window=4 fusion=attn seed=0\n"
+    );
+}
+
+#[test]
 fn gpu_cells_run_side_by_side_on_their_own_devices() {
     let p =
         project("[sweep.g]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2, 3, 4] }\n");
