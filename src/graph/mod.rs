@@ -64,6 +64,7 @@ impl Graph {
         let (cells, sweeps) = sweep::expand(spec, &stages)?;
         stages.extend(cells);
         stages.extend(spec.data.iter().enumerate().map(|(i, d)| data_stage(i, d)));
+        sweep::check_report_files(spec, &stages)?;
         Graph::link(spec, stages, sweeps)
     }
 

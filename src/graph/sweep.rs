@@ -33,10 +33,10 @@ use toml::Value;
 use super::instance::{Instance, NoRemap, Remap, RemapError};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
 use crate::spec::naming::{short_names, value_label};
-use crate::spec::params::View;
+use crate::spec::params::{Slot, View};
 pub use crate::spec::sweep::{Better, ReportCol};
 use crate::spec::sweep::{Override, Row, SweepDef};
-use crate::spec::{Body, Spec, SpecError};
+use crate::spec::{Body, OutRole, Spec, SpecError};
 use crate::wspath::WsPath;
 
 /// One replicate of a cell: its instance ids.
@@ -124,6 +124,74 @@ pub fn expand(spec: &Spec, base: &[Stage]) -> Result<(Vec<Stage>, Vec<SweepPlan>
     Ok((all, plans))
 }
 
+/// A sweep's `report_file` is written by `pipe sweep` outside the DAG, so it must be a path
+/// nothing else owns: not the workspace's own (`.pipe/`, the pipeline file, its lock), not a
+/// params file, not any stage's out or tracked data (nor inside or around one: the table
+/// would change what a stage made, behind the lock's back), and not another sweep's table.
+pub fn check_report_files(spec: &Spec, stages: &[Stage]) -> Result<(), SpecError> {
+    let params_files: Vec<&WsPath> = spec
+        .params
+        .defaults
+        .iter()
+        .chain(spec.params.others.values())
+        .map(|slot| match slot {
+            Slot::Loaded(f) => &f.path,
+            Slot::Missing(p) => p,
+        })
+        .collect();
+    let mut written: BTreeMap<&WsPath, &SweepDef> = BTreeMap::new();
+    for def in &spec.sweeps {
+        let Some((file, span)) = &def.report_file else {
+            continue;
+        };
+        let refuse = |what: String| {
+            spec.file.error(
+                span.clone(),
+                format!("sweep `{}`: report_file `{file}` {what}", def.name),
+            )
+        };
+        if let Some(what) = crate::spec::workspace_owned(&spec.path, file) {
+            return Err(refuse(format!("is {what}")));
+        }
+        if params_files.contains(&file) {
+            return Err(refuse("is a params file".into()));
+        }
+        for s in stages {
+            if let Some(o) = s.outs.iter().find(|o| o.path.overlaps(file)) {
+                let how = if &o.path == file {
+                    "is"
+                } else if file.is_within(&o.path) {
+                    "lies inside"
+                } else {
+                    "holds"
+                };
+                let role = match o.role {
+                    OutRole::Out => "out",
+                    OutRole::Metric => "metric",
+                    OutRole::Plot => "plot",
+                };
+                let msg = format!(
+                    "{how} {role} `{}` of stage `{}`: the table would overwrite what the stage made",
+                    o.path, s.id
+                );
+                return Err(refuse(msg).at(&spec.file, o.span.clone(), "that out"));
+            }
+        }
+        if let Some(first) = written.insert(file, def) {
+            let msg = format!(
+                "is also sweep `{}`'s: one table would overwrite the other",
+                first.name
+            );
+            let at = first
+                .report_file
+                .as_ref()
+                .map_or(first.span.clone(), |(_, s)| s.clone());
+            return Err(refuse(msg).at(&spec.file, at, "the other"));
+        }
+    }
+    Ok(())
+}
+
 /// Two sweeps whose cells have the same name (the same overrides of the same stages, each
 /// sweep's `set` aside) would make two stages of one id.
 fn same_instance_twice(spec: &Spec, first: &SweepDef, def: &SweepDef, id: &StageId) -> SpecError {
@@ -186,7 +254,7 @@ fn expand_one(
             cells: plans,
             seed_key: def.seeds.as_ref().map(|s| s.key.clone()),
             report: def.report.clone(),
-            report_file: def.report_file.clone(),
+            report_file: def.report_file.as_ref().map(|(f, _)| f.clone()),
             baseline,
             dir: def.dir.clone(),
         },

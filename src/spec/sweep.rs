@@ -45,13 +45,18 @@ pub struct SweepDef {
     pub set: Vec<Override>,
     pub seeds: Option<Seeds>,
     pub report: Vec<ReportCol>,
-    pub report_file: Option<WsPath>,
+    /// `report_file`, and where it was written (checked against the stages' outs when
+    /// the graph is built).
+    pub report_file: Option<ReportFile>,
     /// `baseline`: the cell the table tests every other against, and where it was written;
     /// checked against the cells' names when the sweep is expanded.
     pub baseline: Option<(String, Range<usize>)>,
     /// Where the cells' outs go (default `sweeps/<name>`).
     pub dir: WsPath,
 }
+
+/// A sweep's `report_file` and the span of its value.
+pub type ReportFile = (WsPath, Range<usize>);
 
 /// One param override, typed as the params value it overrides.
 #[derive(Debug, Clone, PartialEq)]
@@ -377,7 +382,7 @@ impl Parser<'_> {
         &self,
         t: &SweepToml,
         sweep: Range<usize>,
-    ) -> Result<(WsPath, Vec<ReportCol>, Option<WsPath>), SpecError> {
+    ) -> Result<(WsPath, Vec<ReportCol>, Option<ReportFile>), SpecError> {
         let dir =
             match &t.dir {
                 Some(d) => WsPath::parse(d.get_ref())
@@ -391,10 +396,11 @@ impl Parser<'_> {
             .map(|r| parse_report(r.get_ref()).map_err(|e| self.err(r.span(), e)))
             .collect::<Result<Vec<_>, _>>()?;
         let report_file = match &t.report_file {
-            Some(f) => Some(
+            Some(f) => Some((
                 WsPath::parse(f.get_ref())
                     .map_err(|e| self.err(f.span(), format!("report_file: {e}")))?,
-            ),
+                f.span(),
+            )),
             None => None,
         };
         Ok((dir, report, report_file))

@@ -470,6 +470,51 @@ fn validation_errors_point_at_the_sweep() {
 }
 
 #[test]
+fn a_report_file_that_something_else_owns_is_refused_before_anything_runs() {
+    let sweep = |file: &str| {
+        format!(
+            "[sweep.s]\nstages = [\"train\", \"evaluate\"]\nmatrix = {{ \"model.grid\" = [1] }}\nreport_file = \"{file}\"\n"
+        )
+    };
+    // The base stage's metric: the table would overwrite it behind the lock's back.
+    let p = project("");
+    p.pipe(&["repro", "evaluate", "-q"]).ok();
+    let before = p.read("eval.json");
+    let spec = p.read("pipe.toml");
+    p.write("pipe.toml", &format!("{spec}{}", sweep("eval.json")));
+    p.pipe(&["sweep", "s"])
+        .code(2)
+        .err_has("sweep `s`: report_file `eval.json` is metric `eval.json` of stage `evaluate`")
+        .err_has("pipe.toml:21:");
+    assert_eq!(p.read("eval.json"), before);
+    rejects(
+        &sweep("data.txt/table.md"),
+        "report_file `data.txt/table.md` lies inside out `data.txt` of stage `prep`",
+        "pipe.toml:20:",
+    );
+    rejects(
+        &sweep("pipe.toml"),
+        "report_file `pipe.toml` is the pipeline file",
+        "pipe.toml:20:",
+    );
+    rejects(
+        &sweep("params.toml"),
+        "report_file `params.toml` is a params file",
+        "pipe.toml:20:",
+    );
+    // Two sweeps, one table.
+    let two = format!(
+        "{}\n[sweep.t]\nstages = [\"train\"]\ncells = [{{ name = \"t\" }}]\nmatrix = {{ \"model.grid\" = [1] }}\nreport_file = \"t.md\"\n",
+        sweep("t.md")
+    );
+    rejects(
+        &two,
+        "sweep `t`: report_file `t.md` is also sweep `s`'s: one table would overwrite the other",
+        "pipe.toml:26:",
+    );
+}
+
+#[test]
 fn a_swept_command_that_names_its_out_literally_is_refused() {
     let p = Project::new().file("params.toml", PARAMS).file(
         "pipe.toml",
