@@ -240,9 +240,8 @@ fn ctrl_c_stops_the_children_and_commits_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    p.wait_for("pid.txt");
     // The stage has written its half out and sleeps.
-    let stage_pid: i32 = p.read("pid.txt").trim().parse().expect("pid");
+    let stage_pid: i32 = p.wait_for_line("pid.txt").trim().parse().expect("pid");
     wait_until(
         "the stage to reach its sleep",
         Duration::from_secs(60),
@@ -351,12 +350,11 @@ fn kill_9_of_pipe_ends_its_running_stages() {
     let mut repro = p.cmd(&["repro"]);
     repro.env("PIPE_LOG", "pipe::exec::reaper=debug");
     let child = Background::spawn(repro);
-    p.wait_for("pgid.txt");
+    let pgid: i32 = p.wait_for_line("pgid.txt").trim().parse().expect("pgid");
     child.wait_for_err(
         "pipe to hand the stage to its watcher",
         "watching a stage's process group",
     );
-    let pgid: i32 = p.read("pgid.txt").trim().parse().expect("pgid");
     assert!(!live_in_group(pgid).is_empty(), "the stage is not running");
     child.signal(Signal::KILL);
     child.finish();

@@ -199,6 +199,26 @@ impl Project {
         );
     }
 
+    /// Waits (up to a minute) until `path` holds a whole line, and returns that line: a
+    /// stage's `echo $$ > f` creates the file before it writes to it, so a reader that only
+    /// waited for the file can find it empty.
+    #[track_caller]
+    pub fn wait_for_line(&self, path: &str) -> String {
+        let mut line = String::new();
+        wait_until(
+            &format!("a whole line in {path}"),
+            Duration::from_secs(60),
+            || match std::fs::read_to_string(self.path(path)) {
+                Ok(text) if text.contains('\n') => {
+                    line = text.lines().next().unwrap_or_default().to_string();
+                    true
+                }
+                _ => false,
+            },
+        );
+        line
+    }
+
     /// Starts `pipe ARGS` in the background, its output kept for `Background::finish`, and
     /// returns once `ready` holds (`what` it waits for: the test fails after `limit`).
     #[track_caller]
