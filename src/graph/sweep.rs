@@ -125,71 +125,90 @@ pub fn expand(spec: &Spec, base: &[Stage]) -> Result<(Vec<Stage>, Vec<SweepPlan>
 }
 
 /// A sweep's `report_file` is written by `pipe sweep` outside the DAG, so it must be a path
-/// nothing else owns: not the workspace's own (`.pipe/`, the pipeline file, its lock), not a
-/// params file, not any stage's out or tracked data (nor inside or around one: the table
-/// would change what a stage made, behind the lock's back), and not another sweep's table.
+/// nothing else owns (see [`report_file_owner`]) and not another sweep's table.
 pub fn check_report_files(spec: &Spec, stages: &[Stage]) -> Result<(), SpecError> {
-    let params_files: Vec<&WsPath> = spec
-        .params
-        .defaults
-        .iter()
-        .chain(spec.params.others.values())
-        .map(|slot| match slot {
-            Slot::Loaded(f) => &f.path,
-            Slot::Missing(p) => p,
-        })
-        .collect();
     let mut written: BTreeMap<&WsPath, &SweepDef> = BTreeMap::new();
     for def in &spec.sweeps {
         let Some((file, span)) = &def.report_file else {
             continue;
         };
-        let refuse = |what: String| {
-            spec.file.error(
-                span.clone(),
-                format!("sweep `{}`: report_file `{file}` {what}", def.name),
-            )
-        };
-        if let Some(what) = crate::spec::workspace_owned(&spec.path, file) {
-            return Err(refuse(format!("is {what}")));
-        }
-        if params_files.contains(&file) {
-            return Err(refuse("is a params file".into()));
-        }
-        for s in stages {
-            if let Some(o) = s.outs.iter().find(|o| o.path.overlaps(file)) {
-                let how = if &o.path == file {
-                    "is"
-                } else if file.is_within(&o.path) {
-                    "lies inside"
-                } else {
-                    "holds"
-                };
-                let role = match o.role {
-                    OutRole::Out => "out",
-                    OutRole::Metric => "metric",
-                    OutRole::Plot => "plot",
-                };
-                let msg = format!(
-                    "{how} {role} `{}` of stage `{}`: the table would overwrite what the stage made",
-                    o.path, s.id
-                );
-                return Err(refuse(msg).at(&spec.file, o.span.clone(), "that out"));
-            }
+        if let Some(e) = report_file_owner(spec, stages, def, file, &format!("`{file}`")) {
+            return Err(e);
         }
         if let Some(first) = written.insert(file, def) {
             let msg = format!(
-                "is also sweep `{}`'s: one table would overwrite the other",
-                first.name
+                "sweep `{}`: report_file `{file}` is also sweep `{}`'s: one table would overwrite the other",
+                def.name, first.name
             );
             let at = first
                 .report_file
                 .as_ref()
                 .map_or(first.span.clone(), |(_, s)| s.clone());
-            return Err(refuse(msg).at(&spec.file, at, "the other"));
+            return Err(spec
+                .file
+                .error(span.clone(), msg)
+                .at(&spec.file, at, "the other"));
         }
     }
     Ok(())
+}
+
+/// What owns `file`, the place sweep `def`'s table would be written (`shown`, quoted, as
+/// the user should read it), if anything does: the workspace (`.pipe/`, the pipeline file, its
+/// lock), a params file, or a stage's out or tracked data (`file` being it, inside it or
+/// around it: the table would change what a stage made, behind the lock's back).
+pub fn report_file_owner(
+    spec: &Spec,
+    stages: &[Stage],
+    def: &SweepDef,
+    file: &WsPath,
+    shown: &str,
+) -> Option<SpecError> {
+    let span = def
+        .report_file
+        .as_ref()
+        .map_or(def.span.clone(), |(_, s)| s.clone());
+    let refuse = |what: String| {
+        spec.file.error(
+            span.clone(),
+            format!("sweep `{}`: report_file {shown} {what}", def.name),
+        )
+    };
+    if let Some(what) = crate::spec::workspace_owned(&spec.path, file) {
+        return Some(refuse(format!("is {what}")));
+    }
+    let params_file = spec
+        .params
+        .defaults
+        .iter()
+        .chain(spec.params.others.values())
+        .any(|slot| match slot {
+            Slot::Loaded(f) => &f.path == file,
+            Slot::Missing(p) => p == file,
+        });
+    if params_file {
+        return Some(refuse("is a params file".into()));
+    }
+    stages.iter().find_map(|s| {
+        let o = s.outs.iter().find(|o| o.path.overlaps(file))?;
+        let how = if &o.path == file {
+            "is"
+        } else if file.is_within(&o.path) {
+            "lies inside"
+        } else {
+            "holds"
+        };
+        let role = match o.role {
+            OutRole::Out => "out",
+            OutRole::Metric => "metric",
+            OutRole::Plot => "plot",
+        };
+        let msg = format!(
+            "{how} {role} `{}` of stage `{}`: the table would overwrite what the stage made",
+            o.path, s.id
+        );
+        Some(refuse(msg).at(&spec.file, o.span.clone(), "that out"))
+    })
 }
 
 /// Two sweeps whose cells have the same name (the same overrides of the same stages, each

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
 use crate::events::Outcome;
+use crate::graph;
 use crate::graph::StageId;
 use crate::graph::StageIdx;
 use crate::graph::sweep::{Better, ReportCol, SweepPlan};
@@ -23,6 +24,7 @@ use crate::report::table::{self, Format};
 use crate::run::plan::{self, PlanOptions};
 use crate::sharing::RunRemote;
 use crate::spec::{OutRole, params};
+use crate::wspath::WsPath;
 
 use super::Session;
 use super::error::OpsError;
@@ -99,6 +101,9 @@ pub fn sweep(
     if o.dry {
         return done(SweepOutput::Dry(dry(s, sw, &selection, o)?));
     }
+    if !o.show {
+        check_report_file_through_links(s, sw)?;
+    }
     let mut failed = None;
     if o.format.is_some_and(|f| f != Format::Text) {
         p.stage_output_to_stderr();
@@ -129,6 +134,42 @@ pub fn sweep(
         output: SweepOutput::Table(t),
         failed,
     })
+}
+
+/// `report_file` was checked as written when the pipeline was read; a directory on its way
+/// may be a link that stays inside the workspace (confined writes follow those, and refuse
+/// links that lead out), so its real place is checked the same way before anything runs.
+fn check_report_file_through_links(s: &Session, sw: &SweepPlan) -> Result<()> {
+    let Some(def) = s.spec.sweeps.iter().find(|d| d.name == sw.name) else {
+        return Ok(());
+    };
+    let Some((file, _)) = &def.report_file else {
+        return Ok(());
+    };
+    let root = s.ws.dir.path();
+    let dir = file.ancestors().next().unwrap_or("");
+    let (Ok(real_root), Ok(real_dir)) = (
+        std::fs::canonicalize(root),
+        std::fs::canonicalize(root.join(dir)),
+    ) else {
+        // A directory not there yet is made by the write: no link on the way.
+        return Ok(());
+    };
+    let (Ok(rel), Some(name)) = (real_dir.strip_prefix(&real_root), file.components().last())
+    else {
+        return Ok(());
+    };
+    let Ok(real) = WsPath::parse(&rel.join(name).to_string_lossy()) else {
+        return Ok(());
+    };
+    if &real == file {
+        return Ok(());
+    }
+    let shown = format!("`{file}` (`{real}` through a link)");
+    match graph::sweep::report_file_owner(&s.spec, s.graph.stages(), def, &real, &shown) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 fn last_run_path(s: &Session, sw: &SweepPlan) -> std::path::PathBuf {

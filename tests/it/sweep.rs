@@ -515,6 +515,28 @@ fn a_report_file_that_something_else_owns_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn a_report_file_led_into_an_out_by_a_link_inside_the_workspace_is_refused() {
+    let p = Project::new().file("params.toml", PARAMS).file(
+        "pipe.toml",
+        "[stage.prep]\ncmd = \"mkdir -p data && echo raw > data/raw.txt\"\nouts = [\"data\"]\n\n[stage.train]\ncmd = \"echo ${model.grid} > ${outs[0]}\"\ndeps = [\"data\"]\nouts = [\"m.txt\"]\n\n[sweep.q]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2] }\nreport_file = \"reports/t.md\"\n",
+    );
+    p.pipe(&["repro", "-q"]).ok();
+    std::os::unix::fs::symlink("data", p.path("reports")).expect("symlink");
+    p.pipe(&["sweep", "q"])
+        .code(2)
+        .err_has("report_file `reports/t.md` (`data/t.md` through a link) lies inside out `data` of stage `prep`")
+        .err_has("pipe.toml:13:");
+    assert!(!p.exists("data/t.md"));
+    assert!(!p.exists("sweeps"), "a cell ran");
+    let in_data = std::fs::read_dir(p.path("data")).expect("data").count();
+    assert_eq!(in_data, 1, "prep's out holds more than raw.txt");
+    // A real directory there is fine.
+    std::fs::remove_file(p.path("reports")).expect("rm link");
+    p.pipe(&["sweep", "q", "-q"]).ok();
+    assert!(p.read("reports/t.md").contains("grid=2"));
+}
+
+#[test]
 fn a_swept_command_that_names_its_out_literally_is_refused() {
     let p = Project::new().file("params.toml", PARAMS).file(
         "pipe.toml",
