@@ -12,13 +12,14 @@
 //! base every path resolves against, as DVC does.
 //! A `.dvc` file with `deps` (`dvc import`, `dvc import-url`) records where the data came
 //! from; pipe keeps the data, and a note says the origin is not carried.
+//! A `.dvc` file with a `cmd` is a stage, not data: [`stagefile`](super::stagefile).
 
 use std::path::Path;
 
 use toml::Value;
 
-use super::convert::{entries, join};
-use super::{Note, Notes};
+use super::convert::{StageDecl, entries, join};
+use super::{Note, Notes, stagefile};
 use crate::spec::yaml;
 use crate::spec::{SourceFile, SpecError};
 
@@ -34,8 +35,43 @@ pub struct Tracked {
     pub at: String,
 }
 
-/// Reads one `.dvc` file (workspace-relative path `rel`).
-pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, SpecError> {
+/// What one `.dvc` file holds: tracked data, or (a single-stage file) a stage.
+#[derive(Debug)]
+pub enum DotDvc {
+    Data(Vec<Tracked>),
+    Stage(Box<StageDecl>),
+}
+
+impl DotDvc {
+    /// Every out the file records with its md5, as tracked data or as a stage's outs
+    /// (workspace-relative paths).
+    pub fn recorded_outs(self) -> Result<Vec<Tracked>, SpecError> {
+        match self {
+            DotDvc::Data(d) => Ok(d),
+            DotDvc::Stage(st) => {
+                let Some(lock) = st.own_lock else {
+                    return Ok(Vec::new());
+                };
+                lock.outs
+                    .into_iter()
+                    .map(|h| {
+                        Ok(Tracked {
+                            path: join(&st.wdir, &h.path)
+                                .map_err(|m| SpecError::new(format!("{}: {m}", h.at)))?,
+                            md5: h.md5,
+                            legacy: h.legacy,
+                            at: h.at,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Reads one `.dvc` file (workspace-relative path `rel`); a `Dvcfile` or a `.dvc` file
+/// with a `cmd` is a single-stage file ([`stagefile`](super::stagefile)).
+pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<DotDvc, SpecError> {
     let abs = root.join(rel);
     let text = std::fs::read_to_string(&abs)
         .map_err(|e| SpecError::new(format!("cannot read {}: {e}", abs.display())))?;
@@ -44,10 +80,15 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
         text: text.into(),
     };
     let Some(doc) = yaml::parse(&file)? else {
-        return Ok(Vec::new());
+        return Ok(DotDvc::Data(Vec::new()));
     };
     let here = rel.rsplit_once('/').map_or("", |(d, _)| d);
     let fields = entries(&file, &doc)?;
+    if stagefile::is_stage(&fields) || stagefile::is_dvcfile(rel) {
+        return Ok(DotDvc::Stage(Box::new(stagefile::read(
+            &file, &fields, notes,
+        )?)));
+    }
     let dir = match fields.iter().find(|(k, _, _)| k == "wdir") {
         None => here.to_string(),
         Some((_, _, v)) => {
@@ -71,11 +112,19 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
                     let Some(path) = t.get("path").and_then(Value::as_str) else {
                         return Err(file.error(yaml::span(&file, it), "an out needs a `path`"));
                     };
-                    for k in t.keys() {
-                        if !matches!(
-                            k.as_str(),
-                            "path" | "md5" | "size" | "nfiles" | "hash" | "etag" | "desc" | "cache" | "push" | "isexec"
-                        ) {
+                    for (k, x) in &t {
+                        // DVC before 1.0 wrote `metric: false` and `persist: false` on
+                        // every out: nothing to carry.
+                        let default = matches!(
+                            (k.as_str(), x),
+                            ("metric" | "persist", Value::Boolean(false))
+                        );
+                        if !default
+                            && !matches!(
+                                k.as_str(),
+                                "path" | "md5" | "size" | "nfiles" | "hash" | "etag" | "desc" | "cache" | "push" | "isexec"
+                            )
+                        {
                             notes.push(Note {
                                 at: format!("{rel}:{}", it.span.start.line()),
                                 what: format!("`{path}`: `{k}` is not carried"),
@@ -107,12 +156,13 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<Vec<Tracked>, S
                 at: format!("{rel}:{}", knode.span.start.line()),
                 what: "`meta` is not carried (pipe's tracked data has no free-form metadata)".into(),
             }),
-            "frozen" | "md5" | "wdir" | "desc" => {}
+            // `cmd: null`: a `dvc add` file of DVC before 1.0 (a `cmd` makes it a stage).
+            "frozen" | "md5" | "wdir" | "desc" | "cmd" => {}
             other => notes.push(Note {
                 at: format!("{rel}:{}", knode.span.start.line()),
                 what: format!("`{other}` is not carried"),
             }),
         }
     }
-    Ok(out)
+    Ok(DotDvc::Data(out))
 }

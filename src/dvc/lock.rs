@@ -16,6 +16,9 @@
 //!     - path: model.pkl
 //!       md5: ...
 //! ```
+//! DVC 1's dvc.lock (no `schema`, the stages at the top level, md5s of DVC 2's kind) is
+//! read too.
+//!
 //! A stage matches when its command, its deps and outs (as sets), the params values and
 //! the md5 of every dep and out in the workspace are what dvc.lock says: DVC would call it
 //! up to date. Each md5 is computed once per path however many stages name it.
@@ -78,11 +81,19 @@ pub fn read(root: &Path, dir: &str) -> Result<BTreeMap<String, LockedStage>, Spe
     let Some(doc) = yaml::parse(&file)? else {
         return Ok(BTreeMap::new());
     };
+    let top = entries(&file, &doc)?;
+    // DVC 1 wrote the stages at the top level, without `schema` (DVC 2 read such a file
+    // and rewrote it on the next run; DVC 3 refuses it). Read either way.
+    let lists: Vec<&yaml::Node> = if top.iter().any(|(k, _, _)| k == "schema") {
+        top.iter()
+            .filter(|(k, _, _)| k == "stages")
+            .map(|(_, _, v)| *v)
+            .collect()
+    } else {
+        vec![&doc]
+    };
     let mut out = BTreeMap::new();
-    for (k, _, v) in entries(&file, &doc)? {
-        if k != "stages" {
-            continue;
-        }
+    for v in lists {
         for (name, nnode, body) in entries(&file, v)? {
             let Value::Table(t) = yaml::to_value_or(&file, body, &crate::spec::null::null())?
             else {
@@ -240,9 +251,15 @@ pub fn mismatch(
     outs: &[String],
     param: &dyn Fn(&str, &str) -> Option<Value>,
 ) -> std::io::Result<Option<String>> {
+    // `dvc.lock`, or the single-stage file that records the stage (`train.dvc`).
+    let lockfile = locked
+        .at
+        .rsplit_once(':')
+        .and_then(|(f, _)| f.rsplit('/').next())
+        .unwrap_or("dvc.lock");
     if locked.cmd != cmd {
         return Ok(Some(format!(
-            "its command differs from dvc.lock's ({:?})",
+            "its command differs from {lockfile}'s ({:?})",
             locked.cmd.join(" && ")
         )));
     }
@@ -256,7 +273,7 @@ pub fn mismatch(
         a.sort();
         b.sort();
         if a != b {
-            return Ok(Some(format!("its {what} differ from dvc.lock's")));
+            return Ok(Some(format!("its {what} differ from {lockfile}'s")));
         }
     }
     for (file, keys) in &locked.params {
@@ -265,7 +282,7 @@ pub fn mismatch(
             let now = param(&ws, k);
             if now.as_ref() != Some(v) {
                 return Ok(Some(format!(
-                    "param {k} in {ws} is {} now, {} in dvc.lock",
+                    "param {k} in {ws} is {} now, {} in {lockfile}",
                     now.map_or("missing".to_string(), |n| crate::spec::toml_text::shown(&n)),
                     crate::spec::toml_text::shown(v)
                 )));
@@ -277,11 +294,11 @@ pub fn mismatch(
         for h in list.iter().filter(|h| !super::convert::is_url(&h.path)) {
             let ws = joined(wdir, &h.path)?;
             let Some(m) = &h.md5 else {
-                return Ok(Some(format!("dvc.lock has no md5 for {what} {ws}")));
+                return Ok(Some(format!("{lockfile} has no md5 for {what} {ws}")));
             };
             match checker.matches(root, &ws, m, h.legacy)? {
                 Some(true) => {}
-                Some(false) => return Ok(Some(format!("{what} {ws} changed since dvc.lock"))),
+                Some(false) => return Ok(Some(format!("{what} {ws} changed since {lockfile}"))),
                 None => return Ok(Some(format!("{what} {ws} is missing"))),
             }
         }

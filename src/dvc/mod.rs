@@ -5,6 +5,7 @@
 //!   dvc.yaml, sub/dvc.yaml   -> convert: pipe stages (one pipe.toml at DIR)
 //!   dvc.lock, sub/dvc.lock   -> lock: which stages still match the workspace (md5)
 //!   data/raw.dvc             -> dotdvc: tracked data ([data])
+//!   model.pkl.dvc, Dvcfile   -> stagefile: a stage (DVC before 1.0), its own lock
 //!   .dvc/config              -> config: remotes (no credentials)
 //!   .dvc/cache/files/md5/..  -> cache: objects for outs the workspace lacks
 //! ```
@@ -21,6 +22,7 @@ pub mod lock;
 pub mod md5;
 pub mod missing_params;
 pub mod render;
+pub mod stagefile;
 pub mod template;
 
 use std::path::Path;
@@ -131,10 +133,13 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
         let src = convert::Source { root, dir, file };
         convert::apply_top_level(&src, &mut imp.stages, &mut imp.notes)?;
     }
-    disambiguate(&mut imp.stages, &mut imp.notes);
     for rel in &dvcs {
-        imp.data.extend(dotdvc::read(root, rel, &mut imp.notes)?);
+        match dotdvc::read(root, rel, &mut imp.notes)? {
+            dotdvc::DotDvc::Data(d) => imp.data.extend(d),
+            dotdvc::DotDvc::Stage(st) => imp.stages.push(*st),
+        }
     }
+    disambiguate(&mut imp.stages, &mut imp.notes);
     missing_params::prune(root, &mut imp);
     let (remotes, default) = config::read(root, &mut imp.notes)?;
     imp.remotes = remotes;
@@ -150,7 +155,10 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
 fn disambiguate(stages: &mut [convert::StageDecl], notes: &mut Notes) {
     use std::collections::{BTreeMap, BTreeSet};
     let address = |s: &convert::StageDecl| {
-        if s.dir.is_empty() {
+        if s.own_lock.is_some() {
+            // A single-stage file: its path.
+            convert::within(&s.dir, &s.dvc_name)
+        } else if s.dir.is_empty() {
             s.dvc_name.clone()
         } else {
             format!("{}:{}", convert::within(&s.dir, "dvc.yaml"), s.dvc_name)
@@ -299,7 +307,7 @@ fn find(
         let is_dir = ft.is_dir();
         let why = match hidden {
             Some(h) => Some(h.to_string()),
-            None if is_dir || name == "dvc.yaml" || name.ends_with(".dvc") => {
+            None if is_dir || name == "dvc.yaml" || name.ends_with(".dvc") || name == "Dvcfile" => {
                 dvcignored(ignores, &child, is_dir)
             }
             None => None,
@@ -315,7 +323,9 @@ fn find(
                 continue;
             }
             find(root, &child, found, ignores, why.as_deref())?;
-        } else if name == "dvc.yaml" || (name.ends_with(".dvc") && ft.is_file()) {
+        } else if name == "dvc.yaml"
+            || ((name.ends_with(".dvc") || name == "Dvcfile") && ft.is_file())
+        {
             match why {
                 Some(w) => found.dvcignored.push((child, w)),
                 None if name == "dvc.yaml" => found.yamls.push(rel.to_string()),

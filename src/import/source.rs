@@ -199,7 +199,10 @@ fn dvc_outs(
     let dvc_files: Vec<&String> = files
         .iter()
         .filter(|f| {
-            (f.ends_with(".dvc") || f.as_str() == "dvc.lock" || f.ends_with("/dvc.lock"))
+            (f.ends_with(".dvc")
+                || f.as_str() == "dvc.lock"
+                || f.ends_with("/dvc.lock")
+                || crate::dvc::stagefile::is_dvcfile(f))
                 && !f.starts_with(".dvc/")
         })
         .collect();
@@ -212,8 +215,9 @@ fn dvc_outs(
     let mut notes = Vec::new();
     for f in dvc_files {
         materialise(at.repo, at.commit, scratch, f)?;
-        if f.ends_with(".dvc") {
+        if f.ends_with(".dvc") || crate::dvc::stagefile::is_dvcfile(f) {
             let got = crate::dvc::dotdvc::read(scratch, f, &mut notes)
+                .and_then(crate::dvc::dotdvc::DotDvc::recorded_outs)
                 .map_err(|e| at.meta(e.to_string()))?;
             outs.extend(got.into_iter().map(|t| (t.path, t.md5, t.legacy)));
             continue;

@@ -118,11 +118,17 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
     for (name, why) in &report.stale {
         p.detail("Stale", &format!("{name}: {why}"));
     }
+    let single = imp.stages.iter().filter(|d| d.own_lock.is_some()).count();
+    let from = match (single, imp.stages.len()) {
+        (0, _) => "dvc.lock",
+        (a, b) if a == b => "their single-stage files",
+        _ => "dvc.lock and single-stage files",
+    };
     p.verb(
         "Imported",
         Tone::Good,
         &format!(
-            "{} of {} stages up to date from dvc.lock, {} tracked paths, {} remotes",
+            "{} of {} stages up to date from {from}, {} tracked paths, {} remotes",
             report.locked.len(),
             report.stages,
             report.data.len(),
@@ -172,7 +178,7 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
         locks.insert(dir.clone(), dvc::lock::read(root, dir)?);
     }
     for decl in &imp.stages {
-        if let Some(locked) = locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)) {
+        if let Some(locked) = locked(&locks, decl) {
             dvc::lock::check_paths(locked, &decl.wdir).map_err(OpsError::from)?;
         }
     }
@@ -181,6 +187,18 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
 
 type Locks =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, dvc::lock::LockedStage>>;
+
+/// What DVC recorded of `decl`'s last run: its dvc.lock entry, or what its single-stage
+/// file holds.
+fn locked<'a>(
+    locks: &'a Locks,
+    decl: &'a dvc::convert::StageDecl,
+) -> Option<&'a dvc::lock::LockedStage> {
+    match &decl.own_lock {
+        Some(own) => Some(own),
+        None => locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)),
+    }
+}
 
 fn write(path: &Path, text: &str) -> Result<()> {
     pipe_cache::fsutil::write_file_atomic(path, text.as_bytes(), false).map_err(|err| {
@@ -373,7 +391,7 @@ fn stages(
         let Some(decl) = imp.stages.iter().find(|d| d.name == st.id.as_str()) else {
             continue;
         };
-        let Some(locked) = locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)) else {
+        let Some(locked) = locked(locks, decl) else {
             unmatched.insert(i);
             report.stale.push((
                 decl.name.clone(),

@@ -239,3 +239,136 @@ fn dvc_yaml_errors_point_at_their_line() {
         .err_has("dvc.yaml:");
     assert!(!p.exists("pipe.toml"));
 }
+
+fn md5_hex(s: &str) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(s.as_bytes()))
+}
+
+/// What DVC 3 says of a project it cannot read: `dvc status` fails, with its words.
+#[track_caller]
+fn dvc_refuses(p: &Project, says: &str) {
+    let o = Command::new(dvc_bin())
+        .arg("status")
+        .current_dir(p.root())
+        .env("DVC_NO_ANALYTICS", "1")
+        .output()
+        .expect("run dvc");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !o.status.success() && all.contains(says),
+        "dvc status:\n{all}"
+    );
+}
+
+/// A project of DVC before 1.0: every stage in a file of its own (`dvc run -o model.txt`
+/// wrote `model.txt.dvc`; `Dvcfile` in a subdirectory, with `wdir: ..`), the md5s of its
+/// last run in the same file, a params dependency as DVC 0.9x wrote it, beside a `.dvc`
+/// file of `dvc add`. DVC 3 refuses such files; pipe imports the stages, up to date where
+/// the workspace still matches, and reads a change of param as a change.
+#[test]
+fn single_stage_files_of_dvc_before_1_0_are_imported_as_stages() {
+    let raw = "a\nb\nc\n";
+    let lines = "3\n";
+    let p = Project::new()
+        .file(".dvc/config", "[core]\n    no_scm = true\n")
+        .file("data/raw.txt", raw)
+        .file("params.yaml", "train:\n  seed: 3\n")
+        .file("model.txt", raw)
+        .file("eval/lines.txt", lines)
+        .file("copy.txt", raw);
+    p.write(
+        "data/raw.txt.dvc",
+        &format!(
+            "md5: 1\nouts:\n- cache: true\n  md5: {}\n  metric: false\n  path: raw.txt\n  persist: false\nwdir: .\n",
+            md5_hex(raw)
+        ),
+    );
+    p.write(
+        "model.txt.dvc",
+        &format!(
+            "md5: 9ad4a6f8\ncmd: cp data/raw.txt model.txt\ndeps:\n- md5: {m}\n  path: data/raw.txt\n- path: params.yaml\n  params:\n    train.seed: 3\nouts:\n- md5: {m}\n  path: model.txt\n  cache: true\n  metric: false\n  persist: false\n",
+            m = md5_hex(raw)
+        ),
+    );
+    p.write(
+        "eval/Dvcfile",
+        &format!(
+            "cmd: wc -l < model.txt > eval/lines.txt\nwdir: ..\ndeps:\n- md5: {}\n  path: model.txt\nouts:\n- md5: {}\n  path: eval/lines.txt\n  cache: false\n  metric: true\n",
+            md5_hex(raw),
+            md5_hex(lines)
+        ),
+    );
+    // Its dep changed since the file was written: stale, with the file named.
+    p.write(
+        "copy.txt.dvc",
+        &format!(
+            "cmd: cp data/raw.txt copy.txt\ndeps:\n- md5: {}\n  path: data/raw.txt\nouts:\n- md5: {}\n  path: copy.txt\n",
+            md5_hex("old\n"),
+            md5_hex(raw)
+        ),
+    );
+    dvc_refuses(&p, "extra keys not allowed");
+
+    let r = p.pipe(&["-v", "import-dvc"]).ok();
+    r.err_has("copy.txt: dep data/raw.txt changed since copy.txt.dvc");
+    r.err_has("Imported 2 of 3 stages up to date from their single-stage files");
+    // The defaults DVC before 1.0 wrote on every out are not named as not carried.
+    r.err_lacks("`metric` is not carried");
+    r.err_has("model.txt.dvc:2: the single-stage file format (DVC before 1.0; DVC 3 refuses it) is not kept: its stage is carried, as `model.txt`");
+    let toml = p.read("pipe.toml");
+    for s in [
+        "[data]\n\"data/raw.txt\" = {}",
+        "[stage.\"model.txt\"]\ncmd = \"cp data/raw.txt model.txt\"\ndeps = [\"data/raw.txt\"]\nparams = [{ file = \"params.yaml\", keys = [\"train.seed\"] }]\nouts = [\"model.txt\"]",
+        "[stage.\"eval.Dvcfile\"]\ncmd = \"wc -l < model.txt > eval/lines.txt\"\ndeps = [\"model.txt\"]\nmetrics = [{ path = \"eval/lines.txt\", cache = false }]",
+    ] {
+        assert!(toml.contains(s), "{s} in\n{toml}");
+    }
+    let st = p.pipe(&["status"]).ok();
+    st.out_has("copy.txt: stale");
+    let r = p.pipe(&["repro", "eval.Dvcfile"]).ok();
+    assert!(r.ran().is_empty(), "{r}");
+
+    p.write("params.yaml", "train:\n  seed: 4\n");
+    p.pipe(&["status", "model.txt"])
+        .ok()
+        .out_has("param train.seed 3 -> 4");
+    let r = p.pipe(&["repro", "model.txt"]).ok();
+    assert_eq!(r.ran(), vec!["model.txt"]);
+}
+
+/// DVC 1's dvc.lock: the stages at the top level, no `schema`. DVC 3 refuses it; pipe
+/// reads it as DVC 2 did, and the stage it matches imports up to date.
+#[test]
+fn a_dvc_lock_of_dvc_1_is_read() {
+    let text = "hello\n";
+    let p = Project::new()
+        .file(".dvc/config", "[core]\n    no_scm = true\n")
+        .file("in.txt", text)
+        .file("out.txt", text)
+        .file("params.yaml", "seed: 3\n")
+        .file(
+            "dvc.yaml",
+            "stages:\n  copy:\n    cmd: cp in.txt out.txt\n    deps:\n    - in.txt\n    params:\n    - seed\n    outs:\n    - out.txt\n",
+        );
+    p.write(
+        "dvc.lock",
+        &format!(
+            "copy:\n  cmd: cp in.txt out.txt\n  deps:\n  - path: in.txt\n    md5: {m}\n  params:\n    params.yaml:\n      seed: 3\n  outs:\n  - path: out.txt\n    md5: {m}\n",
+            m = md5_hex(text)
+        ),
+    );
+    dvc_refuses(&p, "required key not provided");
+    p.pipe(&["import-dvc"])
+        .ok()
+        .err_has("Imported 1 of 1 stages up to date from dvc.lock");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("Everything is up to date (1 stage)");
+    p.write("params.yaml", "seed: 4\n");
+    p.pipe(&["status"]).ok().out_has("param seed 3 -> 4");
+}
