@@ -592,7 +592,9 @@ fn build_job(
         .tmp()
         .join("params")
         .join(format!("{}.json", stage.id.file_name()));
-    let params_json = serde_json::to_vec_pretty(&stage.param_tables)?;
+    let params_json = serde_json::to_vec_pretty(&crate::spec::null::to_json(&toml::Value::Table(
+        stage.param_tables.clone(),
+    )))?;
     pipe_cache::fsutil::write_atomic(&params_file, &params_json, false)?;
     Ok(Job {
         stage: stage.id.to_string(),

@@ -18,3 +18,38 @@ pub fn null() -> Value {
 pub fn is_null(v: &Value) -> bool {
     matches!(v, Value::String(s) if s == NULL)
 }
+
+/// A params value as JSON, a null param as JSON's `null` (not the sentinel string), at any
+/// depth: what a stage reads from `$PIPE_PARAMS` and what a JSON params file is written with.
+pub fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::String(_) if is_null(v) => J::Null,
+        Value::String(s) => J::String(s.clone()),
+        Value::Integer(i) => J::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Boolean(b) => J::Bool(*b),
+        Value::Datetime(d) => J::String(d.to_string()),
+        Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
+        Value::Table(t) => J::Object(t.iter().map(|(k, x)| (k.clone(), to_json(x))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_param_is_json_null_at_any_depth() {
+        let t = toml::toml! { x = 1 };
+        let mut t = Value::Table(t);
+        if let Value::Table(m) = &mut t {
+            m.insert("n".into(), null());
+            m.insert("l".into(), Value::Array(vec![Value::Integer(2), null()]));
+        }
+        assert_eq!(
+            to_json(&t),
+            serde_json::json!({ "x": 1, "n": null, "l": [2, null] })
+        );
+    }
+}

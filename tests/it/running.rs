@@ -289,6 +289,21 @@ fn stage_environment() {
     assert_eq!(v["t"]["lr"], 0.5);
 }
 
+/// A null param (YAML `~`, as DVC projects have them) reaches a script as JSON's null, in a
+/// list too, not as the placeholder pipe keeps it under in TOML's tables.
+#[test]
+fn a_null_param_reaches_pipe_params_as_json_null() {
+    let p = Project::new()
+        .file("params.yaml", "t:\n  ckpt: ~\n  sizes: [1, null]\n")
+        .file(
+            "pipe.toml",
+            "[stage.s]\ncmd = \"cat $PIPE_PARAMS > ${outs[0]}\"\nparams = [\"t\"]\nouts = [\"params.json\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&p.read("params.json")).expect("json");
+    assert_eq!(v["t"], serde_json::json!({ "ckpt": null, "sizes": [1, null] }));
+}
+
 #[test]
 fn with_hardlinks_configured_outs_are_read_only_links_into_the_cache() {
     use std::os::unix::fs::MetadataExt;
