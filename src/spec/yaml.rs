@@ -100,6 +100,13 @@ pub fn span(file: &SourceFile, node: &Node) -> Range<usize> {
     start..end
 }
 
+/// Byte range of a node in `text`, as the parser marked it (empty for an empty scalar).
+pub fn exact_span(text: &str, node: &Node) -> Range<usize> {
+    let s = &node.span.start;
+    let e = &node.span.end;
+    byte_offset(text, s.line(), s.col())..byte_offset(text, e.line(), e.col())
+}
+
 /// A YAML params file's table.
 pub fn params_table(file: &SourceFile) -> Result<Table, SpecError> {
     let Some(doc) = parse(file)? else {

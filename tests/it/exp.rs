@@ -185,6 +185,39 @@ fn apply_makes_the_workspace_the_experiment_and_keeps_comments() {
         .err_has("no experiment `nope` (experiments: lr=0.01, lr=0.3)");
 }
 
+/// A DVC user's params.yaml: `exp apply` writes the values in place, comments, quoting
+/// and the rest of the file as they were (a list in block style becomes one flow list).
+#[test]
+fn apply_writes_a_yaml_params_file_in_place() {
+    const YAML: &str = "# Training settings\ntrain:\n  lr: 0.1  # learning rate\n  epochs: 2\n  optim: 'adam'\n  layers:\n  - 8\n  - 4\nprep:\n  n: 3\n";
+    let p = Project::new().file("params.yaml", YAML).file(
+        "pipe.toml",
+        &PIPELINE.replace(
+            "params = [\"train.lr\", \"train.epochs\"]",
+            "params = [\"train.lr\", \"train.epochs\", \"train.layers\"]",
+        ),
+    );
+    p.pipe(&["repro"]).ok();
+    p.pipe(&[
+        "exp",
+        "run",
+        "-n",
+        "wide",
+        "-S",
+        "train.lr=0.01",
+        "-S",
+        "train.layers=[16, 8, 4]",
+    ])
+    .ok();
+    let r = p.pipe(&["exp", "apply", "wide"]).ok();
+    r.err_has("Applied experiment wide: set train.layers, train.lr in params.yaml");
+    assert_eq!(
+        p.read("params.yaml"),
+        "# Training settings\ntrain:\n  lr: 0.01  # learning rate\n  epochs: 2\n  optim: 'adam'\n  layers: [16, 8, 4]\nprep:\n  n: 3\n"
+    );
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+}
+
 #[test]
 fn diff_shows_params_and_metrics_with_deltas() {
     let p = project();

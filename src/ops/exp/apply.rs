@@ -153,6 +153,8 @@ fn write_params(
         let f = files[path];
         let text = if path.ends_with(".json") {
             params_edit::set_json(&f.source.text, edits)
+        } else if crate::spec::params::is_yaml(path) {
+            params_edit::set_yaml(&f.source.text, edits)
         } else {
             params_edit::set_toml(&f.source.text, edits)
         }
