@@ -20,7 +20,8 @@ pub enum EditError {
     #[error("no key `{0}` in the file")]
     NoKey(String),
     #[error("{0}")]
-    Yaml(String),
+    /// A YAML or Python file the value cannot be written into in place, and why.
+    InPlace(String),
     /// Read back, the edited YAML does not hold what was written (the value is an alias,
     /// or another value shares its text through an anchor).
     #[error(
@@ -101,9 +102,9 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
         name: "params.yaml".into(),
         text: text.to_string().into(),
     };
-    let bad = |e: crate::spec::SpecError| EditError::Yaml(e.message().to_string());
+    let bad = |e: crate::spec::SpecError| EditError::InPlace(e.message().to_string());
     let before = yaml::params_table(&file).map_err(bad)?;
-    let docs = yaml::Node::load_from_str(text).map_err(|e| EditError::Yaml(e.to_string()))?;
+    let docs = yaml::Node::load_from_str(text).map_err(|e| EditError::InPlace(e.to_string()))?;
     let Some(doc) = docs.first() else {
         return Err(EditError::NoKey(
             edits.first().map_or("", |e| e.0).to_string(),
@@ -159,7 +160,7 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
             Some(c) if block => {
                 let Some(key_line_end) = text.get(c..).and_then(|t| t.find('\n')).map(|i| c + i)
                 else {
-                    return Err(EditError::Yaml(format!(
+                    return Err(EditError::InPlace(format!(
                         "`{key}`: its value is not below it"
                     )));
                 };
@@ -187,7 +188,7 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
     let mut last = usize::MAX;
     for (r, new) in patches {
         if r.end > last {
-            return Err(EditError::Yaml("two edits overlap".into()));
+            return Err(EditError::InPlace("two edits overlap".into()));
         }
         last = r.start;
         out.replace_range(r, &new);
@@ -202,7 +203,7 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
         text: out.clone().into(),
     };
     let after = yaml::params_table(&after_file).map_err(|e| {
-        EditError::Yaml(format!(
+        EditError::InPlace(format!(
             "writing in place would break the file ({}); edit it by hand",
             e.message()
         ))
@@ -264,6 +265,53 @@ fn yaml_string(s: &str) -> String {
     } else {
         serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
     }
+}
+
+/// `text` (a Python params file) with each `key` (dotted: `Train.lr`) set to its value:
+/// the literal assigned is replaced where it stands, and the file read back to check that
+/// exactly those values changed. A key that is a class (a table) is not written.
+pub fn set_py(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditError> {
+    use crate::spec::python;
+    let file = |t: &str| crate::spec::SourceFile {
+        name: "params.py".into(),
+        text: t.to_string().into(),
+    };
+    let (before, spans) =
+        python::read(&file(text)).map_err(|e| EditError::InPlace(e.message().to_string()))?;
+    let mut patches = Vec::new();
+    for (key, v) in edits {
+        let Some(r) = spans.get(*key) else {
+            return Err(match crate::spec::params::lookup(&before, key) {
+                Some(_) => EditError::InPlace(format!(
+                    "`{key}` is a class in the file, not one value; set its values one by one"
+                )),
+                None => EditError::NoKey(key.to_string()),
+            });
+        };
+        patches.push((r.clone(), python::literal(v)));
+    }
+    patches.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.to_string();
+    for (r, new) in patches {
+        out.replace_range(r, &new);
+    }
+    let mut want = before;
+    for (key, v) in edits {
+        crate::spec::params::set(&mut want, key, (*v).clone());
+    }
+    let after = python::params_table(&file(&out))
+        .map_err(|e| EditError::InPlace(e.message().to_string()))?;
+    if after != want {
+        let which = edits
+            .iter()
+            .find(|(k, v)| crate::spec::params::lookup(&after, k) != Some(v))
+            .or(edits.first())
+            .map_or("", |(k, _)| *k);
+        return Err(EditError::InPlace(format!(
+            "`{which}` cannot be written in place (its value would not read back as written); edit it by hand"
+        )));
+    }
+    Ok(out)
 }
 
 /// `text` (a JSON document) with each `key` (dotted) set to its value.
@@ -342,6 +390,32 @@ mod tests {
             set_yaml(text, &edits).unwrap(),
             "sizes: [1, 2]\nmodel: {depth: 4}\n"
         );
+    }
+
+    #[test]
+    fn python_literals_are_replaced_where_they_stand() {
+        let text = "LR = 0.001  # lr\nclass Train:\n    optim = 'adam'\n    def __init__(self):\n        self.seed = 7\n";
+        let out = set_py(
+            text,
+            &[
+                ("LR", &Value::Float(0.01)),
+                ("Train.optim", &Value::String("sgd".into())),
+                ("Train.seed", &Value::Integer(8)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "LR = 0.01  # lr\nclass Train:\n    optim = \"sgd\"\n    def __init__(self):\n        self.seed = 8\n"
+        );
+        assert!(matches!(
+            set_py(text, &[("Train", &Value::Integer(1))]),
+            Err(EditError::InPlace(m)) if m.contains("is a class")
+        ));
+        assert!(matches!(
+            set_py(text, &[("nope", &Value::Integer(1))]),
+            Err(EditError::NoKey(_))
+        ));
     }
 
     #[test]

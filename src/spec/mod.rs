@@ -17,6 +17,7 @@ pub mod interp;
 pub mod naming;
 pub mod null;
 pub mod params;
+pub mod python;
 pub mod schema;
 pub mod sweep;
 pub mod toml_text;

@@ -1,7 +1,7 @@
 //! Params files and looking keys up in them.
 //!
 //! A pipeline names its params files (`[pipeline] params`, default `params.toml`, or
-//! `params.yaml` when only that exists, as in DVC; TOML, YAML or JSON). A stage reads keys (`train.lr`) or whole tables (`train`) from them; the values it
+//! `params.yaml` when only that exists, as in DVC; TOML, YAML, JSON or Python's constants). A stage reads keys (`train.lr`) or whole tables (`train`) from them; the values it
 //! read are recorded in the lock flattened to leaf keys, so a change is reported as
 //! `param train.lr 0.001 -> 0.01`. Sweep cells override keys through a [`View`].
 
@@ -95,9 +95,11 @@ impl Params {
                 .map_err(|e| super::diag::from_toml(&source, &e))?
         } else if is_yaml(path.as_str()) {
             super::yaml::params_table(&source)?
+        } else if path.as_str().ends_with(".py") {
+            super::python::params_table(&source)?
         } else {
             return Err(SpecError::new(format!(
-                "params file {path} must be .toml, .yaml, .yml or .json"
+                "params file {path} must be .toml, .yaml, .yml, .json or .py"
             )));
         };
         Ok(Some(ParamsFile {

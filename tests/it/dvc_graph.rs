@@ -645,3 +645,29 @@ fn thousands_of_ignored_dvc_files_are_skipped() {
     );
     assert!(out.contains("[stage.top]"));
 }
+
+/// Python params files (`params.py`, `sub/params.py`): module constants, class attributes
+/// (nested classes too), `self.` assignments of `__init__`, a whole file; what DVC skips
+/// (an expression, two targets, an `if` body, another method) skipped alike. After
+/// `dvc repro`, every stage imports up to date, so each value pipe read equals the one
+/// DVC locked; an edit of the file is read as the change of one param.
+#[test]
+fn python_params_files_are_read_as_dvc_reads_them() {
+    assert_same_graph("python-params");
+    let p = clone_of("python-params");
+    let dvc = dvc_python().with_file_name("dvc");
+    run(&p, &dvc, &["repro", "-q"]);
+    p.pipe(&["import-dvc"])
+        .ok()
+        .err_has("Imported 3 of 3 stages up to date from dvc.lock");
+    p.pipe(&["status"])
+        .ok()
+        .out_has("Everything is up to date (3 stages)");
+    p.write(
+        "params.py",
+        &p.read("params.py").replace("LR = 0.01", "LR = 0.02"),
+    );
+    p.pipe(&["status", "train"])
+        .ok()
+        .out_has("param LR 0.01 -> 0.02");
+}

@@ -218,6 +218,41 @@ fn apply_writes_a_yaml_params_file_in_place() {
     p.pipe(&["status"]).ok().out_has("Everything is up to date");
 }
 
+/// A Python params file (DVC reads `params.py`'s constants): read for `${...}` and the
+/// lock, and `exp apply` replaces the literal in place.
+#[test]
+fn a_python_params_file_is_read_and_applied_in_place() {
+    let p = Project::new()
+        .file(
+            "params.py",
+            "import os\n\nLR = 0.1  # learning rate\n\nclass Train:\n    epochs = 2\n",
+        )
+        .file(
+            "pipe.toml",
+            "[pipeline]\nparams = [\"params.py\"]\n\n[stage.train]\ncmd = \"echo ${LR} ${Train.epochs} > ${outs[0]}\"\nparams = [\"LR\", \"Train.epochs\"]\nouts = [\"model.txt\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("model.txt"), "0.1 2\n");
+    p.pipe(&[
+        "exp",
+        "run",
+        "-n",
+        "fast",
+        "-S",
+        "LR=0.5",
+        "-S",
+        "Train.epochs=4",
+    ])
+    .ok();
+    p.pipe(&["exp", "apply", "fast"]).ok();
+    assert_eq!(
+        p.read("params.py"),
+        "import os\n\nLR = 0.5  # learning rate\n\nclass Train:\n    epochs = 4\n"
+    );
+    assert_eq!(p.read("model.txt"), "0.5 4\n");
+    p.pipe(&["status"]).ok().out_has("Everything is up to date");
+}
+
 #[test]
 fn diff_shows_params_and_metrics_with_deltas() {
     let p = project();

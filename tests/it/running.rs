@@ -301,7 +301,10 @@ fn a_null_param_reaches_pipe_params_as_json_null() {
         );
     p.pipe(&["repro"]).ok();
     let v: serde_json::Value = serde_json::from_str(&p.read("params.json")).expect("json");
-    assert_eq!(v["t"], serde_json::json!({ "ckpt": null, "sizes": [1, null] }));
+    assert_eq!(
+        v["t"],
+        serde_json::json!({ "ckpt": null, "sizes": [1, null] })
+    );
 }
 
 #[test]

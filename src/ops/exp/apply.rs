@@ -155,6 +155,8 @@ fn write_params(
             params_edit::set_json(&f.source.text, edits)
         } else if crate::spec::params::is_yaml(path) {
             params_edit::set_yaml(&f.source.text, edits)
+        } else if path.ends_with(".py") {
+            params_edit::set_py(&f.source.text, edits)
         } else {
             params_edit::set_toml(&f.source.text, edits)
         }
