@@ -80,10 +80,10 @@ pub struct StageDecl {
     pub always_changed: bool,
     /// `dvc.yaml:LINE` of the stage, for messages.
     pub at: String,
-    /// What a single-stage file (`train.dvc` with a `cmd`, DVC before 1.0) records of its
-    /// last run: such a file is its own lock. `None` for a dvc.yaml stage, whose lock is
-    /// the dvc.lock beside it.
-    pub own_lock: Option<Box<super::lock::LockedStage>>,
+    /// Read from a single-stage file (`train.dvc` with a `cmd`, DVC before 1.0), which is
+    /// its own lock ([`Import::single_locks`](super::Import)); `false` for a dvc.yaml stage,
+    /// whose lock is the dvc.lock beside it.
+    pub single_stage_file: bool,
 }
 
 /// What one dvc.yaml gives.
@@ -842,7 +842,7 @@ fn instance(
             frozen: false,
             always_changed: false,
             at: src.at(nnode),
-            own_lock: None,
+            single_stage_file: false,
         },
         paths: Vec::new(),
     };

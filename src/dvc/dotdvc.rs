@@ -19,6 +19,7 @@ use std::path::Path;
 use toml::Value;
 
 use super::convert::{StageDecl, entries, join};
+use super::lock::LockedStage;
 use super::{Note, Notes, stagefile};
 use crate::spec::yaml;
 use crate::spec::{SourceFile, SpecError};
@@ -39,7 +40,8 @@ pub struct Tracked {
 #[derive(Debug)]
 pub enum DotDvc {
     Data(Vec<Tracked>),
-    Stage(Box<StageDecl>),
+    /// A single-stage file: the stage, and the lock entry it records.
+    Stage(Box<StageDecl>, Box<LockedStage>),
 }
 
 impl DotDvc {
@@ -48,23 +50,19 @@ impl DotDvc {
     pub fn recorded_outs(self) -> Result<Vec<Tracked>, SpecError> {
         match self {
             DotDvc::Data(d) => Ok(d),
-            DotDvc::Stage(st) => {
-                let Some(lock) = st.own_lock else {
-                    return Ok(Vec::new());
-                };
-                lock.outs
-                    .into_iter()
-                    .map(|h| {
-                        Ok(Tracked {
-                            path: join(&st.wdir, &h.path)
-                                .map_err(|m| SpecError::new(format!("{}: {m}", h.at)))?,
-                            md5: h.md5,
-                            legacy: h.legacy,
-                            at: h.at,
-                        })
+            DotDvc::Stage(st, lock) => lock
+                .outs
+                .into_iter()
+                .map(|h| {
+                    Ok(Tracked {
+                        path: join(&st.wdir, &h.path)
+                            .map_err(|m| SpecError::new(format!("{}: {m}", h.at)))?,
+                        md5: h.md5,
+                        legacy: h.legacy,
+                        at: h.at,
                     })
-                    .collect()
-            }
+                })
+                .collect(),
         }
     }
 }
@@ -85,9 +83,8 @@ pub fn read(root: &Path, rel: &str, notes: &mut Notes) -> Result<DotDvc, SpecErr
     let here = rel.rsplit_once('/').map_or("", |(d, _)| d);
     let fields = entries(&file, &doc)?;
     if stagefile::is_stage(&fields) || stagefile::is_dvcfile(rel) {
-        return Ok(DotDvc::Stage(Box::new(stagefile::read(
-            &file, &fields, notes,
-        )?)));
+        let (st, lock) = stagefile::read(&file, &fields, notes)?;
+        return Ok(DotDvc::Stage(Box::new(st), Box::new(lock)));
     }
     let dir = match fields.iter().find(|(k, _, _)| k == "wdir") {
         None => here.to_string(),

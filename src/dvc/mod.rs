@@ -53,6 +53,9 @@ pub struct Import {
     pub notes: Notes,
     /// The dvc.yaml files read (workspace-relative directories).
     pub dirs: Vec<String>,
+    /// What each single-stage file records of its stage's last run, by (directory, file
+    /// name): such a file is its own lock.
+    pub single_locks: std::collections::BTreeMap<(String, String), lock::LockedStage>,
 }
 
 /// Reads the DVC project at `root`.
@@ -136,7 +139,11 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
     for rel in &dvcs {
         match dotdvc::read(root, rel, &mut imp.notes)? {
             dotdvc::DotDvc::Data(d) => imp.data.extend(d),
-            dotdvc::DotDvc::Stage(st) => imp.stages.push(*st),
+            dotdvc::DotDvc::Stage(st, lock) => {
+                imp.single_locks
+                    .insert((st.dir.clone(), st.dvc_name.clone()), *lock);
+                imp.stages.push(*st);
+            }
         }
     }
     disambiguate(&mut imp.stages, &mut imp.notes);
@@ -155,7 +162,7 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
 fn disambiguate(stages: &mut [convert::StageDecl], notes: &mut Notes) {
     use std::collections::{BTreeMap, BTreeSet};
     let address = |s: &convert::StageDecl| {
-        if s.own_lock.is_some() {
+        if s.single_stage_file {
             // A single-stage file: its path.
             convert::within(&s.dir, &s.dvc_name)
         } else if s.dir.is_empty() {

@@ -54,13 +54,13 @@ pub fn is_stage(fields: &[(String, &Node, &Node)]) -> bool {
     })
 }
 
-/// Reads the single-stage file `file` (its top-level `fields`): the stage, with the lock
+/// Reads the single-stage file `file` (its top-level `fields`): the stage, and the lock
 /// entry it records.
 pub fn read(
     file: &SourceFile,
     fields: &[(String, &Node, &Node)],
     notes: &mut Notes,
-) -> Result<StageDecl, SpecError> {
+) -> Result<(StageDecl, LockedStage), SpecError> {
     let rel = file.name.as_str();
     let here = rel.rsplit_once('/').map_or("", |(d, _)| d);
     let name = rel.rsplit('/').next().unwrap_or(rel);
@@ -89,7 +89,7 @@ pub fn read(
         frozen: false,
         always_changed: false,
         at: line.clone(),
-        own_lock: None,
+        single_stage_file: true,
     };
     let mut lock = LockedStage {
         at: line.clone(),
@@ -161,8 +161,7 @@ pub fn read(
         return Err(err(node, "a single-stage file's `cmd` is empty".into()));
     }
     lock.cmd = decl.cmd.clone();
-    decl.own_lock = Some(Box::new(lock));
-    Ok(decl)
+    Ok((decl, lock))
 }
 
 /// The entries of a `deps` or `outs` list, each a mapping with a `path`.

@@ -118,7 +118,7 @@ pub fn import_dvc(p: &Printer, dir: &Path, o: &ImportOptions) -> Result<ImportRe
     for (name, why) in &report.stale {
         p.detail("Stale", &format!("{name}: {why}"));
     }
-    let single = imp.stages.iter().filter(|d| d.own_lock.is_some()).count();
+    let single = imp.stages.iter().filter(|d| d.single_stage_file).count();
     let from = match (single, imp.stages.len()) {
         (0, _) => "dvc.lock",
         (a, b) if a == b => "their single-stage files",
@@ -178,7 +178,7 @@ fn read_locks(root: &Path, imp: &Import) -> Result<Locks> {
         locks.insert(dir.clone(), dvc::lock::read(root, dir)?);
     }
     for decl in &imp.stages {
-        if let Some(locked) = locked(&locks, decl) {
+        if let Some(locked) = locked(imp, &locks, decl) {
             dvc::lock::check_paths(locked, &decl.wdir).map_err(OpsError::from)?;
         }
     }
@@ -191,12 +191,15 @@ type Locks =
 /// What DVC recorded of `decl`'s last run: its dvc.lock entry, or what its single-stage
 /// file holds.
 fn locked<'a>(
+    imp: &'a Import,
     locks: &'a Locks,
-    decl: &'a dvc::convert::StageDecl,
+    decl: &dvc::convert::StageDecl,
 ) -> Option<&'a dvc::lock::LockedStage> {
-    match &decl.own_lock {
-        Some(own) => Some(own),
-        None => locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name)),
+    if decl.single_stage_file {
+        imp.single_locks
+            .get(&(decl.dir.clone(), decl.dvc_name.clone()))
+    } else {
+        locks.get(&decl.dir).and_then(|l| l.get(&decl.dvc_name))
     }
 }
 
@@ -391,7 +394,7 @@ fn stages(
         let Some(decl) = imp.stages.iter().find(|d| d.name == st.id.as_str()) else {
             continue;
         };
-        let Some(locked) = locked(locks, decl) else {
+        let Some(locked) = locked(imp, locks, decl) else {
             unmatched.insert(i);
             report.stale.push((
                 decl.name.clone(),
