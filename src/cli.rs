@@ -153,6 +153,16 @@ enum Command {
     /// Restore outs from the cache to match the lock
     #[command(after_help = "Examples:\n  pipe checkout\n  pipe checkout models/model.pt")]
     Checkout { targets: Vec<String> },
+    /// Record stages' outs as they are now as their last run, without running them (after a
+    /// command run by hand); no run-cache record is written
+    #[command(after_help = "Examples:\n  pipe commit train\n  pipe commit --all")]
+    Commit {
+        /// Stages (or sweep cells) to commit
+        stages: Vec<String>,
+        /// Every stage whose lock entry differs from the workspace
+        #[arg(long, conflicts_with = "stages")]
+        all: bool,
+    },
     /// Delete cache objects no lock or run-cache record refers to
     #[command(after_help = "Examples:\n  pipe gc --dry\n  pipe gc -w")]
     Gc {
@@ -867,6 +877,10 @@ fn run(p: &Printer, cli: Cli) -> Result<()> {
         Command::Checkout { targets } => {
             let s = ops::open(p, &file)?;
             ops::checkout::checkout(p, &s, &targets).map(|_| ())
+        }
+        Command::Commit { stages, all } => {
+            let s = ops::open(p, &file)?;
+            ops::commit::commit(p, &s, &stages, all).map(|_| ())
         }
         Command::Gc { dry, workspace } => {
             let s = ops::open(p, &file)?;

@@ -128,6 +128,18 @@ pub enum OpsError {
     #[error("no remote named `{name}`")]
     NoRemote { name: String },
 
+    // `pipe commit`
+    #[error("name the stages to commit (or `--all`)")]
+    CommitWhat,
+    #[error("`{stage}` is tracked data: record it anew with `pipe add`")]
+    CommitData { stage: String },
+    #[error("cannot commit `{stage}`: its {role} `{path}` does not exist")]
+    CommitMissing {
+        stage: String,
+        role: &'static str,
+        path: String,
+    },
+
     // `pipe checkout`
     #[error("{n} out(s) could not be restored: their content is not in the cache")]
     NotInCache { n: usize },
@@ -359,6 +371,9 @@ impl OpsError {
             | RemoteExists { .. }
             | NoRemote { .. }
             | NotInCache { .. }
+            | CommitWhat
+            | CommitData { .. }
+            | CommitMissing { .. }
             | NoSuchPart { .. }
             | NoExpNames
             | RemoveRunning { .. }

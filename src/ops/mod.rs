@@ -3,6 +3,7 @@
 pub mod add;
 pub mod cache_verify;
 pub mod checkout;
+pub mod commit;
 pub mod dag;
 pub mod error;
 pub mod exp;

@@ -37,6 +37,23 @@ pub fn commit(
     changed_during_run: Vec<WsPath>,
     seen: Option<&Seen>,
 ) -> Result<LockEntry> {
+    store(ws, stage, inputs, changed_during_run, seen, true)
+}
+
+/// `pipe commit`: the outs as they are stored and recorded as the stage's last run from
+/// `inputs`, with no run-cache record (no run made them: the user says they are right).
+pub fn commit_by_hand(ws: &Workspace, stage: &Stage, inputs: &Inputs) -> Result<LockEntry> {
+    store(ws, stage, inputs, Vec::new(), None, false)
+}
+
+fn store(
+    ws: &Workspace,
+    stage: &Stage,
+    inputs: &Inputs,
+    changed_during_run: Vec<WsPath>,
+    seen: Option<&Seen>,
+    record: bool,
+) -> Result<LockEntry> {
     super::outlinks::refuse_links(ws, stage)?;
     let paths: Vec<&WsPath> = stage.outs.iter().map(|o| &o.path).collect();
     let hashed = hash_all(ws, &paths)?;
@@ -90,7 +107,7 @@ pub fn commit(
     }
     let mut entry = inputs.entry(stage, outs.clone());
     entry.changed_during_run = changed_during_run;
-    if !entry.changed_during_run.is_empty() {
+    if !entry.changed_during_run.is_empty() || !record {
         // No record is written for it (below): the entry names none.
         entry.key = None;
     }

@@ -4,6 +4,7 @@ mod support;
 
 mod cache;
 mod cli_help;
+mod commit;
 mod compare;
 mod concurrency;
 mod confine;
