@@ -101,6 +101,9 @@ fn lex(text: &str) -> Result<Vec<Token>, (usize, String)> {
             }
             let top = indents.last().copied().unwrap_or(0);
             if col > top {
+                if indents.len() > 100 {
+                    return Err((j, "more than 100 levels of indentation".into()));
+                }
                 indents.push(col);
                 out.push((Tok::Indent, j..j));
             } else {
@@ -135,6 +138,10 @@ fn lex(text: &str) -> Result<Vec<Token>, (usize, String)> {
                 i += 1;
             }
             b'(' | b'[' | b'{' => {
+                // Python's own limits, which also bound this reader's recursion.
+                if depth.len() >= 200 {
+                    return Err((i, "brackets nested more than 200 deep".into()));
+                }
                 depth.push((c, i));
                 out.push((Tok::Op((c as char).to_string()), i..i + 1));
                 i += 1;
@@ -941,6 +948,30 @@ mod tests {
                 b = 2
             }
         );
+    }
+
+    #[test]
+    fn nesting_past_pythons_limits_is_an_error_not_a_crash() {
+        let deep = format!("X = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let classes: String = (0..150)
+            .map(|d| format!("{}class C{d}:\n", "    ".repeat(d)))
+            .collect();
+        for (text, why) in [
+            (deep, "brackets nested more than 200 deep"),
+            (classes, "more than 100 levels of indentation"),
+        ] {
+            let e = params_table(&SourceFile {
+                name: "params.py".into(),
+                text: text.into(),
+            })
+            .unwrap_err();
+            assert_eq!(
+                e.message(),
+                format!("not a Python file pipe can read: {why}")
+            );
+        }
+        let ok = format!("X = {}1{}\n", "[".repeat(150), "]".repeat(150));
+        assert!(table(&ok).contains_key("X"));
     }
 
     #[test]
