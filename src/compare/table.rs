@@ -71,6 +71,8 @@ pub enum RowState {
     Stale,
     /// A replicate failed in the last run.
     Failed,
+    /// Some replicates ran (their values are in the row, `n` says how many), not all.
+    Partial,
     /// Never run.
     NotRun,
 }
@@ -81,6 +83,7 @@ impl RowState {
             RowState::Ok => "ok",
             RowState::Stale => "stale",
             RowState::Failed => "failed",
+            RowState::Partial => "partly run",
             RowState::NotRun => "not run",
         }
     }

@@ -401,17 +401,28 @@ pub fn build_table(s: &Session, sw: &SweepPlan) -> Result<Table> {
             .collect();
         let mut state = RowState::Ok;
         let mut log = None;
+        // Replicates with every stage recorded: none is "not run", some "partly run".
+        let mut ran = 0;
         for r in &c.replicates {
+            let mut whole = true;
             for id in &r.stages {
                 if let Some(l) = last.failed.get(id.as_str()) {
                     state = RowState::Failed;
                     log.get_or_insert_with(|| l.clone());
-                } else if !lock.contains_key(id.as_str()) && state != RowState::Failed {
-                    state = RowState::NotRun;
+                } else if !lock.contains_key(id.as_str()) {
+                    whole = false;
                 } else if stale.contains(id.as_str()) && state == RowState::Ok {
                     state = RowState::Stale;
                 }
             }
+            ran += usize::from(whole);
+        }
+        if state != RowState::Failed && ran < c.replicates.len() {
+            state = if ran == 0 {
+                RowState::NotRun
+            } else {
+                RowState::Partial
+            };
         }
         let stats: Vec<Option<Stat>> = report
             .iter()

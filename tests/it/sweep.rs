@@ -281,6 +281,43 @@ fn a_failing_cell_is_reported_while_the_others_finish() {
     assert!(q.read("train.log").lines().count() < 12);
 }
 
+/// A cell some of whose seeds ran shows their values and says "partly run"; one none of
+/// whose seeds ran says "not run".
+#[test]
+fn a_cell_with_some_seeds_run_is_partly_run() {
+    let p = project(RES);
+    p.pipe(&[
+        "repro",
+        "evaluate@grid=2,window=4,seed=0",
+        "evaluate@grid=2,window=4,seed=1",
+    ])
+    .ok();
+    let shown = p.pipe(&["sweep", "res", "--show"]).ok();
+    let row = |cell: &str| {
+        shown
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(cell))
+            .unwrap_or_else(|| panic!("no row {cell}\n{shown}"))
+            .to_string()
+    };
+    let first = row("grid=2,window=4 ");
+    assert!(
+        first.contains("(n=2)") && first.ends_with("partly run"),
+        "{first}"
+    );
+    assert!(row("grid=4,window=8 ").ends_with("not run"));
+    p.pipe(&["repro", "evaluate@grid=2,window=4,seed=2"]).ok();
+    let shown = p.pipe(&["sweep", "res", "--show"]).ok();
+    let first = shown
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("grid=2,window=4 "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(first.trim_end().ends_with(" ok"), "{first}");
+}
+
 #[test]
 fn explicit_cells_include_exclude_and_crossing() {
     let sweep = r#"
