@@ -86,6 +86,31 @@ pub struct StageDecl {
     pub single_stage_file: bool,
 }
 
+impl StageDecl {
+    /// A stage named `dvc_name` in directory `dir` (its wdir too, until one is read), at
+    /// `at`, with nothing else yet.
+    pub fn new(dir: &str, dvc_name: &str, pipe_name: String, at: String) -> StageDecl {
+        StageDecl {
+            name: pipe_name,
+            dvc_name: dvc_name.to_string(),
+            dir: dir.to_string(),
+            desc: None,
+            cmd: Vec::new(),
+            cmd_list: false,
+            wdir: dir.to_string(),
+            deps: Vec::new(),
+            params: Vec::new(),
+            outs: Vec::new(),
+            metrics: Vec::new(),
+            plots: Vec::new(),
+            frozen: false,
+            always_changed: false,
+            at,
+            single_stage_file: false,
+        }
+    }
+}
+
 /// What one dvc.yaml gives.
 #[derive(Debug, Default)]
 pub struct Converted {
@@ -826,24 +851,12 @@ fn instance(
     let mut inst = Instance {
         src,
         dvc_name,
-        decl: StageDecl {
-            name: pipe_name(src.dir, dvc_name),
-            dvc_name: dvc_name.to_string(),
-            dir: src.dir.to_string(),
-            desc: None,
-            cmd: Vec::new(),
-            cmd_list: false,
-            wdir: src.dir.to_string(),
-            deps: Vec::new(),
-            params: Vec::new(),
-            outs: Vec::new(),
-            metrics: Vec::new(),
-            plots: Vec::new(),
-            frozen: false,
-            always_changed: false,
-            at: src.at(nnode),
-            single_stage_file: false,
-        },
+        decl: StageDecl::new(
+            src.dir,
+            dvc_name,
+            pipe_name(src.dir, dvc_name),
+            src.at(nnode),
+        ),
         paths: Vec::new(),
     };
     let mut frozen_exprs = Vec::new();

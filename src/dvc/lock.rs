@@ -49,6 +49,19 @@ pub struct Hashed {
     pub at: String,
 }
 
+impl Hashed {
+    /// A dep or out entry (`path`, `md5`, `hash`) as DVC writes it, in a dvc.lock or a
+    /// single-stage file: without `hash: md5`, its md5 is DVC 2's (or older) kind.
+    pub fn of_entry(e: &toml::Table, path: &str, at: String) -> Hashed {
+        Hashed {
+            path: path.to_string(),
+            md5: e.get("md5").and_then(Value::as_str).map(String::from),
+            legacy: e.get("hash").and_then(Value::as_str) != Some("md5"),
+            at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LockedStage {
     /// `dvc.lock:LINE` of the stage, for messages.
@@ -128,12 +141,11 @@ fn hashed(file: &SourceFile, body: &yaml::Node, key: &str) -> Result<Vec<Hashed>
         let Some(path) = e.get("path").and_then(Value::as_str) else {
             continue;
         };
-        out.push(Hashed {
-            path: path.to_string(),
-            md5: e.get("md5").and_then(Value::as_str).map(String::from),
-            legacy: e.get("hash").and_then(Value::as_str) != Some("md5"),
-            at: format!("{}:{}", file.name, it.span.start.line()),
-        });
+        out.push(Hashed::of_entry(
+            &e,
+            path,
+            format!("{}:{}", file.name, it.span.start.line()),
+        ));
     }
     Ok(out)
 }

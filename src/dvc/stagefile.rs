@@ -74,22 +74,8 @@ pub fn read(
         .or(fields.first())
         .map_or_else(|| format!("{rel}:1"), |(_, k, _)| at(k));
     let mut decl = StageDecl {
-        name: pipe_name(here, stem),
-        dvc_name: name.to_string(),
-        dir: here.to_string(),
-        desc: None,
-        cmd: Vec::new(),
-        cmd_list: false,
-        wdir: here.to_string(),
-        deps: Vec::new(),
-        params: Vec::new(),
-        outs: Vec::new(),
-        metrics: Vec::new(),
-        plots: Vec::new(),
-        frozen: false,
-        always_changed: false,
-        at: line.clone(),
         single_stage_file: true,
+        ..StageDecl::new(here, name, pipe_name(here, stem), line.clone())
     };
     let mut lock = LockedStage {
         at: line.clone(),
@@ -206,15 +192,6 @@ fn item(node: &Node, i: usize) -> &Node {
     }
 }
 
-fn hashed(t: &toml::Table, path: &str, at: String) -> Hashed {
-    Hashed {
-        path: path.to_string(),
-        md5: t.get("md5").and_then(Value::as_str).map(String::from),
-        legacy: t.get("hash").and_then(Value::as_str) != Some("md5"),
-        at,
-    }
-}
-
 fn dep(
     file: &SourceFile,
     decl: &mut StageDecl,
@@ -267,7 +244,7 @@ fn dep(
         });
     }
     decl.deps.push(path.to_string());
-    lock.deps.push(hashed(&t, path, at));
+    lock.deps.push(Hashed::of_entry(&t, path, at));
     Ok(())
 }
 
@@ -305,7 +282,7 @@ fn out(
             }),
         }
     }
-    lock.outs.push(hashed(&t, path, at));
+    lock.outs.push(Hashed::of_entry(&t, path, at));
     match role {
         Role::Out => decl.outs.push(d),
         Role::Metric => decl.metrics.push(d),

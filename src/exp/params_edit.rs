@@ -181,40 +181,64 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
             _ => patches.push((range, new)),
         }
     }
+    patched(text, patches, before, edits, |out| {
+        let after_file = crate::spec::SourceFile {
+            name: "params.yaml".into(),
+            text: out.to_string().into(),
+        };
+        yaml::params_table(&after_file)
+    })
+    .map_err(|e| match e {
+        Patched::Overlap => EditError::InPlace("two edits overlap".into()),
+        Patched::Unreadable(why) => EditError::InPlace(format!(
+            "writing in place would break the file ({why}); edit it by hand"
+        )),
+        Patched::Differs(key) => EditError::YamlShared(key),
+    })
+}
+
+/// Why patched text was not kept ([`patched`]).
+enum Patched {
+    Overlap,
+    /// The patched text does not read (the reader's message).
+    Unreadable(String),
+    /// Read back, this edited key (or another value) is not what was asked.
+    Differs(String),
+}
+
+/// `text` with each `(range, replacement)` applied, then read back with `read`: the result
+/// when the table it holds is `before` with exactly `edits` applied.
+fn patched(
+    text: &str,
+    mut patches: Vec<(std::ops::Range<usize>, String)>,
+    before: toml::Table,
+    edits: &[(&str, &Value)],
+    read: impl Fn(&str) -> Result<toml::Table, crate::spec::SpecError>,
+) -> Result<String, Patched> {
     // From the end, so each range is still where it was; at one place, the longer first
     // (a block removed after the colon where its new value goes in).
     patches.sort_by_key(|(r, _)| std::cmp::Reverse((r.start, r.end)));
     let mut out = text.to_string();
     let mut last = usize::MAX;
     for (r, new) in patches {
-        if r.end > last {
-            return Err(EditError::InPlace("two edits overlap".into()));
+        if r.end > last || r.end > out.len() {
+            return Err(Patched::Overlap);
         }
         last = r.start;
         out.replace_range(r, &new);
     }
-    // Read back: exactly the edited values changed, each to what was asked.
     let mut want = before;
     for (key, v) in edits {
         crate::spec::params::set(&mut want, key, (*v).clone());
     }
-    let after_file = crate::spec::SourceFile {
-        name: "params.yaml".into(),
-        text: out.clone().into(),
-    };
-    let after = yaml::params_table(&after_file).map_err(|e| {
-        EditError::InPlace(format!(
-            "writing in place would break the file ({}); edit it by hand",
-            e.message()
-        ))
-    })?;
+    let after = read(&out).map_err(|e| Patched::Unreadable(e.message().to_string()))?;
     if after != want {
         let which = edits
             .iter()
             .find(|(k, v)| crate::spec::params::lookup(&after, k) != Some(v))
             .or(edits.first())
             .map_or("", |(k, _)| *k);
-        return Err(EditError::YamlShared(which.to_string()));
+        return Err(Patched::Differs(which.to_string()));
     }
     Ok(out)
 }
@@ -290,28 +314,15 @@ pub fn set_py(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditError>
         };
         patches.push((r.clone(), python::literal(v)));
     }
-    patches.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-    let mut out = text.to_string();
-    for (r, new) in patches {
-        out.replace_range(r, &new);
-    }
-    let mut want = before;
-    for (key, v) in edits {
-        crate::spec::params::set(&mut want, key, (*v).clone());
-    }
-    let after = python::params_table(&file(&out))
-        .map_err(|e| EditError::InPlace(e.message().to_string()))?;
-    if after != want {
-        let which = edits
-            .iter()
-            .find(|(k, v)| crate::spec::params::lookup(&after, k) != Some(v))
-            .or(edits.first())
-            .map_or("", |(k, _)| *k);
-        return Err(EditError::InPlace(format!(
-            "`{which}` cannot be written in place (its value would not read back as written); edit it by hand"
-        )));
-    }
-    Ok(out)
+    patched(text, patches, before, edits, |out| python::params_table(&file(out))).map_err(
+        |e| match e {
+            Patched::Overlap => EditError::InPlace("two edits overlap".into()),
+            Patched::Unreadable(why) => EditError::InPlace(why),
+            Patched::Differs(which) => EditError::InPlace(format!(
+                "`{which}` cannot be written in place (its value would not read back as written); edit it by hand"
+            )),
+        },
+    )
 }
 
 /// `text` (a JSON document) with each `key` (dotted) set to its value.

@@ -13,8 +13,8 @@ fn dvc_bin() -> PathBuf {
     PathBuf::from(p)
 }
 
-#[track_caller]
-pub(crate) fn dvc(p: &Project, args: &[&str]) -> String {
+/// DVC run in `p`: whether it succeeded, and what it printed (stdout, then stderr).
+fn dvc_output(p: &Project, args: &[&str]) -> (bool, String) {
     let o = Command::new(dvc_bin())
         .args(args)
         .current_dir(p.root())
@@ -26,7 +26,13 @@ pub(crate) fn dvc(p: &Project, args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(o.status.success(), "dvc {args:?} failed:\n{all}");
+    (o.status.success(), all)
+}
+
+#[track_caller]
+pub(crate) fn dvc(p: &Project, args: &[&str]) -> String {
+    let (ok, all) = dvc_output(p, args);
+    assert!(ok, "dvc {args:?} failed:\n{all}");
     all
 }
 
@@ -248,21 +254,8 @@ fn md5_hex(s: &str) -> String {
 /// What DVC 3 says of a project it cannot read: `dvc status` fails, with its words.
 #[track_caller]
 fn dvc_refuses(p: &Project, says: &str) {
-    let o = Command::new(dvc_bin())
-        .arg("status")
-        .current_dir(p.root())
-        .env("DVC_NO_ANALYTICS", "1")
-        .output()
-        .expect("run dvc");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        !o.status.success() && all.contains(says),
-        "dvc status:\n{all}"
-    );
+    let (ok, all) = dvc_output(p, &["status"]);
+    assert!(!ok && all.contains(says), "dvc status:\n{all}");
 }
 
 /// A project of DVC before 1.0: every stage in a file of its own (`dvc run -o model.txt`
