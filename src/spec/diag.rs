@@ -27,7 +27,14 @@ impl SourceFile {
     /// bad one (its line and column counted on the valid text before it).
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, SpecError> {
         match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile::new(path, text)),
+            // A byte order mark (Windows editors write one) is not part of the text.
+            Ok(text) => Ok(SourceFile::new(
+                path,
+                match text.strip_prefix('\u{feff}') {
+                    Some(rest) => rest.to_string(),
+                    None => text,
+                },
+            )),
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
                 let byte = e.as_bytes().get(at).copied().unwrap_or(0);

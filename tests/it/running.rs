@@ -307,6 +307,23 @@ fn a_null_param_reaches_pipe_params_as_json_null() {
     );
 }
 
+/// A byte order mark (Windows editors write one) before a pipeline file or a params file of
+/// any format is not part of its text.
+#[test]
+fn a_byte_order_mark_is_not_part_of_a_file() {
+    let p = Project::new()
+        .file("params.py", "\u{feff}LR = 0.5\n")
+        .file("params.yaml", "\u{feff}a: 1\n")
+        .file("p.json", "\u{feff}{\"b\": 2}\n")
+        .file("p.toml", "\u{feff}c = 3\n")
+        .file(
+            "pipe.toml",
+            "\u{feff}[pipeline]\nparams = [\"params.py\", \"params.yaml\", \"p.json\", \"p.toml\"]\n\n[stage.s]\ncmd = \"echo ${LR} ${a} ${b} ${c} > ${outs[0]}\"\nparams = [\"LR\", \"a\", \"b\", \"c\"]\nouts = [\"o\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    assert_eq!(p.read("o"), "0.5 1 2 3\n");
+}
+
 #[test]
 fn with_hardlinks_configured_outs_are_read_only_links_into_the_cache() {
     use std::os::unix::fs::MetadataExt;
