@@ -69,6 +69,9 @@ pub struct Ctx {
     pub events: Events,
     /// What the run has observed so far (each path walked once per run).
     pub seen: crate::run::observe::Seen,
+    /// Each stage's place in the graph's dependency order: waiting stages get their slots in
+    /// this order (see `resources`).
+    pub rank: std::collections::HashMap<StageIdx, usize>,
 }
 
 impl Ctx {
@@ -301,6 +304,15 @@ fn announce(ctx: &Ctx, i: StageIdx, o: &Outcome) {
     });
 }
 
+fn graph_rank(graph: &Graph) -> std::collections::HashMap<StageIdx, usize> {
+    graph
+        .topo()
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (i, k))
+        .collect()
+}
+
 /// The executor and the pieces of a context, for a run in `ws`.
 pub fn context(
     ws: Arc<Workspace>,
@@ -313,6 +325,7 @@ pub fn context(
     let lock = ws.lock.read()?;
     let (tx, cancel) = Cancel::new();
     let locks = PathLocks::new(&ws.locks());
+    let rank = graph_rank(&graph);
     Ok((
         Arc::new(Ctx {
             ws,
@@ -326,6 +339,7 @@ pub fn context(
             stopping: std::sync::atomic::AtomicBool::new(false),
             events,
             seen: Default::default(),
+            rank,
         }),
         tx,
     ))

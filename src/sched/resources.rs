@@ -5,8 +5,14 @@
 //! `nvidia-smi -L`), and the job slots of `--jobs`. A stage takes one slot plus what its
 //! `resources` ask for, and gets its GPUs by id (they become its CUDA_VISIBLE_DEVICES). A
 //! grant goes back on drop.
+//!
+//! Waiting stages are served in the order of their rank (their place in the pipeline's
+//! dependency order: a sweep's cells one after another, each seed's evaluation right after
+//! its training), the first whose request fits going first; one that does not fit does not
+//! hold back the others (a small request fills what a big one cannot use). So a run cut
+//! short leaves whole cells rather than one seed of many.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -79,6 +85,37 @@ struct Free {
     cpus: u32,
     mem: u64,
     gpus: VecDeque<String>,
+    /// Requests waiting, by (rank, arrival).
+    waiting: BTreeMap<(usize, u64), Resources>,
+    arrivals: u64,
+}
+
+impl Free {
+    fn fits(&self, r: &Resources) -> bool {
+        self.jobs >= 1
+            && self.cpus >= r.cpus
+            && self.mem >= r.mem
+            && self.gpus.len() >= r.gpus as usize
+    }
+}
+
+/// A request's place among the waiting ones; gone on drop (granted, or its stage cancelled
+/// while waiting), telling the others.
+struct Waiting {
+    pool: Arc<Pool>,
+    key: (usize, u64),
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let removed = {
+            let mut f = self.pool.free.lock().unwrap_or_else(|p| p.into_inner());
+            f.waiting.remove(&self.key).is_some()
+        };
+        if removed {
+            self.pool.notify.notify_waiters();
+        }
+    }
 }
 
 pub struct Pool {
@@ -116,6 +153,8 @@ impl Pool {
                 cpus: totals.cpus,
                 mem: totals.mem,
                 gpus: totals.gpus.iter().cloned().collect(),
+                waiting: BTreeMap::new(),
+                arrivals: 0,
             }),
             notify: Notify::new(),
             totals,
@@ -140,30 +179,48 @@ impl Pool {
         })
     }
 
-    /// Waits until the (fitted) request fits, then takes it.
-    pub async fn acquire(self: &Arc<Self>, r: Resources) -> Grant {
+    /// Waits until the (fitted) request fits and no request of a lower `rank` (or of the
+    /// same rank, waiting longer) that fits is waiting, then takes it.
+    pub async fn acquire(self: &Arc<Self>, r: Resources, rank: usize) -> Grant {
+        let key = {
+            let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (rank, f.arrivals);
+            f.arrivals += 1;
+            f.waiting.insert(key, r);
+            key
+        };
+        let place = Waiting {
+            pool: self.clone(),
+            key,
+        };
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let granted = {
                 let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
-                if f.jobs >= 1
-                    && f.cpus >= r.cpus
-                    && f.mem >= r.mem
-                    && f.gpus.len() >= r.gpus as usize
-                {
+                let ahead = f.waiting.range(..key).any(|(_, w)| f.fits(w));
+                if !ahead && f.fits(&r) {
                     f.jobs -= 1;
                     f.cpus -= r.cpus;
                     f.mem -= r.mem;
                     let gpus: Vec<String> = f.gpus.drain(..r.gpus as usize).collect();
-                    return Grant {
-                        pool: self.clone(),
-                        cpus: r.cpus,
-                        mem: r.mem,
-                        gpus,
-                    };
+                    f.waiting.remove(&key);
+                    Some(gpus)
+                } else {
+                    None
                 }
+            };
+            if let Some(gpus) = granted {
+                drop(place);
+                // What is left may fit the next in line.
+                self.notify.notify_waiters();
+                return Grant {
+                    pool: self.clone(),
+                    cpus: r.cpus,
+                    mem: r.mem,
+                    gpus,
+                };
             }
             notified.await;
         }
@@ -191,17 +248,84 @@ mod tests {
             gpus: 1,
             mem: 0,
         };
-        let a = p.acquire(r).await;
-        let b = p.acquire(r).await;
+        let a = p.acquire(r, 0).await;
+        let b = p.acquire(r, 0).await;
         assert_ne!(a.gpus, b.gpus);
         let p2 = p.clone();
-        let waiter = tokio::spawn(async move { p2.acquire(r).await.gpus.clone() });
+        let waiter = tokio::spawn(async move { p2.acquire(r, 0).await.gpus.clone() });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "no GPU is free");
         let freed = a.gpus.clone();
         drop(a);
         assert_eq!(waiter.await.unwrap(), freed);
         drop(b);
+    }
+
+    fn cpus(n: u32) -> Resources {
+        Resources {
+            cpus: n,
+            gpus: 0,
+            mem: 0,
+        }
+    }
+
+    /// Let the spawned waiters register and park.
+    async fn settle() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn waiters_are_served_by_rank_and_a_big_one_does_not_hold_back_a_small_one() {
+        let p = pool(8, 2, 0);
+        let held = p.acquire(cpus(2), 0).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for rank in [5, 3, 9, 1] {
+            let (p, order) = (p.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let g = p.acquire(cpus(1), rank).await;
+                order.lock().unwrap().push(rank);
+                // Held a moment, then given back for the next.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                drop(g);
+            }));
+            settle().await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [1, 3, 5, 9]);
+
+        // Rank 0 wants both cpus, one is free: rank 1's one-cpu request goes ahead of it.
+        let one = p.acquire(cpus(1), 0).await;
+        let p2 = p.clone();
+        let big = tokio::spawn(async move { p2.acquire(cpus(2), 0).await.cpus });
+        settle().await;
+        let small = tokio::time::timeout(std::time::Duration::from_secs(5), p.acquire(cpus(1), 1))
+            .await
+            .expect("a fitting request is not held back by one that does not fit");
+        drop(small);
+        drop(one);
+        assert_eq!(big.await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_cancelled_in_line_does_not_block_the_next() {
+        let p = pool(8, 1, 0);
+        let held = p.acquire(cpus(1), 0).await;
+        let p2 = p.clone();
+        let first = tokio::spawn(async move { p2.acquire(cpus(1), 1).await.cpus });
+        let p3 = p.clone();
+        let second = tokio::spawn(async move { p3.acquire(cpus(1), 2).await.cpus });
+        settle().await;
+        first.abort();
+        let _ = first.await;
+        drop(held);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), second)
+            .await
+            .expect("the next in line is served");
+        assert_eq!(got.unwrap(), 1);
     }
 
     #[test]

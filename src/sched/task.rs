@@ -353,7 +353,7 @@ async fn pull(
 /// of them.
 async fn run(ctx: &Arc<Ctx>, i: StageIdx, inputs: Inputs, reasons: Vec<DirtyReason>) -> Outcome {
     let stage = &ctx.graph[i];
-    let grant = match slot(ctx, stage).await {
+    let grant = match slot(ctx, i, stage).await {
         Ok(g) => g,
         Err(o) => return o,
     };
@@ -403,7 +403,7 @@ async fn run(ctx: &Arc<Ctx>, i: StageIdx, inputs: Inputs, reasons: Vec<DirtyReas
 }
 
 /// A job slot and the stage's resources, fitted to this machine; waits for them.
-async fn slot(ctx: &Ctx, stage: &Stage) -> Step<Grant> {
+async fn slot(ctx: &Ctx, i: StageIdx, stage: &Stage) -> Step<Grant> {
     let fitted = ctx.pool.fit(stage.resources).map_err(|source| {
         pipe_failed(SchedError::Resources {
             stage: stage.id.clone(),
@@ -412,7 +412,7 @@ async fn slot(ctx: &Ctx, stage: &Stage) -> Step<Grant> {
     })?;
     let mut cancel = ctx.cancel.clone();
     let grant = tokio::select! {
-        g = ctx.pool.acquire(fitted) => g,
+        g = ctx.pool.acquire(fitted, ctx.rank.get(&i).copied().unwrap_or(usize::MAX)) => g,
         _ = cancel.cancelled() => return Err(Outcome::Cancelled),
     };
     if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {

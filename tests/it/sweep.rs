@@ -318,6 +318,51 @@ fn a_cell_with_some_seeds_run_is_partly_run() {
     assert!(first.trim_end().ends_with(" ok"), "{first}");
 }
 
+/// One slot: the cells start in the table's order and each is done before the one after
+/// next starts (a seed's evaluation waits for the slot behind at most the stage that took
+/// it first), so a sweep cut short leaves whole cells, not one seed of many.
+#[test]
+fn with_one_slot_cells_run_in_order_and_whole() {
+    let p = project(RES);
+    let spec = p
+        .read("pipe.toml")
+        .replace("echo ran >> train.log", "echo ran >> train.log; sleep 0.2");
+    p.write("pipe.toml", &spec);
+    p.pipe(&["repro", "prep"]).ok();
+    let r = p.pipe(&["sweep", "res", "-j", "1"]).ok();
+    let started: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Running "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(started.len(), 24, "{r}");
+    let cells = [
+        "grid=2,window=4,",
+        "grid=2,window=8,",
+        "grid=4,window=4,",
+        "grid=4,window=8,",
+    ];
+    let at = |cell: &str| -> Vec<usize> {
+        (0..started.len())
+            .filter(|&k| started[k].contains(cell))
+            .collect()
+    };
+    for k in 0..cells.len() {
+        let this = at(cells[k]);
+        if let Some(next) = cells.get(k + 1) {
+            assert!(this[0] < at(next)[0], "cells start in order: {started:?}");
+        }
+        if let Some(after_next) = cells.get(k + 2) {
+            assert!(
+                this.iter().max() < at(after_next).iter().min(),
+                "{} is done before {after_next} starts: {started:?}",
+                cells[k]
+            );
+        }
+    }
+}
+
 #[test]
 fn explicit_cells_include_exclude_and_crossing() {
     let sweep = r#"
