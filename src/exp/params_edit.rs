@@ -144,12 +144,20 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
         {
             return Err(EditError::YamlShared(key.to_string()));
         }
-        let block = matches!(
+        // A block collection's span starts at its first item's value: after `- ` for a
+        // list (that value may itself be a flow `[..]`), at a key for a mapping.
+        let item_of_block_list = text
+            .get(..range.start)
+            .is_some_and(|t| t.trim_end_matches([' ', '\t']).ends_with('-'));
+        let collection = matches!(
             cur.data,
             YamlDataOwned::Sequence(_) | YamlDataOwned::Mapping(_)
-        ) && !text
-            .get(range.clone())
-            .is_some_and(|t| t.starts_with(['[', '{']));
+        );
+        let block = collection
+            && (item_of_block_list
+                || !text
+                    .get(range.clone())
+                    .is_some_and(|t| t.starts_with(['[', '{'])));
         match colon {
             // `key:` and nothing: the value follows the colon.
             Some(c) if range.is_empty() => patches.push((c..c, format!(" {new}"))),
@@ -177,7 +185,16 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
                 patches.push((c..c, format!(" {new}")));
                 patches.push((key_line_end..block_end, String::new()));
             }
-            // A scalar or a flow collection: its text is replaced where it stands.
+            // A flow collection: the parser's span stops short of its closing bracket.
+            _ if collection && !block => {
+                let Some(end) = flow_end(text, range.start) else {
+                    return Err(EditError::InPlace(format!(
+                        "`{key}`: its value's closing bracket is not where it should be"
+                    )));
+                };
+                patches.push((range.start..end, new));
+            }
+            // A scalar: its text is replaced where it stands.
             _ => patches.push((range, new)),
         }
     }
@@ -197,8 +214,53 @@ pub fn set_yaml(text: &str, edits: &[(&str, &Value)]) -> Result<String, EditErro
     })
 }
 
+/// The end (past its closing bracket) of the flow collection opening at `start` (`[` or
+/// `{`), skipping brackets inside quoted strings and comments.
+fn flow_end(text: &str, start: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = start;
+    // A quote opens a quoted scalar only where a scalar starts (`don't` is plain).
+    let opens =
+        |i: usize| i == 0 || matches!(b[i - 1], b'[' | b'{' | b',' | b':' | b' ' | b'\t' | b'\n');
+    while i < b.len() {
+        match b[i] {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'"' if opens(i) => {
+                // To the closing quote, past `\"`.
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if opens(i) => {
+                // `''` inside is an escaped quote: the loop meets it as two strings.
+                i += 1;
+                while i < b.len() && b[i] != b'\'' {
+                    i += 1;
+                }
+            }
+            b'#' if i > 0 && matches!(b[i - 1], b' ' | b'\t' | b'\n') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Why patched text was not kept ([`patched`]).
 enum Patched {
+    /// Two ranges overlap, or one is not a range of the text.
     Overlap,
     /// The patched text does not read (the reader's message).
     Unreadable(String),
@@ -221,7 +283,11 @@ fn patched(
     let mut out = text.to_string();
     let mut last = usize::MAX;
     for (r, new) in patches {
-        if r.end > last || r.end > out.len() {
+        if r.end > last
+            || r.start > r.end
+            || !out.is_char_boundary(r.start)
+            || !out.is_char_boundary(r.end)
+        {
             return Err(Patched::Overlap);
         }
         last = r.start;
@@ -427,6 +493,28 @@ mod tests {
             set_py(text, &[("nope", &Value::Integer(1))]),
             Err(EditError::NoKey(_))
         ));
+    }
+
+    #[test]
+    fn a_block_list_of_flow_lists_is_replaced_whole() {
+        let text = "pairs:\n- [a, 1]\n- [b, 2]\nnext: 1\n";
+        let out = set_yaml(text, &[("pairs", &Value::Array(vec![Value::Integer(3)]))]).unwrap();
+        assert_eq!(out, "pairs: [3]\nnext: 1\n");
+    }
+
+    #[test]
+    fn yaml_flow_collections_are_replaced_whole() {
+        let text = "seeds: [1, 2]  # three?\nm: {a: 'x]', b: [2, 3]}\nlast: [\"a\", \"b\"]";
+        let out = set_yaml(
+            text,
+            &[
+                ("seeds", &Value::Array(vec![Value::Integer(7)])),
+                ("m", &Value::Table(toml::toml! { a = "y" })),
+                ("last", &Value::Integer(3)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(out, "seeds: [7]  # three?\nm: {a: \"y\"}\nlast: 3");
     }
 
     #[test]
