@@ -103,26 +103,15 @@ pub fn commit(p: &Printer, s: &Session, targets: &[String], all: bool) -> Result
             report.fresh.push(st.id.to_string());
             continue;
         };
-        let absent = |m: &BTreeMap<_, Option<_>>| {
-            m.iter()
-                .find(|(_, h)| h.is_none())
-                .map(|(p, _): (&crate::wspath::WsPath, _)| p.to_string())
-        };
-        if let Some(path) = absent(&observed.deps) {
-            return Err(OpsError::CommitMissing {
-                stage: st.id.to_string(),
-                role: "dep",
-                path,
+        for (role, paths) in [("dep", &observed.deps), ("out", &observed.outs)] {
+            if let Some((path, _)) = paths.iter().find(|(_, h)| h.is_none()) {
+                return Err(OpsError::CommitMissing {
+                    stage: st.id.to_string(),
+                    role,
+                    path: path.to_string(),
+                }
+                .into());
             }
-            .into());
-        }
-        if let Some(path) = absent(&observed.outs) {
-            return Err(OpsError::CommitMissing {
-                stage: st.id.to_string(),
-                role: "out",
-                path,
-            }
-            .into());
         }
         let Some(inputs) = Inputs::of(st, &observed) else {
             continue;

@@ -199,8 +199,11 @@ impl Pool {
             notified.as_mut().enable();
             let granted = {
                 let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
-                let ahead = f.waiting.range(..key).any(|(_, w)| f.fits(w));
-                if !ahead && f.fits(&r) {
+                // The first in line whose request fits: found in one step when the free
+                // resources fit the first waiter (the common case), not by a scan of every
+                // waiter for every wake-up.
+                let first = f.waiting.iter().find(|(_, w)| f.fits(w)).map(|(k, _)| *k);
+                if first == Some(key) {
                     f.jobs -= 1;
                     f.cpus -= r.cpus;
                     f.mem -= r.mem;

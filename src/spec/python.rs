@@ -854,22 +854,8 @@ fn number_value(text: &str, negative: bool) -> Option<Value> {
 pub fn literal(v: &Value) -> String {
     match v {
         Value::String(_) if super::null::is_null(v) => "None".into(),
-        Value::String(s) => {
-            let mut out = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\t' => out.push_str("\\t"),
-                    '\r' => out.push_str("\\r"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        }
+        // A TOML basic string's escapes are Python's too (`\"`, `\\`, `\n`, `\u0001`).
+        Value::String(s) => super::toml_text::string(s),
         Value::Integer(i) => i.to_string(),
         // No literal is NaN (the value read back differs, and the edit is refused).
         Value::Float(f) if f.is_nan() => "float(\"nan\")".into(),
