@@ -41,7 +41,7 @@ use crate::graph::StageIdx;
 use crate::lock::Entries;
 use crate::pathlock::PathLocks;
 use crate::workspace::Workspace;
-use resources::Pool;
+use resources::{Place, Pool};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -206,14 +206,32 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Starts every ready stage as a task, unless the run stopped.
+    /// Starts every ready stage as a task, unless the run stopped. All of them take their
+    /// places in line for a slot before any starts, so that they are served by rank.
     fn spawn_ready(&mut self, running: &mut JoinSet<(StageIdx, Outcome)>) {
-        while !self.stop
-            && let Some(i) = self.ready.pop_front()
-        {
+        if self.stop {
+            return;
+        }
+        let ready: Vec<(StageIdx, Option<Place>)> = self
+            .ready
+            .drain(..)
+            .map(|i| {
+                let place = self
+                    .ctx
+                    .pool
+                    .fit(self.ctx.graph[i].resources)
+                    .ok()
+                    .map(|r| {
+                        let rank = self.ctx.rank.get(&i).copied().unwrap_or(usize::MAX);
+                        self.ctx.pool.place(r, rank)
+                    });
+                (i, place)
+            })
+            .collect();
+        for (i, place) in ready {
             let c = self.ctx.clone();
             self.names.insert(i, self.ctx.graph[i].id.to_string());
-            running.spawn(async move { (i, task::process(c, i).await) });
+            running.spawn(async move { (i, task::process(c, i, place).await) });
         }
     }
 

@@ -6,11 +6,15 @@
 //! `resources` ask for, and gets its GPUs by id (they become its CUDA_VISIBLE_DEVICES). A
 //! grant goes back on drop.
 //!
-//! Waiting stages are served in the order of their rank (their place in the pipeline's
-//! dependency order: a sweep's cells one after another, each seed's evaluation right after
-//! its training), the first whose request fits going first; one that does not fit does not
-//! hold back the others (a small request fills what a big one cannot use). So a run cut
-//! short leaves whole cells rather than one seed of many.
+//! Stages are served in the order of their rank (their place in the pipeline's dependency
+//! order: a sweep's cells one after another, each seed's evaluation right after its
+//! training). A stage takes its place in line when it becomes ready, before it has decided
+//! whether it needs to run at all, so that the stages ready at once are ordered by rank and
+//! not by which finished hashing its deps first. Walking the line in rank order, the first
+//! request that fits what is left is served, and what a stage still deciding would take is
+//! set aside for it; a request that does not fit holds back none of the others (a small
+//! request fills what a big one cannot use). So a run cut short leaves whole cells rather
+//! than one seed of many.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -85,36 +89,108 @@ struct Free {
     cpus: u32,
     mem: u64,
     gpus: VecDeque<String>,
-    /// Requests waiting, by (rank, arrival).
-    waiting: BTreeMap<(usize, u64), Resources>,
+    /// The line, by (rank, arrival): each place's request, and whether its stage asks for it
+    /// yet (a stage still deciding keeps its place but takes nothing).
+    line: BTreeMap<(usize, u64), (Resources, bool)>,
     arrivals: u64,
 }
 
 impl Free {
-    fn fits(&self, r: &Resources) -> bool {
-        self.jobs >= 1
-            && self.cpus >= r.cpus
-            && self.mem >= r.mem
-            && self.gpus.len() >= r.gpus as usize
+    /// Whether the request at `key` is served now: walking the line in order, an earlier
+    /// request that fits and asks goes first (it tells the others once served); what an
+    /// earlier one that fits but is still deciding would take is set aside; `key`'s request
+    /// must fit what is left. Stops at the first point where no job slot is left.
+    fn turn(&self, key: (usize, u64)) -> bool {
+        let (mut jobs, mut cpus, mut mem, mut gpus) =
+            (self.jobs, self.cpus, self.mem, self.gpus.len());
+        for (k, (r, asks)) in &self.line {
+            if jobs == 0 {
+                return false;
+            }
+            let fits = cpus >= r.cpus && mem >= r.mem && gpus >= r.gpus as usize;
+            if *k == key {
+                return fits;
+            }
+            if fits && *asks {
+                return false;
+            }
+            if fits {
+                jobs -= 1;
+                cpus -= r.cpus;
+                mem -= r.mem;
+                gpus -= r.gpus as usize;
+            }
+        }
+        false
     }
 }
 
-/// A request's place among the waiting ones; gone on drop (granted, or its stage cancelled
-/// while waiting), telling the others.
-struct Waiting {
+/// A stage's place in line for its slot and resources: taken when the stage becomes ready,
+/// left on drop (the stage had nothing to run, failed, or was cancelled), telling the others.
+pub struct Place {
     pool: Arc<Pool>,
     key: (usize, u64),
+    r: Resources,
 }
 
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        let removed = {
-            let mut f = self.pool.free.lock().unwrap_or_else(|p| p.into_inner());
-            f.waiting.remove(&self.key).is_some()
-        };
+impl Place {
+    /// Leaves the line for a while (the stage waits on something else that may take long:
+    /// another process's path locks, a remote); `back` takes the same place again.
+    pub fn step_aside(&self) {
+        let removed = self.pool.lock().line.remove(&self.key).is_some();
         if removed {
             self.pool.notify.notify_waiters();
         }
+    }
+
+    pub fn back(&self) {
+        self.pool
+            .lock()
+            .line
+            .entry(self.key)
+            .or_insert((self.r, false));
+    }
+
+    /// Waits until the request is served (see `Free::turn`), then takes it.
+    pub async fn acquire(self) -> Grant {
+        let r = self.r;
+        self.pool.lock().line.insert(self.key, (r, true));
+        loop {
+            let notified = self.pool.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let granted = {
+                let mut f = self.pool.lock();
+                if f.turn(self.key) {
+                    f.jobs -= 1;
+                    f.cpus -= r.cpus;
+                    f.mem -= r.mem;
+                    let gpus: Vec<String> = f.gpus.drain(..r.gpus as usize).collect();
+                    f.line.remove(&self.key);
+                    Some(gpus)
+                } else {
+                    None
+                }
+            };
+            if let Some(gpus) = granted {
+                // Out of line already (dropping the place tells no one); what is left may
+                // serve the next in line.
+                self.pool.notify.notify_waiters();
+                return Grant {
+                    pool: self.pool.clone(),
+                    cpus: r.cpus,
+                    mem: r.mem,
+                    gpus,
+                };
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.step_aside();
     }
 }
 
@@ -135,7 +211,7 @@ pub struct Grant {
 impl Drop for Grant {
     fn drop(&mut self) {
         {
-            let mut f = self.pool.free.lock().unwrap_or_else(|p| p.into_inner());
+            let mut f = self.pool.lock();
             f.jobs += 1;
             f.cpus += self.cpus;
             f.mem = f.mem.saturating_add(self.mem);
@@ -153,7 +229,7 @@ impl Pool {
                 cpus: totals.cpus,
                 mem: totals.mem,
                 gpus: totals.gpus.iter().cloned().collect(),
-                waiting: BTreeMap::new(),
+                line: BTreeMap::new(),
                 arrivals: 0,
             }),
             notify: Notify::new(),
@@ -179,54 +255,30 @@ impl Pool {
         })
     }
 
-    /// Waits until the (fitted) request fits and no request of a lower `rank` (or of the
-    /// same rank, waiting longer) that fits is waiting, then takes it.
-    pub async fn acquire(self: &Arc<Self>, r: Resources, rank: usize) -> Grant {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Free> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A place in line for the (fitted) request `r` of a stage of rank `rank`.
+    pub fn place(self: &Arc<Self>, r: Resources, rank: usize) -> Place {
         let key = {
-            let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            let mut f = self.lock();
             let key = (rank, f.arrivals);
             f.arrivals += 1;
-            f.waiting.insert(key, r);
+            f.line.insert(key, (r, false));
             key
         };
-        let place = Waiting {
+        Place {
             pool: self.clone(),
             key,
-        };
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let granted = {
-                let mut f = self.free.lock().unwrap_or_else(|p| p.into_inner());
-                // The first in line whose request fits: found in one step when the free
-                // resources fit the first waiter (the common case), not by a scan of every
-                // waiter for every wake-up.
-                let first = f.waiting.iter().find(|(_, w)| f.fits(w)).map(|(k, _)| *k);
-                if first == Some(key) {
-                    f.jobs -= 1;
-                    f.cpus -= r.cpus;
-                    f.mem -= r.mem;
-                    let gpus: Vec<String> = f.gpus.drain(..r.gpus as usize).collect();
-                    f.waiting.remove(&key);
-                    Some(gpus)
-                } else {
-                    None
-                }
-            };
-            if let Some(gpus) = granted {
-                drop(place);
-                // What is left may fit the next in line.
-                self.notify.notify_waiters();
-                return Grant {
-                    pool: self.clone(),
-                    cpus: r.cpus,
-                    mem: r.mem,
-                    gpus,
-                };
-            }
-            notified.await;
+            r,
         }
+    }
+
+    /// A place in line, then the request once served.
+    #[cfg(test)]
+    async fn acquire(self: &Arc<Self>, r: Resources, rank: usize) -> Grant {
+        self.place(r, rank).acquire().await
     }
 }
 
@@ -329,6 +381,55 @@ mod tests {
             .await
             .expect("the next in line is served");
         assert_eq!(got.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_place_taken_before_asking_is_kept_and_given_up_on_drop() {
+        // One slot; rank 0 is ready but still deciding when rank 1 asks: rank 1 waits.
+        let p = pool(1, 2, 0);
+        let first = p.place(cpus(1), 0);
+        let p2 = p.clone();
+        let second = tokio::spawn(async move { p2.acquire(cpus(1), 1).await.cpus });
+        settle().await;
+        assert!(!second.is_finished(), "the slot is kept for rank 0");
+        // Rank 0 steps aside (waits on another process): rank 1 goes.
+        first.step_aside();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), second)
+            .await
+            .expect("served once rank 0 stepped aside");
+        assert_eq!(got.unwrap(), 1);
+        // Back in line and asking: served, ahead of a later rank 1.
+        first.back();
+        let p3 = p.clone();
+        let third = tokio::spawn(async move { p3.acquire(cpus(1), 1).await.cpus });
+        settle().await;
+        assert!(!third.is_finished());
+        let g = first.acquire().await;
+        assert!(!third.is_finished(), "rank 0 holds the one slot");
+        drop(g);
+        assert_eq!(third.await.unwrap(), 1);
+        // A place dropped without asking (its stage had nothing to run) frees its turn.
+        let idle = p.place(cpus(1), 0);
+        let p4 = p.clone();
+        let fourth = tokio::spawn(async move { p4.acquire(cpus(1), 1).await.cpus });
+        settle().await;
+        assert!(!fourth.is_finished());
+        drop(idle);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), fourth)
+            .await
+            .expect("served once the place was given up");
+        assert_eq!(got.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_place_keeps_only_what_it_asks_for() {
+        // Two slots: rank 0 deciding keeps one, rank 1 takes the other at once.
+        let p = pool(2, 2, 0);
+        let _first = p.place(cpus(1), 0);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), p.acquire(cpus(1), 1))
+            .await
+            .expect("the second slot is free");
+        assert_eq!(got.cpus, 1);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use crate::wspath::WsPath;
 use pipe_cache::Summary;
 
 use super::error::MissingFrom;
-use super::resources::Grant;
+use super::resources::{Grant, Place};
 use super::{Ctx, SchedError};
 
 /// A step of a stage task: its value, or the outcome that ends the task early.
@@ -54,19 +54,21 @@ fn failed(f: Failure) -> Outcome {
     Outcome::Failed(Box::new(f))
 }
 
-pub async fn process(ctx: Arc<Ctx>, i: StageIdx) -> Outcome {
-    let (held, waited) = match take_locks(&ctx, i).await {
+/// Stage `i`, ready: locks, decision, and a run where one is needed. `place` is its place in
+/// line for a slot (`None` when its resources do not fit this machine: `slot` says why).
+pub async fn process(ctx: Arc<Ctx>, i: StageIdx, place: Option<Place>) -> Outcome {
+    let (held, waited) = match take_locks(&ctx, i, place.as_ref()).await {
         Ok(h) => h,
         Err(o) => return o,
     };
-    let out = decide_and_run(&ctx, i, waited).await;
+    let out = decide_and_run(&ctx, i, waited, place).await;
     drop(held);
     out
 }
 
 /// Exclusive locks on the stage's outs, shared ones on what it reads (and on the outs in or
-/// around it).
-async fn take_locks(ctx: &Ctx, i: StageIdx) -> Step<(Held, bool)> {
+/// around it). While another process holds them, the stage's place in line is left to others.
+async fn take_locks(ctx: &Ctx, i: StageIdx, place: Option<&Place>) -> Step<(Held, bool)> {
     let stage = &ctx.graph[i];
     let mut want = BTreeMap::new();
     for o in &stage.outs {
@@ -93,11 +95,19 @@ async fn take_locks(ctx: &Ctx, i: StageIdx) -> Step<(Held, bool)> {
     let mut cancel = ctx.cancel.clone();
     loop {
         match ctx.locks.try_acquire(&want, &who) {
-            Ok(h) => return Ok((h, waited)),
+            Ok(h) => {
+                if waited && let Some(p) = place {
+                    p.back();
+                }
+                return Ok((h, waited));
+            }
             Err(Busy::Io(path, source)) => {
                 return Err(pipe_failed(SchedError::Lock { path, source }));
             }
             Err(Busy::Held { path, holder }) => {
+                if !waited && let Some(p) = place {
+                    p.step_aside();
+                }
                 waited = true;
                 // A lock can look busy for a moment while a child of this process is between
                 // fork and exec; only a wait that lasts is worth a message.
@@ -126,7 +136,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| pipe_failed(SchedError::Internal(e)))
 }
 
-async fn decide_and_run(ctx: &Arc<Ctx>, i: StageIdx, waited: bool) -> Outcome {
+async fn decide_and_run(
+    ctx: &Arc<Ctx>,
+    i: StageIdx,
+    waited: bool,
+    place: Option<Place>,
+) -> Outcome {
     let (observed, decision) = match observe_and_decide(ctx, i, waited).await {
         Ok(x) => x,
         Err(o) => return o,
@@ -167,7 +182,15 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: StageIdx, waited: bool) -> Outcome {
         return pipe_failed(e);
     }
     if looked_up && let Some(remote) = &ctx.opts.pull {
-        match pull(ctx, i, remote, &inputs).await {
+        // A remote may be slow: the slot is for others meanwhile.
+        if let Some(p) = &place {
+            p.step_aside();
+        }
+        let pulled = pull(ctx, i, remote, &inputs).await;
+        if let Some(p) = &place {
+            p.back();
+        }
+        match pulled {
             Ok(true) => {
                 tracing::debug!(stage = %ctx.graph[i].id, key = %inputs.key, "restored through the remote");
                 return Outcome::Restored;
@@ -176,7 +199,7 @@ async fn decide_and_run(ctx: &Arc<Ctx>, i: StageIdx, waited: bool) -> Outcome {
             Err(o) => return o,
         }
     }
-    run(ctx, i, inputs, reasons).await
+    run(ctx, i, inputs, reasons, place).await
 }
 
 /// Observes the stage (what this run has not observed yet) and decides what becomes of it.
@@ -351,9 +374,15 @@ async fn pull(
 
 /// Runs a stale stage: a slot, the outs moved aside, the job's attempts, and what became
 /// of them.
-async fn run(ctx: &Arc<Ctx>, i: StageIdx, inputs: Inputs, reasons: Vec<DirtyReason>) -> Outcome {
+async fn run(
+    ctx: &Arc<Ctx>,
+    i: StageIdx,
+    inputs: Inputs,
+    reasons: Vec<DirtyReason>,
+    place: Option<Place>,
+) -> Outcome {
     let stage = &ctx.graph[i];
-    let grant = match slot(ctx, i, stage).await {
+    let grant = match slot(ctx, i, stage, place).await {
         Ok(g) => g,
         Err(o) => return o,
     };
@@ -403,16 +432,22 @@ async fn run(ctx: &Arc<Ctx>, i: StageIdx, inputs: Inputs, reasons: Vec<DirtyReas
 }
 
 /// A job slot and the stage's resources, fitted to this machine; waits for them.
-async fn slot(ctx: &Ctx, i: StageIdx, stage: &Stage) -> Step<Grant> {
+async fn slot(ctx: &Ctx, i: StageIdx, stage: &Stage, place: Option<Place>) -> Step<Grant> {
     let fitted = ctx.pool.fit(stage.resources).map_err(|source| {
         pipe_failed(SchedError::Resources {
             stage: stage.id.clone(),
             source,
         })
     })?;
+    let place = match place {
+        Some(p) => p,
+        None => ctx
+            .pool
+            .place(fitted, ctx.rank.get(&i).copied().unwrap_or(usize::MAX)),
+    };
     let mut cancel = ctx.cancel.clone();
     let grant = tokio::select! {
-        g = ctx.pool.acquire(fitted, ctx.rank.get(&i).copied().unwrap_or(usize::MAX)) => g,
+        g = place.acquire() => g,
         _ = cancel.cancelled() => return Err(Outcome::Cancelled),
     };
     if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
