@@ -112,7 +112,7 @@ pub async fn run(
 ) -> Summary {
     let started = Instant::now();
     let mut walk = Walk::new(&ctx, selection);
-    let mut running: JoinSet<(StageIdx, Outcome)> = JoinSet::new();
+    let mut running: JoinSet<Joined> = JoinSet::new();
     let (mut sigint, mut sigterm) = match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -134,7 +134,12 @@ pub async fn run(
         tokio::select! {
             joined = running.join_next() => match joined {
                 None => break,
-                Some(Ok((i, outcome))) => walk.finished(i, outcome),
+                Some(Ok((i, outcome, slot))) => {
+                    walk.finished(i, outcome);
+                    // What it readied takes its place in line before its slot is free.
+                    walk.spawn_ready(&mut running);
+                    drop(slot);
+                }
                 Some(Err(e)) => {
                     // A panicking task is a bug; keep the run's bookkeeping intact.
                     ctx.emit(Event::Panicked { error: e.to_string() });
@@ -154,6 +159,9 @@ pub async fn run(
     ctx.emit(Event::Ended);
     walk.summary(started.elapsed())
 }
+
+/// A finished stage task: its stage, outcome, and the slot it ran in, if it ran.
+type Joined = (StageIdx, Outcome, Option<resources::Grant>);
 
 /// Where a run's walk of the selection stands.
 struct Walk<'a> {
@@ -208,7 +216,7 @@ impl<'a> Walk<'a> {
 
     /// Starts every ready stage as a task, unless the run stopped. All of them take their
     /// places in line for a slot before any starts, so that they are served by rank.
-    fn spawn_ready(&mut self, running: &mut JoinSet<(StageIdx, Outcome)>) {
+    fn spawn_ready(&mut self, running: &mut JoinSet<Joined>) {
         if self.stop {
             return;
         }
@@ -231,7 +239,10 @@ impl<'a> Walk<'a> {
         for (i, place) in ready {
             let c = self.ctx.clone();
             self.names.insert(i, self.ctx.graph[i].id.to_string());
-            running.spawn(async move { (i, task::process(c, i, place).await) });
+            running.spawn(async move {
+                let (outcome, slot) = task::process(c, i, place).await;
+                (i, outcome, slot)
+            });
         }
     }
 

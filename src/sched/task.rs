@@ -56,14 +56,17 @@ fn failed(f: Failure) -> Outcome {
 
 /// Stage `i`, ready: locks, decision, and a run where one is needed. `place` is its place in
 /// line for a slot (`None` when its resources do not fit this machine: `slot` says why).
-pub async fn process(ctx: Arc<Ctx>, i: StageIdx, place: Option<Place>) -> Outcome {
+/// The slot of a stage that ran comes back with its outcome: the run gives it up only once
+/// the stages this one readied have taken their places in line, so that they come first.
+pub async fn process(ctx: Arc<Ctx>, i: StageIdx, place: Option<Place>) -> (Outcome, Option<Grant>) {
     let (held, waited) = match take_locks(&ctx, i, place.as_ref()).await {
         Ok(h) => h,
-        Err(o) => return o,
+        Err(o) => return (o, None),
     };
-    let out = decide_and_run(&ctx, i, waited, place).await;
+    let mut slot = None;
+    let out = decide_and_run(&ctx, i, waited, place, &mut slot).await;
     drop(held);
-    out
+    (out, slot)
 }
 
 /// Exclusive locks on the stage's outs, shared ones on what it reads (and on the outs in or
@@ -141,6 +144,7 @@ async fn decide_and_run(
     i: StageIdx,
     waited: bool,
     place: Option<Place>,
+    kept: &mut Option<Grant>,
 ) -> Outcome {
     let (observed, decision) = match observe_and_decide(ctx, i, waited).await {
         Ok(x) => x,
@@ -199,7 +203,7 @@ async fn decide_and_run(
             Err(o) => return o,
         }
     }
-    run(ctx, i, inputs, reasons, place).await
+    run(ctx, i, inputs, reasons, place, kept).await
 }
 
 /// Observes the stage (what this run has not observed yet) and decides what becomes of it.
@@ -372,14 +376,15 @@ async fn pull(
     Ok(true)
 }
 
-/// Runs a stale stage: a slot, the outs moved aside, the job's attempts, and what became
-/// of them.
+/// Runs a stale stage: a slot (left in `kept` once the job is over), the outs moved aside,
+/// the job's attempts, and what became of them.
 async fn run(
     ctx: &Arc<Ctx>,
     i: StageIdx,
     inputs: Inputs,
     reasons: Vec<DirtyReason>,
     place: Option<Place>,
+    kept: &mut Option<Grant>,
 ) -> Outcome {
     let stage = &ctx.graph[i];
     let grant = match slot(ctx, i, stage, place).await {
@@ -410,7 +415,7 @@ async fn run(
             return pipe_failed(e);
         }
     };
-    drop(grant);
+    *kept = Some(grant);
     match exit {
         Exit::Success => store(ctx, i, inputs, backup, log, started).await,
         Exit::Cancelled => {

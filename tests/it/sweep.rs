@@ -363,6 +363,30 @@ fn with_one_slot_cells_run_in_order_and_whole() {
     }
 }
 
+/// One slot: the stages start exactly in the dependency order, each seed's evaluation right
+/// after its training (it takes its place in line before the training's slot is free).
+#[test]
+fn with_one_slot_each_evaluation_follows_its_training() {
+    let p = project(RES);
+    p.pipe(&["repro", "prep"]).ok();
+    let r = p.pipe(&["sweep", "res", "-j", "1"]).ok();
+    let started: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Running "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(started.len(), 24, "{r}");
+    for pair in started.chunks(2) {
+        let train = pair[0].strip_prefix("train@");
+        let evaluate = pair[1].strip_prefix("evaluate@");
+        assert!(
+            train.is_some() && train == evaluate,
+            "a training, then its evaluation: {started:?}"
+        );
+    }
+}
+
 #[test]
 fn explicit_cells_include_exclude_and_crossing() {
     let sweep = r#"
