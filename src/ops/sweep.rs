@@ -122,6 +122,8 @@ pub fn sweep(
     if !o.show
         && let Some(f) = &sw.report_file
     {
+        // The run's commands may have put a link on its way since: checked again.
+        check_report_file_through_links(s, sw)?;
         let mut md = format!("# Sweep `{}`\n\n", sw.name);
         if let Some(d) = &sw.desc {
             md.push_str(&format!("{d}\n\n"));
@@ -138,7 +140,8 @@ pub fn sweep(
 
 /// `report_file` was checked as written when the pipeline was read; a directory on its way
 /// may be a link that stays inside the workspace (confined writes follow those, and refuse
-/// links that lead out), so its real place is checked the same way before anything runs.
+/// links that lead out), so its real place is checked the same way before anything runs,
+/// and again before the table is written.
 fn check_report_file_through_links(s: &Session, sw: &SweepPlan) -> Result<()> {
     let Some(def) = s.spec.sweeps.iter().find(|d| d.name == sw.name) else {
         return Ok(());

@@ -642,6 +642,23 @@ fn a_report_file_led_into_an_out_by_a_link_inside_the_workspace_is_refused() {
     assert!(p.read("reports/t.md").contains("grid=2"));
 }
 
+/// The link may also appear during the run (a command makes it): checked again before the
+/// table is written.
+#[test]
+fn a_report_file_led_into_an_out_by_a_link_made_during_the_run_is_refused() {
+    let p = Project::new().file("params.toml", PARAMS).file(
+        "pipe.toml",
+        "[stage.prep]\ncmd = \"mkdir -p data && echo raw > data/raw.txt\"\nouts = [\"data\"]\n\n[stage.train]\ncmd = \"ln -sfn data reports; echo ${model.grid} > ${outs[0]}\"\ndeps = [\"data\"]\nouts = [\"m.txt\"]\n\n[sweep.q]\nstages = [\"train\"]\nmatrix = { \"model.grid\" = [1, 2] }\nreport_file = \"reports/t.md\"\n",
+    );
+    p.pipe(&["repro", "-q", "prep"]).ok();
+    p.pipe(&["sweep", "q"])
+        .code(2)
+        .err_has("report_file `reports/t.md` (`data/t.md` through a link) lies inside out `data` of stage `prep`");
+    assert!(!p.exists("data/t.md"));
+    let in_data = std::fs::read_dir(p.path("data")).expect("data").count();
+    assert_eq!(in_data, 1, "prep's out holds more than raw.txt");
+}
+
 #[test]
 fn a_swept_command_that_names_its_out_literally_is_refused() {
     let p = Project::new().file("params.toml", PARAMS).file(
