@@ -95,31 +95,39 @@ impl SpecError {
     }
 
     /// Adds a labelled span. The first span's file becomes the diagnostic's source; labels in
-    /// another file are mentioned in the help text instead.
+    /// another file are mentioned in the help text instead, as are those on a line too long to
+    /// show (a minified JSON file's one line: the place is named, the line is not printed).
     pub fn at(mut self, file: &SourceFile, span: Range<usize>, label: impl Into<String>) -> Self {
+        let label = label.into();
         let (line, col) = file.line_col(span.start);
         let here = format!("{}:{line}:{col}", file.name);
         let e = &mut self.0;
-        match &e.src {
-            Some(src) if src.name() != file.name => {
-                let extra = format!("{}: {here}", label.into());
-                e.help = Some(match e.help.take() {
-                    Some(h) => format!("{h}\n{extra}"),
-                    None => extra,
-                });
-                return self;
-            }
-            Some(_) => {}
-            None => {
-                e.src = Some(
-                    NamedSource::new(file.name.clone(), file.text.clone()).with_language("toml"),
-                );
-                e.location = Some(here);
-            }
+        let first = e.location.is_none();
+        if first {
+            e.location = Some(here.clone());
+        }
+        let shown_here = e.src.as_ref().is_some_and(|s| s.name() == file.name);
+        if !first && !shown_here {
+            e.add_help(format!("{label}: {here}"));
+            return self;
+        }
+        let longest = longest_line_around(&file.text, &span);
+        if longest > LONGEST_SHOWN {
+            let why = format!("a line of {longest} bytes, not shown");
+            e.add_help(if label == "here" {
+                format!("{here}: {why}")
+            } else {
+                format!("{label}: {here} ({why})")
+            });
+            return self;
+        }
+        if first {
+            e.src =
+                Some(NamedSource::new(file.name.clone(), file.text.clone()).with_language("toml"));
         }
         let len = span.end.saturating_sub(span.start).max(1);
         e.labels
-            .push(LabeledSpan::new(Some(label.into()), span.start, len));
+            .push(LabeledSpan::new(Some(label), span.start, len));
         self
     }
 
@@ -132,6 +140,39 @@ impl SpecError {
     pub fn location(&self) -> Option<&str> {
         self.0.location.as_deref()
     }
+}
+
+impl Inner {
+    fn add_help(&mut self, line: String) {
+        self.help = Some(match self.help.take() {
+            Some(h) => format!("{h}\n{line}"),
+            None => line,
+        });
+    }
+}
+
+/// Lines longer than this (in bytes) are not printed under an error.
+const LONGEST_SHOWN: usize = 400;
+
+/// The longest line an error's snippet of `span` would print: the span's lines and one of
+/// context each side.
+fn longest_line_around(text: &str, span: &Range<usize>) -> usize {
+    let start = span.start.min(text.len());
+    let end = span.end.clamp(start, text.len());
+    let lines_before = |at: usize| {
+        text.as_bytes()[..at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    };
+    let first = lines_before(start).saturating_sub(1);
+    let last = lines_before(end) + 1;
+    text.split('\n')
+        .skip(first)
+        .take(last + 1 - first)
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
 }
 
 impl Diagnostic for SpecError {

@@ -203,6 +203,43 @@ fn a_missing_params_file_is_named() {
         .err_has("params file params.toml does not exist");
 }
 
+/// A minified JSON params file is one long line: an error in it names the place without
+/// printing the line (a line past 65,535 columns once crashed the error printer).
+#[test]
+fn an_error_on_a_very_long_line_names_the_place_without_printing_the_line() {
+    let mut json: String = (0..20_000).map(|i| format!("\"k{i}\": {i}, ")).collect();
+    json.insert(0, '{');
+    json.push_str("\"bad\": }");
+    let p = Project::new().file("params.json", &json).file(
+        "pipe.toml",
+        "[pipeline]\nparams = [\"params.json\"]\n[stage.a]\ncmd = \"echo ${k1} > a.txt\"\nouts = [\"a.txt\"]\n",
+    );
+    let at = format!("params.json:1:{}", json.len());
+    let r = p.pipe(&["repro"]).code(2);
+    r.err_has("invalid JSON params")
+        .err_has(&at)
+        .err_has("not shown");
+    assert!(
+        r.stderr.len() < 1000,
+        "the line is printed\n{}",
+        r.stderr.len()
+    );
+    assert!(!p.exists("pipe.lock"));
+    // The same in a pipeline file: a long line of TOML.
+    let long = format!(
+        "[stage.a]\ncmd = \"true\"\ndeps = [{}\"x\", 3]\n",
+        "\"d\", ".repeat(20_000)
+    );
+    let p = Project::new().file("pipe.toml", &long);
+    let r = p.pipe(&["status"]).code(2);
+    r.err_has("pipe.toml:3:").err_has("not shown");
+    assert!(
+        r.stderr.len() < 1000,
+        "the line is printed\n{}",
+        r.stderr.len()
+    );
+}
+
 #[test]
 fn an_unreadable_dep_names_the_file_and_keeps_state() {
     let p = Project::new().file("data/ok.txt", "x").file(
