@@ -159,6 +159,8 @@ async fn decide_and_run(
             record,
             ..
         } => {
+            // It needs no slot: its place goes to the next in line.
+            drop(place);
             return match restore(ctx, i, inputs, outs, record).await {
                 Ok(()) => Outcome::Restored,
                 Err(o) => o,
