@@ -32,7 +32,9 @@ pub fn text(g: &Graph, set: &[StageIdx]) -> String {
         if ups.is_empty() {
             let _ = writeln!(out, "{id}");
         } else {
-            let _ = writeln!(out, "{id:width$}  <- {}", ups.join(", "));
+            // Padded by hand: a format width is capped at 65,535.
+            let pad = " ".repeat(width.saturating_sub(id.len()));
+            let _ = writeln!(out, "{id}{pad}  <- {}", ups.join(", "));
         }
     }
     out

@@ -32,7 +32,7 @@ use toml::Value;
 
 use super::instance::{Instance, NoRemap, Remap, RemapError};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
-use crate::spec::naming::{short_names, value_label};
+use crate::spec::naming::{LONGEST_STAGE_ID, elided, short_names, value_label};
 use crate::spec::params::{Slot, View};
 pub use crate::spec::sweep::{Better, ReportCol};
 use crate::spec::sweep::{Override, Row, SweepDef};
@@ -416,6 +416,7 @@ fn replicates(
             }
             _ => name.to_string(),
         };
+        check_id_lengths(spec, def, cell, name, &key)?;
         let insts = instantiate_cell(spec, def, &overrides, &key)?;
         check_overrides_read(spec, def, cell, &insts)?;
         out.push(Replicate {
@@ -426,6 +427,36 @@ fn replicates(
         stages.extend(insts);
     }
     Ok(out)
+}
+
+/// Each instance's id (`train@lr=0.1,seed=0`) names files (its log, the cell's directory):
+/// one too long for a file name is refused at the cell, with the remedy.
+fn check_id_lengths(
+    spec: &Spec,
+    def: &SweepDef,
+    cell: &Cell,
+    name: &str,
+    key: &str,
+) -> Result<(), SpecError> {
+    for &d in &def.stages {
+        let id = StageId::new(&spec.stages[d].name, Some(key));
+        if id.as_str().len() > LONGEST_STAGE_ID {
+            let span = cell
+                .overrides
+                .first()
+                .map_or(def.span.clone(), |o| o.span.clone());
+            let msg = format!(
+                "sweep `{}`: cell {} makes stage {}, longer than {LONGEST_STAGE_ID} bytes (pipe names a file after each stage: its log, and the cell's directory)",
+                def.name,
+                elided(name),
+                elided(id.as_str()),
+            );
+            return Err(spec.file.error(span, msg).help(
+                "name the cell, and it is named by that alone: `cells = [{ name = \"short\", KEY = VALUE }]`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A non-swept stage between two swept ones would be shared by all cells although its

@@ -16,7 +16,9 @@ pub fn list(cfg: &Config) -> String {
         } else {
             name.clone()
         };
-        let mut line = format!("{label:<width$} {}", r.url.as_deref().unwrap_or("(no url)"));
+        // Padded by hand: a format width is capped at 65,535.
+        let pad = " ".repeat(width.saturating_sub(label.chars().count()));
+        let mut line = format!("{label}{pad} {}", r.url.as_deref().unwrap_or("(no url)"));
         let mut add = |k: &str, v: Option<String>| {
             if let Some(v) = v {
                 line.push_str(&format!("  {k}={v}"));

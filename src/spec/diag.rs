@@ -131,8 +131,13 @@ impl SpecError {
         self
     }
 
+    /// Sets the help, ahead of any notes `at` left there.
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.0.help = Some(help.into());
+        let help = help.into();
+        self.0.help = Some(match self.0.help.take() {
+            Some(notes) => format!("{help}\n{notes}"),
+            None => help,
+        });
         self
     }
 

@@ -374,7 +374,20 @@ fn stage_def(
     if !valid_stage_name(&name) {
         return Err(file.error(
             span,
-            format!("stage name `{name}` may hold only letters, digits, `_`, `-` and `.`"),
+            format!(
+                "stage name {} may hold only letters, digits, `_`, `-` and `.`",
+                naming::elided(&name)
+            ),
+        ));
+    }
+    if name.len() > naming::LONGEST_STAGE_ID {
+        return Err(file.error(
+            span,
+            format!(
+                "stage name {} is longer than {} bytes: pipe names a file after each stage (its log, `NAME.log`)",
+                naming::elided(&name),
+                naming::LONGEST_STAGE_ID
+            ),
         ));
     }
     let header = body.span();

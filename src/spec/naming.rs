@@ -8,6 +8,22 @@ use toml::Value;
 
 use super::toml_text;
 
+/// The longest stage id, in bytes: each stage's log is a file named `<id>.log`, and a file
+/// name holds at most 255 bytes.
+pub const LONGEST_STAGE_ID: usize = 251;
+
+/// A name as an error shows it, quoted: whole when short, else its first 60 characters and
+/// its length.
+pub fn elided(s: &str) -> String {
+    const SHOWN: usize = 60;
+    if s.chars().count() <= SHOWN {
+        format!("`{s}`")
+    } else {
+        let head: String = s.chars().take(SHOWN).collect();
+        format!("`{head}...` ({} bytes)", s.len())
+    }
+}
+
 /// The override value as it should appear in names: strings bare, `/` made `_`.
 pub fn value_label(v: &Value) -> String {
     let s = match v {

@@ -240,6 +240,35 @@ fn an_error_on_a_very_long_line_names_the_place_without_printing_the_line() {
     );
 }
 
+/// A stage names files (its log): a name longer than a file name may be is refused at its
+/// line, as is a sweep cell whose values make one, shown cut short.
+#[test]
+fn a_stage_id_too_long_for_a_file_name_is_refused_where_it_is_made() {
+    let long = "s".repeat(300);
+    rejects(
+        &format!("[stage.{long}]\ncmd = \"true\"\n"),
+        "is longer than 251 bytes",
+        "pipe.toml:1:8",
+    );
+    let value = "x".repeat(70_000);
+    let spec = format!(
+        "[stage.a]\ncmd = \"echo ${{train.tag}} > ${{outs[0]}}\"\nouts = [\"o.txt\"]\n\n[sweep.s]\nstages = [\"a\"]\nmatrix = {{ \"train.tag\" = [\"{value}\", \"y\"] }}\n"
+    );
+    let p = Project::new()
+        .file("params.toml", "[train]\ntag = \"y\"\n")
+        .file("pipe.toml", &spec);
+    for args in [&["dag"][..], &["sweep", "s"]] {
+        let r = p.pipe(args).code(2);
+        r.err_has("sweep `s`: cell `tag=xxxx")
+            .err_has("...` (70004 bytes) makes stage `a@tag=")
+            .err_has("not shown")
+            .err_has("pipe.toml:7:")
+            .err_has("name the cell");
+        assert!(r.stderr.len() < 2000, "{}", r.stderr.len());
+    }
+    assert!(!p.exists("sweeps") && !p.exists("pipe.lock"));
+}
+
 #[test]
 fn an_unreadable_dep_names_the_file_and_keeps_state() {
     let p = Project::new().file("data/ok.txt", "x").file(
