@@ -318,6 +318,15 @@ fn a_cell_with_some_seeds_run_is_partly_run() {
     assert!(first.trim_end().ends_with(" ok"), "{first}");
 }
 
+/// The stages a run started, in the order it started them.
+fn started(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Running "))
+        .filter_map(|l| l.split(':').next())
+        .collect()
+}
+
 /// One slot: the cells start in the table's order and each is done before the one after
 /// next starts (a seed's evaluation waits for the slot behind at most the stage that took
 /// it first), so a sweep cut short leaves whole cells, not one seed of many.
@@ -330,12 +339,7 @@ fn with_one_slot_cells_run_in_order_and_whole() {
     p.write("pipe.toml", &spec);
     p.pipe(&["repro", "prep"]).ok();
     let r = p.pipe(&["sweep", "res", "-j", "1"]).ok();
-    let started: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("Running "))
-        .filter_map(|l| l.split(':').next())
-        .collect();
+    let started = started(&r.stderr);
     assert_eq!(started.len(), 24, "{r}");
     let cells = [
         "grid=2,window=4,",
@@ -370,12 +374,7 @@ fn with_one_slot_each_evaluation_follows_its_training() {
     let p = project(RES);
     p.pipe(&["repro", "prep"]).ok();
     let r = p.pipe(&["sweep", "res", "-j", "1"]).ok();
-    let started: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("Running "))
-        .filter_map(|l| l.split(':').next())
-        .collect();
+    let started = started(&r.stderr);
     assert_eq!(started.len(), 24, "{r}");
     for pair in started.chunks(2) {
         let train = pair[0].strip_prefix("train@");
