@@ -143,6 +143,10 @@ impl Rules {
 }
 
 /// Every regular file below `root`, sorted by relative path.
+///
+/// Level by level: the directories of one level are read in parallel, and what they hold
+/// below them is the next level. Nothing recurses, so no depth of nesting overflows a
+/// thread's stack (a chain of a thousand directories did, in the recursive walk of before).
 pub fn walk_dir(root: &Path) -> Result<Vec<WalkedFile>> {
     fs::metadata(root).at("read directory", root)?;
     let mut rules = Rules::default();
@@ -151,22 +155,68 @@ pub fn walk_dir(root: &Path) -> Result<Vec<WalkedFile>> {
         rules = rules.with_file_in(a)?;
     }
     let mut out = Vec::new();
-    let visiting = vec![fs::canonicalize(root).at("resolve", root)?];
-    walk_into(root, "", &rules, &visiting, &mut out)?;
+    let mut level = vec![Pending {
+        path: root.to_path_buf(),
+        rel: String::new(),
+        parent_rules: Arc::new(rules),
+        real: Arc::new(Above {
+            real: fs::canonicalize(root).at("resolve", root)?,
+            up: None,
+        }),
+    }];
+    while !level.is_empty() {
+        let read: Vec<Result<(Vec<WalkedFile>, Vec<Pending>)>> =
+            level.into_par_iter().map(read_one).collect();
+        let mut next = Vec::new();
+        for r in read {
+            let (files, below) = r?;
+            out.extend(files);
+            next.extend(below);
+        }
+        level = next;
+    }
     out.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
 
-fn walk_into(
-    dir: &Path,
-    prefix: &str,
-    parent_rules: &Rules,
-    visiting: &[PathBuf],
-    out: &mut Vec<WalkedFile>,
-) -> Result<()> {
+/// A directory still to read.
+struct Pending {
+    path: PathBuf,
+    /// Its path below the walk's root ("" for the root).
+    rel: String,
+    /// The ignore rules in force above it (its own file adds to them).
+    parent_rules: Arc<Rules>,
+    /// Its real path, and those of the directories above it.
+    real: Arc<Above>,
+}
+
+/// The real paths of a directory and of those above it, shared by everything below: a
+/// directory reached through a link that is one of them is a cycle.
+struct Above {
+    real: PathBuf,
+    up: Option<Arc<Above>>,
+}
+
+impl Above {
+    fn contains(&self, p: &Path) -> bool {
+        let mut at = Some(self);
+        while let Some(a) = at {
+            if a.real == p {
+                return true;
+            }
+            at = a.up.as_deref();
+        }
+        false
+    }
+}
+
+/// Reads one directory: its files, and its subdirectories to read next.
+fn read_one(d: Pending) -> Result<(Vec<WalkedFile>, Vec<Pending>)> {
     use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
-    let rules = parent_rules.with_file_in(dir)?;
+    let dir = &d.path;
+    let prefix = d.rel.as_str();
+    let rules = d.parent_rules.with_file_in(dir)?;
     let io = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
     let fd = rustix::fs::open(
         dir,
@@ -176,6 +226,7 @@ fn walk_into(
     .map_err(|e| Error::io("read directory", dir, io(e)))?;
     let entries = Dir::read_from(&fd).map_err(|e| Error::io("read directory", dir, io(e)))?;
     let mut subdirs: Vec<(PathBuf, String, bool)> = Vec::new();
+    let mut out = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("read directory", dir, io(e)))?;
         let cname = entry.file_name();
@@ -251,39 +302,51 @@ fn walk_into(
         });
     }
     drop(fd);
-    if subdirs.is_empty() {
-        return Ok(());
+    let rules = Arc::new(rules);
+    let mut below = Vec::with_capacity(subdirs.len());
+    for (path, rel, linked) in subdirs {
+        // Only links cost a syscall: a directory's real path is its parent's and its name.
+        let real = if linked {
+            fs::canonicalize(&path).at("resolve", &path)?
+        } else {
+            d.real.real.join(path.file_name().unwrap_or_default())
+        };
+        if linked && d.real.contains(&real) {
+            return Err(Error::invalid(&path, "symbolic link cycle"));
+        }
+        below.push(Pending {
+            path,
+            rel,
+            parent_rules: rules.clone(),
+            real: Arc::new(Above {
+                real,
+                up: Some(d.real.clone()),
+            }),
+        });
     }
-    let results: Vec<Result<Vec<WalkedFile>>> = subdirs
-        .into_par_iter()
-        .map(|(path, rel, linked)| {
-            // `visiting` holds the real paths of the directories above: a directory reached
-            // through a link that is one of them is a cycle. Only links cost a syscall.
-            let mut seen = visiting.to_vec();
-            let real = if linked {
-                fs::canonicalize(&path).at("resolve", &path)?
-            } else {
-                let parent = seen.last().cloned().unwrap_or_default();
-                parent.join(path.file_name().unwrap_or_default())
-            };
-            if linked && seen.contains(&real) {
-                return Err(Error::invalid(&path, "symbolic link cycle"));
-            }
-            seen.push(real);
-            let mut found = Vec::new();
-            walk_into(&path, &rel, &rules, &seen, &mut found)?;
-            Ok(found)
-        })
-        .collect();
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(())
+    Ok((out, below))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chain of nested directories as deep as a path can reach (2 bytes a level, PATH_MAX
+    /// 4096): the recursive walk of before overflowed a thread's stack at about a thousand.
+    #[test]
+    fn a_chain_of_nested_directories_as_deep_as_a_path_goes_is_walked() {
+        let d = tempfile::tempdir().unwrap();
+        let depth = (4000 - d.path().as_os_str().len()) / 2;
+        let mut p = d.path().to_path_buf();
+        for _ in 0..depth {
+            p.push("a");
+        }
+        fs::create_dir_all(&p).unwrap();
+        fs::write(p.join("f"), "x").unwrap();
+        let files = walk_dir(d.path()).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].rel, format!("{}f", "a/".repeat(depth)));
+    }
 
     #[test]
     fn walk_is_sorted_and_honours_pipeignore() {

@@ -84,7 +84,7 @@ pub fn bytes_md5(b: &[u8]) -> String {
 /// DVC does; `.dvc`-internal and `.git` directories are skipped).
 pub fn dir_entries(dir: &Path) -> std::io::Result<Vec<DirEntry>> {
     let mut files = Vec::new();
-    walk(dir, "", &mut files)?;
+    walk(dir, &mut files)?;
     let mut entries: Vec<DirEntry> = files
         .par_iter()
         .map(|rel| {
@@ -99,27 +99,32 @@ pub fn dir_entries(dir: &Path) -> std::io::Result<Vec<DirEntry>> {
     Ok(entries)
 }
 
-fn walk(root: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-    let here = if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
-    for e in std::fs::read_dir(&here)? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name == ".git" || name == ".dvc" {
-            continue;
-        }
-        let child = if rel.is_empty() {
-            name
+/// Every file below `root`, as paths relative to it (a list of directories still to read,
+/// not recursion: no depth of nesting overflows the stack).
+fn walk(root: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    let mut dirs = vec![String::new()];
+    while let Some(rel) = dirs.pop() {
+        let here = if rel.is_empty() {
+            root.to_path_buf()
         } else {
-            format!("{rel}/{name}")
+            root.join(&rel)
         };
-        if std::fs::metadata(e.path())?.is_dir() {
-            walk(root, &child, out)?;
-        } else {
-            out.push(child);
+        for e in std::fs::read_dir(&here)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == ".git" || name == ".dvc" {
+                continue;
+            }
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if std::fs::metadata(e.path())?.is_dir() {
+                dirs.push(child);
+            } else {
+                out.push(child);
+            }
         }
     }
     Ok(())
