@@ -49,6 +49,27 @@ pub enum WsPathError {
     /// and no control character can be shown or typed back: all are refused.
     #[error("{0:?} holds the control character {1}; paths in a pipeline must be printable")]
     Control(String, String),
+    /// No file system holds a longer name: refused where the path is written, not when
+    /// the stage's command first fails to make it.
+    #[error("{0} is a name of {1} bytes; a file or directory name holds at most {LONGEST_NAME}")]
+    NameTooLong(String, usize),
+    /// No system call takes a longer path (Linux's `PATH_MAX` less its NUL).
+    #[error("the path is {0} bytes; a path holds at most {LONGEST_PATH}")]
+    TooLong(usize),
+}
+
+/// The longest file or directory name, in bytes (Linux, macOS and NTFS alike).
+pub const LONGEST_NAME: usize = 255;
+
+/// The longest path relative to the workspace, in bytes.
+pub const LONGEST_PATH: usize = 4095;
+
+/// A name as an error shows it, quoted: whole when short, else its first 60 characters.
+fn quoted(name: &str) -> String {
+    match name.char_indices().nth(60) {
+        None => format!("`{name}`"),
+        Some((end, _)) => format!("`{}...`", &name[..end]),
+    }
 }
 
 impl WsPath {
@@ -80,10 +101,17 @@ impl WsPath {
                         return Err(WsPathError::Escapes(rel.to_string()));
                     }
                 }
+                c if c.len() > LONGEST_NAME => {
+                    return Err(WsPathError::NameTooLong(quoted(c), c.len()));
+                }
                 c => parts.push(c),
             }
         }
-        Ok(WsPath(parts.join("/")))
+        let path = parts.join("/");
+        if path.len() > LONGEST_PATH {
+            return Err(WsPathError::TooLong(path.len()));
+        }
+        Ok(WsPath(path))
     }
 
     /// Parses a path already relative to the workspace root.
@@ -197,6 +225,23 @@ mod tests {
             );
         }
         assert!(WsPath::parse(".").unwrap().is_root());
+    }
+
+    #[test]
+    fn refuses_what_no_file_system_holds() {
+        let name = "n".repeat(LONGEST_NAME);
+        assert!(WsPath::parse(&format!("d/{name}")).is_ok());
+        assert!(matches!(
+            WsPath::parse(&format!("d/{name}x/f")),
+            Err(WsPathError::NameTooLong(_, 256))
+        ));
+        let deep = format!("{}bb", "a/".repeat(2_047));
+        assert_eq!(deep.len(), LONGEST_PATH + 1);
+        assert_eq!(WsPath::parse(&deep), Err(WsPathError::TooLong(4096)));
+        assert!(WsPath::parse(&deep[2..]).is_ok());
+        // Normalised first: a long spelling of a short path is that path.
+        let round = format!("{}a", "x/../".repeat(1_000));
+        assert_eq!(WsPath::parse(&round).unwrap().as_str(), "a");
     }
 
     #[test]

@@ -38,6 +38,7 @@ use toml::{Table, Value};
 
 use super::template::{self, Scope, TemplateError};
 use super::{Note, Notes};
+use crate::spec::limits::{self, MOST_STAGES};
 use crate::spec::yaml::{self, Node};
 use crate::spec::{SourceFile, SpecError};
 
@@ -549,6 +550,16 @@ fn stage(
         vec![(String::new(), local_base.clone(), body)]
     };
     let count = instances.len();
+    if out.stages.len().saturating_add(count) > MOST_STAGES {
+        return Err(src.err(
+            nnode,
+            format!(
+                "stage `{name}` makes {count} instances, and {} has {} before it; a pipeline holds at most {MOST_STAGES} stages",
+                src.file.name,
+                out.stages.len()
+            ),
+        ));
+    }
     let mut group = GroupNotes::default();
     for (key, mut local, body) in instances {
         let mut own = Notes::new();
@@ -740,6 +751,21 @@ impl<'a> Expansion<'a> {
                 Value::Array(a) => axes.push((k, a)),
                 _ => return Err(self.src.err(vals, format!("matrix `{k}` must be a list"))),
             }
+        }
+        let count = limits::product(axes.iter().map(|(_, vals)| vals.len()));
+        if count > MOST_STAGES {
+            let sizes: Vec<String> = axes
+                .iter()
+                .map(|(k, vals)| format!("{} `{k}`", vals.len()))
+                .collect();
+            return Err(self.src.err(
+                matrix,
+                format!(
+                    "stage `{}`: its matrix makes {count} instances ({}); a pipeline holds at most {MOST_STAGES} stages",
+                    self.name,
+                    sizes.join(" x ")
+                ),
+            ));
         }
         let mut combos: Vec<(Vec<String>, Table)> = vec![(Vec::new(), Table::new())];
         for (k, vals) in &axes {

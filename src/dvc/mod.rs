@@ -29,6 +29,7 @@ use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+use crate::spec::limits::MOST_STAGES;
 use crate::spec::{SourceFile, SpecError};
 
 /// Something in the DVC project that pipe does not carry, and why.
@@ -124,6 +125,14 @@ pub fn read(root: &Path) -> Result<Import, SpecError> {
             file: &file,
         };
         let c = convert::convert(&src, &mut imp.notes)?;
+        if imp.stages.len().saturating_add(c.stages.len()) > MOST_STAGES {
+            return Err(SpecError::new(format!(
+                "{} makes {} stages, and the dvc.yaml files read before it {}; a pipeline holds at most {MOST_STAGES}",
+                file.name,
+                c.stages.len(),
+                imp.stages.len()
+            )));
+        }
         imp.stages.extend(c.stages);
         if dir.is_empty() {
             imp.vars = c.vars;

@@ -12,7 +12,7 @@ use crate::spec::interp::{self, InterpError};
 use crate::spec::params::{self, View};
 use crate::spec::toml_text;
 use crate::spec::{Body, OutRole, Spec, SpecError, StageDef};
-use crate::wspath::{WsPath, WsPathError};
+use crate::wspath::{LONGEST_PATH, WsPath, WsPathError};
 
 /// Moves paths of a sweep cell into its namespace; identity for the base pipeline.
 pub trait Remap {
@@ -148,8 +148,10 @@ impl Instance<'_> {
         let Some(w) = &self.def().wdir else {
             return Ok(WsPath::root());
         };
-        let s = interp::interpolate(w.get_ref(), |n| self.resolve_var(n, used))
-            .map_err(|e| self.interp_err(w.span(), e))?;
+        let s = interp::interpolate(w.get_ref(), LONGEST_PATH, "the path", |n| {
+            self.resolve_var(n, used)
+        })
+        .map_err(|e| self.interp_err(w.span(), e))?;
         WsPath::parse(&s).map_err(|e| self.err(w.span(), format!("wdir: {e}")))
     }
 
@@ -164,8 +166,10 @@ impl Instance<'_> {
         let mut deps = Vec::with_capacity(def.deps.len());
         let mut dep_spans = Vec::with_capacity(def.deps.len());
         for d in &def.deps {
-            let s = interp::interpolate(d.get_ref(), |n| self.resolve_var(n, used))
-                .map_err(|e| self.interp_err(d.span(), e))?;
+            let s = interp::interpolate(d.get_ref(), LONGEST_PATH, "the path", |n| {
+                self.resolve_var(n, used)
+            })
+            .map_err(|e| self.interp_err(d.span(), e))?;
             let p = WsPath::join(wdir, &s)
                 .map_err(|e| self.err(d.span(), format!("dep of stage `{}`: {e}", def.name)))?;
             let p = remap
@@ -188,8 +192,10 @@ impl Instance<'_> {
         let def = self.def();
         let mut outs = Vec::with_capacity(def.outs.len());
         for o in &def.outs {
-            let s = interp::interpolate(o.path.get_ref(), |n| self.resolve_var(n, used))
-                .map_err(|e| self.interp_err(o.path.span(), e))?;
+            let s = interp::interpolate(o.path.get_ref(), LONGEST_PATH, "the path", |n| {
+                self.resolve_var(n, used)
+            })
+            .map_err(|e| self.interp_err(o.path.span(), e))?;
             let p = WsPath::join(wdir, &s).map_err(|e| {
                 self.err(
                     o.path.span(),
@@ -261,7 +267,7 @@ impl Instance<'_> {
         };
         let mut out = Vec::with_capacity(cmds.get_ref().len());
         for c in cmds.get_ref() {
-            let s = interp::interpolate(c, |n| {
+            let s = interp::interpolate(c, interp::LONGEST_CMD, "the command", |n| {
                 if let Some((list, i)) = interp::indexed(n) {
                     return self.path_var(list, i, wdir, deps, outs);
                 }

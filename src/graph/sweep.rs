@@ -32,7 +32,8 @@ use toml::Value;
 
 use super::instance::{Instance, NoRemap, Remap, RemapError};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
-use crate::spec::naming::{LONGEST_STAGE_ID, elided, short_names, value_label};
+use crate::spec::limits::{self, LONGEST_STAGE_ID, MOST_STAGES};
+use crate::spec::naming::{elided, short_names, value_label};
 use crate::spec::params::{Slot, View};
 pub use crate::spec::sweep::{Better, ReportCol};
 use crate::spec::sweep::{Override, Row, SweepDef};
@@ -111,6 +112,7 @@ pub fn expand(spec: &Spec, base: &[Stage]) -> Result<(Vec<Stage>, Vec<SweepPlan>
     // Instance id -> the sweep (index into spec.sweeps) that made it.
     let mut made_by: BTreeMap<StageId, usize> = BTreeMap::new();
     for (d, def) in spec.sweeps.iter().enumerate() {
+        check_size(spec, def, base.len() + all.len())?;
         let (stages, plan) = expand_one(spec, base, def)?;
         for s in &stages {
             if let Some(&other) = made_by.get(&s.id) {
@@ -228,6 +230,44 @@ fn same_instance_twice(spec: &Spec, first: &SweepDef, def: &SweepDef, id: &Stage
             id.name(),
             def.name
         ))
+}
+
+/// A sweep would make at most (before `exclude`) its cells times its seeds times its
+/// stages: refused before one is made when that takes the pipeline past
+/// [`MOST_STAGES`] (`made`: the stages it has already).
+fn check_size(spec: &Spec, def: &SweepDef, made: usize) -> Result<(), SpecError> {
+    let rows = def.cells.as_ref().map_or(1, Vec::len);
+    let cells = limits::product(def.matrix.iter().map(|a| a.values.len()).chain([rows]))
+        .saturating_add(def.include.len());
+    let seeds = def.seeds.as_ref().map_or(1, |s| s.values.len());
+    let stages = limits::product([cells, seeds, def.stages.len()]);
+    if stages.saturating_add(made) <= MOST_STAGES {
+        return Ok(());
+    }
+    let mut axes: Vec<String> = def
+        .matrix
+        .iter()
+        .map(|a| format!("{} `{}`", a.values.len(), a.key))
+        .chain(def.cells.as_ref().map(|c| format!("{} cells", c.len())))
+        .collect();
+    if axes.len() > 6 {
+        axes.truncate(6);
+        axes.push("...".into());
+    }
+    let before = if made > 0 && stages <= MOST_STAGES {
+        format!(", and the pipeline has {made} before it")
+    } else {
+        String::new()
+    };
+    let msg = format!(
+        "sweep `{}` makes {stages} stage instances ({cells} cells x {seeds} seed(s) x {} stage(s)){before}; a pipeline holds at most {MOST_STAGES} stages",
+        def.name,
+        def.stages.len(),
+    );
+    Err(spec.file.error(def.span.clone(), msg).help(format!(
+        "a sweep makes every combination of its value lists ({}): take values out, or split it into sweeps run one after another",
+        axes.join(" x ")
+    )))
 }
 
 /// A sweep's cells and their stage instances: the product of `matrix` and `cells`, less

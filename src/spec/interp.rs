@@ -13,10 +13,18 @@ pub struct InterpError {
     pub msg: String,
 }
 
+/// The most bytes a command may take once its `${...}` are filled in: pipe runs it as
+/// `sh -c CMD`, and Linux takes no longer argument (`MAX_ARG_STRLEN`, 32 pages).
+pub const LONGEST_CMD: usize = 131_072;
+
 /// Replaces every `${name}` in `s` by `resolve(name)`; a name `resolve` refuses is an
-/// [`InterpError`] at its `${...}`, saying what `resolve`'s error says.
+/// [`InterpError`] at its `${...}`, saying what `resolve`'s error says, and so is the
+/// `${...}` that takes the result past `most` bytes (`what` names the result: "the
+/// command"), before it is made: a large value used many times would fill the memory.
 pub fn interpolate<E: std::fmt::Display>(
     s: &str,
+    most: usize,
+    what: &str,
     mut resolve: impl FnMut(&str) -> Result<String, E>,
 ) -> Result<String, InterpError> {
     let mut out = String::with_capacity(s.len());
@@ -47,6 +55,15 @@ pub fn interpolate<E: std::fmt::Display>(
                 range: range.clone(),
                 msg: e.to_string(),
             })?;
+            if out.len() + v.len() > most {
+                return Err(InterpError {
+                    range,
+                    msg: format!(
+                        "{what} is more than {most} bytes once its `${{...}}` are filled in (this one is {} bytes)",
+                        v.len()
+                    ),
+                });
+            }
             out.push_str(&v);
             i = range.end;
             continue;
@@ -54,6 +71,12 @@ pub fn interpolate<E: std::fmt::Display>(
         let ch = s[i..].chars().next().unwrap_or('\0');
         out.push(ch);
         i += ch.len_utf8().max(1);
+    }
+    if out.len() > most {
+        return Err(InterpError {
+            range: 0..s.len(),
+            msg: format!("{what} is {} bytes, more than {most}", out.len()),
+        });
     }
     Ok(out)
 }
@@ -77,15 +100,26 @@ mod tests {
 
     #[test]
     fn replaces_and_escapes() {
-        let r = interpolate("a ${x} $${y} ${ z }é", |n| {
+        let r = interpolate("a ${x} $${y} ${ z }é", 100, "it", |n| {
             Ok::<_, String>(format!("<{n}>"))
         })
         .unwrap();
         assert_eq!(r, "a <x> ${y} <z>é");
-        let e = interpolate("run ${nope", |_| Ok::<_, String>(String::new())).unwrap_err();
+        let e =
+            interpolate("run ${nope", 100, "it", |_| Ok::<_, String>(String::new())).unwrap_err();
         assert_eq!(e.range, 4..10);
-        let e = interpolate("x ${bad}", |n| Err(format!("unknown {n}"))).unwrap_err();
+        let e = interpolate("x ${bad}", 100, "it", |n| Err(format!("unknown {n}"))).unwrap_err();
         assert_eq!((e.range, e.msg.as_str()), (2..8, "unknown bad"));
+        let e = interpolate("${x}${x}${x}", 10, "the command", |_| {
+            Ok::<_, String>("abcd".into())
+        })
+        .unwrap_err();
+        assert_eq!(e.range, 8..12, "the ${{...}} that passes the limit");
+        assert!(
+            e.msg.starts_with("the command is more than 10 bytes"),
+            "{}",
+            e.msg
+        );
         assert_eq!(indexed("deps[2]"), Some(("deps", 2)));
         assert_eq!(indexed("deps"), None);
     }
@@ -93,7 +127,7 @@ mod tests {
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,40}") {
-            let _ = interpolate(&s, |n| Ok::<_, String>(n.to_string()));
+            let _ = interpolate(&s, 100, "it", |n| Ok::<_, String>(n.to_string()));
         }
     }
 }

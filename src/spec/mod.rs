@@ -14,6 +14,7 @@ pub mod diag;
 pub mod duration;
 pub mod exp_name;
 pub mod interp;
+pub mod limits;
 pub mod naming;
 pub mod null;
 pub mod params;
@@ -380,13 +381,13 @@ fn stage_def(
             ),
         ));
     }
-    if name.len() > naming::LONGEST_STAGE_ID {
+    if name.len() > limits::LONGEST_STAGE_ID {
         return Err(file.error(
             span,
             format!(
                 "stage name {} is longer than {} bytes: pipe names a file after each stage (its log, `NAME.log`)",
                 naming::elided(&name),
-                naming::LONGEST_STAGE_ID
+                limits::LONGEST_STAGE_ID
             ),
         ));
     }

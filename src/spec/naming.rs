@@ -8,10 +8,6 @@ use toml::Value;
 
 use super::toml_text;
 
-/// The longest stage id, in bytes: each stage's log is a file named `<id>.log`, and a file
-/// name holds at most 255 bytes.
-pub const LONGEST_STAGE_ID: usize = 251;
-
 /// A name as an error shows it, quoted: whole when short, else its first 60 characters and
 /// its length.
 pub fn elided(s: &str) -> String {

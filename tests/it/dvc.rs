@@ -246,6 +246,24 @@ fn dvc_yaml_errors_point_at_their_line() {
     assert!(!p.exists("pipe.toml"));
 }
 
+/// A DVC `matrix` is a product too: nine axes of ten values are counted, not made.
+#[test]
+fn a_dvc_matrix_of_more_stages_than_a_pipeline_holds_is_refused() {
+    let axes: String = (0..9)
+        .map(|i| format!("      k{i}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"))
+        .collect();
+    let p = Project::new().file(
+        "dvc.yaml",
+        &format!("stages:\n  train:\n    matrix:\n{axes}    cmd: echo ${{item.k0}}\n"),
+    );
+    p.pipe(&["import-dvc"])
+        .code(2)
+        .err_has("stage `train`: its matrix makes 1000000000 instances")
+        .err_has("at most 100000 stages")
+        .err_has("dvc.yaml:4:");
+    assert!(!p.exists("pipe.toml") && !p.exists("pipe.lock"));
+}
+
 fn md5_hex(s: &str) -> String {
     use md5::Digest as _;
     hex::encode(md5::Md5::digest(s.as_bytes()))

@@ -269,6 +269,90 @@ fn a_stage_id_too_long_for_a_file_name_is_refused_where_it_is_made() {
     assert!(!p.exists("sweeps") && !p.exists("pipe.lock"));
 }
 
+/// A product of value lists grows past any machine (twelve keys of ten values: 10^12
+/// cells): it is counted, not made, and refused at the sweep.
+#[test]
+fn a_sweep_of_more_stages_than_a_pipeline_holds_is_refused_before_it_is_made() {
+    let keys: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
+    let params: String = keys.iter().map(|k| format!("{k} = 0\n")).collect();
+    let reads: Vec<String> = keys.iter().map(|k| format!("${{{k}}}")).collect();
+    let axes: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{k}\" = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"))
+        .collect();
+    let spec = format!(
+        "[stage.a]\ncmd = \"echo {} > ${{outs[0]}}\"\nouts = [\"o.txt\"]\n\n[sweep.big]\nstages = [\"a\"]\nmatrix = {{ {} }}\n",
+        reads.join(" "),
+        axes.join(", ")
+    );
+    let p = Project::new()
+        .file("params.toml", &params)
+        .file("pipe.toml", &spec);
+    for args in [&["dag"][..], &["sweep", "big"]] {
+        p.pipe(args)
+            .code(2)
+            .err_has("sweep `big` makes 1000000000000 stage instances")
+            .err_has("at most 100000 stages")
+            .err_has("pipe.toml:5:")
+            .err_has("10 `k0` x 10 `k1`");
+    }
+    // Seeds multiply too: 10,000 cells x 11 seeds.
+    let spec = "[stage.a]\ncmd = \"echo ${k0} ${k1} ${k2} ${k3} ${seed} > ${outs[0]}\"\nouts = [\"o.txt\"]\n\n[sweep.s]\nstages = [\"a\"]\nseeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nseed_key = \"seed\"\nmatrix = { k0 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], k1 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], k2 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], k3 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }\n";
+    p.write("pipe.toml", spec);
+    p.write("params.toml", "k0 = 0\nk1 = 0\nk2 = 0\nk3 = 0\nseed = 0\n");
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("110000 stage instances (10000 cells x 11 seed(s) x 1 stage(s))");
+    assert!(!p.exists("sweeps") && !p.exists("pipe.lock"));
+}
+
+/// What no system call takes is refused where it is written, before a stage runs: a name
+/// of more than 255 bytes, a path of more than 4,095, a command of more than 128 KiB (one
+/// argument of `sh -c`). A large value used many times is refused before it is made.
+#[test]
+fn a_path_or_command_longer_than_the_system_takes_is_refused_at_its_line() {
+    let big = "a".repeat(5_000);
+    let cases: [(&str, String, &str, &str); 4] = [
+        (
+            "[stage.a]\ncmd = \"touch ${outs[0]}\"\nouts = [\"out/${x}\"]\n",
+            format!("x = \"{big}\"\n"),
+            "the path is more than 4095 bytes once its `${...}` are filled in",
+            "pipe.toml:3:14",
+        ),
+        (
+            "[stage.a]\ncmd = \"touch ${outs[0]}\"\nouts = [\"ok/${x}/o.txt\"]\n",
+            format!("x = \"{}\"\n", &big[..300]),
+            "`aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...` is a name of 300 bytes; a file or directory name holds at most 255",
+            "pipe.toml:3:9",
+        ),
+        (
+            "[stage.a]\ncmd = \"echo ${x} > o.txt\"\nouts = [\"o.txt\"]\n",
+            format!("x = \"{}\"\n", "a".repeat(200_000)),
+            "the command is more than 131072 bytes once its `${...}` are filled in (this one is 200000 bytes)",
+            "pipe.toml:2:13",
+        ),
+        (
+            // Five thousand uses of a megabyte would be five gigabytes.
+            &format!(
+                "[stage.a]\ncmd = \"echo {} > o.txt\"\nouts = [\"o.txt\"]\n",
+                "${x}".repeat(5_000)
+            ),
+            format!("x = \"{}\"\n", "a".repeat(1_000_000)),
+            "the command is more than 131072 bytes",
+            "pipe.toml:2:",
+        ),
+    ];
+    for (spec, params, message, location) in cases {
+        let p = Project::new()
+            .file("params.toml", &params)
+            .file("pipe.toml", spec);
+        let r = p.pipe(&["repro"]).code(2);
+        r.err_has(message).err_has(location);
+        assert!(r.stderr.len() < 4_000, "{}", r.stderr.len());
+        assert!(!p.exists("pipe.lock") && !p.exists("o.txt") && !p.exists("ok"));
+    }
+}
+
 #[test]
 fn an_unreadable_dep_names_the_file_and_keeps_state() {
     let p = Project::new().file("data/ok.txt", "x").file(
