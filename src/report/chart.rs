@@ -13,6 +13,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::decimate;
 use crate::compare::chart::{Chart, DagLayout, Data, Series};
 use crate::spec::Template;
 
@@ -103,7 +104,7 @@ pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, DrawError> {
         let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         match &c.data {
-            Data::Xy(series) => xy(&root, c, series)?,
+            Data::Xy(series) => xy(&root, c, series, size)?,
             Data::Bars { categories, series } => bars(&root, c, categories, series)?,
             Data::Confusion { classes, counts } => confusion(&root, c, classes, counts)?,
         }
@@ -112,7 +113,7 @@ pub fn svg(c: &Chart, size: (u32, u32)) -> Result<String, DrawError> {
     Ok(tidy(&buf))
 }
 
-fn xy(root: &Area, c: &Chart, series: &[Series]) -> Result<(), DrawError> {
+fn xy(root: &Area, c: &Chart, series: &[Series], size: (u32, u32)) -> Result<(), DrawError> {
     let xs = series.iter().flat_map(|s| {
         s.points
             .iter()
@@ -141,23 +142,30 @@ fn xy(root: &Area, c: &Chart, series: &[Series]) -> Result<(), DrawError> {
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
+    // Pixels across (and down) the whole chart: at least one bucket per pixel of the plot.
+    let (w, h) = (size.0 as usize, size.1 as usize);
     for (i, s) in series.iter().enumerate() {
         let col = color(i);
         if s.band.len() > 1 {
-            let mut poly: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, b.2)).collect();
-            poly.extend(s.band.iter().rev().map(|b| (b.0, b.1)));
+            let edge = |f: fn(&(f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
+                let pts: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, f(b))).collect();
+                decimate::line(&pts, (x0, x1), w)
+            };
+            let mut poly = edge(|b| b.2);
+            poly.extend(edge(|b| b.1).into_iter().rev());
             chart
                 .draw_series(std::iter::once(Polygon::new(poly, col.mix(0.18).filled())))
                 .map_err(err)?;
         }
         let drawn = if c.template == Template::Scatter {
+            let pts = decimate::scatter(&s.points, (x0, x1), (y0, y1), (w, h));
             chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, col.filled())))
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled())))
                 .map_err(err)?
         } else {
             chart
                 .draw_series(LineSeries::new(
-                    s.points.iter().copied(),
+                    decimate::line(&s.points, (x0, x1), w),
                     col.stroke_width(2),
                 ))
                 .map_err(err)?

@@ -4,6 +4,7 @@
 //! here decides or reads the workspace.
 pub mod chart;
 pub mod compare;
+mod decimate;
 pub mod explain;
 pub mod exps;
 pub mod grid;

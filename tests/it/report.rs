@@ -195,6 +195,51 @@ fn plots_show_overlays_cells_and_plots_diff_overlays_revisions() {
     assert_eq!(p.read("broken/index.html").matches("<svg").count(), 1);
 }
 
+/// A plot of more points than its chart has pixels is drawn from each pixel column's
+/// extremes: 200,000 steps make a page of kilobytes, not megabytes, with every spike.
+#[test]
+fn a_plot_of_many_points_draws_a_small_chart_that_keeps_its_extremes() {
+    let mut csv = String::from("step,loss\n");
+    for i in 0..200_000u32 {
+        let spike = if i == 123_457 { 9.0 } else { 0.0 };
+        csv.push_str(&format!("{i},{}\n", f64::from(i % 97) / 97.0 + spike));
+    }
+    let p = Project::new()
+        .file("log.csv", &csv)
+        .file(
+            "pipe.toml",
+            "[stage.a]\ncmd = \"cp log.csv ${plots[0]}\"\ndeps = [\"log.csv\"]\nplots = [\"loss.csv\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    p.pipe(&["plots", "show", "-o", "pl"]).ok();
+    let index = p.read("pl/index.html");
+    assert!(index.len() < 200_000, "{} bytes", index.len());
+    // The series' line (the first colour), not the axes'.
+    let line = index
+        .split("<polyline")
+        .find(|l| l.contains("stroke=\"#1F77B4\""))
+        .expect("the series' line");
+    let points = line.split("points=\"").nth(1).expect("points");
+    let ys: Vec<i64> = points[..points.find('"').expect("closed")]
+        .split_whitespace()
+        .filter_map(|xy| xy.split_once(','))
+        .filter_map(|(_, y)| y.parse().ok())
+        .collect();
+    assert!(ys.len() > 100, "{} points", ys.len());
+    // SVG y grows downwards: the spike is the highest point, far above the rest.
+    let top = ys.iter().min().copied().unwrap_or_default();
+    let next = ys
+        .iter()
+        .filter(|&&y| y > top)
+        .min()
+        .copied()
+        .unwrap_or_default();
+    assert!(
+        next - top > 100,
+        "the spike at step 123457 is drawn: {top} vs {next}"
+    );
+}
+
 #[test]
 fn plot_declarations_are_checked_where_they_are_written() {
     let bad = PIPELINE.replace("title = \"learning curve\"", "template = \"pie\"");
