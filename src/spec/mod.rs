@@ -355,12 +355,18 @@ pub fn workspace_owned(pipeline: &Path, p: &WsPath) -> Option<String> {
     None
 }
 
-/// Stage names: letters, digits, `_`, `-`, `.`; `@` is reserved for sweep cells.
+/// Stage names: letters, digits, `_`, `-`, `.` (`@` is reserved for sweep cells), not only
+/// dots: a name becomes a file's or a directory's (`.` and `..` would be the directory
+/// itself or its parent).
 pub fn valid_stage_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !only_dots(name)
+}
+
+/// True for `""`, `.`, `..`, `...`: names no file may take apart from its directory.
+pub fn only_dots(name: &str) -> bool {
+    name.chars().all(|c| c == '.')
 }
 
 /// One `[stage.NAME]` table, checked in the order its parts are written about: the name,
@@ -376,7 +382,7 @@ fn stage_def(
         return Err(file.error(
             span,
             format!(
-                "stage name {} may hold only letters, digits, `_`, `-` and `.`",
+                "stage name {} may hold only letters, digits, `_`, `-` and `.`, and not only dots",
                 naming::elided(&name)
             ),
         ));

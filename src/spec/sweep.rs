@@ -18,7 +18,7 @@ use toml::{Spanned, Value};
 use super::diag::{SourceFile, SpecError};
 use super::params::{Params, type_name};
 use super::schema::{RowToml, SweepToml};
-use super::{StageDef, valid_stage_name};
+use super::{StageDef, only_dots, valid_stage_name};
 use crate::wspath::WsPath;
 
 /// The param key seeds go to unless `seed_key` names another.
@@ -139,7 +139,7 @@ pub fn parse(
     if !valid_stage_name(p.sweep) {
         return Err(p.err(
             span,
-            "a sweep name may hold only letters, digits, `_`, `-` and `.`",
+            "a sweep name may hold only letters, digits, `_`, `-` and `.`, and not only dots (it names the cells' directory)",
         ));
     }
     let t = body.get_ref();
@@ -307,7 +307,7 @@ impl Parser<'_> {
                 _ => {
                     return Err(self.err(
                         v.span(),
-                        "a cell `name` is a string of letters, digits, `_`, `-`, `.`, `=`",
+                        "a cell `name` is a string of letters, digits, `_`, `-`, `.`, `=`, and not only dots (it names the cell's directory)",
                     ));
                 }
             }
@@ -383,13 +383,22 @@ impl Parser<'_> {
         t: &SweepToml,
         sweep: Range<usize>,
     ) -> Result<(WsPath, Vec<ReportCol>, Option<ReportFile>), SpecError> {
-        let dir =
-            match &t.dir {
-                Some(d) => WsPath::parse(d.get_ref())
-                    .map_err(|e| self.err(d.span(), format!("dir: {e}")))?,
-                None => WsPath::parse(&format!("sweeps/{}", self.sweep))
-                    .map_err(|e| self.err(sweep, e))?,
-            };
+        let dir = match &t.dir {
+            Some(d) => {
+                let dir = WsPath::parse(d.get_ref())
+                    .map_err(|e| self.err(d.span(), format!("dir: {e}")))?;
+                if !dir.is_root() && dir.components().any(|c| c == ".pipe" || c == ".git") {
+                    return Err(self.err(
+                            d.span(),
+                            format!("dir `{dir}` is the workspace's own (`.pipe`, `.git`): the cells' outs cannot go there"),
+                        ));
+                }
+                dir
+            }
+            None => {
+                WsPath::parse(&format!("sweeps/{}", self.sweep)).map_err(|e| self.err(sweep, e))?
+            }
+        };
         let report = t
             .report
             .iter()
@@ -474,9 +483,9 @@ fn article(t: &str) -> &'static str {
 }
 
 fn valid_cell_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.=".contains(c))
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.=".contains(c))
+        && !only_dots(s)
 }
 
 /// Why a `report` entry is not `METRIC` or `METRIC:max|min`.

@@ -353,6 +353,39 @@ fn a_path_or_command_longer_than_the_system_takes_is_refused_at_its_line() {
     }
 }
 
+/// A name becomes a directory: `..` would put a cell's outs beside its sweep's, `.git` a
+/// cell's outs inside git's own directory. Each is refused at its line, nothing written.
+#[test]
+fn names_of_dots_and_cells_inside_the_workspaces_own_are_refused() {
+    let sweep = |rest: &str| {
+        format!(
+            "[stage.a]\ncmd = \"echo ${{train.lr}} > ${{outs[0]}}\"\nouts = [\"o.txt\"]\n\n[sweep.s]\nstages = [\"a\"]\n{rest}\n"
+        )
+    };
+    rejects(
+        "[stage.\"..\"]\ncmd = \"true\"\n",
+        "and not only dots",
+        "pipe.toml:1:8",
+    );
+    for name in ["..", "."] {
+        rejects(
+            &sweep(&format!("cells = [{{ name = \"{name}\", \"train.lr\" = 0.2 }}]")),
+            "not only dots (it names the cell's directory)",
+            "pipe.toml:7:19",
+        );
+    }
+    rejects(
+        &sweep("dir = \".\"\ncells = [{ name = \".git\", \"train.lr\" = 0.2 }]"),
+        "stage `a@.git` cannot write `.git/o.txt`: it is the workspace's own",
+        "pipe.toml:3:9",
+    );
+    rejects(
+        &sweep("dir = \"runs/.pipe\"\nmatrix = { \"train.lr\" = [0.2] }"),
+        "dir `runs/.pipe` is the workspace's own",
+        "pipe.toml:7:7",
+    );
+}
+
 #[test]
 fn an_unreadable_dep_names_the_file_and_keeps_state() {
     let p = Project::new().file("data/ok.txt", "x").file(
