@@ -698,7 +698,7 @@ impl<'a> Expansion<'a> {
         do_body: &'a Node,
         notes: &mut Notes,
     ) -> Result<Vec<(String, Table, &'a Node)>, SpecError> {
-        let items = iterable(self.src, each, self.ctx)?;
+        let items = iterable(self.src, each, self.ctx, self.name, notes)?;
         expanded_note(self.src, notes, self.name, each);
         let is_map = matches!(items, Value::Table(_));
         let list: Vec<(String, Value)> = match items {
@@ -747,7 +747,7 @@ impl<'a> Expansion<'a> {
                 &format!("{}` matrix `{k}", self.name),
                 vals,
             );
-            match iterable(self.src, vals, self.ctx)? {
+            match iterable(self.src, vals, self.ctx, self.name, notes)? {
                 Value::Array(a) => axes.push((k, a)),
                 _ => return Err(self.src.err(vals, format!("matrix `{k}` must be a list"))),
             }
@@ -809,24 +809,90 @@ fn expanded_note(src: &Source, notes: &mut Notes, what: &str, node: &Node) {
     }
 }
 
-/// A `foreach` / matrix axis: a list or mapping written out, or `${name}` of one.
-fn iterable(src: &Source, node: &Node, ctx: &Table) -> Result<Value, SpecError> {
+/// A `foreach` / matrix axis: a list or mapping written out, or `${name}` of one. As DVC
+/// resolves it, the `${...}` inside its items are filled in from vars and params here
+/// (`model: ["${model.name}", lin]` makes `train@cnn` and `train@lin`), and said in a note.
+fn iterable(
+    src: &Source,
+    node: &Node,
+    ctx: &Table,
+    what: &str,
+    notes: &mut Notes,
+) -> Result<Value, SpecError> {
     // A null item is DVC's `None` (`m@None`), not an empty list.
     let v = yaml::to_value_or(src.file, node, &crate::spec::null::null())?;
-    match &v {
+    let v = match &v {
         Value::String(s) => {
             let Some(expr) = template::whole(s) else {
                 return Err(src.err(node, "expected a list, a mapping or `${...}` of one"));
             };
-            template::lookup(ctx, expr).cloned().ok_or_else(|| {
+            return template::lookup(ctx, expr).cloned().ok_or_else(|| {
                 src.err(
                     node,
                     format!("`${{{expr}}}` is not defined in vars or params.yaml"),
                 )
-            })
+            });
         }
-        _ => Ok(v),
+        _ => v,
+    };
+    let mut read = Vec::new();
+    let v = fill_items(&v, ctx, &mut read).map_err(|e| src.err(node, e))?;
+    if !read.is_empty() {
+        let names: Vec<String> = read.iter().map(|e| format!("`${{{e}}}`")).collect();
+        src.note(
+            notes,
+            node,
+            format!(
+                "stage `{what}`: items reading {} are filled in at import; re-import after changing them",
+                names.join(", ")
+            ),
+        );
     }
+    Ok(v)
+}
+
+/// Fills every `${...}` in the strings of `v` from `ctx`: a string that is one template
+/// becomes the value itself (a number stays a number), others are rendered into the text.
+/// The expressions read go to `read`.
+fn fill_items(v: &Value, ctx: &Table, read: &mut Vec<String>) -> Result<Value, TemplateError> {
+    Ok(match v {
+        Value::String(s) if s.contains("${") => {
+            if let Some(expr) = template::whole(s) {
+                read.push(expr.to_string());
+                return template::lookup(ctx, expr)
+                    .cloned()
+                    .ok_or_else(|| TemplateError::Global(expr.to_string()));
+            }
+            let empty = Table::new();
+            let r = template::substitute(
+                s,
+                &Scope {
+                    local: ctx,
+                    global: &empty,
+                },
+            )?;
+            read.extend(
+                s.split("${")
+                    .skip(1)
+                    .filter_map(|t| t.split_once('}'))
+                    .map(|(e, _)| e.trim().to_string()),
+            );
+            Value::String(r.text)
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| fill_items(x, ctx, read))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Table(t) => {
+            let mut o = Table::new();
+            for (k, x) in t {
+                o.insert(k.clone(), fill_items(x, ctx, read)?);
+            }
+            Value::Table(o)
+        }
+        other => other.clone(),
+    })
 }
 
 /// Substitutes templates in every string of a value.

@@ -246,6 +246,39 @@ fn dvc_yaml_errors_point_at_their_line() {
     assert!(!p.exists("pipe.toml"));
 }
 
+/// DVC fills in the `${...}` inside foreach items and matrix values from vars and params
+/// before it names the instances: pipe names them as `dvc stage list` does.
+#[test]
+fn templates_inside_foreach_items_and_matrix_values_are_filled_in_as_dvc_does() {
+    let p = Project::new()
+        .file("params.yaml", "model:\n  name: cnn\n  lr: 0.1\n")
+        .file(
+            "dvc.yaml",
+            "stages:\n  t:\n    foreach: [1, \"${model.lr}\", \"a-${model.name}\"]\n    do:\n      cmd: echo ${item} > t-${item}.txt\n      outs: [\"t-${item}.txt\"]\n  m:\n    matrix:\n      model: [\"${model.name}\", lin]\n    cmd: echo ${item.model} > m-${item.model}.txt\n    outs: [\"m-${item.model}.txt\"]\n",
+        );
+    dvc(&p, &["init", "-q", "--no-scm"]);
+    let listed = dvc(&p, &["stage", "list"]);
+    let r = p.pipe(&["import-dvc", "--dry"]).ok();
+    for (dvc_name, pipe_name, out) in [
+        ("t@1", "t.1", "t-1.txt"),
+        ("t@0.1", "t.0.1", "t-0.1.txt"),
+        ("t@a-cnn", "t.a-cnn", "t-a-cnn.txt"),
+        ("m@cnn", "m.cnn", "m-cnn.txt"),
+        ("m@lin", "m.lin", "m-lin.txt"),
+    ] {
+        assert!(listed.contains(dvc_name), "dvc names {dvc_name}:\n{listed}");
+        r.out_has(&format!("[stage.\"{pipe_name}\"]"))
+            .out_has(&format!("outs = [\"{out}\"]"));
+    }
+    r.out_has("dvc.yaml:3: stage `t`: items reading `${model.lr}`, `${model.name}` are filled in at import");
+    let toml: Vec<&str> = r.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        toml.iter().all(|l| !l.contains("${")),
+        "every template filled in:\n{}",
+        r.stdout
+    );
+}
+
 /// A DVC `matrix` is a product too: nine axes of ten values are counted, not made.
 #[test]
 fn a_dvc_matrix_of_more_stages_than_a_pipeline_holds_is_refused() {

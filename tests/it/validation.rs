@@ -369,7 +369,9 @@ fn names_of_dots_and_cells_inside_the_workspaces_own_are_refused() {
     );
     for name in ["..", "."] {
         rejects(
-            &sweep(&format!("cells = [{{ name = \"{name}\", \"train.lr\" = 0.2 }}]")),
+            &sweep(&format!(
+                "cells = [{{ name = \"{name}\", \"train.lr\" = 0.2 }}]"
+            )),
             "not only dots (it names the cell's directory)",
             "pipe.toml:7:19",
         );
