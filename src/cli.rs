@@ -18,6 +18,7 @@ use crate::ops::{self, Session, dag::DagFormat, repro::ReproOptions, sweep::Swee
 use crate::report::compare::{self, Style};
 use crate::report::printer::{self, ColorChoice, Printer};
 use crate::report::table::Format;
+use crate::sched::resources::MOST_GPUS;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -507,8 +508,8 @@ struct RunArgs {
     /// CPUs to schedule against [default: cores]
     #[arg(long)]
     cpus: Option<u32>,
-    /// GPUs to schedule against [default: nvidia-smi -L]
-    #[arg(long)]
+    /// GPUs to schedule against, at most 1024 [default: nvidia-smi -L]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=i64::from(MOST_GPUS)))]
     gpus: Option<u32>,
     /// Restore stages whose run-cache record is on the remote (a teammate ran them)
     /// instead of running them

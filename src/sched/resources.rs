@@ -23,6 +23,10 @@ use tokio::sync::Notify;
 
 use crate::spec::Resources;
 
+/// The most GPUs `--gpus` may say a machine has: each is a device slot pipe holds by its id,
+/// and no machine has more (a typo of 99999999 would hold 100 million).
+pub const MOST_GPUS: u32 = 1024;
+
 #[derive(Debug, Clone)]
 pub struct Totals {
     pub jobs: usize,

@@ -100,6 +100,12 @@ fn gpu_stages_get_distinct_devices() {
     q.pipe(&["repro", "--gpus", "2"])
         .code(2)
         .err_has("stage `a` asks for 4 GPUs, but this machine has 2");
+    // A count no machine has is a typo: refused, not a hundred million device slots
+    // (which took memory and minutes before anything ran).
+    q.pipe(&["repro", "--gpus", "99999999"])
+        .code(2)
+        .err_has("invalid value '99999999' for '--gpus <GPUS>': 99999999 is not in 0..=1024");
+    assert!(!q.exists("pipe.lock"));
 }
 
 #[test]
