@@ -43,6 +43,7 @@ use pipe_cache::{RootDir, StateDb, Store, StoreOptions};
 use crate::config::Config;
 use crate::lock::LockStore;
 use crate::spec::SpecError;
+use crate::wspath::WsPath;
 
 pub const DOT: &str = ".pipe";
 
@@ -221,8 +222,27 @@ impl OutputDir {
     }
 
     /// Writes file `name` (one name, no `/`) in it, atomically; a file replaced keeps its
-    /// mode.
+    /// mode. A name that is a device or a pipe (`-o /dev/stdout`) is written through, not
+    /// replaced by a file (renaming over `/dev/full` as root would have made it one).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), pipe_cache::Error> {
+        let path = self.path.join(name);
+        // Followed: `/dev/stdout` is a link to the process's descriptor.
+        if let Ok(m) = std::fs::metadata(&path)
+            && !m.is_file()
+        {
+            if m.is_dir() {
+                return Err(pipe_cache::Error::io(
+                    "write",
+                    &path,
+                    std::io::Error::from(std::io::ErrorKind::IsADirectory),
+                ));
+            }
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+                .map_err(|e| pipe_cache::Error::io("write", &path, e));
+        }
         match &self.inside {
             Some(d) => d.write_atomic(name, bytes, false),
             None => pipe_cache::fsutil::write_file_atomic(&self.path.join(name), bytes, false),
@@ -234,20 +254,8 @@ impl Workspace {
     /// The output directory `dir` (see [`OutputDir`]).
     pub fn output_dir(&self, dir: &Path) -> Result<OutputDir, pipe_cache::Error> {
         let abs = std::path::absolute(dir).map_err(|e| pipe_cache::Error::io("resolve", dir, e))?;
-        let root = std::path::absolute(&self.root)
-            .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?;
-        let rel = abs.strip_prefix(&root).ok().and_then(|r| {
-            let parts: Option<Vec<&str>> = r
-                .components()
-                .map(|c| match c {
-                    std::path::Component::Normal(n) => n.to_str(),
-                    _ => None,
-                })
-                .collect();
-            parts.map(|p| p.join("/"))
-        });
-        let inside = match rel {
-            Some(rel) => Some(self.dir.subdir(&rel, true)?),
+        let inside = match self.relative(dir)? {
+            Some(rel) => Some(self.dir.subdir(rel.as_str(), true)?),
             None => {
                 std::fs::create_dir_all(&abs)
                     .map_err(|e| pipe_cache::Error::io("create directory", &abs, e))?;
@@ -255,6 +263,27 @@ impl Workspace {
             }
         };
         Ok(OutputDir { path: abs, inside })
+    }
+}
+
+impl Workspace {
+    /// `path` (as given, relative to the current directory) as a path of the workspace,
+    /// read lexically (`sub/../pipe.toml` is `pipe.toml`), or `None` when it lies outside.
+    pub fn relative(&self, path: &Path) -> Result<Option<WsPath>, pipe_cache::Error> {
+        let abs =
+            std::path::absolute(path).map_err(|e| pipe_cache::Error::io("resolve", path, e))?;
+        let root = std::path::absolute(&self.root)
+            .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?;
+        let Ok(rest) = abs.strip_prefix(&root) else {
+            return Ok(None);
+        };
+        let Some(rel) = rest.to_str() else {
+            return Ok(None);
+        };
+        if rel.is_empty() {
+            return Ok(Some(WsPath::root()));
+        }
+        Ok(WsPath::parse(rel).ok())
     }
 }
 

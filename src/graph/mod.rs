@@ -11,6 +11,7 @@ pub mod error;
 pub mod exp;
 mod idx;
 pub mod instance;
+pub mod owner;
 pub mod render;
 pub mod stage;
 pub mod sweep;

@@ -31,13 +31,14 @@ use std::ops::Range;
 use toml::Value;
 
 use super::instance::{Instance, NoRemap, Remap, RemapError};
+use super::owner::{PathOwner, path_owner};
 use super::stage::{CellInfo, Stage, StageId, StageKind};
 use crate::spec::limits::{self, LONGEST_STAGE_ID, MOST_STAGES};
 use crate::spec::naming::{elided, short_names, value_label};
-use crate::spec::params::{Slot, View};
+use crate::spec::params::View;
 pub use crate::spec::sweep::{Better, ReportCol};
 use crate::spec::sweep::{Override, Row, SweepDef};
-use crate::spec::{Body, OutRole, Spec, SpecError};
+use crate::spec::{Body, Spec, SpecError};
 use crate::wspath::WsPath;
 
 /// One replicate of a cell: its instance ids.
@@ -176,40 +177,15 @@ pub fn report_file_owner(
             format!("sweep `{}`: report_file {shown} {what}", def.name),
         )
     };
-    if let Some(what) = crate::spec::workspace_owned(&spec.path, file) {
-        return Some(refuse(format!("is {what}")));
-    }
-    let params_file = spec
-        .params
-        .defaults
-        .iter()
-        .chain(spec.params.others.values())
-        .any(|slot| match slot {
-            Slot::Loaded(f) => &f.path == file,
-            Slot::Missing(p) => p == file,
-        });
-    if params_file {
-        return Some(refuse("is a params file".into()));
-    }
-    stages.iter().find_map(|s| {
-        let o = s.outs.iter().find(|o| o.path.overlaps(file))?;
-        let how = if &o.path == file {
-            "is"
-        } else if file.is_within(&o.path) {
-            "lies inside"
-        } else {
-            "holds"
-        };
-        let role = match o.role {
-            OutRole::Out => "out",
-            OutRole::Metric => "metric",
-            OutRole::Plot => "plot",
-        };
-        let msg = format!(
-            "{how} {role} `{}` of stage `{}`: the table would overwrite what the stage made",
-            o.path, s.id
-        );
-        Some(refuse(msg).at(&spec.file, o.span.clone(), "that out"))
+    let owner = path_owner(spec, stages, file)?;
+    let msg = match &owner {
+        PathOwner::Out { .. } => format!("{owner}: the table would overwrite what the stage made"),
+        _ => owner.to_string(),
+    };
+    let e = refuse(msg);
+    Some(match owner {
+        PathOwner::Out { out, .. } => e.at(&spec.file, out.span.clone(), "that out"),
+        _ => e,
     })
 }
 

@@ -45,6 +45,9 @@ pub enum OpsError {
     DetachNeedsSlurm,
     #[error("{}: name a file to write the report to", path.display())]
     ReportFile { path: PathBuf },
+    /// `-o` names a path the pipeline owns (see `ops::output`).
+    #[error("{}: pipe will not write there: it {owner}", path.display())]
+    OutputOwned { path: PathBuf, owner: String },
     #[error("compare two revisions at most, not {n}")]
     TooManyRevs { n: usize },
     /// Files that could not be read or drawn, one line each; the rest was shown.
@@ -347,6 +350,7 @@ impl OpsError {
             | Resources { .. }
             | DetachNeedsSlurm
             | ReportFile { .. }
+            | OutputOwned { .. }
             | TooManyRevs { .. }
             | Unreadable { .. }
             | NoPlots

@@ -16,6 +16,7 @@ pub mod keep;
 pub mod merge_lock;
 // compare: metrics, params, plots, report
 pub mod metrics;
+pub mod output;
 pub mod params;
 pub mod part;
 pub mod plots;

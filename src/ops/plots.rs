@@ -99,14 +99,20 @@ fn write(
     charts: &[(String, Chart)],
     problems: Vec<String>,
 ) -> Result<Written> {
+    let names: Vec<String> = charts
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("{:02}-{}.svg", i + 1, file_name(name)))
+        .chain(["index.html".to_string()])
+        .collect();
+    for name in &names {
+        super::output::check(s, &dir.join(name))?;
+    }
     let out = s.ws.output_dir(dir)?;
     let mut svgs = Vec::new();
-    for (i, (name, c)) in charts.iter().enumerate() {
+    for ((_, c), name) in charts.iter().zip(&names) {
         let svg = chart::svg(c, (720, 420))?;
-        out.write(
-            &format!("{:02}-{}.svg", i + 1, file_name(name)),
-            svg.as_bytes(),
-        )?;
+        out.write(name, svg.as_bytes())?;
         svgs.push((c.title.clone(), svg));
     }
     let page = html::plots_page(title, &svgs, &problems);

@@ -50,6 +50,7 @@ const EXTRA: [(&str, Better); 8] = [
 /// Writes the page of `sweeps` (default: all) to `out`.
 pub fn write(p: &Printer, s: &Session, sweeps: &[String], out: &Path) -> Result<()> {
     let started = std::time::Instant::now();
+    super::output::check(s, out)?;
     let m = build(s, sweeps)?;
     let page = html::report(&m)?;
     let dir = out

@@ -195,6 +195,64 @@ fn plots_show_overlays_cells_and_plots_diff_overlays_revisions() {
     assert_eq!(p.read("broken/index.html").matches("<svg").count(), 1);
 }
 
+/// `-o` goes anywhere the user names but over what the pipeline owns: its file (the report
+/// used to replace `pipe.toml`), its lock, a params file, a stage's out or a file inside one.
+/// A device is written through, not replaced (as root, `-o /dev/full` made it a file).
+#[test]
+fn report_and_plots_never_write_over_what_the_pipeline_owns() {
+    let p = project().file("sub/keep.txt", "x");
+    p.pipe(&["repro"]).ok();
+    let before: Vec<String> = ["pipe.toml", "pipe.lock", "params.toml", "curve.csv"]
+        .iter()
+        .map(|f| p.read(f))
+        .collect();
+    for (args, says) in [
+        (
+            &["report", "-o", "pipe.toml"][..],
+            "pipe.toml: pipe will not write there: it is the pipeline file",
+        ),
+        (
+            &["report", "-o", "sub/../pipe.lock"],
+            "sub/../pipe.lock: pipe will not write there: it is the pipeline's lock",
+        ),
+        (&["report", "-o", "params.toml"], "it is a params file"),
+        (
+            &["report", "-o", "curve.csv"],
+            "it is plot `curve.csv` of stage `train`",
+        ),
+        (
+            &["report", "-o", ".pipe/r.html"],
+            "it is the workspace's own",
+        ),
+        (
+            &["plots", "show", "-o", ".git"],
+            "it is the workspace's own",
+        ),
+    ] {
+        p.pipe(args).code(2).err_has(says);
+    }
+    let after: Vec<String> = ["pipe.toml", "pipe.lock", "params.toml", "curve.csv"]
+        .iter()
+        .map(|f| p.read(f))
+        .collect();
+    assert_eq!(before, after, "nothing written over");
+    assert!(!p.exists(".pipe/r.html"));
+    p.pipe(&["report", "-o", "sub/report.html"]).ok();
+    p.pipe(&["report", "-o", "/dev/full"])
+        .code(3)
+        .err_has("cannot write /dev/full: No space left on device");
+    let full = std::fs::symlink_metadata("/dev/full").expect("/dev/full");
+    assert!(!full.is_file(), "/dev/full is still a device");
+    let r = p.pipe(&["report", "-o", "/dev/stdout"]).ok();
+    let link = std::fs::symlink_metadata("/dev/stdout").expect("/dev/stdout");
+    assert!(link.is_symlink(), "/dev/stdout is still a link");
+    assert!(
+        r.stdout.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &r.stdout[..80.min(r.stdout.len())]
+    );
+}
+
 /// A plot of more points than its chart has pixels is drawn from each pixel column's
 /// extremes: 200,000 steps make a page of kilobytes, not megabytes, with every spike.
 #[test]
