@@ -222,12 +222,15 @@ impl OutputDir {
     }
 
     /// Writes file `name` (one name, no `/`) in it, atomically; a file replaced keeps its
-    /// mode. A name that is a device or a pipe (`-o /dev/stdout`) is written through, not
-    /// replaced by a file (renaming over `/dev/full` as root would have made it one).
+    /// mode. Outside the workspace, a name that is a device or a pipe (`-o /dev/stdout`) is
+    /// written through, not replaced by a file (renaming over `/dev/full` as root would
+    /// have made it one). Inside, nothing is followed: a `report.html` that is a link to a
+    /// disk is replaced, not written through.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), pipe_cache::Error> {
         let path = self.path.join(name);
         // Followed: `/dev/stdout` is a link to the process's descriptor.
-        if let Ok(m) = std::fs::metadata(&path)
+        if self.inside.is_none()
+            && let Ok(m) = std::fs::metadata(&path)
             && !m.is_file()
         {
             if m.is_dir() {

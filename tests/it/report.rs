@@ -243,6 +243,12 @@ fn report_and_plots_never_write_over_what_the_pipeline_owns() {
         .err_has("cannot write /dev/full: No space left on device");
     let full = std::fs::symlink_metadata("/dev/full").expect("/dev/full");
     assert!(!full.is_file(), "/dev/full is still a device");
+    // A link in the workspace to a device is replaced, never written through: a cloned
+    // repository's `report.html -> /dev/sda` must not reach the disk.
+    std::os::unix::fs::symlink("/dev/full", p.path("report.html")).expect("symlink");
+    p.pipe(&["report"]).ok();
+    let page = std::fs::symlink_metadata(p.path("report.html")).expect("report.html");
+    assert!(page.is_file(), "the link is replaced by the page");
     let r = p.pipe(&["report", "-o", "/dev/stdout"]).ok();
     let link = std::fs::symlink_metadata("/dev/stdout").expect("/dev/stdout");
     assert!(link.is_symlink(), "/dev/stdout is still a link");
