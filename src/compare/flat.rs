@@ -99,11 +99,11 @@ pub enum MetricsError {
 pub fn parse(path: &str, text: &str) -> Result<Flat, MetricsError> {
     let kind = Kind::of(path);
     let tree: serde_json::Value = match kind {
-        Kind::Json => serde_json::from_str(text)?,
+        Kind::Json => super::pyjson::from_str(text)?,
         Kind::Toml => {
             let t: toml::Table =
                 toml::from_str(text).map_err(|e| MetricsError::Toml(Box::new(e)))?;
-            serde_json::to_value(t)?
+            from_toml_with_nulls(toml::Value::Table(t))
         }
         Kind::Yaml => yaml_tree(path, text)?,
     };
@@ -145,7 +145,7 @@ fn from_toml_with_nulls(v: toml::Value) -> serde_json::Value {
         toml::Value::String(s) if s == crate::spec::null::NULL => J::Null,
         toml::Value::String(s) => J::String(s),
         toml::Value::Integer(i) => J::from(i),
-        toml::Value::Float(f) => J::from(f),
+        toml::Value::Float(f) => super::pyjson::value_of(f),
         toml::Value::Boolean(b) => J::Bool(b),
         toml::Value::Datetime(d) => J::String(d.to_string()),
         toml::Value::Array(a) => J::Array(a.into_iter().map(from_toml_with_nulls).collect()),
@@ -172,7 +172,9 @@ fn flatten(key: &str, v: &serde_json::Value, out: &mut Flat) {
             out.insert(key.to_string(), v);
         }
         J::String(s) => {
-            out.insert(key.to_string(), Value::Text(s.clone()));
+            let v =
+                super::pyjson::non_finite(s).map_or_else(|| Value::Text(s.clone()), Value::Float);
+            out.insert(key.to_string(), v);
         }
         J::Array(_) => {
             out.insert(key.to_string(), Value::Text(v.to_string()));

@@ -28,6 +28,7 @@ pub mod exps;
 pub mod flat;
 pub mod git;
 pub mod plot;
+pub mod pyjson;
 pub mod rank;
 pub mod records;
 pub mod stats;

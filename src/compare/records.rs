@@ -111,7 +111,7 @@ fn delimited(text: &str, sep: char) -> Records {
 }
 
 fn json(text: &str) -> Result<Records, RecordsError> {
-    let v: J = serde_json::from_str(text)?;
+    let v: J = super::pyjson::from_str(text)?;
     let arr = match v {
         J::Array(a) => a,
         J::Object(m) if m.len() == 1 => match m.into_iter().next() {
@@ -138,7 +138,10 @@ fn json(text: &str) -> Result<Records, RecordsError> {
                 .iter()
                 .map(|c| match r.get(c) {
                     None | Some(J::Null) => String::new(),
-                    Some(J::String(s)) => s.clone(),
+                    Some(J::String(s)) => match super::pyjson::non_finite(s) {
+                        Some(f) => f.to_string(),
+                        None => s.clone(),
+                    },
                     Some(other) => other.to_string(),
                 })
                 .collect()

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::flat::Value;
 use crate::compare::table::{Row, RowState, Stat, Table};
 use crate::error::{Error, Result};
 use crate::events::Outcome;
@@ -249,7 +250,9 @@ fn dry(s: &Session, sw: &SweepPlan, selection: &[StageIdx], o: &SweepOptions) ->
     Ok(DryRun { shared, replicates })
 }
 
-/// Reads every metrics file of a replicate's stages, flattened to `a.b` keys.
+/// Reads every metrics file of a replicate's stages (`compare::flat`: JSON as Python writes
+/// it, TOML, YAML), flattened to `a.b` keys; booleans count as 0 and 1, text is left out. A
+/// file that cannot be read leaves its metrics out (the table shows the replicates it has).
 pub(crate) fn replicate_metrics(s: &Session, stages: &[StageId]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for id in stages {
@@ -257,61 +260,24 @@ pub(crate) fn replicate_metrics(s: &Session, stages: &[StageId]) -> BTreeMap<Str
             continue;
         };
         for o in s.graph[i].outs_of(OutRole::Metric) {
-            let path = o.path.to_abs(&s.ws.root);
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            let Ok(text) = std::fs::read_to_string(o.path.to_abs(&s.ws.root)) else {
                 continue;
             };
-            let value: Option<toml::Value> = if o.path.as_str().ends_with(".toml") {
-                toml::from_str::<toml::Table>(&text)
-                    .ok()
-                    .map(toml::Value::Table)
-            } else {
-                serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(json_to_toml)
+            let Ok(flat) = crate::compare::flat::parse(o.path.as_str(), &text) else {
+                continue;
             };
-            if let Some(v) = value {
-                let mut flat = BTreeMap::new();
-                if let toml::Value::Table(t) = &v {
-                    for (k, v) in t {
-                        params::flatten_into(k, v, &mut flat);
-                    }
-                }
-                for (k, v) in flat {
-                    let n = match v {
-                        toml::Value::Float(f) => Some(f),
-                        toml::Value::Integer(i) => Some(i as f64),
-                        toml::Value::Boolean(b) => Some(f64::from(u8::from(b))),
-                        _ => None,
-                    };
-                    if let Some(n) = n {
-                        out.insert(k, n);
-                    }
-                }
+            for (k, v) in flat {
+                let n = match v {
+                    Value::Float(f) => f,
+                    Value::Int(i) => i as f64,
+                    Value::Bool(b) => f64::from(u8::from(b)),
+                    Value::Text(_) => continue,
+                };
+                out.insert(k, n);
             }
         }
     }
     out
-}
-
-fn json_to_toml(v: serde_json::Value) -> Option<toml::Value> {
-    Some(match v {
-        serde_json::Value::Null => return None,
-        serde_json::Value::Bool(b) => toml::Value::Boolean(b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            None => toml::Value::Float(n.as_f64()?),
-        },
-        serde_json::Value::String(s) => toml::Value::String(s),
-        serde_json::Value::Array(a) => {
-            toml::Value::Array(a.into_iter().filter_map(json_to_toml).collect())
-        }
-        serde_json::Value::Object(o) => toml::Value::Table(
-            o.into_iter()
-                .filter_map(|(k, v)| json_to_toml(v).map(|v| (k, v)))
-                .collect(),
-        ),
-    })
 }
 
 /// A metric by name: the exact key, else the one key ending in `.name`.

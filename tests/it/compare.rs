@@ -213,3 +213,27 @@ fn metrics_show_flattens_and_names_a_broken_file_while_showing_the_rest() {
         .code(2)
         .err_has("is not in a git repository");
 }
+
+/// Python's `json.dump` writes `NaN` and `Infinity` (a diverged training), and DVC reads
+/// them: so does pipe, in `metrics show` and in a sweep's table, where a cell with a
+/// diverged seed shows as NaN rather than losing the seed.
+#[test]
+fn metrics_of_a_diverged_training_are_read_as_python_writes_them() {
+    let p = Project::new()
+        .file("params.toml", "seed = 0\n")
+        .file(
+            "pipe.toml",
+            "[stage.t]\ncmd = \"python3 -c \\\"import json; s = ${seed}; json.dump({'loss': float('nan') if s == 1 else 0.5, 'ppl': float('inf'), 'big': 1e308 * 10 if s == 2 else 1.0}, open('${metrics[0]}', 'w'))\\\"\"\nmetrics = [{ path = \"m.json\", cache = false }]\n\n[sweep.s]\nstages = [\"t\"]\nseeds = [0, 1]\nseed_key = \"seed\"\ncells = [{ name = \"only\" }]\nreport = [\"loss:min\", \"ppl:min\"]\n",
+        );
+    p.pipe(&["repro"]).ok();
+    assert!(
+        p.read("m.json").contains("Infinity"),
+        "{}",
+        p.read("m.json")
+    );
+    let r = p.pipe(&["metrics", "show", "--csv"]).ok();
+    r.out_has("t,m.json,ppl,inf\n")
+        .out_has("t,m.json,loss,0.5\n");
+    let r = p.pipe(&["sweep", "s"]).ok();
+    r.out_has("NaN ± NaN (n=2)").out_has("inf ± NaN (n=2)");
+}
