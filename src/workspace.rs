@@ -222,26 +222,16 @@ impl OutputDir {
     }
 
     /// Writes file `name` (one name, no `/`) in it, atomically; a file replaced keeps its
-    /// mode. Outside the workspace, a name that is a device or a pipe (`-o /dev/stdout`) is
-    /// written through, not replaced by a file (renaming over `/dev/full` as root would
-    /// have made it one). Inside, nothing is followed: a `report.html` that is a link to a
-    /// disk is replaced, not written through.
+    /// mode. Outside the workspace, a name that is a device, a pipe or a link
+    /// (`-o /dev/stdout`) is written through, not replaced by a file (renaming over
+    /// `/dev/full` as root would have made it one). Inside, nothing is followed: a
+    /// `report.html` that is a link to a disk is replaced, not written through.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), pipe_cache::Error> {
         let path = self.path.join(name);
-        // Followed: `/dev/stdout` is a link to the process's descriptor.
-        if self.inside.is_none()
-            && let Ok(m) = std::fs::metadata(&path)
-            && !m.is_file()
-        {
-            if m.is_dir() {
-                return Err(pipe_cache::Error::io(
-                    "write",
-                    &path,
-                    std::io::Error::from(std::io::ErrorKind::IsADirectory),
-                ));
-            }
+        if self.inside.is_none() && written_through(&path)? {
             return std::fs::OpenOptions::new()
                 .write(true)
+                .truncate(true)
                 .open(&path)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
                 .map_err(|e| pipe_cache::Error::io("write", &path, e));
@@ -269,24 +259,80 @@ impl Workspace {
     }
 }
 
+/// Whether an output file outside the workspace is written through rather than replaced:
+/// a device, a pipe or a link to something (`/dev/stdout` is a link to the process's
+/// descriptor, which may be a pipe or a file), as a shell's `>` writes it. A directory is
+/// an error.
+fn written_through(path: &Path) -> Result<bool, pipe_cache::Error> {
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    let target = std::fs::metadata(path);
+    if target.as_ref().is_ok_and(|t| t.is_dir()) {
+        return Err(pipe_cache::Error::io(
+            "write",
+            path,
+            std::io::Error::from(std::io::ErrorKind::IsADirectory),
+        ));
+    }
+    Ok(if m.is_symlink() {
+        target.is_ok()
+    } else {
+        !m.is_file()
+    })
+}
+
 impl Workspace {
-    /// `path` (as given, relative to the current directory) as a path of the workspace,
-    /// read lexically (`sub/../pipe.toml` is `pipe.toml`), or `None` when it lies outside.
+    /// `path` (as given, relative to the current directory) as a path of the workspace, or
+    /// `None` when it lies outside. Read as the file system will: the root and each part of
+    /// `path` that exists are resolved (`..`, links: `../ws/pipe.lock`, a link to the
+    /// workspace, a directory link to `.pipe` all land inside), the rest lexically. A
+    /// path inside that no workspace path can name (not UTF-8, a control character) is an
+    /// error.
     pub fn relative(&self, path: &Path) -> Result<Option<WsPath>, pipe_cache::Error> {
+        let root = std::fs::canonicalize(&self.root)
+            .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?;
         let abs =
             std::path::absolute(path).map_err(|e| pipe_cache::Error::io("resolve", path, e))?;
-        let root = std::path::absolute(&self.root)
-            .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?;
-        let Ok(rest) = abs.strip_prefix(&root) else {
-            return Ok(None);
-        };
-        let Some(rel) = rest.to_str() else {
-            return Ok(None);
-        };
-        if rel.is_empty() {
-            return Ok(Some(WsPath::root()));
+        // Component by component, each resolved while it exists (links followed, `..` taken
+        // from the real parent), then lexically.
+        let mut full = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    full.pop();
+                }
+                std::path::Component::CurDir => {}
+                std::path::Component::Normal(name) => {
+                    full.push(name);
+                    if let Ok(real) = std::fs::canonicalize(&full) {
+                        full = real;
+                    }
+                }
+                other => full.push(other.as_os_str()),
+            }
         }
-        Ok(WsPath::parse(rel).ok())
+        let Ok(inside) = full.strip_prefix(&root) else {
+            return Ok(None);
+        };
+        let rel = inside.to_str().and_then(|r| {
+            if r.is_empty() {
+                Some(WsPath::root())
+            } else {
+                WsPath::parse(r).ok()
+            }
+        });
+        match rel {
+            Some(rel) => Ok(Some(rel)),
+            None => Err(pipe_cache::Error::io(
+                "write",
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it lies in the workspace, but names no path pipe can write there",
+                ),
+            )),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::spec::interp::{self, InterpError};
 use crate::spec::params::{self, View};
 use crate::spec::toml_text;
 use crate::spec::{Body, OutRole, Spec, SpecError, StageDef};
-use crate::wspath::{LONGEST_PATH, WsPath, WsPathError};
+use crate::wspath::{WsPath, WsPathError};
 
 /// Moves paths of a sweep cell into its namespace; identity for the base pipeline.
 pub trait Remap {
@@ -148,7 +148,7 @@ impl Instance<'_> {
         let Some(w) = &self.def().wdir else {
             return Ok(WsPath::root());
         };
-        let s = interp::interpolate(w.get_ref(), LONGEST_PATH, "the path", |n| {
+        let s = interp::interpolate(w.get_ref(), interp::LONGEST_CMD, "the path", |n| {
             self.resolve_var(n, used)
         })
         .map_err(|e| self.interp_err(w.span(), e))?;
@@ -166,7 +166,7 @@ impl Instance<'_> {
         let mut deps = Vec::with_capacity(def.deps.len());
         let mut dep_spans = Vec::with_capacity(def.deps.len());
         for d in &def.deps {
-            let s = interp::interpolate(d.get_ref(), LONGEST_PATH, "the path", |n| {
+            let s = interp::interpolate(d.get_ref(), interp::LONGEST_CMD, "the path", |n| {
                 self.resolve_var(n, used)
             })
             .map_err(|e| self.interp_err(d.span(), e))?;
@@ -192,7 +192,7 @@ impl Instance<'_> {
         let def = self.def();
         let mut outs = Vec::with_capacity(def.outs.len());
         for o in &def.outs {
-            let s = interp::interpolate(o.path.get_ref(), LONGEST_PATH, "the path", |n| {
+            let s = interp::interpolate(o.path.get_ref(), interp::LONGEST_CMD, "the path", |n| {
                 self.resolve_var(n, used)
             })
             .map_err(|e| self.interp_err(o.path.span(), e))?;

@@ -46,7 +46,9 @@ pub fn line(points: &[(f64, f64)], x: (f64, f64), columns: usize) -> Vec<(f64, f
 
 /// The first, lowest, highest and last points of a run, each once, in their order.
 fn keep_run(run: &[(f64, f64)], out: &mut Vec<(f64, f64)>) {
-    let (mut lo, mut hi) = (0, 0);
+    // Extremes among the numbers: a NaN compares with nothing (a `nan` row of a log).
+    let first = run.iter().position(|p| !p.1.is_nan()).unwrap_or(0);
+    let (mut lo, mut hi) = (first, first);
     for (i, p) in run.iter().enumerate() {
         if p.1 < run[lo].1 {
             lo = i;
@@ -131,6 +133,16 @@ mod tests {
         assert_eq!(kept.len(), 1000, "no run of one column to shorten");
         let with_nan = [(0.0, 1.0), (f64::NAN, 2.0), (0.5, 3.0)].repeat(10);
         assert_eq!(line(&with_nan, (0.0, 1.0), 1).len(), 30);
+        // A NaN y first in its column hides none of the column's extremes.
+        let mut spiky: Vec<(f64, f64)> = (0..100).map(|i| (f64::from(i), 0.5)).collect();
+        spiky[0].1 = f64::NAN;
+        spiky[50].1 = 9.0;
+        spiky[60].1 = -9.0;
+        let kept = line(&spiky, (0.0, 100.0), 1);
+        assert!(
+            kept.contains(&(50.0, 9.0)) && kept.contains(&(60.0, -9.0)),
+            "{kept:?}"
+        );
     }
 
     #[test]

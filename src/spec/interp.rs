@@ -14,8 +14,11 @@ pub struct InterpError {
 }
 
 /// The most bytes a command may take once its `${...}` are filled in: pipe runs it as
-/// `sh -c CMD`, and Linux takes no longer argument (`MAX_ARG_STRLEN`, 32 pages).
-pub const LONGEST_CMD: usize = 131_072;
+/// `sh -c CMD`, and Linux takes no longer argument (`MAX_ARG_STRLEN`, 32 pages, its NUL
+/// included). Paths are held to it too while they are filled in (so a large value used
+/// many times is refused before it fills the memory), then to `WsPath`'s limits once
+/// normalised.
+pub const LONGEST_CMD: usize = 131_071;
 
 /// Replaces every `${name}` in `s` by `resolve(name)`; a name `resolve` refuses is an
 /// [`InterpError`] at its `${...}`, saying what `resolve`'s error says, and so is the

@@ -249,6 +249,53 @@ fn report_and_plots_never_write_over_what_the_pipeline_owns() {
     p.pipe(&["report"]).ok();
     let page = std::fs::symlink_metadata(p.path("report.html")).expect("report.html");
     assert!(page.is_file(), "the link is replaced by the page");
+    // Other spellings of an owned path are that path: through `..` and the workspace's
+    // own name, through a link to the workspace, a directory link to `.pipe`, a pipeline
+    // named through `..`.
+    let name = p
+        .root()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name");
+    let link = p.root().with_extension("link");
+    std::os::unix::fs::symlink(p.root(), &link).expect("symlink");
+    std::os::unix::fs::symlink(".pipe", p.path("d")).expect("symlink");
+    let through_link = format!("{}/pipe.lock", link.display());
+    for (args, says) in [
+        (
+            vec!["report", "-o", &*format!("../{name}/pipe.lock")],
+            "it is the pipeline's lock",
+        ),
+        (
+            vec!["report", "-o", &through_link],
+            "it is the pipeline's lock",
+        ),
+        (
+            vec!["plots", "show", "-o", "d"],
+            "it is the workspace's own",
+        ),
+        (
+            vec!["-f", "sub/../pipe.toml", "report", "-o", "curve.csv"],
+            "it is plot `curve.csv`",
+        ),
+    ] {
+        p.pipe(&args).code(2).err_has(says);
+    }
+    std::fs::remove_file(&link).expect("remove link");
+    assert_eq!(p.read("pipe.lock"), before[1]);
+    assert!(!p.exists(".pipe/index.html"));
+    // `/dev/stdout` sent to a file: the file gets the page, the link stays a link.
+    let sh = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' report -o /dev/stdout > page.html",
+            crate::support::bin().display()
+        ))
+        .current_dir(p.root())
+        .status()
+        .expect("sh");
+    assert!(sh.success());
+    assert!(p.read("page.html").starts_with("<!DOCTYPE html>"));
     let r = p.pipe(&["report", "-o", "/dev/stdout"]).ok();
     let link = std::fs::symlink_metadata("/dev/stdout").expect("/dev/stdout");
     assert!(link.is_symlink(), "/dev/stdout is still a link");
