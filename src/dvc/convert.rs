@@ -719,6 +719,16 @@ impl<'a> Expansion<'a> {
             }
             _ => return Err(self.src.err(each, "`foreach` takes a list or a mapping")),
         };
+        if list.len() > MOST_STAGES {
+            return Err(self.src.err(
+                each,
+                format!(
+                    "stage `{}`: its foreach makes {} instances; a pipeline holds at most {MOST_STAGES} stages",
+                    self.name,
+                    list.len()
+                ),
+            ));
+        }
         let mut v = Vec::with_capacity(list.len());
         for (k, item) in list {
             let mut l = self.local.clone();
@@ -838,7 +848,13 @@ fn iterable(
     let mut read = Vec::new();
     let v = fill_items(&v, ctx, &mut read).map_err(|e| src.err(node, e))?;
     if !read.is_empty() {
-        let names: Vec<String> = read.iter().map(|e| format!("`${{{e}}}`")).collect();
+        let mut names: Vec<String> = Vec::new();
+        for e in &read {
+            let n = format!("`${{{e}}}`");
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
         src.note(
             notes,
             node,

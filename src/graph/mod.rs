@@ -23,6 +23,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 pub use idx::StageIdx;
 pub use stage::{Out, Stage, StageId, StageKind};
 
+use crate::spec::limits::MOST_STAGES;
 use crate::spec::{OutRole, Spec, SpecError, View};
 use crate::wspath::WsPath;
 pub use error::GraphError;
@@ -52,6 +53,17 @@ impl Graph {
             params: &spec.params,
             overrides: &none,
         };
+        let written = spec.stages.len() + spec.data.len();
+        if written > MOST_STAGES {
+            let span = spec
+                .stages
+                .get(MOST_STAGES)
+                .map_or(0..0, |d| d.span.clone());
+            return Err(spec.file.error(
+                span,
+                format!("the pipeline holds {written} stages and tracked data; it holds at most {MOST_STAGES} (this is the first past it)"),
+            ));
+        }
         let mut stages = Vec::with_capacity(spec.stages.len());
         for (i, def) in spec.stages.iter().enumerate() {
             let inst = Instance {

@@ -113,7 +113,7 @@ pub fn expand(spec: &Spec, base: &[Stage]) -> Result<(Vec<Stage>, Vec<SweepPlan>
     // Instance id -> the sweep (index into spec.sweeps) that made it.
     let mut made_by: BTreeMap<StageId, usize> = BTreeMap::new();
     for (d, def) in spec.sweeps.iter().enumerate() {
-        check_size(spec, def, base.len() + all.len())?;
+        check_size(spec, def, base.len() + spec.data.len() + all.len())?;
         let (stages, plan) = expand_one(spec, base, def)?;
         for s in &stages {
             if let Some(&other) = made_by.get(&s.id) {
@@ -565,7 +565,12 @@ fn instantiate_cell(
         .map(|&d| inst(d).build(&NoRemap))
         .collect::<Result<_, _>>()?;
     let remap = CellRemap {
-        prefix: WsPath::join(&def.dir, key).map_err(|e| spec.file.error(0..0, e.to_string()))?,
+        prefix: WsPath::join(&def.dir, key).map_err(|e| {
+            spec.file.error(
+                def.span.clone(),
+                format!("sweep `{}`: cell `{key}`'s directory: {e}", def.name),
+            )
+        })?,
         outs: plain
             .iter()
             .flat_map(|s| s.outs.iter().map(|o| o.path.clone()))

@@ -1,6 +1,7 @@
 //! Where `pipe report -o FILE` and `pipe plots -o DIR` write: anywhere the user names, but
 //! never over what the pipeline owns (its file, its lock, a params file, a stage's out or
-//! tracked data, `.pipe`, `.git`), which would change them behind the lock's back.
+//! tracked data, `.pipe`, `.git`, a sweep's `report_file`), which would change them behind
+//! the lock's back.
 
 use std::path::Path;
 
@@ -15,10 +16,23 @@ pub fn check(s: &Session, file: &Path) -> Result<()> {
     let Some(rel) = s.ws.relative(file)? else {
         return Ok(());
     };
-    match path_owner(&s.spec, s.graph.stages(), &rel) {
+    let owner = path_owner(&s.spec, s.graph.stages(), &rel)
+        .map(|o| o.to_string())
+        .or_else(|| {
+            let sweep = s
+                .spec
+                .sweeps
+                .iter()
+                .find(|d| d.report_file.as_ref().is_some_and(|(f, _)| *f == rel))?;
+            Some(format!(
+                "is sweep `{}`'s table (its `report_file`)",
+                sweep.name
+            ))
+        });
+    match owner {
         Some(owner) => Err(OpsError::OutputOwned {
             path: file.to_path_buf(),
-            owner: owner.to_string(),
+            owner,
         }
         .into()),
         None => Ok(()),

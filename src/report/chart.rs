@@ -142,32 +142,46 @@ fn xy(root: &Area, c: &Chart, series: &[Series], size: (u32, u32)) -> Result<(),
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
-    // Pixels across (and down) the whole chart: at least one bucket per pixel of the plot.
-    let (w, h) = (size.0 as usize, size.1 as usize);
-    for (i, s) in series.iter().enumerate() {
-        let col = color(i);
-        if s.band.len() > 1 {
+    // The pixel each point is drawn at, as plotters maps it: a long series keeps what each
+    // pixel column shows (`decimate`).
+    let pixel =
+        |(x, y): (f64, f64)| (x.is_finite() && y.is_finite()).then(|| chart.backend_coord(&(x, y)));
+    let column = |x: f64| x.is_finite().then(|| chart.backend_coord(&(x, y0)).0);
+    let w = size.0 as usize;
+    let mut drawn_series = Vec::with_capacity(series.len());
+    for s in series {
+        let band = if s.band.len() > 1 {
             let edge = |f: fn(&(f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
                 let pts: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, f(b))).collect();
-                decimate::line(&pts, (x0, x1), w)
+                decimate::line(&pts, column, w)
             };
             let mut poly = edge(|b| b.2);
             poly.extend(edge(|b| b.1).into_iter().rev());
+            Some(poly)
+        } else {
+            None
+        };
+        let points = if c.template == Template::Scatter {
+            decimate::scatter(&s.points, pixel, w)
+        } else {
+            decimate::line(&s.points, column, w)
+        };
+        drawn_series.push((band, points));
+    }
+    for (i, (s, (band, points))) in series.iter().zip(drawn_series).enumerate() {
+        let col = color(i);
+        if let Some(poly) = band {
             chart
                 .draw_series(std::iter::once(Polygon::new(poly, col.mix(0.18).filled())))
                 .map_err(err)?;
         }
         let drawn = if c.template == Template::Scatter {
-            let pts = decimate::scatter(&s.points, (x0, x1), (y0, y1), (w, h));
             chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled())))
+                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, col.filled())))
                 .map_err(err)?
         } else {
             chart
-                .draw_series(LineSeries::new(
-                    decimate::line(&s.points, (x0, x1), w),
-                    col.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(points, col.stroke_width(2)))
                 .map_err(err)?
         };
         if !s.label.is_empty() {

@@ -14,28 +14,22 @@ use std::collections::HashSet;
 /// Below this many points a column, a series is drawn whole.
 const PER_COLUMN: usize = 4;
 
-/// The pixel column (or row) of `v` on an axis of `span` drawn over `cells` pixels; a
-/// value that is not finite gets none.
-fn cell(v: f64, span: (f64, f64), cells: usize) -> Option<usize> {
-    let w = span.1 - span.0;
-    if !v.is_finite() || !w.is_finite() || w <= 0.0 {
-        return None;
-    }
-    let c = ((v - span.0) / w * cells as f64).floor();
-    Some(c.clamp(0.0, cells.saturating_sub(1) as f64) as usize)
-}
-
-/// `points` of a line over `x` (the x axis's span), drawn `columns` pixels wide.
-pub fn line(points: &[(f64, f64)], x: (f64, f64), columns: usize) -> Vec<(f64, f64)> {
+/// `points` of a line drawn `columns` pixels wide, `column` giving the pixel column of an
+/// x (none for an x that is not a number).
+pub fn line(
+    points: &[(f64, f64)],
+    column: impl Fn(f64) -> Option<i32>,
+    columns: usize,
+) -> Vec<(f64, f64)> {
     if points.len() <= columns.saturating_mul(PER_COLUMN) {
         return points.to_vec();
     }
     let mut out = Vec::with_capacity(columns * PER_COLUMN);
     let mut start = 0;
     while start < points.len() {
-        let col = cell(points[start].0, x, columns);
+        let col = column(points[start].0);
         let mut end = start + 1;
-        while col.is_some() && end < points.len() && cell(points[end].0, x, columns) == col {
+        while col.is_some() && end < points.len() && column(points[end].0) == col {
             end += 1;
         }
         keep_run(&points[start..end], &mut out);
@@ -68,24 +62,21 @@ fn keep_run(run: &[(f64, f64)], out: &mut Vec<(f64, f64)>) {
     }
 }
 
-/// Scatter `points` over `x` and `y` drawn `size` pixels: the first point in each pixel.
+/// Scatter `points` drawn `columns` pixels wide, `pixel` giving the pixel of a point: the
+/// first point in each pixel.
 pub fn scatter(
     points: &[(f64, f64)],
-    x: (f64, f64),
-    y: (f64, f64),
-    size: (usize, usize),
+    pixel: impl Fn((f64, f64)) -> Option<(i32, i32)>,
+    columns: usize,
 ) -> Vec<(f64, f64)> {
-    if points.len() <= size.0.saturating_mul(PER_COLUMN) {
+    if points.len() <= columns.saturating_mul(PER_COLUMN) {
         return points.to_vec();
     }
     let mut seen = HashSet::new();
     points
         .iter()
         .copied()
-        .filter(|p| match (cell(p.0, x, size.0), cell(p.1, y, size.1)) {
-            (Some(c), Some(r)) => seen.insert((c, r)),
-            _ => true,
-        })
+        .filter(|&p| pixel(p).is_none_or(|px| seen.insert(px)))
         .collect()
 }
 
@@ -105,7 +96,8 @@ mod tests {
                 )
             })
             .collect();
-        let kept = line(&pts, (0.0, 100_000.0), 100);
+        let col = |x: f64| x.is_finite().then(|| (x / 1000.0).floor() as i32);
+        let kept = line(&pts, col, 100);
         assert!(kept.len() <= 400, "{}", kept.len());
         assert_eq!(kept.first(), pts.first());
         assert_eq!(kept.last(), pts.last());
@@ -126,19 +118,20 @@ mod tests {
     #[test]
     fn a_short_line_and_lines_that_double_back_are_kept_as_drawn() {
         let pts: Vec<(f64, f64)> = (0..50).map(|i| (i as f64, i as f64)).collect();
-        assert_eq!(line(&pts, (0.0, 50.0), 100), pts);
+        let unit = |x: f64| x.is_finite().then(|| x.floor() as i32);
+        assert_eq!(line(&pts, unit, 100), pts);
         // Back and forth across one column: a run per visit, each kept whole up to 4.
         let zig: Vec<(f64, f64)> = (0..1000).map(|i| ((i % 2) as f64 * 10.0, 0.0)).collect();
-        let kept = line(&zig, (0.0, 10.0), 2);
+        let kept = line(&zig, |x| x.is_finite().then(|| (x / 10.0) as i32), 2);
         assert_eq!(kept.len(), 1000, "no run of one column to shorten");
         let with_nan = [(0.0, 1.0), (f64::NAN, 2.0), (0.5, 3.0)].repeat(10);
-        assert_eq!(line(&with_nan, (0.0, 1.0), 1).len(), 30);
+        assert_eq!(line(&with_nan, |x| x.is_finite().then_some(0), 1).len(), 30);
         // A NaN y first in its column hides none of the column's extremes.
         let mut spiky: Vec<(f64, f64)> = (0..100).map(|i| (f64::from(i), 0.5)).collect();
         spiky[0].1 = f64::NAN;
         spiky[50].1 = 9.0;
         spiky[60].1 = -9.0;
-        let kept = line(&spiky, (0.0, 100.0), 1);
+        let kept = line(&spiky, |_| Some(0), 1);
         assert!(
             kept.contains(&(50.0, 9.0)) && kept.contains(&(60.0, -9.0)),
             "{kept:?}"
@@ -150,7 +143,7 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..100_000)
             .map(|i| ((i % 10) as f64, (i % 7) as f64))
             .collect();
-        let kept = scatter(&pts, (0.0, 10.0), (0.0, 7.0), (10, 7));
+        let kept = scatter(&pts, |(x, y)| Some((x as i32, y as i32)), 10);
         assert_eq!(kept.len(), 70);
     }
 }

@@ -341,8 +341,10 @@ pub fn workspace_owned(pipeline: &Path, p: &WsPath) -> Option<String> {
     if p.is_root() || p.components().any(|c| c == ".pipe" || c == ".git") {
         return Some("the workspace's own".into());
     }
-    // The pipeline file sits at the workspace's root, and so does its lock.
-    let own = |f: &Path| f.file_name().is_some_and(|n| n == p.as_str());
+    // The pipeline file sits at the workspace's root, and so does its lock: a path is one
+    // of them, or would lie inside one (a cell named `pipe.toml` under `dir = "."`).
+    let top = p.components().next().unwrap_or_default();
+    let own = |f: &Path| f.file_name().is_some_and(|n| n == top);
     if own(pipeline) {
         return Some("the pipeline file".into());
     }
