@@ -304,6 +304,15 @@ fn a_sweep_of_more_stages_than_a_pipeline_holds_is_refused_before_it_is_made() {
         .code(2)
         .err_has("110000 stage instances (10000 cells x 11 seed(s) x 1 stage(s))");
     assert!(!p.exists("sweeps") && !p.exists("pipe.lock"));
+    // Written out by hand (or by a script) counts too.
+    let many: String = (0..100_001)
+        .map(|i| format!("[stage.s{i}]\ncmd = \"true\"\n"))
+        .collect();
+    p.write("pipe.toml", &many);
+    p.pipe(&["status"])
+        .code(2)
+        .err_has("the pipeline holds 100001 stages and tracked data; it holds at most 100000")
+        .err_has("pipe.toml:20000");
 }
 
 /// What no system call takes is refused where it is written, before a stage runs: a name
