@@ -247,7 +247,13 @@ impl Workspace {
     /// The output directory `dir` (see [`OutputDir`]).
     pub fn output_dir(&self, dir: &Path) -> Result<OutputDir, pipe_cache::Error> {
         let abs = std::path::absolute(dir).map_err(|e| pipe_cache::Error::io("resolve", dir, e))?;
-        let inside = match self.relative(dir)? {
+        // As written first: a link inside the workspace is opened through the root, which
+        // refuses one that leads out.
+        let rel = match self.lexical(dir)? {
+            Some(rel) => Some(rel),
+            None => self.relative(dir)?,
+        };
+        let inside = match rel {
             Some(rel) => Some(self.dir.subdir(rel.as_str(), true)?),
             None => {
                 std::fs::create_dir_all(&abs)
@@ -283,6 +289,35 @@ fn written_through(path: &Path) -> Result<bool, pipe_cache::Error> {
 }
 
 impl Workspace {
+    /// `path` as a path of the workspace read as written (`..` taken lexically, links not
+    /// followed), or `None` when so read it lies outside.
+    pub fn lexical(&self, path: &Path) -> Result<Option<WsPath>, pipe_cache::Error> {
+        let normal = |p: &Path| -> Result<PathBuf, pipe_cache::Error> {
+            let abs = std::path::absolute(p).map_err(|e| pipe_cache::Error::io("resolve", p, e))?;
+            let mut out = PathBuf::new();
+            for c in abs.components() {
+                match c {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => out.push(other.as_os_str()),
+                }
+            }
+            Ok(out)
+        };
+        let full = normal(path)?;
+        let roots = [
+            normal(&self.root)?,
+            std::fs::canonicalize(&self.root)
+                .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?,
+        ];
+        let Some(inside) = roots.iter().find_map(|r| full.strip_prefix(r).ok()) else {
+            return Ok(None);
+        };
+        inside_path(path, inside).map(Some)
+    }
+
     /// `path` (as given, relative to the current directory) as a path of the workspace, or
     /// `None` when it lies outside. Read as the file system will: the root and each part of
     /// `path` that exists are resolved (`..`, links: `../ws/pipe.lock`, a link to the
@@ -315,25 +350,30 @@ impl Workspace {
         let Ok(inside) = full.strip_prefix(&root) else {
             return Ok(None);
         };
-        let rel = inside.to_str().and_then(|r| {
-            if r.is_empty() {
-                Some(WsPath::root())
-            } else {
-                WsPath::parse(r).ok()
-            }
-        });
-        match rel {
-            Some(rel) => Ok(Some(rel)),
-            None => Err(pipe_cache::Error::io(
-                "write",
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "it lies in the workspace, but names no path pipe can write there",
-                ),
-            )),
-        }
+        inside_path(path, inside).map(Some)
     }
+}
+
+/// `inside` (what follows the root in `path`) as a workspace path; one no workspace path can
+/// name (not UTF-8, a control character) is an error.
+fn inside_path(path: &Path, inside: &Path) -> Result<WsPath, pipe_cache::Error> {
+    let rel = inside.to_str().and_then(|r| {
+        if r.is_empty() {
+            Some(WsPath::root())
+        } else {
+            WsPath::parse(r).ok()
+        }
+    });
+    rel.ok_or_else(|| {
+        pipe_cache::Error::io(
+            "write",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it lies in the workspace, but names no path pipe can write there",
+            ),
+        )
+    })
 }
 
 /// `pipe.toml` -> `pipe.lock`; `other.toml` -> `other.lock`.

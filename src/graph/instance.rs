@@ -202,16 +202,15 @@ impl Instance<'_> {
                     format!("{} of stage `{}`: {e}", o.role.key(), def.name),
                 )
             })?;
-            let p = remap
-                .remap(&p, true)
-                .map_err(|e| self.err(o.path.span(), e.to_string()))?;
-            // Where it is written, a cell's directory included (a cell named `.git`).
             if let Some(what) = crate::spec::workspace_owned(&self.spec.path, &p) {
                 return Err(self.err(
                     o.path.span(),
-                    format!("stage `{}` cannot write `{p}`: it is {what}", self.id),
+                    format!("stage `{}` cannot write `{p}`: it is {what}", def.name),
                 ));
             }
+            let p = remap
+                .remap(&p, true)
+                .map_err(|e| self.err(o.path.span(), e.to_string()))?;
             outs.push(Out {
                 path: p,
                 role: o.role,

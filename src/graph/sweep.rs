@@ -576,6 +576,17 @@ fn instantiate_cell(
             .flat_map(|s| s.outs.iter().map(|o| o.path.clone()))
             .collect(),
     };
+    // The cell's directory is its name under `dir`: a cell named `.git` under `dir = "."`
+    // would write into git's own directory.
+    if let Some(what) = crate::spec::workspace_owned(&spec.path, &remap.prefix) {
+        return Err(spec.file.error(
+            def.span.clone(),
+            format!(
+                "sweep `{}`: cell `{key}` would write its outs under `{}`: it is {what}",
+                def.name, remap.prefix
+            ),
+        ));
+    }
     let mut out = Vec::with_capacity(def.stages.len());
     for (&d, before) in def.stages.iter().zip(&plain) {
         let mut s = inst(d).build(&remap)?;

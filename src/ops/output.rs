@@ -13,17 +13,26 @@ use crate::session::Session;
 /// Refuses `file` (as given, relative to the current directory) when it lies in the
 /// workspace on a path the pipeline owns.
 pub fn check(s: &Session, file: &Path) -> Result<()> {
-    let Some(rel) = s.ws.relative(file)? else {
-        return Ok(());
-    };
-    let owner = path_owner(&s.spec, s.graph.stages(), &rel)
+    // As written and as the file system resolves it (`../ws/pipe.lock`, a link to the
+    // workspace, a directory link to `.pipe`): neither may be the pipeline's.
+    for rel in [s.ws.lexical(file)?, s.ws.relative(file)?]
+        .into_iter()
+        .flatten()
+    {
+        owned(s, file, &rel)?;
+    }
+    Ok(())
+}
+
+fn owned(s: &Session, file: &Path, rel: &crate::wspath::WsPath) -> Result<()> {
+    let owner = path_owner(&s.spec, s.graph.stages(), rel)
         .map(|o| o.to_string())
         .or_else(|| {
             let sweep = s
                 .spec
                 .sweeps
                 .iter()
-                .find(|d| d.report_file.as_ref().is_some_and(|(f, _)| *f == rel))?;
+                .find(|d| d.report_file.as_ref().is_some_and(|(f, _)| f == rel))?;
             Some(format!(
                 "is sweep `{}`'s table (its `report_file`)",
                 sweep.name

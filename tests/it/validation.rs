@@ -387,8 +387,8 @@ fn names_of_dots_and_cells_inside_the_workspaces_own_are_refused() {
     }
     rejects(
         &sweep("dir = \".\"\ncells = [{ name = \".git\", \"train.lr\" = 0.2 }]"),
-        "stage `a@.git` cannot write `.git/o.txt`: it is the workspace's own",
-        "pipe.toml:3:9",
+        "sweep `s`: cell `.git` would write its outs under `.git`: it is the workspace's own",
+        "pipe.toml:5:8",
     );
     rejects(
         &sweep("dir = \"runs/.pipe\"\nmatrix = { \"train.lr\" = [0.2] }"),
