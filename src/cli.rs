@@ -737,6 +737,7 @@ fn run_exp(p: &Printer, file: &Path, c: ExpCommand) -> Result<()> {
 }
 
 pub fn main() -> ExitCode {
+    open_standard_streams();
     let cli = Cli::parse();
     let p = Printer::new(
         match cli.color {
@@ -768,6 +769,23 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit_code(&p, code, &p.lost_output()))
+}
+
+/// Gives a closed stdin, stdout or stderr `/dev/null`, as coreutils do: otherwise the next
+/// file pipe opens takes its number, and what is printed (or `-o /dev/stdout`) lands in it.
+fn open_standard_streams() {
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    // Each open takes the lowest free number: kept while it is 0, 1 or 2.
+    while let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        if f.as_raw_fd() > 2 {
+            break;
+        }
+        let _kept = f.into_raw_fd();
+    }
 }
 
 /// The exit status, once output was cut short (`lost`: which stream and why, see

@@ -266,7 +266,7 @@ impl Workspace {
 }
 
 /// Whether an output file outside the workspace is written through rather than replaced:
-/// a device, a pipe or a link to something (`/dev/stdout` is a link to the process's
+/// a device, a pipe or a link (`/dev/stdout` is a link to the process's
 /// descriptor, which may be a pipe or a file), as a shell's `>` writes it. A directory is
 /// an error.
 fn written_through(path: &Path) -> Result<bool, pipe_cache::Error> {
@@ -281,31 +281,16 @@ fn written_through(path: &Path) -> Result<bool, pipe_cache::Error> {
             std::io::Error::from(std::io::ErrorKind::IsADirectory),
         ));
     }
-    Ok(if m.is_symlink() {
-        target.is_ok()
-    } else {
-        !m.is_file()
-    })
+    // A link is always written through: one that leads nowhere (`/dev/stdout` of a process
+    // whose stdout is closed) is then an error, not a link replaced by a file.
+    Ok(m.is_symlink() || !m.is_file())
 }
 
 impl Workspace {
     /// `path` as a path of the workspace read as written (`..` taken lexically, links not
     /// followed), or `None` when so read it lies outside.
     pub fn lexical(&self, path: &Path) -> Result<Option<WsPath>, pipe_cache::Error> {
-        let normal = |p: &Path| -> Result<PathBuf, pipe_cache::Error> {
-            let abs = std::path::absolute(p).map_err(|e| pipe_cache::Error::io("resolve", p, e))?;
-            let mut out = PathBuf::new();
-            for c in abs.components() {
-                match c {
-                    std::path::Component::ParentDir => {
-                        out.pop();
-                    }
-                    std::path::Component::CurDir => {}
-                    other => out.push(other.as_os_str()),
-                }
-            }
-            Ok(out)
-        };
+        let normal = |p: &Path| absolute_path(p, false);
         let full = normal(path)?;
         let roots = [
             normal(&self.root)?,
@@ -327,31 +312,34 @@ impl Workspace {
     pub fn relative(&self, path: &Path) -> Result<Option<WsPath>, pipe_cache::Error> {
         let root = std::fs::canonicalize(&self.root)
             .map_err(|e| pipe_cache::Error::io("resolve", &self.root, e))?;
-        let abs =
-            std::path::absolute(path).map_err(|e| pipe_cache::Error::io("resolve", path, e))?;
-        // Component by component, each resolved while it exists (links followed, `..` taken
-        // from the real parent), then lexically.
-        let mut full = PathBuf::new();
-        for c in abs.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    full.pop();
-                }
-                std::path::Component::CurDir => {}
-                std::path::Component::Normal(name) => {
-                    full.push(name);
-                    if let Ok(real) = std::fs::canonicalize(&full) {
-                        full = real;
-                    }
-                }
-                other => full.push(other.as_os_str()),
-            }
-        }
+        let full = absolute_path(path, true)?;
         let Ok(inside) = full.strip_prefix(&root) else {
             return Ok(None);
         };
         inside_path(path, inside).map(Some)
     }
+}
+
+/// `p` made absolute, `.` dropped and `..` taken from the parent: lexically, or with each
+/// part that exists resolved (`resolve`: links followed, `..` taken from the real parent).
+fn absolute_path(p: &Path, resolve: bool) -> Result<PathBuf, pipe_cache::Error> {
+    let abs = std::path::absolute(p).map_err(|e| pipe_cache::Error::io("resolve", p, e))?;
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => {
+                out.push(other.as_os_str());
+                if resolve && let Ok(real) = std::fs::canonicalize(&out) {
+                    out = real;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `inside` (what follows the root in `path`) as a workspace path; one no workspace path can

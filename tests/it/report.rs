@@ -296,6 +296,23 @@ fn report_and_plots_never_write_over_what_the_pipeline_owns() {
         .expect("sh");
     assert!(sh.success());
     assert!(p.read("page.html").starts_with("<!DOCTYPE html>"));
+    // With stdout closed, pipe gives it `/dev/null` first (else the next file it opens
+    // would take its number and the page would land there): the link stays a link.
+    let closed = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' report -o /dev/stdout >&-",
+            crate::support::bin().display()
+        ))
+        .current_dir(p.root())
+        .status()
+        .expect("sh");
+    assert!(closed.success());
+    assert_eq!(p.read("pipe.lock"), before[1]);
+    assert!(
+        std::fs::symlink_metadata("/dev/stdout").is_ok_and(|m| m.is_symlink()),
+        "/dev/stdout is still a link"
+    );
     let r = p.pipe(&["report", "-o", "/dev/stdout"]).ok();
     let link = std::fs::symlink_metadata("/dev/stdout").expect("/dev/stdout");
     assert!(link.is_symlink(), "/dev/stdout is still a link");
